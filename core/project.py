@@ -1,0 +1,512 @@
+"""A SIRST Studio project: a folder holding ``project.sqlite`` and ``models/``.
+
+Every public method runs one short transaction in its own Session, so a GUI thread and a worker
+thread may share one ``Project``. Only the plain dataclasses of ``core/types.py`` come out.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import db
+from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
+from core.errors import ProjectError
+from core.types import (
+    ImageAnnotation,
+    ImageInfo,
+    ModelVersion,
+    ReviewStatus,
+    Source,
+    Split,
+    Target,
+    TargetState,
+)
+
+if TYPE_CHECKING:
+    from core.imageio import ImageHeader
+
+DB_NAME = "project.sqlite"
+MODELS_DIR = "models"
+
+
+@dataclass
+class NewImage:
+    """One image to add. ``header`` / ``sha256`` are read from the file when not given."""
+
+    path: Path | str
+    name: str | None = None  # default: the file stem
+    split: Split = Split.UNASSIGNED
+    annotation: ImageAnnotation | None = None
+    status: ReviewStatus | None = None
+    header: ImageHeader | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class ProjectStats:
+    """Totals shown by `main.py info`."""
+
+    images_by_split_status: dict[tuple[str, str], int] = field(default_factory=dict)
+    n_images: int = 0
+    n_targets: int = 0
+    n_proposals: int = 0
+    n_with_sky: int = 0
+    n_missing: int = 0
+    model_versions: list[ModelVersion] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Project:
+    """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
+
+    def __init__(self, root: Path, engine) -> None:
+        self.root = root
+        self.models_dir = root / MODELS_DIR
+        self.db_path = root / DB_NAME
+        self._engine = engine
+        self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            bind=engine.execution_options(**{db.WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def create(cls, root: Path | str) -> Project:
+        """Make a new project folder (it may exist, but must not hold a project yet)."""
+        root = Path(root).absolute()
+        if (root / DB_NAME).exists():
+            raise ProjectError(f"{root} already holds a project; open it instead of creating one")
+        if root.exists() and not root.is_dir():
+            raise ProjectError(f"{root} is a file; choose a folder for the new project")
+        (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
+        return cls._connect(root)
+
+    @classmethod
+    def open(cls, root: Path | str) -> Project:
+        """Open an existing project, upgrading its schema when it was made by an older version."""
+        root = Path(root).absolute()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(
+                f"{root} is not a SIRST Studio project (no {DB_NAME} inside); create one with "
+                "File > New Project in the GUI or by importing images with `main.py import`"
+            )
+        (root / MODELS_DIR).mkdir(exist_ok=True)
+        return cls._connect(root)
+
+    @classmethod
+    def open_or_create(cls, root: Path | str) -> Project:
+        root = Path(root)
+        return cls.open(root) if (root / DB_NAME).exists() else cls.create(root)
+
+    @classmethod
+    def _connect(cls, root: Path) -> Project:
+        engine = db.make_engine(root / DB_NAME)
+        try:
+            db.upgrade_schema(engine, root / DB_NAME)
+        except (DBAPIError, sqlite3.Error) as e:
+            engine.dispose()
+            raise db.damaged(root / DB_NAME, e) from e
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(root, engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction; commits on success, rolls back on any error."""
+        factory = self._write_sessions if write else self._read_sessions
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except (DBAPIError, sqlite3.Error) as e:
+            raise db.damaged(self.db_path, e) from e
+
+    # ------------------------------------------------------------------ paths
+    def _stored_path(self, path: Path | str) -> str:
+        """Relative (POSIX) when inside the project root, else absolute."""
+        p = Path(os.path.abspath(path))
+        for base, cand in (
+            (Path(os.path.abspath(self.root)), p),
+            (self.root.resolve(), p.resolve()),
+        ):
+            if cand.is_relative_to(base):
+                return cand.relative_to(base).as_posix()
+        return str(p)
+
+    def resolve_path(self, info: ImageInfo | ModelVersion) -> Path:
+        p = Path(info.path)
+        return p if p.is_absolute() else self.root / p
+
+    def load_pixels(self, image_id: int) -> np.ndarray:
+        from core.imageio import read_image  # pixel I/O lives in core.imageio
+
+        return read_image(self.resolve_path(self.get_image(image_id)))
+
+    # ------------------------------------------------------------------ images
+    def _infos(self, session: Session, stmt, check_files: bool) -> list[ImageInfo]:
+        found = db.infos(session, stmt)
+        if check_files:
+            for info in found:
+                info.missing = not self.resolve_path(info).exists()
+        return found
+
+    def list_images(
+        self,
+        split: Split | str | None = None,
+        status: ReviewStatus | str | None = None,
+        search: str | None = None,
+        check_files: bool = False,
+    ) -> list[ImageInfo]:
+        """Images in import order with target counts; ``search`` is a case-insensitive substring
+        of the name. ``check_files`` also stats every file (slower on big projects)."""
+        stmt = db.info_select()
+        if split is not None:
+            stmt = stmt.where(ImageRow.split == Split(split).value)
+        if status is not None:
+            stmt = stmt.where(ImageRow.status == ReviewStatus(status).value)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(ImageRow.name.ilike(f"%{escaped}%", escape="\\"))
+        with self._session() as s:
+            return self._infos(s, stmt, check_files)
+
+    def get_image(self, image_id: int) -> ImageInfo:
+        with self._session() as s:
+            found = self._infos(s, db.info_select().where(ImageRow.id == image_id), False)
+        if not found:
+            raise ProjectError(
+                f"no image with id {image_id} in this project; reload the image list"
+            )
+        return found[0]
+
+    def find_image(self, name: str) -> ImageInfo | None:
+        with self._session() as s:
+            found = self._infos(s, db.info_select().where(ImageRow.name == name), False)
+        return found[0] if found else None
+
+    def check_missing(self) -> list[ImageInfo]:
+        """Images whose file is not at its resolved path (moved or deleted)."""
+        return [i for i in self.list_images(check_files=True) if i.missing]
+
+    def _image_row(self, s: Session, image_id: int) -> ImageRow:
+        row = s.get(ImageRow, image_id)
+        if row is None:
+            raise ProjectError(
+                f"no image with id {image_id} in this project; reload the image list"
+            )
+        return row
+
+    def set_status(self, image_id: int, status: ReviewStatus | str) -> None:
+        with self._session(write=True) as s:
+            self._image_row(s, image_id).status = ReviewStatus(status).value
+
+    def set_split(self, image_id: int, split: Split | str) -> None:
+        with self._session(write=True) as s:
+            self._image_row(s, image_id).split = Split(split).value
+
+    def set_note(self, image_id: int, text: str) -> None:
+        with self._session(write=True) as s:
+            self._image_row(s, image_id).note = str(text)
+
+    # ------------------------------------------------------------------ adding images
+    def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]:
+        """Add a batch in one transaction: all of it lands or none. Names already in the project
+        (or repeated in the batch) are skipped; returns the images actually added."""
+        batch = _unique_by_name(items)
+        existing = self._existing_names([n for n, _ in batch])
+        batch = [(n, item) for n, item in batch if n not in existing]
+        # File reads happen before the write transaction so that it stays short.
+        prepared = [self._prepare(name, item) for name, item in batch]
+        added: list[ImageInfo] = []
+        with self._session(write=True) as s:
+            again = db.names_present(s, [p["row"].name for p in prepared])  # a concurrent writer
+            prepared = [p for p in prepared if p["row"].name not in again]
+            s.add_all([p["row"] for p in prepared])
+            s.flush()  # assigns image ids
+            for p in prepared:
+                added.append(self._insert_annotation(s, p["row"], p["annotation"]))
+        return added
+
+    def _existing_names(self, names: list[str]) -> set[str]:
+        with self._session() as s:
+            return db.names_present(s, names)
+
+    def _prepare(self, name: str, item: NewImage) -> dict[str, Any]:
+        header, sha = item.header, item.sha256
+        if header is None or sha is None:
+            from core import imageio  # only needed when the caller did not read the file
+
+            header = header or imageio.read_header(item.path)
+            sha = sha or imageio.file_sha256(item.path)
+        ann = item.annotation
+        status = item.status if item.status is not None else _default_status(ann)
+        for label, mask in (
+            ("sky", ann and ann.sky),
+            ("target_mask_extra", ann and ann.target_mask_extra),
+        ):
+            db.check_shape(mask, header.height, header.width, f"{label} mask of image {name!r}")
+        row = ImageRow(
+            name=name,
+            path=self._stored_path(item.path),
+            width=int(header.width),
+            height=int(header.height),
+            bit_depth=int(header.bit_depth),
+            channels=int(header.channels),
+            sha256=str(sha),
+            split=Split(item.split).value,
+            status=ReviewStatus(status).value,
+            note="",
+            created=_now(),
+        )
+        return {"row": row, "annotation": ann}
+
+    def _insert_annotation(
+        self, s: Session, row: ImageRow, ann: ImageAnnotation | None
+    ) -> ImageInfo:
+        n_acc = n_prop = 0
+        if ann is not None:
+            if ann.target_mask_extra is not None and ann.target_mask_extra.any():
+                row.target_mask_extra = db.encode_mask(ann.target_mask_extra)
+            for t in ann.targets:
+                s.add(db.fill_target_row(TargetRow(image_id=row.id), t))
+                n_acc += t.state == TargetState.ACCEPTED
+                n_prop += t.state == TargetState.PROPOSAL
+            if ann.sky is not None:
+                s.add(db.sky_region(row.id, ann.sky, TargetState.ACCEPTED, Source.MANUAL))
+        return ImageInfo(
+            id=row.id, name=row.name, path=row.path, width=row.width, height=row.height,
+            bit_depth=row.bit_depth, channels=row.channels, sha256=row.sha256,
+            split=Split(row.split), status=ReviewStatus(row.status), note=row.note,
+            n_targets=n_acc, n_proposals=n_prop,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ targets
+    def annotation(
+        self, image_id: int, states: Sequence[TargetState] = (TargetState.ACCEPTED,)
+    ) -> ImageAnnotation:
+        """Targets in ``states``, the accepted sky mask and the extra target-mask pixels."""
+        with self._session() as s:
+            row = self._image_row(s, image_id)
+            extra = db.decode_mask(row.target_mask_extra) if row.target_mask_extra else None
+            targets = self._target_rows(s, image_id, [TargetState(x).value for x in states])
+            sky = db.sky_mask(s, image_id, TargetState.ACCEPTED)
+            return ImageAnnotation(
+                targets=[db.target_from_row(t) for t in targets], sky=sky, target_mask_extra=extra
+            )
+
+    def targets(self, image_id: int, state: TargetState | str | None = None) -> list[Target]:
+        states = [TargetState(state).value] if state is not None else None
+        with self._session() as s:
+            return [db.target_from_row(r) for r in self._target_rows(s, image_id, states)]
+
+    @staticmethod
+    def _target_rows(s: Session, image_id: int, states: list[str] | None) -> Sequence[TargetRow]:
+        stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
+        if states is not None:
+            stmt = stmt.where(TargetRow.state.in_(states))
+        return s.scalars(stmt).all()
+
+    def add_target(self, image_id: int, target: Target) -> Target:
+        """Store a target; reuses ``target.id`` when it is set and free (undo), else a new id."""
+        with self._session(write=True) as s:
+            self._image_row(s, image_id)
+            row = db.fill_target_row(TargetRow(image_id=image_id), target)
+            if target.id is not None and s.get(TargetRow, target.id) is None:
+                row.id = int(target.id)
+            s.add(row)
+            s.flush()
+            return replace(target, id=row.id)
+
+    def update_target(self, target: Target) -> None:
+        """Overwrite the stored target with the same id (point, box, mask, state, score, source)."""
+        if target.id is None:
+            raise ProjectError("update_target needs a stored target (its id is None); add it first")
+        with self._session(write=True) as s:
+            row = s.get(TargetRow, target.id)
+            if row is None:
+                raise ProjectError(
+                    f"no target with id {target.id}; it was deleted, reload the image"
+                )
+            db.fill_target_row(row, target)
+
+    def delete_targets(self, ids: Iterable[int]) -> list[Target]:
+        """Delete targets; returns them in full (mask included) so that undo can restore them."""
+        ids = [int(i) for i in ids]
+        with self._session(write=True) as s:
+            rows = s.scalars(
+                select(TargetRow).where(TargetRow.id.in_(ids)).order_by(TargetRow.id)
+            ).all()
+            deleted = [db.target_from_row(r) for r in rows]
+            s.execute(delete(TargetRow).where(TargetRow.id.in_(ids)))
+        return deleted
+
+    def restore_targets(self, image_id: int, targets: Iterable[Target]) -> None:
+        """Re-insert deleted targets with their original ids (all or none)."""
+        with self._session(write=True) as s:
+            self._image_row(s, image_id)
+            for t in targets:
+                if t.id is None or s.get(TargetRow, t.id) is not None:
+                    raise ProjectError(f"cannot restore target id {t.id}: it is unset or taken")
+                row = db.fill_target_row(TargetRow(image_id=image_id), t)
+                row.id = int(t.id)
+                s.add(row)
+
+    def set_target_states(self, ids: Iterable[int], state: TargetState | str) -> None:
+        ids = [int(i) for i in ids]
+        with self._session(write=True) as s:
+            s.execute(
+                update(TargetRow)
+                .where(TargetRow.id.in_(ids))
+                .values(state=TargetState(state).value)
+            )
+
+    def replace_proposals(
+        self,
+        image_id: int,
+        targets: Iterable[Target],
+        sky: np.ndarray | None,
+        model_version_id: int | None = None,
+    ) -> list[Target]:
+        """Swap this image's proposals (targets and sky) for a new pre-annotation result;
+        status NEW becomes PRE_ANNOTATED. Returns the stored proposals with their ids."""
+        proposal = TargetState.PROPOSAL.value
+        with self._session(write=True) as s:
+            img = self._image_row(s, image_id)
+            db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
+            s.execute(
+                delete(TargetRow).where(TargetRow.image_id == image_id, TargetRow.state == proposal)
+            )
+            s.execute(db.delete_sky(image_id, TargetState.PROPOSAL))
+            rows = []
+            for t in targets:
+                rows.append(db.fill_target_row(TargetRow(image_id=image_id), t))
+                rows[-1].state = proposal
+            s.add_all(rows)
+            if sky is not None:
+                s.add(
+                    db.sky_region(
+                        image_id, sky, TargetState.PROPOSAL, Source.MODEL, model_version_id
+                    )
+                )
+            if img.status == ReviewStatus.NEW.value:
+                img.status = ReviewStatus.PRE_ANNOTATED.value
+            s.flush()
+            return [db.target_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ sky
+    def sky_mask(
+        self, image_id: int, state: TargetState | str = TargetState.ACCEPTED
+    ) -> np.ndarray | None:
+        with self._session() as s:
+            return db.sky_mask(s, image_id, TargetState(state))
+
+    def set_sky_mask(
+        self,
+        image_id: int,
+        mask: np.ndarray | None,
+        state: TargetState | str = TargetState.ACCEPTED,
+        source: Source | str = Source.MANUAL,
+    ) -> None:
+        """Store (replace) the sky mask of an image; ``None`` removes it."""
+        state = TargetState(state)
+        with self._session(write=True) as s:
+            img = self._image_row(s, image_id)
+            db.check_shape(mask, img.height, img.width, f"sky mask of image {img.name!r}")
+            s.execute(db.delete_sky(image_id, state))
+            if mask is not None:
+                s.add(db.sky_region(image_id, mask, state, Source(source)))
+
+    # ------------------------------------------------------------------ model versions
+    def add_model_version(self, mv: ModelVersion) -> ModelVersion:
+        """Register weights; an active version deactivates the others."""
+        with self._session(write=True) as s:
+            if mv.active:
+                s.execute(update(ModelVersionRow).values(active=False))
+            row = ModelVersionRow(
+                name=mv.name, path=self._stored_path(mv.path), created=mv.created or _now(),
+                metrics=dict(mv.metrics), preset=mv.preset, active=bool(mv.active),
+            )  # fmt: skip
+            s.add(row)
+            s.flush()
+            return db.model_version_from_row(row)
+
+    def list_model_versions(self) -> list[ModelVersion]:
+        with self._session() as s:
+            rows = s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id)).all()
+            return [db.model_version_from_row(r) for r in rows]
+
+    def set_active_model(self, version_id: int | None) -> None:
+        """Make one version active (``None``: none active, i.e. the shipped default)."""
+        with self._session(write=True) as s:
+            if version_id is not None and s.get(ModelVersionRow, version_id) is None:
+                raise ProjectError(f"no model version with id {version_id} in this project")
+            s.execute(update(ModelVersionRow).values(active=ModelVersionRow.id == version_id))
+
+    def active_model(self) -> ModelVersion | None:
+        with self._session() as s:
+            row = s.scalars(select(ModelVersionRow).where(ModelVersionRow.active.is_(True))).first()
+            return db.model_version_from_row(row) if row is not None else None
+
+    # ------------------------------------------------------------------ summary
+    def stats(self, check_files: bool = True) -> ProjectStats:
+        """Totals for reports; ``check_files`` counts images whose file is missing."""
+        st = ProjectStats(model_versions=self.list_model_versions())
+        with self._session() as s:
+            by = select(ImageRow.split, ImageRow.status, func.count()).group_by(
+                ImageRow.split, ImageRow.status
+            )
+            st.images_by_split_status = {(sp, stt): n for sp, stt, n in s.execute(by)}
+            per_state = dict(
+                s.execute(select(TargetRow.state, func.count()).group_by(TargetRow.state)).all()
+            )
+            st.n_with_sky = s.scalar(
+                select(func.count(func.distinct(RegionRow.image_id))).where(
+                    RegionRow.cls == db.SKY, RegionRow.state == TargetState.ACCEPTED.value
+                )
+            )
+        st.n_images = sum(st.images_by_split_status.values())
+        st.n_targets = per_state.get(TargetState.ACCEPTED.value, 0)
+        st.n_proposals = per_state.get(TargetState.PROPOSAL.value, 0)
+        st.n_missing = len(self.check_missing()) if check_files else 0
+        return st
+
+
+def _default_status(ann: ImageAnnotation | None) -> ReviewStatus:
+    """NEW without labels; a supplied accepted annotation means someone labelled it already."""
+    if ann is None or (not ann.targets and ann.sky is None):
+        return ReviewStatus.NEW
+    if all(t.state == TargetState.PROPOSAL for t in ann.targets) and ann.sky is None:
+        return ReviewStatus.PRE_ANNOTATED
+    return ReviewStatus.REVIEWED
+
+
+def _unique_by_name(items: Iterable[NewImage]) -> list[tuple[str, NewImage]]:
+    seen: dict[str, NewImage] = {}
+    for item in items:
+        name = item.name if item.name else Path(item.path).stem
+        seen.setdefault(name, item)
+    return list(seen.items())
