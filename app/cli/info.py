@@ -1,0 +1,92 @@
+"""`main.py info PROJECT`: what a project holds (images per split and status, labels, models).
+
+Imports only core (SQLAlchemy, numpy): no Qt, no torch, so it answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli import EXIT_OK, EXIT_USAGE
+
+_MAX_MISSING_SHOWN = 10
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="summarise a project (images per split/status, targets, sky, missing files, models)",
+        description="Print a summary of a SIRST Studio project folder.",
+    )
+    p.add_argument("project", type=Path, help="project folder (holds project.sqlite)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.errors import ProjectError
+    from core.project import Project
+
+    try:
+        project = Project.open(args.project)
+    except ProjectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with project:
+        stats = project.stats(check_files=False)
+        missing = project.check_missing()
+        print(f"Project {project.root}")
+        print(_split_status_table(stats.images_by_split_status))
+        print()
+        print(f"Targets:          {stats.n_targets} accepted, {stats.n_proposals} proposals")
+        print(f"Images with sky:  {stats.n_with_sky} of {stats.n_images}")
+        print(f"Missing files:    {len(missing)}")
+        for info in missing[:_MAX_MISSING_SHOWN]:
+            print(f"    {info.name}: {project.resolve_path(info)}")
+        if len(missing) > _MAX_MISSING_SHOWN:
+            print(f"    ... and {len(missing) - _MAX_MISSING_SHOWN} more")
+        print(_model_lines(stats.model_versions))
+    return EXIT_OK
+
+
+def _split_status_table(counts: dict[tuple[str, str], int]) -> str:
+    """Images per split (rows) x review status (columns), with totals."""
+    from core.types import ReviewStatus, Split
+
+    statuses = [s.value for s in ReviewStatus]
+    splits = [s.value for s in Split]
+    splits += sorted({sp for sp, _ in counts} - set(splits))  # tolerate values from newer versions
+    header = ["images", *statuses, "total"]
+    rows = []
+    for sp in splits:
+        cells = [counts.get((sp, st), 0) for st in statuses]
+        if sum(cells) or sp in (Split.TRAIN, Split.VAL):
+            rows.append([sp, *cells, sum(cells)])
+    col_totals = [sum(counts.get((sp, st), 0) for sp in splits) for st in statuses]
+    rows.append(["total", *col_totals, sum(col_totals)])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [header, *rows]
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _model_lines(versions: list) -> str:
+    if not versions:
+        return "Model versions:   none (the shipped default model is used)"
+    lines = [f"Model versions:   {len(versions)} (* = active)"]
+    for mv in versions:
+        mark = "*" if mv.active else " "
+        metrics = ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in mv.metrics.items()
+        )
+        lines.append(
+            f"  {mark} #{mv.id} {mv.name}  [{mv.preset}]  {mv.created}  {metrics}".rstrip()
+        )
+    return "\n".join(lines)
