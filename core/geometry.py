@@ -1,0 +1,277 @@
+"""Mask <-> polygon geometry for sky editing, and one-click target fitting (numpy / OpenCV / shapely).
+
+Coordinates are continuous image coordinates: pixel (col i, row j) covers [i, i+1) x [j, j+1), so the
+centre of pixel (i, j) is (i + 0.5, j + 0.5). Ring vertices produced here sit on pixel centres.
+
+Rasterisation rule (shared by every function): a ring covers the pixels whose centres lie inside it
+plus the pixels its outline passes through (OpenCV ``fillPoly`` on centre coordinates). A *hole*
+ring, as traced by ``cv2.findContours``, runs through the foreground pixels that surround the hole,
+so the region it removes is its raster minus its outline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.errors import SirstError
+from core.types import Target, TargetMask
+
+# Fixed-point bits for cv2.fillPoly: sub-pixel vertices keep 1/256 px precision.
+_SHIFT = 8
+_SCALE = 1 << _SHIFT
+MODES = ("add", "subtract")
+
+
+class GeometryError(SirstError, ValueError):
+    """A polygon, mask or click position cannot be used (too few vertices, wrong shape...)."""
+
+
+@dataclass
+class Ring:
+    """One closed polygon: ``points`` float64 [N, 2] image coords (x, y); ``is_hole`` marks a hole."""
+
+    points: np.ndarray
+    is_hole: bool = False
+
+    def __post_init__(self) -> None:
+        self.points = _as_points(self.points)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        # Lets code written against plain [N, 2] arrays (np.asarray(ring)) use a Ring unchanged.
+        return self.points if dtype is None else self.points.astype(dtype)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ring):
+            return NotImplemented
+        return self.is_hole == other.is_hole and np.array_equal(self.points, other.points)
+
+
+def _as_points(points: object) -> np.ndarray:
+    """Validate and convert ring vertices to float64 [N, 2]."""
+    if isinstance(points, Ring):
+        return points.points
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise GeometryError(
+            f"a ring must be an [N, 2] array of (x, y) vertices, got shape {arr.shape}; "
+            "pass one polygon's vertices in image coordinates"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise GeometryError("ring vertices contain NaN or infinity; pass finite image coordinates")
+    return arr
+
+
+def _check_mask(mask: np.ndarray) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.ndim != 2:
+        raise GeometryError(f"a mask must be a 2-D [H, W] array, got shape {arr.shape}")
+    return arr.astype(bool, copy=False)
+
+
+def mask_to_rings(mask: np.ndarray) -> list[Ring]:
+    """Outer boundaries and holes of every connected component (8-connected foreground).
+
+    Vertices are the centres (i + 0.5, j + 0.5) of the boundary pixels, compressed with
+    CHAIN_APPROX_SIMPLE so straight runs keep only their end points.
+    """
+    m = _check_mask(mask)
+    if not m.any():
+        return []
+    contours, hierarchy = cv2.findContours(
+        m.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    rings = []
+    for contour, info in zip(contours, hierarchy[0], strict=True):
+        pts = contour.reshape(-1, 2).astype(np.float64) + 0.5
+        rings.append(Ring(pts, is_hole=bool(info[3] >= 0)))
+    return rings
+
+
+def _fill(points: np.ndarray, h: int, w: int, outline_only: bool = False) -> np.ndarray:
+    """Raster of a polygon on pixel centres (fillPoly / polylines with sub-pixel vertices)."""
+    out = np.zeros((h, w), dtype=np.uint8)
+    if len(points) == 0 or h <= 0 or w <= 0:
+        return out.astype(bool)
+    fixed = np.round((points - 0.5) * _SCALE).astype(np.int64)
+    # OpenCV wants int32; clamp far-off vertices so that huge coordinates cannot overflow.
+    lim = (1 << 30) // _SCALE * _SCALE
+    fixed = np.clip(fixed, -lim, lim).astype(np.int32).reshape(-1, 1, 2)
+    if outline_only:
+        cv2.polylines(out, [fixed], True, 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    else:
+        cv2.fillPoly(out, [fixed], 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    return out.astype(bool)
+
+
+def rasterize_ring(points: np.ndarray | Ring, h: int, w: int) -> np.ndarray:
+    """Bool [h, w]: the pixels whose centres lie inside the ring, plus the boundary pixels."""
+    return _fill(_as_points(points), int(h), int(w))
+
+
+def ring_region(ring: Ring | np.ndarray, h: int, w: int) -> np.ndarray:
+    """The pixels a ring stands for: its raster for an outer ring, raster minus outline for a hole."""
+    pts = _as_points(ring)
+    region = _fill(pts, h, w)
+    if isinstance(ring, Ring) and ring.is_hole:
+        region &= ~_fill(pts, h, w, outline_only=True)
+    return region
+
+
+def rings_to_mask(rings: list[Ring], h: int, w: int) -> np.ndarray:
+    """Rebuild a mask from ``mask_to_rings`` output (XOR of ring regions = nesting parity)."""
+    out = np.zeros((h, w), dtype=bool)
+    for ring in rings:
+        out ^= ring_region(ring, h, w)
+    return out
+
+
+def apply_ring_edit(
+    mask: np.ndarray, old_ring: Ring | np.ndarray, new_ring: Ring | np.ndarray
+) -> np.ndarray:
+    """``mask XOR region(old) XOR region(new)``: toggles only where the two rings differ.
+
+    Plain arrays are treated as outer rings; pass ``Ring`` objects to edit holes exactly.
+    """
+    m = _check_mask(mask)
+    h, w = m.shape
+    return m ^ ring_region(old_ring, h, w) ^ ring_region(new_ring, h, w)
+
+
+def apply_ring_delete(mask: np.ndarray, ring: Ring | np.ndarray) -> np.ndarray:
+    """Remove an outer ring's component (with anything nested inside) or fill a hole ring."""
+    m = _check_mask(mask)
+    h, w = m.shape
+    region = ring_region(ring, h, w)
+    if isinstance(ring, Ring) and ring.is_hole:
+        return m | region
+    return m & ~region
+
+
+def _valid_polygons(points: np.ndarray) -> list:
+    """Shapely polygons of a user-drawn ring, repaired when it crosses itself."""
+    from shapely import make_valid
+    from shapely.geometry import Polygon
+
+    poly = Polygon(points)
+    if not poly.is_valid:
+        poly = make_valid(poly)
+    parts = getattr(poly, "geoms", [poly])
+    found = []
+    for part in parts:
+        if part.geom_type == "Polygon" and not part.is_empty:
+            found.append(part)
+        elif part.geom_type == "MultiPolygon":
+            found.extend(p for p in part.geoms if not p.is_empty)
+    return found
+
+
+def polygon_mask(ring: Ring | np.ndarray, h: int, w: int) -> np.ndarray:
+    """Raster of a (possibly self-intersecting) user polygon after shapely ``make_valid``."""
+    pts = _as_points(ring)
+    if len(pts) < 3:
+        raise GeometryError(
+            f"a polygon needs at least 3 vertices, got {len(pts)}; click more points before closing"
+        )
+    out = np.zeros((h, w), dtype=bool)
+    for poly in _valid_polygons(pts):
+        out |= _fill(np.asarray(poly.exterior.coords)[:-1], h, w)
+        for interior in poly.interiors:
+            hole = np.asarray(interior.coords)[:-1]
+            out &= ~(_fill(hole, h, w) & ~_fill(hole, h, w, outline_only=True))
+    return out
+
+
+def apply_polygon(
+    mask: np.ndarray | None, ring: Ring | np.ndarray, mode: str, h: int, w: int
+) -> np.ndarray:
+    """Add the polygon to the mask (OR) or subtract it (AND NOT); None counts as an empty mask."""
+    if mode not in MODES:
+        raise GeometryError(f"unknown polygon mode {mode!r}; use 'add' or 'subtract'")
+    if mask is None:
+        base = np.zeros((h, w), dtype=bool)
+    else:
+        base = _check_mask(mask)
+        if base.shape != (h, w):
+            raise GeometryError(
+                f"mask shape {base.shape} does not match the image size ({h}, {w}); "
+                "pass the mask of this image"
+            )
+    region = polygon_mask(ring, h, w)
+    return base | region if mode == "add" else base & ~region
+
+
+def to_gray_float(image: np.ndarray) -> np.ndarray:
+    """[H, W] float64 luminance of a gray / RGB / RGBA image (alpha ignored)."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        return img.astype(np.float64)
+    if img.ndim == 3 and img.shape[2] in (1, 3, 4):
+        if img.shape[2] == 1:
+            return img[:, :, 0].astype(np.float64)
+        rgb = img[:, :, :3].astype(np.float64)
+        return rgb @ np.array([0.299, 0.587, 0.114])
+    raise GeometryError(f"expected an [H, W] or [H, W, C] image, got shape {img.shape}")
+
+
+def _fallback_target(x: int, y: int, h: int, w: int) -> Target:
+    """3x3 box centred on the clicked pixel (clipped to the image) when there is nothing to fit."""
+    x0, y0 = max(x - 1, 0), max(y - 1, 0)
+    x1, y1 = min(x + 2, w), min(y + 2, h)
+    return Target(point=(float(x), float(y)), box=(float(x0), float(y0), float(x1), float(y1)))
+
+
+def _annulus_stats(gray: np.ndarray, px: int, py: int, r_in: int, r_out: int) -> tuple[float, float]:
+    """Median and robust sigma (1.4826 MAD) of the square annulus r_in < d <= r_out around a pixel."""
+    h, w = gray.shape
+    ya, yb = max(py - r_out, 0), min(py + r_out + 1, h)
+    xa, xb = max(px - r_out, 0), min(px + r_out + 1, w)
+    patch = gray[ya:yb, xa:xb]
+    yy, xx = np.mgrid[ya:yb, xa:xb]
+    ring = np.maximum(np.abs(yy - py), np.abs(xx - px)) > r_in
+    values = patch[ring] if ring.any() else patch.ravel()
+    med = float(np.median(values))
+    return med, 1.4826 * float(np.median(np.abs(values - med)))
+
+
+def fit_target(
+    image: np.ndarray, x: float, y: float, search_radius: int = 3, max_size: int = 15
+) -> Target:
+    """Snap a click to the local peak and fit point + box + mask of the bright blob around it.
+
+    The blob is the 8-connected component containing the peak of the pixels above
+    ``background + 0.5 * (peak - background)``, background = median of an annulus around the peak,
+    cropped to a ``max_size`` square. Without contrast, a 3x3 box centred on the click is returned.
+    """
+    gray = to_gray_float(image)
+    h, w = gray.shape
+    cx, cy = int(np.floor(x)), int(np.floor(y))
+    if not (0 <= cx < w and 0 <= cy < h):
+        raise GeometryError(f"click ({x:.1f}, {y:.1f}) is outside the {w}x{h} image")
+    r = max(int(search_radius), 0)
+    ya, yb, xa, xb = max(cy - r, 0), min(cy + r + 1, h), max(cx - r, 0), min(cx + r + 1, w)
+    win = gray[ya:yb, xa:xb]
+    iy, ix = np.unravel_index(int(np.argmax(win)), win.shape)
+    py, px = ya + int(iy), xa + int(ix)
+    peak = float(gray[py, px])
+    half = max_size // 2
+    bg, sigma = _annulus_stats(gray, px, py, half, half + 4)
+    contrast = peak - bg
+    # "No contrast": flat area, or a peak no higher than the background noise allows.
+    if contrast <= max(3.0 * sigma, 1e-9 * max(abs(peak), 1.0)):
+        return _fallback_target(cx, cy, h, w)
+    thr = bg + 0.5 * contrast
+    wy0, wy1, wx0, wx1 = max(py - half, 0), min(py + half + 1, h), max(px - half, 0), min(px + half + 1, w)
+    above = (gray[wy0:wy1, wx0:wx1] >= thr).astype(np.uint8)
+    _, labels = cv2.connectedComponents(above, connectivity=8)
+    comp = labels == labels[py - wy0, px - wx0]
+    rows, cols = np.nonzero(comp)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    box = (float(wx0 + c0), float(wy0 + r0), float(wx0 + c1), float(wy0 + r1))
+    mask = TargetMask(int(wx0 + c0), int(wy0 + r0), comp[r0:r1, c0:c1])
+    return Target(point=(float(px), float(py)), box=box, mask=mask)
