@@ -1,0 +1,233 @@
+"""Undoable edits. Every user edit is one QUndoCommand whose redo()/undo() call ``Project`` (which
+commits at once) and then ask the window to refresh the canvas and the list counts.
+
+Commands hold plain values (targets, masks as PNG bytes), never Qt items, so an undo after a
+reload or an image change restores exactly what the database held before the edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+import cv2
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from core.types import ReviewStatus, Source, Split, Target, TargetState
+
+NUDGE_ID = 1001  # QUndoCommand.id() of mergeable nudges
+NOTE_ID = 1002  # consecutive note edits merge too
+
+
+class EditHost(Protocol):
+    """What commands need from the window: the project and a refresh hook."""
+
+    project: object
+
+    def after_edit(self, image_id: int, what: str) -> None:
+        """Refresh views of ``image_id``; ``what`` is "targets", "sky" or "info"."""
+
+
+def encode_mask(mask: np.ndarray | None) -> bytes | None:
+    """Lossless PNG bytes of a bool mask (a 1280x1024 sky costs a few kB, not 1.3 MB)."""
+    if mask is None:
+        return None
+    ok, buf = cv2.imencode(".png", np.asarray(mask, dtype=np.uint8))
+    if not ok:
+        raise ValueError(f"cannot encode a mask of shape {np.shape(mask)}")
+    return buf.tobytes()
+
+
+def decode_mask(data: bytes | None) -> np.ndarray | None:
+    if data is None:
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).astype(bool)
+
+
+class _Command(QUndoCommand):
+    def __init__(self, host: EditHost, image_id: int, text: str) -> None:
+        super().__init__(text)
+        self.host = host
+        self.image_id = int(image_id)
+
+    @property
+    def project(self):
+        return self.host.project
+
+
+class AddTargetCommand(_Command):
+    """Add one target; redo after undo reuses its id so later commands still refer to it."""
+
+    def __init__(self, host: EditHost, image_id: int, target: Target) -> None:
+        super().__init__(host, image_id, "Add target")
+        self.target = target
+
+    def redo(self) -> None:
+        self.target = self.project.add_target(self.image_id, self.target)
+        self.host.after_edit(self.image_id, "targets")
+
+    def undo(self) -> None:
+        self.project.delete_targets([self.target.id])
+        self.host.after_edit(self.image_id, "targets")
+
+
+class EditTargetsCommand(_Command):
+    """Move / resize / nudge targets: old and new full targets, written with update_target."""
+
+    def __init__(
+        self,
+        host: EditHost,
+        image_id: int,
+        old: list[Target],
+        new: list[Target],
+        text: str = "Move targets",
+        mergeable: bool = False,
+    ) -> None:
+        super().__init__(host, image_id, text)
+        self.old, self.new, self.mergeable = list(old), list(new), mergeable
+
+    def id(self) -> int:
+        return NUDGE_ID if self.mergeable else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
+        """Consecutive nudges of the same selection become one undo step."""
+        if not (isinstance(other, EditTargetsCommand) and other.mergeable and self.mergeable):
+            return False
+        if other.image_id != self.image_id or _ids(other.new) != _ids(self.new):
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        for t in self.new:
+            self.project.update_target(t)
+        self.host.after_edit(self.image_id, "targets")
+
+    def undo(self) -> None:
+        for t in self.old:
+            self.project.update_target(t)
+        self.host.after_edit(self.image_id, "targets")
+
+
+class DeleteTargetsCommand(_Command):
+    """Delete targets (or reject proposals); undo restores them with the same ids."""
+
+    def __init__(self, host: EditHost, image_id: int, ids: list[int], text: str = "") -> None:
+        n = len(ids)
+        super().__init__(host, image_id, text or f"Delete {n} target{'s' * (n != 1)}")
+        self.ids = [int(i) for i in ids]
+        self.deleted: list[Target] = []
+
+    def redo(self) -> None:
+        self.deleted = self.project.delete_targets(self.ids)
+        self.host.after_edit(self.image_id, "targets")
+
+    def undo(self) -> None:
+        self.project.restore_targets(self.image_id, self.deleted)
+        self.host.after_edit(self.image_id, "targets")
+
+
+class SetTargetStatesCommand(_Command):
+    """Accept proposals (or turn targets back into proposals); undo restores each old state."""
+
+    def __init__(
+        self, host: EditHost, image_id: int, old: dict[int, TargetState], state: TargetState,
+        text: str = "",
+    ) -> None:  # fmt: skip
+        n = len(old)
+        super().__init__(host, image_id, text or f"Accept {n} proposal{'s' * (n != 1)}")
+        self.old = {int(k): TargetState(v) for k, v in old.items()}
+        self.state = TargetState(state)
+
+    def redo(self) -> None:
+        self.project.set_target_states(list(self.old), self.state)
+        self.host.after_edit(self.image_id, "targets")
+
+    def undo(self) -> None:
+        for state in set(self.old.values()):
+            self.project.set_target_states([i for i, s in self.old.items() if s == state], state)
+        self.host.after_edit(self.image_id, "targets")
+
+
+class SkyMaskCommand(_Command):
+    """Any sky edit (polygon add / subtract, ring edit, ring delete): old and new masks as PNG."""
+
+    def __init__(
+        self, host: EditHost, image_id: int, old: np.ndarray | None, new: np.ndarray | None,
+        text: str,
+    ) -> None:  # fmt: skip
+        super().__init__(host, image_id, text)
+        self.old, self.new = encode_mask(old), encode_mask(new)
+
+    def redo(self) -> None:
+        self.project.set_sky_mask(self.image_id, decode_mask(self.new), TargetState.ACCEPTED)
+        self.host.after_edit(self.image_id, "sky")
+
+    def undo(self) -> None:
+        self.project.set_sky_mask(self.image_id, decode_mask(self.old), TargetState.ACCEPTED)
+        self.host.after_edit(self.image_id, "sky")
+
+
+class AcceptSkyCommand(_Command):
+    """The proposed sky becomes the accepted sky; the proposal is consumed (undo brings it back)."""
+
+    def __init__(
+        self, host: EditHost, image_id: int, accepted: np.ndarray | None, proposal: np.ndarray
+    ) -> None:
+        super().__init__(host, image_id, "Accept the proposed sky")
+        self.accepted, self.proposal = encode_mask(accepted), encode_mask(proposal)
+
+    def redo(self) -> None:
+        self.project.set_sky_mask(self.image_id, decode_mask(self.proposal), TargetState.ACCEPTED,
+                                  Source.MODEL)  # fmt: skip
+        self.project.set_sky_mask(self.image_id, None, TargetState.PROPOSAL)
+        self.host.after_edit(self.image_id, "sky")
+
+    def undo(self) -> None:
+        self.project.set_sky_mask(self.image_id, decode_mask(self.accepted), TargetState.ACCEPTED)
+        self.project.set_sky_mask(self.image_id, decode_mask(self.proposal), TargetState.PROPOSAL,
+                                  Source.MODEL)  # fmt: skip
+        self.host.after_edit(self.image_id, "sky")
+
+
+class SetImageFieldCommand(_Command):
+    """Status, split or note of one image."""
+
+    _SETTERS = {"status": "set_status", "split": "set_split", "note": "set_note"}
+    _TYPES = {"status": ReviewStatus, "split": Split, "note": str}
+
+    def __init__(self, host: EditHost, image_id: int, field: str, old: object, new: object) -> None:
+        if field not in self._SETTERS:
+            raise ValueError(f"unknown image field {field!r}; use status, split or note")
+        cast = self._TYPES[field]
+        label = f"Set {field} to {cast(new)!s}" if field != "note" else "Edit note"
+        super().__init__(host, image_id, label)
+        self.field, self.old, self.new = field, cast(old), cast(new)
+
+    def id(self) -> int:
+        return NOTE_ID if self.field == "note" else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802
+        if isinstance(other, SetImageFieldCommand) and other.image_id == self.image_id:
+            self.new = other.new
+            return True
+        return False
+
+    def _apply(self, value: object) -> None:
+        getattr(self.project, self._SETTERS[self.field])(self.image_id, value)
+        self.host.after_edit(self.image_id, "info")
+
+    def redo(self) -> None:
+        self._apply(self.new)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+
+
+def _ids(targets: list[Target]) -> list[int]:
+    return sorted(int(t.id) for t in targets)
+
+
+def with_state(target: Target, state: TargetState) -> Target:
+    return replace(target, state=state)

@@ -1,0 +1,100 @@
+"""Item model of a project's images for the image list (fed with ImageInfo, never queries the DB).
+
+The main window loads ``project.list_images()`` once and pushes single-row updates after each edit
+(``update_image``), so counts and status colours follow the edits without re-listing 10k rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from app.thumbnails import ThumbnailCache
+from core.types import ImageInfo
+from widgets.image_list import ImageRole
+
+_ROLE_GETTERS = {
+    int(Qt.ItemDataRole.DisplayRole): lambda i: i.name,
+    int(ImageRole.ID): lambda i: i.id,
+    int(ImageRole.STATUS): lambda i: i.status.value,
+    int(ImageRole.SPLIT): lambda i: i.split.value,
+    int(ImageRole.N_TARGETS): lambda i: i.n_targets,
+    int(ImageRole.N_PROPOSALS): lambda i: i.n_proposals,
+    int(ImageRole.MISSING): lambda i: i.missing,
+    int(Qt.ItemDataRole.ToolTipRole): lambda i: _tooltip(i),
+}
+
+
+def _tooltip(info: ImageInfo) -> str:
+    lines = [
+        info.name,
+        f"{info.width}x{info.height}, {info.bit_depth}-bit, {info.channels} channel(s)",
+        info.path,
+    ]
+    if info.missing:
+        lines.append("The file is missing: move it back or re-import the folder.")
+    if info.note:
+        lines.append(f"Note: {info.note}")
+    return "\n".join(lines)
+
+
+class ImageListModel(QAbstractListModel):
+    """One row per image, in project order; thumbnails come from a ThumbnailCache."""
+
+    def __init__(self, thumbnails: ThumbnailCache | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self._infos: list[ImageInfo] = []
+        self._rows: dict[int, int] = {}
+        self.thumbnails = thumbnails
+        if thumbnails is not None:
+            thumbnails.thumbnail_ready.connect(self._on_thumbnail)
+
+    # ---------------------------------------------------------------- Qt model
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._infos)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._infos):
+            return None
+        info = self._infos[index.row()]
+        if role == Qt.ItemDataRole.DecorationRole:
+            # Only rows the view paints ask for this, so thumbnails are made for visible rows only.
+            return self.thumbnails.get(info) if self.thumbnails is not None else None
+        getter = _ROLE_GETTERS.get(int(role))
+        return getter(info) if getter is not None else None
+
+    # ---------------------------------------------------------------- feeding
+    def set_images(self, infos: Iterable[ImageInfo]) -> None:
+        self.beginResetModel()
+        self._infos = list(infos)
+        self._rows = {int(info.id): row for row, info in enumerate(self._infos)}
+        self.endResetModel()
+
+    def update_image(self, info: ImageInfo) -> None:
+        """Replace one row (after an edit); appends when the image is new."""
+        row = self._rows.get(int(info.id))
+        if row is None:
+            self.beginInsertRows(QModelIndex(), len(self._infos), len(self._infos))
+            self._rows[int(info.id)] = len(self._infos)
+            self._infos.append(info)
+            self.endInsertRows()
+            return
+        self._infos[row] = info
+        self.dataChanged.emit(self.index(row), self.index(row))
+
+    def info(self, image_id: int) -> ImageInfo | None:
+        row = self._rows.get(int(image_id))
+        return self._infos[row] if row is not None else None
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._rows.get(int(image_id))
+
+    def ids(self) -> list[int]:
+        return [int(info.id) for info in self._infos]
+
+    def _on_thumbnail(self, image_id: int) -> None:
+        row = self._rows.get(int(image_id))
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

@@ -1,0 +1,110 @@
+"""Persistent user settings (QSettings): window layout, last project / image, recent projects.
+
+Tests redirect QSettings to a temp dir (tests/gui/conftest.py) and the per-user data dir through
+``SIRST_STUDIO_DATA_DIR``, so nothing here touches the real user profile during a test run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+from PySide6.QtWidgets import QMainWindow
+
+ORGANIZATION = "SIRST Studio"
+APPLICATION = "SIRST Studio"
+DATA_DIR_ENV = "SIRST_STUDIO_DATA_DIR"
+MAX_RECENT = 10
+
+
+def data_dir() -> Path:
+    """The per-user data folder (demo project, caches); ``SIRST_STUDIO_DATA_DIR`` overrides it."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override)
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(location or Path.home() / ".sirst-studio")
+
+
+def demo_project_dir() -> Path:
+    return data_dir() / "demo-project"
+
+
+def _project_key(root: Path | str) -> str:
+    # QSettings treats "/" in keys as groups: hash the path into one flat key.
+    return hashlib.sha1(str(Path(root).absolute()).encode()).hexdigest()[:16]
+
+
+class AppSettings:
+    """Typed accessors over one QSettings store."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self._s = store if store is not None else QSettings()
+
+    def sync(self) -> None:
+        self._s.sync()
+
+    # ---------------------------------------------------------------- projects
+    def recent_projects(self) -> list[str]:
+        value = self._s.value("recent_projects", [])
+        if isinstance(value, str):  # QSettings returns a bare string for one-element lists
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent(self, root: Path | str) -> None:
+        path = str(Path(root).absolute())
+        recent = [p for p in self.recent_projects() if p != path]
+        self._s.setValue("recent_projects", [path, *recent][:MAX_RECENT])
+
+    def remove_recent(self, root: Path | str) -> None:
+        path = str(Path(root).absolute())
+        self._s.setValue("recent_projects", [p for p in self.recent_projects() if p != path])
+
+    def last_project(self) -> str | None:
+        value = self._s.value("last_project", "")
+        return str(value) or None
+
+    def set_last_project(self, root: Path | str | None) -> None:
+        self._s.setValue("last_project", str(Path(root).absolute()) if root else "")
+
+    def last_image(self, root: Path | str) -> str | None:
+        """Name of the image last shown in that project (names survive a re-import, ids may not)."""
+        value = self._s.value(f"last_image/{_project_key(root)}", "")
+        return str(value) or None
+
+    def set_last_image(self, root: Path | str, image_name: str) -> None:
+        self._s.setValue(f"last_image/{_project_key(root)}", image_name)
+
+    # ---------------------------------------------------------------- editing
+    def score_threshold(self, default: float = 0.5) -> float:
+        try:
+            return float(self._s.value("score_threshold", default))
+        except (TypeError, ValueError):
+            return default
+
+    def set_score_threshold(self, value: float) -> None:
+        self._s.setValue("score_threshold", float(value))
+
+    def last_dir(self, purpose: str) -> str:
+        return str(self._s.value(f"last_dir/{purpose}", str(Path.home())))
+
+    def set_last_dir(self, purpose: str, path: Path | str) -> None:
+        self._s.setValue(f"last_dir/{purpose}", str(path))
+
+    # ---------------------------------------------------------------- window
+    def save_window(self, window: QMainWindow) -> None:
+        self._s.setValue("window/geometry", window.saveGeometry())
+        self._s.setValue("window/state", window.saveState())
+
+    def restore_window(self, window: QMainWindow) -> bool:
+        """Restore geometry and dock layout; False when nothing was saved yet (first run)."""
+        geometry = self._s.value("window/geometry")
+        state = self._s.value("window/state")
+        restored = False
+        if isinstance(geometry, QByteArray | bytes) and geometry:
+            restored = window.restoreGeometry(QByteArray(geometry))
+        if isinstance(state, QByteArray | bytes) and state:
+            restored = window.restoreState(QByteArray(state)) and restored
+        return restored

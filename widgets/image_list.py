@@ -1,0 +1,305 @@
+"""The project's image list: search, status / split filters, thumbnails, status colours.
+
+Plain view code: it reads an item model through the roles of :class:`ImageRole` (the app's
+``ImageListModel`` provides them) and never touches the database. Rows have one fixed height and
+thumbnails arrive lazily, so 10,000 images scroll as fast as 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.types import ReviewStatus, Split
+
+
+class ImageRole(IntEnum):
+    ID = Qt.ItemDataRole.UserRole + 1
+    STATUS = Qt.ItemDataRole.UserRole + 2  # ReviewStatus value (str)
+    SPLIT = Qt.ItemDataRole.UserRole + 3  # Split value (str)
+    N_TARGETS = Qt.ItemDataRole.UserRole + 4
+    N_PROPOSALS = Qt.ItemDataRole.UserRole + 5
+    MISSING = Qt.ItemDataRole.UserRole + 6  # bool: the file is not where the project says
+
+
+STATUS_COLORS = {
+    ReviewStatus.NEW.value: QColor("#8c8c8c"),
+    ReviewStatus.PRE_ANNOTATED.value: QColor("#e39a2d"),
+    ReviewStatus.REVIEWED.value: QColor("#3aa55d"),
+}
+ROW_HEIGHT = 52
+THUMB = 44
+
+
+class ImageFilterProxy(QSortFilterProxyModel):
+    """Filters by name substring (case-insensitive), status and split."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._search = ""
+        self._status: str | None = None
+        self._split: str | None = None
+
+    def set_filters(self, search: str, status: str | None, split: str | None) -> None:
+        if (search.lower(), status, split) == (self._search, self._status, self._split):
+            return
+        self._search, self._status, self._split = search.lower(), status, split
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        index = model.index(row, 0, parent)
+        if self._status is not None and index.data(ImageRole.STATUS) != self._status:
+            return False
+        if self._split is not None and index.data(ImageRole.SPLIT) != self._split:
+            return False
+        if self._search:
+            name = index.data(Qt.ItemDataRole.DisplayRole) or ""
+            return self._search in name.lower()
+        return True
+
+
+class ImageItemDelegate(QStyledItemDelegate):
+    """Thumbnail, name, then a status chip with split and counts; fixed height."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        return QSize(200, ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        style = option.widget.style() if option.widget else None
+        if style is not None:
+            style.drawPrimitive(
+                QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, option.widget
+            )
+        r = option.rect
+        thumb_rect = QRect(r.left() + 4, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
+        self._paint_thumb(painter, thumb_rect, index.data(Qt.ItemDataRole.DecorationRole))
+        status = index.data(ImageRole.STATUS) or ReviewStatus.NEW.value
+        color = STATUS_COLORS.get(status, QColor("#8c8c8c"))
+        painter.fillRect(QRect(r.left(), r.top(), 3, r.height()), color)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        text_color = option.palette.highlightedText() if selected else option.palette.text()
+        x = thumb_rect.right() + 8
+        font = painter.font()
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(text_color.color())
+        name_rect = QRect(x, r.top() + 6, r.right() - x - 4, 18)
+        name = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, name_rect.width()))  # fmt: skip
+        font.setBold(False)
+        painter.setFont(font)
+        self._paint_details(painter, QRect(x, r.top() + 27, r.right() - x - 4, 18), index, color)
+        painter.restore()
+
+    @staticmethod
+    def _paint_thumb(painter: QPainter, rect: QRect, thumb: object) -> None:
+        if isinstance(thumb, QImage) and not thumb.isNull():
+            thumb = QPixmap.fromImage(thumb)
+        if isinstance(thumb, QPixmap) and not thumb.isNull():
+            scaled = thumb.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            dx, dy = (rect.width() - scaled.width()) // 2, (rect.height() - scaled.height()) // 2
+            painter.drawPixmap(rect.left() + dx, rect.top() + dy, scaled)
+        else:
+            painter.fillRect(rect, QColor(40, 40, 40))
+
+    @staticmethod
+    def _paint_details(painter: QPainter, rect: QRect, index: QModelIndex, color: QColor) -> None:
+        status = index.data(ImageRole.STATUS) or ""
+        chip_w = painter.fontMetrics().horizontalAdvance(status) + 10
+        chip = QRect(rect.left(), rect.top() + 1, chip_w, rect.height() - 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(chip, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, status)
+        n_t, n_p = index.data(ImageRole.N_TARGETS) or 0, index.data(ImageRole.N_PROPOSALS) or 0
+        parts = [index.data(ImageRole.SPLIT) or "", f"{n_t} targets"]
+        if n_p:
+            parts.append(f"{n_p} proposals")
+        if index.data(ImageRole.MISSING):
+            parts.insert(0, "FILE MISSING")
+            painter.setPen(QColor("#d9534f"))
+        else:
+            painter.setPen(QColor("#9a9a9a"))
+        rest = QRect(chip.right() + 6, rect.top(), rect.right() - chip.right() - 6, rect.height())
+        painter.drawText(
+            rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, " · ".join(parts)
+        )
+
+
+class ImageListWidget(QWidget):
+    """Search box + filters + the list. Emits ``current_image_changed(id)`` on user navigation."""
+
+    current_image_changed = Signal(int)
+    filters_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search images by name (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.status_filter = _combo(self, "All statuses", [s.value for s in ReviewStatus])
+        self.split_filter = _combo(self, "All splits", [s.value for s in Split])
+        self.proxy = ImageFilterProxy(self)
+        self.view = QListView(self)
+        self.view.setUniformItemSizes(True)  # one row height: no per-row layout for 10k rows
+        self.view.setItemDelegate(ImageItemDelegate(self.view))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setModel(self.proxy)
+        self.count_label = QLabel(self)
+        self._build_layout()
+        self.search.textChanged.connect(self._apply_filters)
+        self.status_filter.currentIndexChanged.connect(self._apply_filters)
+        self.split_filter.currentIndexChanged.connect(self._apply_filters)
+        self._emit_current = True
+
+    def _build_layout(self) -> None:
+        filters = QHBoxLayout()
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.split_filter)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.search)
+        layout.addLayout(filters)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.count_label)
+
+    # ---------------------------------------------------------------- model
+    def set_source_model(self, model: QAbstractItemModel | None) -> None:
+        self.proxy.setSourceModel(model)
+        selection = self.view.selectionModel()
+        selection.currentChanged.connect(self._on_current_changed)
+        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved) if model else ():
+            signal.connect(self._update_count)
+        self._update_count()
+
+    def _update_count(self, *_args: object) -> None:
+        model = self.proxy.sourceModel()
+        total = model.rowCount() if model is not None else 0
+        self.count_label.setText(f"{self.proxy.rowCount()} of {total} images")
+
+    def _apply_filters(self, *_args: object) -> None:
+        keep = self.current_id()
+        self.proxy.set_filters(
+            self.search.text(), self.status_filter.currentData(), self.split_filter.currentData()
+        )
+        if keep is not None:
+            self.set_current_id(keep, emit=False)
+        self._update_count()
+        self.filters_changed.emit()
+
+    def set_filters(
+        self, search: str = "", status: str | None = None, split: str | None = None
+    ) -> None:
+        self.search.setText(search)
+        self.status_filter.setCurrentIndex(max(self.status_filter.findData(status), 0))
+        self.split_filter.setCurrentIndex(max(self.split_filter.findData(split), 0))
+
+    # ---------------------------------------------------------------- navigation
+    def visible_ids(self) -> list[int]:
+        return [
+            int(self.proxy.index(r, 0).data(ImageRole.ID)) for r in range(self.proxy.rowCount())
+        ]
+
+    def current_id(self) -> int | None:
+        index = self.view.currentIndex()
+        return int(index.data(ImageRole.ID)) if index.isValid() else None
+
+    def set_current_id(self, image_id: int, emit: bool = True) -> bool:
+        """Make ``image_id`` current (scrolls to it); False when it is filtered out or unknown."""
+        index = self._proxy_index(image_id)
+        if index is None:
+            return False
+        self._emit_current = emit
+        try:
+            self.view.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+        finally:
+            self._emit_current = True
+        self.view.scrollTo(index)
+        return True
+
+    def neighbour_id(self, step: int) -> int | None:
+        """The image ``step`` rows away in the visible order (None past either end)."""
+        rows = self.proxy.rowCount()
+        if rows == 0:
+            return None
+        current = self.view.currentIndex()
+        row = current.row() + step if current.isValid() else (0 if step > 0 else rows - 1)
+        return int(self.proxy.index(row, 0).data(ImageRole.ID)) if 0 <= row < rows else None
+
+    def next_matching(self, accept: Callable[[QModelIndex], bool]) -> int | None:
+        """The first visible image after the current one (wrapping) for which ``accept`` holds."""
+        rows = self.proxy.rowCount()
+        start = self.view.currentIndex().row() if self.view.currentIndex().isValid() else -1
+        for k in range(1, rows + 1):
+            index = self.proxy.index((start + k) % rows, 0)
+            if accept(index):
+                return int(index.data(ImageRole.ID))
+        return None
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted(self.view.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [int(i.data(ImageRole.ID)) for i in rows]
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def _proxy_index(self, image_id: int) -> QModelIndex | None:
+        model = self.proxy.sourceModel()
+        if model is None:
+            return None
+        row_of = getattr(model, "row_of", None)  # fast path: the app model keeps an id -> row map
+        if row_of is not None:
+            row = row_of(image_id)
+            source = model.index(row, 0) if row is not None else QModelIndex()
+        else:
+            hits = model.match(
+                model.index(0, 0), ImageRole.ID, image_id, 1, Qt.MatchFlag.MatchExactly
+            )
+            source = hits[0] if hits else QModelIndex()
+        index = self.proxy.mapFromSource(source) if source.isValid() else QModelIndex()
+        return index if index.isValid() else None
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._emit_current and current.isValid():
+            self.current_image_changed.emit(int(current.data(ImageRole.ID)))
+
+
+def _combo(parent: QWidget, all_label: str, values: list[str]) -> QComboBox:
+    combo = QComboBox(parent)
+    combo.addItem(all_label, None)
+    for value in values:
+        combo.addItem(value, value)
+    return combo
