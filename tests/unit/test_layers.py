@@ -1,0 +1,99 @@
+"""Layer rules (docs/architecture.md): every module imports with the forbidden layers absent.
+
+core/ never imports Qt, torch or the upper layers; model/ never imports Qt, widgets or app;
+widgets/ never imports torch, SQLAlchemy, core.project / core.db, model or app. Each package is
+imported in a fresh interpreter where a sys.meta_path finder makes the forbidden names raise
+ImportError. Modules are discovered by walking the folders, so new files are covered at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QT = ["PySide6", "shiboken6", "pyqtgraph"]
+BLOCKED = {
+    "core": [*QT, "torch", "torchvision", "model", "widgets", "app"],
+    "model": [*QT, "widgets", "app"],
+    "widgets": ["torch", "torchvision", "sqlalchemy", "core.project", "core.db", "model", "app"],
+}
+
+HARNESS = r"""
+import importlib, importlib.abc, json, sys, traceback
+blocked = tuple(json.loads(sys.argv[1]))
+modules = json.loads(sys.argv[2])
+
+class Forbidden(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in blocked):
+            raise ImportError(f"layer rule: {name!r} must not be imported from this package")
+        return None
+
+sys.meta_path.insert(0, Forbidden())
+failures = {}
+for name in modules:
+    try:
+        importlib.import_module(name)
+    except BaseException:
+        failures[name] = traceback.format_exc(limit=6)
+print(json.dumps(failures))
+"""
+
+
+def discover(package_dir: Path, base: Path) -> list[str]:
+    """Dotted names of every module under ``package_dir`` (packages included)."""
+    names = []
+    for path in sorted(package_dir.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        parts = list(path.relative_to(base).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        names.append(".".join(parts))
+    return names
+
+
+def import_all(modules: list[str], blocked: list[str], root: Path) -> dict[str, str]:
+    """Import ``modules`` in a fresh interpreter with ``blocked`` unimportable; name -> traceback."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(root))
+    res = subprocess.run(
+        [sys.executable, "-c", HARNESS, json.dumps(blocked), json.dumps(modules)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("package", sorted(BLOCKED))
+def test_package_imports_without_forbidden_layers(package: str) -> None:
+    modules = discover(REPO / package, REPO)
+    assert package in modules  # the package itself is always checked
+    failures = import_all(modules, BLOCKED[package], REPO)
+    assert not failures, "\n".join(f"--- {m}\n{tb}" for m, tb in failures.items())
+
+
+def test_harness_catches_a_violation(tmp_path: Path) -> None:
+    pkg = tmp_path / "fakepkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "clean.py").write_text("import json\n")
+    (pkg / "sub" / "bad.py").write_text("def f():\n    pass\n\nimport PySide6.QtCore\n")
+    (pkg / "lazy.py").write_text("def f():\n    import torch\n    return torch\n")
+    modules = discover(pkg, tmp_path)
+    assert sorted(modules) == [
+        "fakepkg",
+        "fakepkg.clean",
+        "fakepkg.lazy",
+        "fakepkg.sub",
+        "fakepkg.sub.bad",
+    ]
+    failures = import_all(modules, ["PySide6", "torch"], tmp_path)
+    assert list(failures) == ["fakepkg.sub.bad"]
+    assert "layer rule: 'PySide6'" in failures["fakepkg.sub.bad"]
