@@ -1,0 +1,287 @@
+"""Pre-annotation: run the active model on images in the background and store its proposals.
+
+``install(window)`` adds Model-menu actions and a "Pre-annotation" dock. The model runs in a
+``PreannotateWorker`` thread; this module only starts it, shows progress / ETA / failures, and
+tells the window which images changed. Window refreshes are batched on a timer so a fast model
+is never slowed down by per-image GUI work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.workers import (
+    PROPOSAL_SCORE_THRESHOLD,
+    PreannotateSummary,
+    PreannotateWorker,
+    PredictorFactory,
+    resolve_model_choice,
+)
+from core.types import ReviewStatus
+
+log = logging.getLogger(__name__)
+
+MENU = "&Model"
+REFRESH_MS = 250  # at most four window refresh batches per second during a run
+DOCK_NAME = "PreannotateDock"  # objectName: QMainWindow.saveState needs it
+
+
+def format_eta(seconds: float) -> str:
+    """``1:05`` style; empty when unknown."""
+    if seconds < 0:
+        return ""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def unreviewed_image_ids(project) -> list[int]:
+    """Every image not yet reviewed (new or pre-annotated), in list order."""
+    return [i.id for i in project.list_images() if i.status != ReviewStatus.REVIEWED]
+
+
+class PreannotateController(QObject):
+    """Owns at most one running worker and batches the window refreshes it causes."""
+
+    run_started = Signal(int, str)  # number of images, model name
+    run_ended = Signal(object)  # PreannotateSummary, or None when the run failed to start
+    run_failed = Signal(str)
+
+    def __init__(
+        self,
+        window,
+        predictor_factory: PredictorFactory | None = None,
+        refresh_ms: int = REFRESH_MS,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.predictor_factory = predictor_factory
+        self.worker: PreannotateWorker | None = None
+        self._pending: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(refresh_ms)
+        self._timer.timeout.connect(self.flush_refresh)
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def start(self, image_ids: Sequence[int], score_thr: float = PROPOSAL_SCORE_THRESHOLD) -> bool:
+        """Start a run on ``image_ids``; False when a run is going or nothing to do."""
+        project = self.window.project
+        if project is None or not image_ids or self.is_running():
+            return False
+        choice = resolve_model_choice(project)
+        worker = PreannotateWorker(project, image_ids, choice, score_thr, self.predictor_factory)
+        worker.image_finished.connect(self._on_image_finished)
+        worker.run_finished.connect(self._on_run_finished)
+        worker.run_failed.connect(self._on_run_failed)
+        worker.finished.connect(worker.deleteLater)
+        self.worker = worker
+        # Listeners connect to the worker's signals here, before it can emit anything.
+        self.run_started.emit(len(worker.image_ids), choice.name)
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def shutdown(self, wait_ms: int = 30_000) -> None:
+        """Cancel and wait (project closing / app exit): the worker must not outlive its project."""
+        worker = self.worker
+        if worker is not None and worker.isRunning():
+            worker.cancel()
+            worker.wait(wait_ms)
+
+    def on_project_opened(self, _project: object) -> None:
+        self.shutdown()
+
+    def flush_refresh(self) -> None:
+        """Tell the window about every image finished since the last flush."""
+        self._timer.stop()
+        pending, self._pending = self._pending, set()
+        current = self.window.current_image_id
+        for image_id in sorted(pending):
+            if image_id == current:
+                self.window.reload_current()  # re-reads labels; the window announces the change
+            else:
+                self.window.annotation_changed.emit(image_id)
+
+    def _on_image_finished(self, image_id: int, _n: int) -> None:
+        self._pending.add(image_id)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_run_finished(self, summary: PreannotateSummary) -> None:
+        self.flush_refresh()
+        self.worker = None
+        self.run_ended.emit(summary)
+
+    def _on_run_failed(self, message: str) -> None:
+        self.flush_refresh()
+        self.worker = None
+        self.run_failed.emit(message)
+        self.run_ended.emit(None)
+
+
+class PreannotatePanel(QWidget):
+    """Dock contents: what to run on, progress with ETA, Cancel, and the images that failed."""
+
+    def __init__(self, window, controller: PreannotateController) -> None:
+        super().__init__()
+        self.window = window
+        self.controller = controller
+        self.status = QLabel("Run the active model to propose targets and sky.")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m images")
+        self.eta = QLabel("")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(controller.cancel)
+        self.failures = QListWidget()
+        self.failures.setToolTip("Images that failed; double-click to open one")
+        self.failures.itemDoubleClicked.connect(self._goto_failed)
+        self.failures.hide()
+        self._build_layout()
+        controller.run_started.connect(self._on_started)
+        controller.run_ended.connect(self._on_ended)
+        controller.run_failed.connect(self._on_failed)
+
+    def _build_layout(self) -> None:
+        buttons = QHBoxLayout()
+        for label, slot in (
+            ("Current", self.run_current),
+            ("Selected", self.run_selected),
+            ("All unreviewed", self.run_unreviewed),
+        ):
+            b = QPushButton(label)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.eta)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.failures, 1)
+
+    # ------------------------------------------------------------------ actions
+    def run_current(self) -> bool:
+        image_id = self.window.current_image_id
+        return self._run([image_id] if image_id is not None else [], "no image is open")
+
+    def run_selected(self) -> bool:
+        return self._run(self.window.selected_image_ids(), "no images are selected in the list")
+
+    def run_unreviewed(self) -> bool:
+        project = self.window.project
+        ids = unreviewed_image_ids(project) if project is not None else []
+        return self._run(ids, "every image is already reviewed")
+
+    def _run(self, ids: Sequence[int], why_empty: str) -> bool:
+        if self.window.project is None:
+            self.status.setText("Open a project first (File > Open Project).")
+            return False
+        if self.controller.is_running():
+            self.status.setText("A pre-annotation run is in progress; cancel it or wait.")
+            return False
+        if not ids:
+            self.status.setText(f"Nothing to pre-annotate: {why_empty}.")
+            return False
+        return self.controller.start(list(ids))
+
+    # ------------------------------------------------------------------ progress
+    def on_progress(self, done: int, total: int, eta_s: float) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+        self.eta.setText(f"ETA {format_eta(eta_s)}" if eta_s >= 0 and done < total else "")
+
+    def _on_started(self, total: int, model_name: str) -> None:
+        worker = self.controller.worker
+        worker.progress_changed.connect(self.on_progress)
+        worker.image_failed.connect(self._on_image_failed)
+        self.failures.clear()
+        self.failures.hide()
+        self.progress.setMaximum(total)
+        self.progress.setValue(0)
+        self.eta.setText("")
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Loading model {model_name!r}…")
+        worker.model_loaded.connect(lambda name: self.status.setText(f"Running {name!r}…"))
+
+    def _on_image_failed(self, image_id: int, message: str) -> None:
+        item = QListWidgetItem(message)
+        item.setData(Qt.ItemDataRole.UserRole, image_id)
+        self.failures.addItem(item)
+        self.failures.show()
+
+    def _on_ended(self, summary: PreannotateSummary | None) -> None:
+        self.cancel_button.setEnabled(False)
+        self.eta.setText("")
+        if summary is None:
+            return
+        text = f"Pre-annotated {len(summary.done)} of {summary.total} images"
+        if summary.failed:
+            text += f"; {len(summary.failed)} failed (listed below)"
+        if summary.cancelled:
+            text += f"; cancelled, {summary.untouched} left untouched"
+        self.status.setText(text + f" in {summary.elapsed_s:.1f} s.")
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"Pre-annotation failed: {message}")
+
+    def _goto_failed(self, item: QListWidgetItem) -> None:
+        self.window.goto_image(int(item.data(Qt.ItemDataRole.UserRole)))
+
+
+def _add_actions(window, panel: PreannotatePanel, controller: PreannotateController) -> None:
+    menu = window.tool_menu(MENU)
+    entries = (
+        ("Pre-annotate &Current Image", "Ctrl+Shift+P", panel.run_current),
+        ("Pre-annotate &Selected Images", "", panel.run_selected),
+        ("Pre-annotate All &Unreviewed Images", "", panel.run_unreviewed),
+        ("Cancel Pre-annotation", "", controller.cancel),
+    )
+    for text, keys, slot in entries:
+        action = QAction(text, window)
+        if keys:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+    menu.addSeparator()
+
+
+def install(window, predictor_factory: PredictorFactory | None = None) -> None:
+    """Add the Model-menu actions and the Pre-annotation dock to ``window``."""
+    controller = PreannotateController(window, predictor_factory)
+    panel = PreannotatePanel(window, controller)
+    dock = QDockWidget("Pre-annotation", window)
+    dock.setObjectName(DOCK_NAME)
+    dock.setWidget(panel)
+    window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+    _add_actions(window, panel, controller)
+    # A worker must never write into a project that has been closed or replaced.
+    window.project_opened.connect(controller.on_project_opened)
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(controller.shutdown)

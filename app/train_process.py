@@ -1,0 +1,256 @@
+"""Run `python main.py train ... --events-jsonl` as a separate process and turn its JSON lines
+into Qt signals.
+
+Training runs in its own process (not a thread) so a crash, a CUDA/OOM abort or a hung torch op
+can never take the GUI or the open project down with it. Output is parsed incrementally in
+``readyReadStandardOutput``: the GUI never blocks on a read. Stop sends SIGINT (the train command
+saves a checkpoint and exits with code 3) and kills the process if it has not exited in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from core.errors import SirstError
+
+MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
+EXIT_INTERRUPTED = 3  # app/cli: "interrupted (state saved)"
+STDERR_KEEP_CHARS = 64_000  # the tail shown when a run fails; older output is dropped
+CHILD_NICENESS = 10  # training yields the CPU to the GUI on a small machine
+
+
+class TrainProcessError(SirstError):
+    """The training process cannot be started (already running, bad arguments...)."""
+
+
+@dataclass
+class TrainOptions:
+    """What the Training dock asks for; turned into train CLI flags by ``train_command``."""
+
+    epochs: int = 5
+    preset: str = "default"
+    bagcp_prob: float | None = 0.5
+    reviewed_only: bool = True
+    resume: bool = False
+    extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
+
+
+def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
+    """``<project>/models/runs/<timestamp>``: one folder per training run (not created here)."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(project_root) / "models" / "runs"
+    run_dir, n = base / stamp, 1
+    while run_dir.exists():  # two runs started in the same second
+        n += 1
+        run_dir = base / f"{stamp}-{n}"
+    return run_dir
+
+
+def train_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> list[str]:
+    """Arguments for ``sys.executable`` that run the train CLI on a project."""
+    args = [str(MAIN_PY), "train", "--project", str(project_root), "--out", str(run_dir)]
+    args += ["--events-jsonl", "--preset", opts.preset, "--epochs", str(int(opts.epochs))]
+    if opts.reviewed_only:
+        args.append("--reviewed-only")
+    if opts.bagcp_prob is not None:
+        args += ["--bagcp-prob", f"{float(opts.bagcp_prob):g}"]
+    if opts.resume:
+        args.append("--resume")
+    return args + list(opts.extra)
+
+
+class TrainProcess(QObject):
+    """One training process at a time, with its events as signals.
+
+    Exactly one of ``training_stopped`` / ``training_failed`` / ``process_exited`` ends each run
+    (``training_finished`` is sent when the "done" event arrives, before the process exits).
+    """
+
+    event_received = Signal(dict)  # every parsed event, before the specific signal below
+    run_started = Signal(dict)  # "start"
+    step_logged = Signal(dict)  # "step"
+    epoch_finished = Signal(dict)  # "epoch"
+    checkpoint_saved = Signal(dict)  # "checkpoint"
+    training_finished = Signal(dict)  # "done": best weights + val metrics
+    training_failed = Signal(str, str)  # message, stderr tail
+    training_stopped = Signal(int)  # exit code (3: checkpoint saved; other: killed)
+    process_exited = Signal(int)  # any exit (after the signals above)
+    output_logged = Signal(str)  # stderr text and stray stdout lines, as they arrive
+
+    _SPECIFIC = {
+        "start": "run_started",
+        "step": "step_logged",
+        "epoch": "epoch_finished",
+        "checkpoint": "checkpoint_saved",
+        "done": "training_finished",
+    }
+
+    def __init__(self, parent: QObject | None = None, kill_timeout_ms: int = 20_000) -> None:
+        super().__init__(parent)
+        self.kill_timeout_ms = kill_timeout_ms
+        self._proc: QProcess | None = None
+        self._stdout_buf = bytearray()
+        self._stderr: deque[str] = deque()
+        self._stderr_chars = 0
+        self._error_message: str | None = None
+        self._done: dict | None = None
+        self._stop_requested = False
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill)
+
+    # ------------------------------------------------------------------ control
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, args: list[str], program: str | None = None, cwd: Path | None = None) -> None:
+        """Start ``program args`` (default: this Python interpreter)."""
+        if self.is_running():
+            raise TrainProcessError("a training run is already in progress; stop it first")
+        self._reset()
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")  # events must arrive as they are printed
+        proc.setProcessEnvironment(env)
+        proc.setWorkingDirectory(str(cwd or MAIN_PY.parent))
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.started.connect(self._lower_priority)
+        proc.errorOccurred.connect(self._on_error)
+        proc.finished.connect(self._on_finished)
+        self._proc = proc
+        proc.start(program or sys.executable, [str(a) for a in args])
+
+    def stop(self) -> bool:
+        """Ask the run to save a checkpoint and exit (SIGINT); kill it after the timeout.
+
+        Returns False when nothing is running.
+        """
+        if not self.is_running():
+            return False
+        self._stop_requested = True
+        pid = self._proc.processId()
+        if hasattr(signal, "SIGINT") and os.name == "posix" and pid > 0:
+            os.kill(pid, signal.SIGINT)
+        else:  # no SIGINT for console-less children: ask politely, then kill on timeout
+            self._proc.terminate()
+        self._kill_timer.start(self.kill_timeout_ms)
+        return True
+
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """Stop and wait (blocking, for application exit only) so no orphan keeps training."""
+        if self.stop() and self._proc is not None and not self._proc.waitForFinished(wait_ms):
+            self._kill()
+            self._proc.waitForFinished(1000)
+
+    def stderr_text(self) -> str:
+        return "".join(self._stderr)
+
+    # ------------------------------------------------------------------ internals
+    def _reset(self) -> None:
+        self._stdout_buf.clear()
+        self._stderr.clear()
+        self._stderr_chars = 0
+        self._error_message = None
+        self._done = None
+        self._stop_requested = False
+        if self._proc is not None:
+            self._proc.deleteLater()
+            self._proc = None
+
+    def _lower_priority(self) -> None:
+        if self._proc is None or not hasattr(os, "setpriority"):
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._proc.processId(), CHILD_NICENESS)
+        except OSError:
+            pass  # not permitted here: training still works, just at normal priority
+
+    def _kill(self) -> None:
+        if self.is_running():
+            self._proc.kill()
+
+    def _read_stdout(self) -> None:
+        self._stdout_buf += bytes(self._proc.readAllStandardOutput().data())
+        *lines, rest = self._stdout_buf.split(b"\n")
+        self._stdout_buf = bytearray(rest)
+        for line in lines:
+            self._handle_line(line)
+
+    def _read_stderr(self) -> None:
+        text = bytes(self._proc.readAllStandardError().data()).decode("utf-8", "replace")
+        self._append_log(text)
+
+    def _append_log(self, text: str) -> None:
+        if not text:
+            return
+        self._stderr.append(text)
+        self._stderr_chars += len(text)
+        while self._stderr_chars > STDERR_KEEP_CHARS and len(self._stderr) > 1:
+            self._stderr_chars -= len(self._stderr.popleft())
+        self.output_logged.emit(text)
+
+    def _handle_line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            return
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+            self._append_log(line + "\n")  # stray print: keep it with the log, never crash
+            return
+        self.event_received.emit(event)
+        kind = event["event"]
+        if kind == "error":
+            self._error_message = str(event.get("message") or "training reported an error")
+        elif kind == "done":
+            self._done = event
+        name = self._SPECIFIC.get(kind)
+        if name is not None:
+            getattr(self, name).emit(event)
+
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            msg = f"cannot start the training process: {self._proc.errorString()}"
+            self.training_failed.emit(msg, self.stderr_text())
+            self.process_exited.emit(-1)
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._kill_timer.stop()
+        self._read_stdout()
+        self._read_stderr()
+        if self._stdout_buf:  # a last line without its newline
+            self._handle_line(bytes(self._stdout_buf))
+            self._stdout_buf.clear()
+        crashed = status == QProcess.ExitStatus.CrashExit
+        exit_code = -1 if crashed else int(code)
+        if self._error_message is not None or (self._done is None and not self._stopped(code)):
+            self.training_failed.emit(self._failure_message(code, crashed), self.stderr_text())
+        elif self._done is None:
+            self.training_stopped.emit(exit_code)
+        self.process_exited.emit(exit_code)
+
+    def _stopped(self, code: int) -> bool:
+        return self._stop_requested or code == EXIT_INTERRUPTED
+
+    def _failure_message(self, code: int, crashed: bool) -> str:
+        if self._error_message is not None:
+            return self._error_message
+        if crashed:
+            return "the training process crashed (killed or aborted)"
+        if code == 0:
+            return "the training process ended without reporting a result ('done' event)"
+        lines = [ln for ln in self.stderr_text().splitlines() if ln.strip()]
+        last = f": {lines[-1].strip()}" if lines else ""
+        return f"training exited with code {code}{last}"

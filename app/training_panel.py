@@ -1,0 +1,369 @@
+"""Retraining in the background: the Training dock, Model-menu actions and the model picker.
+
+``install(window)`` adds a "Training" dock and Model-menu actions. Train starts the train CLI as a
+separate process (``app.train_process.TrainProcess``) on the reviewed images of the open project;
+its JSON events feed a live plot, a progress bar and an ETA. A "done" event registers a new model
+version; the combo box picks the project's active version, which pre-annotation then uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.preannotate_panel import MENU, format_eta
+from app.train_process import (
+    TrainOptions,
+    TrainProcess,
+    new_run_dir,
+    train_command,
+)
+from app.workers import SHIPPED_DEFAULT_NAME
+from core.errors import SirstError
+from core.types import ModelVersion
+from widgets.train_plot import TrainPlot
+
+DOCK_NAME = "TrainingDock"
+PRESETS = ("default", "tiny")
+# (program, arguments) for one run; tests swap in a fake train script.
+CommandBuilder = Callable[[Path, Path, TrainOptions], tuple[str, list[str]]]
+
+
+def default_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> tuple[str, list[str]]:
+    return sys.executable, train_command(project_root, run_dir, opts)
+
+
+def register_done_run(project, event: dict, run_dir: Path, opts: TrainOptions) -> ModelVersion:
+    """Add the finished run's best weights to ``project`` as a new (inactive) model version."""
+    weights = Path(str(event.get("best_weights") or ""))
+    if not weights.is_file():
+        raise SirstError(
+            f"the training run reported weights {weights} but the file is not there; "
+            f"look in {run_dir} and retrain if it is empty"
+        )
+    val = {k: v for k, v in (event.get("val") or {}).items() if isinstance(v, int | float)}
+    mv = ModelVersion(
+        id=None,
+        name=run_dir.name,
+        path=str(weights),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        metrics={**val, "elapsed_s": event.get("elapsed_s"), "epochs": opts.epochs},
+        preset=opts.preset,
+    )
+    return project.add_model_version(mv)
+
+
+class TrainingPanel(QWidget):
+    """Training controls, live plot and the active-model picker."""
+
+    version_registered = Signal(object)  # ModelVersion
+    active_model_changed = Signal(object)  # ModelVersion | None (shipped default)
+
+    def __init__(self, window, process: TrainProcess | None = None) -> None:
+        super().__init__()
+        self.window = window
+        self.process = process or TrainProcess(self)
+        self.command_builder: CommandBuilder = default_command
+        self.run_dir: Path | None = None
+        self._run_root: Path | None = None
+        self._opts = TrainOptions()
+        self._resumable = False
+        self._steps, self._epochs = 1, 1
+        self._build_widgets()
+        self._build_layout()
+        self._connect_process()
+        self.refresh_versions()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ building
+    def _build_widgets(self) -> None:
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(5)
+        self.preset = QComboBox()
+        self.preset.addItems(PRESETS)
+        self.bagcp = QCheckBox("BAG-CP copy-paste, probability")
+        self.bagcp.setChecked(True)
+        self.bagcp_prob = QDoubleSpinBox()
+        self.bagcp_prob.setRange(0.0, 1.0)
+        self.bagcp_prob.setSingleStep(0.1)
+        self.bagcp_prob.setValue(0.5)
+        self.bagcp.toggled.connect(self.bagcp_prob.setEnabled)
+        self.train_button = QPushButton("Train")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.train_button.clicked.connect(self.start_training)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.resume_button.clicked.connect(self.resume_training)
+        self.progress = QProgressBar()
+        self.status = QLabel("Train a new model from the reviewed images.")
+        self.status.setWordWrap(True)
+        self.eta = QLabel("")
+        self.plot = TrainPlot()
+        self.error_box = QPlainTextEdit()
+        self.error_box.setReadOnly(True)
+        self.error_box.setMaximumBlockCount(400)
+        self.error_box.hide()
+        self.versions = QComboBox()
+        self.versions.setToolTip("The model that pre-annotation uses")
+        self.versions.currentIndexChanged.connect(self._on_version_picked)
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.addRow("Active model", self.versions)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Preset", self.preset)
+        bag = QHBoxLayout()
+        bag.addWidget(self.bagcp)
+        bag.addWidget(self.bagcp_prob)
+        form.addRow(bag)
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.stop_button, self.resume_button):
+            buttons.addWidget(b)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.eta)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 3)
+        layout.addWidget(self.error_box, 1)
+
+    def _connect_process(self) -> None:
+        p = self.process
+        p.run_started.connect(self._on_start)
+        p.step_logged.connect(self._on_step)
+        p.epoch_finished.connect(self._on_epoch)
+        p.checkpoint_saved.connect(self._on_checkpoint)
+        p.training_finished.connect(self._on_done)
+        p.training_failed.connect(self._on_failed)
+        p.training_stopped.connect(self._on_stopped)
+        p.process_exited.connect(self._on_exited)
+
+    # ------------------------------------------------------------------ actions
+    def options(self, resume: bool = False) -> TrainOptions:
+        prob = self.bagcp_prob.value() if self.bagcp.isChecked() else None
+        return TrainOptions(
+            epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
+            resume=resume,
+        )  # fmt: skip
+
+    def start_training(self) -> bool:
+        """Start a new run in a fresh ``models/runs/<timestamp>`` folder."""
+        project = self.window.project
+        if project is None:
+            return self._say("Open a project first (File > Open Project).")
+        if self.process.is_running():
+            return self._say("Training is already running; stop it first.")
+        self.plot.clear()
+        return self._launch(Path(project.root), new_run_dir(project.root), self.options())
+
+    def resume_training(self) -> bool:
+        """Continue the last stopped or failed run in the same folder (``--resume``)."""
+        if self.run_dir is None or self._run_root is None or not self._resumable:
+            return self._say("Nothing to resume: no stopped run with a saved checkpoint.")
+        if self.process.is_running():
+            return self._say("Training is already running.")
+        return self._launch(self._run_root, self.run_dir, self.options(resume=True))
+
+    def stop_training(self) -> bool:
+        if not self.process.stop():
+            return self._say("No training is running.")
+        self._say("Stopping: the run saves a checkpoint, then exits…")
+        self._update_buttons()
+        return True
+
+    def _launch(self, root: Path, run_dir: Path, opts: TrainOptions) -> bool:
+        program, args = self.command_builder(root, run_dir, opts)
+        self.run_dir, self._run_root, self._opts = run_dir, root, opts
+        self._resumable = False
+        self.error_box.clear()
+        self.error_box.hide()
+        self.progress.setValue(0)
+        self.eta.setText("")
+        self.process.start(args, program=program)
+        self._say(f"Starting training in {run_dir}…")
+        self._update_buttons()
+        return True
+
+    # ------------------------------------------------------------------ events
+    def _on_start(self, ev: dict) -> None:
+        self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
+        self._epochs = max(int(ev.get("epochs") or self._opts.epochs), 1)
+        self.progress.setMaximum(self._epochs * self._steps)
+        resumed = int(ev.get("resumed_from_epoch") or 0)
+        self.progress.setValue(resumed * self._steps)
+        note = f" (resumed after epoch {resumed})" if resumed else ""
+        self._say(f"Training {self._epochs} epochs × {self._steps} steps{note}.")
+
+    def _on_step(self, ev: dict) -> None:
+        epoch, step = int(ev.get("epoch", 1)), int(ev.get("step", 0))
+        steps = max(int(ev.get("steps") or self._steps), 1)
+        self.plot.add_step(epoch - 1 + step / steps, ev.get("losses") or {})
+        self.progress.setValue((epoch - 1) * steps + step)
+        self._show_eta(ev)
+
+    def _on_epoch(self, ev: dict) -> None:
+        epoch = int(ev.get("epoch", 0))
+        val = ev.get("val") or {}
+        self.plot.add_epoch(epoch, val)
+        best = " (best so far)" if ev.get("best") else ""
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in val.items() if isinstance(v, int | float))
+        self._say(f"Epoch {epoch}/{self._epochs}: {shown}{best}")
+        self._show_eta(ev)
+
+    def _on_checkpoint(self, _ev: dict) -> None:
+        self._resumable = True  # a stop or crash from now on can be resumed
+
+    def _on_done(self, ev: dict) -> None:
+        self._resumable = False
+        self.eta.setText("")
+        self.progress.setValue(self.progress.maximum())
+        try:
+            mv = self._register(ev)
+        except SirstError as exc:
+            self._show_error(f"Training finished but its model could not be registered: {exc}")
+            return
+        self.refresh_versions()
+        self._say(
+            f"Training finished: model version {mv.name!r} added; pick it as the active model."
+        )
+        self.version_registered.emit(mv)
+
+    def _on_failed(self, message: str, stderr: str) -> None:
+        self.eta.setText("")
+        hint = " Resume continues from the last checkpoint." if self._resumable else ""
+        self._show_error(f"Training failed: {message}.{hint}", stderr)
+
+    def _on_stopped(self, code: int) -> None:
+        self.eta.setText("")
+        if code == 3 or self._resumable:
+            self._resumable = True
+            self._say("Training stopped; its checkpoint is saved. Resume continues it.")
+        else:
+            self._say("Training was stopped before its first checkpoint; start a new run.")
+
+    def _on_exited(self, _code: int) -> None:
+        self._update_buttons()
+
+    def _register(self, ev: dict) -> ModelVersion:
+        project = self.window.project
+        if project is not None and Path(project.root).resolve() == self._run_root.resolve():
+            return register_done_run(project, ev, self.run_dir, self._opts)
+        # The user switched projects while training: register into the run's own project.
+        from core.project import Project
+
+        with Project.open(self._run_root) as other:
+            return register_done_run(other, ev, self.run_dir, self._opts)
+
+    # ------------------------------------------------------------------ model versions
+    def refresh_versions(self) -> None:
+        """Reload the combo box from the project (shipped default first)."""
+        project = self.window.project
+        self.versions.blockSignals(True)  # repopulating is not a user choice
+        self.versions.clear()
+        self.versions.addItem(SHIPPED_DEFAULT_NAME, None)
+        current = 0
+        if project is not None:
+            for mv in project.list_model_versions():
+                mAP = mv.metrics.get("mAP07")
+                label = f"{mv.name} (mAP07 {mAP:.3f})" if isinstance(mAP, int | float) else mv.name
+                self.versions.addItem(label, mv.id)
+                if mv.active:
+                    current = self.versions.count() - 1
+        self.versions.setCurrentIndex(current)
+        self.versions.setEnabled(project is not None)
+        self.versions.blockSignals(False)
+
+    def _on_version_picked(self, index: int) -> None:
+        project = self.window.project
+        if project is None or index < 0:
+            return
+        version_id = self.versions.itemData(index)
+        project.set_active_model(version_id)
+        active = project.active_model()
+        self._say(f"Pre-annotation now uses {active.name if active else SHIPPED_DEFAULT_NAME!r}.")
+        self.active_model_changed.emit(active)
+
+    # ------------------------------------------------------------------ helpers
+    def _show_eta(self, ev: dict) -> None:
+        eta = ev.get("eta_s")
+        self.eta.setText(f"ETA {format_eta(float(eta))}" if isinstance(eta, int | float) else "")
+
+    def _show_error(self, message: str, details: str = "") -> None:
+        self._say(message)
+        self.error_box.setPlainText(message + ("\n\n" + details if details else ""))
+        self.error_box.show()
+        self._update_buttons()
+
+    def _say(self, text: str) -> bool:
+        self.status.setText(text)
+        return False
+
+    def _update_buttons(self) -> None:
+        running = self.process.is_running()
+        has_project = self.window.project is not None
+        self.train_button.setEnabled(has_project and not running)
+        self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(not running and self._resumable)
+
+    def on_project_opened(self, _project: object) -> None:
+        self.refresh_versions()
+        self._update_buttons()
+
+
+def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
+    menu = window.tool_menu(MENU)
+
+    def train() -> None:
+        dock.show()
+        dock.raise_()
+        panel.start_training()
+
+    for text, keys, slot in (
+        ("&Train a New Model", "Ctrl+Shift+T", train),
+        ("Sto&p Training", "", panel.stop_training),
+        ("&Resume Training", "", panel.resume_training),
+    ):
+        action = QAction(text, window)
+        if keys:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+
+
+def install(window) -> None:
+    """Add the Training dock and the Model-menu training actions to ``window``."""
+    panel = TrainingPanel(window)
+    dock = QDockWidget("Training", window)
+    dock.setObjectName(DOCK_NAME)
+    dock.setWidget(panel)
+    window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+    _add_actions(window, panel, dock)
+    window.project_opened.connect(panel.on_project_opened)
+    app = QCoreApplication.instance()
+    if app is not None:
+        # A run in progress saves its checkpoint instead of being orphaned or killed mid-write.
+        app.aboutToQuit.connect(panel.process.shutdown)

@@ -1,0 +1,170 @@
+"""Background workers that keep model inference off the GUI thread.
+
+Each worker is a ``QThread`` subclass whose ``run()`` does the work and reports through typed,
+past-tense signals (delivered to GUI-thread receivers as queued connections). Cancellation uses
+``requestInterruption()`` and is checked between units of work, so a cancelled run never leaves a
+half-written image behind: images finished before the cancel stay done, the rest are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from core.errors import SirstError
+
+log = logging.getLogger(__name__)
+
+# Proposals are stored down to this score so the window's score slider can re-filter them live
+# without running the model again (the paper's test-time threshold is 0.05 too).
+PROPOSAL_SCORE_THRESHOLD = 0.05
+SHIPPED_DEFAULT_NAME = "shipped default"
+
+# Per-image failures that must not stop a batch: unreadable files, DB refusals (wrong mask shape),
+# model errors on one odd image (torch raises RuntimeError / ValueError for bad shapes).
+IMAGE_ERRORS: tuple[type[BaseException], ...] = (SirstError, OSError, ValueError, RuntimeError)
+
+
+class PredictorLike(Protocol):
+    """What the worker needs from ``model.inference.Predictor``."""
+
+    def predict_targets(self, image: Any, score_thr: float) -> tuple[list, Any]: ...
+
+
+PredictorFactory = Callable[[Path | None], PredictorLike]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which weights a run uses: a project model version, or the shipped default (``weights=None``)."""
+
+    weights: Path | None
+    version_id: int | None
+    name: str
+
+
+def resolve_model_choice(project) -> ModelChoice:
+    """The project's active model version, else the shipped default weights."""
+    active = project.active_model()
+    if active is None:
+        return ModelChoice(None, None, SHIPPED_DEFAULT_NAME)
+    return ModelChoice(project.resolve_path(active), active.id, active.name)
+
+
+def default_predictor_factory(weights: Path | None) -> PredictorLike:
+    """Load the real BAFE-Net predictor (torch is imported here, inside the worker thread)."""
+    from model.inference import Predictor
+
+    return Predictor(weights)
+
+
+@dataclass
+class PreannotateSummary:
+    """Outcome of one pre-annotation run (sent with ``run_finished``)."""
+
+    total: int
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+    model_s: float = 0.0  # time spent inside predict_targets (for the overhead benchmark)
+    load_s: float = 0.0  # time spent loading the predictor
+
+    @property
+    def untouched(self) -> int:
+        return self.total - len(self.done) - len(self.failed)
+
+
+class EtaEstimator:
+    """Seconds left from the mean time per finished unit (after a short warm-up)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._t0 = time.perf_counter()
+
+    def update(self, done: int) -> float:
+        """Record ``done`` finished units; return the ETA in seconds (-1 when unknown)."""
+        if done <= 0:
+            return -1.0
+        per_unit = (time.perf_counter() - self._t0) / done
+        return per_unit * max(self.total - done, 0)
+
+
+class PreannotateWorker(QThread):
+    """Runs one model over a list of images and stores its proposals in the project."""
+
+    model_loaded = Signal(str)  # model name
+    image_finished = Signal(int, int)  # image id, number of proposals stored
+    image_failed = Signal(int, str)  # image id, message
+    progress_changed = Signal(int, int, float)  # images handled, total, ETA seconds (-1 unknown)
+    run_finished = Signal(object)  # PreannotateSummary (also after a cancel)
+    run_failed = Signal(str)  # the run could not start or broke unexpectedly
+
+    def __init__(
+        self,
+        project,
+        image_ids: Sequence[int],
+        model: ModelChoice,
+        score_thr: float = PROPOSAL_SCORE_THRESHOLD,
+        predictor_factory: PredictorFactory | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.image_ids = list(dict.fromkeys(int(i) for i in image_ids))  # unique, in order
+        self.model = model
+        self.score_thr = float(score_thr)
+        self._factory = predictor_factory or default_predictor_factory
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the image in progress (thread-safe)."""
+        self.requestInterruption()
+
+    def run(self) -> None:
+        summary = PreannotateSummary(total=len(self.image_ids))
+        t0 = time.perf_counter()
+        try:
+            predictor = self._factory(self.model.weights)
+        except Exception as exc:  # any load failure must reach the user, not kill the thread
+            self.run_failed.emit(f"cannot load model {self.model.name!r}: {exc}")
+            return
+        summary.load_s = time.perf_counter() - t0
+        self.model_loaded.emit(self.model.name)
+        try:
+            self._loop(predictor, summary)
+        except Exception as exc:  # unexpected: report instead of a silent dead thread
+            log.exception("pre-annotation run broke")
+            self.run_failed.emit(f"pre-annotation stopped: {exc}")
+            return
+        summary.elapsed_s = time.perf_counter() - t0
+        self.run_finished.emit(summary)
+
+    def _loop(self, predictor: PredictorLike, summary: PreannotateSummary) -> None:
+        eta = EtaEstimator(summary.total)
+        for handled, image_id in enumerate(self.image_ids, start=1):
+            if self.isInterruptionRequested():
+                summary.cancelled = True
+                break
+            try:
+                n = self._one(predictor, image_id, summary)
+            except IMAGE_ERRORS as exc:
+                summary.failed[image_id] = str(exc)
+                self.image_failed.emit(image_id, str(exc))
+            else:
+                summary.done.append(image_id)
+                self.image_finished.emit(image_id, n)
+            self.progress_changed.emit(handled, summary.total, eta.update(handled))
+
+    def _one(self, predictor: PredictorLike, image_id: int, summary: PreannotateSummary) -> int:
+        pixels = self.project.load_pixels(image_id)
+        t = time.perf_counter()
+        targets, sky = predictor.predict_targets(pixels, self.score_thr)
+        summary.model_s += time.perf_counter() - t
+        stored = self.project.replace_proposals(image_id, targets, sky, self.model.version_id)
+        return len(stored) if stored is not None else len(targets)
