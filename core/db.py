@@ -6,6 +6,7 @@ plain dataclasses of ``core/types.py``). Why SQLite + PNG blobs: see docs/adr/00
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -272,6 +273,10 @@ def _check_version(db_path: Path, version: int, app_id: int) -> None:
 def damaged(db_path: Path, error: Exception) -> ProjectError:
     """The ProjectError for a database SQLite refuses to read or write."""
     orig = getattr(error, "orig", None) or error
+    if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
+        return ProjectError(
+            f"the project database refused the change ({orig}); nothing was saved, reload and retry"
+        )
     return ProjectError(
         f"project database {db_path} cannot be used ({orig}); if it is damaged, restore it from a "
         "backup, or if another program holds it locked, close that program and retry"

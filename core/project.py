@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -238,51 +238,42 @@ class Project:
         (or repeated in the batch) are skipped; returns the images actually added."""
         batch = _unique_by_name(items)
         existing = self._existing_names([n for n, _ in batch])
-        batch = [(n, item) for n, item in batch if n not in existing]
         # File reads happen before the write transaction so that it stays short.
-        prepared = [self._prepare(name, item) for name, item in batch]
+        prepared = [self._prepare(name, item) for name, item in batch if name not in existing]
         added: list[ImageInfo] = []
         with self._session(write=True) as s:
-            again = db.names_present(s, [p["row"].name for p in prepared])  # a concurrent writer
-            prepared = [p for p in prepared if p["row"].name not in again]
-            s.add_all([p["row"] for p in prepared])
+            again = db.names_present(s, [row.name for row, _ in prepared])  # a concurrent writer
+            prepared = [(row, ann) for row, ann in prepared if row.name not in again]
+            s.add_all([row for row, _ in prepared])
             s.flush()  # assigns image ids
-            for p in prepared:
-                added.append(self._insert_annotation(s, p["row"], p["annotation"]))
+            for row, ann in prepared:
+                added.append(self._insert_annotation(s, row, ann))
         return added
 
     def _existing_names(self, names: list[str]) -> set[str]:
         with self._session() as s:
             return db.names_present(s, names)
 
-    def _prepare(self, name: str, item: NewImage) -> dict[str, Any]:
+    def _prepare(self, name: str, item: NewImage) -> tuple[ImageRow, ImageAnnotation | None]:
+        """Validate one item and build its (not yet added) row."""
         header, sha = item.header, item.sha256
         if header is None or sha is None:
             from core import imageio  # only needed when the caller did not read the file
 
-            header = header or imageio.read_header(item.path)
-            sha = sha or imageio.file_sha256(item.path)
+            header = imageio.read_header(item.path) if header is None else header
+            sha = imageio.file_sha256(item.path) if sha is None else sha
         ann = item.annotation
+        if ann is not None:
+            for label, mask in (("sky", ann.sky), ("target_mask_extra", ann.target_mask_extra)):
+                db.check_shape(mask, header.height, header.width, f"{label} mask of image {name!r}")
         status = item.status if item.status is not None else _default_status(ann)
-        for label, mask in (
-            ("sky", ann and ann.sky),
-            ("target_mask_extra", ann and ann.target_mask_extra),
-        ):
-            db.check_shape(mask, header.height, header.width, f"{label} mask of image {name!r}")
         row = ImageRow(
-            name=name,
-            path=self._stored_path(item.path),
-            width=int(header.width),
-            height=int(header.height),
-            bit_depth=int(header.bit_depth),
-            channels=int(header.channels),
-            sha256=str(sha),
-            split=Split(item.split).value,
-            status=ReviewStatus(status).value,
-            note="",
-            created=_now(),
-        )
-        return {"row": row, "annotation": ann}
+            name=name, path=self._stored_path(item.path), width=int(header.width),
+            height=int(header.height), bit_depth=int(header.bit_depth),
+            channels=int(header.channels), sha256=str(sha), split=Split(item.split).value,
+            status=ReviewStatus(status).value, note="", created=_now(),
+        )  # fmt: skip
+        return row, ann
 
     def _insert_annotation(
         self, s: Session, row: ImageRow, ann: ImageAnnotation | None
@@ -397,6 +388,8 @@ class Project:
         with self._session(write=True) as s:
             img = self._image_row(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
+            if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
+                raise ProjectError(f"no model version with id {model_version_id} in this project")
             s.execute(
                 delete(TargetRow).where(TargetRow.image_id == image_id, TargetRow.state == proposal)
             )

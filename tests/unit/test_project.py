@@ -273,7 +273,9 @@ def test_replace_proposals_swaps_only_proposals(project: Project) -> None:
     assert (info.status, info.n_targets, info.n_proposals) == (ReviewStatus.REVIEWED, 1, 2)
     with pytest.raises(ProjectError, match="shape"):
         project.replace_proposals(reviewed.id, [], np.zeros((2, 2), bool))
-    assert project.get_image(reviewed.id).n_proposals == 2
+    with pytest.raises(ProjectError, match="no model version with id 999"):
+        project.replace_proposals(reviewed.id, [], None, model_version_id=999)
+    assert project.get_image(reviewed.id).n_proposals == 2  # failed calls changed nothing
 
 
 def test_sky_mask_set_replace_remove(project: Project) -> None:
