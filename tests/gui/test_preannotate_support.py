@@ -1,0 +1,225 @@
+"""Shared fakes for the model-in-the-loop GUI tests and benchmarks (no tests in this module).
+
+``FakeWindow`` implements the MainWindow API of docs/architecture.md and nothing else, so the
+panels are tested against the contract rather than one MainWindow's internals.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import threading
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
+
+from core.types import Source, Target, TargetState
+
+
+class FakeWindow(QMainWindow):
+    """The MainWindow API (docs/architecture.md), with counters for what the panels call."""
+
+    project_opened = Signal(object)
+    image_changed = Signal(int)
+    annotation_changed = Signal(int)
+    score_threshold_changed = Signal(float)
+
+    def __init__(self, project=None) -> None:
+        super().__init__()
+        self.project = project
+        self.current_image_id: int | None = None
+        self.canvas = None
+        self.score_threshold = 0.3
+        self.selection: list[int] = []
+        self.reloads = 0
+        self.commands: list = []
+        self.docks: list[QDockWidget] = []
+        self._menus: dict[str, QMenu] = {}
+
+    def open_project(self, project) -> None:
+        self.project = project
+        self.project_opened.emit(project)
+
+    def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
+        self.current_image_id = image_id
+        self.image_changed.emit(image_id)
+
+    def reload_current(self) -> None:
+        self.reloads += 1
+        if self.current_image_id is not None:
+            self.annotation_changed.emit(self.current_image_id)
+
+    def push_command(self, cmd) -> None:
+        self.commands.append(cmd)
+
+    def tool_menu(self, title: str) -> QMenu:
+        if title not in self._menus:
+            self._menus[title] = self.menuBar().addMenu(title)
+        return self._menus[title]
+
+    def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        self.docks.append(dock)
+        self.addDockWidget(area, dock)
+
+    def selected_image_ids(self) -> list[int]:
+        return list(self.selection)
+
+    def dock_widget(self, object_name: str):
+        dock = self.findChild(QDockWidget, object_name)
+        return dock.widget() if dock is not None else None
+
+    def menu_actions(self, title: str) -> dict[str, object]:
+        return {a.text().replace("&", ""): a for a in self.tool_menu(title).actions() if a.text()}
+
+
+class FakePredictor:
+    """Proposes one target at the brightest pixel and the top half as sky.
+
+    ``gate``: a threading.Event the predictor waits on before each image (to cancel mid-run);
+    ``fail_on``: pixel arrays whose first value is this number raise (a model error).
+    """
+
+    def __init__(self, weights=None, gate: threading.Event | None = None, fail_on=None) -> None:
+        self.weights = weights
+        self.gate = gate
+        self.fail_on = fail_on
+        self.calls = 0
+        self.thresholds: list[float] = []
+
+    def predict_targets(self, image: np.ndarray, score_thr: float):
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.calls += 1
+        self.thresholds.append(score_thr)
+        gray = image if image.ndim == 2 else image[..., 0]
+        if self.fail_on is not None and gray.flat[0] == self.fail_on:
+            raise RuntimeError("model exploded on this image")
+        y, x = np.unravel_index(int(np.argmax(gray)), gray.shape)
+        targets = [
+            Target(
+                point=(x + 0.5, y + 0.5), box=(x - 1, y - 1, x + 2, y + 2), source=Source.MODEL,
+                score=0.9, state=TargetState.PROPOSAL,
+            ),
+            Target(
+                point=(1.5, 1.5), box=(1, 1, 3, 3), source=Source.MODEL, score=0.1,
+                state=TargetState.PROPOSAL,
+            ),
+        ]  # fmt: skip
+        sky = np.zeros(gray.shape, dtype=bool)
+        sky[: gray.shape[0] // 2] = True
+        return targets, sky
+
+
+def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list[Path]:
+    """``n`` small 8-bit PNGs, each with one bright target at a known place."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = np.full(size, 20 + i, dtype=np.uint8)
+        img[10 + i, 20 + 2 * i] = 250
+        path = folder / f"img_{i}.png"
+        cv2.imwrite(str(path), img)
+        paths.append(path)
+    return paths
+
+
+def make_project(root: Path, n_images: int = 3):
+    """A real project with ``n_images`` new images; returns (project, image ids)."""
+    from core.project import NewImage, Project
+
+    paths = write_images(root / "images", n_images)
+    project = Project.create(root / "proj")
+    infos = project.add_images(NewImage(path=p) for p in paths)
+    return project, [i.id for i in infos]
+
+
+# A stand-in for `main.py train --events-jsonl`: argv = mode run_dir [--resume].
+FAKE_TRAIN_SCRIPT = textwrap.dedent(
+    r'''
+    import json, sys, time
+    from pathlib import Path
+
+    mode, run_dir = sys.argv[1], Path(sys.argv[2])
+    resume = "--resume" in sys.argv
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def emit(**ev):
+        print(json.dumps(ev), flush=True)
+
+    losses = lambda k: {"cls": 1.0 / k, "box": 0.5 / k, "ctr": 0.6, "sky": 0.3 / k, "total": 2.4 / k}
+    start_epoch = 1 if resume else 0
+    emit(event="start", run_dir=str(run_dir), epochs=2, steps_per_epoch=3,
+         resumed_from_epoch=start_epoch)
+    print("a stray log line on stdout", flush=True)
+    if mode == "crash":
+        print("Traceback (most recent call last):\nMemoryError: out of memory", file=sys.stderr)
+        sys.exit(4)
+    if mode == "error":
+        emit(event="step", epoch=1, step=1, steps=3, losses=losses(1), lr=0.01,
+             elapsed_s=0.1, eta_s=1.0)
+        print("loading images...", file=sys.stderr, flush=True)
+        emit(event="error", message="no reviewed images with labels in this project")
+        sys.exit(2)
+    if mode == "stubborn":  # ignores SIGINT: only a kill ends it
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            time.sleep(0.05)
+    if mode == "sleep":
+        emit(event="checkpoint", path=str(run_dir / "last.safetensors"), epoch=1, best=False)
+        try:
+            k = 1
+            while True:
+                emit(event="step", epoch=2, step=k % 3 + 1, steps=3, losses=losses(k), lr=0.01,
+                     elapsed_s=0.1 * k, eta_s=5.0)
+                k += 1
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            emit(event="checkpoint", path=str(run_dir / "last.safetensors"), epoch=2, best=False)
+            sys.exit(3)
+    # One event split over two writes: the reader must wait for the newline.
+    line = json.dumps({"event": "step", "epoch": start_epoch + 1, "step": 0, "steps": 3,
+                       "losses": losses(1), "lr": 0.01, "elapsed_s": 0.0, "eta_s": 1.0})
+    sys.stdout.write(line[:20]); sys.stdout.flush(); time.sleep(0.2)
+    sys.stdout.write(line[20:] + "\n"); sys.stdout.flush()
+    k = 0
+    for epoch in range(start_epoch + 1, 3):
+        for step in range(1, 4):
+            k += 1
+            emit(event="step", epoch=epoch, step=step, steps=3, losses=losses(k), lr=0.01,
+                 elapsed_s=0.1 * k, eta_s=0.1 * (6 - k))
+        val = {"mAP07": 0.1 * epoch, "mAP12": 0.05 * epoch, "recall": 0.3, "sky_iou": 0.8,
+               "pd": 0.4, "fa_per_image": 3.0}
+        emit(event="epoch", epoch=epoch, losses=losses(k), val=val, best=True, elapsed_s=0.1 * k,
+             eta_s=0.0)
+        emit(event="checkpoint", path=str(run_dir / "best.safetensors"), epoch=epoch, best=True)
+    weights = run_dir / "best.safetensors"
+    weights.write_bytes(b"fake weights")
+    sys.stdout.write(json.dumps({"event": "done", "best_weights": str(weights), "val": val,
+                                 "elapsed_s": 0.6}))  # last line without a newline on purpose
+    sys.exit(0)
+    '''
+)
+
+
+def fake_train_builder(script: Path, mode: str):
+    """A TrainingPanel.command_builder that runs the fake script in ``mode``."""
+    import sys
+
+    def build(project_root, run_dir, opts):
+        args = [str(script), mode, str(run_dir)]
+        return sys.executable, args + (["--resume"] if opts.resume else [])
+
+    return build
+
+
+def write_fake_train_script(folder: Path) -> Path:
+    path = folder / "fake_train.py"
+    path.write_text(FAKE_TRAIN_SCRIPT)
+    return path

@@ -1,0 +1,181 @@
+"""Training dock with a fake train process: plot, model registration, failures, stop / resume."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from app import training_panel
+from app.train_process import TrainOptions, TrainProcess, new_run_dir, train_command
+from core.project import Project
+from tests.gui.test_preannotate_support import (
+    FakeWindow,
+    fake_train_builder,
+    write_fake_train_script,
+)
+
+pytestmark = pytest.mark.timeout(120)
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def setup(qtbot, tmp_path):
+    project = Project.create(tmp_path / "proj")
+    window = FakeWindow(project)
+    qtbot.addWidget(window)
+    training_panel.install(window)
+    panel = window.dock_widget(training_panel.DOCK_NAME)
+    script = write_fake_train_script(tmp_path)
+    yield window, panel, script, project
+    panel.process.shutdown(2000)
+    project.close()
+
+
+def _run(qtbot, panel, script, mode, resume=False):
+    panel.command_builder = fake_train_builder(script, mode)
+    with qtbot.waitSignal(panel.process.process_exited, timeout=WAIT_MS) as blocker:
+        assert (panel.resume_training() if resume else panel.start_training()) is True
+    return blocker.args[0]
+
+
+def test_train_command_has_the_cli_flags(tmp_path):
+    run_dir = new_run_dir(tmp_path, datetime(2024, 5, 1, 12, 0, 0))
+    assert run_dir == tmp_path / "models" / "runs" / "20240501-120000"
+    run_dir.mkdir(parents=True)
+    assert new_run_dir(tmp_path, datetime(2024, 5, 1, 12, 0, 0)).name == "20240501-120000-2"
+    args = train_command(tmp_path, run_dir, TrainOptions(epochs=3, bagcp_prob=0.5, resume=True))
+    assert args[0].endswith("main.py") and args[1] == "train"
+    joined = " ".join(args)
+    for flag in ("--events-jsonl", "--reviewed-only", "--resume", "--bagcp-prob 0.5", "--epochs 3"):
+        assert flag in joined
+    assert f"--project {tmp_path}" in joined and f"--out {run_dir}" in joined
+    no_bag = train_command(tmp_path, run_dir, TrainOptions(bagcp_prob=None))
+    assert "--bagcp-prob" not in no_bag and "--resume" not in no_bag
+
+
+def test_menu_actions_are_installed(setup):
+    window, panel, _, _ = setup
+    actions = window.menu_actions("&Model")
+    assert {"Train a New Model", "Stop Training", "Resume Training"} <= set(actions)
+    assert actions["Train a New Model"].shortcut().toString() == "Ctrl+Shift+T"
+    assert panel.stop_button.isEnabled() is False and panel.train_button.isEnabled()
+
+
+def test_done_run_plots_and_registers_a_version(qtbot, setup):
+    window, panel, script, project = setup
+    with qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS) as reg:
+        code = _run(qtbot, panel, script, "ok")
+    assert code == 0
+    # 6 steps + the step event that arrived split over two writes
+    assert len(panel.plot.loss_points("total")) == 7
+    assert [x for x, _ in panel.plot.metric_points("mAP07")] == [1.0, 2.0]
+    assert "fa_per_image" not in panel.plot.series_names()[1]  # not on the 0..1 axis
+    versions = project.list_model_versions()
+    assert len(versions) == 1 and reg.args[0].id == versions[0].id
+    mv = versions[0]
+    assert project.resolve_path(mv) == panel.run_dir / "best.safetensors"
+    assert mv.metrics["mAP07"] == pytest.approx(0.2) and mv.preset == "default"
+    assert panel.run_dir.parent == project.models_dir / "runs"
+    assert project.active_model() is None  # the user picks; nothing switches behind their back
+    assert panel.versions.count() == 2 and panel.versions.currentIndex() == 0
+    assert panel.progress.value() == panel.progress.maximum() == 6
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert "a stray log line" in panel.process.stderr_text()
+
+
+def test_picking_a_version_sets_the_active_model(qtbot, setup):
+    window, panel, script, project = setup
+    _run(qtbot, panel, script, "ok")
+    with qtbot.waitSignal(panel.active_model_changed) as changed:
+        panel.versions.setCurrentIndex(1)
+    assert project.active_model() is not None and changed.args[0].id == project.active_model().id
+    panel.versions.setCurrentIndex(0)
+    assert project.active_model() is None
+    # The pick survives a reload (the combo reads the project).
+    panel.versions.setCurrentIndex(1)
+    window.open_project(project)
+    assert panel.versions.currentIndex() == 1
+
+
+def test_error_event_is_shown_and_project_stays_usable(qtbot, setup, tmp_path):
+    window, panel, script, project = setup
+    with qtbot.waitSignal(panel.process.training_failed, timeout=WAIT_MS) as failed:
+        _run(qtbot, panel, script, "error")
+    assert failed.args[0] == "no reviewed images with labels in this project"
+    assert "loading images..." in failed.args[1]
+    assert panel.error_box.isVisibleTo(panel)
+    assert "no reviewed images" in panel.error_box.toPlainText()
+    assert "no reviewed images" in panel.status.text()
+    assert panel.train_button.isEnabled()
+    assert project.list_model_versions() == []
+    with Project.open(project.root) as again:
+        assert again.list_images() == []
+
+
+def test_crash_without_error_event_shows_stderr(qtbot, setup):
+    _, panel, script, _ = setup
+    with qtbot.waitSignal(panel.process.training_failed, timeout=WAIT_MS) as failed:
+        code = _run(qtbot, panel, script, "crash")
+    assert code == 4
+    assert failed.args[0] == "training exited with code 4: MemoryError: out of memory"
+    assert "Traceback" in panel.error_box.toPlainText()
+    assert not panel.resume_button.isEnabled()  # no checkpoint was ever saved
+
+
+def test_stop_saves_and_resume_continues_the_same_run(qtbot, setup):
+    _, panel, script, project = setup
+    panel.command_builder = fake_train_builder(script, "sleep")
+    with qtbot.waitSignal(panel.process.step_logged, timeout=WAIT_MS):
+        panel.start_training()
+    assert panel.stop_button.isEnabled()
+    run_dir = panel.run_dir
+    with qtbot.waitSignal(panel.process.training_stopped, timeout=WAIT_MS) as stopped:
+        assert panel.stop_training() is True
+    assert stopped.args[0] == 3
+    assert panel.resume_button.isEnabled() and "Resume" in panel.status.text()
+    points_before = len(panel.plot.loss_points("total"))
+    with qtbot.waitSignal(panel.process.run_started, timeout=WAIT_MS) as started:
+        _run(qtbot, panel, script, "ok", resume=True)
+    assert started.args[0]["resumed_from_epoch"] == 1
+    assert panel.run_dir == run_dir  # same folder, continued
+    assert len(panel.plot.loss_points("total")) > points_before  # the plot continues
+    assert len(project.list_model_versions()) == 1
+
+
+def test_stop_kills_a_process_that_ignores_sigint(qtbot, tmp_path):
+    script = write_fake_train_script(tmp_path)
+    proc = TrainProcess(kill_timeout_ms=300)
+    with qtbot.waitSignal(proc.run_started, timeout=WAIT_MS):
+        proc.start([str(script), "stubborn", str(tmp_path / "run")])
+    with qtbot.waitSignal(proc.training_stopped, timeout=WAIT_MS) as stopped:
+        proc.stop()
+    assert stopped.args[0] == -1 and not proc.is_running()
+    assert proc.stop() is False
+
+
+def test_process_that_cannot_start_is_reported(qtbot, tmp_path):
+    proc = TrainProcess()
+    with qtbot.waitSignal(proc.training_failed, timeout=WAIT_MS) as failed:
+        proc.start([], program=str(tmp_path / "no-such-python"))
+    assert "cannot start the training process" in failed.args[0]
+
+
+def test_train_without_project_says_what_to_do(qtbot):
+    window = FakeWindow(None)
+    qtbot.addWidget(window)
+    training_panel.install(window)
+    panel = window.dock_widget(training_panel.DOCK_NAME)
+    assert panel.start_training() is False and "Open a project" in panel.status.text()
+    assert panel.resume_training() is False and "Nothing to resume" in panel.status.text()
+    assert not panel.versions.isEnabled()
+
+
+def test_python_is_this_interpreter():
+    # The train process must run in the app's venv (torch lives there), not a PATH python.
+    assert training_panel.default_command(Path("p"), Path("r"), TrainOptions())[0] == sys.executable
