@@ -1,0 +1,186 @@
+"""`main.py train`: train BAFE-Net from a DenseSIRST folder or a project; export the best weights.
+
+Events: with ``--events-jsonl`` one JSON object per line on stdout (schema in docs/architecture.md,
+"Training events": start, step, epoch, checkpoint, done, error); without it, a readable log on
+stderr. Events are also appended to ``RUN_DIR/events.jsonl``. SIGINT/SIGTERM save the state and
+exit with code 3; ``--resume`` continues from ``RUN_DIR/last.pt``.
+
+Examples:
+    main.py train --data SIRSTdevkit --train-split train_v2 --val-split val_v2 --out runs/r1 --epochs 12
+    main.py train --project myproj --reviewed-only --out myproj/models/runs/1 --events-jsonl
+    main.py train --export runs/r1 resources/models/bafenet_default.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train BAFE-Net (DenseSIRST folder or project)",
+                              description="Train BAFE-Net; validation each epoch; resumable checkpoints.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", type=Path, help="DenseSIRST root (holds PNGImages, SIRST, SkySeg, Splits)")
+    src.add_argument("--project", type=Path, help="SIRST Studio project folder (accepted labels)")
+    p.add_argument("--train-split", help="training split (default train_v2 for --data, train for --project)")
+    p.add_argument("--val-split", help="validation split (default val_v2 / val); 'none' to skip")
+    p.add_argument("--reviewed-only", action="store_true", help="project: only images with status reviewed")
+    p.add_argument("--out", type=Path, help="run folder (checkpoints, best weights, events.jsonl)")
+    p.add_argument("--preset", default="default", choices=["default", "paper-r18"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, value as JSON (e.g. exchange=\"off\", p=0.25)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256, help="square training crop size in pixels")
+    p.add_argument("--repeats", type=int, default=1, help="crops per training image per epoch")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--time-budget-min", type=float, help="stop (saving state) after this many minutes")
+    p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
+    p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
+    p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
+                   help="only export RUN_DIR/best.safetensors to DEST (no training)")
+    p.set_defaults(func=run)
+
+
+class _Events:
+    """Writes events to stdout (JSON lines) or a readable stderr log, and to RUN_DIR/events.jsonl."""
+
+    def __init__(self, jsonl: bool, run_dir: Path | None) -> None:
+        self.jsonl = jsonl
+        self.file = None
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self.file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, ev: dict) -> None:
+        line = json.dumps(ev)
+        if self.file is not None:
+            self.file.write(line + "\n")
+            self.file.flush()
+        if self.jsonl:
+            print(line, flush=True)
+        elif ev["event"] != "step" or ev["step"] % 10 == 0 or ev["step"] == ev["steps"]:
+            print(_readable(ev), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _readable(ev: dict) -> str:
+    kind = ev["event"]
+    if kind == "step":
+        losses = " ".join(f"{k} {v:.3f}" for k, v in ev["losses"].items())
+        return f"epoch {ev['epoch']} step {ev['step']}/{ev['steps']} {losses} lr {ev['lr']:.2e} eta {ev['eta_s']:.0f}s"
+    if kind == "epoch":
+        val = " ".join(f"{k} {v:.3f}" for k, v in ev["val"].items())
+        return f"epoch {ev['epoch']} done: val {val}{' (best)' if ev['best'] else ''}"
+    return json.dumps(ev)
+
+
+def _overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: use KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _load_data(args: argparse.Namespace):
+    from model.data import load_densesirst, load_project
+
+    if args.data is not None:
+        train_split, val_split = args.train_split or "train_v2", args.val_split or "val_v2"
+        load = lambda split: load_densesirst(args.data, split)  # noqa: E731
+    else:
+        train_split, val_split = args.train_split or "train", args.val_split or "val"
+        load = lambda split: load_project(args.project, split, args.reviewed_only)  # noqa: E731
+    train = load(train_split)
+    val = [] if val_split.lower() == "none" else load(val_split)
+    return train, val
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        return _export(*args.export)
+    if args.out is None or (args.data is None and args.project is None):
+        print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    events = _Events(args.events_jsonl, args.out)
+    try:
+        return _train(args, events)
+    except Exception as exc:  # every failure becomes an "error" event, then the usual exit code
+        from core.errors import SirstError
+
+        events({"event": "error", "message": str(exc)})
+        if isinstance(exc, SirstError | ValueError):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        traceback.print_exc()
+        return EXIT_INTERNAL
+    finally:
+        events.close()
+
+
+def _train(args: argparse.Namespace, events: _Events) -> int:
+    import torch
+
+    from model.data import CropSampler, try_bagcp
+    from model.train import Trainer, TrainOptions
+
+    torch.set_num_threads(max(1, args.threads))
+    stop = {"flag": False}
+
+    def on_signal(signum, frame) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    train, val = _load_data(args)
+    if not train:
+        raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
+    print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
+    sampler = CropSampler(train, crop=args.crop, bagcp=try_bagcp(train, args.bagcp_prob))
+    opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
+                        lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
+                        time_budget_min=args.time_budget_min, overrides=_overrides(args.set))
+    result = Trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+    if result.interrupted:
+        print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.export_weights is not None and result.best_weights is not None:
+        return _export(args.out, args.export_weights)
+    return EXIT_OK
+
+
+def _export(run_dir: Path, dest: Path) -> int:
+    """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest."""
+    from model.checkpoint import build_from_weights, read_metadata, save_weights
+
+    src = Path(run_dir) / "best.safetensors" if Path(run_dir).is_dir() else Path(run_dir)
+    net, cfg, meta = build_from_weights(src)
+    meta = dict(read_metadata(src))
+    preset = meta.pop("preset", "default")
+    for key in ("config", "format"):
+        meta.pop(key, None)
+    save_weights(dest, net, cfg, preset, **meta)
+    print(f"exported {src} -> {dest}", file=sys.stderr)
+    return EXIT_OK

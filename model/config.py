@@ -1,0 +1,97 @@
+"""BAFE-Net configuration and the named presets.
+
+``paper-r18`` is the paper's configuration (ResNet-18, FPN C3-C5 at strides 8/16/32, 256 channels,
+4 convs per tower). ``default`` is what fits our 2-core CPUs: a stride-4 level for 3 px targets,
+narrow 64-channel FPN/heads, no stride-32 stage, trained on crops (see docs/adr/0002).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+EXCHANGE_MODES = ("off", "fixed", "random", "dynamic")
+BACKBONES = ("resnet18", "resnet34", "resnet50")
+
+
+@dataclass
+class BafeConfig:
+    """Every switch of the network, the target assignment and the post-processing."""
+
+    backbone: str = "resnet18"
+    stages: tuple[int, ...] = (2, 3, 4)  # ResNet stages fed to the FPN (C2 = stride 4 ... C5 = 32)
+    fpn_channels: int = 64
+    tower_convs: int = 2
+    gn_groups: int = 16
+    seg_head: bool = True
+    exchange: str = "dynamic"  # off | fixed | random | dynamic
+    adapter: bool = True
+    adapter_hidden: int = 64
+    p: float = 0.5  # fraction of channels exchanged
+    trainable_selection: bool = True  # straight-through gate lets the selection scores learn
+    # Target assignment: a target goes to the level whose range holds max(box w, box h).
+    size_ranges: tuple[tuple[float, float], ...] = ((0.0, 16.0), (16.0, 32.0), (32.0, 1e8))
+    center_radius: float = 1.0  # positives lie within max(box half-size, radius * stride) of the centre
+    # Post-processing.
+    score_thr: float = 0.05
+    nms_iou: float = 0.5
+    max_per_image: int = 100
+    pre_nms_top_k: int = 1000
+    operating_threshold: float = 0.3  # replaced by the value chosen on val at export
+    # Input normalisation of the [0, 1] gray image.
+    mean: float = 0.4
+    std: float = 0.25
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone {self.backbone!r} unknown; use one of {BACKBONES}")
+        if self.exchange not in EXCHANGE_MODES:
+            raise ValueError(f"exchange {self.exchange!r} unknown; use one of {EXCHANGE_MODES}")
+        self.stages = tuple(int(s) for s in self.stages)
+        if not self.stages or any(s not in (2, 3, 4, 5) for s in self.stages):
+            raise ValueError(f"stages {self.stages} must be a non-empty subset of 2..5")
+        self.size_ranges = tuple((float(a), float(b)) for a, b in self.size_ranges)
+        if len(self.size_ranges) != len(self.stages):
+            raise ValueError("size_ranges needs one (low, high) pair per FPN level")
+        if not 0.0 < self.p <= 1.0:
+            raise ValueError(f"p = {self.p} must be in (0, 1]")
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(2**s for s in self.stages)
+
+    @property
+    def k_exchange(self) -> int:
+        return max(1, int(round(self.p * self.fpn_channels)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BafeConfig:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def preset(name: str, **overrides: object) -> BafeConfig:
+    """The named configuration with optional field overrides."""
+    if name == "paper-r18":
+        base = dict(
+            stages=(3, 4, 5),
+            fpn_channels=256,
+            tower_convs=4,
+            gn_groups=32,
+            size_ranges=((0.0, 128.0), (128.0, 256.0), (256.0, 1e8)),
+            center_radius=1.5,
+        )
+    elif name == "default":
+        base = {}
+    else:
+        raise ValueError(f"preset {name!r} unknown; use 'default' or 'paper-r18'")
+    base.update(overrides)
+    return BafeConfig(**base)
+
+
+PRESETS = ("default", "paper-r18")

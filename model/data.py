@@ -1,0 +1,190 @@
+"""Training data: preloaded samples, crop sampling with flips and BAG-CP, and batching.
+
+Images live in RAM as float32 [H, W] in [0, 1] (core.imageio.to_model_input) at full resolution:
+nothing is resized, since a 3 px target would vanish. Training draws crops (biased to contain
+targets); validation and inference run on whole images padded to a multiple of 32.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.errors import FormatError
+from core.types import ImageAnnotation, Target
+
+log = logging.getLogger(__name__)
+SKY_IGNORE = 255
+
+
+@dataclass
+class Sample:
+    """One labelled image ready for training."""
+
+    name: str
+    image: np.ndarray  # float32 [H, W] in [0, 1]
+    boxes: np.ndarray  # float32 [N, 4] (x1, y1, x2, y2)
+    sky: np.ndarray  # uint8 [H, W]: 1 sky, 0 non-sky, SKY_IGNORE unlabelled
+    raw_max: int = 255  # 255 for 8-bit sources, 65535 for 16-bit (BAG-CP works in that range)
+
+
+def make_sample(name: str, raw: np.ndarray, annotation: ImageAnnotation) -> Sample:
+    """Sample from raw pixels (any depth / channels) and their annotation."""
+    from core.imageio import to_model_input
+
+    image = to_model_input(raw).astype(np.float32, copy=False)
+    h, w = image.shape
+    boxes = [t.box for t in annotation.targets if t.box is not None]
+    arr = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if annotation.sky is None:
+        sky = np.full((h, w), SKY_IGNORE, dtype=np.uint8)
+    else:
+        if annotation.sky.shape != (h, w):
+            raise FormatError(name, f"sky mask is {annotation.sky.shape}, image is {(h, w)}; relabel the sky")
+        sky = annotation.sky.astype(np.uint8)
+    return Sample(name, image, arr, sky, 65535 if raw.dtype == np.uint16 else 255)
+
+
+def load_densesirst(root: Path, split: str) -> list[Sample]:
+    """Every image of a DenseSIRST split, decoded into RAM."""
+    from core.formats.densesirst import read_sample, read_split
+    from core.imageio import read_image
+
+    out = []
+    for image_id in read_split(root, split):
+        s = read_sample(root, image_id)
+        out.append(make_sample(image_id, read_image(s.image_path), s.annotation))
+    return out
+
+
+def load_project(root: Path, split: str, reviewed_only: bool = False) -> list[Sample]:
+    """Images of a project split (accepted labels), decoded into RAM."""
+    from core.project import Project
+    from core.types import ReviewStatus, Split
+
+    with Project.open(root) as project:
+        status = ReviewStatus.REVIEWED if reviewed_only else None
+        infos = project.list_images(split=Split(split), status=status)
+        return [make_sample(i.name, project.load_pixels(i.id), project.annotation(i.id)) for i in infos]
+
+
+class BagcpAugment:
+    """BAG-CP copy-paste on training crops, when core.bagcp is available."""
+
+    def __init__(self, samples: Iterable[Sample], prob: float, seed: int = 0) -> None:
+        from core.bagcp import BagcpConfig
+        from core.target_library import TargetLibrary
+
+        pairs = []
+        for s in samples:
+            raw = np.round(s.image * s.raw_max).astype(np.uint16 if s.raw_max > 255 else np.uint8)
+            sky = s.sky == 1 if (s.sky != SKY_IGNORE).any() else None
+            pairs.append((raw, ImageAnnotation(targets=[Target(box=tuple(b)) for b in s.boxes], sky=sky)))
+        self.library = TargetLibrary.from_annotations(pairs)
+        self.cfg = BagcpConfig()
+        self.prob = prob
+
+    def __call__(
+        self, image: np.ndarray, sky: np.ndarray, boxes: np.ndarray, raw_max: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from core.bagcp import synthesize
+
+        if rng.random() >= self.prob or len(self.library) == 0 or not (sky == 1).any():
+            return image, boxes
+        raw = np.round(image * raw_max).astype(np.uint16 if raw_max > 255 else np.uint8)
+        existing = [Target(box=tuple(float(v) for v in b)) for b in boxes]
+        res = synthesize(raw, sky == 1, existing, self.library, self.cfg, rng)
+        new = np.asarray([t.box for t in res.targets if t.box is not None], dtype=np.float32).reshape(-1, 4)
+        return res.image.astype(np.float32) / raw_max, np.concatenate([boxes, new])
+
+
+def try_bagcp(samples: list[Sample], prob: float) -> BagcpAugment | None:
+    """A BAG-CP augmenter, or None (with a log line) when the module is absent or prob is 0."""
+    if prob <= 0:
+        return None
+    try:
+        return BagcpAugment(samples, prob)
+    except ImportError as exc:
+        log.warning("BAG-CP unavailable (%s); training without it", exc)
+        return None
+
+
+class CropSampler:
+    """Random training crops: biased to contain a target, horizontal flip, optional BAG-CP."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        crop: int = 256,
+        target_bias: float = 0.8,
+        bagcp: BagcpAugment | None = None,
+    ) -> None:
+        self.samples, self.crop, self.target_bias, self.bagcp = samples, crop, target_bias, bagcp
+
+    def _origin(self, s: Sample, rng: np.random.Generator) -> tuple[int, int]:
+        h, w = s.image.shape
+        c = self.crop
+        if len(s.boxes) and rng.random() < self.target_bias:
+            b = s.boxes[rng.integers(len(s.boxes))]
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            x0 = int(cx - rng.uniform(8, c - 8))
+            y0 = int(cy - rng.uniform(8, c - 8))
+        else:
+            x0, y0 = int(rng.integers(0, max(w - c, 0) + 1)), int(rng.integers(0, max(h - c, 0) + 1))
+        return min(max(x0, 0), max(w - c, 0)), min(max(y0, 0), max(h - c, 0))
+
+    def crop_sample(self, s: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image [c, c] float32, boxes [N, 4], sky [c, c] uint8) with padding where the image is small."""
+        c = self.crop
+        x0, y0 = self._origin(s, rng)
+        img = np.zeros((c, c), np.float32)
+        sky = np.full((c, c), SKY_IGNORE, np.uint8)
+        part = s.image[y0 : y0 + c, x0 : x0 + c]
+        ph, pw = part.shape
+        img[:ph, :pw] = part
+        sky[:ph, :pw] = s.sky[y0 : y0 + c, x0 : x0 + c]
+        boxes = s.boxes - np.array([x0, y0, x0, y0], np.float32)
+        boxes = clip_boxes(boxes, pw, ph)
+        if self.bagcp is not None:
+            img_v, boxes = self.bagcp(img[:ph, :pw].copy(), sky[:ph, :pw], boxes, s.raw_max, rng)
+            img[:ph, :pw] = img_v
+        if rng.random() < 0.5:  # horizontal flip only: sky is above the ground
+            img, sky = img[:, ::-1].copy(), sky[:, ::-1].copy()
+            boxes = np.stack([c - boxes[:, 2], boxes[:, 1], c - boxes[:, 0], boxes[:, 3]], axis=1)
+        return img, boxes.astype(np.float32), sky
+
+    def batch(self, indices: Iterable[int], rng: np.random.Generator) -> tuple[Tensor, list[Tensor], Tensor]:
+        """Images [B, 1, c, c] (raw [0, 1]), boxes per image, sky [B, c, c]."""
+        imgs, boxes, skies = [], [], []
+        for i in indices:
+            img, b, sky = self.crop_sample(self.samples[i], rng)
+            imgs.append(torch.from_numpy(img)[None])
+            boxes.append(torch.from_numpy(b))
+            skies.append(torch.from_numpy(sky))
+        return torch.stack(imgs), boxes, torch.stack(skies)
+
+
+def clip_boxes(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Boxes whose centre lies in [0, w) x [0, h), clipped to it; the rest dropped."""
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    keep = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+    b = boxes[keep].copy()
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    return b[ok].reshape(-1, 4)
+
+
+def pad_image(image: np.ndarray, multiple: int = 32) -> tuple[Tensor, tuple[int, int]]:
+    """Whole image [H, W] float32 -> padded tensor [1, 1, H', W'] and the padded size."""
+    h, w = image.shape
+    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    out = torch.zeros(1, 1, ph, pw)
+    out[0, 0, :h, :w] = torch.from_numpy(np.ascontiguousarray(image))
+    return out, (ph, pw)

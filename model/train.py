@@ -1,0 +1,201 @@
+"""Training loop: crops -> losses -> AdamW with warm-up + cosine decay; validation each epoch;
+atomic, resumable checkpoints; events (see docs/architecture.md "Training events") via a callback.
+
+Run folder: ``last.pt`` (resume state, written at every epoch end and on interruption),
+``best.safetensors`` (best val mAP07, with metadata) and ``events.jsonl`` (a copy of the events).
+A stop request (SIGINT/SIGTERM in the CLI) is honoured after the current step: the state is saved,
+``train`` returns with ``interrupted=True``, and ``--resume`` continues at the next step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import load_state, save_state, save_weights
+from model.config import BafeConfig, preset
+from model.data import CropSampler, Sample
+from model.losses import compute_losses
+from model.net import BafeNet
+from model.validate import validate
+
+LOSS_KEYS = ("cls", "box", "ctr", "sky", "total")
+Emit = Callable[[dict], None]
+
+
+@dataclass
+class TrainOptions:
+    out: Path
+    preset: str = "default"
+    epochs: int = 12
+    batch: int = 8
+    crop: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    repeats: int = 1  # crops drawn per training image per epoch
+    seed: int = 0
+    resume: bool = False
+    time_budget_min: float | None = None
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    best_weights: Path | None
+    val: dict
+    interrupted: bool
+    epochs_done: int
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 1% of base."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class Trainer:
+    """One training run in one folder."""
+
+    def __init__(self, opts: TrainOptions, train: list[Sample], val: list[Sample], sampler: CropSampler,
+                 emit: Emit, stop: Callable[[], bool]) -> None:
+        self.opts, self.train_set, self.val_set, self.sampler = opts, train, val, sampler
+        self.emit, self.stop = emit, stop
+        self.out = Path(opts.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.cfg: BafeConfig = preset(opts.preset, **opts.overrides)
+        self.steps = max(1, math.ceil(len(train) * opts.repeats / opts.batch))
+        self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": []}
+        self.net = BafeNet(self.cfg)
+        self.optim = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        if opts.resume:
+            self._load()
+
+    def _load(self) -> None:
+        st = load_state(self.out / "last.pt")
+        self.cfg = BafeConfig.from_json(st["config"])
+        self.net = BafeNet(self.cfg)
+        self.net.load_state_dict(st["model"])
+        self.optim = torch.optim.AdamW(self.net.parameters(), lr=self.opts.lr, weight_decay=self.opts.weight_decay)
+        self.optim.load_state_dict(st["optim"])
+        self.state = st["progress"]
+
+    def _save(self) -> Path:
+        path = self.out / "last.pt"
+        save_state(path, {"model": self.net.state_dict(), "optim": self.optim.state_dict(),
+                          "config": self.cfg.to_json(), "preset": self.opts.preset, "progress": self.state})
+        return path
+
+    def _order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.opts.seed, epoch])
+        reps = [rng.permutation(len(self.train_set)) for _ in range(self.opts.repeats)]
+        return np.concatenate(reps)
+
+    def _step(self, epoch: int, step: int) -> dict[str, float]:
+        order = self._order(epoch)
+        idx = order[step * self.opts.batch : (step + 1) * self.opts.batch]
+        rng = np.random.default_rng([self.opts.seed, epoch, step, 1])
+        images, boxes, sky = self.sampler.batch(idx.tolist(), rng)
+        lr = lr_at(epoch * self.steps + step, self.opts.epochs * self.steps, self.opts.lr, self.opts.warmup_steps)
+        for g in self.optim.param_groups:
+            g["lr"] = lr
+        losses = compute_losses(self.net(images), boxes, sky, self.cfg)
+        self.optim.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
+        self.optim.step()
+        return {k: float(losses[k].detach()) for k in LOSS_KEYS} | {"lr": lr}
+
+    def _eta(self, t0: float, done_steps: int, total_left: int) -> float:
+        rate = (time.monotonic() - t0) / max(done_steps, 1)
+        return rate * total_left
+
+    def _over_budget(self, t0: float) -> bool:
+        """The per-invocation time budget (--time-budget-min) is spent."""
+        budget = self.opts.time_budget_min
+        return budget is not None and time.monotonic() - t0 > budget * 60
+
+    def _elapsed(self, t0: float, base: float) -> float:
+        return base + time.monotonic() - t0
+
+    def run(self) -> TrainResult:
+        """Train until the last epoch, a stop request or the time budget; state saved either way."""
+        st = self.state
+        self.emit({"event": "start", "run_dir": str(self.out), "epochs": self.opts.epochs,
+                   "steps_per_epoch": self.steps, "resumed_from_epoch": st["epoch"] if self.opts.resume else 0})
+        self.net.train()
+        t0, base, done_here = time.monotonic(), st["elapsed_s"], 0
+        sums, n = dict.fromkeys(LOSS_KEYS, 0.0), 0
+        while st["epoch"] < self.opts.epochs:
+            if st["step"] >= self.steps:
+                if not self._end_epoch(self._mean(sums, n), t0, base, done_here):
+                    return self._halt(t0, base, interrupted=True)
+                sums, n = dict.fromkeys(LOSS_KEYS, 0.0), 0
+                continue
+            if self.stop():
+                return self._halt(t0, base, interrupted=True)
+            if self._over_budget(t0):
+                return self._halt(t0, base, interrupted=False)
+            rec = self._step(st["epoch"], st["step"])
+            st["step"] += 1
+            done_here, n = done_here + 1, n + 1
+            for k in LOSS_KEYS:
+                sums[k] += rec[k]
+            left = (self.opts.epochs - st["epoch"]) * self.steps - st["step"]
+            self.emit({"event": "step", "epoch": st["epoch"] + 1, "step": st["step"], "steps": self.steps,
+                       "losses": {k: rec[k] for k in LOSS_KEYS}, "lr": rec["lr"],
+                       "elapsed_s": self._elapsed(t0, base), "eta_s": self._eta(t0, done_here, left)})
+        return self._halt(t0, base, interrupted=False)
+
+    @staticmethod
+    def _mean(sums: dict[str, float], n: int) -> dict[str, float]:
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _end_epoch(self, losses: dict, t0: float, base: float, done_here: int) -> bool:
+        """Validate, keep the best weights, save; False when a stop request cut validation short."""
+        st = self.state
+        val: dict = {}
+        if self.val_set:
+            val = validate(self.net, self.cfg, self.val_set, stop=self.stop)
+            if val is None:
+                return False
+        score = val.get("mAP07", 0.0)
+        is_best = not self.val_set or score > st["best_map"]
+        st["epoch"] += 1
+        st["step"] = 0
+        st["elapsed_s"] = self._elapsed(t0, base)
+        st["history"].append({"epoch": st["epoch"], "losses": losses, "val": val})
+        if is_best:
+            st["best_map"], st["best_val"] = score, val
+            thr = val.get("threshold", self.cfg.operating_threshold)
+            save_weights(self.out / "best.safetensors", self.net, self.cfg, self.opts.preset,
+                         val=val, epoch=st["epoch"], operating_threshold=str(thr))
+        left = (self.opts.epochs - st["epoch"]) * self.steps
+        self.emit({"event": "epoch", "epoch": st["epoch"], "losses": losses, "val": val, "best": is_best,
+                   "elapsed_s": st["elapsed_s"], "eta_s": self._eta(t0, done_here, left)})
+        if is_best:
+            self.emit({"event": "checkpoint", "path": str(self.out / "best.safetensors"),
+                       "epoch": st["epoch"], "best": True})
+        path = self._save()
+        self.emit({"event": "checkpoint", "path": str(path), "epoch": st["epoch"], "best": False})
+        return True
+
+    def _halt(self, t0: float, base: float, interrupted: bool) -> TrainResult:
+        """Save the resume state; on a normal end (last epoch or time budget) emit "done"."""
+        self.state["elapsed_s"] = self._elapsed(t0, base)
+        path = self._save()
+        self.emit({"event": "checkpoint", "path": str(path), "epoch": self.state["epoch"], "best": False})
+        best = self.out / "best.safetensors"
+        best_path = best if best.exists() else None
+        if not interrupted:
+            self.emit({"event": "done", "best_weights": str(best_path or ""), "val": self.state["best_val"],
+                       "elapsed_s": self.state["elapsed_s"]})
+        return TrainResult(best_path, self.state["best_val"], interrupted, self.state["epoch"])
