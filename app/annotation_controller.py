@@ -25,6 +25,7 @@ from app.commands import (
     SkyMaskCommand,
 )
 from core import geometry
+from core.geometry import GeometryError
 from core.types import Source, Target, TargetMask, TargetState
 
 
@@ -163,21 +164,27 @@ class AnnotationController(QObject):
 
     def sky_polygon(self, ring: object, mode: str) -> None:
         image_id = self._image()
-        points = _ring_points(ring)
-        if image_id is None or len(points) < 3:
+        if image_id is None:
             return
         h, w = self._shape(image_id)
-        mask = geometry.apply_polygon(self.w.project.sky_mask(image_id), points, mode, h, w)
-        self._sky_edit(
-            image_id, mask, "Add sky polygon" if mode == "add" else "Subtract sky polygon"
-        )
+        try:
+            mask = geometry.apply_polygon(self.w.project.sky_mask(image_id), ring, mode, h, w)
+        except GeometryError as exc:
+            self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
+            return
+        text = "Add sky polygon" if mode == "add" else "Subtract sky polygon"
+        self._sky_edit(image_id, mask, text)
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
         image_id = self._image()
         current = self.w.project.sky_mask(image_id) if image_id is not None else None
         if current is None:
             return
-        mask = geometry.apply_ring_edit(current, _ring_points(old_ring), _ring_points(new_ring))
+        try:
+            mask = geometry.apply_ring_edit(current, old_ring, new_ring)
+        except GeometryError as exc:
+            self.w.show_message(str(exc))
+            return
         self._sky_edit(image_id, mask, "Edit sky vertices")
 
     def sky_ring_delete(self, ring: object) -> None:
@@ -185,12 +192,9 @@ class AnnotationController(QObject):
         current = self.w.project.sky_mask(image_id) if image_id is not None else None
         if current is None:
             return
-        h, w = current.shape
-        points = _ring_points(ring)
-        # Deleting an outer ring removes its sky; deleting a hole fills the hole.
-        mode = "add" if _is_hole(ring, current, points) else "subtract"
-        mask = geometry.apply_polygon(current, points, mode, h, w)
-        self._sky_edit(image_id, mask, "Delete sky ring")
+        if not isinstance(ring, geometry.Ring):
+            ring = geometry.Ring(ring, is_hole=_looks_like_hole(current, ring))
+        self._sky_edit(image_id, geometry.apply_ring_delete(current, ring), "Delete sky ring")
 
     def accept_proposed_sky(self) -> bool:
         image_id = self._image()
@@ -208,7 +212,9 @@ class AnnotationController(QObject):
         info = self.w.project.get_image(image_id)
         old = getattr(info, field)
         if str(old) != str(value):
-            self._push(SetImageFieldCommand(self.w, image_id, field, old, value))
+            # onto that image's own stack: a note may be committed just after switching images
+            cmd = SetImageFieldCommand(self.w, image_id, field, old, value)
+            self.w.undo_stacks.stack(image_id).push(cmd)
 
 
 def moved_target(old: Target, point: object, box: object) -> Target:
@@ -258,15 +264,7 @@ def _pair(value: object) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _ring_points(ring: object) -> np.ndarray:
-    """Rings arrive as ``core.geometry.Ring`` or as a bare [N, 2] array."""
-    points = getattr(ring, "points", ring)
-    return np.asarray(points, dtype=np.float64).reshape(-1, 2)
-
-
-def _is_hole(ring: object, mask: np.ndarray, points: np.ndarray) -> bool:
-    flag = getattr(ring, "is_hole", None)
-    if flag is not None:
-        return bool(flag)
-    inside = geometry.rasterize_ring(points, *mask.shape)
-    return bool(inside.any()) and mask[inside].mean() < 0.5
+def _looks_like_hole(mask: np.ndarray, points: object) -> bool:
+    """A bare ring is a hole when most pixels inside it are not sky."""
+    inside = geometry.rasterize_ring(np.asarray(points, dtype=np.float64), *mask.shape)
+    return bool(inside.any()) and float(mask[inside].mean()) < 0.5

@@ -7,7 +7,6 @@ reload or an image change restores exactly what the database held before the edi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
 
 import cv2
@@ -228,6 +227,3 @@ class SetImageFieldCommand(_Command):
 def _ids(targets: list[Target]) -> list[int]:
     return sorted(int(t.id) for t in targets)
 
-
-def with_state(target: Target, state: TargetState) -> Target:
-    return replace(target, state=state)

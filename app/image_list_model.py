@@ -65,6 +65,14 @@ class ImageListModel(QAbstractListModel):
         return getter(info) if getter is not None else None
 
     # ---------------------------------------------------------------- feeding
+    def set_thumbnails(self, thumbnails: ThumbnailCache | None) -> None:
+        """Switch thumbnail source (one per project); None shows placeholders."""
+        if self.thumbnails is not None:
+            self.thumbnails.thumbnail_ready.disconnect(self._on_thumbnail)
+        self.thumbnails = thumbnails
+        if thumbnails is not None:
+            thumbnails.thumbnail_ready.connect(self._on_thumbnail)
+
     def set_images(self, infos: Iterable[ImageInfo]) -> None:
         self.beginResetModel()
         self._infos = list(infos)

@@ -1,0 +1,456 @@
+"""The main window: wires the canvas, the image list, the Image dock, menus, toolbar and undo
+stacks to a Project. It only wires: edits live in app/commands.py, request handling in
+app/annotation_controller.py, panels in app/extensions.py (installed through the "MainWindow API"
+of docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoCommand
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSlider,
+    QStackedWidget,
+    QWidget,
+)
+
+import app.extensions
+from app import project_actions
+from app.annotation_controller import AnnotationController, UndoStacks
+from app.image_list_model import ImageListModel
+from app.image_panel import ImagePanel
+from app.settings import AppSettings
+from app.shortcuts import BY_ID, CheatSheetDialog, make_action
+from app.welcome import WelcomeWidget, dropped_folder
+from core.errors import ImageReadError, ProjectError
+from core.types import ImageInfo, ReviewStatus, TargetState
+from widgets.canvas import IRCanvas
+from widgets.image_list import ImageListWidget, ImageRole
+
+APP_TITLE = "SIRST Studio"
+MENUS = {
+    "&File": ["new_project", "open_project", "open_demo", None, "import", "export", None,
+              "close_project", "quit"],
+    "&Edit": ["undo", "redo", None, "add_target", "delete", "nudge", "resize", None, "accept",
+              "reject", "accept_above", "accept_sky"],
+    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", "sky_subtract", None, "toggle_sky", "fit"],
+    "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
+}  # fmt: skip
+MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
+
+
+class MainWindow(QMainWindow):
+    """See docs/architecture.md, "MainWindow API", for what panels may use."""
+
+    project_opened = Signal(object)
+    image_changed = Signal(int)
+    annotation_changed = Signal(int)
+    score_threshold_changed = Signal(float)
+
+    def __init__(self, settings: AppSettings | None = None, install_panels: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("main_window")
+        self.settings = settings if settings is not None else AppSettings()
+        self.project = None
+        self.current_image_id: int | None = None
+        self.current_info: ImageInfo | None = None
+        self.current_pixels = None
+        self.thumbnails = None
+        self.prefetcher = None
+        self._score_threshold = self.settings.score_threshold()
+        self.undo_stacks = UndoStacks(self)
+        self.controller = AnnotationController(self)
+        self._build_central()
+        self._build_docks()
+        self.actions_by_id: dict[str, QAction] = {}
+        self._tool_menus: dict[str, QMenu] = {}
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        if install_panels:
+            app.extensions.install_all(self)
+        self.settings.restore_window(self)
+        self.welcome.set_recent(self.settings.recent_projects())
+        self._update_title()
+
+    # ---------------------------------------------------------------- construction
+    def _build_central(self) -> None:
+        self.canvas = IRCanvas(self)
+        self.canvas.set_score_threshold(self._score_threshold)
+        self.message_page = QLabel("", self)
+        self.message_page.setObjectName("canvas_message")
+        self.message_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message_page.setWordWrap(True)
+        self.message_page.setStyleSheet(
+            "QLabel { font-size: 15px; color: #c0c0c0; background: #202020; }"
+        )
+        self.editor = QStackedWidget(self)
+        self.editor.addWidget(self.canvas)
+        self.editor.addWidget(self.message_page)
+        self.welcome = WelcomeWidget(self)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.editor)
+        self.setCentralWidget(self.pages)
+
+    def _build_docks(self) -> None:
+        self.list_model = ImageListModel(None, self)
+        self.image_list = ImageListWidget(self)
+        self.image_list.set_source_model(self.list_model)
+        self.image_panel = ImagePanel(self)
+        self.images_dock = self._dock(
+            "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.image_dock = self._dock(
+            "Image", self.image_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")  # saveState() needs stable names
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _slots(self) -> dict[str, object]:
+        c = self.controller
+        return {
+            "new_project": lambda: project_actions.new_project(self),
+            "open_project": lambda: project_actions.open_project_dialog(self),
+            "open_demo": lambda: project_actions.open_demo(self), "quit": self.close,
+            "import": lambda: project_actions.import_dialog(self),
+            "export": lambda: project_actions.export_dialog(self),
+            "close_project": self.close_project, "accept_above": c.accept_above_threshold,
+            "accept_sky": c.accept_proposed_sky, "cheat_sheet": self.show_cheat_sheet,
+            "next_image": lambda: self.step_image(1), "prev_image": lambda: self.step_image(-1),
+            "next_unreviewed": self.next_unreviewed, "mark_reviewed": self.mark_reviewed_and_next,
+            "find": self.image_list.focus_search, "toggle_sky": self._toggle_sky,
+        }  # fmt: skip
+
+    def _build_menus(self) -> None:
+        slots = self._slots()
+        for action_id, group_action in (("undo", self.undo_stacks.createUndoAction(self)),
+                                        ("redo", self.undo_stacks.createRedoAction(self))):  # fmt: skip
+            group_action.setShortcuts([QKeySequence(k) for k in BY_ID[action_id].keys])
+            group_action.setObjectName(f"action_{action_id}")
+            self.addAction(group_action)
+            self.actions_by_id[action_id] = group_action
+        modes = QActionGroup(self)
+        for action_id in MODES:
+            action = make_action(self, action_id, lambda a=action_id: self.set_mode(MODES[a]))
+            action.setCheckable(True)
+            modes.addAction(action)
+            self.actions_by_id[action_id] = action
+        self.actions_by_id["mode_edit"].setChecked(True)
+        for menu_title, ids in MENUS.items():
+            menu = self.menuBar().addMenu(menu_title)
+            for action_id in ids:
+                if action_id is None:
+                    menu.addSeparator()
+                    continue
+                if action_id not in self.actions_by_id:
+                    self.actions_by_id[action_id] = make_action(
+                        self, action_id, slots.get(action_id)
+                    )
+                menu.addAction(self.actions_by_id[action_id])
+        self.actions_by_id["toggle_sky"].setCheckable(True)
+        self.actions_by_id["toggle_sky"].setChecked(True)
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.actions_by_id["cheat_sheet"] = make_action(self, "cheat_sheet", slots["cheat_sheet"])
+        self.help_menu.addAction(self.actions_by_id["cheat_sheet"])
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Tools")
+        bar.setObjectName("toolbar_tools")
+        for action_id in ("undo", "redo", None, *MODES, None, "accept_above", "accept_sky"):
+            if action_id is None:
+                bar.addSeparator()
+            else:
+                bar.addAction(self.actions_by_id[action_id])
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.threshold_slider.setObjectName("score_threshold")
+        self.threshold_slider.setRange(0, 100)
+        self.threshold_slider.setFixedWidth(140)
+        self.threshold_slider.setValue(round(self._score_threshold * 100))
+        self.threshold_slider.setToolTip("Proposals below this score are hidden (no model re-run)")
+        self.threshold_label = QLabel(f" score >= {self._score_threshold:.2f} ", self)
+        bar.addWidget(QLabel(" Proposal threshold ", self))
+        bar.addWidget(self.threshold_slider)
+        bar.addWidget(self.threshold_label)
+
+    def _build_status_bar(self) -> None:
+        self.cursor_label = QLabel("", self)
+        self.saved_label = QLabel("", self)
+        self.saved_label.setObjectName("saved_label")
+        self.statusBar().addPermanentWidget(self.cursor_label)
+        self.statusBar().addPermanentWidget(self.saved_label)
+
+    def _connect(self) -> None:
+        self.controller.connect_canvas(self.canvas)
+        self.canvas.cursor_moved.connect(self._show_cursor)
+        self.threshold_slider.valueChanged.connect(lambda v: self.set_score_threshold(v / 100))
+        self.image_list.current_image_changed.connect(self.goto_image)
+        self.image_panel.field_edited.connect(self.controller.set_field)
+        self.image_panel.mark_reviewed_clicked.connect(self.mark_reviewed_and_next)
+        self.welcome.new_requested.connect(lambda: project_actions.new_project(self))
+        self.welcome.open_requested.connect(lambda: project_actions.open_project_dialog(self))
+        self.welcome.demo_requested.connect(lambda: project_actions.open_demo(self))
+        self.welcome.recent_activated.connect(self.open_project)
+        self.welcome.folder_dropped.connect(lambda f: project_actions.import_folder(self, Path(f)))
+
+    # ---------------------------------------------------------------- MainWindow API
+    @property
+    def score_threshold(self) -> float:
+        return self._score_threshold
+
+    def set_score_threshold(self, value: float) -> None:
+        value = min(max(float(value), 0.0), 1.0)
+        if abs(value - self._score_threshold) < 1e-9:
+            return
+        self._score_threshold = value
+        self.threshold_label.setText(f" score >= {value:.2f} ")
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(value * 100))
+        self.threshold_slider.blockSignals(False)
+        self.canvas.set_score_threshold(value)
+        self.settings.set_score_threshold(value)
+        self.score_threshold_changed.emit(value)
+
+    def push_command(self, cmd: QUndoCommand) -> None:
+        """Push onto the current image's stack (redo() runs now and saves the edit)."""
+        if self.current_image_id is None:
+            raise ProjectError("no image is open; open a project and pick an image first")
+        self.undo_stacks.stack(self.current_image_id).push(cmd)
+
+    def tool_menu(self, title: str) -> QMenu:
+        menu = self._tool_menus.get(title)
+        if menu is None:
+            menu = QMenu(title, self)
+            self.menuBar().insertMenu(self.help_menu.menuAction(), menu)
+            self._tool_menus[title] = menu
+        return menu
+
+    def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        if not dock.objectName():
+            dock.setObjectName(f"dock_{dock.windowTitle().lower().replace(' ', '_')}")
+        self.addDockWidget(area, dock)
+
+    def selected_image_ids(self) -> list[int]:
+        return self.image_list.selected_ids()
+
+    def show_message(self, text: str, timeout_ms: int = 8000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def set_mode(self, mode: str) -> None:
+        self.canvas.set_mode(mode)
+        for action_id, m in MODES.items():
+            self.actions_by_id[action_id].setChecked(m == mode)
+
+    # ---------------------------------------------------------------- project lifecycle
+    def open_project(self, root: str | Path) -> bool:
+        """Open a project folder; on failure a dialog says why and what to do."""
+        return project_actions.open_project(self, Path(root))
+
+    def set_project(self, project) -> None:
+        """Show ``project`` (already opened); used by every way of opening one."""
+        self.close_project()
+        from app.prefetch import ImagePrefetcher
+        from app.thumbnails import ThumbnailCache
+
+        self.project = project
+        self.thumbnails = ThumbnailCache(project, parent=self)
+        self.list_model.set_thumbnails(self.thumbnails)
+        self.prefetcher = ImagePrefetcher(project)
+        self.list_model.set_images(project.list_images(check_files=True))
+        self.settings.add_recent(project.root)
+        self.settings.set_last_project(project.root)
+        self.pages.setCurrentWidget(self.editor)
+        self._update_title()
+        self.project_opened.emit(project)
+        self._show_first_image()
+
+    def _show_first_image(self) -> None:
+        last = self.settings.last_image(self.project.root)
+        ids = self.list_model.ids()
+        found = self.project.find_image(last) if last else None
+        target = (
+            found.id if found is not None and found.id in set(ids) else (ids[0] if ids else None)
+        )
+        if target is None:
+            self._show_page_message("This project has no images yet.\n\nUse File > Import (Ctrl+I) "
+                                    "or drop a folder of images on this window.")  # fmt: skip
+            return
+        self.goto_image(target)
+
+    def reload_images(self) -> None:
+        """Re-list the project's images (after an import)."""
+        if self.project is not None:
+            self.list_model.set_images(self.project.list_images(check_files=True))
+            if self.current_image_id is None:
+                self._show_first_image()
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self.image_panel.commit_note()
+        for worker in (self.thumbnails, self.prefetcher):
+            if worker is not None:
+                worker.close()
+        self.list_model.set_thumbnails(None)
+        self.list_model.set_images([])
+        self.undo_stacks.clear_all()
+        self.project.close()
+        self.project = self.thumbnails = self.prefetcher = None
+        self.current_image_id = self.current_info = self.current_pixels = None
+        self.image_panel.set_info(None)
+        self.welcome.set_recent(self.settings.recent_projects())
+        self.pages.setCurrentWidget(self.welcome)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        name = self.project.root.name if self.project is not None else None
+        self.setWindowTitle(f"{APP_TITLE} — {name}" if name else APP_TITLE)
+
+    # ---------------------------------------------------------------- images
+    def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
+        """Show an image: pixels (prefetched when possible), labels, list row, Image dock."""
+        if self.project is None:
+            return
+        self.image_panel.commit_note()  # a pending note belongs to the image being left
+        try:
+            info = self.project.get_image(int(image_id))
+        except ProjectError as exc:
+            self.show_message(str(exc))
+            return
+        self.current_image_id, self.current_info = info.id, info
+        self.undo_stacks.activate(info.id)
+        try:
+            self.current_pixels = self.prefetcher.get(info.id)
+        except ImageReadError as exc:
+            self.current_pixels = None
+            info.missing = True
+            self._show_page_message(f"Cannot show {info.name}.\n\n{exc.reason}\n{exc.path}\n\n"
+                                    "Move the file back, or re-import its folder.")  # fmt: skip
+            self.show_message(f"Cannot read {info.name}: {exc.reason}")
+        else:
+            info.missing = False
+            self.editor.setCurrentWidget(self.canvas)
+            self.canvas.set_image(self.current_pixels)
+            self._refresh_canvas(info.id, "all")
+            if center is not None:
+                self.canvas.center_on(float(center[0]), float(center[1]))
+        self.list_model.update_image(info)
+        self.image_list.set_current_id(info.id, emit=False)
+        self.image_panel.set_info(info)
+        self.settings.set_last_image(self.project.root, info.name)
+        self.prefetcher.prefetch(
+            [self.image_list.neighbour_id(1), self.image_list.neighbour_id(-1)]
+        )
+        self.image_changed.emit(info.id)
+
+    def _show_page_message(self, text: str) -> None:
+        self.message_page.setText(text)
+        self.editor.setCurrentWidget(self.message_page)
+
+    def _refresh_canvas(self, image_id: int, what: str) -> None:
+        if image_id != self.current_image_id or self.current_pixels is None:
+            return
+        if what in ("targets", "all"):
+            selected = self.canvas.selected_ids()
+            targets = self.project.targets(image_id)
+            self.canvas.set_targets(targets)
+            keep = [t.id for t in targets if t.id in set(selected)]
+            if keep:
+                self.canvas.select(keep)
+        if what in ("sky", "all"):
+            proposal = self.project.sky_mask(image_id, TargetState.PROPOSAL)
+            self.canvas.set_sky(self.project.sky_mask(image_id), proposal)
+
+    def _refresh_info(self, image_id: int) -> None:
+        info = self.project.get_image(image_id)
+        old = self.list_model.info(image_id)
+        info.missing = old.missing if old is not None else False
+        self.list_model.update_image(info)
+        if image_id == self.current_image_id:
+            self.current_info = info
+            self.image_panel.set_info(info)
+
+    def after_edit(self, image_id: int, what: str) -> None:
+        """Called by every command after it wrote to the project."""
+        self._refresh_canvas(image_id, what)
+        self._refresh_info(image_id)
+        self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
+        self.annotation_changed.emit(image_id)
+
+    def reload_current(self) -> None:
+        if self.project is not None and self.current_image_id is not None:
+            self._refresh_canvas(self.current_image_id, "all")
+            self._refresh_info(self.current_image_id)
+            self.annotation_changed.emit(self.current_image_id)
+
+    # ---------------------------------------------------------------- navigation
+    def step_image(self, step: int) -> None:
+        target = self.image_list.neighbour_id(step)
+        if target is not None:
+            self.goto_image(target)
+        else:
+            self.show_message("This is the last image in the list." if step > 0 else
+                              "This is the first image in the list.", 3000)  # fmt: skip
+
+    def next_unreviewed(self) -> None:
+        current = self.current_image_id
+        target = self.image_list.next_matching(
+            lambda index: (
+                index.data(ImageRole.STATUS) != ReviewStatus.REVIEWED.value
+                and index.data(ImageRole.ID) != current
+            )
+        )
+        if target is None:
+            self.show_message("Every image in the list is reviewed.", 5000)
+        else:
+            self.goto_image(target)
+
+    def mark_reviewed_and_next(self) -> None:
+        if self.current_image_id is None:
+            return
+        self.controller.set_field(self.current_image_id, "status", ReviewStatus.REVIEWED)
+        self.next_unreviewed()
+
+    # ---------------------------------------------------------------- misc UI
+    def show_cheat_sheet(self) -> None:
+        CheatSheetDialog(self).exec()
+
+    def _toggle_sky(self) -> None:
+        self.canvas.show_sky(self.actions_by_id["toggle_sky"].isChecked())
+
+    def _show_cursor(self, x: float, y: float, value: object) -> None:
+        self.cursor_label.setText(
+            f"x {x:.1f}  y {y:.1f}  value {value}" if value is not None else ""
+        )
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if dropped_folder(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        folder = dropped_folder(event)
+        if folder is not None:
+            event.acceptProposedAction()
+            project_actions.import_folder(self, folder)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.image_panel.commit_note()
+        self.settings.save_window(self)
+        self.close_project()
+        self.settings.sync()
+        super().closeEvent(event)

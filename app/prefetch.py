@@ -1,0 +1,65 @@
+"""Decodes the neighbours of the current image in a background thread so "next image" is instant.
+
+Only pixels are prefetched: labels can change at any moment (edits, a pre-annotation worker) and
+are cheap to read, so the window always reads them fresh from the project.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
+
+
+class ImagePrefetcher:
+    """``get(id)`` returns the pixels (waiting for an in-flight prefetch); ``prefetch(ids)`` warms."""
+
+    def __init__(self, project, max_cached: int = MAX_CACHED) -> None:
+        self._project = project
+        self._max = max_cached
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self._futures: OrderedDict[int, Future] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _future(self, image_id: int) -> Future:
+        with self._lock:
+            fut = self._futures.get(image_id)
+            if fut is None:
+                fut = self._pool.submit(self._project.load_pixels, image_id)
+                self._futures[image_id] = fut
+            self._futures.move_to_end(image_id)
+            while len(self._futures) > self._max:
+                _, old = self._futures.popitem(last=False)
+                old.cancel()
+            return fut
+
+    def get(self, image_id: int) -> np.ndarray:
+        """The image's pixels; raises ImageReadError (and forgets the failure, so a file put back
+        is read next time)."""
+        fut = self._future(int(image_id))
+        try:
+            return fut.result()
+        except BaseException:
+            self.forget(image_id)
+            raise
+
+    def prefetch(self, ids: Iterable[int | None]) -> None:
+        for image_id in ids:
+            if image_id is not None:
+                self._future(int(image_id))
+
+    def forget(self, image_id: int) -> None:
+        with self._lock:
+            self._futures.pop(int(image_id), None)
+
+    def close(self) -> None:
+        with self._lock:
+            for fut in self._futures.values():
+                fut.cancel()
+            self._futures.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
