@@ -88,7 +88,11 @@ class PreannotateController(QObject):
         if project is None or not image_ids or self.is_running():
             return False
         choice = resolve_model_choice(project)
-        worker = PreannotateWorker(project, image_ids, choice, score_thr, self.predictor_factory)
+        # Parented: Qt keeps the thread object alive until it has really finished (a QThread
+        # destroyed while running aborts the process), then deleteLater frees it.
+        worker = PreannotateWorker(
+            project, image_ids, choice, score_thr, self.predictor_factory, parent=self
+        )
         worker.image_finished.connect(self._on_image_finished)
         worker.run_finished.connect(self._on_run_finished)
         worker.run_failed.connect(self._on_run_failed)

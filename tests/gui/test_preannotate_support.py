@@ -89,8 +89,10 @@ class FakePredictor:
         self.fail_on = fail_on
         self.calls = 0
         self.thresholds: list[float] = []
+        self.entered = threading.Event()  # set when the first image is being predicted
 
     def predict_targets(self, image: np.ndarray, score_thr: float):
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
         self.calls += 1
