@@ -73,6 +73,7 @@ class PreannotateController(QObject):
         self.window = window
         self.predictor_factory = predictor_factory
         self.worker: PreannotateWorker | None = None
+        self._run_project = None
         self._pending: set[int] = set()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -98,6 +99,7 @@ class PreannotateController(QObject):
         worker.run_failed.connect(self._on_run_failed)
         worker.finished.connect(worker.deleteLater)
         self.worker = worker
+        self._run_project = project
         # Listeners connect to the worker's signals here, before it can emit anything.
         self.run_started.emit(len(worker.image_ids), choice.name)
         worker.start()
@@ -121,14 +123,24 @@ class PreannotateController(QObject):
         """Tell the window about every image finished since the last flush."""
         self._timer.stop()
         pending, self._pending = self._pending, set()
+        if not pending or self.window.project is not self._run_project:
+            return  # the project was closed or replaced: its images are not on screen
+        after_edit = getattr(self.window, "after_edit", None)
         current = self.window.current_image_id
         for image_id in sorted(pending):
-            if image_id == current:
+            if after_edit is not None:
+                # MainWindow's hook for "labels of this image changed in the project": refreshes
+                # the canvas if current, the list row counts / status, then annotation_changed.
+                after_edit(image_id, "all")
+            elif image_id == current:
                 self.window.reload_current()  # re-reads labels; the window announces the change
             else:
                 self.window.annotation_changed.emit(image_id)
 
     def _on_image_finished(self, image_id: int, _n: int) -> None:
+        if self.window.project is not self._run_project:
+            self.cancel()  # project closed mid-run: stop writing into it at the next image
+            return
         self._pending.add(image_id)
         if not self._timer.isActive():
             self._timer.start()

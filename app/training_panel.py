@@ -9,7 +9,9 @@ version; the combo box picks the project's active version, which pre-annotation 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,17 +42,40 @@ from app.train_process import (
 )
 from app.workers import SHIPPED_DEFAULT_NAME
 from core.errors import SirstError
-from core.types import ModelVersion
+from core.types import ModelVersion, ReviewStatus, Split
+from model.config import PRESETS  # plain dataclasses, no torch
 from widgets.train_plot import TrainPlot
 
 DOCK_NAME = "TrainingDock"
-PRESETS = ("default", "tiny")
 # (program, arguments) for one run; tests swap in a fake train script.
 CommandBuilder = Callable[[Path, Path, TrainOptions], tuple[str, list[str]]]
 
 
 def default_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> tuple[str, list[str]]:
     return sys.executable, train_command(project_root, run_dir, opts)
+
+
+def plan_training(project) -> tuple[tuple[str, ...], str]:
+    """Extra train flags for this project's reviewed images, and a note for the user.
+
+    The train CLI reads the reviewed images of the ``train`` split and validates on ``val``.
+    When training is impossible the note starts with "Cannot train" and says what to do.
+    """
+    counts = Counter(i.split for i in project.list_images(status=ReviewStatus.REVIEWED))
+    n_train, n_val = counts.get(Split.TRAIN, 0), counts.get(Split.VAL, 0)
+    if n_train == 0:
+        others = sum(counts.values())
+        where = f" ({others} reviewed images are in other splits)" if others else ""
+        return (), (
+            f"Cannot train: no reviewed images in the train split{where}. Set the split of "
+            "reviewed images to train (and a few to val) in the Image dock, then train again."
+        )
+    if n_val == 0:
+        return ("--val-split", "none"), (
+            f"{n_train} reviewed train images; no reviewed val images, so no validation "
+            "(the last epoch's weights are kept)."
+        )
+    return (), f"{n_train} reviewed train images, {n_val} reviewed val images."
 
 
 def register_done_run(project, event: dict, run_dir: Path, opts: TrainOptions) -> ModelVersion:
@@ -163,12 +188,12 @@ class TrainingPanel(QWidget):
         p.process_exited.connect(self._on_exited)
 
     # ------------------------------------------------------------------ actions
-    def options(self, resume: bool = False) -> TrainOptions:
-        prob = self.bagcp_prob.value() if self.bagcp.isChecked() else None
+    def options(self) -> TrainOptions:
+        """The dock's settings (BAG-CP unticked = probability 0, i.e. off in the train CLI)."""
+        prob = self.bagcp_prob.value() if self.bagcp.isChecked() else 0.0
         return TrainOptions(
-            epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
-            resume=resume,
-        )  # fmt: skip
+            epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob
+        )
 
     def start_training(self) -> bool:
         """Start a new run in a fresh ``models/runs/<timestamp>`` folder."""
@@ -177,8 +202,14 @@ class TrainingPanel(QWidget):
             return self._say("Open a project first (File > Open Project).")
         if self.process.is_running():
             return self._say("Training is already running; stop it first.")
+        flags, note = plan_training(project)
+        if note.startswith("Cannot train"):
+            return self._say(note)
         self.plot.clear()
-        return self._launch(Path(project.root), new_run_dir(project.root), self.options())
+        opts = replace(self.options(), extra=flags)
+        started = self._launch(Path(project.root), new_run_dir(project.root), opts)
+        self._say(f"Starting training: {note}")
+        return started
 
     def resume_training(self) -> bool:
         """Continue the last stopped or failed run in the same folder (``--resume``)."""
@@ -186,7 +217,9 @@ class TrainingPanel(QWidget):
             return self._say("Nothing to resume: no stopped run with a saved checkpoint.")
         if self.process.is_running():
             return self._say("Training is already running.")
-        return self._launch(self._run_root, self.run_dir, self.options(resume=True))
+        # Same run, same data flags and preset; the epoch count may have been raised to extend it.
+        opts = replace(self._opts, resume=True, epochs=self.epochs.value())
+        return self._launch(self._run_root, self.run_dir, opts)
 
     def stop_training(self) -> bool:
         if not self.process.stop():

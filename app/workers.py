@@ -42,7 +42,7 @@ PredictorFactory = Callable[[Path | None], PredictorLike]
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Which weights a run uses: a project model version, or the shipped default (``weights=None``)."""
+    """The weights a run uses: a project model version, or the shipped default (weights None)."""
 
     weights: Path | None
     version_id: int | None

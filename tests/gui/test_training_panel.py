@@ -14,9 +14,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import training_panel
 from app.train_process import TrainOptions, TrainProcess, new_run_dir, train_command
 from core.project import Project
+from core.types import ReviewStatus, Split
 from tests.gui.test_preannotate_support import (
     FakeWindow,
     fake_train_builder,
+    make_project,
     write_fake_train_script,
 )
 
@@ -24,9 +26,17 @@ pytestmark = pytest.mark.timeout(120)
 WAIT_MS = 30_000
 
 
+def _review(project, ids, split):
+    for i in ids:
+        project.set_split(i, split)
+        project.set_status(i, ReviewStatus.REVIEWED)
+
+
 @pytest.fixture
 def setup(qtbot, tmp_path):
-    project = Project.create(tmp_path / "proj")
+    project, ids = make_project(tmp_path, 3)
+    _review(project, ids[:2], Split.TRAIN)
+    _review(project, ids[2:], Split.VAL)
     window = FakeWindow(project)
     qtbot.addWidget(window)
     training_panel.install(window)
@@ -115,7 +125,7 @@ def test_error_event_is_shown_and_project_stays_usable(qtbot, setup, tmp_path):
     assert panel.train_button.isEnabled()
     assert project.list_model_versions() == []
     with Project.open(project.root) as again:
-        assert again.list_images() == []
+        assert len(again.list_images()) == 3
 
 
 def test_crash_without_error_event_shows_stderr(qtbot, setup):
@@ -179,3 +189,47 @@ def test_train_without_project_says_what_to_do(qtbot):
 def test_python_is_this_interpreter():
     # The train process must run in the app's venv (torch lives there), not a PATH python.
     assert training_panel.default_command(Path("p"), Path("r"), TrainOptions())[0] == sys.executable
+
+
+def test_plan_training_needs_reviewed_train_images(qtbot, tmp_path):
+    project, ids = make_project(tmp_path, 3)
+    flags, note = training_panel.plan_training(project)
+    assert note.startswith("Cannot train") and "Image dock" in note
+    window = FakeWindow(project)
+    qtbot.addWidget(window)
+    training_panel.install(window)
+    panel = window.dock_widget(training_panel.DOCK_NAME)
+    assert panel.start_training() is False and "no reviewed images in the train split" in (
+        panel.status.text()
+    )
+    assert not panel.process.is_running()
+    _review(project, ids[:1], Split.UNASSIGNED)
+    assert "1 reviewed images are in other splits" in training_panel.plan_training(project)[1]
+    _review(project, ids, Split.TRAIN)
+    flags, note = training_panel.plan_training(project)
+    assert flags == ("--val-split", "none") and "no validation" in note
+    _review(project, ids[2:], Split.VAL)
+    assert training_panel.plan_training(project) == (
+        (),
+        "2 reviewed train images, 1 reviewed val images.",
+    )
+    project.close()
+
+
+def test_start_passes_the_dock_settings(qtbot, setup):
+    _, panel, script, _ = setup
+    seen = []
+    fake = fake_train_builder(script, "ok")
+
+    def builder(root, run_dir, opts):
+        seen.append(opts)
+        return fake(root, run_dir, opts)
+
+    panel.command_builder = builder
+    panel.epochs.setValue(7)
+    panel.bagcp.setChecked(False)
+    with qtbot.waitSignal(panel.process.process_exited, timeout=WAIT_MS):
+        panel.start_training()
+    opts = seen[0]
+    assert opts.epochs == 7 and opts.bagcp_prob == 0.0 and opts.extra == () and not opts.resume
+    assert "--bagcp-prob 0" in " ".join(train_command(Path("p"), Path("r"), opts))
