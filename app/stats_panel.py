@@ -1,0 +1,265 @@
+"""Dataset statistics dock: target sizes, local contrast, brightness rank, targets per image, sky.
+
+``install(window)`` adds a "Dataset statistics" dock and a Tools-menu entry. Measures come from
+``core.inspect`` and are computed on a ``TaskThread`` (reading every image of a big project takes
+seconds), with progress and cancel; a cancelled run still shows what it measured so far.
+``TaskThread`` is the small generic worker the other inspection panels reuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.workers import IMAGE_ERRORS
+from core.inspect import DatasetStats, as_gray
+from core.types import ReviewStatus, Split
+from widgets.stats_view import StatsView
+
+log = logging.getLogger(__name__)
+
+MENU = "&Tools"
+DOCK_NAME = "StatsDock"
+Progress = Callable[[int, int], None]
+Cancelled = Callable[[], bool]
+# label -> list_images keyword arguments
+SCOPES: dict[str, dict[str, object]] = {
+    "Reviewed images": {"status": ReviewStatus.REVIEWED},
+    "All images": {},
+    "Train split": {"split": Split.TRAIN},
+    "Val split": {"split": Split.VAL},
+}
+
+
+class TaskThread(QThread):
+    """Runs ``fn(progress, cancelled) -> result`` off the GUI thread.
+
+    ``fn`` reports with ``progress(done, total)`` and polls ``cancelled()`` between units of work;
+    whatever it returns (also after a cancel) arrives through ``task_finished``.
+    """
+
+    progress_changed = Signal(int, int)
+    task_finished = Signal(object)
+    task_failed = Signal(str)
+
+    def __init__(
+        self, fn: Callable[[Progress, Cancelled], object], parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._fn = fn
+
+    def cancel(self) -> None:
+        self.requestInterruption()
+
+    def run(self) -> None:
+        try:
+            result = self._fn(self.progress_changed.emit, self.isInterruptionRequested)
+        except IMAGE_ERRORS as exc:
+            self.task_failed.emit(str(exc))
+            return
+        except Exception as exc:  # a thread must report, never die silently
+            log.exception("background task failed")
+            self.task_failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
+            return
+        self.task_finished.emit(result)
+
+
+def stop_thread(thread: QThread | None, wait_ms: int = 30_000) -> None:
+    """Cancel and wait: a worker must not outlive the project it reads."""
+    if thread is not None and thread.isRunning():
+        thread.requestInterruption()
+        thread.wait(wait_ms)
+
+
+@dataclass
+class StatsResult:
+    stats: DatasetStats
+    total: int
+    failed: dict[int, str]
+    cancelled: bool
+
+
+def compute_stats(
+    project, image_ids: list[int], progress: Progress, cancelled: Cancelled
+) -> StatsResult:
+    """Measure every image (accepted targets + accepted sky); unreadable images are skipped."""
+    stats, failed = DatasetStats(), {}
+    for n, image_id in enumerate(image_ids, start=1):
+        if cancelled():
+            return StatsResult(stats, len(image_ids), failed, True)
+        try:
+            pixels = project.load_pixels(image_id)
+            stats.add_image(as_gray(pixels), project.annotation(image_id))
+        except IMAGE_ERRORS as exc:
+            failed[image_id] = str(exc)
+        progress(n, len(image_ids))
+    return StatsResult(stats, len(image_ids), failed, False)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def summary_text(result: StatsResult) -> str:
+    """One paragraph: counts first, then the medians the paper's Fig. 3 discusses."""
+    st = result.stats
+    a = st.arrays()
+    text = f"{plural(st.n_images, 'image')}, {plural(st.n_targets, 'target')}"
+    if st.n_without_sky:
+        text += f", {plural(st.n_without_sky, 'image')} without a sky mask"
+    if result.failed:
+        text += f", {plural(len(result.failed), 'unreadable image')} skipped"
+    if result.cancelled:
+        text += f" (cancelled after {st.n_images + len(result.failed)} of {result.total})"
+    if a["width"].size:
+        text += f" Median box {np.median(a['width']):g}x{np.median(a['height']):g} px"
+    if a["contrast"].size:
+        text += f"; median local contrast {np.median(a['contrast']):.2f}"
+    if a["rank"].size:
+        brightest = 100.0 * float(np.mean(a["rank"] == 0.0))
+        text += f"; {brightest:.0f}% of targets are their image's brightest pixel"
+    return text + "."
+
+
+class StatsPanel(QWidget):
+    """Scope, Compute / Cancel, progress, and the plots."""
+
+    stats_ready = Signal(object)  # StatsResult
+
+    def __init__(self, window) -> None:
+        super().__init__()
+        self.window = window
+        self.thread: TaskThread | None = None
+        self.result: StatsResult | None = None
+        self.scope = QComboBox()
+        self.scope.addItems(list(SCOPES))
+        self.scope.setToolTip("Which images to measure")
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.clicked.connect(self.compute)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m images")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.view = StatsView()
+        row = QHBoxLayout()
+        for w in (self.scope, self.compute_button, self.cancel_button):
+            row.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.view, 1)
+
+    def is_running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def image_ids(self) -> list[int]:
+        project = self.window.project
+        if project is None:
+            return []
+        return [i.id for i in project.list_images(**SCOPES[self.scope.currentText()])]
+
+    def compute(self) -> bool:
+        """Start measuring the chosen images; False (with a message) when it cannot start."""
+        project = self.window.project
+        if project is None:
+            self.status.setText("Open a project first (File > Open Project).")
+            return False
+        if self.is_running():
+            self.status.setText("Statistics are being computed; cancel or wait.")
+            return False
+        ids = self.image_ids()
+        if not ids:
+            self.status.setText(
+                f"No images in scope {self.scope.currentText()!r}; pick another scope."
+            )
+            return False
+        thread = TaskThread(
+            lambda progress, cancelled: compute_stats(project, ids, progress, cancelled)
+        )
+        thread.progress_changed.connect(self._on_progress)
+        thread.task_finished.connect(self._on_finished)
+        thread.task_failed.connect(self._on_failed)
+        thread.finished.connect(thread.deleteLater)
+        self.thread = thread
+        self.progress.setRange(0, len(ids))
+        self.progress.setValue(0)
+        self.compute_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Measuring {len(ids)} images…")
+        thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.thread is not None:
+            self.thread.cancel()
+
+    def shutdown(self) -> None:
+        stop_thread(self.thread)
+
+    def mark_stale(self, _image_id: int = -1) -> None:
+        if self.result is not None and not self.is_running():
+            self.status.setText("Labels changed since the last run: press Compute to refresh.")
+
+    def on_project_opened(self, _project: object) -> None:
+        self.shutdown()
+        self.result = None
+        self.view.clear()
+        self.status.setText("")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _end(self) -> None:
+        self.thread = None
+        self.compute_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _on_finished(self, result: StatsResult) -> None:
+        self._end()
+        self.result = result
+        text = summary_text(result)
+        self.view.set_series(result.stats.arrays(), text)
+        self.status.setText("Cancelled: partial statistics shown." if result.cancelled else "Done.")
+        self.stats_ready.emit(result)
+
+    def _on_failed(self, message: str) -> None:
+        self._end()
+        self.status.setText(f"Statistics failed: {message}")
+
+
+def install(window) -> StatsPanel:
+    """Add the Dataset statistics dock (hidden until asked for) and its Tools-menu entry."""
+    panel = StatsPanel(window)
+    dock = QDockWidget("Dataset statistics", window)
+    dock.setObjectName(DOCK_NAME)
+    dock.setWidget(panel)
+    window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+    dock.hide()  # a big plot grid: shown on demand from the menu
+    action = dock.toggleViewAction()
+    action.setText("Dataset &Statistics")
+    window.tool_menu(MENU).addAction(action)
+    window.project_opened.connect(panel.on_project_opened)
+    window.annotation_changed.connect(panel.mark_stale)
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(panel.shutdown)
+    return panel

@@ -1,0 +1,139 @@
+"""Shared fakes for the BAG-CP preview, inspector and statistics GUI tests (no tests in here).
+
+``PanelWindow`` is the shared ``FakeWindow`` (MainWindow API of docs/architecture.md) plus a
+recording canvas and a goto log. ``scene_project`` builds a real project whose numbers are known
+by hand: see ``SCENE`` below.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2
+import numpy as np
+
+from core.types import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from tests.gui.test_preannotate_support import FakeWindow
+
+# 20x20 scene (as in tests/unit/test_inspect.py): rows alternate 8 / 12, sky = rows 0-9.
+BOX_A = (4.0, 4.0, 6.0, 6.0)  # target, value 50, sky, contrast 20, detected
+BOX_B = (4.0, 14.0, 6.0, 16.0)  # target, value 60, non-sky, contrast 25, missed
+BOX_FA = (14.0, 14.0, 16.0, 16.0)  # false alarm, value 30, non-sky, contrast 10
+
+
+class FakeCanvas:
+    """Records what the panels show on the canvas."""
+
+    def __init__(self) -> None:
+        self.images: list[tuple[np.ndarray, bool]] = []
+        self.highlights: list[tuple[list, object]] = []
+        self.centers: list[tuple[float, float, float | None]] = []
+
+    def set_image(self, img: np.ndarray, keep_view: bool = False) -> None:
+        self.images.append((np.array(img, copy=True), keep_view))
+
+    def set_highlight_boxes(self, boxes, color=None) -> None:
+        self.highlights.append((list(boxes), color))
+
+    def center_on(self, x: float, y: float, zoom: float | None = None) -> None:
+        self.centers.append((x, y, zoom))
+
+
+class PanelWindow(FakeWindow):
+    """FakeWindow with a recording canvas and a log of ``goto_image`` calls."""
+
+    def __init__(self, project=None) -> None:
+        super().__init__(project)
+        self.canvas = FakeCanvas()
+        self.gotos: list[tuple[int, tuple[float, float] | None]] = []
+
+    def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
+        self.gotos.append((image_id, center))
+        super().goto_image(image_id, center)
+
+
+def scene_pixels() -> tuple[np.ndarray, np.ndarray]:
+    img = np.where(np.arange(20)[:, None] % 2 == 0, 8, 12).repeat(20, axis=1).astype(np.uint8)
+    img[4:6, 4:6] = 50
+    img[14:16, 4:6] = 60
+    img[14:16, 14:16] = 30
+    sky = np.zeros((20, 20), dtype=bool)
+    sky[:10] = True
+    return img, sky
+
+
+def scene_targets() -> list[Target]:
+    return [Target(point=(4.5, 4.5), box=BOX_A), Target(point=(4.5, 14.5), box=BOX_B)]
+
+
+def scene_proposals() -> list[Target]:
+    """What a model proposed on the scene: A (a hit) and the false alarm."""
+    return [
+        Target(
+            point=(4.5, 4.5), box=BOX_A, source=Source.MODEL, score=0.9, state=TargetState.PROPOSAL
+        ),
+        Target(
+            point=(14.5, 14.5),
+            box=BOX_FA,
+            source=Source.MODEL,
+            score=0.8,
+            state=TargetState.PROPOSAL,
+        ),
+    ]
+
+
+def write_png(path: Path, img: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = False):
+    """A reviewed project holding the scene (and optionally a second image without sky)."""
+    from core.project import NewImage, Project
+
+    img, sky = scene_pixels()
+    project = Project.create(root / "proj")
+    items = [
+        NewImage(
+            path=write_png(root / "images" / "scene.png", img),
+            annotation=ImageAnnotation(targets=scene_targets(), sky=sky),
+            status=ReviewStatus.REVIEWED,
+        )
+    ]
+    if extra_no_sky:
+        flat = np.full((16, 24), 40, np.uint8)
+        flat[5:7, 5:7] = 90
+        items.append(
+            NewImage(
+                path=write_png(root / "images" / "nosky.png", flat),
+                annotation=ImageAnnotation(targets=[Target(point=(5.5, 5.5), box=(5, 5, 7, 7))]),
+                status=ReviewStatus.REVIEWED,
+            )
+        )
+    infos = project.add_images(items)
+    if with_proposals:
+        project.replace_proposals(infos[0].id, scene_proposals(), None)
+    return project, [i.id for i in infos]
+
+
+class BoxPredictor:
+    """A fake ``model.inference.Predictor``: returns fixed proposals, optionally gated per image."""
+
+    def __init__(self, proposals: list[Target], gate: threading.Event | None = None) -> None:
+        self.proposals = proposals
+        self.gate = gate
+        self.calls = 0
+        self.started = threading.Event()
+
+    def predict_targets(self, image: np.ndarray, score_thr: float):
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.calls += 1
+        kept = [t for t in self.proposals if (t.score or 0.0) >= score_thr]
+        return kept, np.zeros(image.shape[:2], dtype=bool)
