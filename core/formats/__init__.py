@@ -1,0 +1,3 @@
+"""Annotation file formats: DenseSIRST (read + write), COCO (read + write), Pascal VOC and YOLO
+(write). Each module turns files into ``core.types`` dataclasses or back, and nothing else: the
+project database is handled by ``core.importer`` / ``core.exporter``."""

@@ -1,0 +1,318 @@
+"""Image file I/O at full depth: PNG, TIFF, JPEG, BMP; 8/16-bit; gray, RGB, RGBA.
+
+Files are only ever read here. Pixels come back as ``uint8`` or ``uint16`` arrays, ``[H, W]`` for
+grayscale or ``[H, W, C]`` (C = 3 in RGB order, or 4 = RGBA). Every failure is an
+``ImageReadError`` that names the file and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import ImageReadError
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+# Percentiles on a subsample: a 1918x1080 frame needs no more than this many samples.
+_MAX_PERCENTILE_SAMPLES = 1 << 18
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file holds, read without decoding the pixels when the format allows."""
+
+    width: int
+    height: int
+    bit_depth: int  # 8 or 16
+    channels: int  # 1, 3 or 4
+
+
+# ---------------------------------------------------------------------------- reading
+def read_image(path: Path | str) -> np.ndarray:
+    """The file's pixels at full depth (uint8 / uint16), RGB order for colour images."""
+    path = Path(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        img = _read_tiff(path)
+    else:
+        img = _read_cv2(path)
+    return _normalise_layout(path, img)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if not path.is_file():
+        raise ImageReadError(path, "file not found; check the path or re-link the image")
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    data = _read_bytes(path)
+    if not data:
+        raise ImageReadError(path, "the file is empty")
+    _check_complete(path, data)
+    # imdecode (not imread) so that non-ASCII paths work everywhere
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(
+            path, "corrupt, truncated or unsupported image data (PNG, TIFF, JPEG or BMP expected)"
+        )
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return img
+
+
+def _check_complete(path: Path, data: bytes) -> None:
+    """Catch truncated PNG/JPEG files that a decoder might half-decode without complaint."""
+    if data.startswith(_PNG_SIGNATURE):
+        if _PNG_END not in data[-4096:]:
+            raise ImageReadError(path, "truncated PNG (no IEND chunk); re-copy the file")
+    elif data.startswith(b"\xff\xd8"):
+        if b"\xff\xd9" not in data[-4096:]:
+            raise ImageReadError(path, "truncated JPEG (no end-of-image marker); re-copy the file")
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    _check_file(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.pages:
+                raise ImageReadError(path, "the TIFF file has no image page")
+            page = tif.pages[0]
+            img = page.asarray()
+            photometric = getattr(page, "photometric", None)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile raises many types on corrupt data
+        raise ImageReadError(path, f"corrupt or unsupported TIFF ({exc})") from None
+    # planar (C, H, W) RGB pages come back channel-first
+    if img.ndim == 3 and img.shape[0] in (3, 4) and img.shape[2] not in (3, 4):
+        img = np.moveaxis(img, 0, -1)
+    if photometric is not None and int(photometric) == 0 and img.ndim == 2:  # MINISWHITE
+        img = np.iinfo(img.dtype).max - img if img.dtype.kind == "u" else img
+    return img
+
+
+def _normalise_layout(path: Path, img: np.ndarray) -> np.ndarray:
+    """Bring any decoded array to uint8/uint16 and [H, W] / [H, W, 3|4]."""
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    elif img.ndim == 3 and img.shape[2] == 2:  # gray + alpha: the alpha carries no IR signal
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ImageReadError(
+            path, f"unsupported pixel layout {img.shape}; expected gray, RGB or RGBA"
+        )
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    if img.dtype not in (np.uint8, np.uint16):
+        img = _to_uint(path, img)
+    return np.ascontiguousarray(img)
+
+
+def _to_uint(path: Path, img: np.ndarray) -> np.ndarray:
+    """Integer samples that fit in 16 bits are kept exactly; anything else is refused."""
+    if img.dtype.kind in "iu" and img.size:
+        lo, hi = int(img.min()), int(img.max())
+        if lo >= 0 and hi <= 65535:
+            return img.astype(np.uint16)
+    raise ImageReadError(
+        path, f"unsupported sample type {img.dtype}; convert it to 8- or 16-bit unsigned integers"
+    )
+
+
+# ---------------------------------------------------------------------------- header
+def read_header(path: Path | str) -> ImageHeader:
+    """Width, height, bit depth and channels, without decoding pixels for PNG and TIFF."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        header = _png_header(path)
+        if header is not None:
+            return header
+    elif suffix in _TIFF_SUFFIXES:
+        return _tiff_header(path)
+    img = read_image(path)
+    return header_of(img)
+
+
+def header_of(img: np.ndarray) -> ImageHeader:
+    """The header matching an already decoded image."""
+    channels = 1 if img.ndim == 2 else int(img.shape[2])
+    return ImageHeader(int(img.shape[1]), int(img.shape[0]), img.dtype.itemsize * 8, channels)
+
+
+def _png_header(path: Path) -> ImageHeader | None:
+    """Parse IHDR (and look for tRNS before IDAT); None when the file needs a full decode."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+    if not head.startswith(_PNG_SIGNATURE) or len(head) < 33 or head[12:16] != b"IHDR":
+        raise ImageReadError(path, "not a PNG file (bad signature or missing IHDR)")
+    width, height, depth, color = struct.unpack(">IIBB", head[16:26])
+    if width == 0 or height == 0:
+        raise ImageReadError(path, f"PNG header says {width}x{height}; the file is corrupt")
+    channels = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}.get(color)
+    if channels is None:
+        raise ImageReadError(path, f"PNG colour type {color} is invalid; the file is corrupt")
+    if color == 3 and _png_has_trns(head):
+        channels = 4  # palette with transparency decodes to RGBA
+    bit_depth = 16 if depth == 16 else 8
+    return ImageHeader(int(width), int(height), bit_depth, channels)
+
+
+def _png_has_trns(head: bytes) -> bool:
+    pos = 8
+    while pos + 8 <= len(head):
+        (length,) = struct.unpack(">I", head[pos : pos + 4])
+        kind = head[pos + 4 : pos + 8]
+        if kind == b"tRNS":
+            return True
+        if kind == b"IDAT":
+            return False
+        pos += 12 + length
+    return False
+
+
+def _tiff_header(path: Path) -> ImageHeader:
+    import tifffile
+
+    _check_file(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            shape, dtype = page.shape, np.dtype(page.dtype)
+    except Exception as exc:  # tifffile raises many types on corrupt data
+        raise ImageReadError(path, f"corrupt or unsupported TIFF ({exc})") from None
+    if len(shape) == 3 and shape[0] in (3, 4) and shape[2] not in (3, 4):
+        shape = (shape[1], shape[2], shape[0])
+    channels = 1 if len(shape) == 2 or shape[2] in (1, 2) else int(shape[2])
+    bit_depth = 8 if dtype.itemsize == 1 else 16  # bool pages are 1 byte too
+    return ImageHeader(int(shape[1]), int(shape[0]), bit_depth, channels)
+
+
+# ---------------------------------------------------------------------------- conversions
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """[H, W] luminance (BT.601 weights) in the input dtype; alpha is ignored."""
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    rgb = img[:, :, :3].astype(np.float32)
+    lum = rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114
+    hi = np.iinfo(img.dtype).max if img.dtype.kind in "iu" else None
+    lum = np.rint(lum)
+    if hi is not None:
+        lum = np.clip(lum, 0, hi)
+    return lum.astype(img.dtype)
+
+
+def display_window(
+    img: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5
+) -> tuple[float, float]:
+    """(low, high) sample values at the given percentiles of the gray image (subsampled)."""
+    gray = to_gray(img)
+    step = max(1, int(np.sqrt(gray.size / _MAX_PERCENTILE_SAMPLES)))
+    sample = gray[::step, ::step]
+    lo, hi = np.percentile(sample, [low_pct, high_pct])
+    if hi <= lo:  # flat image or extreme percentiles: widen so nothing divides by zero
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def normalize_for_display(
+    img: np.ndarray,
+    low_pct: float = 0.5,
+    high_pct: float = 99.5,
+    gamma: float = 1.0,
+    levels: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """uint8 [H, W] for the screen: window ``levels`` (default: the percentile window, which
+    works for 14-bit data in 16-bit containers), then ``v ** (1 / gamma)`` (gamma > 1 brightens)."""
+    if gamma <= 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    gray = to_gray(img)
+    lo, hi = levels if levels is not None else display_window(gray, low_pct, high_pct)
+    lo, hi = float(lo), float(hi)
+    if hi <= lo:
+        hi = lo + 1.0
+    if gray.dtype in (np.uint8, np.uint16):
+        # A lookup table over every possible sample value is cheaper than float math per pixel.
+        values = np.arange(np.iinfo(gray.dtype).max + 1, dtype=np.float32)
+        return _window(values, lo, hi, gamma)[gray]
+    return _window(gray.astype(np.float32), lo, hi, gamma)
+
+
+def _window(values: np.ndarray, lo: float, hi: float, gamma: float) -> np.ndarray:
+    v = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
+    if gamma != 1.0:
+        v = v ** (1.0 / gamma)
+    return np.rint(v * 255.0).astype(np.uint8)
+
+
+def to_model_input(img: np.ndarray) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: 8-bit / 255; 16-bit stretched over its own min..max, because
+    14-bit (or narrower) data would otherwise sit in a sliver of [0, 1]."""
+    gray = to_gray(img)
+    if gray.dtype == np.uint8:
+        return gray.astype(np.float32) * np.float32(1.0 / 255.0)
+    out = gray.astype(np.float32)
+    lo, hi = (float(out.min()), float(out.max())) if out.size else (0.0, 0.0)
+    if hi <= lo:
+        return np.zeros_like(out)
+    out -= lo
+    out *= np.float32(1.0 / (hi - lo))
+    return out
+
+
+def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of the file's bytes (identifies an image even after it is moved)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------- writing helpers
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of a uint8/uint16 gray, RGB or RGBA array (RGB order in, as read_image gives)."""
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
+    if not ok:
+        raise ValueError(f"cannot encode an array of shape {img.shape} / {img.dtype} as PNG")
+    return buf.tobytes()
