@@ -7,10 +7,12 @@ reload or an image change restores exactly what the database held before the edi
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 import cv2
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QUndoCommand
 
 from core.types import ReviewStatus, Source, Split, Target, TargetState
@@ -45,6 +47,12 @@ def decode_mask(data: bytes | None) -> np.ndarray | None:
 
 
 class _Command(QUndoCommand):
+    """Subclasses write to the project in ``apply_redo`` / ``apply_undo``; this base refreshes the
+    views and keeps a failure from escaping into Qt (an exception inside a C++ virtual call
+    would abort the process): the error is reported and a failed redo leaves no stack entry."""
+
+    refresh = "targets"  # what after_edit must redraw
+
     def __init__(self, host: EditHost, image_id: int, text: str) -> None:
         super().__init__(text)
         self.host = host
@@ -54,6 +62,35 @@ class _Command(QUndoCommand):
     def project(self):
         return self.host.project
 
+    def apply_redo(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must write its edit to the project")
+
+    def apply_undo(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must restore the project")
+
+    def redo(self) -> None:
+        self._run(self.apply_redo)
+
+    def undo(self) -> None:
+        self._run(self.apply_undo)
+
+    def _run(self, step) -> None:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - reported below, never raised into Qt
+            self.setObsolete(True)  # the stack drops a command whose edit did not happen
+            _report(sys.exc_info())
+            return
+        try:
+            self.host.after_edit(self.image_id, self.refresh)
+        except Exception:  # noqa: BLE001 - the edit is saved; only the redraw failed
+            _report(sys.exc_info())
+
+
+def _report(exc_info) -> None:
+    """Hand the error to sys.excepthook (the app's error dialog) once Qt's call has returned."""
+    QTimer.singleShot(0, lambda: sys.excepthook(*exc_info))
+
 
 class AddTargetCommand(_Command):
     """Add one target; redo after undo reuses its id so later commands still refer to it."""
@@ -62,13 +99,11 @@ class AddTargetCommand(_Command):
         super().__init__(host, image_id, "Add target")
         self.target = target
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self.target = self.project.add_target(self.image_id, self.target)
-        self.host.after_edit(self.image_id, "targets")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         self.project.delete_targets([self.target.id])
-        self.host.after_edit(self.image_id, "targets")
 
 
 class EditTargetsCommand(_Command):
@@ -98,15 +133,13 @@ class EditTargetsCommand(_Command):
         self.new = other.new
         return True
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         for t in self.new:
             self.project.update_target(t)
-        self.host.after_edit(self.image_id, "targets")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         for t in self.old:
             self.project.update_target(t)
-        self.host.after_edit(self.image_id, "targets")
 
 
 class DeleteTargetsCommand(_Command):
@@ -118,13 +151,11 @@ class DeleteTargetsCommand(_Command):
         self.ids = [int(i) for i in ids]
         self.deleted: list[Target] = []
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self.deleted = self.project.delete_targets(self.ids)
-        self.host.after_edit(self.image_id, "targets")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         self.project.restore_targets(self.image_id, self.deleted)
-        self.host.after_edit(self.image_id, "targets")
 
 
 class SetTargetStatesCommand(_Command):
@@ -139,18 +170,18 @@ class SetTargetStatesCommand(_Command):
         self.old = {int(k): TargetState(v) for k, v in old.items()}
         self.state = TargetState(state)
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self.project.set_target_states(list(self.old), self.state)
-        self.host.after_edit(self.image_id, "targets")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         for state in set(self.old.values()):
             self.project.set_target_states([i for i, s in self.old.items() if s == state], state)
-        self.host.after_edit(self.image_id, "targets")
 
 
 class SkyMaskCommand(_Command):
     """Any sky edit (polygon add / subtract, ring edit, ring delete): old and new masks as PNG."""
+
+    refresh = "sky"
 
     def __init__(
         self, host: EditHost, image_id: int, old: np.ndarray | None, new: np.ndarray | None,
@@ -159,17 +190,17 @@ class SkyMaskCommand(_Command):
         super().__init__(host, image_id, text)
         self.old, self.new = encode_mask(old), encode_mask(new)
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self.project.set_sky_mask(self.image_id, decode_mask(self.new), TargetState.ACCEPTED)
-        self.host.after_edit(self.image_id, "sky")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         self.project.set_sky_mask(self.image_id, decode_mask(self.old), TargetState.ACCEPTED)
-        self.host.after_edit(self.image_id, "sky")
 
 
 class AcceptSkyCommand(_Command):
     """The proposed sky becomes the accepted sky; the proposal is consumed (undo brings it back)."""
+
+    refresh = "sky"
 
     def __init__(
         self, host: EditHost, image_id: int, accepted: np.ndarray | None, proposal: np.ndarray
@@ -177,21 +208,21 @@ class AcceptSkyCommand(_Command):
         super().__init__(host, image_id, "Accept the proposed sky")
         self.accepted, self.proposal = encode_mask(accepted), encode_mask(proposal)
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self.project.set_sky_mask(self.image_id, decode_mask(self.proposal), TargetState.ACCEPTED,
                                   Source.MODEL)  # fmt: skip
         self.project.set_sky_mask(self.image_id, None, TargetState.PROPOSAL)
-        self.host.after_edit(self.image_id, "sky")
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         self.project.set_sky_mask(self.image_id, decode_mask(self.accepted), TargetState.ACCEPTED)
         self.project.set_sky_mask(self.image_id, decode_mask(self.proposal), TargetState.PROPOSAL,
                                   Source.MODEL)  # fmt: skip
-        self.host.after_edit(self.image_id, "sky")
 
 
 class SetImageFieldCommand(_Command):
     """Status, split or note of one image."""
+
+    refresh = "info"
 
     _SETTERS = {"status": "set_status", "split": "set_split", "note": "set_note"}
     _TYPES = {"status": ReviewStatus, "split": Split, "note": str}
@@ -215,15 +246,13 @@ class SetImageFieldCommand(_Command):
 
     def _apply(self, value: object) -> None:
         getattr(self.project, self._SETTERS[self.field])(self.image_id, value)
-        self.host.after_edit(self.image_id, "info")
 
-    def redo(self) -> None:
+    def apply_redo(self) -> None:
         self._apply(self.new)
 
-    def undo(self) -> None:
+    def apply_undo(self) -> None:
         self._apply(self.old)
 
 
 def _ids(targets: list[Target]) -> list[int]:
     return sorted(int(t.id) for t in targets)
-

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self.actions_by_id: dict[str, QAction] = {}
         self._tool_menus: dict[str, QMenu] = {}
+        self._panel_docks: dict[Qt.DockWidgetArea, QDockWidget] = {}
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -79,7 +80,10 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         if install_panels:
             app.extensions.install_all(self)
-        self.settings.restore_window(self)
+        if not self.settings.restore_window(self):
+            self.resizeDocks(
+                [self.images_dock, self.image_dock], [300, 320], Qt.Orientation.Horizontal
+            )
         self.welcome.set_recent(self.settings.recent_projects())
         self._update_title()
 
@@ -177,6 +181,11 @@ class MainWindow(QMainWindow):
                 bar.addSeparator()
             else:
                 bar.addAction(self.actions_by_id[action_id])
+        self.actions_by_id["accept_above"].setIconText("Accept above threshold")
+        self.actions_by_id["accept_sky"].setIconText("Accept sky")
+        self.actions_by_id["mode_edit"].setIconText("Targets")
+        self.actions_by_id["mode_draw_sky"].setIconText("Draw sky")
+        self.actions_by_id["mode_edit_sky"].setIconText("Edit sky")
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.threshold_slider.setObjectName("score_threshold")
         self.threshold_slider.setRange(0, 100)
@@ -241,9 +250,16 @@ class MainWindow(QMainWindow):
         return menu
 
     def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        """Add a panel's dock; panels sharing an area are tabbed so the canvas keeps its room."""
         if not dock.objectName():
             dock.setObjectName(f"dock_{dock.windowTitle().lower().replace(' ', '_')}")
         self.addDockWidget(area, dock)
+        first = self._panel_docks.get(area)
+        if first is None:
+            self._panel_docks[area] = dock
+        else:
+            self.tabifyDockWidget(first, dock)
+            first.raise_()
 
     def selected_image_ids(self) -> list[int]:
         return self.image_list.selected_ids()

@@ -66,9 +66,7 @@ def open_demo(window) -> bool:
     """Open the demo project, building it under the per-user data dir on first use."""
     root = demo_project_dir()
     if not (root / PROJECT_FILE).is_file():
-        from core import demo
-
-        state, _ = run_with_progress(window, "Creating the demo project", demo.create_demo,
+        state, _ = run_with_progress(window, "Creating the demo project", build_demo,
                                      "Check that there is free space in " + str(root.parent),
                                      root=root)  # fmt: skip
         if state != "ok":
@@ -132,3 +130,11 @@ def export_dialog(window) -> None:
     dialog.exec()
     if dialog.out_edit.text():
         window.settings.set_last_dir("export", dialog.out_edit.text())
+
+
+def build_demo(root: Path) -> None:
+    from core.demo import build_demo_project
+
+    made = build_demo_project(root)
+    if hasattr(made, "close"):
+        made.close()  # the window opens it again itself

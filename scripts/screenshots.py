@@ -70,13 +70,13 @@ def main() -> int:
     from app.application import create_application
     from app.export_dialog import ExportDialog
     from app.main_window import MainWindow
+    from app.project_actions import build_demo
     from app.settings import AppSettings, demo_project_dir
     from app.shortcuts import CheatSheetDialog
-    from core import demo
     from core.project import Project
 
     app = create_application(exception_hook=False)
-    demo.create_demo(demo_project_dir()).close()
+    build_demo(demo_project_dir())
     settings = AppSettings()
     settings.add_recent(demo_project_dir())
     window = MainWindow(settings)

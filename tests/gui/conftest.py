@@ -26,23 +26,11 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     yield base
 
 
-@pytest.fixture(scope="session")
-def app_demo_template(tmp_path_factory) -> Path:
-    """The demo project, built once per session (core.demo); copy it before editing."""
-    from core import demo
-
-    root = tmp_path_factory.mktemp("app_demo") / "demo"
-    project = demo.create_demo(root)
-    if hasattr(project, "close"):
-        project.close()
-    return root
-
-
 @pytest.fixture
-def app_project_dir(app_demo_template, tmp_path) -> Path:
-    """A private, editable copy of the demo project."""
+def app_project_dir(demo_project_dir, tmp_path) -> Path:
+    """A private, editable copy of the demo project (tests/conftest.py builds it once)."""
     root = tmp_path / "demo"
-    shutil.copytree(app_demo_template, root, ignore=shutil.ignore_patterns(".cache"))
+    shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
     return root
 
 
