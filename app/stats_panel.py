@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal
@@ -191,9 +192,8 @@ class StatsPanel(QWidget):
                 f"No images in scope {self.scope.currentText()!r}; pick another scope."
             )
             return False
-        thread = TaskThread(
-            lambda progress, cancelled: compute_stats(project, ids, progress, cancelled)
-        )
+        # parented: Qt keeps the thread alive until it ends, whatever Python references do
+        thread = TaskThread(partial(compute_stats, project, ids), parent=self)
         thread.progress_changed.connect(self._on_progress)
         thread.task_finished.connect(self._on_finished)
         thread.task_failed.connect(self._on_failed)

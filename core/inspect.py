@@ -19,14 +19,22 @@ Measures, per item:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import os
+import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from core.types import Box, ImageAnnotation, Target, TargetState
+
+log = logging.getLogger(__name__)
 
 FA = "fa"
 MISS = "miss"
@@ -34,6 +42,7 @@ SKY = "sky"
 NON_SKY = "non-sky"
 UNKNOWN = "unknown"
 RING_WIDTH = 3  # px around the box used as local background
+CACHE_DIR = ".cache"  # <project>/.cache/inspection_<version>.json
 STD_FLOOR = 1.0  # one grey level: the quantisation step of 8- and 16-bit images
 FEW_PEAKS = 32  # up to this many peaks, counting beats sorting the image
 
@@ -346,6 +355,42 @@ def summarize(
             "fa_non_sky": r.count(FA, NON_SKY), "miss": r.count(MISS),
         }  # fmt: skip
     return s
+
+
+def cache_path(root: Path, version: str) -> Path:
+    """Where a version's inspection summary is stored inside a project folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", version).strip("_")[:60] or "model"
+    # the hash keeps names that sanitise alike ("v1 (a)" / "v1_a") in separate files
+    digest = hashlib.sha1(version.encode("utf-8")).hexdigest()[:8]
+    return Path(root) / CACHE_DIR / f"inspection_{safe}_{digest}.json"
+
+
+def save_summary(root: Path, summary: InspectionSummary) -> Path:
+    """Write the summary atomically (temp file in the same folder, then os.replace)."""
+    path = cache_path(root, summary.version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(summary.to_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_summaries(root: Path) -> dict[str, InspectionSummary]:
+    """Every stored summary of the project; unreadable files are skipped (they are a cache)."""
+    found = {}
+    for path in sorted((Path(root) / CACHE_DIR).glob("inspection_*.json")):
+        try:
+            s = InspectionSummary.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unreadable inspection cache %s: %s", path, exc)
+            continue
+        found[s.version] = s
+    return found
 
 
 # ---------------------------------------------------------------------------- crops
