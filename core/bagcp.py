@@ -47,6 +47,7 @@ parameters are drawn before placement, so each switch changes only what it names
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -212,7 +213,7 @@ def synthesize(
             message=f"nothing pasted: the image {why} (label the sky, "
             "or turn background_aware off)",
         )
-    free = np.ones((h, w), dtype=bool) if not cfg.background_aware else sky.copy()
+    free = sky if cfg.background_aware else np.ones((h, w), dtype=bool)
     occupied = _existing_occupancy(existing, h, w)
     fitted = library.fitted(cfg.max_size)
     patches = [fitted[int(i)] for i in draws.picks]
@@ -247,20 +248,14 @@ def _existing_occupancy(existing: list[Target], h: int, w: int) -> np.ndarray:
     for t in existing:
         spans = []
         if t.box is not None:
-            spans.append(
-                (
-                    int(np.floor(t.box[0])),
-                    int(np.floor(t.box[1])),
-                    int(np.ceil(t.box[2])),
-                    int(np.ceil(t.box[3])),
-                )
-            )
+            x0, y0, x1, y1 = t.box
+            spans.append((math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)))
         if t.mask is not None:
             mh, mw = t.mask.pixels.shape
             spans.append((t.mask.x0, t.mask.y0, t.mask.x0 + mw, t.mask.y0 + mh))
         if t.point is not None and not spans:
             # A bare point hides a target of unknown extent: assume the typical 3x3.
-            px, py = int(np.floor(t.point[0])), int(np.floor(t.point[1]))
+            px, py = math.floor(t.point[0]), math.floor(t.point[1])
             spans.append((px - 1, py - 1, px + 2, py + 2))
         for x0, y0, x1, y1 in spans:
             occ[max(y0 - 1, 0) : max(y1 + 1, 0), max(x0 - 1, 0) : max(x1 + 1, 0)] = True
