@@ -69,8 +69,9 @@ class ImageFilterProxy(QSortFilterProxyModel):
     def set_filters(self, search: str, status: str | None, split: str | None) -> None:
         if (search.lower(), status, split) == (self._search, self._status, self._split):
             return
+        self.beginFilterChange()
         self._search, self._status, self._split = search.lower(), status, split
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
         model = self.sourceModel()

@@ -128,7 +128,7 @@ def test_settings_restore_last_project_and_image(qtbot, app_project_dir):
 
 def test_missing_image_file_shows_message_not_crash(main_window, app_project_dir):
     w = main_window
-    second = w.list_model.ids()[1]
+    second = w.list_model.ids()[3]  # not a neighbour of the shown image: not prefetched
     path = w.project.resolve_path(w.project.get_image(second))
     shutil.move(path, path.with_suffix(".moved"))
     w.goto_image(second)
@@ -163,7 +163,8 @@ def test_image_dock_split_and_note_are_saved_and_undoable(main_window, qtbot):
     before = w.project.get_image(image_id)
     combo = w.image_panel.split_combo
     combo.setFocus()
-    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    at_end = combo.currentIndex() == combo.count() - 1
+    qtbot.keyClick(combo, Qt.Key.Key_Up if at_end else Qt.Key.Key_Down)
     after = w.project.get_image(image_id)
     assert after.split != before.split and after.split.value == combo.currentData()
     qtbot.keyClicks(w.image_panel.note_edit, "faint cloud edge")
