@@ -226,7 +226,9 @@ def _fallback_target(x: int, y: int, h: int, w: int) -> Target:
     return Target(point=(float(x), float(y)), box=(float(x0), float(y0), float(x1), float(y1)))
 
 
-def _annulus_stats(gray: np.ndarray, px: int, py: int, r_in: int, r_out: int) -> tuple[float, float]:
+def _annulus_stats(
+    gray: np.ndarray, px: int, py: int, r_in: int, r_out: int
+) -> tuple[float, float]:
     """Median and robust sigma (1.4826 MAD) of the square annulus r_in < d <= r_out around a pixel."""
     h, w = gray.shape
     ya, yb = max(py - r_out, 0), min(py + r_out + 1, h)
@@ -266,7 +268,12 @@ def fit_target(
     if contrast <= max(3.0 * sigma, 1e-9 * max(abs(peak), 1.0)):
         return _fallback_target(cx, cy, h, w)
     thr = bg + 0.5 * contrast
-    wy0, wy1, wx0, wx1 = max(py - half, 0), min(py + half + 1, h), max(px - half, 0), min(px + half + 1, w)
+    wy0, wy1, wx0, wx1 = (
+        max(py - half, 0),
+        min(py + half + 1, h),
+        max(px - half, 0),
+        min(px + half + 1, w),
+    )
     above = (gray[wy0:wy1, wx0:wx1] >= thr).astype(np.uint8)
     _, labels = cv2.connectedComponents(above, connectivity=8)
     comp = labels == labels[py - wy0, px - wx0]
@@ -275,3 +282,22 @@ def fit_target(
     box = (float(wx0 + c0), float(wy0 + r0), float(wx0 + c1), float(wy0 + r1))
     mask = TargetMask(int(wx0 + c0), int(wy0 + r0), comp[r0:r1, c0:c1])
     return Target(point=(float(px), float(py)), box=box, mask=mask)
+
+
+def ring_move_vertex(ring: Ring, index: int, xy: tuple[float, float]) -> Ring:
+    """A copy of ``ring`` with vertex ``index`` at ``xy``."""
+    pts = ring.points.copy()
+    pts[index] = xy
+    return Ring(pts, ring.is_hole)
+
+
+def ring_insert_vertex(ring: Ring, after: int, xy: tuple[float, float]) -> Ring:
+    """A copy of ``ring`` with a new vertex ``xy`` between vertex ``after`` and the next one."""
+    return Ring(np.insert(ring.points, after + 1, xy, axis=0), ring.is_hole)
+
+
+def ring_delete_vertex(ring: Ring, index: int) -> Ring | None:
+    """A copy of ``ring`` without vertex ``index``; None when fewer than 3 vertices would remain."""
+    if len(ring.points) <= 3:
+        return None
+    return Ring(np.delete(ring.points, index, axis=0), ring.is_hole)

@@ -1,0 +1,497 @@
+"""IRCanvas: the image view for annotating small infrared targets (pyqtgraph ImageItem + ViewBox).
+
+Shows raw pixels at full bit depth (window / gamma / colormap from ``DisplayControls``), targets,
+proposals and sky as batched overlays, and turns mouse / keyboard input into *requests* (signals).
+It never edits its own data: the app turns each request into an undoable command and calls the
+setters again. Contract: docs/architecture.md, "widgets/canvas.py".
+
+Mouse: wheel zooms at the cursor; middle / right drag, space + drag, or a left drag that starts on
+empty image pans. Keys: F / Home fit, L loupe, Esc cancels. In "edit" mode: click empty image to
+add, click / Ctrl- or Shift-click / Ctrl-drag to select, drag a body to move, drag an edge or
+corner of a selected box to resize, arrows nudge 1 px, Shift + arrows resize (right / down grow,
+left / up shrink the right / bottom edge), Delete / Backspace delete, A accept, R reject,
+double-click a proposal to accept it, Ctrl+A selects all visible. "draw_sky": click vertices,
+Enter or double-click closes (Shift at closing subtracts), Backspace drops the last vertex.
+"edit_sky": drag a vertex, press on an edge and drag to insert one, right-click or Delete removes
+the selected vertex, Delete with a ring (not a vertex) selected removes the ring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core.errors import SirstError
+from core.geometry import Ring, mask_to_rings
+from core.types import Box, Target
+from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
+from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
+from widgets.loupe import Loupe
+from widgets.overlays import (
+    ACCEPTED,
+    PROPOSAL,
+    BoxesItem,
+    DraftItem,
+    SkyItem,
+    TargetsItem,
+    view_scale,
+)
+
+MODES = ("edit", "draw_sky", "edit_sky")
+
+
+class CanvasError(SirstError, ValueError):
+    """Data handed to the canvas cannot be shown (wrong shape, unknown mode...)."""
+
+
+class _ImageItem(pg.ImageItem):
+    """ImageItem drawn nearest-neighbour when zoomed in, and only the part in view."""
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:
+        if self.image is None:
+            return
+        if self._renderRequired:
+            self.render()
+            if self._unrenderable:
+                return
+        # Bilinear blur hides 3-px targets when zoomed in; smoothing only helps when zoomed out.
+        painter.setRenderHint(
+            QtGui.QPainter.RenderHint.SmoothPixmapTransform, view_scale(painter) < 1
+        )
+        h, w = self.image.shape[:2]
+        area = QtCore.QRectF(0, 0, w, h)
+        view = self.viewRect()
+        if view is not None:
+            area = area.intersected(view)
+            area = QtCore.QRectF(
+                QtCore.QPointF(np.floor(area.left()), np.floor(area.top())),
+                QtCore.QPointF(np.ceil(area.right()), np.ceil(area.bottom())),
+            )
+        if area.isEmpty():
+            return
+        painter.drawImage(area, self.qimage, area)
+
+
+class _View(pg.GraphicsView):
+    """Forwards raw input to the canvas (no pyqtgraph default mouse handling)."""
+
+    def __init__(self, canvas: IRCanvas) -> None:
+        self._canvas = canvas  # before super(): pyqtgraph calls resizeEvent while initialising
+        super().__init__(background="#101113")
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+
+    def event(self, ev: QtCore.QEvent) -> bool:
+        # Claim our keys before window-level shortcuts, so the focused canvas handles them once.
+        if ev.type() == QtCore.QEvent.Type.ShortcutOverride and self._canvas.handles_key(ev):
+            ev.accept()
+            return True
+        return super().event(ev)
+
+    def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        self.setFocus()
+        self._canvas._mouse_press(ev)
+
+    def mouseMoveEvent(self, ev: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        self._canvas._mouse_move(ev)
+
+    def mouseReleaseEvent(self, ev: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        self._canvas._mouse_release(ev)
+
+    def mouseDoubleClickEvent(self, ev: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        self._canvas._double_click(ev)
+
+    def wheelEvent(self, ev: QtGui.QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        self._canvas._wheel(ev)
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if not self._canvas._key_press(ev):
+            super().keyPressEvent(ev)
+
+    def keyReleaseEvent(self, ev: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if ev.key() == QtCore.Qt.Key.Key_Space and not ev.isAutoRepeat():
+            self._canvas._space = False
+        super().keyReleaseEvent(ev)
+
+    def leaveEvent(self, ev: QtCore.QEvent) -> None:  # noqa: N802 (Qt override)
+        self._canvas._leave()
+        super().leaveEvent(ev)
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(ev)
+        self._canvas._place_overlays()
+
+
+class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
+    """The annotation canvas. See the module docstring for the mouse and keyboard map."""
+
+    add_target_requested = QtCore.Signal(float, float)
+    selection_changed = QtCore.Signal(list)
+    targets_edit_requested = QtCore.Signal(list)
+    delete_requested = QtCore.Signal(list)
+    accept_requested = QtCore.Signal(list)
+    reject_requested = QtCore.Signal(list)
+    sky_polygon_requested = QtCore.Signal(object, str)
+    sky_ring_edit_requested = QtCore.Signal(object, object)
+    sky_ring_delete_requested = QtCore.Signal(object)
+    cursor_moved = QtCore.Signal(float, float, object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.snap_to_pixels = True  # moves / resizes land on whole pixels (DenseSIRST boxes)
+        self._raw: np.ndarray | None = None
+        self._gray: np.ndarray | None = None
+        self._settings = DisplaySettings()
+        self._lut = self._settings.lut()
+        self._mode = "edit"
+        self._sky_mode = "add"
+        self._rings: list[Ring] = []
+        self._sky_mask: np.ndarray | None = None
+        self._draft: list[tuple[float, float]] = []
+        self._press = None  # canvas_input._Press while a mouse button is down
+        self._space = False
+        self._sky_anchor: tuple[float, float] | None = None
+        self._build()
+
+    def _build(self) -> None:
+        self.view = _View(self)
+        self.viewbox = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setCentralItem(self.viewbox)
+        self.image_item = _ImageItem(axisOrder="row-major")
+        self.sky_item, self.sky_proposal_item = SkyItem(), SkyItem(proposal=True)
+        self.targets_item, self.highlight_item, self.draft_item = (
+            TargetsItem(),
+            BoxesItem(),
+            DraftItem(),
+        )
+        for z, item in enumerate(
+            (
+                self.image_item,
+                self.sky_proposal_item,
+                self.sky_item,
+                self.highlight_item,
+                self.targets_item,
+                self.draft_item,
+            )
+        ):
+            item.setZValue(z)
+            self.viewbox.addItem(item, ignoreBounds=item is not self.image_item)
+        self.rubber = QtWidgets.QGraphicsRectItem()
+        pen = QtGui.QPen(QtGui.QColor("#ffffff"), 1, QtCore.Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.rubber.setPen(pen)
+        self.rubber.setBrush(QtGui.QColor(255, 255, 255, 30))
+        self.rubber.setZValue(20)
+        self.rubber.hide()
+        self.viewbox.addItem(self.rubber, ignoreBounds=True)
+        self.status = QtWidgets.QLabel(self.view)
+        self.status.setStyleSheet(
+            "background: rgba(16,17,19,200); color: #e8eaed; padding: 2px 6px;"
+        )
+        self.status.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.loupe = Loupe(self.view)
+        self.loupe.hide()
+        self.loupe_enabled = True
+        self.display_controls = DisplayControls()
+        self.display_controls.display_changed.connect(self._apply_display)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.display_controls)
+        self.view.setCursor(QtCore.Qt.CursorShape.ArrowCursor)
+
+    # ==================================================================== setters (contract)
+    def set_image(self, img: np.ndarray, keep_view: bool = False) -> None:
+        """Show raw pixels (any depth; RGB shown as luminance). Auto-contrast per the 'auto' box."""
+        try:
+            gray = display_gray(img)
+        except ValueError as exc:
+            raise CanvasError(f"{exc}; pass the image as read by core.imageio.read_image") from exc
+        first = self._gray is None or self._gray.dtype != gray.dtype
+        self._raw, self._gray = np.asarray(img), gray
+        self._draft = []
+        self.draft_item.set_draft([], None, False)
+        if first or (not keep_view and self.display_controls.auto_check.isChecked()):
+            self._settings = DisplaySettings(
+                auto_levels(gray), self._settings.gamma, self._settings.cmap
+            )
+        self.image_item.setImage(
+            gray, autoLevels=False, levels=self._settings.levels, lut=self._lut
+        )
+        self.display_controls.set_data(gray)
+        self.display_controls.set_settings(self._settings)
+        if not keep_view:
+            self.fit()
+
+    def image(self) -> np.ndarray | None:
+        """The raw pixels shown (as passed to ``set_image``)."""
+        return self._raw
+
+    def set_targets(self, targets: list[Target]) -> None:
+        before = self.targets_item.selected_ids()
+        self.targets_item.set_targets(targets)
+        self._selection_maybe_changed(before)
+
+    def set_sky(self, mask: np.ndarray | None, proposal: np.ndarray | None = None) -> None:
+        """Accepted sky (editable in "edit_sky") and an optional proposed sky, as polygons."""
+        for m in (mask, proposal):
+            if m is not None and self._gray is not None and np.shape(m) != self._gray.shape:
+                raise CanvasError(
+                    f"sky mask shape {np.shape(m)} does not match the image "
+                    f"{self._gray.shape}; pass the mask of the image shown"
+                )
+        self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._rings = mask_to_rings(self._sky_mask) if self._sky_mask is not None else []
+        self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
+        prop = mask_to_rings(proposal) if proposal is not None else []
+        self.sky_proposal_item.set_rings([r.points for r in prop], [r.is_hole for r in prop])
+        self._reselect_ring()
+
+    def set_score_threshold(self, thr: float) -> None:
+        """Hide proposals scoring below ``thr`` (live; hidden ones leave the selection)."""
+        before = self.targets_item.selected_ids()
+        self.targets_item.set_threshold(thr)
+        self._selection_maybe_changed(before)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise CanvasError(f"unknown canvas mode {mode!r}; use one of {', '.join(MODES)}")
+        self._cancel_interaction()
+        self._mode = mode
+        self.sky_item.editing = mode == "edit_sky"
+        if mode == "edit_sky":
+            self.sky_item.setVisible(True)
+        shape = (
+            QtCore.Qt.CursorShape.ArrowCursor
+            if mode == "edit"
+            else QtCore.Qt.CursorShape.CrossCursor
+        )
+        self.view.setCursor(shape)
+        self.sky_item.update()
+
+    def mode(self) -> str:
+        return self._mode
+
+    def set_sky_mode(self, mode: str) -> None:
+        """Default for closing polygons in "draw_sky": "add" or "subtract" (Shift flips it)."""
+        if mode not in ("add", "subtract"):
+            raise CanvasError(f"unknown sky mode {mode!r}; use 'add' or 'subtract'")
+        self._sky_mode = mode
+        self._update_draft()
+
+    def set_highlight_boxes(self, boxes: list[Box], color: object = "#ff4df0") -> None:
+        self.highlight_item.set_boxes(boxes, color)
+
+    def select(self, ids: list[int]) -> None:
+        before = self.targets_item.selected_ids()
+        self.targets_item.set_selected(ids)
+        self._selection_maybe_changed(before)
+
+    def selected_ids(self) -> list[int]:
+        return self.targets_item.selected_ids()
+
+    def visible_ids(self) -> list[int]:
+        """Ids of the targets drawn now (accepted + proposals at or above the score threshold)."""
+        return self.targets_item.visible_ids()
+
+    def center_on(self, x: float, y: float, zoom: float | None = None) -> None:
+        """Centre the view on image point (x, y); ``zoom`` = screen pixels per image pixel."""
+        z = float(np.clip(zoom if zoom is not None else self.zoom(), MIN_ZOOM, MAX_ZOOM))
+        w, h = max(self.view.width(), 1), max(self.view.height(), 1)
+        self.viewbox.setRange(QtCore.QRectF(x - w / z / 2, y - h / z / 2, w / z, h / z), padding=0)
+
+    def fit(self) -> None:
+        if self._gray is not None:
+            h, w = self._gray.shape
+            self.viewbox.setRange(QtCore.QRectF(0, 0, w, h), padding=0.02)
+
+    def set_display(self, levels=None, gamma=None, cmap=None) -> None:
+        """Window (low, high) in raw units, gamma (> 0, out = in ** gamma), colormap name."""
+        s = self._settings
+        new = DisplaySettings(
+            tuple(float(v) for v in levels) if levels is not None else s.levels,
+            float(gamma) if gamma is not None else s.gamma,
+            cmap if cmap is not None else s.cmap,
+        )
+        try:
+            new.lut()
+        except ValueError as exc:
+            raise CanvasError(str(exc)) from exc
+        if not new.levels[1] > new.levels[0]:
+            raise CanvasError(f"levels {new.levels} need high > low")
+        self.display_controls.set_settings(new)
+        self._apply_display(new)
+
+    def display_settings(self) -> DisplaySettings:
+        return DisplaySettings(self._settings.levels, self._settings.gamma, self._settings.cmap)
+
+    def show_sky(self, visible: bool) -> None:
+        self.sky_item.setVisible(bool(visible) or self._mode == "edit_sky")
+        self.sky_proposal_item.setVisible(bool(visible))
+
+    def set_loupe_visible(self, visible: bool) -> None:
+        self.loupe_enabled = bool(visible)
+        self.loupe.setVisible(self.loupe_enabled and self.loupe.isVisible())
+
+    # ==================================================================== helpers
+    def zoom(self) -> float:
+        """Screen pixels per image pixel."""
+        px = self.viewbox.viewPixelSize()[0]
+        return 1.0 / px if px > 0 else 1.0
+
+    def widget_to_image(self, pos: QtCore.QPointF) -> tuple[float, float]:
+        p = self.viewbox.mapSceneToView(self.view.mapToScene(pos.toPoint()))
+        return float(p.x()), float(p.y())
+
+    def image_to_widget(self, x: float, y: float) -> QtCore.QPoint:
+        """Widget (viewport) position of image point (x, y); used by tests and tooltips."""
+        return self.view.mapFromScene(self.viewbox.mapViewToScene(QtCore.QPointF(x, y)))
+
+    def _tol(self) -> float:
+        return self.PICK_PX / self.zoom()
+
+    def _in_image(self, x: float, y: float) -> bool:
+        return (
+            self._gray is not None and 0 <= x < self._gray.shape[1] and 0 <= y < self._gray.shape[0]
+        )
+
+    def _apply_display(self, settings: DisplaySettings) -> None:
+        self._settings = settings
+        self._lut = settings.lut()
+        self.image_item.setLookupTable(self._lut, update=False)
+        self.image_item.setLevels(settings.levels)
+
+    def _selection_maybe_changed(self, before: list[int]) -> None:
+        after = self.targets_item.selected_ids()
+        if after != before:
+            self.selection_changed.emit(after)
+
+    def _place_overlays(self) -> None:
+        if not hasattr(self, "loupe"):
+            return  # called by the view's first resize, before the overlays exist
+        self.status.adjustSize()
+        self.status.move(4, self.view.height() - self.status.height() - 4)
+        self.loupe.move(self.view.width() - self.loupe.width() - 6, 6)
+
+    def _toggle_loupe(self) -> None:
+        self.set_loupe_visible(not self.loupe_enabled)
+
+    # ==================================================================== cursor read-out
+    def value_at(self, x: float, y: float) -> object:
+        """Raw pixel value at image point (x, y): a number, a tuple for RGB(A), None outside."""
+        if not self._in_image(x, y):
+            return None
+        v = self._raw[int(np.floor(y)), int(np.floor(x))]
+        return tuple(v.tolist()) if np.ndim(v) else v.item()
+
+    def _report_cursor(self, x: float, y: float) -> None:
+        value = self.value_at(x, y)
+        self.cursor_moved.emit(x, y, value)
+        if value is None:
+            self.status.setText(f"x {x:.1f}  y {y:.1f}   zoom {self.zoom():.2f}x")
+            self.loupe.hide()
+        else:
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            self.status.setText(
+                f"({int(np.floor(x))}, {int(np.floor(y))}) = {shown}   "
+                f"x {x:.1f}  y {y:.1f}   zoom {self.zoom():.2f}x"
+            )
+            self._update_loupe(int(np.floor(x)), int(np.floor(y)), shown)
+        self._place_overlays()
+
+    def _update_loupe(self, ix: int, iy: int, shown: str) -> None:
+        if not self.loupe_enabled:
+            return
+        r = self.loupe.radius
+        item = self.targets_item
+        b = item.boxes
+        with np.errstate(invalid="ignore"):
+            near = (
+                item.visible
+                & (b[:, 2] >= ix - r)
+                & (b[:, 0] <= ix + r + 1)
+                & (b[:, 3] >= iy - r)
+                & (b[:, 1] <= iy + r + 1)
+            )
+        boxes = [
+            (tuple(b[k]), PROPOSAL if item.proposal[k] else ACCEPTED) for k in np.flatnonzero(near)
+        ]
+        s = self._settings
+        self.loupe.show_pixels(
+            self._gray, ix, iy, s.levels, self._lut, boxes, f"({ix}, {iy}) = {shown}"
+        )
+        self.loupe.show()
+
+
+def _demo_image(h: int = 512, w: int = 640, n_targets: int = 40, seed: int = 0):
+    """A synthetic 16-bit IR frame: warm ground, cool sky with a gradient, noise, and small targets."""
+    from core.types import Source, TargetState
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    horizon = (0.55 * h + 25 * np.sin(xx / 70.0)).astype(int)
+    img = 9000.0 + 1500.0 * yy / h + rng.normal(0, 60, (h, w))
+    ground = yy > horizon
+    img[ground] += 4000.0 + 800.0 * np.sin(xx[ground] / 9.0) * np.cos(yy[ground] / 13.0)
+    targets = []
+    for k in range(n_targets):
+        cx, cy = rng.integers(10, w - 10), rng.integers(10, int(0.5 * h))
+        img += (
+            900 * rng.uniform(0.5, 1.5) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 0.8**2))
+        )
+        proposal = k % 3 == 0
+        targets.append(
+            Target(
+                point=(cx, cy),
+                box=(cx - 1, cy - 1, cx + 2, cy + 2),
+                id=k + 1,
+                source=Source.MODEL if proposal else Source.MANUAL,
+                state=TargetState.PROPOSAL if proposal else TargetState.ACCEPTED,
+                score=float(rng.uniform(0.2, 0.95)) if proposal else None,
+            )
+        )
+    sky = ~ground
+    sky[40:70, 300:360] = False  # a hole (e.g. a cloud edge the annotator excluded)
+    proposal_sky = yy < horizon + 12
+    return np.clip(img, 0, 65535).astype(np.uint16), targets, sky, proposal_sky
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m widgets.canvas [--screenshot PATH]``: the canvas on a synthetic 16-bit frame."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--screenshot", help="save a PNG of the window after it is shown, then exit"
+    )
+    parser.add_argument("--zoom", type=float, default=None, help="zoom on the first target")
+    args = parser.parse_args(argv)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
+    img, targets, sky, proposal_sky = _demo_image()
+    canvas = IRCanvas()
+    canvas.resize(1200, 900)
+    canvas.set_image(img)
+    canvas.set_targets(targets)
+    canvas.set_sky(sky, proposal_sky)
+    canvas.set_score_threshold(0.3)
+    canvas.select([targets[1].id])
+    canvas.set_highlight_boxes([targets[4].box], "#ff4df0")
+    canvas.cursor_moved.connect(lambda x, y, v: None)
+    canvas.show()
+    if args.zoom:
+        canvas.center_on(targets[0].point[0], targets[0].point[1], args.zoom)
+        canvas._report_cursor(targets[0].point[0] + 0.5, targets[0].point[1] + 0.5)
+    if args.screenshot:
+
+        def shoot() -> None:
+            canvas.grab().save(args.screenshot)
+            app.quit()
+
+        QtCore.QTimer.singleShot(500, shoot)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
