@@ -141,9 +141,45 @@ def make_project(root: Path, n_images: int = 3):
     return project, [i.id for i in infos]
 
 
+def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
+    """A project whose images are reviewed, with one accepted target each and a sky mask."""
+    from core.types import ReviewStatus, Split
+
+    project, ids = make_project(root, n_train + n_val)
+    for k, image_id in enumerate(ids):
+        x, y = 20 + 2 * k, 10 + k  # the bright pixel written by write_images
+        project.add_target(
+            image_id, Target(point=(x + 0.5, y + 0.5), box=(x - 1, y - 1, x + 2, y + 2))
+        )
+        sky = np.zeros((48, 64), dtype=bool)
+        sky[:24] = True
+        project.set_sky_mask(image_id, sky)
+        project.set_split(image_id, Split.TRAIN if k < n_train else Split.VAL)
+        project.set_status(image_id, ReviewStatus.REVIEWED)
+    return project, ids
+
+
+def save_tiny_weights(path: Path) -> Path:
+    """A random-init BAFE-Net with narrow heads, saved like a trained model (safetensors)."""
+    import torch
+
+    from model.checkpoint import save_weights
+    from model.config import preset
+    from model.net import BafeNet
+
+    torch.manual_seed(0)
+    cfg = preset("default", fpn_channels=16)
+    save_weights(path, BafeNet(cfg).eval(), cfg, "default")
+    return path
+
+
+# Flags that make the real train CLI finish one epoch on a few 48x64 images in seconds.
+TINY_TRAIN_FLAGS = ("--crop", "32", "--batch", "2", "--threads", "1", "--set", "fpn_channels=16")
+
+
 # A stand-in for `main.py train --events-jsonl`: argv = mode run_dir [--resume].
 FAKE_TRAIN_SCRIPT = textwrap.dedent(
-    r'''
+    r"""
     import json, sys, time
     from pathlib import Path
 
@@ -206,7 +242,7 @@ FAKE_TRAIN_SCRIPT = textwrap.dedent(
     sys.stdout.write(json.dumps({"event": "done", "best_weights": str(weights), "val": val,
                                  "elapsed_s": 0.6}))  # last line without a newline on purpose
     sys.exit(0)
-    '''
+    """
 )
 
 
