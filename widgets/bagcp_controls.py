@@ -97,7 +97,7 @@ class BagcpControls(QWidget):
         self.region_size = self._int_spin(8, 200, " px")
         self.per_region = RangeEdit(1, 50)
         self.max_size = self._int_spin(1, 41, " px")
-        self.spacing = RangeEdit(0, 10, suffix=" px")
+        self.spacing = RangeEdit(1, 10, suffix=" px")  # targets must never touch
         self.lam = RangeEdit(0.0, 3.0, decimals=2, step=0.05)
         self.sigma = RangeEdit(0.05, 3.0, decimals=2, step=0.05)
         self.switches = {key: QCheckBox(label) for key, label, _ in SWITCHES}
