@@ -1,0 +1,164 @@
+"""Kill the GUI with SIGKILL right after some edits: reopening the project finds every edit.
+
+The test starts the real GUI (`app.cli.gui.launch`, the code behind `python main.py gui PROJECT`)
+in a subprocess, offscreen. This file doubles as the driver run inside that process
+(``python tests/e2e/test_kill_gui.py PROJECT MARKER``): it clicks and types with QTest on the real
+widgets, waits until each edit is on screen, writes MARKER and keeps the app running until killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTE = "checked after the kill"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
+    from core.project import Project
+    from core.types import TargetState
+
+    root = tmp_path / "project"
+    shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
+    with Project.open(root) as p:
+        for info in p.list_images():
+            p.set_status(info.id, "new")  # so that marking reviewed is a real change
+    marker = tmp_path / "edits.json"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               SIRST_STUDIO_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, __file__, str(root), str(marker)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"GUI exited early:\n{proc.stdout.read().decode(errors='replace')}")
+            if time.monotonic() > deadline:
+                pytest.fail("the GUI did not finish its edits within 120 s")
+            time.sleep(0.1)
+        assert proc.poll() is None, "the GUI must still be running when it is killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    done = json.loads(marker.read_text())
+    with Project.open(root) as p:
+        info = p.get_image(done["image_id"])
+        assert info.note == NOTE
+        assert info.status.value == "reviewed"
+        points = [t.point for t in p.targets(info.id, TargetState.ACCEPTED)]
+        assert tuple(done["target_point"]) in points
+        assert done["target_id"] not in [
+            t.id for t in p.targets(info.id) if t.point != tuple(done["target_point"])
+        ]
+        sky = p.sky_mask(info.id)
+        x, y = done["sky_pixel"]
+        assert sky is not None and sky[y, x]
+        assert np.count_nonzero(sky) == done["sky_count"]
+
+
+# ------------------------------------------------------------------ the driver (in the GUI process)
+def _drive(window, marker: Path) -> None:
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+
+    w = window
+    # The image with the least sky, so that the sky square below is a real change.
+    sky_sizes = {i.id: _sky_size(w.project, i.id) for i in w.project.list_images()}
+    image_id = min(sky_sizes, key=sky_sizes.get)
+    w.goto_image(image_id)
+    info = w.project.get_image(image_id)
+    viewport = w.canvas.view.viewport()
+
+    def click(x: float, y: float) -> None:
+        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         w.canvas.image_to_widget(x, y))  # fmt: skip
+
+    def key(k, mod=Qt.KeyboardModifier.NoModifier) -> None:
+        viewport.setFocus()
+        QTest.keyClick(viewport, k, mod)
+
+    # A target on a flat spot far from the others, then a sky square in a corner.
+    boxes = [t.box for t in w.project.targets(image_id)]
+    x, y = _free_spot(info.height, info.width, boxes)
+    w.canvas.center_on(x, y, 8.0)
+    click(x, y)
+    added = max(w.project.targets(image_id), key=lambda t: t.id)
+    key(Qt.Key.Key_2)
+    ox, oy = _ground_square(w.project.sky_mask(image_id), info.height, info.width)
+    w.canvas.center_on(ox + 8, oy + 8, 6.0)
+    for vx, vy in [(0, 0), (12, 0), (12, 12), (0, 12)]:
+        click(ox + vx + 0.5, oy + vy + 0.5)
+    key(Qt.Key.Key_Return)
+    key(Qt.Key.Key_1)
+    note = w.image_panel.note_edit
+    note.setFocus()
+    QTest.keyClicks(note, NOTE)
+    viewport.setFocus()  # focus loss commits the note at once
+    key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # reviewed, then next image
+    sky = w.project.sky_mask(image_id)
+
+    def finish() -> None:
+        if w.project.get_image(image_id).note != NOTE:
+            QTimer.singleShot(50, finish)  # the note is committed on focus loss / idle timer
+            return
+        result = {"image_id": image_id, "target_point": list(added.point), "target_id": added.id,
+                  "sky_pixel": [ox + 6, oy + 6], "sky_count": int(np.count_nonzero(sky))}  # fmt: skip
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, marker)  # the test sees the marker only when it is complete
+
+    QTimer.singleShot(0, finish)
+
+
+def _sky_size(project, image_id: int) -> int:
+    sky = project.sky_mask(image_id)
+    return 0 if sky is None else int(np.count_nonzero(sky))
+
+
+def _ground_square(sky, h: int, w: int, size: int = 16) -> tuple[int, int]:
+    """Top-left corner of a sky-free size x size block (the top-left corner when there is none)."""
+    for oy in range(4, h - size - 4, 4):
+        for ox in range(4, w - size - 4, 4):
+            if sky is None or not sky[oy : oy + size, ox : ox + size].any():
+                return ox, oy
+    return 4, 4
+
+
+def _free_spot(h: int, w: int, boxes, margin: int = 12) -> tuple[float, float]:
+    taken = np.zeros((h, w), bool)
+    taken[: margin + 16], taken[-margin:], taken[:, : margin + 16], taken[:, -margin:] = (True,) * 4
+    for x0, y0, x1, y1 in boxes:
+        taken[
+            max(int(y0) - margin, 0) : int(y1) + margin, max(int(x0) - margin, 0) : int(x1) + margin
+        ] = True
+    ys, xs = np.nonzero(~taken)
+    return float(xs[len(xs) // 2]) + 0.5, float(ys[len(ys) // 2]) + 0.5
+
+
+def _main(project: str, marker: str) -> int:
+    sys.path.insert(0, str(REPO))
+    from PySide6.QtCore import QTimer
+
+    from app.cli.gui import launch
+
+    return launch(
+        Path(project),
+        on_ready=lambda win: QTimer.singleShot(200, lambda: _drive(win, Path(marker))),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1], sys.argv[2]))
