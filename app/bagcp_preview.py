@@ -412,9 +412,14 @@ class BagcpPreviewPanel(QWidget):
         """The window just showed an image's own pixels: the preview is no longer on screen."""
         if self.preview is None:
             return
+        shown = self.controls.showing_after()
         if self.preview.info.id != image_id:
             self.preview = None  # first, so the toggle reset below does not redraw
             self.controls.set_result_available(False)
+            if shown and self.window.canvas is not None:
+                self.window.canvas.set_highlight_boxes(
+                    [], PASTED_COLOR
+                )  # outlines of another image
         else:
             self.controls.set_showing_after(False)
 

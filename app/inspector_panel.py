@@ -188,6 +188,7 @@ class InspectorPanel(QWidget):
         self.runs: dict[str, InspectionRun] = {}  # last run per version
         self.summaries: dict[str, InspectionSummary] = {}
         self.current: InspectionRun | None = None
+        self._highlighted: int | None = None  # image whose hits are outlined on the canvas
         self._build_widgets()
         self._build_layout()
         self._timer = QTimer(self)
@@ -442,6 +443,14 @@ class InspectorPanel(QWidget):
         canvas = getattr(self.window, "canvas", None)
         if canvas is not None and self.window.current_image_id == image_id:
             canvas.set_highlight_boxes(boxes, HIT_COLOR)
+            self._highlighted = image_id
+
+    def on_image_changed(self, image_id: int) -> None:
+        """Outlines belong to one image: clear them when another one is shown."""
+        if self._highlighted is not None and self._highlighted != image_id:
+            self._highlighted = None
+            if getattr(self.window, "canvas", None) is not None:
+                self.window.canvas.set_highlight_boxes([], HIT_COLOR)
 
     def _image_row_clicked(self, row: int, _col: int) -> None:
         item = self.image_table.item(row, 0)
@@ -478,6 +487,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> Inspec
     action.setText("&False-alarm Inspector")
     window.tool_menu(MENU).addAction(action)
     window.project_opened.connect(panel.on_project_opened)
+    window.image_changed.connect(panel.on_image_changed)
     window.score_threshold_changed.connect(panel.follow_window_threshold)
     if window.project is not None:
         panel.on_project_opened(window.project)
