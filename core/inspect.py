@@ -402,9 +402,14 @@ def crop_around(
     h, w = gray.shape[:2]
     x0 = int(math.floor(center[0])) - size // 2
     y0 = int(math.floor(center[1])) - size // 2
-    pad = size
-    padded = np.pad(gray, pad, mode="edge")
-    crop = padded[y0 + pad : y0 + pad + size, x0 + pad : x0 + pad + size].astype(np.float64)
+    # slice what lies inside the image, then edge-pad only the crop (not the whole image)
+    cx0, cy0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
+    cx1, cy1 = max(min(x0 + size, w), cx0 + 1), max(min(y0 + size, h), cy0 + 1)
+    inner = np.asarray(gray[cy0:cy1, cx0:cx1], dtype=np.float64)
+    left = min(max(cx0 - x0, 0), size - inner.shape[1])
+    top = min(max(cy0 - y0, 0), size - inner.shape[0])
+    pads = ((top, size - top - inner.shape[0]), (left, size - left - inner.shape[1]))
+    crop = np.pad(inner, pads, mode="edge")
     lo, hi = np.percentile(crop, 1.0), crop.max()
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     out = np.clip((crop - lo) * scale, 0, 255).astype(np.uint8)

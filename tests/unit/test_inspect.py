@@ -193,3 +193,24 @@ def test_crop_is_centred_and_padded_at_the_border(scene) -> None:
     assert 0 < crop[15 - y0, 15 - x0] < 255  # the false alarm, stretched between
     flat, _, _ = crop_around(np.full((5, 5), 3.0), (2, 2), size=8)
     assert not flat.any()
+
+
+def test_crop_matches_an_edge_padded_image_anywhere() -> None:
+    rng = np.random.default_rng(5)
+    g = rng.uniform(0, 100, size=(30, 41))
+    padded = np.pad(g, 100, mode="edge")
+    for cx, cy in [(0, 0), (40.9, 29.9), (20, 15), (-30, 5), (80, 70), (3.2, 28)]:
+        crop, x0, y0 = crop_around(g, (cx, cy), size=16)
+        ref = padded[y0 + 100 : y0 + 116, x0 + 100 : x0 + 116]
+        lo, hi = np.percentile(ref, 1.0), ref.max()
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        expect = np.clip((ref - lo) * scale, 0, 255).astype(np.uint8)
+        assert np.array_equal(crop, expect), (cx, cy)
+
+
+def test_many_peaks_rank_by_sorting_equals_counting() -> None:
+    rng = np.random.default_rng(2)
+    g = rng.integers(0, 50, size=(20, 30)).astype(float)
+    peaks = rng.integers(0, 50, size=40).astype(float)  # > FEW_PEAKS: the sorting path
+    expect = [100.0 * np.count_nonzero(g > p) / g.size for p in peaks]
+    assert brightness_ranks(g, peaks).tolist() == pytest.approx(expect)
