@@ -2,7 +2,7 @@
 
 ``paper-r18`` is the paper's configuration (ResNet-18, FPN C3-C5 at strides 8/16/32, 256 channels,
 4 convs per tower). ``default`` is what fits our 2-core CPUs: a stride-4 level for 3 px targets,
-narrow 64-channel FPN/heads, no stride-32 stage, trained on crops (see docs/adr/0002).
+narrow 32-channel FPN/heads, no stride-32 stage, trained on crops (see docs/adr/0002).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ class BafeConfig:
 
     backbone: str = "resnet18"
     stages: tuple[int, ...] = (2, 3, 4)  # ResNet stages fed to the FPN (C2 = stride 4 ... C5 = 32)
-    fpn_channels: int = 64
+    fpn_channels: int = 32
     tower_convs: int = 2
-    gn_groups: int = 16
+    gn_groups: int = 8
     seg_head: bool = True
     exchange: str = "dynamic"  # off | fixed | random | dynamic
     adapter: bool = True

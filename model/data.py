@@ -109,10 +109,12 @@ def try_bagcp(samples: list[Sample], prob: float) -> BagcpAugment | None:
     if prob <= 0:
         return None
     try:
-        return BagcpAugment(samples, prob)
+        aug = BagcpAugment(samples, prob)
     except ImportError as exc:
         log.warning("BAG-CP unavailable (%s); training without it", exc)
         return None
+    log.info("BAG-CP on (p=%.2f) with a library of %d targets", prob, len(aug.library))
+    return aug
 
 
 class CropSampler:

@@ -82,7 +82,7 @@ class HardExchange(nn.Module):
         if score is None:
             return out
         s = torch.gather(score, 1, idx)
-        return out * (1.0 + s - s.detach())[:, :, None, None]
+        return out * (1.0 + (s - s.detach()))[:, :, None, None]
 
     def forward(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
         i1, i2, s1, s2 = self.select(x1, x2)

@@ -54,11 +54,11 @@ class TrainResult:
     epochs_done: int
 
 
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 1% of base."""
+def lr_at(step: int, progress: float, base: float, warmup: int) -> float:
+    """Linear warm-up over the first steps, then cosine decay to 1% of base as progress goes 0 -> 1."""
     if step < warmup:
         return base * (step + 1) / warmup
-    t = min((step - warmup) / max(total - warmup, 1), 1.0)
+    t = min(max(progress, 0.0), 1.0)
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -99,12 +99,12 @@ class Trainer:
         reps = [rng.permutation(len(self.train_set)) for _ in range(self.opts.repeats)]
         return np.concatenate(reps)
 
-    def _step(self, epoch: int, step: int) -> dict[str, float]:
+    def _step(self, epoch: int, step: int, progress: float) -> dict[str, float]:
         order = self._order(epoch)
         idx = order[step * self.opts.batch : (step + 1) * self.opts.batch]
         rng = np.random.default_rng([self.opts.seed, epoch, step, 1])
         images, boxes, sky = self.sampler.batch(idx.tolist(), rng)
-        lr = lr_at(epoch * self.steps + step, self.opts.epochs * self.steps, self.opts.lr, self.opts.warmup_steps)
+        lr = lr_at(epoch * self.steps + step, progress, self.opts.lr, self.opts.warmup_steps)
         for g in self.optim.param_groups:
             g["lr"] = lr
         losses = compute_losses(self.net(images), boxes, sky, self.cfg)
@@ -118,10 +118,17 @@ class Trainer:
         rate = (time.monotonic() - t0) / max(done_steps, 1)
         return rate * total_left
 
-    def _over_budget(self, t0: float) -> bool:
-        """The per-invocation time budget (--time-budget-min) is spent."""
+    def _over_budget(self, t0: float, base: float) -> bool:
+        """The run's time budget (--time-budget-min, resumes included) is spent."""
         budget = self.opts.time_budget_min
-        return budget is not None and time.monotonic() - t0 > budget * 60
+        return budget is not None and self._elapsed(t0, base) > budget * 60
+
+    def _progress(self, epoch: int, step: int, t0: float, base: float) -> float:
+        """Fraction of the schedule done: by steps, or by time when a budget is set (whichever is ahead)."""
+        frac = (epoch * self.steps + step) / max(self.opts.epochs * self.steps, 1)
+        if self.opts.time_budget_min:
+            frac = max(frac, self._elapsed(t0, base) / (self.opts.time_budget_min * 60))
+        return min(frac, 1.0)
 
     def _elapsed(self, t0: float, base: float) -> float:
         return base + time.monotonic() - t0
@@ -142,9 +149,11 @@ class Trainer:
                 continue
             if self.stop():
                 return self._halt(t0, base, interrupted=True)
-            if self._over_budget(t0):
+            if self._over_budget(t0, base):
+                if n and not self._end_epoch(self._mean(sums, n), t0, base, done_here):  # validate the last weights
+                    return self._halt(t0, base, interrupted=True)
                 return self._halt(t0, base, interrupted=False)
-            rec = self._step(st["epoch"], st["step"])
+            rec = self._step(st["epoch"], st["step"], self._progress(st["epoch"], st["step"], t0, base))
             st["step"] += 1
             done_here, n = done_here + 1, n + 1
             for k in LOSS_KEYS:
@@ -170,7 +179,7 @@ class Trainer:
         score = val.get("mAP07", 0.0)
         is_best = not self.val_set or score > st["best_map"]
         st["epoch"] += 1
-        st["step"] = 0
+        st["step"] = 0  # an epoch cut short by the time budget still counts as one
         st["elapsed_s"] = self._elapsed(t0, base)
         st["history"].append({"epoch": st["epoch"], "losses": losses, "val": val})
         if is_best:

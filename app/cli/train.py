@@ -46,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--time-budget-min", type=float, help="stop (saving state) after this many minutes")
+    p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
+                   "the learning rate anneals to reach its end by then")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
