@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.metrics import box_iou  # the evaluation's own IoU: one matching rule everywhere
 from core.types import Box, ImageAnnotation, Target, TargetState
 
 log = logging.getLogger(__name__)
@@ -112,23 +113,6 @@ def box_pixels(box: Box, height: int, width: int) -> tuple[int, int, int, int]:
     c0, r0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
     c1, r1 = min(int(math.ceil(x1)), width), min(int(math.ceil(y1)), height)
     return c0, r0, max(c1, c0), max(r1, r0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray, legacy: bool = True) -> np.ndarray:
-    """IoU matrix [N, M] of boxes ``a`` [N, 4] and ``b`` [M, 4] (DenseSIRST convention).
-
-    ``legacy`` adds one pixel to widths and heights as the VOC devkit does (x2 - x1 + 1).
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    one = 1.0 if legacy else 0.0
-    area_a = (a[:, 2] - a[:, 0] + one) * (a[:, 3] - a[:, 1] + one)
-    area_b = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + one
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + one
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def target_box(t: Target) -> Box | None:

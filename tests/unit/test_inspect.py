@@ -214,3 +214,18 @@ def test_many_peaks_rank_by_sorting_equals_counting() -> None:
     peaks = rng.integers(0, 50, size=40).astype(float)  # > FEW_PEAKS: the sorting path
     expect = [100.0 * np.count_nonzero(g > p) / g.size for p in peaks]
     assert brightness_ranks(g, peaks).tolist() == pytest.approx(expect)
+
+
+def test_matching_agrees_with_the_evaluation_metric() -> None:
+    from core.metrics import match_image
+
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        gt_xy = rng.uniform(0, 30, size=(6, 2))
+        gt = np.concatenate([gt_xy, gt_xy + rng.integers(2, 6, size=(6, 2))], axis=1)
+        det = gt[rng.integers(0, 6, size=8)] + rng.integers(-2, 3, size=(8, 4))
+        det[:, 2:] = np.maximum(det[:, 2:], det[:, :2] + 1)
+        scores = rng.uniform(size=8)
+        targets = [Target(box=tuple(b)) for b in gt]
+        det_ok, _ = match_detections(det, scores, targets)
+        assert det_ok.tolist() == match_image(gt, det, scores).tolist()
