@@ -44,7 +44,9 @@ class RangeEdit(QWidget):
 
     changed = Signal()
 
-    def __init__(self, lo: float, hi: float, decimals: int = 0, step: float = 1.0, suffix: str = "") -> None:
+    def __init__(
+        self, lo: float, hi: float, decimals: int = 0, step: float = 1.0, suffix: str = ""
+    ) -> None:
         super().__init__()
         self.low, self.high = (self._spin(lo, hi, decimals, step, suffix) for _ in range(2))
         self.low.valueChanged.connect(self._low_changed)
