@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,3 +317,49 @@ def encode_png(img: np.ndarray) -> bytes:
     if not ok:
         raise ValueError(f"cannot encode an array of shape {img.shape} / {img.dtype} as PNG")
     return buf.tobytes()
+
+
+def probe_file(path: Path | str) -> tuple[ImageHeader, str]:
+    """(header, sha256) of an image, proving it is intact (used by import: a corrupt or truncated
+    file is refused here instead of failing later in the GUI). PNG files are checked chunk by
+    chunk (every CRC) instead of decoded, which is ~10x faster; other formats are decoded."""
+    path = Path(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        return header_of(read_image(path)), file_sha256(path)
+    data = _read_bytes(path)
+    if not data:
+        raise ImageReadError(path, "the file is empty")
+    _check_complete(path, data)
+    if data.startswith(_PNG_SIGNATURE):
+        _check_png_chunks(path, data)
+        header = _png_header(path)
+        if header is not None:
+            return header, hashlib.sha256(data).hexdigest()
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(
+            path, "corrupt, truncated or unsupported image data (PNG, TIFF, JPEG or BMP expected)"
+        )
+    return header_of(_normalise_layout(path, img)), hashlib.sha256(data).hexdigest()
+
+
+def _check_png_chunks(path: Path, data: bytes) -> None:
+    """Walk the PNG chunks: lengths in bounds, CRCs right, IDAT present, IEND last."""
+    pos, seen_idat, view = 8, False, memoryview(data)
+    while True:
+        if pos + 12 > len(data):
+            raise ImageReadError(path, "truncated PNG (a chunk runs past the end of the file)")
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            raise ImageReadError(path, f"truncated PNG ({kind!r} chunk cut short)")
+        (crc,) = struct.unpack(">I", data[end : end + 4])
+        if zlib.crc32(view[pos + 4 : end]) != crc:
+            raise ImageReadError(path, f"corrupt PNG (bad checksum in a {kind!r} chunk)")
+        seen_idat |= kind == b"IDAT"
+        if kind == b"IEND":
+            break
+        pos = end + 4
+    if not seen_idat:
+        raise ImageReadError(path, "corrupt PNG (no image data chunk)")

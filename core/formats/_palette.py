@@ -53,7 +53,7 @@ def encode_palette_png(indices: np.ndarray, palette_size: int = 256) -> bytes:
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", ihdr),
             _chunk(b"PLTE", palette),
-            _chunk(b"IDAT", zlib.compress(raw, 6)),
+            _chunk(b"IDAT", zlib.compress(raw, 3)),
             _chunk(b"IEND", b""),
         ]
     )

@@ -351,9 +351,9 @@ def sky_xml(image_id: str, width: int, height: int, sky: np.ndarray) -> str:
     ]
     lines += ["    <object>", "        <name>Sky</name>", "        <difficult>0</difficult>"]
     lines += ["        <pixels>", "            <id>0</id>", "        </pixels>"]
-    ys, xs = np.nonzero(sky)
-    if xs.size:  # upstream leaves the box out when the image has no sky
-        coords = (int(xs.min()) + 1, int(ys.min()) + 1, int(xs.max()), int(ys.max()))
+    rows, cols = np.flatnonzero(sky.any(axis=1)), np.flatnonzero(sky.any(axis=0))
+    if cols.size:  # upstream leaves the box out when the image has no sky
+        coords = (int(cols[0]) + 1, int(rows[0]) + 1, int(cols[-1]), int(rows[-1]))
         lines.append("        <bndbox>")
         lines += [
             f"            <{t}>{v}</{t}>"

@@ -1,0 +1,180 @@
+"""Masks <-> COCO segmentations (pixel-edge polygons, RLE), exact for hole-free masks.
+
+Polygons run along pixel edges (integer vertices), so rasterising them back by "pixel centre
+inside" gives exactly the original pixels. Touching-at-a-corner parts become separate polygons.
+Holes cannot be expressed by COCO polygons (pycocotools unions the parts), so only outer rings
+are written; the annotation's ``area`` still counts the true pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.types import TargetMask
+
+# Side of a pixel -> directed edge (start, end) relative to the pixel's top-left corner (x, y).
+# Directions go clockwise on screen (y down), so the pixel lies right of the direction of travel.
+_SIDES = {
+    "top": ((0, 0), (1, 0)),
+    "right": ((1, 0), (1, 1)),
+    "bottom": ((1, 1), (0, 1)),
+    "left": ((0, 1), (0, 0)),
+}
+
+
+def _boundary_edges(mask: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    padded = np.pad(mask, 1)
+    inner = padded[1:-1, 1:-1]
+    outside = {
+        "top": ~padded[:-2, 1:-1],
+        "bottom": ~padded[2:, 1:-1],
+        "left": ~padded[1:-1, :-2],
+        "right": ~padded[1:-1, 2:],
+    }
+    edges = []
+    for side, free in outside.items():
+        (sx, sy), (ex, ey) = _SIDES[side]
+        rows, cols = np.nonzero(inner & free)
+        edges += [
+            ((c + sx, r + sy), (c + ex, r + ey))
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+        ]
+    return edges
+
+
+def _loops(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Closed vertex loops along pixel edges (outer rings clockwise on screen, holes the other way)."""
+    outgoing: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for start, end in _boundary_edges(mask):
+        outgoing.setdefault(start, []).append(end)
+    loops = []
+    while outgoing:
+        start = next(iter(outgoing))
+        loop, prev, cur = [start], None, start
+        while True:
+            nxt = _pick(outgoing, prev, cur)
+            if nxt == start:
+                break
+            loop.append(nxt)
+            prev, cur = cur, nxt
+        loops.append(_drop_collinear(loop))
+    return loops
+
+
+def _pick(outgoing: dict, prev: tuple[int, int] | None, cur: tuple[int, int]) -> tuple[int, int]:
+    """Next vertex; at a pinch (two ways out) turn right, towards the pixels, which keeps parts
+    that touch only at a corner in separate simple loops."""
+    ends = outgoing[cur]
+    if len(ends) == 1 or prev is None:
+        end = ends.pop(0)
+    else:
+        dx, dy = cur[0] - prev[0], cur[1] - prev[1]
+        right = (cur[0] - dy, cur[1] + dx)
+        end = right if right in ends else ends[0]
+        ends.remove(end)
+    if not ends:
+        del outgoing[cur]
+    return end
+
+
+def _drop_collinear(loop: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    n = len(loop)
+    keep = []
+    for i in range(n):
+        (ax, ay), (bx, by), (cx, cy) = loop[i - 1], loop[i], loop[(i + 1) % n]
+        if (bx - ax) * (cy - by) - (by - ay) * (cx - bx) != 0:
+            keep.append(loop[i])
+    return keep
+
+
+def _signed_area(loop: list[tuple[int, int]]) -> float:
+    pts = np.asarray(loop, float)
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def mask_to_polygons(mask: TargetMask) -> list[list[float]]:
+    """COCO polygons ``[[x1, y1, x2, y2, ...], ...]`` (outer rings) in image coordinates."""
+    out = []
+    for loop in _loops(mask.pixels):
+        if _signed_area(loop) > 0:  # outer ring (clockwise on screen); holes are negative
+            flat = []
+            for x, y in loop:
+                flat += [float(x + mask.x0), float(y + mask.y0)]
+            out.append(flat)
+    return out
+
+
+def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> TargetMask | None:
+    """Pixels whose centre lies inside any polygon (even-odd per polygon), as a cropped mask."""
+    rings = [np.asarray(p, float).reshape(-1, 2) for p in polygons if len(p) >= 6]
+    if not rings:
+        return None
+    allpts = np.vstack(rings)
+    x0 = max(int(np.floor(allpts[:, 0].min())), 0)
+    y0 = max(int(np.floor(allpts[:, 1].min())), 0)
+    x1 = min(int(np.ceil(allpts[:, 0].max())), width)
+    y1 = min(int(np.ceil(allpts[:, 1].max())), height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    cy, cx = np.mgrid[y0:y1, x0:x1] + 0.5
+    crop = np.zeros(cx.shape, bool)
+    for ring in rings:
+        crop |= _inside(ring, cx, cy)
+    return TargetMask(x0, y0, crop) if crop.any() else None
+
+
+def _inside(ring: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd point-in-polygon for arrays of points."""
+    inside = np.zeros(px.shape, bool)
+    xs, ys = ring[:, 0], ring[:, 1]
+    for (xa, ya), (xb, yb) in zip(
+        zip(xs, ys, strict=True), zip(np.roll(xs, -1), np.roll(ys, -1), strict=True), strict=True
+    ):
+        if ya == yb:
+            continue
+        crosses = (ya > py) != (yb > py)
+        x_at = xa + (py - ya) * (xb - xa) / (yb - ya)
+        inside ^= crosses & (px < x_at)
+    return inside
+
+
+def rle_to_mask(rle: dict, height: int, width: int) -> np.ndarray:
+    """Full-image bool mask of a COCO RLE (uncompressed ``counts`` list or compressed string)."""
+    counts = rle.get("counts")
+    size = rle.get("size") or [height, width]
+    if isinstance(counts, str):
+        counts = _counts_from_string(counts)
+    if not isinstance(counts, list) or list(size) != [height, width]:
+        raise ValueError(f"RLE of size {size} does not fit a {width}x{height} image")
+    flat = np.zeros(height * width, bool)
+    pos, value = 0, False
+    for n in counts:
+        n = int(n)
+        if n < 0 or pos + n > flat.size:
+            raise ValueError("RLE counts run past the end of the image")
+        flat[pos : pos + n] = value
+        pos, value = pos + n, not value
+    return flat.reshape(width, height).T  # COCO RLE is column-major
+
+
+def _counts_from_string(s: str) -> list[int]:
+    """pycocotools' compressed counts: 5-bit groups, continuation bit 0x20, delta from counts[-2]."""
+    counts: list[int] = []
+    pos = 0
+    while pos < len(s):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(s):
+                raise ValueError("compressed RLE string ends inside a number")
+            c = ord(s[pos]) - 48
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 5
+            if not more and (c & 0x10):
+                value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts

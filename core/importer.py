@@ -1,0 +1,318 @@
+"""Import images and labels into a project: DenseSIRST folders, COCO JSON, plain image folders.
+
+Images are referenced in place (never copied or modified). Every image is read and checked
+before it is added; a bad file (corrupt image, malformed XML, mask of the wrong size...) is
+reported in ``ImportReport.errors`` and skipped while the rest imports. Images are added in
+small batches, one transaction each, so an import killed mid-way leaves only whole images
+(each with all its targets) and running it again adds just what is missing.
+
+DenseSIRST split files map to project splits by name (``train*`` -> TRAIN, ``val*`` -> VAL,
+``test*`` -> TEST; an image listed in ``trainval`` and in ``train`` gets TRAIN). The upstream
+file names and the project splits each covers are kept in ``<project>/densesirst_splits.json``
+so that export writes the same split files (e.g. ``train_v2``, ``val_v2``, ``trainval_v2``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import imageio
+from core.errors import FormatError, ImageReadError, ProjectError, SirstError
+from core.formats import densesirst as ds
+from core.formats._io import atomic_write_text, check_id
+from core.project import NewImage, Project
+from core.types import ReviewStatus, Split
+
+BATCH = 32
+SPLIT_RECORD = "densesirst_splits.json"
+Progress = Callable[..., object]  # progress(done, total, label)
+
+
+@dataclass
+class ImportReport:
+    """``added`` new images; ``skipped`` images refused (one ``errors`` entry each, as
+    (name, message)); ``existing`` images already in the project (left untouched)."""
+
+    added: int = 0
+    skipped: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    existing: int = 0
+
+    def fail(self, name: str, message: str) -> None:
+        self.skipped += 1
+        self.errors.append((name, message))
+
+
+# ---------------------------------------------------------------------------- DenseSIRST
+def split_for_name(split_name: str) -> Split | None:
+    """Project split of an upstream split file name; None for union files like ``trainval``."""
+    low = split_name.lower()
+    if low.startswith("trainval"):
+        return None
+    for prefix, split in (("train", Split.TRAIN), ("val", Split.VAL), ("test", Split.TEST)):
+        if low.startswith(prefix):
+            return split
+    return None
+
+
+def densesirst_splits(root: Path) -> tuple[dict[str, Split], dict[str, list[str]]]:
+    """(split of every listed id, members of every split file). Specific files (train*, val*,
+    test*) win over union files (trainval*); ids only in a union file go to TRAIN."""
+    members = {name: ds.read_split(root, name) for name in ds.list_splits(root)}
+    of_id: dict[str, Split] = {}
+    for name, ids in members.items():
+        split = split_for_name(name)
+        if split is not None:
+            for i in ids:
+                of_id.setdefault(i, split)
+    for name, ids in members.items():
+        if split_for_name(name) is None and name.lower().startswith("trainval"):
+            for i in ids:
+                of_id.setdefault(i, Split.TRAIN)
+    return of_id, members
+
+
+def _select_ids(root: Path, split: str | None, of_id: dict[str, Split]) -> list[str]:
+    """Every image, or those of one split file name or one project split value."""
+    all_ids = ds.list_ids(root)
+    if not split:
+        return all_ids
+    if split in ds.list_splits(root):
+        return ds.read_split(root, split)
+    values = {s.value for s in Split}
+    if split in values:
+        return [i for i in all_ids if of_id.get(i, Split.UNASSIGNED).value == split]
+    known = ", ".join([*ds.list_splits(root), *sorted(values)])
+    raise FormatError(root / ds.SPLITS, f"unknown split {split!r}; use one of: {known}")
+
+
+def import_densesirst(
+    project: Project,
+    src: Path | str,
+    split: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a SIRSTdevkit folder (all images, or one split). Labels become ACCEPTED / MANUAL
+    targets and an ACCEPTED sky; images get status REVIEWED."""
+    root = Path(src)
+    of_id, members = densesirst_splits(root)
+    ids = _select_ids(root, split, of_id)
+    report = ImportReport()
+    present = _present_names(project)
+
+    def items() -> Iterator[NewImage | None]:
+        for image_id in ids:
+            if image_id in present:
+                report.existing += 1
+                yield None
+                continue
+            try:
+                sample = ds.read_sample(root, image_id)
+                header, sha = imageio.probe_file(sample.image_path)
+            except (FormatError, ImageReadError) as exc:
+                report.fail(image_id, str(exc))
+                yield None
+                continue
+            yield NewImage(
+                path=sample.image_path, name=image_id, annotation=sample.annotation,
+                split=of_id.get(image_id, Split.UNASSIGNED), status=ReviewStatus.REVIEWED,
+                header=header, sha256=sha,
+            )  # fmt: skip
+
+    _add_in_batches(project, items(), len(ids), report, progress)
+    record_split_files(project, members, of_id)
+    return report
+
+
+def record_split_files(
+    project: Project, members: dict[str, list[str]], of_id: dict[str, Split]
+) -> None:
+    """Remember which project splits each upstream split file covers (merged with any record
+    from earlier imports), so export can write the same files back."""
+    path = project.root / SPLIT_RECORD
+    record = load_split_record(project.root)
+    for name, ids in members.items():
+        covered = sorted({of_id[i].value for i in ids if i in of_id})
+        if covered:
+            record[name] = sorted(set(record.get(name, [])) | set(covered))
+    if record:
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True))
+
+
+def load_split_record(project_root: Path) -> dict[str, list[str]]:
+    """{split file name: [project split values]} recorded by DenseSIRST imports ({} if none)."""
+    path = Path(project_root) / SPLIT_RECORD
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ProjectError(
+            f"{path} is unreadable ({exc}); delete it to use default split names"
+        ) from None
+    if not isinstance(data, dict):
+        return {}
+    values = {s.value for s in Split}
+    return {
+        str(k): [v for v in vs if v in values] for k, vs in data.items() if isinstance(vs, list)
+    }
+
+
+# ---------------------------------------------------------------------------- COCO
+def import_coco(
+    project: Project,
+    json_path: Path | str,
+    images_dir: Path | str | None = None,
+    split: Split | str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a COCO detection JSON: category "sky" (if any) becomes the sky mask, every other
+    category a target (box, mask from the segmentation, point from our ``point`` extension).
+    Images are looked up in ``images_dir`` (default: the JSON's folder)."""
+    from core.formats import coco
+
+    json_path = Path(json_path)
+    images_dir = Path(images_dir) if images_dir else json_path.parent
+    entries = coco.read_coco(json_path)
+    report = ImportReport()
+    present = _present_names(project)
+    forced = Split(split) if split else None
+
+    def items() -> Iterator[NewImage | None]:
+        for entry in entries:
+            if entry.name in present:
+                report.existing += 1
+                yield None
+                continue
+            try:
+                yield _coco_item(entry, images_dir, json_path, forced)
+            except SirstError as exc:
+                report.fail(entry.name, str(exc))
+                yield None
+
+    _add_in_batches(project, items(), len(entries), report, progress)
+    return report
+
+
+def _coco_item(entry, images_dir: Path, json_path: Path, forced: Split | None) -> NewImage:
+    from core.formats import coco
+
+    check_id(entry.name, json_path)
+    path = (images_dir / entry.file_name).resolve()
+    if not path.is_relative_to(images_dir.resolve()):
+        raise FormatError(json_path, f"file_name {entry.file_name!r} points outside {images_dir}")
+    header, sha = imageio.probe_file(path)
+    ann = coco.build_annotation(entry, header.width, header.height, json_path)
+    return NewImage(
+        path=path, name=entry.name, annotation=ann,
+        split=forced or entry.split or Split.UNASSIGNED,
+        status=ReviewStatus.REVIEWED if ann.targets or ann.sky is not None else ReviewStatus.NEW,
+        header=header, sha256=sha,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- plain images
+def collect_images(folder_or_paths: Path | str | Iterable[Path | str]) -> list[Path]:
+    """Image files of a folder (recursively, sorted) or of an explicit list."""
+    if isinstance(folder_or_paths, str | Path):
+        src = Path(folder_or_paths)
+        if src.is_file():
+            return [src]
+        if not src.is_dir():
+            raise ImageReadError(src, "no such file or folder")
+        found = [p for p in src.rglob("*") if p.suffix.lower() in imageio.IMAGE_SUFFIXES]
+        return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+    return [Path(p) for p in folder_or_paths]
+
+
+def import_images(
+    project: Project,
+    folder_or_paths: Path | str | Iterable[Path | str],
+    split: Split = Split.UNASSIGNED,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Add unlabelled images (PNG/TIFF/JPEG/BMP, 8/16-bit) with status NEW. An image already in
+    the project (same name and file) is left alone; a different file with a taken name gets
+    a ``-2``, ``-3``... suffix."""
+    paths = collect_images(folder_or_paths)
+    infos = {i.name: i for i in project.list_images()}
+    known_paths = {project.resolve_path(i).resolve() for i in infos.values()}
+    taken = set(infos)
+    report = ImportReport()
+
+    def items() -> Iterator[NewImage | None]:
+        for path in paths:
+            if path.resolve() in known_paths:
+                report.existing += 1
+                yield None
+                continue
+            try:
+                header, sha = imageio.probe_file(path)
+            except ImageReadError as exc:
+                report.fail(path.name, str(exc))
+                yield None
+                continue
+            name = _free_name(path.stem, taken)
+            taken.add(name)
+            yield NewImage(path=path.resolve(), name=name, split=Split(split),
+                           status=ReviewStatus.NEW, header=header, sha256=sha)  # fmt: skip
+
+    _add_in_batches(project, items(), len(paths), report, progress)
+    return report
+
+
+def _free_name(stem: str, taken: set[str]) -> str:
+    if stem not in taken:
+        return stem
+    n = 2
+    while f"{stem}-{n}" in taken:
+        n += 1
+    return f"{stem}-{n}"
+
+
+# ---------------------------------------------------------------------------- batching
+def _present_names(project: Project) -> set[str]:
+    return {i.name for i in project.list_images()}
+
+
+def _add_in_batches(
+    project: Project,
+    items: Iterable[NewImage | None],
+    total: int,
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
+    """Add ``items`` BATCH at a time (None = already counted as skipped/existing)."""
+    batch: list[NewImage] = []
+    done = 0
+    for item in items:
+        done += 1
+        if item is not None:
+            batch.append(item)
+        if len(batch) >= BATCH:
+            _flush(project, batch, report)
+            batch = []
+        if progress is not None:
+            progress(done, total, item.name if item is not None else "")
+    _flush(project, batch, report)
+    if progress is not None:
+        progress(total, total, "")
+
+
+def _flush(project: Project, batch: list[NewImage], report: ImportReport) -> None:
+    if not batch:
+        return
+    if len(batch) > 1:
+        try:
+            report.added += len(project.add_images(batch))
+            return
+        except ProjectError:
+            pass  # one bad item spoils its batch's transaction: retry one by one to find it
+    for item in batch:
+        try:
+            report.added += len(project.add_images([item]))
+        except ProjectError as exc:
+            report.fail(str(item.name), str(exc))
