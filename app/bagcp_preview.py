@@ -317,7 +317,9 @@ class BagcpPreviewPanel(QWidget):
     def _launch(self, job, on_done, text: str) -> bool:
         if self.is_running():
             return self._refuse("BAG-CP is busy; wait for the current job to finish.")
-        thread = TaskThread(job, parent=self)  # Qt-owned: outlives our reference until it ends
+        project = self.window.project
+        # Qt-owned (outlives our reference until it ends); stops if the project is closed
+        thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
         thread.progress_changed.connect(self._on_progress)
         thread.task_finished.connect(lambda result: self._finish(on_done, result))
         thread.task_failed.connect(self._on_failed)

@@ -338,7 +338,9 @@ class InspectorPanel(QWidget):
         return self._launch(job, len(ids), f"Re-evaluating at score >= {run.threshold:.2f}…")
 
     def _launch(self, job, total: int, text: str) -> bool:
-        thread = TaskThread(job, parent=self)  # Qt-owned: outlives our reference until it ends
+        project = self.window.project
+        # Qt-owned (outlives our reference until it ends); stops if the project is closed
+        thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
         thread.progress_changed.connect(self._on_progress)
         thread.task_finished.connect(self._on_finished)
         thread.task_failed.connect(self._on_failed)

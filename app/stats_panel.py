@@ -58,17 +58,25 @@ class TaskThread(QThread):
     task_failed = Signal(str)
 
     def __init__(
-        self, fn: Callable[[Progress, Cancelled], object], parent: QObject | None = None
+        self,
+        fn: Callable[[Progress, Cancelled], object],
+        parent: QObject | None = None,
+        alive: Callable[[], bool] | None = None,
     ) -> None:
+        """``alive()`` turning False (e.g. the project was closed) stops the job like a cancel."""
         super().__init__(parent)
         self._fn = fn
+        self._alive = alive
+
+    def _cancelled(self) -> bool:
+        return self.isInterruptionRequested() or (self._alive is not None and not self._alive())
 
     def cancel(self) -> None:
         self.requestInterruption()
 
     def run(self) -> None:
         try:
-            result = self._fn(self.progress_changed.emit, self.isInterruptionRequested)
+            result = self._fn(self.progress_changed.emit, self._cancelled)
         except IMAGE_ERRORS as exc:
             self.task_failed.emit(str(exc))
             return
@@ -193,7 +201,11 @@ class StatsPanel(QWidget):
             )
             return False
         # parented: Qt keeps the thread alive until it ends, whatever Python references do
-        thread = TaskThread(partial(compute_stats, project, ids), parent=self)
+        thread = TaskThread(
+            partial(compute_stats, project, ids),
+            parent=self,
+            alive=lambda: self.window.project is project,
+        )
         thread.progress_changed.connect(self._on_progress)
         thread.task_finished.connect(self._on_finished)
         thread.task_failed.connect(self._on_failed)

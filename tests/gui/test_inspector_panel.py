@@ -170,3 +170,23 @@ def test_refuses_without_reviewed_images(qtbot, tmp_path) -> None:
     assert not panel.start()
     assert "review some images first" in panel.status.text()
     project.close()
+
+
+def test_closing_the_project_mid_run_stops_and_drops_the_run(qtbot, setup) -> None:
+    win, panel, ids, predictors = setup
+    gate = threading.Event()
+    predictors.append(BoxPredictor(scene_proposals(), gate=gate))
+    panel.choose_source(inspector_panel.SHIPPED_DEFAULT_NAME)
+    project = win.project
+    results: list = []
+    panel.run_finished.connect(results.append)
+    assert panel.start()
+    thread = panel.thread
+    assert predictors[0].started.wait(10)
+    with qtbot.waitSignal(thread.finished, timeout=20_000):
+        win.project = None  # what MainWindow.close_project leaves behind
+        gate.set()
+    assert predictors[0].calls == 1  # the second image was never started
+    assert results == [] and panel.gallery.cards() == []
+    assert not cache_path(project.root, inspector_panel.SHIPPED_DEFAULT_NAME).exists()
+    win.project = project  # let the fixture close it
