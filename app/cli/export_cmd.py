@@ -1,0 +1,53 @@
+"""`main.py export PROJECT OUT --format densesirst|coco|voc|yolo [--split NAME]`.
+
+Writes the project's accepted labels (proposals are not labels). Exit codes: 0 done, 1 some
+images skipped (missing or unreadable files, listed on stderr), 2 unusable project or output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli import EXIT_OK, EXIT_PARTIAL
+
+FORMATS = ("densesirst", "coco", "voc", "yolo")
+SPLITS = ("train", "val", "test", "unassigned")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a project's accepted labels as DenseSIRST, COCO, VOC or YOLO",
+        description="Export images (copied byte for byte) and accepted labels into OUT.",
+    )
+    p.add_argument("project", type=Path, help="project folder (holds project.sqlite)")
+    p.add_argument(
+        "out", type=Path, help="output folder (created when missing; files in it are overwritten)"
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="densesirst",
+        help="output format (default: densesirst)",
+    )
+    p.add_argument("--split", choices=SPLITS, help="export only this split (default: every image)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli.import_cmd import _Bar
+    from core.exporter import export_project
+    from core.project import Project
+
+    with Project.open(args.project) as project, _Bar(f"export {args.format}") as bar:
+        report = export_project(project, args.out, args.format, split=args.split, progress=bar)
+    print(
+        f"{report.exported} images, {report.targets} targets exported as {args.format} -> {args.out}"
+    )
+    if report.skipped_targets:
+        print(f"{report.skipped_targets} point-only targets left out ({args.format} needs boxes)")
+    for name, message in report.errors:
+        print(f"skipped {name}: {message}", file=sys.stderr)
+    return EXIT_PARTIAL if report.errors else EXIT_OK
