@@ -115,8 +115,11 @@ class Trainer:
         return {k: float(losses[k].detach()) for k in LOSS_KEYS} | {"lr": lr}
 
     def _eta(self, t0: float, done_steps: int, total_left: int) -> float:
-        rate = (time.monotonic() - t0) / max(done_steps, 1)
-        return rate * total_left
+        """Seconds left: from the step rate of this invocation, capped by the time budget."""
+        eta = (time.monotonic() - t0) / max(done_steps, 1) * total_left
+        if self.opts.time_budget_min:
+            eta = min(eta, max(self.opts.time_budget_min * 60 - self._elapsed(t0, self._base), 0.0))
+        return eta
 
     def _over_budget(self, t0: float, base: float) -> bool:
         """The run's time budget (--time-budget-min, resumes included) is spent."""
@@ -140,6 +143,7 @@ class Trainer:
                    "steps_per_epoch": self.steps, "resumed_from_epoch": st["epoch"] if self.opts.resume else 0})
         self.net.train()
         t0, base, done_here = time.monotonic(), st["elapsed_s"], 0
+        self._base = base
         sums, n = dict.fromkeys(LOSS_KEYS, 0.0), 0
         while st["epoch"] < self.opts.epochs:
             if st["step"] >= self.steps:

@@ -1,0 +1,111 @@
+"""Training loop: overfitting a tiny synthetic set, checkpoints (round trip, resume, corruption),
+and the Predictor on the weights it exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import CheckpointError
+from core.types import Source, TargetState
+from model.checkpoint import build_from_weights, load_state, read_metadata
+from model.data import CropSampler, Sample
+from model.inference import Predictor
+from model.train import Trainer, TrainOptions
+
+torch.set_num_threads(1)
+TINY = dict(fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
+
+
+def synthetic(n: int, seed: int = 0, size: int = 64) -> list[Sample]:
+    """Dim noisy images with three bright 3x3 targets in the upper (sky) half."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = rng.normal(0.25, 0.02, (size, size)).astype(np.float32)
+        sky = np.zeros((size, size), np.uint8)
+        sky[: size // 2] = 1
+        img[size // 2 :] += 0.2  # the ground is brighter: the sky head has something to learn
+        boxes = []
+        for k in range(3):
+            x, y = 6 + 18 * k + int(rng.integers(0, 6)), int(rng.integers(4, size // 2 - 6))
+            img[y : y + 3, x : x + 3] = 0.95
+            boxes.append([x, y, x + 3, y + 3])
+        out.append(Sample(f"s{i}", img, np.asarray(boxes, np.float32), sky))
+    return out
+
+
+def make_trainer(out: Path, samples: list[Sample], epochs: int, stop=lambda: False, resume=False, **kw):
+    opts = TrainOptions(out=out, epochs=epochs, batch=4, crop=64, lr=4e-3, warmup_steps=5,
+                        resume=resume, overrides=TINY, **kw)
+    events: list[dict] = []
+    trainer = Trainer(opts, samples, samples[:2], CropSampler(samples, crop=64), events.append, stop)
+    return trainer, events
+
+
+@pytest.mark.slow
+def test_overfits_a_tiny_set(tmp_path):
+    torch.manual_seed(0)
+    samples = synthetic(8)
+    trainer, events = make_trainer(tmp_path, samples, epochs=12, repeats=2)
+    result = trainer.run()
+    totals = [e["losses"]["total"] for e in events if e["event"] == "step"]
+    assert np.mean(totals[-6:]) < 0.5 * np.mean(totals[:6])
+    assert result.val["recall"] >= 0.8 and result.val["mAP07"] >= 0.5
+    assert result.val["sky_iou"] >= 0.8
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    meta = read_metadata(result.best_weights)
+    assert meta["preset"] == "default" and 0 < float(meta["operating_threshold"]) < 1
+    # the exported weights find the targets through the public Predictor, on a 16-bit colour image
+    pred = Predictor(result.best_weights)
+    img16 = (np.repeat(samples[0].image[:, :, None], 3, axis=2) * 65535).astype(np.uint16)
+    p = pred.predict(img16)
+    assert p.sky_prob.shape == (64, 64) and p.boxes.shape[1] == 4 and len(p.points) == len(p.scores)
+    targets, sky = pred.predict_targets(img16, score_thr=pred.operating_threshold)
+    assert len(targets) >= 2 and all(t.source == Source.MODEL and t.state == TargetState.PROPOSAL for t in targets)
+    assert sky[:20].mean() > 0.8 and sky[44:].mean() < 0.2
+
+
+def test_interrupt_and_resume_match_an_uninterrupted_run(tmp_path):
+    samples = synthetic(4)
+    torch.manual_seed(1)
+    straight, _ = make_trainer(tmp_path / "a", samples, epochs=2)
+    straight.run()
+    holder: dict = {}
+
+    def stop_mid_second_epoch() -> bool:  # like SIGTERM arriving after step 1 of epoch 2
+        progress = holder["trainer"].state
+        return (progress["epoch"], progress["step"]) == (1, 1)
+
+    torch.manual_seed(1)
+    first, ev1 = make_trainer(tmp_path / "b", samples, epochs=2, stop=stop_mid_second_epoch)
+    holder["trainer"] = first
+    r1 = first.run()
+    assert r1.interrupted and ev1[-1]["event"] == "checkpoint"
+    st = load_state(tmp_path / "b" / "last.pt")
+    assert (st["progress"]["epoch"], st["progress"]["step"]) == (1, 1)  # 2 steps per epoch
+    second, ev2 = make_trainer(tmp_path / "b", samples, epochs=2, resume=True)
+    r2 = second.run()
+    assert not r2.interrupted and ev2[0]["resumed_from_epoch"] == 1
+    for (k, a), b in zip(straight.net.state_dict().items(), second.net.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), k
+
+
+def test_truncated_checkpoints_raise_checkpoint_error(tmp_path):
+    samples = synthetic(4)
+    trainer, _ = make_trainer(tmp_path, samples, epochs=1)
+    trainer.run()
+    for name in ("last.pt", "best.safetensors"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut_{name}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_state(tmp_path / "cut_last.pt")
+    with pytest.raises(CheckpointError, match="truncated or corrupt|cannot load"):
+        build_from_weights(tmp_path / "cut_best.safetensors")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        make_trainer(tmp_path / "empty", samples, epochs=1, resume=True)
+    with pytest.raises(CheckpointError, match="no weights file"):
+        Predictor(tmp_path / "missing.safetensors")
