@@ -58,10 +58,17 @@ def split_for_name(split_name: str) -> Split | None:
     return None
 
 
-def densesirst_splits(root: Path) -> tuple[dict[str, Split], dict[str, list[str]]]:
+def densesirst_splits(
+    root: Path, bad: list[tuple[str, str]] | None = None
+) -> tuple[dict[str, Split], dict[str, list[str]]]:
     """(split of every listed id, members of every split file). Specific files (train*, val*,
-    test*) win over union files (trainval*); ids only in a union file go to TRAIN."""
-    members = {name: ds.read_split(root, name) for name in ds.list_splits(root)}
+    test*) win over union files (trainval*); ids only in a union file go to TRAIN. Unsafe ids
+    in split files are left out and appended to ``bad`` as (id, message)."""
+    members: dict[str, list[str]] = {}
+    for name in ds.list_splits(root):
+        members[name], refused = ds.read_split_lenient(root, name)
+        if bad is not None:
+            bad += [(i, str(exc)) for i, exc in refused]
     of_id: dict[str, Split] = {}
     for name, ids in members.items():
         split = split_for_name(name)
@@ -81,7 +88,7 @@ def _select_ids(root: Path, split: str | None, of_id: dict[str, Split]) -> list[
     if not split:
         return all_ids
     if split in ds.list_splits(root):
-        return ds.read_split(root, split)
+        return ds.read_split_lenient(root, split)[0]
     values = {s.value for s in Split}
     if split in values:
         return [i for i in all_ids if of_id.get(i, Split.UNASSIGNED).value == split]
@@ -98,9 +105,12 @@ def import_densesirst(
     """Import a SIRSTdevkit folder (all images, or one split). Labels become ACCEPTED / MANUAL
     targets and an ACCEPTED sky; images get status REVIEWED."""
     root = Path(src)
-    of_id, members = densesirst_splits(root)
+    bad: list[tuple[str, str]] = []
+    of_id, members = densesirst_splits(root, bad)
     ids = _select_ids(root, split, of_id)
     report = ImportReport()
+    for name, message in dict(bad).items():
+        report.fail(name, message)
     present = _present_names(project)
 
     def items() -> Iterator[NewImage | None]:

@@ -100,8 +100,10 @@ def _load(json_path: Path) -> dict:
 def split_from_name(stem: str) -> Split | None:
     """``instances_train`` -> TRAIN etc.; None when the name says nothing."""
     low = stem.lower()
+    if "trainval" in low:  # a union of two splits: the name cannot say which image is which
+        return None
     for key, split in (("train", Split.TRAIN), ("val", Split.VAL), ("test", Split.TEST)):
-        if key in low and not (key == "train" and "trainval" in low):
+        if key in low:
             return split
     return None
 

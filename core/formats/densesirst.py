@@ -69,7 +69,18 @@ def list_splits(root: Path | str) -> list[str]:
 
 
 def read_split(root: Path | str, name: str) -> list[str]:
-    """Ids listed in ``Splits/<name>.txt``, in file order (blank lines ignored)."""
+    """Ids listed in ``Splits/<name>.txt``, in file order (blank lines ignored); FormatError if
+    any id is unsafe (see ``read_split_lenient`` to skip those instead)."""
+    ids, bad = read_split_lenient(root, name)
+    if bad:
+        raise bad[0][1]
+    return ids
+
+
+def read_split_lenient(
+    root: Path | str, name: str
+) -> tuple[list[str], list[tuple[str, FormatError]]]:
+    """(safe ids, [(unsafe id, its FormatError)]) of ``Splits/<name>.txt``."""
     check_id(name, "split name")
     path = Path(root) / SPLITS / f"{name}.txt"
     try:
@@ -79,10 +90,17 @@ def read_split(root: Path | str, name: str) -> list[str]:
         raise FormatError(path, f"no such split file (splits available: {known})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise FormatError(path, f"cannot read the split file ({exc})") from None
-    ids = [line.strip() for line in text.splitlines() if line.strip()]
-    for i in ids:
-        check_id(i, path)
-    return ids
+    ids: list[str] = []
+    bad: list[tuple[str, FormatError]] = []
+    for line in text.splitlines():
+        image_id = line.strip()
+        if not image_id:
+            continue
+        try:
+            ids.append(check_id(image_id, path))
+        except FormatError as exc:
+            bad.append((image_id, exc))
+    return ids, bad
 
 
 # ---------------------------------------------------------------------------- reading
