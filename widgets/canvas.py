@@ -31,11 +31,15 @@ from widgets.loupe import Loupe
 from widgets.overlays import (
     ACCEPTED,
     PROPOSAL,
+    SKY_FILL,
+    SKY_PROPOSAL_FILL,
     BoxesItem,
     DraftItem,
     SkyItem,
     TargetsItem,
+    tint_image,
     view_scale,
+    visible_pixels,
 )
 
 MODES = ("edit", "draw_sky", "edit_sky")
@@ -47,6 +51,23 @@ class CanvasError(SirstError, ValueError):
 
 class _ImageItem(pg.ImageItem):
     """ImageItem drawn nearest-neighbour when zoomed in, and only the part in view."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._tints: list[tuple[np.ndarray, QtGui.QColor]] = []
+
+    def set_tints(self, tints: list[tuple[np.ndarray | None, QtGui.QColor]]) -> None:
+        """Translucent fills (sky, proposed sky) blended into the rendered image."""
+        self._tints = [(m, c) for m, c in tints if m is not None]
+        self._renderRequired = True
+        self.update()
+
+    def render(self) -> None:
+        super().render()
+        # pyqtgraph renders a 256-entry LUT as an indexed image, which Qt draws ~8x slower than
+        # RGB32 (every frame): convert once per display change, blending the sky fills in too.
+        if self.qimage is not None:
+            self.qimage = tint_image(self.qimage, self._tints)
 
     def paint(self, painter: QtGui.QPainter, *args) -> None:
         if self.image is None:
@@ -63,11 +84,7 @@ class _ImageItem(pg.ImageItem):
         area = QtCore.QRectF(0, 0, w, h)
         view = self.viewRect()
         if view is not None:
-            area = area.intersected(view)
-            area = QtCore.QRectF(
-                QtCore.QPointF(np.floor(area.left()), np.floor(area.top())),
-                QtCore.QPointF(np.ceil(area.right()), np.ceil(area.bottom())),
-            )
+            area = visible_pixels(area, view)
         if area.isEmpty():
             return
         painter.drawImage(area, self.qimage, area)
@@ -147,6 +164,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._sky_mode = "add"
         self._rings: list[Ring] = []
         self._sky_mask: np.ndarray | None = None
+        self._sky_proposal: np.ndarray | None = None
+        self._sky_visible = True
         self._draft: list[tuple[float, float]] = []
         self._press = None  # canvas_input._Press while a mouse button is down
         self._space = False
@@ -244,8 +263,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
         self._rings = mask_to_rings(self._sky_mask) if self._sky_mask is not None else []
         self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
-        prop = mask_to_rings(proposal) if proposal is not None else []
+        self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
+        prop = mask_to_rings(self._sky_proposal) if proposal is not None else []
         self.sky_proposal_item.set_rings([r.points for r in prop], [r.is_hole for r in prop])
+        self._update_tints()
         self._reselect_ring()
 
     def set_score_threshold(self, thr: float) -> None:
@@ -327,8 +348,16 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         return DisplaySettings(self._settings.levels, self._settings.gamma, self._settings.cmap)
 
     def show_sky(self, visible: bool) -> None:
-        self.sky_item.setVisible(bool(visible) or self._mode == "edit_sky")
-        self.sky_proposal_item.setVisible(bool(visible))
+        self._sky_visible = bool(visible)
+        self.sky_item.setVisible(self._sky_visible or self._mode == "edit_sky")
+        self.sky_proposal_item.setVisible(self._sky_visible)
+        self._update_tints()
+
+    def _update_tints(self) -> None:
+        shown = self._sky_visible
+        self.image_item.set_tints(
+            [(self._sky_mask, SKY_FILL), (self._sky_proposal, SKY_PROPOSAL_FILL)] if shown else []
+        )
 
     def set_loupe_visible(self, visible: bool) -> None:
         self.loupe_enabled = bool(visible)
