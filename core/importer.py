@@ -83,8 +83,9 @@ def densesirst_splits(
 
 
 def _select_ids(root: Path, split: str | None, of_id: dict[str, Split]) -> list[str]:
-    """Every image, or those of one split file name or one project split value."""
-    all_ids = ds.list_ids(root)
+    """Every image (those in PNGImages plus those a split file lists, so that a listed image
+    whose file is missing gets reported), or those of one split file or project split."""
+    all_ids = sorted(set(ds.list_ids(root)) | set(of_id))
     if not split:
         return all_ids
     if split in ds.list_splits(root):
