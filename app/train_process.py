@@ -25,7 +25,8 @@ from core.errors import SirstError
 MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
 EXIT_INTERRUPTED = 3  # app/cli: "interrupted (state saved)"
 STDERR_KEEP_CHARS = 64_000  # the tail shown when a run fails; older output is dropped
-CHILD_NICENESS = 10  # training yields the CPU to the GUI on a small machine
+CHILD_NICENESS = 10
+RESUME_STATE = "last.pt"  # what `main.py train --resume` continues from  # training yields the CPU to the GUI on a small machine
 
 
 class TrainProcessError(SirstError):
@@ -53,6 +54,38 @@ def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
         n += 1
         run_dir = base / f"{stamp}-{n}"
     return run_dir
+
+
+def last_event(run_dir: Path) -> str | None:
+    """The kind of the last event in ``run_dir/events.jsonl`` (the train CLI appends to it)."""
+    path = Path(run_dir) / "events.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(path.stat().st_size - 8192, 0))  # the tail is enough: one event per line
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    for raw in reversed(lines):
+        try:
+            event = json.loads(raw)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill: look at the one before
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            return event["event"]
+    return None
+
+
+def find_resumable_run(project_root: Path) -> Path | None:
+    """The newest run under ``models/runs`` with a saved state (last.pt) that never finished."""
+    runs = Path(project_root) / "models" / "runs"
+    if not runs.is_dir():
+        return None
+    candidates = [d for d in runs.iterdir() if (d / RESUME_STATE).is_file()]
+    if not candidates:
+        return None
+    # Only the newest: offering an older run after a newer one finished would be confusing.
+    newest = max(candidates, key=lambda d: (d / RESUME_STATE).stat().st_mtime)
+    return newest if last_event(newest) != "done" else None
 
 
 def train_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> list[str]:

@@ -37,6 +37,7 @@ from app.preannotate_panel import MENU, format_eta
 from app.train_process import (
     TrainOptions,
     TrainProcess,
+    find_resumable_run,
     new_run_dir,
     train_command,
 )
@@ -362,9 +363,22 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(not running and self._resumable)
 
-    def on_project_opened(self, _project: object) -> None:
+    def on_project_opened(self, project: object) -> None:
         self.refresh_versions()
+        if project is not None and not self.process.is_running():
+            self._offer_unfinished_run(Path(project.root))
         self._update_buttons()
+
+    def _offer_unfinished_run(self, root: Path) -> None:
+        """A run stopped or crashed in an earlier session can be resumed from its last.pt."""
+        run_dir = find_resumable_run(root)
+        self._resumable = run_dir is not None
+        if run_dir is None:
+            return
+        flags, _note = plan_training(self.window.project)
+        self.run_dir, self._run_root = run_dir, root
+        self._opts = replace(self.options(), extra=flags)
+        self._say(f"Run {run_dir.name} did not finish; Resume continues it.")
 
 
 def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:

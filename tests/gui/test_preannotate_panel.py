@@ -102,6 +102,28 @@ def test_cancel_mid_run_leaves_later_images_untouched(qtbot, setup):
     assert "cancelled, 2 left untouched" in panel.status.text()
 
 
+def test_closing_the_project_mid_run_stops_writing(qtbot, setup):
+    window, panel, project, ids, made, factory = setup
+    gate = threading.Event()
+    factory.kwargs = {"gate": gate, "one_shot": True}
+    changed: list[int] = []
+    window.annotation_changed.connect(changed.append)
+    cancelled = threading.Event()
+    cancel = panel.controller.cancel
+    panel.controller.cancel = lambda: (cancelled.set(), cancel())  # spy on the controller
+    with qtbot.waitSignal(panel.controller.run_ended, timeout=WAIT_MS) as ended:
+        assert panel.controller.start(ids)
+        qtbot.waitUntil(lambda: bool(made) and made[0].entered.is_set(), timeout=WAIT_MS)
+        window.project = None  # what MainWindow.close_project leaves behind
+        gate.set()  # image 1 finishes; the panel sees the project is gone and cancels
+        qtbot.waitUntil(cancelled.is_set, timeout=WAIT_MS)
+        gate.set()  # if image 2 was already inside the model it completes, then the run stops
+    summary = ended.args[0]
+    assert summary.cancelled and summary.done in (ids[:1], ids[:2])
+    assert project.targets(ids[2]) == [] and project.get_image(ids[2]).status == ReviewStatus.NEW
+    assert changed == [] and window.reloads == 0  # nothing refreshed for a closed project
+
+
 def test_failing_image_is_reported_and_the_rest_finish(qtbot, setup):
     window, panel, project, ids, _, _ = setup
     missing = project.resolve_path(project.get_image(ids[1]))

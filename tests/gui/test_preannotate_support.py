@@ -80,12 +80,16 @@ class FakePredictor:
     """Proposes one target at the brightest pixel and the top half as sky.
 
     ``gate``: a threading.Event the predictor waits on before each image (to cancel mid-run);
+    ``one_shot``: clear the gate after each pass, so every image needs its own ``gate.set()``;
     ``fail_on``: pixel arrays whose first value is this number raise (a model error).
     """
 
-    def __init__(self, weights=None, gate: threading.Event | None = None, fail_on=None) -> None:
+    def __init__(
+        self, weights=None, gate: threading.Event | None = None, fail_on=None, one_shot=False
+    ) -> None:
         self.weights = weights
         self.gate = gate
+        self.one_shot = one_shot
         self.fail_on = fail_on
         self.calls = 0
         self.thresholds: list[float] = []
@@ -95,6 +99,8 @@ class FakePredictor:
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
+            if self.one_shot:
+                self.gate.clear()  # the next image waits for its own release
         self.calls += 1
         self.thresholds.append(score_thr)
         gray = image if image.ndim == 2 else image[..., 0]

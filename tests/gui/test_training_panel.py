@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +14,14 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import training_panel
-from app.train_process import TrainOptions, TrainProcess, new_run_dir, train_command
+from app.train_process import (
+    TrainOptions,
+    TrainProcess,
+    find_resumable_run,
+    last_event,
+    new_run_dir,
+    train_command,
+)
 from core.project import Project
 from core.types import ReviewStatus, Split
 from tests.gui.test_preannotate_support import (
@@ -233,3 +242,44 @@ def test_start_passes_the_dock_settings(qtbot, setup):
     opts = seen[0]
     assert opts.epochs == 7 and opts.bagcp_prob == 0.0 and opts.extra == () and not opts.resume
     assert "--bagcp-prob 0" in " ".join(train_command(Path("p"), Path("r"), opts))
+
+
+def _fake_run(root, name, events, state=True, age=0.0):
+    run_dir = Path(root) / "models" / "runs" / name
+    run_dir.mkdir(parents=True)
+    lines = [json.dumps({"event": e}) for e in events]
+    (run_dir / "events.jsonl").write_text("\n".join(lines) + '\n{"event": "ste')  # cut by a kill
+    if state:
+        (run_dir / "last.pt").write_bytes(b"state")
+        t = time.time() - age
+        os.utime(run_dir / "last.pt", (t, t))
+    return run_dir
+
+
+def test_find_resumable_run_picks_the_newest_unfinished(tmp_path):
+    assert find_resumable_run(tmp_path) is None
+    _fake_run(tmp_path, "old", ["start", "checkpoint"], age=100)
+    done = _fake_run(tmp_path, "done", ["start", "checkpoint", "done"], age=50)
+    assert last_event(done) == "done"  # the cut last line is skipped
+    assert find_resumable_run(tmp_path) is None  # the newest run finished
+    new = _fake_run(tmp_path, "new", ["start", "step", "checkpoint"], age=10)
+    _fake_run(tmp_path, "nostate", ["start"], state=False)
+    assert find_resumable_run(tmp_path) == new
+
+
+def test_unfinished_run_from_an_earlier_session_can_be_resumed(qtbot, setup):
+    window, panel, script, project = setup
+    run_dir = _fake_run(project.root, "20240101-000000", ["start", "checkpoint"])
+    window.open_project(project)
+    assert panel.resume_button.isEnabled() and run_dir.name in panel.status.text()
+    seen = []
+    fake = fake_train_builder(script, "ok")
+
+    def builder(root, rd, opts):
+        seen.append((rd, opts))
+        return fake(root, rd, opts)
+
+    panel.command_builder = builder
+    with qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS):
+        assert panel.resume_training()
+    assert seen[0][0] == run_dir and seen[0][1].resume
