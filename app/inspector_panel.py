@@ -66,6 +66,7 @@ DOCK_NAME = "InspectorDock"
 STORED = "stored proposals"
 CROP = 48
 HIT_COLOR = "#ff4040"
+JUMP_ZOOM = 6.0  # screen px per image px after a jump: a 48 px neighbourhood fills ~300 px
 RETHRESHOLD_MS = 300  # spin-box spam coalesces into one re-evaluation
 SUMMARY_COLUMNS = ("version", "thr", "images", "targets", "Pd", "FA", "FA sky", "FA non-sky",
                    "FA unknown", "FA/img", "misses")  # fmt: skip
@@ -444,6 +445,7 @@ class InspectorPanel(QWidget):
         boxes = [c.box for c in self.gallery.visible_cards() if c.image_id == image_id]
         canvas = getattr(self.window, "canvas", None)
         if canvas is not None and self.window.current_image_id == image_id:
+            canvas.center_on(x, y, zoom=JUMP_ZOOM)  # a 3 px hit is invisible at fit-to-window
             canvas.set_highlight_boxes(boxes, HIT_COLOR)
             self._highlighted = image_id
 

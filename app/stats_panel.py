@@ -134,14 +134,18 @@ def summary_text(result: StatsResult) -> str:
         text += f", {plural(len(result.failed), 'unreadable image')} skipped"
     if result.cancelled:
         text += f" (cancelled after {st.n_images + len(result.failed)} of {result.total})"
+    facts = []
     if a["width"].size:
-        text += f" Median box {np.median(a['width']):g}x{np.median(a['height']):g} px"
+        facts.append(f"median box {np.median(a['width']):g}x{np.median(a['height']):g} px")
     if a["contrast"].size:
-        text += f"; median local contrast {np.median(a['contrast']):.2f}"
+        facts.append(f"median local contrast {np.median(a['contrast']):.2f}")
     if a["rank"].size:
         brightest = 100.0 * float(np.mean(a["rank"] == 0.0))
-        text += f"; {brightest:.0f}% of targets are their image's brightest pixel"
-    return text + "."
+        facts.append(f"{brightest:.0f}% of targets are their image's brightest pixel")
+    if not facts:
+        return text + "."
+    joined = "; ".join(facts)
+    return f"{text}. {joined[0].upper()}{joined[1:]}."
 
 
 class StatsPanel(QWidget):

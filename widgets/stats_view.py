@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 # key -> (title, x label, binning): "int" one bin per integer, ("fixed", lo, hi, n), or "auto"
 PLOTS: dict[str, tuple[str, str, object]] = {
@@ -31,6 +31,8 @@ PLOTS: dict[str, tuple[str, str, object]] = {
 AUTO_BINS = 30
 MAX_INT_BINS = 60  # wider integer ranges fall back to AUTO_BINS bins
 BAR_BRUSH = (70, 130, 200, 170)
+MIN_PLOT_HEIGHT = 190  # px per row of plots
+MIN_PLOT_WIDTH = 260
 
 
 def histogram(values: np.ndarray, binning: object) -> tuple[np.ndarray, np.ndarray]:
@@ -77,10 +79,16 @@ class StatsView(QWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._size: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0, dtype=int))
         self._build_plots()
+        rows = (len(PLOTS) + 2) // 2
+        # scroll rather than squash: a docked panel can be short, a histogram needs height
+        self.graphics.setMinimumSize(MIN_PLOT_WIDTH * 2, MIN_PLOT_HEIGHT * rows)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.graphics)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
-        layout.addWidget(self.graphics, 1)
+        layout.addWidget(scroll, 1)
 
     def _build_plots(self) -> None:
         keys = ["size", *PLOTS]

@@ -82,6 +82,7 @@ def test_click_on_a_crop_jumps_to_its_centre(qtbot, setup) -> None:
     rect = lst.visualItemRect(lst.item(0))
     qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert win.gotos[-1] == (ids[0], (15.0, 15.0))
+    assert win.canvas.centers[-1] == (15.0, 15.0, inspector_panel.JUMP_ZOOM)
     assert win.canvas.highlights[-1] == ([BOX_FA], inspector_panel.HIT_COLOR)
 
 
@@ -181,11 +182,10 @@ def test_closing_the_project_mid_run_stops_and_drops_the_run(qtbot, setup) -> No
     results: list = []
     panel.run_finished.connect(results.append)
     assert panel.start()
-    thread = panel.thread
     assert predictors[0].started.wait(10)
-    with qtbot.waitSignal(thread.finished, timeout=20_000):
-        win.project = None  # what MainWindow.close_project leaves behind
-        gate.set()
+    win.project = None  # what MainWindow.close_project leaves behind
+    gate.set()
+    qtbot.waitUntil(lambda: panel.thread is None, timeout=20_000)  # the worker reported back
     assert predictors[0].calls == 1  # the second image was never started
     assert results == [] and panel.gallery.cards() == []
     assert not cache_path(project.root, inspector_panel.SHIPPED_DEFAULT_NAME).exists()
