@@ -56,6 +56,26 @@ def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
     return run_dir
 
 
+def read_events(run_dir: Path, max_bytes: int = 32_000_000) -> list[dict]:
+    """Every event the train CLI logged to ``run_dir/events.jsonl`` (all sessions of a run)."""
+    path = Path(run_dir) / "events.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(path.stat().st_size - max_bytes, 0))  # a huge log: its recent part
+            raw = f.read()
+    except OSError:
+        return []
+    events = []
+    for line in raw.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill (or the partial first line of a capped read)
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
+    return events
+
+
 def last_event(run_dir: Path) -> str | None:
     """The kind of the last event in ``run_dir/events.jsonl`` (the train CLI appends to it)."""
     path = Path(run_dir) / "events.jsonl"

@@ -39,6 +39,7 @@ from app.train_process import (
     TrainProcess,
     find_resumable_run,
     new_run_dir,
+    read_events,
     train_command,
 )
 from app.workers import SHIPPED_DEFAULT_NAME
@@ -255,7 +256,7 @@ class TrainingPanel(QWidget):
     def _on_step(self, ev: dict) -> None:
         epoch, step = int(ev.get("epoch", 1)), int(ev.get("step", 0))
         steps = max(int(ev.get("steps") or self._steps), 1)
-        self.plot.add_step(epoch - 1 + step / steps, ev.get("losses") or {})
+        self.plot.add_step(_step_x(ev, self._steps), ev.get("losses") or {})
         self.progress.setValue((epoch - 1) * steps + step)
         self._show_eta(ev)
 
@@ -378,7 +379,26 @@ class TrainingPanel(QWidget):
         flags, _note = plan_training(self.window.project)
         self.run_dir, self._run_root = run_dir, root
         self._opts = replace(self.options(), extra=flags)
+        self._replay(read_events(run_dir))
         self._say(f"Run {run_dir.name} did not finish; Resume continues it.")
+
+    def _replay(self, events: list[dict]) -> None:
+        """Redraw a run's curves from its logged events (the plot continues on resume)."""
+        self.plot.clear()
+        for ev in events:
+            if ev["event"] == "start":
+                self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
+            elif ev["event"] == "step":
+                self.plot.add_step(_step_x(ev, self._steps), ev.get("losses") or {})
+            elif ev["event"] == "epoch":
+                self.plot.add_epoch(int(ev.get("epoch", 0)), ev.get("val") or {})
+        self.plot.redraw()
+
+
+def _step_x(ev: dict, default_steps: int) -> float:
+    """A step event's position in epochs: the CLI counts epochs from 1 and steps from 1."""
+    steps = max(int(ev.get("steps") or default_steps), 1)
+    return int(ev.get("epoch", 1)) - 1 + int(ev.get("step", 0)) / steps
 
 
 def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:

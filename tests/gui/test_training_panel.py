@@ -270,8 +270,17 @@ def test_find_resumable_run_picks_the_newest_unfinished(tmp_path):
 def test_unfinished_run_from_an_earlier_session_can_be_resumed(qtbot, setup):
     window, panel, script, project = setup
     run_dir = _fake_run(project.root, "20240101-000000", ["start", "checkpoint"])
+    logged = [
+        {"event": "start", "steps_per_epoch": 4},
+        {"event": "step", "epoch": 1, "step": 2, "steps": 4, "losses": {"total": 3.0}},
+        {"event": "epoch", "epoch": 1, "val": {"mAP07": 0.25}},
+    ]
+    with open(run_dir / "events.jsonl", "a") as f:
+        f.write("".join("\n" + json.dumps(ev) for ev in logged) + "\n")
     window.open_project(project)
     assert panel.resume_button.isEnabled() and run_dir.name in panel.status.text()
+    assert panel.plot.loss_points("total") == [(0.5, 3.0)]  # the earlier session's curves
+    assert panel.plot.metric_points("mAP07") == [(1.0, 0.25)]
     seen = []
     fake = fake_train_builder(script, "ok")
 
