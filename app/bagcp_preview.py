@@ -308,7 +308,7 @@ class BagcpPreviewPanel(QWidget):
 
     # ------------------------------------------------------------------ worker plumbing
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        return self.thread is not None  # until its result is delivered, not just until run() ends
 
     def _refuse(self, message: str) -> bool:
         self.controls.set_message(message, error=True)

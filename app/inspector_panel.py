@@ -292,7 +292,7 @@ class InspectorPanel(QWidget):
 
     # ------------------------------------------------------------------ running
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        return self.thread is not None  # until its result is delivered, not just until run() ends
 
     def start(self) -> bool:
         """Run the chosen detections over the chosen images; False (with a message) if refused."""

@@ -181,7 +181,7 @@ class StatsPanel(QWidget):
         layout.addWidget(self.view, 1)
 
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        return self.thread is not None  # until its result is delivered, not just until run() ends
 
     def image_ids(self) -> list[int]:
         project = self.window.project
