@@ -155,6 +155,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    _record_command(args.out)
     train, val = _load_data(args)
     if not train:
         raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
@@ -170,6 +171,17 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     if args.export_weights is not None and result.best_weights is not None:
         return _export(args.out, args.export_weights)
     return EXIT_OK
+
+
+def _record_command(run_dir: Path) -> None:
+    """RUN_DIR/command.txt: the command line, for the model card (first invocation wins)."""
+    import shlex
+
+    from core.formats._io import atomic_write_text
+
+    path = run_dir / "command.txt"
+    if not path.exists() and Path(sys.argv[0]).name == "main.py":  # not when called in-process
+        atomic_write_text(path, "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
 
 
 def _export(run_dir: Path, dest: Path) -> int:
