@@ -34,13 +34,10 @@ from widgets.overlays import (
     SKY_FILL,
     SKY_PROPOSAL_FILL,
     BoxesItem,
-    DraftItem,
-    SkyItem,
     TargetsItem,
-    tint_image,
     view_scale,
-    visible_pixels,
 )
+from widgets.overlays_sky import DraftItem, SkyItem, tint_image, visible_pixels
 
 MODES = ("edit", "draw_sky", "edit_sky")
 
@@ -188,8 +185,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                 self.image_item,
                 self.sky_proposal_item,
                 self.sky_item,
-                self.highlight_item,
                 self.targets_item,
+                self.highlight_item,  # above targets: it often marks one of their boxes
                 self.draft_item,
             )
         ):
@@ -467,7 +464,7 @@ def _demo_image(h: int = 512, w: int = 640, n_targets: int = 40, seed: int = 0):
     for k in range(n_targets):
         cx, cy = rng.integers(10, w - 10), rng.integers(10, int(0.5 * h))
         img += (
-            900 * rng.uniform(0.5, 1.5) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 0.8**2))
+            2500 * rng.uniform(0.5, 1.5) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 0.8**2))
         )
         proposal = k % 3 == 0
         targets.append(
@@ -496,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         "--screenshot", help="save a PNG of the window after it is shown, then exit"
     )
     parser.add_argument("--zoom", type=float, default=None, help="zoom on the first target")
+    parser.add_argument("--mode", choices=MODES, default="edit")
+    parser.add_argument("--cmap", choices=("grey", "inferno", "jet"), default="grey")
     args = parser.parse_args(argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
     img, targets, sky, proposal_sky = _demo_image()
@@ -507,11 +506,18 @@ def main(argv: list[str] | None = None) -> int:
     canvas.set_score_threshold(0.3)
     canvas.select([targets[1].id])
     canvas.set_highlight_boxes([targets[4].box], "#ff4df0")
-    canvas.cursor_moved.connect(lambda x, y, v: None)
+    canvas.set_display(cmap=args.cmap)
+    canvas.set_mode(args.mode)
     canvas.show()
     if args.zoom:
-        canvas.center_on(targets[0].point[0], targets[0].point[1], args.zoom)
-        canvas._report_cursor(targets[0].point[0] + 0.5, targets[0].point[1] + 0.5)
+        x, y = targets[0].point
+        canvas.center_on(x, y, args.zoom)
+        canvas._report_cursor(x + 0.5, y + 0.5)
+    if args.mode == "edit_sky":
+        canvas.sky_item.set_selection(0, 0)
+    elif args.mode == "draw_sky":
+        canvas._draft = [(60.0, 60.0), (200.0, 40.0), (230.0, 150.0)]
+        canvas._update_draft((120.0, 170.0))
     if args.screenshot:
 
         def shoot() -> None:

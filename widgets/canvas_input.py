@@ -57,6 +57,8 @@ class CanvasInputMixin:
             kind, data = ("vdelete", hit) if hit else ("pan", None)
         self._press = _Press(btn, pos, img, mods, kind, data, dragging=kind == "pan" and not left)
         self._press.last = pos
+        if self._press.dragging:
+            self.view.setCursor(QtCore.Qt.CursorShape.ClosedHandCursor)
 
     def _classify_left(self, img: tuple[float, float], mods) -> tuple[str, object]:
         x, y = img
@@ -341,8 +343,8 @@ class CanvasInputMixin:
     def _key_action(self, key: int, mods: QtCore.Qt.KeyboardModifier):
         """The callable a key triggers in the current mode, or None when the canvas ignores it."""
         shift, ctrl = bool(mods & Mod.ShiftModifier), bool(mods & Mod.ControlModifier)
-        if ctrl:  # Ctrl+Z, Ctrl+S... belong to the app; only Ctrl+A (select all) is ours
-            if key == Key.Key_A and self._mode == "edit":
+        if ctrl:  # Ctrl+Z, Ctrl+Shift+A... belong to the app; only Ctrl+A (select all) is ours
+            if key == Key.Key_A and not shift and self._mode == "edit":
                 return lambda: self.select(self.visible_ids())
             return None
         common = {

@@ -338,3 +338,44 @@ def test_bad_input_raises_typed_errors(canvas: IRCanvas) -> None:
     with pytest.raises(CanvasError, match="high > low"):
         canvas.set_display(levels=(5, 5))
     assert canvas.image().shape == (80, 100)  # nothing lost
+
+
+def test_ctrl_a_selects_visible_and_ctrl_shift_a_is_left_to_the_app(
+    qtbot, canvas: IRCanvas
+) -> None:
+    canvas.set_score_threshold(0.5)
+    qtbot.keyClick(canvas.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.selected_ids() == [1, 2, 4]
+    canvas.select([])
+    qtbot.keyClick(
+        canvas.view,
+        Qt.Key.Key_A,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert canvas.selected_ids() == []
+
+
+def test_space_drag_pans_instead_of_moving(qtbot, canvas: IRCanvas) -> None:
+    before = canvas.widget_to_image(QtCore.QPointF(100, 100))
+    a, b = at(canvas, 20.5, 20.5), at(canvas, 30.5, 20.5)  # starts on a target
+    qtbot.keyPress(canvas.view, Qt.Key.Key_Space)
+    with qtbot.assertNotEmitted(canvas.targets_edit_requested):
+        qtbot.mousePress(vp(canvas), LEFT, pos=a)
+        qtbot.mouseMove(vp(canvas), (a + b) / 2)
+        qtbot.mouseMove(vp(canvas), b)
+        qtbot.mouseRelease(vp(canvas), LEFT, pos=b)
+    qtbot.keyRelease(canvas.view, Qt.Key.Key_Space)
+    after = canvas.widget_to_image(QtCore.QPointF(100, 100))
+    assert after[0] == pytest.approx(before[0] - 10, abs=0.5)
+    with qtbot.waitSignal(canvas.targets_edit_requested):  # space released: drags edit again
+        drag(qtbot, canvas, (20.5, 20.5), (22.5, 20.5))
+
+
+def test_escape_cancels_a_drag(qtbot, canvas: IRCanvas) -> None:
+    qtbot.mousePress(vp(canvas), LEFT, pos=at(canvas, 20.5, 20.5))
+    qtbot.mouseMove(vp(canvas), at(canvas, 24.5, 20.5))
+    qtbot.mouseMove(vp(canvas), at(canvas, 26.5, 20.5))
+    qtbot.keyClick(canvas.view, Qt.Key.Key_Escape)
+    with qtbot.assertNotEmitted(canvas.targets_edit_requested):
+        qtbot.mouseRelease(vp(canvas), LEFT, pos=at(canvas, 26.5, 20.5))
+    assert canvas.targets_item._preview == {}

@@ -16,6 +16,9 @@ from core.geometry import (
     fit_target,
     mask_to_rings,
     rasterize_ring,
+    ring_delete_vertex,
+    ring_insert_vertex,
+    ring_move_vertex,
     ring_region,
     rings_to_mask,
 )
@@ -204,3 +207,18 @@ def test_ring_behaves_like_an_array() -> None:
     ring = Ring([[0.5, 0.5], [3.5, 0.5], [3.5, 3.5]])
     assert np.asarray(ring).shape == (3, 2) and len(ring) == 3
     assert ring == Ring(np.asarray(ring)) and ring != Ring(np.asarray(ring), is_hole=True)
+
+
+def test_ring_vertex_helpers() -> None:
+    ring = Ring([[0.5, 0.5], [5.5, 0.5], [5.5, 5.5], [0.5, 5.5]], is_hole=True)
+    moved = ring_move_vertex(ring, 2, (7.5, 8.5))
+    assert (
+        moved.is_hole
+        and tuple(moved.points[2]) == (7.5, 8.5)
+        and tuple(ring.points[2]) == (5.5, 5.5)
+    )
+    inserted = ring_insert_vertex(ring, 0, (3.5, -1.5))
+    assert len(inserted) == 5 and tuple(inserted.points[1]) == (3.5, -1.5)
+    deleted = ring_delete_vertex(inserted, 1)
+    assert deleted == ring
+    assert ring_delete_vertex(Ring([[0, 0], [1, 0], [1, 1]]), 0) is None  # would not be a polygon

@@ -1,0 +1,262 @@
+"""Sky overlays of the IR canvas: ring outlines with vertex editing, the polygon being drawn,
+and the translucent sky fills blended into the displayed image.
+
+Split from widgets/overlays.py (targets) to keep each file readable; same drawing rules: 1-px
+cosmetic strokes with a dark shadow, batched handles, numpy hit-testing.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from widgets.overlays import (
+    HANDLE_PX,
+    PREVIEW,
+    SELECTED,
+    SKY,
+    SKY_PROPOSAL,
+    handles,
+    rings_path,
+    shadow,
+    stroke,
+)
+
+
+class SkyItem(pg.GraphicsObject):
+    """Sky ring outlines, plus vertex handles and the edited ring's preview while editing.
+
+    The accepted sky has a solid outline, a proposed sky (``proposal=True``) a dashed one in
+    another colour. The translucent fill is not drawn here: the canvas blends it into the image
+    once per change (``tint_image``), which costs nothing per frame. Handles are drawn only for
+    the selected or hovered ring and its vertices in view, so a 2,000-vertex sky stays fluid.
+    """
+
+    def __init__(self, proposal: bool = False) -> None:
+        super().__init__()
+        self._color = SKY_PROPOSAL if proposal else SKY
+        self._dashed = proposal
+        self.rings: list[np.ndarray] = []
+        self.holes: list[bool] = []
+        self._path = QtGui.QPainterPath()
+        self.editing = False
+        self.selected_ring: int | None = None
+        self.selected_vertex: int | None = None
+        self.hover_ring: int | None = None
+        self._preview: np.ndarray | None = None
+        self._vertices = np.zeros((0, 2))
+        self._ring_of = np.zeros(0, dtype=np.intp)
+        self._vertex_of = np.zeros(0, dtype=np.intp)
+        self._seg_end = np.zeros((0, 2))
+        self._bboxes = np.zeros((0, 4))
+        self._areas = np.zeros(0)
+
+    def set_rings(self, rings: list[np.ndarray], holes: list[bool] | None = None) -> None:
+        self.prepareGeometryChange()
+        self.rings = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings]
+        self.holes = list(holes) if holes is not None else [False] * len(self.rings)
+        self._path = rings_path(self.rings)
+        self.selected_ring = self.selected_vertex = self.hover_ring = None
+        self._preview = None
+        counts = [len(r) for r in self.rings]
+        self._vertices = np.vstack(self.rings) if self.rings else np.zeros((0, 2))
+        self._ring_of = np.repeat(np.arange(len(self.rings)), counts)
+        self._vertex_of = (
+            np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, np.intp)
+        )
+        self._seg_end = (
+            np.vstack([np.roll(r, -1, axis=0) for r in self.rings])
+            if self.rings
+            else np.zeros((0, 2))
+        )
+        self._bboxes = np.array([[*r.min(axis=0), *r.max(axis=0)] for r in self.rings]).reshape(
+            -1, 4
+        )
+        self._areas = np.array([abs(_shoelace(r)) for r in self.rings])
+        self.update()
+
+    def set_selection(self, ring: int | None, vertex: int | None = None) -> None:
+        self.selected_ring, self.selected_vertex = ring, vertex
+        self.update()
+
+    def set_hover(self, ring: int | None) -> None:
+        if ring != self.hover_ring:
+            self.hover_ring = ring
+            self.update()
+
+    def set_preview(self, points: np.ndarray | None) -> None:
+        """Live feedback while a vertex is dragged: the edited ring as it would become."""
+        self._preview = points
+        self.update()
+
+    # -- hit testing ---------------------------------------------------------------------
+    def vertex_at(self, x: float, y: float, tol: float) -> tuple[int, int] | None:
+        if not len(self._vertices):
+            return None
+        d = np.hypot(self._vertices[:, 0] - x, self._vertices[:, 1] - y)
+        k = int(np.argmin(d))
+        return (int(self._ring_of[k]), int(self._vertex_of[k])) if d[k] <= tol else None
+
+    def edge_at(
+        self, x: float, y: float, tol: float
+    ) -> tuple[int, int, tuple[float, float]] | None:
+        """(ring, index of the segment's first vertex, closest point) for the nearest edge."""
+        if not len(self._vertices):
+            return None
+        a, b = self._vertices, self._seg_end
+        ab = b - a
+        denom = np.maximum((ab**2).sum(axis=1), 1e-12)
+        t = np.clip(((x - a[:, 0]) * ab[:, 0] + (y - a[:, 1]) * ab[:, 1]) / denom, 0.0, 1.0)
+        proj = a + t[:, None] * ab
+        d = np.hypot(proj[:, 0] - x, proj[:, 1] - y)
+        k = int(np.argmin(d))
+        if d[k] > tol:
+            return None
+        return (
+            int(self._ring_of[k]),
+            int(self._vertex_of[k]),
+            (float(proj[k, 0]), float(proj[k, 1])),
+        )
+
+    def ring_at(self, x: float, y: float) -> int | None:
+        """The smallest ring containing (x, y) (a hole inside a sky region wins over the region)."""
+        if not len(self.rings):
+            return None
+        bb = self._bboxes
+        cand = np.flatnonzero((x >= bb[:, 0]) & (x <= bb[:, 2]) & (y >= bb[:, 1]) & (y <= bb[:, 3]))
+        inside = [
+            int(k)
+            for k in cand
+            if cv2.pointPolygonTest(self.rings[k].astype(np.float32), (float(x), float(y)), False)
+            >= 0
+        ]
+        return min(inside, key=lambda k: self._areas[k]) if inside else None
+
+    # -- painting ------------------------------------------------------------------------
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
+        return self._path.boundingRect().adjusted(-50, -50, 50, 50)
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:
+        if self._path.isEmpty():
+            return
+        shadow(painter, self._path)
+        stroke(painter, self._path, self._color, dashed=self._dashed)
+        if not self.editing:
+            return
+        for k, bold in ((self.hover_ring, False), (self.selected_ring, True)):
+            if k is not None and k < len(self.rings):
+                stroke(painter, rings_path([self.rings[k]]), SELECTED, bold=bold)
+        if self._preview is not None:
+            path = rings_path([self._preview])
+            shadow(painter, path, bold=True)
+            stroke(painter, path, PREVIEW, dashed=True, bold=True)
+        ring = (
+            self._preview
+            if self._preview is not None
+            else (self.rings[self.selected_ring] if self.selected_ring is not None else None)
+        )
+        if ring is None and self.hover_ring is not None:
+            ring = self.rings[self.hover_ring]
+        if ring is not None:
+            self._paint_handles(painter, ring)
+
+    def _paint_handles(self, painter: QtGui.QPainter, ring: np.ndarray) -> None:
+        view = self.viewRect()
+        if view is None:
+            return
+        inside = (
+            (ring[:, 0] >= view.left())
+            & (ring[:, 0] <= view.right())
+            & (ring[:, 1] >= view.top())
+            & (ring[:, 1] <= view.bottom())
+        )
+        if inside.sum() > 1500:
+            return  # zoomed far out: handles would merge into a smear; edges stay clickable
+        handles(painter, ring[inside], SELECTED)
+        v = self.selected_vertex
+        if v is not None and self._preview is None and v < len(ring):
+            handles(painter, ring[v : v + 1], PREVIEW, 1.6 * HANDLE_PX)
+
+
+def visible_pixels(area: QtCore.QRectF, view: QtCore.QRectF) -> QtCore.QRectF:
+    """``area`` clipped to ``view`` and grown to whole pixels (for partial image draws)."""
+    a = area.intersected(view)
+    if a.isEmpty():
+        return a
+    return QtCore.QRectF(
+        QtCore.QPointF(np.floor(a.left()), np.floor(a.top())),
+        QtCore.QPointF(np.ceil(a.right()), np.ceil(a.bottom())),
+    )
+
+
+def tint_image(qimage: QtGui.QImage, tints: list[tuple[np.ndarray, QtGui.QColor]]) -> QtGui.QImage:
+    """Blend translucent colours into an RGB32 image where each mask is True (sky fills).
+
+    Done once per display or sky change, so the fill costs nothing per frame and covers exactly
+    the mask's pixels.
+    """
+    img = qimage.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    h, w, bpl = img.height(), img.width(), img.bytesPerLine()
+    px = np.frombuffer(img.bits(), np.uint8).reshape(h, bpl)[:, : 4 * w].reshape(h, w, 4)
+    for mask, color in tints:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != (h, w) or not m.any():
+            continue
+        a = color.alphaF()
+        bgr = np.array([color.blue(), color.green(), color.red()], dtype=np.float32)
+        sel = px[m, :3].astype(np.float32)
+        px[m, :3] = np.round(sel * (1.0 - a) + bgr * a).astype(np.uint8)
+    return img
+
+
+def _shoelace(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+class DraftItem(pg.GraphicsObject):
+    """The sky polygon being drawn: placed vertices, the rubber edge to the cursor, the closing edge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[tuple[float, float]] = []
+        self.cursor: tuple[float, float] | None = None
+        self.subtract = False
+
+    def set_draft(
+        self, points: list[tuple[float, float]], cursor: tuple[float, float] | None, subtract: bool
+    ) -> None:
+        self.prepareGeometryChange()
+        self.points, self.cursor, self.subtract = list(points), cursor, subtract
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
+        pts = self.points + ([self.cursor] if self.cursor else [])
+        if not pts:
+            return QtCore.QRectF()
+        a = np.asarray(pts)
+        x0, y0 = a.min(axis=0)
+        x1, y1 = a.max(axis=0)
+        px = self.pixelLength(pg.Point(1, 0)) if self.getViewBox() is not None else 1.0
+        m = 20.0 * (px or 1.0)
+        return QtCore.QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
+        self.prepareGeometryChange()
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:
+        if not self.points:
+            return
+        color = QtGui.QColor("#ff5a5a") if self.subtract else SELECTED
+        pts = self.points + ([self.cursor] if self.cursor else [])
+        line = QtGui.QPainterPath()
+        line.addPolygon(QtGui.QPolygonF([QtCore.QPointF(x, y) for x, y in pts]))
+        shadow(painter, line, bold=True)
+        stroke(painter, line, color, bold=True)
+        if len(pts) >= 3:  # where the polygon will close
+            closing = QtGui.QPainterPath(QtCore.QPointF(*pts[-1]))
+            closing.lineTo(QtCore.QPointF(*pts[0]))
+            stroke(painter, closing, color, dashed=True)
+        handles(painter, np.asarray(self.points, dtype=np.float64), color)
