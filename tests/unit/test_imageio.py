@@ -136,3 +136,15 @@ def test_encode_png_roundtrip_16bit_rgb(tmp_path: Path) -> None:
     path = tmp_path / "e.png"
     path.write_bytes(imageio.encode_png(img))
     assert np.array_equal(imageio.read_image(path), img)
+
+
+def test_probe_checks_every_png_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), np.random.default_rng(4).integers(0, 255, (64, 64), dtype=np.uint8))
+    header, sha = imageio.probe_file(path)
+    assert header == imageio.read_header(path) and sha == imageio.file_sha256(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # IEND still there: only the CRC walk can notice
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="checksum"):
+        imageio.probe_file(path)
