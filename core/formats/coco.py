@@ -32,6 +32,7 @@ from core import imageio
 from core.errors import FormatError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
+from core.formats.densesirst import read_mask
 from core.types import Box, ImageAnnotation, ImageInfo, Split, Target, TargetMask
 
 CATEGORY = {"id": 1, "name": "target", "supercategory": "target"}
@@ -137,7 +138,7 @@ def build_annotation(entry: CocoEntry, width: int, height: int, json_path: Path)
                 json_path, f"{entry.file_name}: annotation {ann.get('id')} is invalid ({exc})"
             ) from None
     if entry.sky_file is not None:
-        sky = _read_sky(entry.sky_file, width, height)
+        sky = read_mask(entry.sky_file, width, height)
     return ImageAnnotation(targets=targets, sky=sky)
 
 
@@ -184,12 +185,6 @@ def _segmentation_mask(seg: object, height: int, width: int) -> np.ndarray | Non
             part.paste_into(out)
         return out
     raise ValueError(f"segmentation of type {type(seg).__name__} is neither polygons nor RLE")
-
-
-def _read_sky(path: Path, width: int, height: int) -> np.ndarray:
-    from core.formats.densesirst import read_mask
-
-    return read_mask(path, width, height)
 
 
 # ---------------------------------------------------------------------------- writing

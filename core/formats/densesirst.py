@@ -261,23 +261,29 @@ def write_sample(
     height: int,
 ) -> None:
     """Write every DenseSIRST file of one image (each atomically). A PNG source is copied
-    byte for byte; other files and arrays are encoded as PNG at their own depth."""
+    byte for byte; other files and arrays are encoded as PNG at their own depth. The image is
+    written last, so an image in PNGImages always has all its label files (even after a kill)."""
     out = Path(out_root)
     check_id(image_id)
-    _write_image(out / IMAGES / f"{image_id}.png", image_src, width, height)
+    sky = annotation.sky if annotation.sky is not None else np.zeros((height, width), bool)
+    if sky.shape != (height, width):
+        raise FormatError(
+            image_id, f"sky mask is {sky.shape[::-1]} but the image is {width}x{height}"
+        )
+    image = _encoded_image(image_src, width, height)  # fails before anything is written
     boxes = [t.box for t in annotation.targets if t.box is not None]
     points = [t.point for t in annotation.targets if t.point is not None]
     atomic_write_text(out / BBOX / f"{image_id}.xml", bbox_xml(image_id, width, height, boxes))
     atomic_write_text(out / POINTS / f"{image_id}_pixels0.txt", points_text(points))
     target = annotation.target_mask(height, width)
     _write_mask_pair(out, TARGET_BIN, TARGET_PAL, image_id, target, palette_size=2)
-    sky = annotation.sky if annotation.sky is not None else np.zeros((height, width), bool)
-    if sky.shape != (height, width):
-        raise FormatError(
-            image_id, f"sky mask is {sky.shape[::-1]} but the image is {width}x{height}"
-        )
     _write_mask_pair(out, SKY_BIN, SKY_PAL, image_id, sky, palette_size=256)
     atomic_write_text(out / SKY_BIN / f"{image_id}.xml", sky_xml(image_id, width, height, sky))
+    dst = out / IMAGES / f"{image_id}.png"
+    if isinstance(image, Path):
+        atomic_copy(image, dst)
+    else:
+        atomic_write_bytes(dst, image)
 
 
 def write_split(out_root: Path | str, split_name: str, ids: list[str]) -> None:
@@ -288,20 +294,19 @@ def write_split(out_root: Path | str, split_name: str, ids: list[str]) -> None:
     atomic_write_text(Path(out_root) / SPLITS / f"{split_name}.txt", "\n".join(ids))
 
 
-def _write_image(dst: Path, src: Path | np.ndarray, width: int, height: int) -> None:
+def _encoded_image(src: Path | np.ndarray, width: int, height: int) -> Path | bytes:
+    """A PNG file to copy as is, or PNG bytes of an array / a non-PNG file."""
     if isinstance(src, np.ndarray):
         if src.shape[:2] != (height, width):
             raise FormatError(
-                dst, f"image array is {src.shape[1]}x{src.shape[0]}, expected {width}x{height}"
+                "image array", f"is {src.shape[1]}x{src.shape[0]}, expected {width}x{height}"
             )
-        atomic_write_bytes(dst, imageio.encode_png(src))
-        return
+        return imageio.encode_png(src)
     src = Path(src)
     if src.suffix.lower() == ".png":
         imageio.read_header(src)  # a missing or non-PNG source fails here, naming the file
-        atomic_copy(src, dst)
-    else:
-        atomic_write_bytes(dst, imageio.encode_png(imageio.read_image(src)))
+        return src
+    return imageio.encode_png(imageio.read_image(src))
 
 
 def _write_mask_pair(
