@@ -1,5 +1,6 @@
-"""Pre-annotation with the real Predictor in the real MainWindow (tiny random-init checkpoint, or
-the shipped weights on the demo project when both exist)."""
+"""Pre-annotation with the real Predictor in the real MainWindow, on the demo project: the
+shipped weights when they exist, else a tiny random-init checkpoint registered as the active
+model version."""
 
 from __future__ import annotations
 
@@ -49,47 +50,35 @@ def main_window_with(qtbot):
         win.close()
 
 
-def test_tiny_checkpoint_preannotates_every_unreviewed_image(qtbot, tmp_path, main_window_with):
-    project, ids = make_project(tmp_path, 3)
-    weights = save_tiny_weights(project.models_dir / "tiny.safetensors")
-    mv = project.add_model_version(
-        ModelVersion(None, "tiny", str(weights), "2024-01-01T00:00:00", active=True)
-    )
+def test_demo_project_unreviewed_images_get_proposals(qtbot, app_project_dir, main_window_with):
+    from core.project import Project
+    from model.inference import default_weights_path
+
+    project = Project.open(app_project_dir)
+    if not default_weights_path().is_file():  # no shipped weights yet: a tiny stand-in
+        weights = save_tiny_weights(project.models_dir / "tiny.safetensors")
+        project.add_model_version(
+            ModelVersion(None, "tiny", str(weights), "2024-01-01T00:00:00", active=True)
+        )
+    new = [i.id for i in project.list_images() if i.status == ReviewStatus.NEW]
+    reviewed = [i.id for i in project.list_images(status=ReviewStatus.REVIEWED)]
+    assert len(new) == 2 and reviewed
+    before = {i: project.targets(i) for i in reviewed[:2]}
     win, panel = main_window_with(project)
-    assert win.current_image_id == ids[0]
     with qtbot.waitSignal(panel.controller.run_ended, timeout=WAIT_MS) as ended:
         assert panel.run_unreviewed()
     summary = ended.args[0]
-    assert summary.done == ids and not summary.failed
-    for image_id in ids:
-        assert project.get_image(image_id).status == ReviewStatus.PRE_ANNOTATED
+    assert summary.done == new and not summary.failed
+    for image_id in new:
+        info = project.get_image(image_id)
+        assert info.status == ReviewStatus.PRE_ANNOTATED
         sky = project.sky_mask(image_id, state=TargetState.PROPOSAL)
-        assert sky is not None and sky.shape == (48, 64)
+        assert sky is not None and sky.shape == (info.height, info.width)
         proposals = project.targets(image_id, state=TargetState.PROPOSAL)
         assert all(t.score >= 0.05 and t.source == "model" for t in proposals)
-        row = win.list_model.info(image_id)  # list counts follow without a full reload
+        row = win.list_model.info(image_id)  # the list row follows without a full reload
         assert row.n_proposals == len(proposals) and row.status == ReviewStatus.PRE_ANNOTATED
-    assert project.active_model().id == mv.id
-
-
-def test_shipped_default_on_the_demo_project(qtbot, tmp_path, main_window_with):
-    from model.inference import default_weights_path
-
-    if not default_weights_path().is_file():
-        pytest.skip("no shipped weights in resources/models yet")
-    demo = pytest.importorskip("core.demo")
-    from core.project import Project
-
-    make = getattr(demo, "create_demo", None) or demo.build_demo_project
-    made = make(tmp_path / "demo")
-    project = made if isinstance(made, Project) else Project.open(tmp_path / "demo")
-    ids = [i.id for i in project.list_images()[:2]]
-    project.set_active_model(None)
-    win, panel = main_window_with(project)
-    with qtbot.waitSignal(panel.controller.run_ended, timeout=WAIT_MS) as ended:
-        assert panel.controller.start(ids)
-    assert ended.args[0].done == ids
-    assert all(project.sky_mask(i, state=TargetState.PROPOSAL) is not None for i in ids)
+    assert {i: project.targets(i) for i in reviewed[:2]} == before  # reviewed images untouched
 
 
 def test_missing_shipped_weights_are_reported(qtbot, tmp_path, main_window_with, monkeypatch):

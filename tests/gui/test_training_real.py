@@ -1,4 +1,4 @@
-"""The Training dock driving the real `main.py train` CLI on a tiny project, in the real MainWindow:
+"""The Training dock driving the real `main.py train` CLI on the demo project, in the real MainWindow:
 train 1 epoch -> model version registered -> picked as active -> pre-annotation uses it; and a
 real stop (SIGINT -> checkpoint, exit 3) followed by resume."""
 
@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import preannotate_panel, training_panel
 from core.types import TargetState
-from tests.gui.test_preannotate_support import TINY_TRAIN_FLAGS, make_labelled_project
+from tests.gui.test_preannotate_support import TINY_TRAIN_FLAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 WAIT_MS = 90_000
@@ -26,17 +26,19 @@ def tiny_builder(root, run_dir, opts):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(qtbot, app_project_dir):
     import torch
 
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
+    from core.project import Project
     from model.inference import Predictor
 
     torch.set_num_threads(1)
     create_application(exception_hook=False)
-    project, ids = make_labelled_project(tmp_path, n_train=3, n_val=1)
+    project = Project.open(app_project_dir)
+    ids = [i.id for i in project.list_images()]
     win = MainWindow(AppSettings(), install_panels=False)
     qtbot.addWidget(win)
     win.set_project(project)
@@ -54,7 +56,10 @@ def test_train_register_pick_and_preannotate(qtbot, window):
     panel = win.findChild(training_panel.TrainingPanel)
     panel.command_builder = tiny_builder
     panel.epochs.setValue(1)
-    with qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS) as reg:
+    with (
+        qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS) as reg,
+        qtbot.waitSignal(panel.process.run_started, timeout=WAIT_MS) as started,
+    ):
         assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
     mv = reg.args[0]
@@ -62,22 +67,25 @@ def test_train_register_pick_and_preannotate(qtbot, window):
     assert [v.id for v in project.list_model_versions()] == [mv.id]
     assert project.resolve_path(mv).is_file() and project.resolve_path(mv).suffix == ".safetensors"
     assert {"mAP07", "sky_iou"} <= set(mv.metrics)
-    assert len(panel.plot.loss_points("total")) == 2  # 3 images / batch 2 = 2 steps
+    steps = started.args[0]["steps_per_epoch"]
+    assert steps == 3  # the demo's 6 reviewed train images, batch 2
+    assert len(panel.plot.loss_points("total")) == steps
     assert len(panel.plot.metric_points("mAP07")) == 1
     assert not panel.error_box.isVisibleTo(panel)
 
     panel.versions.setCurrentIndex(1)
     assert project.active_model().id == mv.id
     pre = win.findChild(preannotate_panel.PreannotatePanel)
-    project.set_status(ids[0], "new")
+    new = [i.id for i in project.list_images(status="new")]  # the demo's 2 unlabelled frames
     with qtbot.waitSignal(pre.controller.run_ended, timeout=WAIT_MS) as ended:
-        assert pre.controller.start([ids[0]])
-    assert ended.args[0].done == [ids[0]]
-    assert project.sky_mask(ids[0], state=TargetState.PROPOSAL) is not None
-    assert project.get_image(ids[0]).status == "pre-annotated"
-    # The list row shows the new proposal count (refreshed through the window).
-    n = len(project.targets(ids[0], state=TargetState.PROPOSAL))
-    assert win.list_model.info(ids[0]).n_proposals == n
+        assert pre.run_unreviewed()
+    assert ended.args[0].done == new and len(new) == 2
+    for image_id in new:
+        assert project.sky_mask(image_id, state=TargetState.PROPOSAL) is not None
+        assert project.get_image(image_id).status == "pre-annotated"
+        # The list row shows the new proposal count (refreshed through the window).
+        n = len(project.targets(image_id, state=TargetState.PROPOSAL))
+        assert win.list_model.info(image_id).n_proposals == n
 
 
 def test_real_stop_then_resume(qtbot, window):
