@@ -149,6 +149,11 @@ def main() -> int:
     )
     canvas.set_mode("edit")
     canvas.fit()
+
+    def window_drag(i: int) -> None:  # dragging the histogram window: re-render + sky tint
+        canvas.set_display(levels=(8900 + 5 * (i % 20), 9600 + 5 * (i % 20)))
+
+    report("window/level drag step (re-render + repaint)", frames(app, canvas, window_drag, 30))
     report("grab() of the whole widget at fit", frames(app, canvas, lambda i: canvas.grab(), 20))
     ti = canvas.targets_item
     sk = canvas.sky_item

@@ -37,7 +37,7 @@ from widgets.overlays import (
     TargetsItem,
     view_scale,
 )
-from widgets.overlays_sky import DraftItem, SkyItem, tint_image, visible_pixels
+from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
 
 MODES = ("edit", "draw_sky", "edit_sky")
 
@@ -51,11 +51,13 @@ class _ImageItem(pg.ImageItem):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._tints: list[tuple[np.ndarray, QtGui.QColor]] = []
+        self._tint_region: np.ndarray | None = None
+        self._tint_colors: list[QtGui.QColor] = []
 
     def set_tints(self, tints: list[tuple[np.ndarray | None, QtGui.QColor]]) -> None:
         """Translucent fills (sky, proposed sky) blended into the rendered image."""
-        self._tints = [(m, c) for m, c in tints if m is not None]
+        self._tint_region = tint_regions([m for m, _ in tints])
+        self._tint_colors = [c for _, c in tints]
         self._renderRequired = True
         self.update()
 
@@ -64,7 +66,7 @@ class _ImageItem(pg.ImageItem):
         # pyqtgraph renders a 256-entry LUT as an indexed image, which Qt draws ~8x slower than
         # RGB32 (every frame): convert once per display change, blending the sky fills in too.
         if self.qimage is not None:
-            self.qimage = tint_image(self.qimage, self._tints)
+            self.qimage = tint_image(self.qimage, self._tint_region, self._tint_colors)
 
     def paint(self, painter: QtGui.QPainter, *args) -> None:
         if self.image is None:
@@ -245,6 +247,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         return self._raw
 
     def set_targets(self, targets: list[Target]) -> None:
+        self._cancel_drag_on(("target", "move", "resize"))  # its targets may be gone or moved
         before = self.targets_item.selected_ids()
         self.targets_item.set_targets(targets)
         self._selection_maybe_changed(before)
@@ -257,6 +260,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                     f"sky mask shape {np.shape(m)} does not match the image "
                     f"{self._gray.shape}; pass the mask of the image shown"
                 )
+        self._cancel_drag_on(("vertex", "edge", "vdelete"))  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
         self._rings = mask_to_rings(self._sky_mask) if self._sky_mask is not None else []
         self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
@@ -278,8 +282,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._cancel_interaction()
         self._mode = mode
         self.sky_item.editing = mode == "edit_sky"
-        if mode == "edit_sky":
-            self.sky_item.setVisible(True)
+        self.sky_item.setVisible(self._sky_visible or mode == "edit_sky")
         shape = (
             QtCore.Qt.CursorShape.ArrowCursor
             if mode == "edit"

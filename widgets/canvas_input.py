@@ -410,6 +410,14 @@ class CanvasInputMixin:
             self.sky_item.set_selection(None, None)
             self._sky_anchor = None
 
+    def _cancel_drag_on(self, kinds: tuple[str, ...]) -> None:
+        """Drop a press / drag of one of these kinds (its data is being replaced)."""
+        if self._press is not None and self._press.kind in kinds:
+            self._press = None
+            self.targets_item.set_preview({})
+            self.sky_item.set_preview(None)
+            self.view.setCursor(self._mode_cursor())
+
     def _cancel_interaction(self) -> None:
         self._press = None
         self.targets_item.set_preview({})

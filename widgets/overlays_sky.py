@@ -191,24 +191,52 @@ def visible_pixels(area: QtCore.QRectF, view: QtCore.QRectF) -> QtCore.QRectF:
     )
 
 
-def tint_image(qimage: QtGui.QImage, tints: list[tuple[np.ndarray, QtGui.QColor]]) -> QtGui.QImage:
-    """Blend translucent colours into an RGB32 image where each mask is True (sky fills).
-
-    Done once per display or sky change, so the fill costs nothing per frame and covers exactly
-    the mask's pixels.
-    """
-    img = qimage.convertToFormat(QtGui.QImage.Format.Format_RGB32)
-    h, w, bpl = img.height(), img.width(), img.bytesPerLine()
-    px = np.frombuffer(img.bits(), np.uint8).reshape(h, bpl)[:, : 4 * w].reshape(h, w, 4)
-    for mask, color in tints:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != (h, w) or not m.any():
+def tint_regions(masks: list[np.ndarray | None]) -> np.ndarray | None:
+    """uint16 [H, W] lookup offsets: bit k of (value >> 8) set where mask k is True (k < 8)."""
+    region = None
+    for k, m in enumerate(masks):
+        if m is None:
             continue
-        a = color.alphaF()
-        bgr = np.array([color.blue(), color.green(), color.red()], dtype=np.float32)
-        sel = px[m, :3].astype(np.float32)
-        px[m, :3] = np.round(sel * (1.0 - a) + bgr * a).astype(np.uint8)
-    return img
+        bit = np.asarray(m, dtype=bool).astype(np.uint16) << np.uint16(8 + k)
+        region = bit if region is None else region | bit
+    return region
+
+
+def tint_image(
+    qimage: QtGui.QImage, region: np.ndarray | None, colors: list[QtGui.QColor]
+) -> QtGui.QImage:
+    """RGB32 copy of an indexed image with translucent fills blended where the masks are True.
+
+    One table lookup per pixel (colour table x mask combination), done once per display or sky
+    change, so the sky fill costs nothing per frame and covers exactly the mask's pixels.
+    ``region`` comes from ``tint_regions`` (same mask order as ``colors``).
+    """
+    if qimage.format() != QtGui.QImage.Format.Format_Indexed8:
+        return qimage.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    h, w = qimage.height(), qimage.width()
+    idx = np.frombuffer(qimage.constBits(), np.uint8).reshape(h, qimage.bytesPerLine())[:, :w]
+    ctab = np.zeros(256, dtype=np.uint32)
+    colours = np.asarray(qimage.colorTable(), dtype=np.uint32)
+    ctab[: len(colours)] = colours
+    if region is None or region.shape != (h, w):
+        out = ctab[idx] | np.uint32(0xFF000000)
+    else:
+        table = np.concatenate([_blend(ctab, combo, colors) for combo in range(1 << len(colors))])
+        out = table[region + idx]
+    out = np.ascontiguousarray(out, dtype=np.uint32)
+    fmt = QtGui.QImage.Format.Format_RGB32
+    return QtGui.QImage(out.data, w, h, 4 * w, fmt).copy()
+
+
+def _blend(ctab: np.ndarray, combo: int, colors: list[QtGui.QColor]) -> np.ndarray:
+    """The colour table with the fills of the masks in bit set ``combo`` blended over it."""
+    rgb = np.stack([(ctab >> 16) & 255, (ctab >> 8) & 255, ctab & 255], axis=1).astype(np.float32)
+    for k, color in enumerate(colors):
+        if combo >> k & 1:
+            a = color.alphaF()
+            rgb = rgb * (1.0 - a) + np.array([color.red(), color.green(), color.blue()]) * a
+    c = np.round(rgb).astype(np.uint32)
+    return np.uint32(0xFF000000) | (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
 
 
 def _shoelace(ring: np.ndarray) -> float:

@@ -379,3 +379,12 @@ def test_escape_cancels_a_drag(qtbot, canvas: IRCanvas) -> None:
     with qtbot.assertNotEmitted(canvas.targets_edit_requested):
         qtbot.mouseRelease(vp(canvas), LEFT, pos=at(canvas, 26.5, 20.5))
     assert canvas.targets_item._preview == {}
+
+
+def test_refresh_during_a_drag_cancels_it(qtbot, canvas: IRCanvas) -> None:
+    qtbot.mousePress(vp(canvas), LEFT, pos=at(canvas, 20.5, 20.5))
+    qtbot.mouseMove(vp(canvas), at(canvas, 23.5, 20.5))
+    qtbot.mouseMove(vp(canvas), at(canvas, 25.5, 20.5))
+    canvas.set_targets(_targets()[1:])  # e.g. another edit removed the dragged target
+    with qtbot.assertNotEmitted(canvas.targets_edit_requested):
+        qtbot.mouseRelease(vp(canvas), LEFT, pos=at(canvas, 25.5, 20.5))
