@@ -62,14 +62,20 @@ def test_write_then_read_roundtrip(tmp_path: Path) -> None:
 def test_palette_masks_match_binary_masks(tmp_path: Path) -> None:
     root = tmp_path / "out"
     _write(root)
-    from PIL import Image
-
-    for bin_dir, pal_dir in [(ds.TARGET_BIN, ds.TARGET_PAL), (ds.SKY_BIN, ds.SKY_PAL)]:
+    # (folders, PNG bit depth, colour of index 1) as upstream: 1-bit black/red for targets,
+    # 8-bit VOC colormap (index 1 = dark red) for the sky
+    cases = [
+        (ds.TARGET_BIN, ds.TARGET_PAL, 1, [255, 0, 0]),
+        (ds.SKY_BIN, ds.SKY_PAL, 8, [128, 0, 0]),
+    ]
+    for bin_dir, pal_dir, depth, colour in cases:
         binary = cv2.imread(str(root / bin_dir / "img-1_pixels0.png"), cv2.IMREAD_UNCHANGED)
-        pal = Image.open(root / pal_dir / "img-1.png")
-        assert pal.mode == "P"
-        assert np.array_equal(np.asarray(pal) == 1, binary == 255)
-        assert pal.getpalette()[3:6] in ([255, 0, 0], [128, 0, 0])
+        pal_path = root / pal_dir / "img-1.png"
+        head = pal_path.read_bytes()[:26]
+        assert (head[24], head[25]) == (depth, 3)  # IHDR: bit depth, colour type 3 = palette
+        rgb = imageio.read_image(pal_path)
+        assert np.array_equal((rgb == colour).all(axis=2), binary == 255)
+        assert np.array_equal((rgb == 0).all(axis=2), binary == 0)
 
 
 def test_splits_roundtrip_without_trailing_newline(tmp_path: Path) -> None:
