@@ -83,8 +83,9 @@ class JobThread(QThread):
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a dialog
             self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return
-        if self._cancel:
-            self.was_cancelled.emit()
+        if self._cancel or getattr(result, "cancelled", False):
+            self.was_cancelled.emit()  # the job stopped early; what it wrote is complete
+            return
         self.succeeded.emit(result)
 
 
@@ -149,7 +150,7 @@ def summarize(report: object) -> str:
     if report is None:
         return "done"
     parts = []
-    for name in ("added", "exported", "written", "skipped"):
+    for name in ("added", "exported", "existing", "skipped"):
         value = getattr(report, name, None)
         if value is not None:
             count = len(value) if isinstance(value, list | tuple | set | dict) else value
@@ -334,14 +335,22 @@ class ImportDialog(_JobDialog):
         images_row, self.images_edit = _path_row(self, self._pick_images)
         self.src_edit.setText(start_dir)
         self.split_combo = _split_combo(self, "From the source (or unassigned)")
+        self.source_split = QLineEdit(self)
+        self.source_split.setPlaceholderText("all images (or a Splits/ file name, e.g. train_v2)")
         self.form.addRow("Source type", self.kind_combo)
         self.form.addRow("Source", row)
         self.form.addRow("COCO images folder", images_row)
-        self.form.addRow("Split", self.split_combo)
-        self.kind_combo.currentIndexChanged.connect(
-            lambda _i: images_row.setEnabled(self.kind_combo.currentData() == "coco")
-        )
-        images_row.setEnabled(False)
+        self.form.addRow("DenseSIRST split file", self.source_split)
+        self.form.addRow("Project split", self.split_combo)
+        self.kind_combo.currentIndexChanged.connect(lambda _i: self._kind_changed(images_row))
+        self._kind_changed(images_row)
+
+    def _kind_changed(self, images_row: QWidget) -> None:
+        kind = self.kind_combo.currentData()
+        images_row.setEnabled(kind == "coco")
+        self.source_split.setEnabled(kind == "densesirst")
+        # DenseSIRST images take their split from the source's Splits/ files.
+        self.split_combo.setEnabled(kind != "densesirst")
 
     def _pick_src(self) -> str:
         if self.kind_combo.currentData() == "coco":

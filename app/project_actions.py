@@ -6,6 +6,7 @@ what is wrong and what to do; nothing here half-opens a project.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
@@ -132,9 +133,8 @@ def export_dialog(window) -> None:
         window.settings.set_last_dir("export", dialog.out_edit.text())
 
 
-def build_demo(root: Path) -> None:
-    from core.demo import build_demo_project
+def build_demo(root: Path, progress: Callable[..., object] | None = None) -> None:
+    """Write and import the demo images (core.demo); the window then opens the project."""
+    from core.demo import create_demo
 
-    made = build_demo_project(root)
-    if hasattr(made, "close"):
-        made.close()  # the window opens it again itself
+    create_demo(root, progress=progress).close()

@@ -1,0 +1,159 @@
+"""Export / import dialogs, drag-and-drop of an image folder, the demo button, thumbnails and the
+image list at 10,000 rows."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import app.project_actions
+from app.export_dialog import ExportDialog, ImportDialog
+from app.image_list_model import ImageListModel
+from core.types import ImageInfo, ReviewStatus, Split
+from widgets.image_list import ImageListWidget
+
+
+def run_dialog(qtbot, dialog) -> None:
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is not None and dialog.job.isFinished(), timeout=60000)
+    qtbot.wait(20)  # deliver the job's queued signals
+
+
+def write_images(folder, n: int, depth=np.uint8) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        img = rng.integers(0, 200 if depth == np.uint8 else 40000, (48, 64)).astype(depth)
+        cv2.imwrite(str(folder / f"drop_{i}.png"), img)
+
+
+def test_export_coco_from_dialog(main_window, qtbot, tmp_path):
+    out = tmp_path / "coco"
+    dialog = ExportDialog(main_window.project, main_window, str(out))
+    qtbot.addWidget(dialog)
+    dialog.format_combo.setCurrentText("coco")
+    run_dialog(qtbot, dialog)
+    report = dialog.result_report
+    n = len(main_window.project.list_images())
+    assert report is not None and report.exported == n
+    assert dialog.status.text().startswith("Finished:")
+    files = list(out.rglob("*.json"))  # one COCO file per split
+    assert files and sum(len(json.loads(f.read_text())["images"]) for f in files) == n
+
+
+def test_export_error_is_shown_with_advice(main_window, qtbot, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(
+        (box.text(), box.informativeText())) or 0)  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    dialog = ExportDialog(main_window.project, main_window, str(blocker))
+    qtbot.addWidget(dialog)
+    run_dialog(qtbot, dialog)
+    assert dialog.result_report is None and dialog.status.text().startswith("Failed:")
+    assert shown and "output folder" in shown[0][1]
+
+
+def test_import_image_folder_from_dialog(main_window, qtbot, tmp_path):
+    write_images(tmp_path / "more", 3, np.uint16)
+    before = len(main_window.list_model.ids())
+    dialog = ImportDialog(main_window.project, main_window, str(tmp_path / "more"))
+    qtbot.addWidget(dialog)
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("images"))
+    dialog.split_combo.setCurrentIndex(dialog.split_combo.findData(Split.VAL.value))
+    run_dialog(qtbot, dialog)
+    assert dialog.result_report.added == 3
+    main_window.reload_images()
+    assert len(main_window.list_model.ids()) == before + 3
+    new = main_window.project.list_images(split=Split.VAL, status=ReviewStatus.NEW)
+    assert {i.name for i in new} >= {"drop_0", "drop_1", "drop_2"}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Qt has only the QPoint form
+def test_drop_image_folder_on_welcome_creates_project(qtbot, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    folder = tmp_path / "frames"
+    write_images(folder, 4)
+    monkeypatch.setattr(app.project_actions, "project_dir_for_images", lambda parent, f: f)
+    w = MainWindow(AppSettings(), install_panels=False)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.pages.currentWidget() is w.welcome
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    args = (
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    enter = QDragEnterEvent(QPoint(20, 20), *args)
+    QApplication.sendEvent(w.welcome, enter)  # Qt delivers a drop only after an accepted enter
+    assert enter.isAccepted()
+    QApplication.sendEvent(w.welcome, QDropEvent(QPointF(20, 20), *args))
+    assert w.project is not None and w.project.root == folder
+    assert sorted(w.project.list_images(), key=lambda i: i.name)[0].name == "drop_0"
+    assert len(w.list_model.ids()) == 4 and w.current_image_id is not None
+    assert w.pages.currentWidget() is w.editor
+    w.close()
+
+
+@pytest.mark.slow
+def test_demo_button_builds_and_opens_the_demo(qtbot, isolated_settings, monkeypatch):
+    from app.main_window import MainWindow
+    from app.settings import AppSettings, demo_project_dir
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()) or 0)
+
+    w = MainWindow(AppSettings(), install_panels=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.mouseClick(w.welcome.demo_button, Qt.MouseButton.LeftButton)
+    assert not shown, shown
+    assert demo_project_dir().is_relative_to(isolated_settings)
+    assert w.project is not None and w.project.root == demo_project_dir().absolute()
+    assert w.list_model.ids()
+    w.close()
+
+
+def test_thumbnails_are_made_in_background_and_cached(main_window, qtbot):
+    w = main_window
+    first = w.list_model.info(w.list_model.ids()[0])
+    path = w.thumbnails.path_for(first)
+    qtbot.waitUntil(path.exists, timeout=10000)
+    qtbot.waitUntil(lambda: w.thumbnails.get(first) is not None, timeout=5000)
+    assert path.parent == w.project.root / ".cache" / "thumbs"
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert img is not None and max(img.shape) <= 96
+
+
+def test_image_list_stays_fast_at_10k(qtbot):
+    infos = [ImageInfo(id=i, name=f"frame_{i:05d}", path=f"f{i}.png", width=640, height=512,
+                       bit_depth=16, channels=1, sha256="", status=ReviewStatus.REVIEWED
+                       if i % 3 else ReviewStatus.NEW) for i in range(1, 10001)]  # fmt: skip
+    model = ImageListModel()
+    widget = ImageListWidget()
+    qtbot.addWidget(widget)
+    widget.set_source_model(model)
+    widget.show()
+    t0 = time.perf_counter()
+    model.set_images(infos)
+    QApplication.processEvents()
+    widget.set_current_id(9999)
+    assert widget.neighbour_id(1) == 10000 and widget.neighbour_id(-1) == 9998
+    widget.set_filters(status=ReviewStatus.NEW.value)
+    assert len(widget.visible_ids()) == len([i for i in infos if i.status == ReviewStatus.NEW])
+    widget.set_filters(search="frame_0999")
+    assert widget.visible_ids() == list(range(9990, 10000))
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 3.0, f"10k-row list took {elapsed:.2f} s"
