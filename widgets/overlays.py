@@ -204,7 +204,8 @@ class TargetsItem(pg.GraphicsObject):
 
     def set_selected(self, ids: list[int]) -> None:
         self.selected = np.isin(self.ids, np.asarray(list(ids), dtype=np.int64)) & self.visible
-        self._invalidate()
+        self._paths.pop("selected", None)  # the other layers do not depend on the selection
+        self.update()
 
     def set_preview(self, preview: dict[int, tuple[tuple | None, Box | None]]) -> None:
         """Live drag feedback: id -> (new point, new box) drawn over the stored geometry."""
@@ -310,7 +311,7 @@ class TargetsItem(pg.GraphicsObject):
         self.prepareGeometryChange()
 
     def _layers(self, scale: float) -> dict[str, QtGui.QPainterPath]:
-        """Cached paths: accepted (boxes + markers), proposal boxes / markers, selected, all.
+        """Cached paths: accepted (boxes + markers), proposal boxes, proposal markers, all.
 
         Markers depend on the zoom, so the cache is rebuilt on zoom changes, never on pans.
         """
@@ -321,7 +322,6 @@ class TargetsItem(pg.GraphicsObject):
             "accepted": self._boxes_of(acc),
             "proposal_boxes": self._boxes_of(prop),
             "proposal_markers": self._markers_of(prop, scale),
-            "selected": self._boxes_of(self.selected),
         }
         paths["accepted"].addPath(self._markers_of(acc, scale))
         paths["all"] = QtGui.QPainterPath(paths["accepted"])
@@ -351,8 +351,10 @@ class TargetsItem(pg.GraphicsObject):
         stroke(painter, paths["proposal_boxes"], PROPOSAL, dashed=True)
         stroke(painter, paths["proposal_markers"], PROPOSAL)
         if self.selected.any():
-            shadow(painter, paths["selected"], bold=True)
-            stroke(painter, paths["selected"], SELECTED, bold=True)
+            if "selected" not in self._paths:
+                self._paths["selected"] = self._boxes_of(self.selected)
+            shadow(painter, self._paths["selected"], bold=True)
+            stroke(painter, self._paths["selected"], SELECTED, bold=True)
         self._paint_preview(painter)
         if scale >= TEXT_MIN_ZOOM:
             self._paint_scores(painter, self.visible & self.proposal)
