@@ -38,11 +38,13 @@ APP_TITLE = "SIRST Studio"
 MENUS = {
     "&File": ["new_project", "open_project", "open_demo", None, "import", "export", None,
               "close_project", "quit"],
-    "&Edit": ["undo", "redo", None, "add_target", "delete", "nudge", "resize", None, "accept",
-              "reject", "accept_above", "accept_sky"],
-    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", "sky_subtract", None, "toggle_sky", "fit"],
+    "&Edit": ["undo", "redo", None, "delete", "select_all", None, "accept", "reject",
+              "accept_above", "accept_sky"],
+    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "fit", "loupe"],
     "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
 }  # fmt: skip
+# Mouse gestures and keys that only make sense on the canvas (nudge, pan...) are listed in the
+# cheat sheet only; every menu item above does something when chosen.
 MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
 
 
@@ -139,6 +141,13 @@ class MainWindow(QMainWindow):
             "next_image": lambda: self.step_image(1), "prev_image": lambda: self.step_image(-1),
             "next_unreviewed": self.next_unreviewed, "mark_reviewed": self.mark_reviewed_and_next,
             "find": self.image_list.focus_search, "toggle_sky": self._toggle_sky,
+            # Keys the canvas handles itself; the menu items do the same for the selection.
+            "delete": lambda: c.delete_targets(self.canvas.selected_ids()),
+            "accept": lambda: c.accept(self.canvas.selected_ids()),
+            "reject": lambda: c.reject(self.canvas.selected_ids()),
+            "select_all": lambda: self.canvas.select(self.canvas.visible_ids()),
+            "fit": self.canvas.fit,
+            "loupe": lambda: self.canvas.set_loupe_visible(not self.canvas.loupe_enabled),
         }  # fmt: skip
 
     def _build_menus(self) -> None:

@@ -51,6 +51,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("resize", "Resize selected box by 1 px", ("Shift+Arrows",), "Edit", True),
     Shortcut("accept", "&Accept selected proposals", ("A",), "Edit", True),
     Shortcut("reject", "Re&ject selected proposals", ("R",), "Edit", True),
+    Shortcut("select_all", "Select all visible targets", ("Ctrl+A",), "Edit", True),
+    Shortcut("cancel", "Cancel the drawing or drag in progress", ("Esc",), "Edit", True),
     Shortcut(
         "accept_above", "Accept all proposals above the &threshold", ("Ctrl+Shift+A",), "Edit"
     ),
@@ -63,7 +65,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "sky_subtract", "Close the sky polygon as a subtraction", ("Shift+Enter",), "Mode", True
     ),
     Shortcut("toggle_sky", "Show / hide the &sky", ("H",), "View"),
-    Shortcut("fit", "&Fit the image", ("F",), "View", True),
+    Shortcut("fit", "&Fit the image", ("F", "Home"), "View", True),
+    Shortcut("zoom", "Zoom at the cursor", ("Wheel",), "View", True),
+    Shortcut("pan", "Pan", ("Middle/right drag", "Space+drag"), "View", True),
+    Shortcut("loupe", "Show / hide the &loupe", ("L",), "View", True),
     Shortcut("cheat_sheet", "&Keyboard Shortcuts", ("F1", "?"), "Help"),
     # Navigation and review
     Shortcut("next_image", "&Next image", ("D", "PgDown"), "Navigate"),
@@ -123,6 +128,7 @@ class CheatSheetDialog(QDialog):
         self.table = QTableWidget(len(SHORTCUTS), 3, self)
         self.table.setHorizontalHeaderLabels(["Group", "Action", "Keys"])
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         ordered = sorted(SHORTCUTS, key=lambda s: _CATEGORY_ORDER.index(s.category))
         for row, spec in enumerate(ordered):
@@ -138,7 +144,7 @@ class CheatSheetDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(620, 640)
+        self.resize(640, min(120 + len(SHORTCUTS) * (self.fontMetrics().height() + 6), 900))
 
     def rows(self) -> list[tuple[str, str, str]]:
         """The table as text (tests compare it with the menus)."""

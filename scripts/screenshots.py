@@ -55,6 +55,28 @@ def add_proposals(project, image_id: int) -> None:
     project.replace_proposals(image_id, proposals, None)
 
 
+def show_sky_edit(window, app) -> None:
+    """Edit-sky mode zoomed on the horizon, with a vertex picked by a real click."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from core.geometry import mask_to_rings
+
+    window.set_mode("edit_sky")
+    sky = window.project.sky_mask(window.current_image_id)
+    if sky is None:
+        return
+    ring = max(mask_to_rings(sky), key=lambda r: len(r.points))
+    x, y = ring.points[len(ring.points) // 3]
+    window.canvas.center_on(float(x), float(y), 7.0)
+    settle(app, 0.3)
+    viewport = window.canvas.view.viewport()
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     window.canvas.image_to_widget(float(x), float(y)))  # fmt: skip
+    QTest.mouseMove(viewport, window.canvas.image_to_widget(float(x) + 0.3, float(y) + 0.3))
+    settle(app)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Screenshots of SIRST Studio's main views.")
     parser.add_argument("out", type=Path, help="folder for the PNGs (e.g. docs/screenshots)")
@@ -93,10 +115,10 @@ def main() -> int:
     settle(app, 1.5)
     save(window, args.out / "main_window.png")
 
-    window.set_mode("edit_sky")
-    settle(app)
+    show_sky_edit(window, app)
     save(window, args.out / "sky_edit.png")
     window.set_mode("edit")
+    window.canvas.fit()
 
     sheet = CheatSheetDialog(window)
     sheet.show()
