@@ -139,7 +139,14 @@ class _View(pg.GraphicsView):
 
 
 class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
-    """The annotation canvas. See the module docstring for the mouse and keyboard map."""
+    """The annotation canvas. See the module docstring for the mouse and keyboard map.
+
+    Signal payloads beyond the contract: ``targets_edit_requested`` items are
+    ``(id, new_point | None, new_box | None)`` with None = unchanged (whole-pixel moves while
+    ``snap_to_pixels``); sky rings are ``core.geometry.Ring`` objects (``np.asarray(ring)`` gives
+    the [N, 2] points; pass them to ``apply_ring_edit`` as they are so holes edit exactly);
+    ``cursor_moved`` sends ``(nan, nan, None)`` when the cursor leaves the view.
+    """
 
     add_target_requested = QtCore.Signal(float, float)
     selection_changed = QtCore.Signal(list)
