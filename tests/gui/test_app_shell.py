@@ -87,7 +87,7 @@ def test_shortcuts_menus_and_cheat_sheet_agree(main_window):
         if action is None:  # a gesture on the canvas (drag, wheel...): cheat sheet only
             assert spec.on_canvas
             continue
-        assert action.isEnabled()
+        assert action.isEnabled() or spec.action_id in ("undo", "redo")  # nothing to undo yet
         if spec.on_canvas:
             assert action.shortcuts() == []  # the canvas owns these keys
             assert key_text(spec) in action.text()
