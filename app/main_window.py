@@ -348,19 +348,21 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- images
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
-        """Show an image: pixels (prefetched when possible), labels, list row, Image dock."""
+        """Show an image: pixels and labels (prefetched when possible), list row, Image dock."""
         if self.project is None:
             return
         self.image_panel.commit_note()  # a pending note belongs to the image being left
-        try:
-            info = self.project.get_image(int(image_id))
-        except ProjectError as exc:
-            self.show_message(str(exc))
-            return
+        info = self.list_model.info(int(image_id))  # kept current by after_edit
+        if info is None:
+            try:
+                info = self.project.get_image(int(image_id))
+            except ProjectError as exc:
+                self.show_message(str(exc))
+                return
         self.current_image_id, self.current_info = info.id, info
         self.undo_stacks.activate(info.id)
         try:
-            self.current_pixels = self.prefetcher.get(info.id)
+            loaded = self.prefetcher.get(info.id)
         except ImageReadError as exc:
             self.current_pixels = None
             info.missing = True
@@ -369,9 +371,11 @@ class MainWindow(QMainWindow):
             self.show_message(f"Cannot read {info.name}: {exc.reason}")
         else:
             info.missing = False
+            self.current_pixels = loaded.pixels
             self.editor.setCurrentWidget(self.canvas)
-            self.canvas.set_image(self.current_pixels)
-            self._refresh_canvas(info.id, "all")
+            self.canvas.set_image(loaded.pixels)
+            self.canvas.set_targets(loaded.targets)
+            self.canvas.set_sky(loaded.sky, loaded.sky_proposal)
             if center is not None:
                 self.canvas.center_on(float(center[0]), float(center[1]))
         self.list_model.update_image(info)
@@ -411,7 +415,9 @@ class MainWindow(QMainWindow):
             self.image_panel.set_info(info)
 
     def after_edit(self, image_id: int, what: str) -> None:
-        """Called by every command after it wrote to the project."""
+        """Called by every command (and panel) after it wrote labels of ``image_id``."""
+        if self.prefetcher is not None:
+            self.prefetcher.forget(image_id)  # its prefetched labels are stale now
         self._refresh_canvas(image_id, what)
         self._refresh_info(image_id)
         self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
@@ -419,6 +425,7 @@ class MainWindow(QMainWindow):
 
     def reload_current(self) -> None:
         if self.project is not None and self.current_image_id is not None:
+            self.prefetcher.forget(self.current_image_id)
             self._refresh_canvas(self.current_image_id, "all")
             self._refresh_info(self.current_image_id)
             self.annotation_changed.emit(self.current_image_id)

@@ -1,7 +1,8 @@
-"""Decodes the neighbours of the current image in a background thread so "next image" is instant.
+"""Loads the neighbours of the current image in a background thread so "next image" is instant:
+pixels decoded, targets and sky masks read from the project.
 
-Only pixels are prefetched: labels can change at any moment (edits, a pre-annotation worker) and
-are cheap to read, so the window always reads them fresh from the project.
+Labels can change after they were prefetched (an edit, a pre-annotation worker): the window calls
+``forget(image_id)`` from its after-edit hook, so a stale entry is never shown.
 """
 
 from __future__ import annotations
@@ -10,14 +11,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+
+from core.types import Target, TargetState
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
 
+@dataclass
+class LoadedImage:
+    pixels: np.ndarray
+    targets: list[Target]  # every state (accepted + proposals)
+    sky: np.ndarray | None
+    sky_proposal: np.ndarray | None
+
+
 class ImagePrefetcher:
-    """``get(id)`` returns the pixels (waiting for an in-flight prefetch); ``prefetch(ids)`` warms."""
+    """``get(id)`` returns a LoadedImage (waiting for an in-flight prefetch); ``prefetch(ids)``
+    starts loading in the background."""
 
     def __init__(self, project, max_cached: int = MAX_CACHED) -> None:
         self._project = project
@@ -30,7 +43,7 @@ class ImagePrefetcher:
         with self._lock:
             fut = self._futures.get(image_id)
             if fut is None:
-                fut = self._pool.submit(self._project.load_pixels, image_id)
+                fut = self._pool.submit(self._load, image_id)
                 self._futures[image_id] = fut
             self._futures.move_to_end(image_id)
             while len(self._futures) > self._max:
@@ -38,9 +51,15 @@ class ImagePrefetcher:
                 old.cancel()
             return fut
 
-    def get(self, image_id: int) -> np.ndarray:
-        """The image's pixels; raises ImageReadError (and forgets the failure, so a file put back
-        is read next time)."""
+    def _load(self, image_id: int) -> LoadedImage:
+        p = self._project
+        pixels = p.load_pixels(image_id)
+        return LoadedImage(pixels, p.targets(image_id), p.sky_mask(image_id),
+                           p.sky_mask(image_id, TargetState.PROPOSAL))  # fmt: skip
+
+    def get(self, image_id: int) -> LoadedImage:
+        """The image and its labels; raises ImageReadError (and forgets the failure, so a file
+        put back is read next time)."""
         fut = self._future(int(image_id))
         try:
             return fut.result()

@@ -123,14 +123,17 @@ class ImageItemDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _paint_thumb(painter: QPainter, rect: QRect, thumb: object) -> None:
-        if isinstance(thumb, QImage) and not thumb.isNull():
-            thumb = QPixmap.fromImage(thumb)
-        if isinstance(thumb, QPixmap) and not thumb.isNull():
-            scaled = thumb.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            dx, dy = (rect.width() - scaled.width()) // 2, (rect.height() - scaled.height()) // 2
-            painter.drawPixmap(rect.left() + dx, rect.top() + dy, scaled)
-        else:
+        image = thumb.toImage() if isinstance(thumb, QPixmap) else thumb
+        if not isinstance(image, QImage) or image.isNull():
             painter.fillRect(rect, QColor(40, 40, 40))
+            return
+        # Drawn straight from the QImage, scaled by the painter: no per-paint pixmap conversion.
+        scale = min(rect.width() / image.width(), rect.height() / image.height())
+        w, h = max(1, round(image.width() * scale)), max(1, round(image.height() * scale))
+        target = QRect(
+            rect.left() + (rect.width() - w) // 2, rect.top() + (rect.height() - h) // 2, w, h
+        )
+        painter.drawImage(target, image)
 
     @staticmethod
     def _paint_details(painter: QPainter, rect: QRect, index: QModelIndex, color: QColor) -> None:
