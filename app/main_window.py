@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.threshold_slider.setObjectName("score_threshold")
         self.threshold_slider.setRange(0, 100)
+        self.threshold_slider.setSingleStep(5)
         self.threshold_slider.setFixedWidth(140)
         self.threshold_slider.setValue(round(self._score_threshold * 100))
         self.threshold_slider.setToolTip("Proposals below this score are hidden (no model re-run)")

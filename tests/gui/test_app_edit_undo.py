@@ -92,7 +92,8 @@ def centre(t: Target) -> tuple[float, float]:
 
 @pytest.fixture
 def editing(main_window, qtbot):
-    """The demo image with the most sky, plus two stored proposals to accept / reject."""
+    """The demo image with the most sky, plus four stored proposals (scores 0.9, 0.9, 0.7, 0.55)
+    and a proposed sky, as a pre-annotation run would leave them."""
     w = main_window
     p = w.project
     best = max(p.list_images(), key=lambda i: (p.sky_mask(i.id) is not None, i.n_targets))
@@ -100,11 +101,13 @@ def editing(main_window, qtbot):
     h, wd = best.height, best.width
     boxes = [t.box for t in p.targets(best.id)]
     proposals = []
-    for _ in range(2):
+    for score in (0.9, 0.9, 0.7, 0.55):
         x, y = free_spot((h, wd), boxes + [t.box for t in proposals])
         proposals.append(Target(point=(x - 0.5, y - 0.5), box=(x - 2, y - 2, x + 1, y + 1),
-                                source=Source.MODEL, score=0.9, state=TargetState.PROPOSAL))  # fmt: skip
-    p.replace_proposals(best.id, proposals, None)
+                                source=Source.MODEL, score=score, state=TargetState.PROPOSAL))  # fmt: skip
+    sky_proposal = p.sky_mask(best.id).copy()
+    sky_proposal[-6:, : wd // 3] = True  # the model also calls a strip of ground "sky"
+    p.replace_proposals(best.id, proposals, sky_proposal)
     p.set_status(best.id, "pre-annotated")  # so that "mark reviewed" is a change
     w.reload_current()
     return w, Driver(qtbot, w), best.id
@@ -121,6 +124,13 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
         states.append(snapshot(app_project_dir))
         assert states[-1] != states[-2], f"step {expected_steps} changed nothing in the database"
 
+    # 0. accept the proposed sky (Ctrl+Shift+K): it replaces the accepted sky
+    proposed = p.sky_mask(image_id, TargetState.PROPOSAL)
+    d.key(Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert np.array_equal(p.sky_mask(image_id), proposed)
+    assert p.sky_mask(image_id, TargetState.PROPOSAL) is None
+    record(1)
+
     # 1. add a target by clicking on empty image
     info = p.get_image(image_id)
     everything = [t.box for t in p.targets(image_id)]
@@ -132,7 +142,7 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
     assert len(added) == 1 and added[0].state == TargetState.ACCEPTED
     new = added[0]
     assert abs(new.point[0] - x) <= 4 and abs(new.point[1] - y) <= 4
-    record(1)
+    record(2)
 
     # 2. select it and drag it 3 px right, 2 px down
     cx, cy = centre(new)
@@ -143,32 +153,46 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
     assert moved.box == pytest.approx(
         (new.box[0] + 3, new.box[1] + 2, new.box[2] + 3, new.box[3] + 2)
     )
-    record(2)
+    record(3)
 
     # 3. two arrow-key nudges merge into one undo step
     d.key(Qt.Key.Key_Right)
     d.key(Qt.Key.Key_Right)
     nudged = next(t for t in p.targets(image_id) if t.id == new.id)
     assert nudged.box[0] == pytest.approx(moved.box[0] + 2)
-    record(3)
+    record(4)
 
     # 4. delete it
     d.key(Qt.Key.Key_Delete)
     assert new.id not in {t.id for t in p.targets(image_id)}
-    record(4)
+    record(5)
 
     # 5. accept the first proposal, 6. reject the second
-    first, second = sorted(p.targets(image_id, TargetState.PROPOSAL), key=lambda t: t.id)
+    first, second = sorted(p.targets(image_id, TargetState.PROPOSAL), key=lambda t: t.id)[:2]
     d.look_at(*centre(first))
     d.click(*centre(first))
     d.key(Qt.Key.Key_A)
     assert next(t for t in p.targets(image_id) if t.id == first.id).state == TargetState.ACCEPTED
-    record(5)
+    record(6)
     d.look_at(*centre(second))
     d.click(*centre(second))
     d.key(Qt.Key.Key_R)
     assert second.id not in {t.id for t in p.targets(image_id)}
-    record(6)
+    record(7)
+
+    # 6b. raise the score threshold to 0.60 on the toolbar slider (arrows), then accept all
+    # proposals at or above it (Ctrl+Shift+A): 0.7 is accepted, 0.55 stays a hidden proposal
+    third, fourth = sorted(p.targets(image_id, TargetState.PROPOSAL), key=lambda t: -t.score)
+    w.threshold_slider.setFocus()
+    d.qtbot.keyClick(w.threshold_slider, Qt.Key.Key_Right)  # steps of 0.05
+    d.qtbot.keyClick(w.threshold_slider, Qt.Key.Key_Right)
+    assert w.score_threshold == pytest.approx(0.6)
+    assert fourth.id not in w.canvas.visible_ids() and third.id in w.canvas.visible_ids()
+    d.key(Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    states_now = {t.id: t.state for t in p.targets(image_id)}
+    assert states_now[third.id] == TargetState.ACCEPTED
+    assert states_now[fourth.id] == TargetState.PROPOSAL
+    record(8)
 
     # 7. draw a sky polygon ("2" = draw mode), close with Enter: added
     d.key(Qt.Key.Key_2)
@@ -180,7 +204,7 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
     d.key(Qt.Key.Key_Return)
     sky_added = p.sky_mask(image_id)
     assert sky_added[oy + 5 : oy + 25, ox + 5 : ox + 25].all()
-    record(7)
+    record(9)
 
     # 8. a smaller polygon inside it, closed with Shift+Enter: subtracted (leaves a hole)
     for vx, vy in [(10, 10), (20, 10), (20, 20), (10, 20)]:
@@ -188,7 +212,7 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
     d.key(Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     sky_sub = p.sky_mask(image_id)
     assert not sky_sub[oy + 15, ox + 15] and sky_sub[oy + 3, ox + 3]
-    record(8)
+    record(10)
 
     # 9. edit sky vertices ("3"): drag the hole's corner outwards
     d.key(Qt.Key.Key_3)
@@ -200,12 +224,18 @@ def test_every_edit_saved_then_undo_all_and_redo_all(editing, app_project_dir):
     sky_edit = p.sky_mask(image_id)
     assert not np.array_equal(sky_edit, sky_sub)
     assert np.array_equal(sky_edit[: oy + 8, :], sky_sub[: oy + 8, :])  # untouched elsewhere
-    record(9)
+    record(11)
+
+    # 9b. select the hole (click inside it) and delete the ring: the hole is filled again
+    d.click(ox + 15, oy + 15)
+    d.key(Qt.Key.Key_Delete)
+    assert p.sky_mask(image_id)[oy + 15, ox + 15]
+    record(12)
 
     # 10. Ctrl+Enter marks the image reviewed (and moves on to the next unreviewed image)
     d.key(Qt.Key.Key_1)
     d.key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    record(10)
+    record(13)
     assert p.get_image(image_id).status.value == "reviewed"
     w.goto_image(image_id)
 
