@@ -74,6 +74,7 @@ class PreannotateController(QObject):
         self.predictor_factory = predictor_factory
         self.worker: PreannotateWorker | None = None
         self._run_project = None
+        self._threads: set[PreannotateWorker] = set()
         self._pending: set[int] = set()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -97,7 +98,9 @@ class PreannotateController(QObject):
         worker.image_finished.connect(self._on_image_finished)
         worker.run_finished.connect(self._on_run_finished)
         worker.run_failed.connect(self._on_run_failed)
+        worker.finished.connect(lambda: self._threads.discard(worker))
         worker.finished.connect(worker.deleteLater)
+        self._threads.add(worker)
         self.worker = worker
         self._run_project = project
         # Listeners connect to the worker's signals here, before it can emit anything.
@@ -111,10 +114,12 @@ class PreannotateController(QObject):
 
     def shutdown(self, wait_ms: int = 30_000) -> None:
         """Cancel and wait (project closing / app exit): the worker must not outlive its project."""
-        worker = self.worker
-        if worker is not None and worker.isRunning():
-            worker.cancel()
-            worker.wait(wait_ms)
+        # Every thread still alive, including one that already reported its result but has not
+        # returned from run() yet: deleting a running QThread aborts the process.
+        for worker in list(self._threads):
+            if worker.isRunning():
+                worker.cancel()
+                worker.wait(wait_ms)
 
     def on_project_opened(self, _project: object) -> None:
         self.shutdown()

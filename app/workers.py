@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,25 +147,60 @@ class PreannotateWorker(QThread):
         self.run_finished.emit(summary)
 
     def _loop(self, predictor: PredictorLike, summary: PreannotateSummary) -> None:
-        eta = EtaEstimator(summary.total)
-        for handled, image_id in enumerate(self.image_ids, start=1):
-            if self.isInterruptionRequested():
-                summary.cancelled = True
-                break
-            try:
-                n = self._one(predictor, image_id, summary)
-            except IMAGE_ERRORS as exc:
-                summary.failed[image_id] = str(exc)
-                self.image_failed.emit(image_id, str(exc))
-            else:
-                summary.done.append(image_id)
-                self.image_finished.emit(image_id, n)
-            self.progress_changed.emit(handled, summary.total, eta.update(handled))
+        """Model on this thread; pixel reads, DB writes and reports on one I/O thread.
 
-    def _one(self, predictor: PredictorLike, image_id: int, summary: PreannotateSummary) -> int:
-        pixels = self.project.load_pixels(image_id)
-        t = time.perf_counter()
-        targets, sky = predictor.predict_targets(pixels, self.score_thr)
-        summary.model_s += time.perf_counter() - t
-        stored = self.project.replace_proposals(image_id, targets, sky, self.model.version_id)
-        return len(stored) if stored is not None else len(targets)
+        While the model runs on image k, the I/O thread stores image k-1's proposals and reads
+        image k+1, so the model never waits on disk or SQLite. The I/O thread runs its tasks in
+        order, so images are reported in order, each as soon as it is stored. Cancellation is
+        checked before each image; an image the model has finished is always stored.
+        """
+        ids, eta = self.image_ids, EtaEstimator(summary.total)
+        tasks: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preannotate-io") as io:
+            reads = [io.submit(self.project.load_pixels, ids[0])] if ids else []
+            for k, image_id in enumerate(ids):
+                if self.isInterruptionRequested():
+                    summary.cancelled = True
+                    break
+                if k + 1 < len(ids):  # queued before this image's write: read, then store
+                    reads.append(io.submit(self.project.load_pixels, ids[k + 1]))
+                outcome = self._predict(predictor, reads[k], summary)
+                if isinstance(outcome, BaseException):
+                    tasks.append(io.submit(self._report, image_id, outcome, summary, eta))
+                else:
+                    tasks.append(io.submit(self._store, image_id, *outcome, summary, eta))
+            # Leaving the block waits for the queued writes: run_finished comes after them.
+        for task in tasks:  # a bug in a write must surface (run_failed), not vanish in a future
+            if task.exception() is not None:
+                raise task.exception()
+
+    def _predict(self, predictor: PredictorLike, pixels: Future, summary: PreannotateSummary):
+        """(targets, sky), or the per-image error to report."""
+        try:
+            image = pixels.result()
+            t = time.perf_counter()
+            targets, sky = predictor.predict_targets(image, self.score_thr)
+            summary.model_s += time.perf_counter() - t
+        except IMAGE_ERRORS as exc:
+            return exc
+        return targets, sky
+
+    def _store(self, image_id: int, targets: list, sky, summary, eta: EtaEstimator) -> None:
+        """I/O thread: write one image's proposals, then report it."""
+        try:
+            stored = self.project.replace_proposals(image_id, targets, sky, self.model.version_id)
+        except IMAGE_ERRORS as exc:
+            self._report(image_id, exc, summary, eta)
+            return
+        self._report(image_id, len(stored) if stored is not None else len(targets), summary, eta)
+
+    def _report(self, image_id: int, outcome, summary: PreannotateSummary, eta) -> None:
+        """I/O thread: ``outcome`` is the number of proposals stored, or the image's error."""
+        if isinstance(outcome, BaseException):
+            summary.failed[image_id] = str(outcome)
+            self.image_failed.emit(image_id, str(outcome))
+        else:
+            summary.done.append(image_id)
+            self.image_finished.emit(image_id, int(outcome))
+        handled = len(summary.done) + len(summary.failed)
+        self.progress_changed.emit(handled, summary.total, eta.update(handled))

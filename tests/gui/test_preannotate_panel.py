@@ -151,6 +151,27 @@ def test_model_error_on_one_image_does_not_stop_the_run(qtbot, setup):
     assert "model exploded" in summary.failed[ids[1]]
 
 
+def test_refused_write_is_reported_and_the_rest_finish(qtbot, setup):
+    _, panel, project, ids, _, factory = setup
+    factory.kwargs = {"bad_sky_on": 20}  # the first image's background value
+    summary = _wait_run(qtbot, panel, panel.run_unreviewed)
+    assert summary.done == ids[1:] and list(summary.failed) == [ids[0]]
+    assert "sky" in summary.failed[ids[0]]
+    assert project.targets(ids[0]) == []  # the refused write left nothing behind
+    assert project.get_image(ids[0]).status == ReviewStatus.NEW
+
+
+def test_unexpected_error_ends_the_run_with_a_message(qtbot, setup):
+    _, panel, project, ids, _, factory = setup
+    factory.kwargs = {"crash_on": 21}  # the second image
+    with qtbot.waitSignal(panel.controller.run_failed, timeout=WAIT_MS) as failed:
+        panel.run_unreviewed()
+    assert "pre-annotation stopped" in failed.args[0] and "a bug" in failed.args[0]
+    assert len(project.targets(ids[0], state=PROPOSAL)) == 2  # finished before the bug: kept
+    assert project.targets(ids[2]) == []
+    assert not panel.controller.is_running() and not panel.cancel_button.isEnabled()
+
+
 def test_model_that_cannot_load_is_reported_and_nothing_written(qtbot, setup):
     window, _, project, ids, _, _ = setup
 

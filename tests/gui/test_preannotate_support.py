@@ -81,13 +81,23 @@ class FakePredictor:
 
     ``gate``: a threading.Event the predictor waits on before each image (to cancel mid-run);
     ``one_shot``: clear the gate after each pass, so every image needs its own ``gate.set()``;
-    ``fail_on``: pixel arrays whose first value is this number raise (a model error).
+    ``fail_on``: pixel arrays whose first value is this number raise (a model error);
+    ``bad_sky_on``: ... get a sky mask of the wrong shape (the project refuses to store it);
+    ``crash_on``: ... raise an unexpected error (a bug), which ends the run.
     """
 
     def __init__(
-        self, weights=None, gate: threading.Event | None = None, fail_on=None, one_shot=False
+        self,
+        weights=None,
+        gate: threading.Event | None = None,
+        fail_on=None,
+        one_shot=False,
+        bad_sky_on=None,
+        crash_on=None,
     ) -> None:
         self.weights = weights
+        self.bad_sky_on = bad_sky_on
+        self.crash_on = crash_on
         self.gate = gate
         self.one_shot = one_shot
         self.fail_on = fail_on
@@ -119,6 +129,10 @@ class FakePredictor:
         ]  # fmt: skip
         sky = np.zeros(gray.shape, dtype=bool)
         sky[: gray.shape[0] // 2] = True
+        if self.bad_sky_on is not None and gray.flat[0] == self.bad_sky_on:
+            sky = sky[:-1]  # the wrong size: the project must refuse to store it
+        if self.crash_on is not None and gray.flat[0] == self.crash_on:
+            raise KeyError("a bug, not a bad image")
         return targets, sky
 
 
