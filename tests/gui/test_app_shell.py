@@ -179,3 +179,25 @@ def test_image_dock_split_and_note_are_saved_and_undoable(main_window, qtbot):
     stack.undo()
     final = w.project.get_image(image_id)
     assert (final.split, final.note) == (before.split, before.note)
+
+
+def test_gui_cli_refuses_a_non_folder(tmp_path, capsys):
+    from app.cli import EXIT_USAGE, main
+
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    assert main(["gui", str(not_a_folder)]) == EXIT_USAGE
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_exception_hook_shows_a_dialog_with_details(qapp, monkeypatch):
+    from app.application import show_exception
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(
+        (box.text(), box.detailedText())) or 0)  # fmt: skip
+    try:
+        raise ProjectError("project.sqlite is locked; close the other SIRST Studio window")
+    except ProjectError as exc:
+        show_exception(type(exc), exc, exc.__traceback__)
+    assert shown and "locked" in shown[0][0] and "Traceback" in shown[0][1]
