@@ -60,7 +60,7 @@ class PreannotateController(QObject):
     """Owns at most one running worker and batches the window refreshes it causes."""
 
     run_started = Signal(int, str)  # number of images, model name
-    run_ended = Signal(object)  # PreannotateSummary, or None when the run failed to start
+    run_ended = Signal(object)  # PreannotateSummary, or None when the run failed (run_failed)
     run_failed = Signal(str)
 
     def __init__(
