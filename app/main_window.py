@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,6 +35,7 @@ from widgets.canvas import IRCanvas
 from widgets.image_list import ImageListWidget, ImageRole
 
 APP_TITLE = "SIRST Studio"
+PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
 MENUS = {
     "&File": ["new_project", "open_project", "open_demo", None, "import", "export", None,
               "close_project", "quit"],
@@ -74,6 +75,8 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         self._tool_menus: dict[str, QMenu] = {}
         self._panel_docks: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        self._prefetch_timer = QTimer(self, singleShot=True, interval=PREFETCH_DELAY_MS)
+        self._prefetch_timer.timeout.connect(self._prefetch_neighbours)
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -383,10 +386,14 @@ class MainWindow(QMainWindow):
         self.image_list.set_current_id(info.id, emit=False)
         self.image_panel.set_info(info)
         self.settings.set_last_image(self.project.root, info.name)
-        self.prefetcher.prefetch(
-            [self.image_list.neighbour_id(1), self.image_list.neighbour_id(-1)]
-        )
+        # Start loading the neighbours once this image is painted, not while it is being painted.
+        self._prefetch_timer.start()
         self.image_changed.emit(info.id)
+
+    def _prefetch_neighbours(self) -> None:
+        if self.prefetcher is not None:
+            ids = [self.image_list.neighbour_id(1), self.image_list.neighbour_id(-1)]
+            self.prefetcher.prefetch(ids)
 
     def _show_page_message(self, text: str) -> None:
         self.message_page.setText(text)
