@@ -424,8 +424,9 @@ class MainWindow(QMainWindow):
 
     def after_edit(self, image_id: int, what: str) -> None:
         """Called by every command (and panel) after it wrote labels of ``image_id``."""
-        if self.prefetcher is not None:
-            self.prefetcher.forget(image_id)  # its prefetched labels are stale now
+        if self.project is None:
+            return  # a late call after the project was closed: nothing is shown
+        self.prefetcher.forget(image_id)  # its prefetched labels are stale now
         self._refresh_canvas(image_id, what)
         self._refresh_info(image_id)
         self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
