@@ -69,9 +69,7 @@ class WelcomeWidget(QWidget):
         self.new_button.clicked.connect(self.new_requested)
         self.open_button.clicked.connect(self.open_requested)
         self.demo_button.clicked.connect(self.demo_requested)
-        self.recent_list.itemActivated.connect(
-            lambda item: self.recent_activated.emit(item.data(Qt.ItemDataRole.UserRole))
-        )
+        self.recent_list.itemActivated.connect(self._recent_item_activated)
 
     def _build(self, title: QLabel) -> None:
         buttons = QHBoxLayout()
@@ -89,6 +87,11 @@ class WelcomeWidget(QWidget):
         outer.addStretch(1)
         outer.addLayout(column, 3)
         outer.addStretch(1)
+
+    def _recent_item_activated(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if isinstance(path, str) and path:  # the "no recent projects" line carries no path
+            self.recent_activated.emit(path)
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent_list.clear()
