@@ -125,7 +125,12 @@ def test_settings_restore_last_project_and_image(qtbot, app_project_dir):
         w2.welcome.recent_list.item(0).data(Qt.ItemDataRole.UserRole)
         == settings.recent_projects()[0]
     )
-    assert w2.open_project(app_project_dir)
+    w2.show()
+    recent = w2.welcome.recent_list
+    recent.setCurrentRow(0)
+    recent.setFocus()
+    qtbot.keyClick(recent, Qt.Key.Key_Return)  # open it from the welcome screen's recent list
+    assert w2.project is not None and w2.project.root == app_project_dir.absolute()
     assert w2.current_image_id == third
     w2.close()
 
