@@ -370,14 +370,12 @@ class ImportDialog(_JobDialog):
 
         kind, split = self.kind_combo.currentData(), self.split_combo.currentData()
         if kind == "densesirst":
-            return importer.import_densesirst, {
-                "project": self.project,
-                "src": Path(src),
-                "split": split,
-            }
+            name = self.source_split.text().strip() or None  # a Splits/ file, or everything
+            return importer.import_densesirst, {"project": self.project, "src": Path(src),
+                                                "split": name}  # fmt: skip
         if kind == "coco":
             images = self.images_edit.text().strip() or str(Path(src).parent)
             return importer.import_coco, {"project": self.project, "json_path": Path(src),
-                                          "images_dir": Path(images)}  # fmt: skip
+                                          "images_dir": Path(images), "split": split}  # fmt: skip
         return importer.import_images, {"project": self.project, "folder_or_paths": Path(src),
                                         "split": Split(split) if split else Split.UNASSIGNED}  # fmt: skip

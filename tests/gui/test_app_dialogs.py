@@ -157,3 +157,22 @@ def test_image_list_stays_fast_at_10k(qtbot):
     assert widget.visible_ids() == list(range(9990, 10000))
     elapsed = time.perf_counter() - t0
     assert elapsed < 3.0, f"10k-row list took {elapsed:.2f} s"
+
+
+def test_import_densesirst_split_file_from_dialog(qtbot, demo_project_dir, tmp_path):
+    from core.project import Project
+
+    src = demo_project_dir / "demo_data" / "SIRSTdevkit"
+    wanted = (src / "Splits" / "val.txt").read_text().split()
+    with Project.create(tmp_path / "fresh") as project:
+        dialog = ImportDialog(project, None, str(src))
+        qtbot.addWidget(dialog)
+        dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("densesirst"))
+        assert not dialog.split_combo.isEnabled()  # DenseSIRST brings its own splits
+        qtbot.keyClicks(dialog.source_split, "val")
+        assert dialog.source_split.text() == "val"
+        run_dialog(qtbot, dialog)
+        assert dialog.result_report.added == len(wanted) and not dialog.result_report.errors
+        infos = project.list_images()
+        assert sorted(i.name for i in infos) == sorted(wanted)
+        assert all(i.status == ReviewStatus.REVIEWED and i.n_targets > 0 for i in infos)
