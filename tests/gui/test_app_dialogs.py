@@ -176,3 +176,38 @@ def test_import_densesirst_split_file_from_dialog(qtbot, demo_project_dir, tmp_p
         infos = project.list_images()
         assert sorted(i.name for i in infos) == sorted(wanted)
         assert all(i.status == ReviewStatus.REVIEWED and i.n_targets > 0 for i in infos)
+
+
+@pytest.mark.parametrize("takes_cancel", [False, True])
+def test_job_thread_cancel_stops_the_job(qtbot, takes_cancel):
+    from types import SimpleNamespace
+
+    from app.export_dialog import JobThread
+
+    done = []
+
+    def without_cancel(progress):
+        for i in range(2000):
+            progress(i, 2000, f"item {i}")  # raises JobCancelled once cancel() was called
+            done.append(i)
+            time.sleep(0.002)
+        return "finished"
+
+    def with_cancel(progress, cancel):
+        for i in range(2000):
+            if cancel():
+                return SimpleNamespace(cancelled=True)
+            progress(i, 2000)
+            done.append(i)
+            time.sleep(0.002)
+        return SimpleNamespace(cancelled=False)
+
+    job = JobThread(with_cancel if takes_cancel else without_cancel)
+    outcome = []
+    job.succeeded.connect(lambda r: outcome.append("ok"))
+    job.was_cancelled.connect(lambda: outcome.append("cancelled"))
+    job.progressed.connect(lambda d, t, label: d >= 5 and job.cancel())
+    job.start()
+    qtbot.waitUntil(job.isFinished, timeout=10000)
+    qtbot.wait(20)
+    assert outcome == ["cancelled"] and len(done) < 2000
