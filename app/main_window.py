@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
             app.extensions.install_all(self)
         if not self.settings.restore_window(self):
             self.resizeDocks(
-                [self.images_dock, self.image_dock], [300, 320], Qt.Orientation.Horizontal
+                [self.images_dock, self.image_dock], [330, 320], Qt.Orientation.Horizontal
             )
         self.welcome.set_recent(self.settings.recent_projects())
         self._update_title()
