@@ -94,7 +94,9 @@ def main() -> None:
     _export(args.run_dir, args.dest)
     cmd_file = args.run_dir / "command.txt"
     command = args.command or (cmd_file.read_text(encoding="utf-8").strip() if cmd_file.is_file() else "(unknown)")
-    atomic_write_text(args.dest.parent / "MODEL.md", card_text(args.run_dir, args.dest, command, args.latency_ms))
+    card = args.dest.parent / "MODEL.md"
+    atomic_write_text(card, card_text(args.run_dir, args.dest, command, args.latency_ms))
+    card.chmod(0o644)  # the atomic writer's temp file is private; the card is for everyone
     print(f"wrote {args.dest} and {args.dest.parent / 'MODEL.md'}")
 
 

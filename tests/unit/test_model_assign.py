@@ -111,4 +111,4 @@ def test_detect_threshold_and_sky_map_size():
     none, _ = detect(out, CFG.strides, (60, 50), score_thr=1.01)
     assert len(none) == 0
     sky = sky_probability(out, (64, 64), (60, 50))
-    assert sky.shape == (60, 50) and float(sky.min()) >= 0 and float(sky.max()) <= 1
+    assert sky.shape == (60, 50) and float(sky.detach().min()) >= 0 and float(sky.detach().max()) <= 1
