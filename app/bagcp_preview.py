@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.stats_panel import MENU, Cancelled, Progress, TaskThread, stop_thread
-from app.workers import IMAGE_ERRORS
+from app.stats_panel import MENU
+from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, stop_thread
 from core.errors import SirstError
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls

@@ -37,14 +37,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.stats_panel import MENU, Cancelled, Progress, TaskThread, stop_thread
+from app.stats_panel import MENU
 from app.workers import (
     IMAGE_ERRORS,
     PROPOSAL_SCORE_THRESHOLD,
     SHIPPED_DEFAULT_NAME,
+    Cancelled,
     ModelChoice,
     PredictorFactory,
+    Progress,
+    TaskThread,
     default_predictor_factory,
+    stop_thread,
 )
 from core.inspect import (
     ImageInspection,

@@ -3,18 +3,16 @@
 ``install(window)`` adds a "Dataset statistics" dock and a Tools-menu entry. Measures come from
 ``core.inspect`` and are computed on a ``TaskThread`` (reading every image of a big project takes
 seconds), with progress and cancel; a cancelled run still shows what it measured so far.
-``TaskThread`` is the small generic worker the other inspection panels reuse.
+The generic ``TaskThread`` lives in ``app.workers`` (re-exported here for older imports).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -26,17 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.workers import IMAGE_ERRORS
+from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, stop_thread
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
 from widgets.stats_view import StatsView
 
-log = logging.getLogger(__name__)
-
 MENU = "&Tools"
 DOCK_NAME = "StatsDock"
-Progress = Callable[[int, int], None]
-Cancelled = Callable[[], bool]
 # label -> list_images keyword arguments
 SCOPES: dict[str, dict[str, object]] = {
     "Reviewed images": {"status": ReviewStatus.REVIEWED},
@@ -44,54 +38,6 @@ SCOPES: dict[str, dict[str, object]] = {
     "Train split": {"split": Split.TRAIN},
     "Val split": {"split": Split.VAL},
 }
-
-
-class TaskThread(QThread):
-    """Runs ``fn(progress, cancelled) -> result`` off the GUI thread.
-
-    ``fn`` reports with ``progress(done, total)`` and polls ``cancelled()`` between units of work;
-    whatever it returns (also after a cancel) arrives through ``task_finished``.
-    """
-
-    progress_changed = Signal(int, int)
-    task_finished = Signal(object)
-    task_failed = Signal(str)
-
-    def __init__(
-        self,
-        fn: Callable[[Progress, Cancelled], object],
-        parent: QObject | None = None,
-        alive: Callable[[], bool] | None = None,
-    ) -> None:
-        """``alive()`` turning False (e.g. the project was closed) stops the job like a cancel."""
-        super().__init__(parent)
-        self._fn = fn
-        self._alive = alive
-
-    def _cancelled(self) -> bool:
-        return self.isInterruptionRequested() or (self._alive is not None and not self._alive())
-
-    def cancel(self) -> None:
-        self.requestInterruption()
-
-    def run(self) -> None:
-        try:
-            result = self._fn(self.progress_changed.emit, self._cancelled)
-        except IMAGE_ERRORS as exc:
-            self.task_failed.emit(str(exc))
-            return
-        except Exception as exc:  # a thread must report, never die silently
-            log.exception("background task failed")
-            self.task_failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
-            return
-        self.task_finished.emit(result)
-
-
-def stop_thread(thread: QThread | None, wait_ms: int = 30_000) -> None:
-    """Cancel and wait: a worker must not outlive the project it reads."""
-    if thread is not None and thread.isRunning():
-        thread.requestInterruption()
-        thread.wait(wait_ms)
 
 
 @dataclass

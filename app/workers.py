@@ -1,6 +1,7 @@
-"""Background workers that keep model inference off the GUI thread.
+"""Background workers that keep model inference and long jobs off the GUI thread.
 
-Each worker is a ``QThread`` subclass whose ``run()`` does the work and reports through typed,
+``PreannotateWorker`` runs a model over images; ``TaskThread`` runs any
+``fn(progress, cancelled)`` job (statistics, inspection, BAG-CP library builds). Each worker is a ``QThread`` subclass whose ``run()`` does the work and reports through typed,
 past-tense signals (delivered to GUI-thread receivers as queued connections). Cancellation uses
 ``requestInterruption()`` and is checked between units of work, so a cancelled run never leaves a
 half-written image behind: images finished before the cancel stay done, the rest are untouched.
@@ -39,6 +40,8 @@ class PredictorLike(Protocol):
 
 
 PredictorFactory = Callable[[Path | None], PredictorLike]
+Progress = Callable[[int, int], None]  # progress(done, total)
+Cancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -204,3 +207,51 @@ class PreannotateWorker(QThread):
             self.image_finished.emit(image_id, int(outcome))
         handled = len(summary.done) + len(summary.failed)
         self.progress_changed.emit(handled, summary.total, eta.update(handled))
+
+
+class TaskThread(QThread):
+    """Runs ``fn(progress, cancelled) -> result`` off the GUI thread.
+
+    ``fn`` reports with ``progress(done, total)`` and polls ``cancelled()`` between units of work;
+    whatever it returns (also after a cancel) arrives through ``task_finished``.
+    """
+
+    progress_changed = Signal(int, int)
+    task_finished = Signal(object)
+    task_failed = Signal(str)
+
+    def __init__(
+        self,
+        fn: Callable[[Progress, Cancelled], object],
+        parent: QObject | None = None,
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
+        """``alive()`` turning False (e.g. the project was closed) stops the job like a cancel."""
+        super().__init__(parent)
+        self._fn = fn
+        self._alive = alive
+
+    def _cancelled(self) -> bool:
+        return self.isInterruptionRequested() or (self._alive is not None and not self._alive())
+
+    def cancel(self) -> None:
+        self.requestInterruption()
+
+    def run(self) -> None:
+        try:
+            result = self._fn(self.progress_changed.emit, self._cancelled)
+        except IMAGE_ERRORS as exc:
+            self.task_failed.emit(str(exc))
+            return
+        except Exception as exc:  # a thread must report, never die silently
+            log.exception("background task failed")
+            self.task_failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
+            return
+        self.task_finished.emit(result)
+
+
+def stop_thread(thread: QThread | None, wait_ms: int = 30_000) -> None:
+    """Cancel and wait: a worker must not outlive the project it reads."""
+    if thread is not None and thread.isRunning():
+        thread.requestInterruption()
+        thread.wait(wait_ms)
