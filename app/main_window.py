@@ -27,7 +27,7 @@ from app.annotation_controller import AnnotationController, UndoStacks
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
 from app.settings import AppSettings
-from app.shortcuts import BY_ID, CheatSheetDialog, make_action
+from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
 from core.errors import ImageReadError, ProjectError
 from core.types import ImageInfo, ReviewStatus, TargetState
@@ -36,16 +36,6 @@ from widgets.image_list import ImageListWidget, ImageRole
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
-MENUS = {
-    "&File": ["new_project", "open_project", "open_demo", None, "import", "export", None,
-              "close_project", "quit"],
-    "&Edit": ["undo", "redo", None, "delete", "select_all", None, "accept", "reject",
-              "accept_above", "accept_sky"],
-    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "fit", "loupe"],
-    "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
-}  # fmt: skip
-# Mouse gestures and keys that only make sense on the canvas (nudge, pan...) are listed in the
-# cheat sheet only; every menu item above does something when chosen.
 MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
 
 
@@ -53,6 +43,7 @@ class MainWindow(QMainWindow):
     """See docs/architecture.md, "MainWindow API", for what panels may use."""
 
     project_opened = Signal(object)
+    project_closed = Signal(object)  # the Project about to close; panels stop work using it
     image_changed = Signal(int)
     annotation_changed = Signal(int)
     score_threshold_changed = Signal(float)
@@ -73,6 +64,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_docks()
         self.actions_by_id: dict[str, QAction] = {}
+        self.shortcut_table = ShortcutTable()  # SHORTCUTS + what panels register
         self._tool_menus: dict[str, QMenu] = {}
         self._panel_docks: dict[Qt.DockWidgetArea, QDockWidget] = {}
         self._prefetch_timer = QTimer(self, singleShot=True, interval=PREFETCH_DELAY_MS)
@@ -193,11 +185,8 @@ class MainWindow(QMainWindow):
                 bar.addSeparator()
             else:
                 bar.addAction(self.actions_by_id[action_id])
-        self.actions_by_id["accept_above"].setIconText("Accept above threshold")
-        self.actions_by_id["accept_sky"].setIconText("Accept sky")
-        self.actions_by_id["mode_edit"].setIconText("Targets")
-        self.actions_by_id["mode_draw_sky"].setIconText("Draw sky")
-        self.actions_by_id["mode_edit_sky"].setIconText("Edit sky")
+        for action_id, text in TOOLBAR_TEXT.items():
+            self.actions_by_id[action_id].setIconText(text)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.threshold_slider.setObjectName("score_threshold")
         self.threshold_slider.setRange(0, 100)
@@ -222,6 +211,8 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._show_cursor)
         self.threshold_slider.valueChanged.connect(lambda v: self.set_score_threshold(v / 100))
         self.image_list.current_image_changed.connect(self.goto_image)
+        # Whoever changed an image's labels, its list row (counts, status colour) follows.
+        self.annotation_changed.connect(self._on_annotation_changed)
         self.image_panel.field_edited.connect(self.controller.set_field)
         self.image_panel.mark_reviewed_clicked.connect(self.mark_reviewed_and_next)
         self.welcome.new_requested.connect(lambda: project_actions.new_project(self))
@@ -273,6 +264,17 @@ class MainWindow(QMainWindow):
         else:
             self.tabifyDockWidget(first, dock)
             first.raise_()
+
+    def register_action(self, spec, slot) -> QAction:
+        """A panel's action, listed in the cheat sheet; ShortcutError if its key is taken."""
+        action = self.shortcut_table.add_action(self, spec, slot)
+        self.actions_by_id[spec.action_id] = action
+        return action
+
+    def reset_undo(self, image_id: int) -> None:
+        """Forget ``image_id``'s undo history: its commands refer to labels that were replaced
+        behind them (e.g. a pre-annotation run dropped the proposals they accept or delete)."""
+        self.undo_stacks.stack(int(image_id)).clear()
 
     def selected_image_ids(self) -> list[int]:
         return self.image_list.selected_ids()
@@ -331,6 +333,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
+        # First, while the project is still open: panels stop the workers that read or write it.
+        self.project_closed.emit(self.project)
         self.image_panel.commit_note()
         for worker in (self.thumbnails, self.prefetcher):
             if worker is not None:
@@ -413,8 +417,15 @@ class MainWindow(QMainWindow):
             proposal = self.project.sky_mask(image_id, TargetState.PROPOSAL)
             self.canvas.set_sky(self.project.sky_mask(image_id), proposal)
 
-    def _refresh_info(self, image_id: int) -> None:
-        info = self.project.get_image(image_id)
+    def _on_annotation_changed(self, image_id: int) -> None:
+        if self.project is None:
+            return
+        self.prefetcher.forget(image_id)  # its prefetched labels are stale now
+        try:
+            info = self.project.get_image(image_id)
+        except ProjectError as exc:  # e.g. an announcement for an image deleted meanwhile
+            self.show_message(str(exc))
+            return
         old = self.list_model.info(image_id)
         info.missing = old.missing if old is not None else False
         self.list_model.update_image(info)
@@ -426,17 +437,15 @@ class MainWindow(QMainWindow):
         """Called by every command (and panel) after it wrote labels of ``image_id``."""
         if self.project is None:
             return  # a late call after the project was closed: nothing is shown
-        self.prefetcher.forget(image_id)  # its prefetched labels are stale now
+        self.prefetcher.forget(image_id)  # before the canvas re-reads: never show stale labels
         self._refresh_canvas(image_id, what)
-        self._refresh_info(image_id)
         self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
-        self.annotation_changed.emit(image_id)
+        self.annotation_changed.emit(image_id)  # -> list row, Image dock (_on_annotation_changed)
 
     def reload_current(self) -> None:
         if self.project is not None and self.current_image_id is not None:
             self.prefetcher.forget(self.current_image_id)
             self._refresh_canvas(self.current_image_id, "all")
-            self._refresh_info(self.current_image_id)
             self.annotation_changed.emit(self.current_image_id)
 
     # ---------------------------------------------------------------- navigation
@@ -469,7 +478,7 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- misc UI
     def show_cheat_sheet(self) -> None:
-        CheatSheetDialog(self).exec()
+        CheatSheetDialog(self, self.shortcut_table).exec()
 
     def _toggle_sky(self) -> None:
         self.canvas.show_sky(self.actions_by_id["toggle_sky"].isChecked())

@@ -1,5 +1,9 @@
 """The one table of keyboard shortcuts: menus, tooltips and the cheat sheet all read it.
 
+``SHORTCUTS`` holds the main window's own actions. Panels add theirs at install time through
+``panel_action`` (MainWindow.register_action), which puts them in the window's ``ShortcutTable``
+after checking that no key is bound twice, so the cheat sheet lists them too.
+
 Entries with ``on_canvas=True`` are keys the canvas handles itself (nudge, delete, accept...):
 their menu items show the key as a label only, so that a window-wide QAction never steals the
 key from the canvas (e.g. Delete means "delete vertex" in sky-edit mode).
@@ -22,6 +26,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from core.errors import SirstError
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,20 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 
 BY_ID = {s.action_id: s for s in SHORTCUTS}
 
+# The main window's menus and toolbar labels, by action id (None = separator).
+MENUS: dict[str, list[str | None]] = {
+    "&File": ["new_project", "open_project", "open_demo", None, "import", "export", None,
+              "close_project", "quit"],
+    "&Edit": ["undo", "redo", None, "delete", "select_all", None, "accept", "reject",
+              "accept_above", "accept_sky"],
+    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "fit", "loupe"],
+    "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
+}  # fmt: skip
+# Mouse gestures and keys that only make sense on the canvas (nudge, pan...) are listed in the
+# cheat sheet only; every menu item above does something when chosen.
+TOOLBAR_TEXT = {"accept_above": "Accept above threshold", "accept_sky": "Accept sky",
+                "mode_edit": "Targets", "mode_draw_sky": "Draw sky", "mode_edit_sky": "Edit sky"}  # fmt: skip
+
 
 def key_text(shortcut: Shortcut) -> str:
     """Human-readable keys, in the platform's native spelling where Qt knows the key."""
@@ -96,11 +116,69 @@ def key_text(shortcut: Shortcut) -> str:
     return ", ".join(parts)
 
 
-def make_action(parent: QWidget, action_id: str, slot: Callable[[], object] | None) -> QAction:
-    """A QAction labelled and keyed from the table (canvas keys appear as label text only)."""
-    spec = BY_ID[action_id]
+class ShortcutError(SirstError):
+    """A panel tried to register an action id or a key that is already taken."""
+
+
+def _key_name(key: str) -> str:
+    """Portable spelling used to compare keys ("Ctrl+Return" and "ctrl+return" are one key)."""
+    return QKeySequence(key).toString() or key.lower()
+
+
+class ShortcutTable:
+    """``SHORTCUTS`` plus the actions panels register at runtime (one table per main window)."""
+
+    def __init__(self, base: tuple[Shortcut, ...] = SHORTCUTS) -> None:
+        self._specs: dict[str, Shortcut] = {s.action_id: s for s in base}
+
+    def specs(self) -> list[Shortcut]:
+        return list(self._specs.values())
+
+    def get(self, action_id: str) -> Shortcut:
+        return self._specs[action_id]
+
+    def __contains__(self, action_id: object) -> bool:
+        return action_id in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def owner_of(self, key: str) -> Shortcut | None:
+        """The entry already using ``key`` (canvas keys count: a window-wide one would steal it)."""
+        name = _key_name(key)
+        for spec in self._specs.values():
+            if any(_key_name(k) == name for k in spec.keys):
+                return spec
+        return None
+
+    def register(self, spec: Shortcut) -> Shortcut:
+        """Add a panel's entry; ShortcutError when its id or one of its keys is taken."""
+        if spec.action_id in self._specs:
+            raise ShortcutError(
+                f"the shortcut table already has an action {spec.action_id!r}; "
+                "give the panel's action its own id (or install the panel only once)"
+            )
+        for key in spec.keys:
+            other = self.owner_of(key)
+            if other is not None:
+                raise ShortcutError(
+                    f"{key} for {spec.label.replace('&', '')!r} is already bound to "
+                    f"{other.label.replace('&', '')!r}; pick another key in app/shortcuts.py"
+                )
+        self._specs[spec.action_id] = spec
+        return spec
+
+    def add_action(
+        self, parent: QWidget, spec: Shortcut, slot: Callable[[], object] | None
+    ) -> QAction:
+        """Register ``spec`` and build its QAction on ``parent``."""
+        return build_action(parent, self.register(spec), slot)
+
+
+def build_action(parent: QWidget, spec: Shortcut, slot: Callable[[], object] | None) -> QAction:
+    """A QAction labelled and keyed from ``spec`` (canvas keys appear as label text only)."""
     action = QAction(spec.label, parent)
-    action.setObjectName(f"action_{action_id}")
+    action.setObjectName(f"action_{spec.action_id}")
     if spec.keys and not spec.on_canvas:
         action.setShortcuts([QKeySequence(k) for k in spec.keys])
         # Window-wide so the keys work whichever dock has focus (text fields still get typing).
@@ -116,21 +194,40 @@ def make_action(parent: QWidget, action_id: str, slot: Callable[[], object] | No
     return action
 
 
-class CheatSheetDialog(QDialog):
-    """Every shortcut, grouped by category, straight from ``SHORTCUTS``."""
+def make_action(parent: QWidget, action_id: str, slot: Callable[[], object] | None) -> QAction:
+    """The QAction of a ``SHORTCUTS`` entry."""
+    return build_action(parent, BY_ID[action_id], slot)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+
+def panel_action(window: QWidget, spec: Shortcut, slot: Callable[[], object] | None) -> QAction:
+    """A panel's action: registered in the window's table (cheat sheet, no key bound twice)
+    when the window has one (``MainWindow.register_action``); a plain action otherwise."""
+    register = getattr(window, "register_action", None)
+    if register is not None:
+        return register(spec, slot)
+    return build_action(window, spec, slot)
+
+
+class CheatSheetDialog(QDialog):
+    """Every shortcut, grouped by category: ``SHORTCUTS`` plus what the panels registered."""
+
+    def __init__(self, parent: QWidget | None = None, table: ShortcutTable | None = None) -> None:
         super().__init__(parent)
+        if table is None:
+            table = getattr(parent, "shortcut_table", None)
+        if table is None:
+            table = ShortcutTable()
+        specs = table.specs()
         self.setWindowTitle("Keyboard Shortcuts")
         self.setObjectName("cheat_sheet")
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Every edit is saved at once and can be undone (Ctrl+Z)."))
-        self.table = QTableWidget(len(SHORTCUTS), 3, self)
+        self.table = QTableWidget(len(specs), 3, self)
         self.table.setHorizontalHeaderLabels(["Group", "Action", "Keys"])
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        ordered = sorted(SHORTCUTS, key=lambda s: _CATEGORY_ORDER.index(s.category))
+        ordered = sorted(specs, key=_category_rank)  # stable: table order within a group
         for row, spec in enumerate(ordered):
             for col, text in enumerate(
                 (spec.category, spec.label.replace("&", ""), key_text(spec))
@@ -144,7 +241,7 @@ class CheatSheetDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(640, min(120 + len(SHORTCUTS) * (self.fontMetrics().height() + 6), 900))
+        self.resize(640, min(120 + len(specs) * (self.fontMetrics().height() + 6), 900))
 
     def rows(self) -> list[tuple[str, str, str]]:
         """The table as text (tests compare it with the menus)."""
@@ -154,4 +251,12 @@ class CheatSheetDialog(QDialog):
         ]
 
 
-_CATEGORY_ORDER = ["Edit", "Navigate", "Mode", "View", "File", "Help"]
+_CATEGORY_ORDER = ["Edit", "Navigate", "Mode", "View", "Model", "Tools", "File", "Help"]
+
+
+def _category_rank(spec: Shortcut) -> int:
+    """Known groups in reading order; a group a panel invents goes last instead of failing."""
+    try:
+        return _CATEGORY_ORDER.index(spec.category)
+    except ValueError:
+        return len(_CATEGORY_ORDER)
