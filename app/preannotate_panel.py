@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -25,11 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.shortcuts import Shortcut, panel_action
 from app.workers import (
     PROPOSAL_SCORE_THRESHOLD,
     PreannotateSummary,
     PreannotateWorker,
     PredictorFactory,
+    on_project_closed,
     resolve_model_choice,
 )
 from core.types import ReviewStatus
@@ -39,6 +40,14 @@ log = logging.getLogger(__name__)
 MENU = "&Model"
 REFRESH_MS = 250  # at most four window refresh batches per second during a run
 DOCK_NAME = "PreannotateDock"  # objectName: QMainWindow.saveState needs it
+IDLE_TEXT = "Run the active model to propose targets and sky."
+# Registered in the window's shortcut table: listed in the cheat sheet, no key bound twice.
+SHORTCUTS = (
+    Shortcut("preannotate_current", "Pre-annotate &Current Image", ("Ctrl+Shift+P",), "Model"),
+    Shortcut("preannotate_selected", "Pre-annotate &Selected Images", (), "Model"),
+    Shortcut("preannotate_unreviewed", "Pre-annotate All &Unreviewed Images", (), "Model"),
+    Shortcut("preannotate_cancel", "Cancel Pre-annotation", (), "Model"),
+)
 
 
 def format_eta(seconds: float) -> str:
@@ -124,6 +133,10 @@ class PreannotateController(QObject):
     def on_project_opened(self, _project: object) -> None:
         self.shutdown()
 
+    def run_is_current(self) -> bool:
+        """The last run's project is still the window's (its results belong on screen)."""
+        return self._run_project is not None and self.window.project is self._run_project
+
     def flush_refresh(self) -> None:
         """Tell the window about every image finished since the last flush."""
         self._timer.stop()
@@ -131,8 +144,13 @@ class PreannotateController(QObject):
         if not pending or self.window.project is not self._run_project:
             return  # the project was closed or replaced: its images are not on screen
         after_edit = getattr(self.window, "after_edit", None)
+        reset_undo = getattr(self.window, "reset_undo", None)
         current = self.window.current_image_id
         for image_id in sorted(pending):
+            if reset_undo is not None:
+                # Its undo history accepts / deletes proposals that were just replaced: undoing
+                # them now would resurrect stale proposals next to the new ones.
+                reset_undo(image_id)
             if after_edit is not None:
                 # MainWindow's hook for "labels of this image changed in the project": refreshes
                 # the canvas if current, the list row counts / status, then annotation_changed.
@@ -169,7 +187,7 @@ class PreannotatePanel(QWidget):
         super().__init__()
         self.window = window
         self.controller = controller
-        self.status = QLabel("Run the active model to propose targets and sky.")
+        self.status = QLabel(IDLE_TEXT)
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m images")
@@ -259,8 +277,8 @@ class PreannotatePanel(QWidget):
     def _on_ended(self, summary: PreannotateSummary | None) -> None:
         self.cancel_button.setEnabled(False)
         self.eta.setText("")
-        if summary is None:
-            return
+        if summary is None or not self.controller.run_is_current():
+            return  # failed (said by _on_failed), or its project was closed: nothing to report
         text = f"Pre-annotated {len(summary.done)} of {summary.total} images"
         if summary.failed:
             text += f"; {len(summary.failed)} failed (listed below)"
@@ -269,7 +287,18 @@ class PreannotatePanel(QWidget):
         self.status.setText(text + f" in {summary.elapsed_s:.1f} s.")
 
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Pre-annotation failed: {message}")
+        if self.controller.run_is_current():
+            self.status.setText(f"Pre-annotation failed: {message}")
+
+    def on_project_closed(self, _project: object = None) -> None:
+        """Stop the run (it must not write into a closed project) and show an idle dock."""
+        self.controller.shutdown()
+        self.cancel_button.setEnabled(False)
+        self.progress.reset()
+        self.eta.setText("")
+        self.failures.clear()
+        self.failures.hide()
+        self.status.setText(IDLE_TEXT)
 
     def _goto_failed(self, item: QListWidgetItem) -> None:
         self.window.goto_image(int(item.data(Qt.ItemDataRole.UserRole)))
@@ -277,18 +306,9 @@ class PreannotatePanel(QWidget):
 
 def _add_actions(window, panel: PreannotatePanel, controller: PreannotateController) -> None:
     menu = window.tool_menu(MENU)
-    entries = (
-        ("Pre-annotate &Current Image", "Ctrl+Shift+P", panel.run_current),
-        ("Pre-annotate &Selected Images", "", panel.run_selected),
-        ("Pre-annotate All &Unreviewed Images", "", panel.run_unreviewed),
-        ("Cancel Pre-annotation", "", controller.cancel),
-    )
-    for text, keys, slot in entries:
-        action = QAction(text, window)
-        if keys:
-            action.setShortcut(QKeySequence(keys))
-        action.triggered.connect(slot)
-        menu.addAction(action)
+    slots = (panel.run_current, panel.run_selected, panel.run_unreviewed, controller.cancel)
+    for spec, slot in zip(SHORTCUTS, slots, strict=True):
+        menu.addAction(panel_action(window, spec, slot))
     menu.addSeparator()
 
 
@@ -303,6 +323,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> None:
     _add_actions(window, panel, controller)
     # A worker must never write into a project that has been closed or replaced.
     window.project_opened.connect(controller.on_project_opened)
+    on_project_closed(window, panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(controller.shutdown)

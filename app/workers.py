@@ -255,3 +255,13 @@ def stop_thread(thread: QThread | None, wait_ms: int = 30_000) -> None:
     if thread is not None and thread.isRunning():
         thread.requestInterruption()
         thread.wait(wait_ms)
+
+
+def on_project_closed(window, slot: Callable[[object], object]) -> bool:
+    """Connect ``slot`` to ``window.project_closed`` (emitted before the project closes, so the
+    slot can still stop workers that use it). False for a host without that signal."""
+    signal = getattr(window, "project_closed", None)
+    if signal is None:
+        return False
+    signal.connect(slot)
+    return True
