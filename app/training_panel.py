@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.preannotate_panel import MENU, format_eta
+from app.shortcuts import Shortcut, panel_action
 from app.train_process import (
     TrainOptions,
     TrainProcess,
@@ -42,13 +42,20 @@ from app.train_process import (
     read_events,
     train_command,
 )
-from app.workers import SHIPPED_DEFAULT_NAME
+from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
 from core.types import ModelVersion, ReviewStatus, Split
 from model.config import PRESETS  # plain dataclasses, no torch
 from widgets.train_plot import TrainPlot
 
 DOCK_NAME = "TrainingDock"
+IDLE_TEXT = "Train a new model from the reviewed images."
+# Registered in the window's shortcut table: listed in the cheat sheet, no key bound twice.
+SHORTCUTS = (
+    Shortcut("train", "&Train a New Model", ("Ctrl+Shift+T",), "Model"),
+    Shortcut("train_stop", "Sto&p Training", (), "Model"),
+    Shortcut("train_resume", "&Resume Training", (), "Model"),
+)
 # (program, arguments) for one run; tests swap in a fake train script.
 CommandBuilder = Callable[[Path, Path, TrainOptions], tuple[str, list[str]]]
 
@@ -143,7 +150,7 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_button.clicked.connect(self.resume_training)
         self.progress = QProgressBar()
-        self.status = QLabel("Train a new model from the reviewed images.")
+        self.status = QLabel(IDLE_TEXT)
         self.status.setWordWrap(True)
         self.eta = QLabel("")
         self.plot = TrainPlot()
@@ -316,7 +323,9 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ model versions
     def refresh_versions(self) -> None:
         """Reload the combo box from the project (shipped default first)."""
-        project = self.window.project
+        self._fill_versions(self.window.project)
+
+    def _fill_versions(self, project) -> None:
         self.versions.blockSignals(True)  # repopulating is not a user choice
         self.versions.clear()
         self.versions.addItem(SHIPPED_DEFAULT_NAME, None)
@@ -357,9 +366,10 @@ class TrainingPanel(QWidget):
         self.status.setText(text)
         return False
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, has_project: bool | None = None) -> None:
         running = self.process.is_running()
-        has_project = self.window.project is not None
+        if has_project is None:
+            has_project = self.window.project is not None
         self.train_button.setEnabled(has_project and not running)
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(not running and self._resumable)
@@ -369,6 +379,21 @@ class TrainingPanel(QWidget):
         if project is not None and not self.process.is_running():
             self._offer_unfinished_run(Path(project.root))
         self._update_buttons()
+
+    def on_project_closed(self, _project: object = None) -> None:
+        """Back to "no project": shipped default only, Train off. A run in progress goes on (a
+        separate process; its model is registered into its own project) and can be stopped."""
+        self._fill_versions(None)
+        if not self.process.is_running():
+            self.run_dir = self._run_root = None
+            self._resumable = False
+            self.plot.clear()
+            self.progress.reset()
+            self.eta.setText("")
+            self.error_box.clear()
+            self.error_box.hide()
+            self._say(IDLE_TEXT)
+        self._update_buttons(has_project=False)
 
     def _offer_unfinished_run(self, root: Path) -> None:
         """A run stopped or crashed in an earlier session can be resumed from its last.pt."""
@@ -409,16 +434,9 @@ def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
         dock.raise_()
         panel.start_training()
 
-    for text, keys, slot in (
-        ("&Train a New Model", "Ctrl+Shift+T", train),
-        ("Sto&p Training", "", panel.stop_training),
-        ("&Resume Training", "", panel.resume_training),
-    ):
-        action = QAction(text, window)
-        if keys:
-            action.setShortcut(QKeySequence(keys))
-        action.triggered.connect(slot)
-        menu.addAction(action)
+    slots = (train, panel.stop_training, panel.resume_training)
+    for spec, slot in zip(SHORTCUTS, slots, strict=True):
+        menu.addAction(panel_action(window, spec, slot))
 
 
 def install(window) -> None:
@@ -430,6 +448,7 @@ def install(window) -> None:
     window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
     _add_actions(window, panel, dock)
     window.project_opened.connect(panel.on_project_opened)
+    on_project_closed(window, panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         # A run in progress saves its checkpoint instead of being orphaned or killed mid-write.
