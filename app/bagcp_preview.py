@@ -34,7 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.stats_panel import MENU
-from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, stop_thread
+from app.workers import (
+    IMAGE_ERRORS,
+    Cancelled,
+    Progress,
+    TaskThread,
+    on_project_closed,
+    stop_thread,
+)
 from core.errors import SirstError
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
@@ -432,6 +439,17 @@ class BagcpPreviewPanel(QWidget):
         self.controls.set_result_available(False)
         self.controls.library_label.setText("Target library: not loaded")
 
+    def on_project_closed(self, _project: object = None) -> None:
+        """Stop the job and forget the closing project's preview, outlines and library."""
+        stop_thread(self.thread)
+        if self.preview is not None and self.window.canvas is not None:
+            self.window.canvas.set_highlight_boxes([], PASTED_COLOR)
+        self.preview = None  # first: the toggle reset below must not redraw
+        self.cache.invalidate()
+        self.controls.set_result_available(False)
+        self.controls.set_message("")
+        self.controls.library_label.setText("Target library: not loaded")
+
     def shutdown(self) -> None:
         stop_thread(self.thread)
 
@@ -448,6 +466,7 @@ def install(window) -> BagcpPreviewPanel:
     window.tool_menu(MENU).addAction(action)
     window.image_changed.connect(panel.on_image_changed)
     window.project_opened.connect(panel.on_project_opened)
+    on_project_closed(window, panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(panel.shutdown)

@@ -48,6 +48,7 @@ from app.workers import (
     Progress,
     TaskThread,
     default_predictor_factory,
+    on_project_closed,
     stop_thread,
 )
 from core.inspect import (
@@ -75,6 +76,7 @@ RETHRESHOLD_MS = 300  # spin-box spam coalesces into one re-evaluation
 SUMMARY_COLUMNS = ("version", "thr", "images", "targets", "Pd", "FA", "FA sky", "FA non-sky",
                    "FA unknown", "FA/img", "misses")  # fmt: skip
 SCOPES = ("Reviewed images", "Reviewed, val split", "Selected images")
+IDLE_TEXT = "Run a model on the reviewed images to list its false alarms and misses."
 Detections = tuple[np.ndarray, np.ndarray]  # boxes [N, 4], scores [N]
 
 
@@ -220,9 +222,7 @@ class InspectorPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m images")
-        self.status = QLabel(
-            "Run a model on the reviewed images to list its false alarms and misses."
-        )
+        self.status = QLabel(IDLE_TEXT)
         self.status.setWordWrap(True)
         self.gallery = FaGallery()
         self.gallery.card_clicked.connect(self.jump_to)
@@ -258,9 +258,10 @@ class InspectorPanel(QWidget):
         layout.addWidget(self.tabs, 1)
 
     # ------------------------------------------------------------------ choices
-    def refresh_sources(self) -> None:
-        """List the active model first, then every version, the shipped default, stored proposals."""
-        project = self.window.project
+    def refresh_sources(self, closing: bool = False) -> None:
+        """List the active model first, then every version, the shipped default, stored proposals
+        (``closing``: the window's project is closing, list only the last two)."""
+        project = None if closing else self.window.project
         current = self.source.currentText()
         self.source.clear()
         if project is not None:
@@ -466,14 +467,23 @@ class InspectorPanel(QWidget):
             self.window.goto_image(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def on_project_opened(self, project: object) -> None:
-        self.shutdown()
-        self.runs.clear()
-        self.current = None
-        self.gallery.set_cards([])
-        self._fill_images(InspectionRun("", 0.0))
+        self.on_project_closed()  # nothing of a previous project survives
         self.summaries = load_summaries(project.root) if project is not None else {}
         self._fill_summary()
         self.refresh_sources()
+
+    def on_project_closed(self, _project: object = None) -> None:
+        """Stop the run and clear every result of the closing project (and its outlines)."""
+        self.shutdown()
+        self.on_image_changed(-1)  # no image is shown any more: drop the hit outlines
+        self.runs.clear()
+        self.summaries, self.current = {}, None
+        self.gallery.set_cards([])
+        self._fill_images(InspectionRun("", 0.0))
+        self._fill_summary()
+        self.progress.reset()
+        self.status.setText(IDLE_TEXT)
+        self.refresh_sources(closing=True)
 
     def follow_window_threshold(self, value: float) -> None:
         self.threshold.setValue(max(float(value), PROPOSAL_SCORE_THRESHOLD))
@@ -495,6 +505,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> Inspec
     action.setText("&False-alarm Inspector")
     window.tool_menu(MENU).addAction(action)
     window.project_opened.connect(panel.on_project_opened)
+    on_project_closed(window, panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)
     window.score_threshold_changed.connect(panel.follow_window_threshold)
     if window.project is not None:

@@ -24,7 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, stop_thread
+from app.workers import (
+    IMAGE_ERRORS,
+    Cancelled,
+    Progress,
+    TaskThread,
+    on_project_closed,
+    stop_thread,
+)
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
 from widgets.stats_view import StatsView
@@ -181,9 +188,14 @@ class StatsPanel(QWidget):
             self.status.setText("Labels changed since the last run: press Compute to refresh.")
 
     def on_project_opened(self, _project: object) -> None:
+        self.on_project_closed()
+
+    def on_project_closed(self, _project: object = None) -> None:
+        """Stop measuring (the project is closing) and clear the plots of its images."""
         self.shutdown()
         self.result = None
         self.view.clear()
+        self.progress.reset()
         self.status.setText("")
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -220,6 +232,7 @@ def install(window) -> StatsPanel:
     action.setText("Dataset &Statistics")
     window.tool_menu(MENU).addAction(action)
     window.project_opened.connect(panel.on_project_opened)
+    on_project_closed(window, panel.on_project_closed)
     window.annotation_changed.connect(panel.mark_stale)
     app = QCoreApplication.instance()
     if app is not None:
