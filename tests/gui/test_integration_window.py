@@ -1,0 +1,206 @@
+"""The main window with every panel installed, on the demo project: the list follows label changes
+from anywhere, project_closed stops and resets every dock, and a pre-annotation re-run leaves no
+undo step that could resurrect replaced proposals."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app import bagcp_preview, inspector_panel, preannotate_panel, stats_panel, training_panel
+from core.project import Project
+from core.types import ModelVersion, ReviewStatus, Target, TargetState
+from tests.gui.test_preannotate_support import FakePredictor
+from widgets.image_list import ImageRole
+
+pytestmark = pytest.mark.timeout(120)
+WAIT_MS = 20_000
+CTRL, CTRL_SHIFT = (
+    Qt.KeyboardModifier.ControlModifier,
+    (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier),
+)
+
+
+def key(qtbot, window, k, modifier) -> None:
+    """A real key press on the canvas viewport, where the user's focus is while annotating."""
+    viewport = window.canvas.view.viewport()
+    viewport.setFocus()
+    qtbot.keyClick(viewport, k, modifier)
+
+
+def db_state(root, image_id: int) -> tuple:
+    """One image's labels and status, read through a fresh connection."""
+    with Project.open(root) as p:
+        targets = sorted(
+            (t.id, t.state.value, t.point, t.box, t.score) for t in p.targets(image_id)
+        )
+        return p.get_image(image_id).status.value, targets
+
+
+@pytest.fixture
+def full(qtbot, app_project_dir):
+    """The real MainWindow, the five panels (fake predictor), the demo copy open."""
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    create_application(exception_hook=False)
+    w = MainWindow(AppSettings(), install_panels=False)
+    qtbot.addWidget(w)
+    made: list[FakePredictor] = []
+
+    def factory(weights):
+        made.append(FakePredictor(weights, **factory.kwargs))
+        return made[-1]
+
+    factory.kwargs = {}
+    preannotate_panel.install(w, predictor_factory=factory)
+    training_panel.install(w)
+    panels = SimpleNamespace(
+        bagcp=bagcp_preview.install(w),
+        inspector=inspector_panel.install(w, predictor_factory=factory),
+        stats=stats_panel.install(w),
+        pre=w.findChild(preannotate_panel.PreannotatePanel),
+        train=w.findChild(training_panel.TrainingPanel),
+    )
+    w.resize(1280, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_project(app_project_dir)
+    yield SimpleNamespace(w=w, p=panels, made=made, factory=factory, root=app_project_dir)
+    panels.pre.controller.shutdown(10_000)
+    for panel in (panels.bagcp, panels.inspector, panels.stats):
+        panel.shutdown()
+    w.close()
+
+
+def _new_image(w) -> int:
+    return next(i.id for i in w.project.list_images() if i.status == ReviewStatus.NEW)
+
+
+# ---------------------------------------------------------------- 1. the list follows every change
+def test_annotation_changed_from_anywhere_updates_the_list_row(main_window, app_project_dir):
+    w = main_window
+    image_id = w.current_image_id
+    before = w.list_model.info(image_id).n_targets
+    with Project.open(app_project_dir) as other:  # a writer that is not a window command
+        other.add_target(image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
+    w.annotation_changed.emit(image_id)
+    assert w.list_model.info(image_id).n_targets == before + 1
+    row = w.list_model.index(w.list_model.row_of(image_id))
+    assert row.data(ImageRole.N_TARGETS) == before + 1
+    assert f"{before + 1} targets" in w.image_panel.facts_label.text()  # the Image dock too
+
+
+def test_after_edit_announces_once_and_refreshes_the_row(main_window, qtbot):
+    w = main_window
+    image_id = w.current_image_id
+    before = w.list_model.info(image_id).n_targets
+    seen: list[int] = []
+    w.annotation_changed.connect(seen.append)
+    w.project.add_target(image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
+    w.after_edit(image_id, "targets")
+    assert seen == [image_id]
+    assert w.list_model.info(image_id).n_targets == before + 1
+    assert len(w.canvas.visible_ids()) >= before + 1  # the canvas re-read the labels
+
+
+# ---------------------------------------------------------------- 2. project_closed
+def test_project_closed_comes_first_while_the_project_is_usable(main_window, tmp_path):
+    w = main_window
+    events: list[tuple] = []
+
+    def on_closed(project) -> None:
+        assert w.project is project
+        events.append(("closed", len(project.list_images())))  # still open: readable
+
+    w.project_closed.connect(on_closed)
+    w.project_opened.connect(lambda p: events.append(("opened", p.root.name)))
+    other = Project.create(tmp_path / "other")
+    w.set_project(other)  # switching: the old project is announced closed before the new opens
+    assert events == [("closed", 12), ("opened", "other")]
+    w.close_project()
+    w.close_project()  # nothing open: nothing announced
+    assert events[2:] == [("closed", 0)]
+
+
+def test_closing_stops_a_running_preannotation(full, qtbot):
+    w, pre = full.w, full.p.pre
+    gate = threading.Event()
+    full.factory.kwargs = {"gate": gate, "one_shot": True}
+    ids = [i.id for i in w.project.list_images() if i.status == ReviewStatus.NEW]
+    assert len(ids) == 2 and pre.controller.start(ids)
+    qtbot.waitUntil(lambda: bool(full.made) and full.made[0].entered.is_set(), timeout=WAIT_MS)
+    threading.Timer(0.3, gate.set).start()  # image 1 finishes while the window closes the project
+    w.close_project()
+    assert not pre.controller.is_running()  # stopped before the project was closed
+    qtbot.wait(300)  # the run's late results arrive and must not repaint the dock
+    assert pre.status.text() == preannotate_panel.IDLE_TEXT
+    assert not pre.cancel_button.isEnabled() and pre.failures.count() == 0
+    assert db_state(full.root, ids[1]) == (ReviewStatus.NEW.value, [])  # never touched
+
+
+def test_every_dock_resets_on_close(full, qtbot, monkeypatch):
+    w, p = full.w, full.p
+    w.project.add_model_version(ModelVersion(None, "v1", "models/v1.safetensors", ""))
+    p.train.refresh_versions()
+    assert p.train.versions.count() == 2 and p.train.train_button.isEnabled()
+    with qtbot.waitSignal(p.stats.stats_ready, timeout=WAIT_MS):
+        assert p.stats.compute()
+    p.inspector.choose_source(inspector_panel.STORED)
+    with qtbot.waitSignal(p.inspector.run_finished, timeout=WAIT_MS):
+        assert p.inspector.start()
+    assert p.inspector.gallery.cards() and p.inspector.summary_table.rowCount() == 1
+    with_sky = next(i.id for i in w.project.list_images() if w.project.sky_mask(i.id) is not None)
+    w.goto_image(with_sky)
+    with qtbot.waitSignal(p.bagcp.preview_ready, timeout=WAIT_MS):
+        assert p.bagcp.run_preview()
+    outlines: list[list] = []
+    real = w.canvas.set_highlight_boxes
+    monkeypatch.setattr(w.canvas, "set_highlight_boxes",
+                        lambda boxes, color=None: (outlines.append(list(boxes)), real(boxes, color)))  # fmt: skip
+
+    w.close_project()
+    qtbot.wait(100)
+    assert p.train.versions.count() == 1 and not p.train.versions.isEnabled()
+    assert not p.train.train_button.isEnabled() and not p.train.stop_button.isEnabled()
+    assert p.stats.result is None and p.stats.view.size_counts()[1].size == 0
+    assert p.inspector.gallery.cards() == [] and p.inspector.summary_table.rowCount() == 0
+    assert p.inspector.source.count() == 2  # shipped default + stored proposals only
+    assert p.bagcp.preview is None and not p.bagcp.controls.add_button.isEnabled()
+    assert outlines and outlines[-1] == []  # the pasted targets' outlines are gone
+    assert p.bagcp.controls.library_label.text() == "Target library: not loaded"
+
+
+# ---------------------------------------------------------------- 3. undo after a re-run
+def test_rerun_preannotation_leaves_nothing_stale_to_undo(full, qtbot):
+    w, pre = full.w, full.p.pre
+    image_id = _new_image(w)
+    w.goto_image(image_id)
+    with qtbot.waitSignal(pre.controller.run_ended, timeout=WAIT_MS):
+        key(qtbot, w, Qt.Key.Key_P, CTRL_SHIFT)  # the panel's shortcut, through the window table
+    high, low = sorted(w.project.targets(image_id, TargetState.PROPOSAL), key=lambda t: -t.score)
+    w.controller.accept([high.id])
+    w.controller.reject([low.id])
+    assert w.undo_stacks.stack(image_id).count() == 2
+
+    with qtbot.waitSignal(pre.controller.run_ended, timeout=WAIT_MS):
+        assert pre.run_current()
+    after_rerun = db_state(full.root, image_id)
+    assert w.undo_stacks.stack(image_id).count() == 0
+    assert not w.actions_by_id["undo"].isEnabled()
+    for _ in range(2):
+        key(qtbot, w, Qt.Key.Key_Z, CTRL)
+    assert db_state(full.root, image_id) == after_rerun  # no stale proposal came back
+    status, targets = after_rerun
+    states = sorted(s for _, s, *_ in targets)
+    assert status == ReviewStatus.PRE_ANNOTATED.value
+    assert states == ["accepted", "proposal", "proposal"]  # the kept accept + the new proposals
+    # one low-score proposal (the new one): the rejected old one was not restored (SQLite may
+    # even hand its id to a new proposal, which a stale undo would then clash with)
+    assert [t[4] for t in targets].count(low.score) == 1
+    info = w.list_model.info(image_id)
+    assert (info.n_targets, info.n_proposals) == (1, 2)  # the list agrees with the database
