@@ -31,6 +31,7 @@ class Prediction:
     points: np.ndarray  # float32 [N, 2] (x, y) pixel index of the box centre (as DenseSIRST points)
     sky_prob: np.ndarray  # float32 [H, W] in [0, 1] (zeros when the model has no sky head)
     operating_threshold: float
+    sky_threshold: float = 0.5  # sky = sky_prob >= this (chosen on validation)
 
 
 @torch.inference_mode()
@@ -67,6 +68,7 @@ class Predictor:
         self.threads = threads
         thr = self.metadata.get("operating_threshold")
         self.operating_threshold = float(thr) if thr is not None else self.cfg.operating_threshold
+        self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self._lock = threading.Lock()
 
     def predict(self, image: np.ndarray, score_thr: float | None = None) -> Prediction:
@@ -78,7 +80,7 @@ class Predictor:
             if self.threads:
                 torch.set_num_threads(self.threads)
             boxes, scores, sky = infer_image(self.net, self.cfg, img, score_thr)
-        return Prediction(boxes, scores, box_points(boxes), sky, self.operating_threshold)
+        return Prediction(boxes, scores, box_points(boxes), sky, self.operating_threshold, self.sky_threshold)
 
     def predict_targets(self, image: np.ndarray, score_thr: float) -> tuple[list[Target], np.ndarray]:
         """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the sky bool mask."""
@@ -88,4 +90,4 @@ class Predictor:
             for b, s, pt in zip(p.boxes.tolist(), p.scores.tolist(), p.points.tolist(), strict=True)
             if s >= score_thr
         ]
-        return targets, p.sky_prob >= 0.5
+        return targets, p.sky_prob >= p.sky_threshold

@@ -190,7 +190,8 @@ class Trainer:
             st["best_map"], st["best_val"] = score, val
             thr = val.get("threshold", self.cfg.operating_threshold)
             save_weights(self.out / "best.safetensors", self.net, self.cfg, self.opts.preset,
-                         val=val, epoch=st["epoch"], operating_threshold=str(thr))
+                         val=val, epoch=st["epoch"], operating_threshold=str(thr),
+                         sky_threshold=str(val.get("sky_threshold", 0.5)))
         left = (self.opts.epochs - st["epoch"]) * self.steps
         self.emit({"event": "epoch", "epoch": st["epoch"], "losses": losses, "val": val, "best": is_best,
                    "elapsed_s": st["elapsed_s"], "eta_s": self._eta(t0, done_here, left)})

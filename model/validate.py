@@ -1,5 +1,5 @@
 """Validation of a network on whole labelled images: detection metrics, Pd/FA at the operating
-threshold chosen here (best F1), and sky IoU."""
+threshold chosen here (best F1), and sky IoU at the sky-probability threshold chosen here."""
 
 from __future__ import annotations
 
@@ -13,15 +13,36 @@ from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 from model.inference import infer_image
 
+SKY_THRESHOLDS = np.round(np.arange(0.2, 0.91, 0.05), 2)
+
+
+def sky_iou_counts(prob: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """[len(SKY_THRESHOLDS), 2] sky intersection and union of prob >= t for every threshold t."""
+    out = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
+    for i, t in enumerate(SKY_THRESHOLDS):
+        pred = prob >= t
+        out[i] = (np.count_nonzero(pred & gt), np.count_nonzero(pred | gt))
+    return out
+
+
+def best_sky_threshold(counts: np.ndarray) -> dict[str, float]:
+    """The sky-probability threshold with the best pooled IoU, and that IoU (0 without sky labels)."""
+    iou = counts[:, 0] / np.maximum(counts[:, 1], 1)
+    if counts[:, 1].sum() == 0:
+        return {"sky_iou": 0.0, "sky_threshold": 0.5}
+    i = int(np.argmax(iou))
+    return {"sky_iou": float(iou[i]), "sky_threshold": float(SKY_THRESHOLDS[i])}
+
 
 def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:
-    """mAP07, mAP12, recall (legacy widths), sky_iou, pd, fa_per_image and the threshold used;
-    None when ``stop()`` turned true midway."""
+    """mAP07, mAP12, recall (legacy widths), sky_iou, pd, fa_per_image, the operating threshold
+    (best F1) and the sky threshold (best IoU); None when ``stop()`` turned true midway."""
     was_training = net.training
     net.eval()
-    gts, dets, sky_pred, sky_gt = [], [], [], []
+    gts, dets = [], []
+    sky_counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)  # pooled (intersection, union) per threshold
     for s in samples:
         if stop is not None and stop():
             net.train(was_training)
@@ -29,10 +50,8 @@ def validate(
         boxes, scores, sky = infer_image(net, cfg, s.image)
         gts.append(s.boxes)
         dets.append((boxes, scores))
-        labelled = s.sky != SKY_IGNORE
-        if labelled.all():
-            sky_pred.append(sky >= 0.5)
-            sky_gt.append(s.sky == 1)
+        if (s.sky != SKY_IGNORE).all():
+            sky_counts += sky_iou_counts(sky, s.sky == 1)
     net.train(was_training)
     det = metrics.evaluate_detections(gts, dets)
     thr = metrics.best_f1_threshold(gts, dets)
@@ -42,7 +61,7 @@ def validate(
         "mAP07": det.mAP07,
         "mAP12": det.mAP12,
         "recall": det.recall,
-        "sky_iou": metrics.sky_iou(sky_pred, sky_gt) if sky_gt else 0.0,
+        **best_sky_threshold(sky_counts),
         "pd": pd,
         "fa_per_image": fa,
         "threshold": float(np.round(thr, 4)),

@@ -3,7 +3,7 @@
 For each image ``<id>`` it writes, in DenseSIRST layout under OUT_DIR:
 ``SIRST/BBox/<id>.xml`` (boxes scoring >= the model's operating threshold, integer coordinates),
 ``SIRST/Point_label/<id>_pixels0.txt`` (their centre pixels) and ``SkySeg/BinaryMask/<id>_pixels0.png``
-(255 = sky); plus ``detections.csv`` (``image_id,xmin,ymin,xmax,ymax,score``, every detection
+(255 = sky, at the model's sky threshold); plus ``detections.csv`` (``image_id,xmin,ymin,xmax,ymax,score``, every detection
 >= --score-thr, continuous coordinates) for evaluation. Any size, 8/16-bit, gray or colour.
 Unreadable images are reported and skipped (exit code 1). Progress goes to stderr.
 """
@@ -58,7 +58,7 @@ def write_outputs(out: Path, image_id: str, pred, operating_thr: float) -> None:
     points = [((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5) for x0, y0, x1, y1 in boxes]
     atomic_write_text(out / BBOX / f"{image_id}.xml", bbox_xml(image_id, w, h, boxes))
     atomic_write_text(out / POINTS / f"{image_id}_pixels0.txt", points_text(points))
-    sky = (pred.sky_prob >= 0.5).astype(np.uint8) * 255
+    sky = (pred.sky_prob >= pred.sky_threshold).astype(np.uint8) * 255
     atomic_write_bytes(out / SKY_BIN / f"{image_id}_pixels0.png", encode_png(sky))
 
 

@@ -41,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=256, help="square training crop size in pixels")
     p.add_argument("--repeats", type=int, default=1, help="crops per training image per epoch")
+    p.add_argument("--target-bias", type=float, default=0.5,
+                   help="share of crops centred near a target (the rest are uniform, to show the ground)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -160,7 +162,8 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     if not train:
         raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
     print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
-    sampler = CropSampler(train, crop=args.crop, bagcp=try_bagcp(train, args.bagcp_prob))
+    sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
+                          bagcp=try_bagcp(train, args.bagcp_prob))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
                         lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set))
@@ -174,14 +177,17 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
 
 
 def _record_command(run_dir: Path) -> None:
-    """RUN_DIR/command.txt: the command line, for the model card (first invocation wins)."""
+    """RUN_DIR/command.txt: every command line that trained in this folder (for the model card)."""
     import shlex
 
     from core.formats._io import atomic_write_text
 
     path = run_dir / "command.txt"
-    if not path.exists() and Path(sys.argv[0]).name == "main.py":  # not when called in-process
-        atomic_write_text(path, "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    if Path(sys.argv[0]).name != "main.py":  # called in-process (tests): no real command line
+        return
+    before = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    atomic_write_text(path, before + line + "\n")
 
 
 def _export(run_dir: Path, dest: Path) -> int:

@@ -109,3 +109,18 @@ def test_truncated_checkpoints_raise_checkpoint_error(tmp_path):
         make_trainer(tmp_path / "empty", samples, epochs=1, resume=True)
     with pytest.raises(CheckpointError, match="no weights file"):
         Predictor(tmp_path / "missing.safetensors")
+
+
+def test_sky_threshold_is_the_best_iou_on_validation():
+    from model.validate import best_sky_threshold, sky_iou_counts
+
+    gt = np.zeros((10, 10), bool)
+    gt[:4] = True
+    prob = np.full((10, 10), 0.3, np.float32)
+    prob[:4] = 0.9
+    prob[4:6] = 0.6  # two rows of ground the model is unsure about
+    res = best_sky_threshold(sky_iou_counts(prob, gt))
+    assert res["sky_iou"] == pytest.approx(1.0) and 0.6 < res["sky_threshold"] <= 0.9
+    low = sky_iou_counts(prob, gt)[0]  # threshold 0.2: everything is sky
+    assert low.tolist() == [40, 100]
+    assert best_sky_threshold(np.zeros((15, 2), np.int64)) == {"sky_iou": 0.0, "sky_threshold": 0.5}
