@@ -225,7 +225,8 @@ class CheatSheetDialog(QDialog):
         self.table = QTableWidget(len(specs), 3, self)
         self.table.setHorizontalHeaderLabels(["Group", "Action", "Keys"])
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        row_h = self.fontMetrics().height() + 4
+        self.table.verticalHeader().setDefaultSectionSize(row_h)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         ordered = sorted(specs, key=_category_rank)  # stable: table order within a group
         for row, spec in enumerate(ordered):
@@ -241,7 +242,9 @@ class CheatSheetDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(640, min(120 + len(specs) * (self.fontMetrics().height() + 6), 900))
+        # Every row visible when the screen allows (panels add rows); a scroll bar otherwise.
+        screen = self.screen().availableGeometry().height() if self.screen() else 900
+        self.resize(640, min(130 + len(specs) * row_h, screen - 60))
 
     def rows(self) -> list[tuple[str, str, str]]:
         """The table as text (tests compare it with the menus)."""

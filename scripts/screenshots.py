@@ -1,21 +1,34 @@
-"""Save PNG screenshots of the main views, on the demo project, for the docs.
+"""Save PNG screenshots of every view, on the demo project, for the docs.
 
     xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py docs/screenshots
 
 (Works offscreen too, with QT_QPA_PLATFORM=offscreen, but fonts look better under Xvfb.) Settings
 and the demo project live in a temp dir, so the user's own settings are never touched.
+
+Shots: welcome, main window, sky editing, cheat sheet, export dialog, then the panels: the
+pre-annotation dock after a real run of the shipped weights (skipped, with a message, when
+resources/models/bafenet_default.safetensors is absent), the training dock replaying a recorded
+run (docs/screenshots/training_events.jsonl, epochs 1-3 of the shipped model's training), the
+BAG-CP preview with the pasted targets outlined, the false-alarm inspector and the statistics.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+EVENTS = REPO / "docs" / "screenshots" / "training_events.jsonl"
+PROPOSAL_SHOT_THRESHOLD = 0.4
+WAIT_S = 300.0  # a model run on the demo images takes seconds; a loaded machine needs more
 
 
 def settle(app, seconds: float = 0.6) -> None:
@@ -24,6 +37,62 @@ def settle(app, seconds: float = 0.6) -> None:
     while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.02)
+
+
+def wait_for(app, done: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    end = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what} did not finish within {timeout_s:.0f} s")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def wait_signal(app, signal, start: Callable[[], object], what: str) -> tuple:
+    """Call ``start`` and spin the event loop until ``signal`` fires; returns its arguments."""
+    got: list[tuple] = []
+
+    def slot(*args: object) -> None:
+        got.append(args)
+
+    signal.connect(slot)
+    try:
+        if start() is False:
+            raise RuntimeError(f"{what} refused to start (see the dock's message)")
+        wait_for(app, lambda: bool(got), what)
+    finally:
+        signal.disconnect(slot)
+    return got[0]
+
+
+def dock(window, name: str):
+    """Show and raise a panel's dock (object name from its module's DOCK_NAME)."""
+    from PySide6.QtWidgets import QDockWidget
+
+    found = window.findChild(QDockWidget, name)
+    found.show()
+    found.raise_()
+    return found
+
+
+def zoom_to(window, boxes: list, margin: float = 30.0, max_zoom: float = 8.0) -> None:
+    """Centre the canvas on ``boxes`` at the zoom that shows them all with a margin."""
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    viewport = window.canvas.view.viewport()
+    zoom = min(
+        viewport.width() / (x1 - x0 + 2 * margin), viewport.height() / (y1 - y0 + 2 * margin)
+    )
+    window.canvas.center_on((x0 + x1) / 2, (y0 + y1) / 2, min(max(zoom, 1.0), max_zoom))
+
+
+def hover_canvas(window, app) -> None:
+    """Move the mouse over the canvas so its readout (pixel value, zoom) is current."""
+    from PySide6.QtTest import QTest
+
+    viewport = window.canvas.view.viewport()
+    QTest.mouseMove(viewport, viewport.rect().center())
+    settle(app, 0.3)
 
 
 def save(widget, path: Path) -> None:
@@ -77,12 +146,154 @@ def show_sky_edit(window, app) -> None:
     settle(app)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Screenshots of SIRST Studio's main views.")
-    parser.add_argument("out", type=Path, help="folder for the PNGs (e.g. docs/screenshots)")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="sirst-shots-"))
+def shoot_preannotation(window, app, out: Path) -> None:
+    """The shipped weights' real proposals on the unreviewed demo images."""
+    from app.preannotate_panel import DOCK_NAME, PreannotatePanel
+    from core.types import TargetState
+    from model.inference import default_weights_path
+
+    if not default_weights_path().is_file():
+        print(f"skipped preannotate.png: no shipped weights at {default_weights_path()}")
+        return
+    dock(window, DOCK_NAME)
+    panel = window.findChild(PreannotatePanel)
+    (summary,) = wait_signal(
+        app, panel.controller.run_ended, panel.run_unreviewed, "pre-annotation"
+    )
+    if summary is None or not summary.done:
+        raise RuntimeError(f"pre-annotation gave nothing to show: {panel.status.text()}")
+
+    # The shipped weights' operating threshold (MODEL.md), not the slider's stricter default.
+    window.set_score_threshold(PROPOSAL_SHOT_THRESHOLD)
+
+    def shown(image_id: int) -> list:
+        props = window.project.targets(image_id, TargetState.PROPOSAL)
+        return [t.box for t in props if (t.score or 0.0) >= PROPOSAL_SHOT_THRESHOLD]
+
+    best = max(summary.done, key=lambda i: len(shown(i)))
+    window.goto_image(best)
+    settle(app, 0.5)
+    if shown(best):
+        zoom_to(window, shown(best), margin=12.0)
+    hover_canvas(window, app)
+    save(window, out / "preannotate.png")
+
+
+def shoot_training(window, app, out: Path, events: Path) -> None:
+    """A recorded run replayed through the Training dock's process signals (as if live)."""
+    from PySide6.QtCore import Qt
+
+    from app.training_panel import DOCK_NAME, TrainingPanel
+
+    training_dock = dock(window, DOCK_NAME)
+    panel = window.findChild(TrainingPanel)
+    process = panel.process
+    signals = {"start": process.run_started, "step": process.step_logged,
+               "epoch": process.epoch_finished, "checkpoint": process.checkpoint_saved}  # fmt: skip
+    for line in events.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["event"] == "start":
+            panel.epochs.setValue(int(event["epochs"]))
+        if event["event"] in signals:
+            signals[event["event"]].emit(event)
+    panel.plot.redraw()
+    # The whole right column for the dock: the plots need height for their legends.
+    window.image_dock.hide()
+    window.resizeDocks([training_dock], [720], Qt.Orientation.Horizontal)
+    hover_canvas(window, app)
+    settle(app, 0.8)
+    save(window, out / "training.png")
+    window.image_dock.show()
+
+
+def shoot_bagcp(window, app, out: Path, image_id: int) -> None:
+    """BAG-CP result on a sky image, zoomed on the pasted regions (outlined on the canvas)."""
+    from app.bagcp_preview import DOCK_NAME, BagcpPreviewPanel
+
+    dock(window, DOCK_NAME)
+    panel = window.findChild(BagcpPreviewPanel)
+    window.goto_image(image_id)
+    panel.controls.set_seed(7)
+    (preview,) = wait_signal(app, panel.preview_ready, panel.run_preview, "BAG-CP preview")
+    if not preview.pasted_boxes:
+        raise RuntimeError(f"BAG-CP pasted nothing: {preview.result.message}")
+    zoom_to(window, preview.pasted_boxes)
+    hover_canvas(window, app)
+    save(window, out / "bagcp_preview.png")
+
+
+def shoot_inspector(window, app, out: Path) -> None:
+    """False alarms and misses of the shipped weights (else the stored proposals)."""
+    from app.inspector_panel import DOCK_NAME, STORED, InspectorPanel
+    from app.workers import SHIPPED_DEFAULT_NAME
+    from model.inference import default_weights_path
+
+    inspector_dock = dock(window, DOCK_NAME)
+    panel = window.findChild(InspectorPanel)
+    panel.refresh_sources()
+    panel.choose_source(SHIPPED_DEFAULT_NAME if default_weights_path().is_file() else STORED)
+    wait_signal(app, panel.run_finished, panel.start, "false-alarm inspection")
+    # Floated: a bottom dock in the window is too short to show the gallery's grid.
+    inspector_dock.setFloating(True)
+    inspector_dock.resize(1300, 820)
+    settle(app, 0.8)
+    save(inspector_dock, out / "inspector.png")
+    inspector_dock.setFloating(False)
+    inspector_dock.hide()
+
+
+def shoot_stats(window, app, out: Path) -> None:
+    """Dataset statistics of every demo image, the dock floated to show the whole grid."""
+    from app.stats_panel import DOCK_NAME, StatsPanel
+
+    stats_dock = dock(window, DOCK_NAME)
+    panel = window.findChild(StatsPanel)
+    panel.scope.setCurrentText("All images")
+    wait_signal(app, panel.stats_ready, panel.compute, "dataset statistics")
+    stats_dock.setFloating(True)
+    stats_dock.resize(1100, 900)
+    settle(app, 0.8)
+    save(stats_dock, out / "stats.png")
+    stats_dock.setFloating(False)
+    stats_dock.hide()
+
+
+def shoot_shell(window, app, out: Path, tmp: Path) -> int:
+    """Welcome, main window, sky editing, cheat sheet, export dialog; returns the shown image."""
+    from app.export_dialog import ExportDialog
+    from app.settings import demo_project_dir
+    from app.shortcuts import CheatSheetDialog
+    from core.project import Project
+
+    save(window, out / "welcome.png")
+    with Project.open(demo_project_dir()) as project:
+        image_id = busiest_image(project)
+        add_proposals(project, image_id)
+    window.open_project(demo_project_dir())
+    window.goto_image(image_id)
+    settle(app, 1.5)
+    save(window, out / "main_window.png")
+
+    show_sky_edit(window, app)
+    save(window, out / "sky_edit.png")
+    window.set_mode("edit")
+    window.canvas.fit()
+
+    sheet = CheatSheetDialog(window)
+    sheet.show()
+    settle(app)
+    save(sheet, out / "cheat_sheet.png")
+    sheet.close()
+
+    export = ExportDialog(window.project, window, str(tmp / "export"))
+    export.show()
+    settle(app)
+    save(export, out / "export_dialog.png")
+    export.close()
+    return image_id
+
+
+def shoot_all(out: Path, events: Path, tmp: Path) -> None:
     os.environ["SIRST_STUDIO_DATA_DIR"] = str(tmp / "data")
     from PySide6.QtCore import QSettings
 
@@ -90,12 +301,9 @@ def main() -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
 
     from app.application import create_application
-    from app.export_dialog import ExportDialog
     from app.main_window import MainWindow
     from app.project_actions import build_demo
     from app.settings import AppSettings, demo_project_dir
-    from app.shortcuts import CheatSheetDialog
-    from core.project import Project
 
     app = create_application(exception_hook=False)
     build_demo(demo_project_dir())
@@ -105,33 +313,31 @@ def main() -> int:
     window.resize(1500, 940)
     window.show()
     settle(app)
-    save(window, args.out / "welcome.png")
+    try:
+        image_id = shoot_shell(window, app, out, tmp)
+        if window.canvas.loupe_enabled:  # it follows the mouse and would hide overlays
+            window.canvas.set_loupe_visible(False)
+        shoot_preannotation(window, app, out)
+        shoot_training(window, app, out, events)
+        shoot_bagcp(window, app, out, image_id)
+        shoot_inspector(window, app, out)
+        shoot_stats(window, app, out)
+    finally:
+        window.close()  # stops the panels' workers and closes the project before the cleanup
 
-    with Project.open(demo_project_dir()) as project:
-        image_id = busiest_image(project)
-        add_proposals(project, image_id)
-    window.open_project(demo_project_dir())
-    window.goto_image(image_id)
-    settle(app, 1.5)
-    save(window, args.out / "main_window.png")
 
-    show_sky_edit(window, app)
-    save(window, args.out / "sky_edit.png")
-    window.set_mode("edit")
-    window.canvas.fit()
-
-    sheet = CheatSheetDialog(window)
-    sheet.show()
-    settle(app)
-    save(sheet, args.out / "cheat_sheet.png")
-    sheet.close()
-
-    export = ExportDialog(window.project, window, str(tmp / "export"))
-    export.show()
-    settle(app)
-    save(export, args.out / "export_dialog.png")
-    export.close()
-    window.close()
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Screenshots of SIRST Studio's views.")
+    parser.add_argument("out", type=Path, help="folder for the PNGs (e.g. docs/screenshots)")
+    parser.add_argument("--events", type=Path, default=EVENTS,
+                        help="training events (JSON lines) replayed in the Training dock")  # fmt: skip
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="sirst-shots-"))
+    try:
+        shoot_all(args.out, args.events, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

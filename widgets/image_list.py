@@ -155,9 +155,11 @@ class ImageItemDelegate(QStyledItemDelegate):
         else:
             painter.setPen(QColor("#9a9a9a"))
         rest = QRect(chip.right() + 6, rect.top(), rect.right() - chip.right() - 6, rect.height())
-        painter.drawText(
-            rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, " · ".join(parts)
+        # Elided, not clipped: a narrow list still shows where the text was cut ("10 propo…").
+        text = painter.fontMetrics().elidedText(
+            " · ".join(parts), Qt.TextElideMode.ElideRight, rest.width()
         )
+        painter.drawText(rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
 
 
 class ImageListWidget(QWidget):
