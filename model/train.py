@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.errors import CheckpointError
 from model.checkpoint import load_state, save_state, save_weights
 from model.config import BafeConfig, preset
 from model.data import CropSampler, Sample
@@ -44,6 +45,7 @@ class TrainOptions:
     resume: bool = False
     time_budget_min: float | None = None
     overrides: dict = field(default_factory=dict)
+    init_weights: Path | None = None  # start from these weights (fine-tuning); ignored on resume
 
 
 @dataclass
@@ -78,6 +80,23 @@ class Trainer:
         self.optim = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         if opts.resume:
             self._load()
+        elif opts.init_weights is not None:
+            self._init_from(Path(opts.init_weights))
+
+    def _init_from(self, path: Path) -> None:
+        """Copy every tensor of a weights file (safetensors or last.pt) whose name and shape fit.
+
+        Switching exchange mode drops or adds the selector convs; everything else carries over.
+        """
+        from model.checkpoint import load_weights
+
+        tensors = load_state(path)["model"] if path.suffix == ".pt" else load_weights(path)[0]
+        own = self.net.state_dict()
+        fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+        if len(fit) < len(own) // 2:
+            raise CheckpointError(f"{path} shares only {len(fit)} of {len(own)} tensors with this network; "
+                                  "pick weights of the same preset")
+        self.net.load_state_dict(fit, strict=False)
 
     def _load(self) -> None:
         st = load_state(self.out / "last.pt")

@@ -48,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--init-weights", type=Path,
+                   help="fine-tune: start from these weights (.safetensors or a run's last.pt)")
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
@@ -166,7 +168,8 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
                           bagcp=try_bagcp(train, args.bagcp_prob))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
                         lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
-                        time_budget_min=args.time_budget_min, overrides=_overrides(args.set))
+                        time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
+                        init_weights=args.init_weights)
     result = Trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
     if result.interrupted:
         print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)

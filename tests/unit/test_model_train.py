@@ -124,3 +124,22 @@ def test_sky_threshold_is_the_best_iou_on_validation():
     low = sky_iou_counts(prob, gt)[0]  # threshold 0.2: everything is sky
     assert low.tolist() == [40, 100]
     assert best_sky_threshold(np.zeros((15, 2), np.int64)) == {"sky_iou": 0.0, "sky_threshold": 0.5}
+
+
+def test_fine_tune_from_weights_with_another_exchange_mode(tmp_path):
+    samples = synthetic(4)
+    first, _ = make_trainer(tmp_path / "a", samples, epochs=1)
+    first.run()
+    opts = TrainOptions(out=tmp_path / "b", epochs=1, batch=4, crop=64,
+                        overrides={**TINY, "exchange": "off"}, init_weights=tmp_path / "a" / "best.safetensors")
+    tuned = Trainer(opts, samples, samples[:2], CropSampler(samples, crop=64), lambda e: None, lambda: False)
+    assert tuned.net.head.exchange is None
+    a, b = first.net.state_dict(), tuned.net.state_dict()
+    assert torch.equal(a["head.cls_logits.weight"], b["head.cls_logits.weight"])
+    assert torch.equal(a["backbone.stem.0.weight"], b["backbone.stem.0.weight"])
+    from safetensors.torch import save_file
+
+    save_file({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.safetensors", metadata={"config": "{}"})
+    bad = TrainOptions(out=tmp_path / "c", overrides=TINY, init_weights=tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="shares only"):
+        Trainer(bad, samples, [], CropSampler(samples, crop=64), lambda e: None, lambda: False)
