@@ -3,9 +3,10 @@
     python -m model.model_card RUN_DIR [--dest resources/models/bafenet_default.safetensors]
         [--command "python main.py train ..."] [--latency-ms 210]
 
-The card (MODEL.md) records the exact train command (from RUN_DIR/command.txt unless given), the
-data, the wall time, the per-epoch validation history and the best epoch's metrics, all read from
-the run folder (events.jsonl, best.safetensors metadata), so it always matches the weights shipped.
+The card (MODEL.md) records the exact train commands (from RUN_DIR/command.txt unless given), the
+data, the wall time, the per-epoch validation history, the best epoch's metrics and RUN_DIR/NOTES.md
+(if any), all read from the run folder (events.jsonl, best.safetensors metadata), so it always
+matches the weights shipped.
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def card_text(run_dir: Path, weights: Path, command: str, latency_ms: float | No
         f"**{val.get('mAP12', 0):.3f}**, recall **{val.get('recall', 0):.3f}**, sky IoU **{val.get('sky_iou', 0):.3f}**",
         f"- at the operating threshold {float(meta.get('operating_threshold', 0)):.3f} (best F1 on val_v2): "
         f"Pd {val.get('pd', 0):.3f}, false alarms {val.get('fa_per_image', 0):.2f} per image",
+        f"- sky = probability >= {float(meta.get('sky_threshold', 0.5)):.2f} (best IoU on val_v2, so the sky IoU"
+        " above is slightly optimistic); mAP and recall do not depend on any threshold",
         "- paper, BAFE-Net R18 on test_v2 (GPU, 46k training images): mAP07 0.283, mAP12 0.233, recall 0.335",
     ]
     if latency_ms is not None:
         lines.append(f"- latency at 640x512, 2 threads: {latency_ms:.0f} ms ({1000 / latency_ms:.1f} img/s), "
                      "`python benchmarks/bench_model.py --weights resources/models/bafenet_default.safetensors`")
+    notes = run_dir / "NOTES.md"
+    if notes.is_file():  # what happened during the run (resumes, changed flags), written by hand
+        lines += ["", "## Run notes", notes.read_text(encoding="utf-8").strip()]
     lines += ["", "## Validation history", "| epoch | " + " | ".join(VAL_KEYS) + " | loss |",
               "|" + "---|" * (len(VAL_KEYS) + 2)]
     for ev in epochs:
