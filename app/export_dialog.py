@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.workers import ensure_gui_thread_gc
 from core.errors import SirstError
 from core.types import Split
 
@@ -51,6 +52,7 @@ class JobThread(QThread):
 
     def __init__(self, fn: Callable[..., object], parent: QWidget | None = None, **kwargs) -> None:
         super().__init__(parent)
+        ensure_gui_thread_gc()  # run() is Python: no garbage collection on this thread
         self.fn, self.kwargs = fn, kwargs
         self._cancel = False
 

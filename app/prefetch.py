@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.workers import ensure_gui_thread_gc
 from core.types import Target, TargetState
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
@@ -35,6 +36,7 @@ class ImagePrefetcher:
     def __init__(self, project, max_cached: int = MAX_CACHED) -> None:
         self._project = project
         self._max = max_cached
+        ensure_gui_thread_gc()  # the pool thread runs Python: no garbage collection there
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
         self._futures: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ half-written image behind: images finished before the cancel stay done, the rest
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QThread, Signal
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 from core.errors import SirstError
 
@@ -120,6 +122,7 @@ class PreannotateWorker(QThread):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        ensure_gui_thread_gc()  # this thread and its I/O thread run Python: no GC there
         self.project = project
         self.image_ids = list(dict.fromkeys(int(i) for i in image_ids))  # unique, in order
         self.model = model
@@ -228,6 +231,7 @@ class TaskThread(QThread):
     ) -> None:
         """``alive()`` turning False (e.g. the project was closed) stops the job like a cancel."""
         super().__init__(parent)
+        ensure_gui_thread_gc()  # run() is Python: no garbage collection on this thread
         self._fn = fn
         self._alive = alive
 
@@ -265,3 +269,69 @@ def on_project_closed(window, slot: Callable[[object], object]) -> bool:
         return False
     signal.connect(slot)
     return True
+
+
+# ------------------------------------------------------------------ garbage collection
+GC_INTERVAL_MS = 500  # how often the GUI thread checks the collection thresholds
+
+
+class GuiThreadGarbageCollector(QObject):
+    """Runs Python's cyclic garbage collector on the GUI thread only, from the event loop.
+
+    Automatic collection runs in whichever thread allocates when a threshold is passed: a worker
+    thread, or Python code that Qt calls from inside its own C++ (a pyqtgraph ``boundingRect``
+    while a scene is updated). Qt objects that only a reference cycle keeps alive (a closed
+    window, pyqtgraph's parentless plot menus) are then destroyed in the middle of that code or
+    off the GUI thread, which aborts the process ("pure virtual method called"). While this
+    collector runs, automatic collection is off and the same thresholds are checked on a timer.
+    """
+
+    def __init__(self, interval_ms: int = GC_INTERVAL_MS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thresholds = gc.get_threshold()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        self.start()
+
+    @property
+    def active(self) -> bool:
+        return self._timer.isActive()
+
+    def start(self) -> None:
+        gc.disable()
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Give collection back to Python (automatic, in any thread)."""
+        self._timer.stop()
+        gc.enable()
+
+    def check(self) -> int:
+        """Collect the oldest generation past its threshold, as automatic collection would;
+        returns the number of unreachable objects found."""
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if 0 < self._thresholds[generation] < counts[generation]:
+                return gc.collect(generation)
+        return 0
+
+
+_collector: GuiThreadGarbageCollector | None = None
+
+
+def ensure_gui_thread_gc() -> GuiThreadGarbageCollector | None:
+    """Make the GUI thread the only one that collects garbage (idempotent).
+
+    Called on the GUI thread by everything that starts a thread running Python (workers,
+    thumbnails, prefetch, export jobs), before it starts one. None without a QApplication or
+    off the GUI thread (then nothing changes)."""
+    global _collector
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return None
+    if _collector is None or not shiboken6.isValid(_collector):
+        _collector = GuiThreadGarbageCollector(parent=app)
+    elif not _collector.active:
+        _collector.start()
+    return _collector

@@ -230,6 +230,10 @@ FAKE_TRAIN_SCRIPT = textwrap.dedent(
         while True:
             time.sleep(0.05)
     if mode == "sleep":
+        # Like the real train CLI, catch SIGINT ourselves: a child started from a shell
+        # background job inherits SIGINT ignored, and Python then installs no handler.
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         emit(event="checkpoint", path=str(run_dir / "last.safetensors"), epoch=1, best=False)
         try:
             k = 1

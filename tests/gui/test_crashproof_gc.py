@@ -1,0 +1,145 @@
+"""Qt objects die on the GUI thread, at a safe point: the cause of the rare "pure virtual method
+called" abort was Python's cyclic garbage collector destroying a dropped window (or pyqtgraph's
+parentless menus) in whatever thread allocated, or from inside Qt's own C++ code."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QMainWindow, QWidget
+
+from app.workers import GuiThreadGarbageCollector, TaskThread, ensure_gui_thread_gc
+from tests.gui.conftest import destroy_garbage, join_qt_threads
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Cycle:
+    """Garbage only the cyclic collector can free; records the thread that freed it."""
+
+    def __init__(self, freed_on: list[bool]) -> None:
+        self.me = self
+        weakref.finalize(self, lambda: freed_on.append(threading.current_thread() is MAIN))
+
+
+MAIN = threading.main_thread()
+
+
+def _drop_cycle_then_allocate_in_a_thread(kept: list) -> list[bool]:
+    """Make a reference cycle on this thread, drop it, then allocate a lot on another thread
+    (kept in ``kept``; this thread waits, so it allocates nothing meanwhile)."""
+    freed_on: list[bool] = []
+    gc.collect()  # generation counts start from zero: only the worker can pass a threshold
+    _Cycle(freed_on)
+    worker = threading.Thread(target=lambda: kept.extend([] for _ in range(20_000)))
+    worker.start()
+    worker.join()
+    return freed_on
+
+
+def test_without_the_collector_a_worker_thread_frees_gui_garbage(qapp):
+    """The hazard itself (plain Python objects here, so nothing breaks)."""
+    collector = ensure_gui_thread_gc()
+    collector.stop()
+    try:
+        assert gc.isenabled()
+        assert _drop_cycle_then_allocate_in_a_thread([]) == [False]  # freed on the worker
+    finally:
+        collector.start()
+
+
+def test_with_the_collector_only_the_gui_thread_frees_garbage(qapp):
+    collector = ensure_gui_thread_gc()
+    assert collector is ensure_gui_thread_gc()  # one per application
+    assert collector.active and not gc.isenabled()
+    kept: list = []
+    freed_on = _drop_cycle_then_allocate_in_a_thread(kept)
+    assert freed_on == []  # the worker passed every threshold but collected nothing
+    assert collector.check() > 0  # the timer's check: over the threshold, so it collects
+    assert freed_on == [True]
+
+
+def test_the_timer_collects_while_the_event_loop_runs(qtbot):
+    collector = GuiThreadGarbageCollector(interval_ms=10)
+    try:
+        freed_on: list[bool] = []
+        for _ in range(800):  # past generation 0's threshold of 700
+            _Cycle(freed_on)
+        qtbot.waitUntil(lambda: len(freed_on) == 800, timeout=5000)
+        assert all(freed_on)
+    finally:
+        collector.deleteLater()  # the shared collector (package fixture) stays in charge
+
+
+def test_stop_gives_collection_back_and_ensure_restarts_it(qapp):
+    collector = ensure_gui_thread_gc()
+    collector.stop()
+    assert gc.isenabled() and not collector.active
+    assert ensure_gui_thread_gc() is collector
+    assert collector.active and not gc.isenabled()
+
+
+def test_ensure_off_the_gui_thread_changes_nothing(qapp):
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(ensure_gui_thread_gc()))
+    worker.start()
+    worker.join()
+    assert seen == [None]
+
+
+def test_workers_put_collection_on_the_gui_thread(qapp):
+    ensure_gui_thread_gc().stop()
+    try:
+        TaskThread(lambda progress, cancelled: None)
+        assert not gc.isenabled()
+    finally:
+        ensure_gui_thread_gc()
+
+
+def test_process_events_alone_never_runs_delete_later(qapp):
+    """Why the fixture flushes deferred deletions: pytest-qt closes each test's widgets with
+    deleteLater(), which a plain processEvents() outside an event loop leaves pending, so the
+    window used to die in the middle of a later test."""
+    widget = QWidget()
+    widget.deleteLater()
+    qapp.processEvents()
+    assert shiboken6.isValid(widget)
+    destroy_garbage()
+    assert not shiboken6.isValid(widget)
+
+
+def test_a_dropped_window_in_a_cycle_is_destroyed_at_the_safe_point(qapp):
+    window = QMainWindow()
+    window.me = window  # only the cyclic collector can free it (Python owns the window)
+    window.show()
+    window.hide()
+    ref = weakref.ref(window)
+    del window
+    qapp.processEvents()
+    assert ref() is not None  # no collection inside Qt's event processing
+    destroy_garbage()
+    assert ref() is None
+
+
+def test_join_qt_threads_stops_a_window_worker(qapp):
+    window = QWidget()
+    started = threading.Event()
+
+    def job(progress, cancelled) -> str:
+        started.set()
+        while not cancelled():
+            threading.Event().wait(0.01)
+        return "stopped"
+
+    thread = TaskThread(job, parent=window)
+    thread.start()
+    assert started.wait(5)
+    assert join_qt_threads(qapp) == []
+    assert thread.isFinished()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
