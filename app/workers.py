@@ -289,6 +289,7 @@ class GuiThreadGarbageCollector(QObject):
     def __init__(self, interval_ms: int = GC_INTERVAL_MS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thresholds = gc.get_threshold()
+        self._long_lived = len(gc.get_objects(2))  # oldest generation after the last full pass
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.check)
@@ -312,9 +313,20 @@ class GuiThreadGarbageCollector(QObject):
         returns the number of unreachable objects found."""
         counts = gc.get_count()
         for generation in (2, 1, 0):
-            if 0 < self._thresholds[generation] < counts[generation]:
-                return gc.collect(generation)
+            if not 0 < self._thresholds[generation] < counts[generation]:
+                continue
+            if generation == 2 and not self._full_pass_due():
+                continue
+            found = gc.collect(generation)
+            if generation == 2:
+                self._long_lived = len(gc.get_objects(2))
+            return found
         return 0
+
+    def _full_pass_due(self) -> bool:
+        """CPython's rule: a full pass (hundreds of ms with torch loaded) only once the oldest
+        generation grew by a quarter since the last one."""
+        return len(gc.get_objects(2)) - self._long_lived > self._long_lived // 4
 
 
 _collector: GuiThreadGarbageCollector | None = None

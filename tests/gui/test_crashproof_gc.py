@@ -76,6 +76,18 @@ def test_the_timer_collects_while_the_event_loop_runs(qtbot):
         collector.deleteLater()  # the shared collector (package fixture) stays in charge
 
 
+def test_a_full_pass_waits_until_the_oldest_generation_grew_by_a_quarter(qapp):
+    collector = GuiThreadGarbageCollector(interval_ms=60_000)
+    try:
+        assert not collector._full_pass_due()
+        survivors = [[] for _ in range(len(gc.get_objects(2)) // 4 + 1000)]
+        gc.collect(1)  # what survives generation 1 moves to the oldest generation
+        assert collector._full_pass_due()
+        del survivors
+    finally:
+        collector.deleteLater()
+
+
 def test_stop_gives_collection_back_and_ensure_restarts_it(qapp):
     collector = ensure_gui_thread_gc()
     collector.stop()
