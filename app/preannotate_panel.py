@@ -9,7 +9,7 @@ is never slowed down by per-image GUI work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -255,10 +255,20 @@ class PreannotatePanel(QWidget):
         self.progress.setValue(done)
         self.eta.setText(f"ETA {format_eta(eta_s)}" if eta_s >= 0 and done < total else "")
 
+    def _for_run(self, worker: PreannotateWorker, slot: Callable[..., object]) -> Callable:
+        """``slot``, called only while ``worker`` is the current run of the open project: what a
+        stopped run had already queued must not repaint an idle (or newer) dock."""
+
+        def guarded(*args: object) -> None:
+            if self.controller.worker is worker and self.controller.run_is_current():
+                slot(*args)
+
+        return guarded
+
     def _on_started(self, total: int, model_name: str) -> None:
         worker = self.controller.worker
-        worker.progress_changed.connect(self.on_progress)
-        worker.image_failed.connect(self._on_image_failed)
+        worker.progress_changed.connect(self._for_run(worker, self.on_progress))
+        worker.image_failed.connect(self._for_run(worker, self._on_image_failed))
         self.failures.clear()
         self.failures.hide()
         self.progress.setMaximum(total)
@@ -266,7 +276,9 @@ class PreannotatePanel(QWidget):
         self.eta.setText("")
         self.cancel_button.setEnabled(True)
         self.status.setText(f"Loading model {model_name!r}…")
-        worker.model_loaded.connect(lambda name: self.status.setText(f"Running {name!r}…"))
+        worker.model_loaded.connect(
+            self._for_run(worker, lambda name: self.status.setText(f"Running {name!r}…"))
+        )
 
     def _on_image_failed(self, image_id: int, message: str) -> None:
         item = QListWidgetItem(message)

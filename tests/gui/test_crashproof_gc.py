@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import weakref
 
 import pytest
@@ -155,3 +156,31 @@ def test_join_qt_threads_stops_a_window_worker(qapp):
     assert thread.isFinished()
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def test_signals_a_stopped_preannotation_run_had_queued_leave_the_dock_idle(qtbot, tmp_path):
+    """Closing the project stops the run; what it had already queued (model loaded, progress,
+    a finished image) arrives afterwards and must not repaint the idle dock."""
+    from app import preannotate_panel
+    from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
+
+    project, ids = make_project(tmp_path, 2)
+    window = FakeWindow(project)
+    qtbot.addWidget(window)
+    gate = threading.Event()
+    made: list[FakePredictor] = []
+    preannotate_panel.install(window, lambda w: made.append(FakePredictor(w, gate=gate)) or made[-1])
+    panel = window.dock_widget(preannotate_panel.DOCK_NAME)
+    assert panel.run_unreviewed()
+    # No event processing from here on: the worker's signals stay queued until qtbot.wait.
+    deadline = time.monotonic() + 10
+    while not (made and made[0].entered.is_set()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert made and made[0].entered.is_set()  # the model is loaded: model_loaded is queued
+    gate.set()
+    panel.on_project_closed(project)  # stops and joins the run while the project is open
+    window.project = None
+    project.close()
+    qtbot.wait(200)  # the stale signals are delivered now
+    assert panel.status.text() == preannotate_panel.IDLE_TEXT
+    assert panel.progress.value() == -1 and panel.failures.count() == 0
