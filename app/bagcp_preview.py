@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,7 @@ from app.workers import (
     TaskThread,
     on_project_closed,
     stop_thread,
+    while_current,
 )
 from core.errors import SirstError
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
@@ -327,9 +329,10 @@ class BagcpPreviewPanel(QWidget):
         project = self.window.project
         # Qt-owned (outlives our reference until it ends); stops if the project is closed
         thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
-        thread.progress_changed.connect(self._on_progress)
-        thread.task_finished.connect(lambda result: self._finish(on_done, result))
-        thread.task_failed.connect(self._on_failed)
+        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
+        thread.progress_changed.connect(mine(self._on_progress))
+        thread.task_finished.connect(mine(lambda result: self._finish(on_done, result)))
+        thread.task_failed.connect(mine(self._on_failed))
         thread.finished.connect(thread.deleteLater)
         self.thread, self._run_project = thread, self.window.project
         self.controls.set_busy(True)
@@ -442,6 +445,7 @@ class BagcpPreviewPanel(QWidget):
     def on_project_closed(self, _project: object = None) -> None:
         """Stop the job and forget the closing project's preview, outlines and library."""
         stop_thread(self.thread)
+        self._end()  # what the stopped job had queued is dropped (while_current)
         if self.preview is not None and self.window.canvas is not None:
             self.window.canvas.set_highlight_boxes([], PASTED_COLOR)
         self.preview = None  # first: the toggle reset below must not redraw

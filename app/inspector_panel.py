@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ from app.workers import (
     default_predictor_factory,
     on_project_closed,
     stop_thread,
+    while_current,
 )
 from core.inspect import (
     ImageInspection,
@@ -347,9 +349,10 @@ class InspectorPanel(QWidget):
         project = self.window.project
         # Qt-owned (outlives our reference until it ends); stops if the project is closed
         thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
-        thread.progress_changed.connect(self._on_progress)
-        thread.task_finished.connect(self._on_finished)
-        thread.task_failed.connect(self._on_failed)
+        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
+        thread.progress_changed.connect(mine(self._on_progress))
+        thread.task_finished.connect(mine(self._on_finished))
+        thread.task_failed.connect(mine(self._on_failed))
         thread.finished.connect(thread.deleteLater)
         self.thread, self._run_project = thread, self.window.project
         self.progress.setRange(0, total)
@@ -475,6 +478,7 @@ class InspectorPanel(QWidget):
     def on_project_closed(self, _project: object = None) -> None:
         """Stop the run and clear every result of the closing project (and its outlines)."""
         self.shutdown()
+        self._end()  # what the stopped run had queued is dropped (while_current)
         self.on_image_changed(-1)  # no image is shown any more: drop the hit outlines
         self.runs.clear()
         self.summaries, self.current = {}, None

@@ -31,6 +31,7 @@ from app.workers import (
     TaskThread,
     on_project_closed,
     stop_thread,
+    while_current,
 )
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
@@ -163,9 +164,10 @@ class StatsPanel(QWidget):
             parent=self,
             alive=lambda: self.window.project is project,
         )
-        thread.progress_changed.connect(self._on_progress)
-        thread.task_finished.connect(self._on_finished)
-        thread.task_failed.connect(self._on_failed)
+        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
+        thread.progress_changed.connect(mine(self._on_progress))
+        thread.task_finished.connect(mine(self._on_finished))
+        thread.task_failed.connect(mine(self._on_failed))
         thread.finished.connect(thread.deleteLater)
         self.thread = thread
         self.progress.setRange(0, len(ids))
@@ -193,6 +195,7 @@ class StatsPanel(QWidget):
     def on_project_closed(self, _project: object = None) -> None:
         """Stop measuring (the project is closing) and clear the plots of its images."""
         self.shutdown()
+        self._end()  # what the stopped job had queued is dropped (while_current)
         self.result = None
         self.view.clear()
         self.progress.reset()

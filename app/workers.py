@@ -261,6 +261,20 @@ def stop_thread(thread: QThread | None, wait_ms: int = 30_000) -> None:
         thread.wait(wait_ms)
 
 
+def while_current(
+    current: Callable[[], object], worker: object, slot: Callable[..., object]
+) -> Callable[..., None]:
+    """``slot``, called only while ``current()`` is ``worker``. A stopped worker's signals that
+    were already queued still arrive after the stop; they must not repaint a panel that moved
+    on (reset for a closed project, or running a newer job)."""
+
+    def guarded(*args: object) -> None:
+        if current() is worker:
+            slot(*args)
+
+    return guarded
+
+
 def on_project_closed(window, slot: Callable[[object], object]) -> bool:
     """Connect ``slot`` to ``window.project_closed`` (emitted before the project closes, so the
     slot can still stop workers that use it). False for a host without that signal."""

@@ -184,3 +184,44 @@ def test_signals_a_stopped_preannotation_run_had_queued_leave_the_dock_idle(qtbo
     qtbot.wait(200)  # the stale signals are delivered now
     assert panel.status.text() == preannotate_panel.IDLE_TEXT
     assert panel.progress.value() == -1 and panel.failures.count() == 0
+
+
+def test_while_current_drops_a_replaced_workers_calls():
+    from app.workers import while_current
+
+    calls: list[int] = []
+    state = {"current": "a"}
+    slot = while_current(lambda: state["current"], "a", calls.append)
+    slot(1)
+    state["current"] = None  # stopped, or a newer job
+    slot(2)
+    assert calls == [1]
+
+
+def test_stats_of_a_closed_project_never_reach_the_reset_dock(qtbot, tmp_path, monkeypatch):
+    from app import stats_panel
+    from tests.gui.test_inspector_support import PanelWindow, scene_project
+
+    project, ids = scene_project(tmp_path, with_proposals=False, extra_no_sky=True)
+    win = PanelWindow(project)
+    qtbot.addWidget(win)
+    panel = stats_panel.install(win)
+    entered, release = threading.Event(), threading.Event()
+    original = project.load_pixels
+
+    def slow_load(image_id: int):
+        entered.set()
+        release.wait(10)
+        return original(image_id)
+
+    monkeypatch.setattr(project, "load_pixels", slow_load)
+    assert panel.compute()
+    assert entered.wait(10)  # no event processing: the job's signals stay queued
+    release.set()
+    panel.on_project_closed(project)  # joins the job; its partial result is queued by now
+    win.project = None
+    project.close()
+    qtbot.wait(200)
+    assert panel.result is None and not panel.is_running()
+    assert panel.view.histogram("width")[1].sum() == 0
+    assert panel.compute() is False and "Open a project first" in panel.status.text()
