@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
@@ -45,6 +44,7 @@ from app.workers import (
     while_current,
 )
 from core.errors import SirstError
+from core.imageio import encode_png
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
 
@@ -166,18 +166,6 @@ def synthesize_preview(project, image_id: int, params: dict, seed: int, cache: L
     return Preview(info, pixels, ann, result, seed)
 
 
-def encode_png(img: np.ndarray) -> bytes:
-    """PNG bytes at the array's own depth (uint8 / uint16), RGB(A) order in."""
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
-    if not ok:
-        raise PreviewRefused(f"cannot encode a {img.dtype} array of shape {img.shape} as PNG")
-    return buf.tobytes()
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Temp file in the same folder, fsync, then os.replace: never a half-written image."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +209,11 @@ def save_preview(project, preview: Preview) -> ImageInfo:
     from core.project import NewImage
 
     name, path = free_name(project, preview.info.name)
-    write_atomic(path, encode_png(preview.result.image))
+    try:
+        png = encode_png(preview.result.image)
+    except ValueError as exc:
+        raise PreviewRefused(str(exc)) from None
+    write_atomic(path, png)
     split = Split.TRAIN if preview.info.split == Split.TRAIN else Split.UNASSIGNED
     item = NewImage(path=path, name=name, split=split, annotation=synthetic_annotation(preview),
                     status=ReviewStatus.REVIEWED)  # fmt: skip
