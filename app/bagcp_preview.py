@@ -16,8 +16,6 @@ targets are skipped, so BAG-CP output never feeds the library back) and cached a
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -44,6 +42,7 @@ from app.workers import (
     while_current,
 )
 from core.errors import SirstError
+from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
@@ -168,17 +167,7 @@ def synthesize_preview(project, image_id: int, params: dict, seed: int, cache: L
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Temp file in the same folder, fsync, then os.replace: never a half-written image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, fsync=True)
 
 
 def free_name(project, base: str) -> tuple[str, Path]:

@@ -8,8 +8,6 @@ after the image's SHA-256 so that a changed file gets a new thumbnail.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +19,7 @@ from PySide6.QtGui import QImage
 
 from app.workers import ensure_gui_thread_gc
 from core.errors import SirstError
+from core.fileio import atomic_write_bytes
 from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
@@ -51,15 +50,7 @@ def write_png_atomic(path: Path, array: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", array)
     if not ok:
         raise OSError(f"cannot encode thumbnail {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.tobytes(), fsync=False)  # a cache: a lost file is rebuilt
 
 
 def to_qimage(gray: np.ndarray) -> QImage:

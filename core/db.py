@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sqlalchemy import (
     JSON,
@@ -36,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from core import maskcodec
 from core.errors import ProjectError
 from core.types import (
     ImageInfo,
@@ -138,22 +138,19 @@ class RegionRow(Base):
 
 
 def encode_mask(mask: np.ndarray) -> bytes:
-    """Bool [H, W] -> PNG bytes of uint8 0/255 (lossless, so decoding is pixel-exact)."""
-    arr = np.asarray(mask)
-    if arr.ndim != 2 or arr.size == 0:
-        raise ProjectError(f"a mask must be a non-empty 2-D array, got shape {arr.shape}")
-    ok, buf = cv2.imencode(".png", np.where(arr.astype(bool), 255, 0).astype(np.uint8))
-    if not ok:
-        raise ProjectError(f"could not encode a mask of shape {arr.shape} as PNG")
-    return buf.tobytes()
+    """Bool [H, W] -> PNG bytes of uint8 0/255 (core.maskcodec, the files' codec too)."""
+    try:
+        return maskcodec.encode_png(mask)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
 
 
 def decode_mask(blob: bytes) -> np.ndarray:
     """PNG bytes -> fresh bool [H, W] array."""
-    img = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
-    if img is None:
+    mask = maskcodec.decode_png(blob)
+    if mask is None:
         raise ProjectError("a mask stored in the project is damaged (PNG blob cannot be decoded)")
-    return img > 127
+    return mask
 
 
 # ---------------------------------------------------------------------------------------------

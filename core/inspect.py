@@ -23,15 +23,14 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.fileio import atomic_write_text
 from core.metrics import box_iou  # the evaluation's own IoU: one matching rule everywhere
 from core.types import Box, ImageAnnotation, Target, TargetState
 
@@ -352,15 +351,7 @@ def cache_path(root: Path, version: str) -> Path:
 def save_summary(root: Path, summary: InspectionSummary) -> Path:
     """Write the summary atomically (temp file in the same folder, then os.replace)."""
     path = cache_path(root, summary.version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(summary.to_json())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, summary.to_json())
     return path
 
 

@@ -14,8 +14,6 @@ project's library at ``<project>/bagcp_library.npz``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import cv2
 import numpy as np
 
 from core.errors import FormatError, ImageReadError
+from core.fileio import atomic_write_via
 from core.types import ImageAnnotation, Target, TargetState
 
 FORMAT_VERSION = 1
@@ -254,16 +253,7 @@ class TargetLibrary:
         """Write the library as one .npz, atomically (temp file in the same folder + replace)."""
         path = Path(path)
         arrays = _to_arrays(self._patches)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_via(path, lambda tmp: _savez(tmp, arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> TargetLibrary:
@@ -343,3 +333,9 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> list[TargetPatch]:
         )
         offset = end
     return patches
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # through a file object: given a path without ".npz", numpy would append the suffix itself
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)

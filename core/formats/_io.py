@@ -1,12 +1,10 @@
-"""Shared helpers of the format writers: atomic file writes and safe image ids."""
+"""Shared helpers of the format writers: atomic file writes (core.fileio) and safe image ids."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from core import fileio
 from core.errors import FormatError
 
 _FORBIDDEN_ID_CHARS = set('/\\:*?"<>|\0')
@@ -32,43 +30,16 @@ def check_id(image_id: str, source: object = "image id") -> str:
     return image_id
 
 
-def _temp_in(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
+    """Atomic write of one export file (core.fileio). No fsync by default: per-image files are
+    many and a re-run repairs them; index files (written last) pass ``fsync=True``."""
+    fileio.atomic_write_bytes(path, data, fsync=fsync)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, then rename over ``path``: readers see
-    the old file or the new one, never a half-written one. (No fsync per file: on exports of
-    thousands of files it costs more than the whole export, and a re-run repairs any loss.)"""
-    fd, tmp = _temp_in(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, fsync: bool = False) -> None:
+    fileio.atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
-    """Byte-for-byte copy of ``src`` to ``dst`` through a temp file + rename."""
-    fd, tmp = _temp_in(dst)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass  # already gone: nothing to clean
+    """Byte-for-byte copy of the regular file ``src`` to ``dst`` through a temp file + rename."""
+    fileio.atomic_copy(src, dst, fsync=False)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import imageio
+from core import maskcodec
 from core.errors import FormatError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
@@ -223,7 +223,7 @@ class CocoWriter:
         if ann.sky is not None:
             atomic_write_bytes(
                 self.out / "sky" / f"{info.name}.png",
-                imageio.encode_png(ann.sky.astype(np.uint8) * 255),
+                maskcodec.encode_png(ann.sky),
             )
             image["sky_mask"] = f"../sky/{info.name}.png"
         doc = self.docs.setdefault(info.split.value, _empty_doc())

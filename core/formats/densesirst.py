@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element
 import numpy as np
 from defusedxml import ElementTree as SafeET
 
-from core import imageio
+from core import imageio, maskcodec
 from core.errors import FormatError, ImageReadError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._pairing import pair_points_boxes
@@ -205,7 +205,7 @@ def read_mask(path: Path, width: int, height: int) -> np.ndarray:
         raise FormatError(
             path, f"mask is {img.shape[1]}x{img.shape[0]} but the image is {width}x{height}"
         )
-    return imageio.to_gray(img) > 0
+    return maskcodec.from_pixels(imageio.to_gray(img))
 
 
 def build_targets(
@@ -312,8 +312,7 @@ def _encoded_image(src: Path | np.ndarray, width: int, height: int) -> Path | by
 def _write_mask_pair(
     out: Path, bin_dir: str, pal_dir: str, image_id: str, mask: np.ndarray, palette_size: int
 ) -> None:
-    binary = mask.astype(np.uint8) * 255
-    atomic_write_bytes(out / bin_dir / f"{image_id}_pixels0.png", imageio.encode_png(binary))
+    atomic_write_bytes(out / bin_dir / f"{image_id}_pixels0.png", maskcodec.encode_png(mask))
     indices = mask.astype(np.uint8)
     atomic_write_bytes(out / pal_dir / f"{image_id}.png", encode_palette_png(indices, palette_size))
 
