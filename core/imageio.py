@@ -8,6 +8,7 @@ grayscale or ``[H, W, C]`` (C = 3 in RGB order, or 4 = RGBA). Every failure is a
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import fileio, imagelimits
 from core.errors import ImageReadError
+from core.imagelimits import HeaderProblem
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -48,8 +51,9 @@ def read_image(path: Path | str) -> np.ndarray:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The whole file, if it is a regular file (never a FIFO or device) of sane size."""
     try:
-        return path.read_bytes()
+        return fileio.read_regular_bytes(path, fileio.MAX_IMAGE_BYTES)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found; check the path or re-link the image") from None
     except IsADirectoryError:
@@ -59,10 +63,36 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _check_file(path: Path) -> None:
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    if not path.is_file():
-        raise ImageReadError(path, "file not found; check the path or re-link the image")
+    try:
+        fileio.check_regular(path, fileio.MAX_IMAGE_BYTES)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+
+
+def _check_head(path: Path, data: bytes) -> tuple[int, int] | None:
+    """Header size check before any decoder sees the bytes (see core.imagelimits)."""
+    try:
+        return imagelimits.check_head(data)
+    except HeaderProblem as exc:
+        raise ImageReadError(path, str(exc)) from None
+
+
+def _decode(path: Path, data: bytes) -> np.ndarray | None:
+    size = _check_head(path, data)
+    try:
+        # imdecode (not imread) so that non-ASCII paths work everywhere
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV's own limits and decoder failures
+        raise ImageReadError(path, f"cannot decode the image ({exc.err or exc})") from None
+    if img is not None and size is not None and img.shape[1::-1] != tuple(size):
+        raise ImageReadError(
+            path, f"header says {size[0]}x{size[1]} but the data is {img.shape[1]}x{img.shape[0]}"
+        )
+    return img
 
 
 def _read_cv2(path: Path) -> np.ndarray:
@@ -70,8 +100,7 @@ def _read_cv2(path: Path) -> np.ndarray:
     if not data:
         raise ImageReadError(path, "the file is empty")
     _check_complete(path, data)
-    # imdecode (not imread) so that non-ASCII paths work everywhere
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    img = _decode(path, data)
     if img is None:
         raise ImageReadError(
             path, "corrupt, truncated or unsupported image data (PNG, TIFF, JPEG or BMP expected)"
@@ -102,6 +131,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             if not tif.pages:
                 raise ImageReadError(path, "the TIFF file has no image page")
             page = tif.pages[0]
+            _check_tiff_shape(path, page.shape)
             img = page.asarray()
             photometric = getattr(page, "photometric", None)
     except ImageReadError:
@@ -114,6 +144,17 @@ def _read_tiff(path: Path) -> np.ndarray:
     if photometric is not None and int(photometric) == 0 and img.ndim == 2:  # MINISWHITE
         img = np.iinfo(img.dtype).max - img if img.dtype.kind == "u" else img
     return img
+
+
+def _check_tiff_shape(path: Path, shape: tuple[int, ...]) -> None:
+    if len(shape) == 3 and shape[0] in (3, 4) and shape[2] not in (3, 4):
+        shape = (shape[1], shape[2], shape[0])
+    if len(shape) < 2:
+        raise ImageReadError(path, f"TIFF page of shape {shape} is not an image")
+    try:
+        imagelimits.check_size(int(shape[1]), int(shape[0]))
+    except HeaderProblem as exc:
+        raise ImageReadError(path, str(exc)) from None
 
 
 def _normalise_layout(path: Path, img: np.ndarray) -> np.ndarray:
@@ -150,9 +191,7 @@ def read_header(path: Path | str) -> ImageHeader:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".png":
-        header = _png_header(path)
-        if header is not None:
-            return header
+        return _png_header(path)
     elif suffix in _TIFF_SUFFIXES:
         return _tiff_header(path)
     img = read_image(path)
@@ -165,20 +204,27 @@ def header_of(img: np.ndarray) -> ImageHeader:
     return ImageHeader(int(img.shape[1]), int(img.shape[0]), img.dtype.itemsize * 8, channels)
 
 
-def _png_header(path: Path) -> ImageHeader | None:
-    """Parse IHDR (and look for tRNS before IDAT); None when the file needs a full decode."""
+def _png_header(path: Path) -> ImageHeader:
+    """Parse IHDR (and look for tRNS before IDAT), refusing sizes above the pixel limit."""
+    _check_file(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            head = os.read(fd, 8192)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found; check the path or re-link the image") from None
     except OSError as exc:
         raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+    return _png_header_of(path, head)
+
+
+def _png_header_of(path: Path, head: bytes) -> ImageHeader:
     if not head.startswith(_PNG_SIGNATURE) or len(head) < 33 or head[12:16] != b"IHDR":
         raise ImageReadError(path, "not a PNG file (bad signature or missing IHDR)")
     width, height, depth, color = struct.unpack(">IIBB", head[16:26])
-    if width == 0 or height == 0:
-        raise ImageReadError(path, f"PNG header says {width}x{height}; the file is corrupt")
+    _check_head(path, head)
     channels = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}.get(color)
     if channels is None:
         raise ImageReadError(path, f"PNG colour type {color} is invalid; the file is corrupt")
@@ -209,6 +255,9 @@ def _tiff_header(path: Path) -> ImageHeader:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             shape, dtype = page.shape, np.dtype(page.dtype)
+            _check_tiff_shape(path, shape)
+    except ImageReadError:
+        raise
     except Exception as exc:  # tifffile raises many types on corrupt data
         raise ImageReadError(path, f"corrupt or unsupported TIFF ({exc})") from None
     if len(shape) == 3 and shape[0] in (3, 4) and shape[2] not in (3, 4):
@@ -331,11 +380,14 @@ def probe_file(path: Path | str) -> tuple[ImageHeader, str]:
         raise ImageReadError(path, "the file is empty")
     _check_complete(path, data)
     if data.startswith(_PNG_SIGNATURE):
+        header = _png_header_of(path, data[:8192])
         _check_png_chunks(path, data)
-        header = _png_header(path)
-        if header is not None:
-            return header, hashlib.sha256(data).hexdigest()
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        try:
+            imagelimits.check_png_data(data)
+        except HeaderProblem as exc:
+            raise ImageReadError(path, str(exc)) from None
+        return header, hashlib.sha256(data).hexdigest()
+    img = _decode(path, data)
     if img is None:
         raise ImageReadError(
             path, "corrupt, truncated or unsupported image data (PNG, TIFF, JPEG or BMP expected)"

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """Run one command. Every outcome maps to a documented exit code: a bug never ends in a bare
+    traceback, but in a one-line message, the traceback in a log file, and EXIT_INTERNAL."""
     from core.errors import SirstError
 
     parser = build_parser()
@@ -50,3 +52,38 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # the environment refused (permissions, disk full, read-only mount)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:  # a bug: say so briefly, keep the details for the bug report
+        log = write_crash_log(args.command or "gui")
+        print(
+            f"internal error in '{args.command}': {sys.exc_info()[1]!r}\n"
+            f"this is a bug; the traceback was written to {log}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def write_crash_log(command: str) -> str:
+    """Write the current exception's traceback to a log file; returns where (or why not)."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = f"main.py {command}: {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}"
+    base = os.environ.get("SIRST_LOG_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "sirst-studio"
+    )
+    for folder in (base, tempfile.gettempdir()):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return "nowhere (no writable log folder)"
