@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from sqlalchemy import (
@@ -157,15 +158,45 @@ def decode_mask(blob: bytes) -> np.ndarray:
 # Engine and connection set-up
 
 
-def make_engine(db_path: Path) -> Engine:
-    """Engine shared by threads: one pooled connection per Session, pragmas set on each."""
-    engine = create_engine(
-        f"sqlite:///{db_path}",
-        connect_args={"check_same_thread": False, "timeout": 30.0},
-    )
-    event.listen(engine, "connect", _on_connect)
+def make_engine(db_path: Path, read_only: bool = False, immutable: bool = False) -> Engine:
+    """Engine shared by threads: one pooled connection per Session, pragmas set on each.
+    ``read_only`` opens with SQLite's ``mode=ro`` (nothing is ever written, no journal mode
+    change); ``immutable`` also skips locking and the -shm file, for a database on a read-only
+    folder or mount, where SQLite could not create one."""
+    if not read_only:
+        url = f"sqlite:///{db_path}"
+    else:
+        flag = "immutable=1" if immutable else "mode=ro"
+        url = f"sqlite:///file:{quote(str(Path(db_path).absolute()))}?{flag}&uri=true"
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30.0})
+    event.listen(engine, "connect", _on_connect_read_only if read_only else _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine
+
+
+def _on_connect_read_only(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA query_only=ON")
+    finally:
+        cur.close()
+
+
+def check_schema_read_only(engine: Engine, db_path: Path) -> None:
+    """A read-only project must already have the current schema (no migration can run)."""
+    try:
+        with engine.connect() as conn:
+            version = _pragma(conn, "user_version")
+            app_id = _pragma(conn, "application_id")
+    except exc.DatabaseError as e:
+        raise damaged(db_path, e) from e
+    _check_version(db_path, version, app_id)
+    if version < SCHEMA_VERSION:
+        raise ProjectError(
+            f"{db_path} uses schema v{version} and is read-only, so it cannot be upgraded to "
+            f"v{SCHEMA_VERSION}; copy the project to a writable folder and open the copy"
+        )
 
 
 def _on_connect(dbapi_conn, _record) -> None:
@@ -293,9 +324,9 @@ def target_from_row(row: TargetRow) -> Target:
         point=(row.px, row.py) if row.px is not None and row.py is not None else None,
         box=(row.x0, row.y0, row.x1, row.y1) if row.x0 is not None else None,
         mask=mask,
-        source=Source(row.source),
+        source=enum_or(Source, row.source, Source.MANUAL),
         score=row.score,
-        state=TargetState(row.state),
+        state=enum_or(TargetState, row.state, TargetState.PROPOSAL),  # unknown: never a label
         id=row.id,
     )
 
@@ -359,13 +390,23 @@ def info_select() -> Select:
     return select(*cols, *counts).order_by(ImageRow.id)
 
 
+def enum_or(cls, value: object, default):
+    """``cls(value)``, or ``default`` for a value written by a newer version (read tolerantly:
+    a project must stay readable by the version that made it and by older ones)."""
+    try:
+        return cls(value)
+    except ValueError:
+        return default
+
+
 def infos(session: Session, stmt: Select) -> list[ImageInfo]:
     """Run an ``info_select()`` statement; ``missing`` is left False."""
     out = []
     for row in session.execute(stmt):
         *base, n_acc, n_prop = row
         info = ImageInfo(**dict(zip(INFO_COLS, base, strict=True)))
-        info.split, info.status = Split(info.split), ReviewStatus(info.status)
+        info.split = enum_or(Split, info.split, Split.UNASSIGNED)
+        info.status = enum_or(ReviewStatus, info.status, ReviewStatus.NEW)
         info.n_targets, info.n_proposals = int(n_acc), int(n_prop)
         out.append(info)
     return out

@@ -3,7 +3,16 @@
 Only ACCEPTED targets and the ACCEPTED sky are exported: proposals are not labels. Images are
 copied byte for byte (DenseSIRST re-encodes non-PNG sources as PNG at full depth). Every file
 is written atomically, so a cancelled or killed export leaves whole files only; re-running it
-overwrites them. An image whose file is missing or unreadable is reported and skipped.
+overwrites them.
+
+An export never lies:
+- every source file is checked against what was imported (sha256, and the header's size)
+  before it is written: a file replaced after import, or a crafted stored path such as
+  ``/etc/passwd``, is reported and skipped, never exported beside labels of another image;
+- the format's index files (split lists, COCO JSON, data.yaml...) are deleted first and
+  written last, so an interrupted or cancelled export has no index and cannot pass for a
+  complete one (left-over temp files of a killed export are removed at the next start);
+- nothing is written through a symlink: an OUT holding a symlinked folder is refused.
 
 DenseSIRST split files: the names recorded by a DenseSIRST import (see core.importer, e.g.
 ``train_v2`` = TRAIN, ``trainval_v2`` = TRAIN + VAL) are written back with their members taken
@@ -13,19 +22,22 @@ Without any record the files are ``train``, ``val``, ``test`` and ``trainval``.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from core.errors import FormatError, SirstError
+from core import imageio
+from core.errors import FormatError, ImageReadError, SirstError
 from core.formats import densesirst as ds
 from core.formats.coco import CocoWriter
 from core.formats.voc import VocWriter
 from core.formats.yolo import YoloWriter
 from core.importer import load_split_record
 from core.project import Project
-from core.types import ImageAnnotation, ImageInfo, Split
+from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Split
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")
 DEFAULT_SPLIT_FILES = {
@@ -51,6 +63,17 @@ class ExportReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     cancelled: bool = False
+
+
+# what each format's index files are called (relative globs): removed first, written last
+INDEX_FILES = {
+    "densesirst": ["Splits/*.txt"],
+    "coco": ["annotations/instances_*.json"],
+    "voc": ["ImageSets/Main/*.txt", "labelmap.txt"],
+    "yolo": ["data.yaml", "classes.txt"],
+}
+# temp files of core.fileio (".<name>.<8 random chars>.tmp") that a killed export left behind
+_STALE_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 class _Writer(Protocol):
@@ -109,15 +132,20 @@ def export_project(
     split: Split | str | None = None,
     progress: Callable[..., object] | None = None,
     cancel: Callable[[], bool] | None = None,
+    reviewed_only: bool = False,
 ) -> ExportReport:
-    """Export the project's images (all, or one split) with their accepted labels into ``out``."""
+    """Export the project's images (all, or one split; only REVIEWED ones with
+    ``reviewed_only``) with their accepted labels into ``out``. FormatError, before anything
+    is written, when ``out`` cannot be used. A cancelled export writes no index files."""
     out = Path(out)
     fmt = str(fmt).lower()
     writer = make_writer(project, out, fmt)
-    if out.exists() and not out.is_dir():
-        raise FormatError(out, "the export target is a file; choose a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    infos = sorted(project.list_images(split=Split(split) if split else None), key=lambda i: i.name)
+    prepare_out(out, fmt)
+    status = ReviewStatus.REVIEWED if reviewed_only else None
+    infos = sorted(
+        project.list_images(split=Split(split) if split else None, status=status),
+        key=lambda i: i.name,
+    )
     report = ExportReport(out=out, fmt=fmt)
     for done, info in enumerate(infos, start=1):
         if cancel is not None and cancel():
@@ -128,8 +156,62 @@ def export_project(
             progress(done, len(infos), info.name)
     report.skipped_targets = writer.skipped_targets
     report.targets -= writer.skipped_targets
-    report.files = writer.finish()
+    if not report.cancelled:
+        try:
+            report.files = writer.finish()
+        except OSError as exc:  # disk full at the very end: say the export is incomplete
+            report.errors.append((
+                "index files",
+                f"could not be written ({exc.strerror or exc}); this export is incomplete: "
+                "free some space and export again",
+            ))  # fmt: skip
     return report
+
+
+def prepare_out(out: Path, fmt: str) -> None:
+    """Make ``out`` ready: a writable folder with no symlinked folder inside, old index files
+    of ``fmt`` and stale temp files removed. FormatError (nothing written) otherwise."""
+    if out.exists() and not out.is_dir():
+        raise FormatError(out, "the export target is a file; choose a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FormatError(out, f"cannot create the export folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise FormatError(out, "the export folder is not writable; choose another one")
+    stale = []
+    for folder, dirs, files in os.walk(out):  # never follows symlinks
+        for name in dirs:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise FormatError(
+                    path, "is a symlink inside the export folder; exports never write through "
+                    "symlinks: remove it or choose an empty folder",
+                )  # fmt: skip
+        stale += [Path(folder) / n for n in files if _STALE_TEMP.match(n)]
+    try:
+        for pattern in INDEX_FILES.get(fmt, []):
+            for path in out.glob(pattern):
+                path.unlink()
+        for path in stale:
+            path.unlink()
+    except OSError as exc:
+        raise FormatError(out, f"cannot clear the old index files ({exc.strerror or exc})") from None
+
+
+def check_source(info: ImageInfo, src: Path) -> None:
+    """The file at ``src`` is still the image that was imported; ImageReadError otherwise."""
+    header = imageio.read_header(src)  # a regular image file (never /etc/passwd or a FIFO)
+    if (header.width, header.height) != (info.width, info.height):
+        raise ImageReadError(
+            src, f"is {header.width}x{header.height} now, {info.width}x{info.height} when "
+            "imported: the file was replaced; re-import it",
+        )  # fmt: skip
+    if info.sha256 and imageio.file_sha256(src) != info.sha256:
+        raise ImageReadError(
+            src, "changed since it was imported (its sha256 differs); its labels may not fit "
+            "any more: check it and re-import it",
+        )  # fmt: skip
 
 
 def _export_one(project: Project, writer: _Writer, info: ImageInfo, report: ExportReport) -> None:
@@ -139,6 +221,7 @@ def _export_one(project: Project, writer: _Writer, info: ImageInfo, report: Expo
         report.errors.append((info.name, f"image file missing at {src}; re-link or restore it"))
         return
     try:
+        check_source(info, src)
         ann = project.annotation(info.id)
         writer.add(info, src, ann)
     except (SirstError, OSError) as exc:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import imageio
+from core import fileio, imageio
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
 from core.formats import densesirst as ds
 from core.formats._io import atomic_write_text, check_id
@@ -34,12 +34,15 @@ Progress = Callable[..., object]  # progress(done, total, label)
 @dataclass
 class ImportReport:
     """``added`` new images; ``skipped`` images refused (one ``errors`` entry each, as
-    (name, message)); ``existing`` images already in the project (left untouched)."""
+    (name, message)); ``existing`` images already in the project (left untouched);
+    ``warnings`` (name, message) about images added after a repair (a box clipped to the
+    image, a mask with unusual values) or files ignored (an unreadable split file)."""
 
     added: int = 0
     skipped: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     existing: int = 0
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def fail(self, name: str, message: str) -> None:
         self.skipped += 1
@@ -66,7 +69,12 @@ def densesirst_splits(
     in split files are left out and appended to ``bad`` as (id, message)."""
     members: dict[str, list[str]] = {}
     for name in ds.list_splits(root):
-        members[name], refused = ds.read_split_lenient(root, name)
+        try:
+            members[name], refused = ds.read_split_lenient(root, name)
+        except FormatError as exc:  # one unreadable split file must not sink the import
+            if bad is not None:
+                bad.append((f"{ds.SPLITS}/{name}.txt", f"{exc}; split file ignored"))
+            continue
         if bad is not None:
             bad += [(i, str(exc)) for i, exc in refused]
     of_id: dict[str, Split] = {}
@@ -82,14 +90,29 @@ def densesirst_splits(
     return of_id, members
 
 
-def _select_ids(root: Path, split: str | None, of_id: dict[str, Split]) -> list[str]:
+def check_densesirst_source(root: Path | str, split: str | None = None) -> int:
+    """Number of images an import of ``root`` (one split or all) would consider; FormatError
+    (nothing is touched) when the folder, the split name or the selection is unusable."""
+    root = Path(root)
+    bad: list[tuple[str, str]] = []
+    of_id, members = densesirst_splits(root, bad)
+    ids = _select_ids(root, split, of_id, members)
+    if not ids:
+        what = f"split {split!r} of " if split else ""
+        raise FormatError(root, f"{what}this DenseSIRST folder lists no images")
+    return len(ids)
+
+
+def _select_ids(
+    root: Path, split: str | None, of_id: dict[str, Split], members: dict[str, list[str]]
+) -> list[str]:
     """Every image (those in PNGImages plus those a split file lists, so that a listed image
     whose file is missing gets reported), or those of one split file or project split."""
     all_ids = sorted(set(ds.list_ids(root)) | set(of_id))
     if not split:
         return all_ids
-    if split in ds.list_splits(root):
-        return ds.read_split_lenient(root, split)[0]
+    if split in members:
+        return members[split]
     values = {s.value for s in Split}
     if split in values:
         return [i for i in all_ids if of_id.get(i, Split.UNASSIGNED).value == split]
@@ -106,12 +129,16 @@ def import_densesirst(
     """Import a SIRSTdevkit folder (all images, or one split). Labels become ACCEPTED / MANUAL
     targets and an ACCEPTED sky; images get status REVIEWED."""
     root = Path(src)
+    load_split_record(project.root)  # unreadable record: refuse before anything changes
     bad: list[tuple[str, str]] = []
     of_id, members = densesirst_splits(root, bad)
-    ids = _select_ids(root, split, of_id)
+    ids = _select_ids(root, split, of_id, members)
     report = ImportReport()
     for name, message in dict(bad).items():
-        report.fail(name, message)
+        if name.startswith(f"{ds.SPLITS}/"):
+            report.warnings.append((name, message))
+        else:
+            report.fail(name, message)
     present = _present_names(project)
 
     def items() -> Iterator[NewImage | None]:
@@ -127,6 +154,7 @@ def import_densesirst(
                 report.fail(image_id, str(exc))
                 yield None
                 continue
+            report.warnings += [(image_id, w) for w in sample.warnings]
             yield NewImage(
                 path=sample.image_path, name=image_id, annotation=sample.annotation,
                 split=of_id.get(image_id, Split.UNASSIGNED), status=ReviewStatus.REVIEWED,
@@ -134,7 +162,14 @@ def import_densesirst(
             )  # fmt: skip
 
     _add_in_batches(project, items(), len(ids), report, progress)
-    record_split_files(project, members, of_id)
+    try:
+        record_split_files(project, members, of_id)
+    except OSError as exc:  # disk full, read-only folder: the images are in, say what is not
+        report.errors.append((
+            SPLIT_RECORD,
+            f"could not be written ({exc.strerror or exc}); the images were added, but an "
+            "export will use default split names until an import writes it",
+        ))  # fmt: skip
     return report
 
 
@@ -149,18 +184,18 @@ def record_split_files(
         covered = sorted({of_id[i].value for i in ids if i in of_id})
         if covered:
             record[name] = sorted(set(record.get(name, [])) | set(covered))
-    if record:
-        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True))
+    if record and record != load_split_record(project.root):
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True), fsync=True)
 
 
 def load_split_record(project_root: Path) -> dict[str, list[str]]:
     """{split file name: [project split values]} recorded by DenseSIRST imports ({} if none)."""
     path = Path(project_root) / SPLIT_RECORD
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(fileio.read_regular_text(path))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ProjectError(
             f"{path} is unreadable ({exc}); delete it to use default split names"
         ) from None
@@ -199,7 +234,9 @@ def import_coco(
                 yield None
                 continue
             try:
-                yield _coco_item(entry, images_dir, json_path, forced)
+                item = _coco_item(entry, images_dir, json_path, forced)
+                report.warnings += [(entry.name, w) for w in entry.warnings]
+                yield item
             except SirstError as exc:
                 report.fail(entry.name, str(exc))
                 yield None
@@ -212,6 +249,8 @@ def _coco_item(entry, images_dir: Path, json_path: Path, forced: Split | None) -
     from core.formats import coco
 
     check_id(entry.name, json_path)
+    if Path(entry.file_name).suffix.lower() not in imageio.IMAGE_SUFFIXES:
+        raise FormatError(json_path, f"file_name {entry.file_name!r} is not a PNG/TIFF/JPEG/BMP")
     path = (images_dir / entry.file_name).resolve()
     if not path.is_relative_to(images_dir.resolve()):
         raise FormatError(json_path, f"file_name {entry.file_name!r} points outside {images_dir}")
@@ -235,7 +274,10 @@ def collect_images(folder_or_paths: Path | str | Iterable[Path | str]) -> list[P
         if not src.is_dir():
             raise ImageReadError(src, "no such file or folder")
         found = [p for p in src.rglob("*") if p.suffix.lower() in imageio.IMAGE_SUFFIXES]
-        return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+        found = [p for p in found if not p.name.startswith(".") and p.is_file()]
+        if not found:
+            raise ImageReadError(src, "the folder holds no PNG, TIFF, JPEG or BMP file")
+        return sorted(found)
     return [Path(p) for p in folder_or_paths]
 
 
@@ -261,8 +303,9 @@ def import_images(
                 yield None
                 continue
             try:
+                check_id(path.stem, path)  # a name every exporter would refuse
                 header, sha = imageio.probe_file(path)
-            except ImageReadError as exc:
+            except (ImageReadError, FormatError) as exc:
                 report.fail(path.name, str(exc))
                 yield None
                 continue

@@ -67,6 +67,12 @@ class ProjectStats:
     model_versions: list[ModelVersion] = field(default_factory=list)
 
 
+def is_writable(root: Path) -> bool:
+    """Can this process write the project (folder and database file; a read-only mount too)?"""
+    files = [root, root / DB_NAME]
+    return all(os.access(p, os.W_OK) for p in files if p.exists())
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -74,8 +80,9 @@ def _now() -> str:
 class Project:
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
-    def __init__(self, root: Path, engine) -> None:
+    def __init__(self, root: Path, engine, read_only: bool = False) -> None:
         self.root = root
+        self.read_only = read_only  # opened with SQLite mode=ro: every write raises
         self.models_dir = root / MODELS_DIR
         self.db_path = root / DB_NAME
         self._engine = engine
@@ -97,16 +104,38 @@ class Project:
         return cls._connect(root)
 
     @classmethod
-    def open(cls, root: Path | str) -> Project:
-        """Open an existing project, upgrading its schema when it was made by an older version."""
+    def open(cls, root: Path | str, read_only: bool | None = None) -> Project:
+        """Open an existing project, upgrading its schema when it was made by an older version.
+        ``read_only``: True never writes (info, export); None (default) opens read-only only
+        when the folder, the database file or the mount is not writable."""
         root = Path(root).absolute()
         if not (root / DB_NAME).is_file():
             raise ProjectError(
                 f"{root} is not a SIRST Studio project (no {DB_NAME} inside); create one with "
                 "File > New Project in the GUI or by importing images with `main.py import`"
             )
+        if read_only is None:
+            read_only = not is_writable(root)
+        if read_only:
+            return cls._connect_read_only(root)
         (root / MODELS_DIR).mkdir(exist_ok=True)
         return cls._connect(root)
+
+    @classmethod
+    def _connect_read_only(cls, root: Path) -> Project:
+        db_path = root / DB_NAME
+        # mode=ro still needs the -shm file of a WAL database; on a read-only folder or
+        # mount SQLite cannot create it, and only immutable=1 can read the file
+        for immutable in (False, True):
+            engine = db.make_engine(db_path, read_only=True, immutable=immutable)
+            try:
+                db.check_schema_read_only(engine, db_path)
+                return cls(root, engine, read_only=True)
+            except ProjectError:
+                engine.dispose()
+                if immutable or is_writable(root):
+                    raise
+        raise AssertionError("unreachable")
 
     @classmethod
     def open_or_create(cls, root: Path | str) -> Project:
@@ -138,6 +167,11 @@ class Project:
     @contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
         """One transaction; commits on success, rolls back on any error."""
+        if write and self.read_only:
+            raise ProjectError(
+                f"{self.root} is open read-only (its folder, database or disk is not writable); "
+                "nothing can be changed: copy the project to a writable folder to edit it"
+            )
         factory = self._write_sessions if write else self._read_sessions
         try:
             with factory() as session, session.begin():

@@ -1,8 +1,9 @@
 """`main.py import SRC PROJECT --format densesirst|coco|images [--split NAME]`.
 
 Creates PROJECT when missing; importing again adds only what is new. A progress bar goes to
-stderr, then a summary and every skipped file with its reason. Exit codes: 0 all imported,
-1 some files skipped (the rest imported), 2 unusable input (nothing changed).
+stderr, then a summary, every skipped file with its reason and every warning (a box clipped to
+the image, a mask with values other than 0/255). Exit codes: 0 all imported (warnings
+allowed), 1 some files skipped (the rest imported), 2 unusable input (nothing changed).
 """
 
 from __future__ import annotations
@@ -38,18 +39,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--images-dir", type=Path, help="COCO: folder of the images (default: the JSON's folder)"
     )
+    add_max_pixels_argument(p)
     p.set_defaults(func=run)
+
+
+def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-pixels", type=_positive_int, metavar="N",
+        help="refuse images (and masks) larger than N pixels, read from the file header before "
+        "decoding (default: 100000000, or the SIRST_MAX_PIXELS environment variable)",
+    )  # fmt: skip
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(float(text))
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def apply_max_pixels(args: argparse.Namespace) -> None:
+    from core import imagelimits
+
+    if getattr(args, "max_pixels", None):
+        imagelimits.set_max_pixels(args.max_pixels)
 
 
 def _check_source(args: argparse.Namespace) -> None:
     """Fail before the project is touched when the source cannot be used (exit 2)."""
-    from core.formats import densesirst as ds
+    from core.errors import ProjectError
     from core.formats.coco import read_coco
-    from core.importer import collect_images
+    from core.importer import check_densesirst_source, collect_images
     from core.types import Split
 
+    if args.project.exists() and not args.project.is_dir():
+        raise ProjectError(f"{args.project} is a file; the project must be a folder")
     if args.format == "densesirst":
-        ds.list_ids(args.src)
+        check_densesirst_source(args.src, args.split)
     elif args.format == "coco":
         read_coco(args.src)
     else:
@@ -63,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import SirstError
     from core.project import Project
 
+    apply_max_pixels(args)
     try:
         _check_source(args)
     except ValueError:
@@ -86,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
           f"-> {args.project}")  # fmt: skip
     for name, message in report.errors:
         print(f"skipped {name}: {message}", file=sys.stderr)
+    for name, message in report.warnings:
+        print(f"warning {name}: {message}", file=sys.stderr)
     return EXIT_PARTIAL if report.errors else EXIT_OK
 
 

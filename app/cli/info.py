@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from core.project import Project
 
     try:
-        project = Project.open(args.project)
+        project = Project.open(args.project, read_only=True)  # info never writes
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

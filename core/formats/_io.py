@@ -7,7 +7,9 @@ from pathlib import Path
 from core import fileio
 from core.errors import FormatError
 
-_FORBIDDEN_ID_CHARS = set('/\\:*?"<>|\0')
+# path separators, Windows-reserved characters and every control character (a newline in a
+# name would split a line of Splits/*.txt or ImageSets/*.txt)
+_FORBIDDEN_ID_CHARS = set('/\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
 
 def check_id(image_id: str, source: object = "image id") -> str:
@@ -22,7 +24,8 @@ def check_id(image_id: str, source: object = "image id") -> str:
     if bad or image_id in (".", "..") or image_id.startswith(".") or ".." in image_id:
         raise FormatError(
             source,
-            f"unsafe image id {image_id!r} (path separators, '..' or reserved characters); "
+            f"unsafe image id {image_id!r} (path separators, '..', control or reserved "
+            "characters); "
             "rename the image",
         )
     if image_id != image_id.strip():

@@ -4,6 +4,11 @@ The point file and the box XML list the same targets in different orders, so pai
 assignment problem: maximise the number of (point inside box) pairs first, then prefer the
 points nearest the box centres. Points up to ``tolerance`` px outside a box may still pair with
 it (a handful of upstream points sit on the box border), but only when nothing better exists.
+
+The exact assignment (Hungarian, cubic) runs per cluster of targets that could pair; real
+clusters hold a few dozen. A cluster larger than ``EXACT_LIMIT`` (a crafted file with 2,000
+overlapping boxes) is paired greedily, cheapest pair first, in O(E log E): the result may then
+pair a point with its second-nearest box, never with a box it is not in or near.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from core.types import Box, Point
 
 _FORBIDDEN = 1e9  # never pair
 _OUTSIDE = 1e4  # pair only when no inside pairing achieves the same count
+EXACT_LIMIT = 128  # points (or boxes) per cluster solved exactly
 
 
 def pair_points_boxes(
@@ -28,7 +34,8 @@ def pair_points_boxes(
     # of targets), so the cubic assignment stays cheap even on images with hundreds of targets.
     for rows, cols in _components(cost < _FORBIDDEN):
         sub = cost[np.ix_(rows, cols)]
-        for r, c in _assign(sub):
+        solve = _assign if min(len(rows), len(cols)) <= EXACT_LIMIT else _greedy
+        for r, c in solve(sub):
             if sub[r, c] < _FORBIDDEN:
                 pairs.append((rows[r], cols[c]))
     paired_p = {p for p, _ in pairs}
@@ -75,6 +82,20 @@ def _components(adj: np.ndarray) -> list[tuple[list[int], list[int]]]:
                     seen_r[r2] = True
                     stack.append(int(r2))
         out.append((sorted(rows), sorted(cols)))
+    return out
+
+
+def _greedy(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Cheapest allowed pair first, each row and column used once (large clusters only)."""
+    rows, cols = np.nonzero(cost < _FORBIDDEN)
+    order = np.argsort(cost[rows, cols], kind="stable")
+    used_r = np.zeros(cost.shape[0], bool)
+    used_c = np.zeros(cost.shape[1], bool)
+    out = []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if not used_r[r] and not used_c[c]:
+            used_r[r] = used_c[c] = True
+            out.append((r, c))
     return out
 
 

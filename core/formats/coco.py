@@ -28,14 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core import maskcodec
+from core import fileio, maskcodec
 from core.errors import FormatError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
+from core.formats._validate import validate_targets
 from core.formats.densesirst import read_mask
 from core.types import Box, ImageAnnotation, ImageInfo, Split, Target, TargetMask
 
 CATEGORY = {"id": 1, "name": "target", "supercategory": "target"}
+MAX_JSON_BYTES = 1 << 30
 
 
 @dataclass
@@ -50,47 +52,84 @@ class CocoEntry:
     annotations: list[dict] = field(default_factory=list)
     sky_file: Path | None = None
     sky_category_ids: set[int] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # filled by build_annotation
 
 
 # ---------------------------------------------------------------------------- reading
 def read_coco(json_path: Path | str) -> list[CocoEntry]:
-    """Parse a COCO JSON into one entry per image (FormatError when the file is unusable)."""
+    """Parse a COCO JSON into one entry per image (FormatError when the file is unusable).
+    Every field is type-checked here, so a crafted file gets a message, never a traceback."""
     json_path = Path(json_path)
     data = _load(json_path)
+    categories = _list_of_dicts(json_path, data, "categories")
     sky_ids = {
-        int(c["id"]) for c in data.get("categories", []) if str(c.get("name", "")).lower() == "sky"
+        _int(json_path, c.get("id"), f"category {c.get('name')!r} id")
+        for c in categories
+        if str(c.get("name", "")).lower() == "sky"
     }
     file_split = split_from_name(json_path.stem)
     entries: dict[int, CocoEntry] = {}
-    for img in data["images"]:
-        try:
-            image_id, file_name = int(img["id"]), str(img["file_name"])
-            width, height = int(img["width"]), int(img["height"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(
-                json_path, f"image entry {img!r} lacks id/file_name/width/height ({exc})"
-            ) from None
+    for img in _list_of_dicts(json_path, data, "images"):
+        if "file_name" not in img or not isinstance(img["file_name"], str):
+            raise FormatError(json_path, f"image entry {_short(img)} has no file_name string")
+        file_name = img["file_name"]
+        image_id = _int(json_path, img.get("id"), f"image {file_name!r} id")
+        width = _int(json_path, img.get("width"), f"image {file_name!r} width", positive=True)
+        height = _int(json_path, img.get("height"), f"image {file_name!r} height", positive=True)
+        if image_id in entries:
+            raise FormatError(json_path, f"image id {image_id} is used twice")
         split = _split_value(img.get("split")) or file_split
         sky = json_path.parent / img["sky_mask"] if isinstance(img.get("sky_mask"), str) else None
         entries[image_id] = CocoEntry(
             Path(file_name).stem, file_name, width, height, split, [], sky, sky_ids
         )
-    for ann in data.get("annotations", []):
-        entry = entries.get(ann.get("image_id")) if isinstance(ann, dict) else None
+    for ann in _list_of_dicts(json_path, data, "annotations"):
+        ref = ann.get("image_id")
+        entry = entries.get(ref) if isinstance(ref, int) and not isinstance(ref, bool) else None
         if entry is None:
             raise FormatError(
-                json_path,
-                f"annotation {ann.get('id') if isinstance(ann, dict) else ann!r} refers to no image",
+                json_path, f"annotation {_short(ann.get('id'))} refers to no image ({_short(ref)})"
             )
         entry.annotations.append(ann)
     return list(entries.values())
 
 
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _list_of_dicts(json_path: Path, data: dict, key: str) -> list[dict]:
+    items = data.get(key, [])
+    if not isinstance(items, list):
+        raise FormatError(json_path, f"'{key}' must be a list, not {type(items).__name__}")
+    for item in items:
+        if not isinstance(item, dict):
+            raise FormatError(json_path, f"every entry of '{key}' must be an object: {_short(item)}")
+    return items
+
+
+def _int(json_path: Path, value: object, what: str, positive: bool = False) -> int:
+    """An integral JSON number (``3`` or ``3.0``), finite; FormatError otherwise."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value) and value.is_integer()
+    if ok and positive:
+        ok = value > 0
+    if not ok:
+        kind = "a positive integer" if positive else "an integer"
+        raise FormatError(json_path, f"{what} is {_short(value)}, not {kind}")
+    return int(value)
+
+
 def _load(json_path: Path) -> dict:
     try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
+        text = fileio.read_regular_text(json_path, MAX_JSON_BYTES)
+        data = json.loads(text)
     except FileNotFoundError:
         raise FormatError(json_path, "COCO JSON file not found") from None
+    except RecursionError:
+        raise FormatError(json_path, "not a COCO file: JSON nested too deeply") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FormatError(json_path, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
@@ -127,33 +166,48 @@ def build_annotation(entry: CocoEntry, width: int, height: int, json_path: Path)
     sky: np.ndarray | None = None
     for ann in entry.annotations:
         try:
-            if int(ann.get("category_id", -1)) in entry.sky_category_ids:
+            if ann.get("category_id", -1) in entry.sky_category_ids:
                 part = _segmentation_mask(ann.get("segmentation"), height, width)
                 if part is not None:
                     sky = (sky if sky is not None else np.zeros((height, width), bool)) | part
                 continue
             targets.append(_target(ann, height, width))
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError, IndexError) as exc:
             raise FormatError(
-                json_path, f"{entry.file_name}: annotation {ann.get('id')} is invalid ({exc})"
+                json_path,
+                f"{entry.file_name}: annotation {_short(ann.get('id'))} is invalid ({exc})",
             ) from None
+    targets, warnings = validate_targets(
+        f"{json_path} ({entry.file_name})", targets, width, height
+    )
+    entry.warnings = warnings
     if entry.sky_file is not None:
-        sky = read_mask(entry.sky_file, width, height)
+        sky = read_mask(entry.sky_file, width, height, entry.warnings)
     return ImageAnnotation(targets=targets, sky=sky)
 
 
 def _target(ann: dict, height: int, width: int) -> Target:
-    x, y, w, h = (float(v) for v in ann["bbox"])
+    bbox = ann["bbox"]
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise ValueError(f"bbox {_short(bbox)} is not [x, y, w, h]")
+    x, y, w, h = (_float(v) for v in bbox)
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         raise ValueError(f"bbox {ann['bbox']} is not a positive finite [x, y, w, h]")
     mask = _segmentation_target_mask(ann.get("segmentation"), height, width)
     point = ann.get("point")
     pt = (
-        (float(point[0]), float(point[1]))
+        (_float(point[0]), _float(point[1]))
         if isinstance(point, list | tuple) and len(point) == 2
         else None
     )
     return Target(point=pt, box=_clean_box((x, y, x + w, y + h)), mask=mask)
+
+
+def _float(value: object) -> float:
+    """A JSON number as float; strings and booleans are refused (float("1e3") would pass)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{_short(value)} is not a number")
+    return float(value)
 
 
 def _clean_box(box: tuple[float, float, float, float]) -> Box:
@@ -163,7 +217,7 @@ def _clean_box(box: tuple[float, float, float, float]) -> Box:
 
 def _segmentation_target_mask(seg: object, height: int, width: int) -> TargetMask | None:
     if isinstance(seg, list):
-        return polygons_to_mask([list(map(float, p)) for p in seg], height, width)
+        return polygons_to_mask(_polygons(seg), height, width)
     full = _segmentation_mask(seg, height, width)
     if full is None or not full.any():
         return None
@@ -180,11 +234,17 @@ def _segmentation_mask(seg: object, height: int, width: int) -> np.ndarray | Non
         return rle_to_mask(seg, height, width)
     if isinstance(seg, list):
         out = np.zeros((height, width), bool)
-        part = polygons_to_mask([list(map(float, p)) for p in seg], height, width)
+        part = polygons_to_mask(_polygons(seg), height, width)
         if part is not None:
             part.paste_into(out)
         return out
     raise ValueError(f"segmentation of type {type(seg).__name__} is neither polygons nor RLE")
+
+
+def _polygons(seg: list) -> list[list[float]]:
+    if not all(isinstance(p, list) for p in seg):
+        raise ValueError("segmentation polygons must be lists of numbers")
+    return [[_float(v) for v in p] for p in seg]
 
 
 # ---------------------------------------------------------------------------- writing
@@ -257,7 +317,7 @@ class CocoWriter:
         written = []
         for split, doc in sorted(self.docs.items()):
             path = self.out / "annotations" / f"instances_{split}.json"
-            atomic_write_text(path, json.dumps(doc, separators=(",", ":")))
+            atomic_write_text(path, json.dumps(doc, separators=(",", ":")), fsync=True)
             written.append(path)
         return written
 

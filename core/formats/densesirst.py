@@ -4,8 +4,10 @@ Reading: boxes from ``SIRST/BBox/<id>.xml`` (the stale ``SIRST/BinaryMask/<id>.x
 points from ``SIRST/Point_label/<id>_pixels0.txt``, the target mask from
 ``SIRST/BinaryMask/<id>_pixels0.png`` and the sky from ``SkySeg/BinaryMask/<id>_pixels0.png``.
 Points and boxes are paired by assignment; each target keeps the target-mask pixels inside its
-box, and mask pixels inside no box go to ``target_mask_extra`` so that writing reproduces the
-mask exactly. Writing produces the full layout (binary + palette masks, XML, points, splits);
+box plus the rest of every connected blob its box holds most of (upstream masks are sometimes
+offset by a pixel from the box: cutting them to the box would lose target pixels), and mask
+pixels no box touches go to ``target_mask_extra`` so that writing reproduces the mask exactly.
+Every file is read as a regular file of bounded size (a FIFO or device is refused, never read). Writing produces the full layout (binary + palette masks, XML, points, splits);
 every file is written atomically, and ids are checked so no write can leave the output folder.
 Targets are written as they are: a point-only target adds a point line and no box, a box-only
 target a box and no point (nothing is invented).
@@ -14,18 +16,20 @@ target a box and no point (nothing is invented).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
+import cv2
 import numpy as np
 from defusedxml import ElementTree as SafeET
 
-from core import imageio, maskcodec
+from core import fileio, imageio, maskcodec
 from core.errors import FormatError, ImageReadError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._pairing import pair_points_boxes
 from core.formats._palette import encode_palette_png
+from core.formats._validate import check_count, check_point, clip_box
 from core.types import Box, ImageAnnotation, Point, Target, TargetMask
 
 IMAGES = "PNGImages"
@@ -47,6 +51,7 @@ class DenseSample:
     width: int
     height: int
     annotation: ImageAnnotation
+    warnings: list[str] = field(default_factory=list)  # what was repaired (clipped boxes...)
 
 
 # ---------------------------------------------------------------------------- listing
@@ -57,7 +62,23 @@ def list_ids(root: Path | str) -> list[str]:
         raise FormatError(
             folder, "no PNGImages folder: this is not a DenseSIRST (SIRSTdevkit) root"
         )
-    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    return sorted(
+        p.stem
+        for p in folder.iterdir()
+        if p.suffix.lower() == ".png" and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def image_path(root: Path | str, image_id: str) -> Path:
+    """``PNGImages/<id>.png``, or the file whose extension differs only in case (``.PNG``)."""
+    path = Path(root) / IMAGES / f"{image_id}.png"
+    if path.exists():
+        return path
+    for suffix in (".PNG", ".Png", ".pNg", ".pnG", ".PNg", ".PnG", ".pNG"):
+        alt = path.with_suffix(suffix)
+        if alt.exists():
+            return alt
+    return path
 
 
 def list_splits(root: Path | str) -> list[str]:
@@ -65,7 +86,10 @@ def list_splits(root: Path | str) -> list[str]:
     folder = Path(root) / SPLITS
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.txt") if p.is_file())
+    # hidden files are not splits: macOS leaves ``._train_v2.txt`` (binary) beside each file
+    return sorted(
+        p.stem for p in folder.glob("*.txt") if not p.name.startswith(".") and p.is_file()
+    )
 
 
 def read_split(root: Path | str, name: str) -> list[str]:
@@ -84,7 +108,7 @@ def read_split_lenient(
     check_id(name, "split name")
     path = Path(root) / SPLITS / f"{name}.txt"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = fileio.read_regular_text(path)
     except FileNotFoundError:
         known = ", ".join(list_splits(root)) or "none"
         raise FormatError(path, f"no such split file (splits available: {known})") from None
@@ -108,22 +132,30 @@ def read_sample(root: Path | str, image_id: str) -> DenseSample:
     """Read one image's labels; raises FormatError / ImageReadError naming the bad file."""
     root = Path(root)
     check_id(image_id)
-    image_path = root / IMAGES / f"{image_id}.png"
-    header = imageio.read_header(image_path)
+    path = image_path(root, image_id)
+    header = imageio.read_header(path)
     w, h = header.width, header.height
-    boxes = read_boxes(root / BBOX / f"{image_id}.xml", w, h)
-    points = read_points(root / POINTS / f"{image_id}_pixels0.txt")
-    target_mask = read_mask(root / TARGET_BIN / f"{image_id}_pixels0.png", w, h)
+    warnings: list[str] = []
+    bbox_path = root / BBOX / f"{image_id}.xml"
+    boxes = []
+    for box in read_boxes(bbox_path, w, h):
+        box, warning = clip_box(bbox_path, box, w, h)
+        boxes.append(box)
+        if warning:
+            warnings.append(f"{bbox_path.name}: {warning}")
+    points_path = root / POINTS / f"{image_id}_pixels0.txt"
+    points = [check_point(points_path, p, w, h) for p in read_points(points_path)]
+    target_mask = read_mask(root / TARGET_BIN / f"{image_id}_pixels0.png", w, h, warnings)
     sky_path = root / SKY_BIN / f"{image_id}_pixels0.png"
-    sky = read_mask(sky_path, w, h) if sky_path.exists() else None
+    sky = read_mask(sky_path, w, h, warnings) if sky_path.exists() else None
     targets, extra = build_targets(points, boxes, target_mask)
     ann = ImageAnnotation(targets=targets, sky=sky, target_mask_extra=extra)
-    return DenseSample(image_id, image_path, w, h, ann)
+    return DenseSample(image_id, path, w, h, ann, warnings)
 
 
 def _parse_xml(path: Path) -> Element:
     try:
-        data = path.read_bytes()
+        data = fileio.read_regular_bytes(path)
     except FileNotFoundError:
         raise FormatError(path, "annotation file not found") from None
     except OSError as exc:
@@ -157,7 +189,9 @@ def read_boxes(path: Path, width: int, height: int) -> list[Box]:
         if (xw, xh) != (width, height):
             raise FormatError(path, f"<size> says {xw}x{xh} but the image is {width}x{height}")
     boxes: list[Box] = []
-    for k, obj in enumerate(root.iter("object")):
+    objects = list(root.iter("object"))
+    check_count(path, len(objects), "objects")
+    for k, obj in enumerate(objects):
         bnd = obj.find("bndbox")
         if bnd is None:
             raise FormatError(path, f"object {k + 1} has no <bndbox>")
@@ -171,7 +205,7 @@ def read_boxes(path: Path, width: int, height: int) -> list[Box]:
 def read_points(path: Path) -> list[Point]:
     """One ``x y`` (column row) per line; blank lines ignored."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = fileio.read_regular_text(path)
     except FileNotFoundError:
         raise FormatError(
             path, "point file not found (every image needs one, even if empty)"
@@ -192,11 +226,15 @@ def read_points(path: Path) -> list[Point]:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise FormatError(path, f"line {n}: {line.strip()!r} is not finite")
         points.append((x, y))
+        check_count(path, len(points), "points")
     return points
 
 
-def read_mask(path: Path, width: int, height: int) -> np.ndarray:
-    """A 0/255 mask PNG as a bool array; must have the image's size."""
+def read_mask(
+    path: Path, width: int, height: int, warnings: list[str] | None = None
+) -> np.ndarray:
+    """A 0/255 (or 0/1) mask PNG as a bool array; must have the image's size. Other values
+    are read as foreground too, and a warning is appended to ``warnings``."""
     try:
         img = imageio.read_image(path)
     except ImageReadError as exc:
@@ -205,7 +243,10 @@ def read_mask(path: Path, width: int, height: int) -> np.ndarray:
         raise FormatError(
             path, f"mask is {img.shape[1]}x{img.shape[0]} but the image is {width}x{height}"
         )
-    return maskcodec.from_pixels(imageio.to_gray(img))
+    gray = imageio.to_gray(img)
+    if warnings is not None and (odd := maskcodec.unusual_values(gray)):
+        warnings.append(f"{path.name}: {odd}")
+    return maskcodec.from_pixels(gray)
 
 
 def build_targets(
@@ -213,10 +254,11 @@ def build_targets(
 ) -> tuple[list[Target], np.ndarray | None]:
     """Pair points with boxes, crop each box's mask; return (targets, mask pixels in no box)."""
     pairs, lone_points, lone_boxes = pair_points_boxes(points, boxes)
+    owned = _blob_owners(target_mask, boxes)
     targets: list[Target] = []
     for p, b in pairs:
-        targets.append(Target(point=points[p], box=boxes[b], mask=_crop(target_mask, boxes[b])))
-    targets += [Target(box=boxes[b], mask=_crop(target_mask, boxes[b])) for b in lone_boxes]
+        targets.append(Target(point=points[p], box=boxes[b], mask=_target_mask(owned, b)))
+    targets += [Target(box=boxes[b], mask=_target_mask(owned, b)) for b in lone_boxes]
     targets += [Target(point=points[p]) for p in lone_points]
     extra = None
     if target_mask is not None:
@@ -240,15 +282,56 @@ def _pixel_range(box: Box, h: int, w: int) -> tuple[int, int, int, int]:
     )
 
 
-def _crop(mask: np.ndarray | None, box: Box) -> TargetMask | None:
+@dataclass
+class _Owned:
+    mask: np.ndarray  # the target mask
+    boxes: list[tuple[int, int, int, int]]  # pixel ranges of the boxes
+    labels: np.ndarray | None  # 8-connected blob label of every pixel
+    owner: dict[int, int]  # blob label -> index of the box holding most of it
+
+
+def _blob_owners(mask: np.ndarray | None, boxes: list[Box]) -> _Owned | None:
     if mask is None:
         return None
     h, w = mask.shape
-    xa, ya, xb, yb = _pixel_range(box, h, w)
+    ranges = [_pixel_range(b, h, w) for b in boxes]
+    if not mask.any() or not boxes:
+        return _Owned(mask, ranges, None, {})
+    _n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    best: dict[int, tuple[int, int]] = {}  # label -> (pixels inside the box, box index)
+    for k, (xa, ya, xb, yb) in enumerate(ranges):
+        if xb <= xa or yb <= ya:
+            continue
+        ids, counts = np.unique(labels[ya:yb, xa:xb], return_counts=True)
+        for lab, cnt in zip(ids.tolist(), counts.tolist(), strict=True):
+            if lab and cnt > best.get(lab, (0, -1))[0]:
+                best[lab] = (cnt, k)
+    return _Owned(mask, ranges, labels, {lab: k for lab, (_c, k) in best.items()})
+
+
+def _target_mask(owned: _Owned | None, k: int) -> TargetMask | None:
+    """Mask pixels inside box ``k`` plus the blobs box ``k`` owns (whole, even past its edge)."""
+    if owned is None:
+        return None
+    h, w = owned.mask.shape
+    xa, ya, xb, yb = owned.boxes[k]
+    mine = [lab for lab, owner in owned.owner.items() if owner == k]
+    if owned.labels is not None and mine:
+        ys, xs = np.nonzero(np.isin(owned.labels, mine))
+        if xb > xa and yb > ya:
+            xa, ya = min(xa, int(xs.min())), min(ya, int(ys.min()))
+            xb, yb = max(xb, int(xs.max()) + 1), max(yb, int(ys.max()) + 1)
+        else:
+            xa, ya, xb, yb = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     if xb <= xa or yb <= ya:
         return None
-    crop = mask[ya:yb, xa:xb]
-    return TargetMask(xa, ya, crop.copy()) if crop.any() else None
+    bx0, by0, bx1, by1 = owned.boxes[k]
+    crop = np.zeros((yb - ya, xb - xa), bool)
+    if bx1 > bx0 and by1 > by0:
+        crop[by0 - ya : by1 - ya, bx0 - xa : bx1 - xa] = owned.mask[by0:by1, bx0:bx1]
+    if owned.labels is not None and mine:
+        crop |= np.isin(owned.labels[ya:yb, xa:xb], mine)
+    return TargetMask(xa, ya, crop) if crop.any() else None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -291,7 +374,7 @@ def write_split(out_root: Path | str, split_name: str, ids: list[str]) -> None:
     check_id(split_name, "split name")
     for i in ids:
         check_id(i, f"split {split_name}")
-    atomic_write_text(Path(out_root) / SPLITS / f"{split_name}.txt", "\n".join(ids))
+    atomic_write_text(Path(out_root) / SPLITS / f"{split_name}.txt", "\n".join(ids), fsync=True)
 
 
 def _encoded_image(src: Path | np.ndarray, width: int, height: int) -> Path | bytes:

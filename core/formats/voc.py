@@ -5,6 +5,7 @@ file, copied byte for byte: not re-encoded to JPEG, which would lose 16-bit data
 Boxes follow the VOC convention, 1-based with inclusive ends: the DenseSIRST box
 ``[xmin, xmax)`` (0-based) is written ``xmin + 1 .. xmax``. Fractional boxes are rounded outwards
 to whole pixels. One class, ``target``; the sky is not a VOC object (see coco.py for why).
+``labelmap.txt`` declares the classes for tools such as datumaro.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from core.formats.coco import detection_box
 from core.types import Box, ImageAnnotation, ImageInfo, Split
 
 CLASS_NAME = "target"
+# datumaro's VOC label map ("label:color_rgb:parts:actions"): without it datumaro sees
+# "target" as an undeclared label. Colours are the VOC colormap entries 0 and 1.
+LABELMAP = f"# label:color_rgb:parts:actions\nbackground:0,0,0::\n{CLASS_NAME}:128,0,0::\n"
 
 
 def voc_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -85,9 +89,11 @@ class VocWriter:
         trainval = sets.get(Split.TRAIN.value, []) + sets.get(Split.VAL.value, [])
         if trainval:
             sets["trainval"] = trainval
-        written = []
+        labelmap = self.out / "labelmap.txt"
+        atomic_write_text(labelmap, LABELMAP, fsync=True)
+        written = [labelmap]
         for name, ids in sorted(sets.items()):
             path = self.out / "ImageSets" / "Main" / f"{name}.txt"
-            atomic_write_text(path, "".join(f"{i}\n" for i in ids))
+            atomic_write_text(path, "".join(f"{i}\n" for i in ids), fsync=True)
             written.append(path)
         return written

@@ -9,7 +9,6 @@ precision on 2k-wide images.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from core.formats._io import atomic_copy, atomic_write_text, check_id
@@ -58,15 +57,18 @@ class YoloWriter:
 
     def finish(self) -> list[Path]:
         classes = self.out / "classes.txt"
-        atomic_write_text(classes, "".join(f"{n}\n" for n in CLASS_NAMES))
+        atomic_write_text(classes, "".join(f"{n}\n" for n in CLASS_NAMES), fsync=True)
         data = self.out / "data.yaml"
-        atomic_write_text(data, data_yaml(self.out, self.splits))
+        atomic_write_text(data, data_yaml(self.out, self.splits), fsync=True)
         return [classes, data]
 
 
 def data_yaml(out: Path, splits: set[str]) -> str:
-    """Ultralytics dataset file. Unassigned images train when there is no train split."""
-    lines = [f"path: {json.dumps(Path(out).resolve().as_posix())}"]  # JSON strings are YAML
+    """Ultralytics dataset file. Unassigned images train when there is no train split.
+    No ``path:`` key: Ultralytics then takes the folder holding data.yaml as the root, so the
+    export keeps working when it is moved (an absolute path would break; a relative one is
+    resolved against Ultralytics' own datasets folder)."""
+    lines = ["# dataset root: the folder holding this file"]
     train = Split.TRAIN.value if Split.TRAIN.value in splits else None
     if train is None and Split.UNASSIGNED.value in splits:
         train = Split.UNASSIGNED.value
