@@ -213,6 +213,9 @@ class AnnotationController(QObject):
         old = getattr(info, field)
         if str(old) != str(value):
             # onto that image's own stack: a note may be committed just after switching images
+            refuse = getattr(self.w, "refuse_if_read_only", None)  # read-only project
+            if refuse is not None and refuse():
+                return
             cmd = SetImageFieldCommand(self.w, image_id, field, old, value)
             self.w.undo_stacks.stack(image_id).push(cmd)
 

@@ -243,7 +243,19 @@ class MainWindow(QMainWindow):
         """Push onto the current image's stack (redo() runs now and saves the edit)."""
         if self.current_image_id is None:
             raise ProjectError("no image is open; open a project and pick an image first")
+        if self.refuse_if_read_only():
+            return
         self.undo_stacks.stack(self.current_image_id).push(cmd)
+
+    def refuse_if_read_only(self) -> bool:
+        """True (and a status message saying why) when the open project cannot be changed."""
+        if self.project is None or not getattr(self.project, "read_only", False):
+            return False
+        self.show_message(
+            "This project is read-only (its folder, database or disk is not writable): "
+            "edits are not possible. Copy it to a writable folder to edit it."
+        )
+        return True
 
     def tool_menu(self, title: str) -> QMenu:
         menu = self._tool_menus.get(title)
@@ -352,6 +364,8 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = self.project.root.name if self.project is not None else None
+        if name and getattr(self.project, "read_only", False):
+            name += " (read-only)"
         self.setWindowTitle(f"{APP_TITLE} — {name}" if name else APP_TITLE)
 
     # ---------------------------------------------------------------- images

@@ -146,11 +146,19 @@ def create_demo(
     from core.importer import import_densesirst, import_images
 
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"{root} is a file; choose an empty folder for the demo")
     if root.exists() and any(root.iterdir()) and not (root / "project.sqlite").exists():
         raise ProjectError(
             f"{root} is not empty and not a project; choose an empty folder for the demo"
         )
     project = Project.open_or_create(root)
+    if not _is_demo(project):
+        project.close()
+        raise ProjectError(
+            f"{root} holds a project that is not the demo; the demo never adds its synthetic "
+            "images to a real project: choose an empty folder"
+        )
     try:
         dense = write_demo_data(root, seed, progress)
         total = N_LABELLED + N_UNLABELLED
@@ -167,6 +175,14 @@ def create_demo(
         project.close()
         raise
     return project
+
+
+def _is_demo(project: Project) -> bool:
+    """Empty (a demo killed before its first image) or every image under ``demo_data/``."""
+    data = (project.root / DATA_DIR).resolve()
+    return all(
+        project.resolve_path(info).resolve().is_relative_to(data) for info in project.list_images()
+    )
 
 
 def build_demo_project(root: Path | str, seed: int = 0) -> Path:

@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("gt_root", type=Path, help="DenseSIRST root with the labels")
     p.add_argument("split", help="split name (Splits/<split>.txt), e.g. val_v2")
     p.add_argument("pred_dir", type=Path, help="folder written by `main.py predict`")
-    p.add_argument("--iou", type=float, default=0.5, help="IoU threshold of a match (default 0.5)")
+    p.add_argument("--iou", type=_unit_interval, default=0.5, help="IoU threshold of a match (default 0.5)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -39,8 +39,18 @@ def read_detections_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     if not path.is_file():
         raise FormatError(path, "detections.csv not found; run `main.py predict` into this folder first")
+    import io
+
+    from core import fileio
+
     rows: dict[str, list[list[float]]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
+    try:
+        text = fileio.read_regular_text(path, fileio.MAX_IMAGE_BYTES)
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header != CSV_HEADER:
@@ -50,7 +60,7 @@ def read_detections_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 continue
             try:
                 values = [float(v) for v in row[1:]]
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise FormatError(path, f"line {n}: non-numeric value in {row}") from None
             if len(values) != 5 or not np.all(np.isfinite(values)):
                 raise FormatError(path, f"line {n}: expected 6 columns of finite numbers, got {row}")
@@ -122,3 +132,13 @@ def run(args: argparse.Namespace) -> int:
     res = compute(args.gt_root, args.split, args.pred_dir, args.iou)
     print(json.dumps(res, indent=2) if args.json else table(res))
     return EXIT_OK
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value

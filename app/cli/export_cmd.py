@@ -1,7 +1,9 @@
 """`main.py export PROJECT OUT --format densesirst|coco|voc|yolo [--split NAME]`.
 
-Writes the project's accepted labels (proposals are not labels). Exit codes: 0 done, 1 some
-images skipped (missing or unreadable files, listed on stderr), 2 unusable project or output.
+Writes the project's accepted labels (proposals are not labels). The project is opened
+read-only (an export never changes it, and works on a read-only folder or mount). Exit codes:
+0 done, 1 some images skipped (missing, unreadable or changed files, listed on stderr) or the
+export is incomplete, 2 unusable project or output (nothing written), 3 interrupted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="output format (default: densesirst)",
     )
     p.add_argument("--split", choices=SPLITS, help="export only this split (default: every image)")
+    p.add_argument(
+        "--reviewed-only", action="store_true", help="export only images with status reviewed"
+    )
     p.set_defaults(func=run)
 
 
@@ -41,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from core.exporter import export_project
     from core.project import Project
 
-    with Project.open(args.project) as project, _Bar(f"export {args.format}") as bar:
-        report = export_project(project, args.out, args.format, split=args.split, progress=bar)
+    with Project.open(args.project, read_only=True) as project, _Bar(f"export {args.format}") as bar:
+        report = export_project(project, args.out, args.format, split=args.split, progress=bar,
+                                reviewed_only=args.reviewed_only)  # fmt: skip
     print(
         f"{report.exported} images, {report.targets} targets exported as {args.format} -> {args.out}"
     )

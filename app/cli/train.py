@@ -108,6 +108,111 @@ def _overrides(items: list[str]) -> dict:
     return out
 
 
+# (minimum, maximum) of the numeric arguments; None = unbounded on that side
+_RANGES = {
+    "epochs": (1, 100_000), "batch": (1, 4096), "crop": (32, 2048), "repeats": (1, 10_000),
+    "target_bias": (0.0, 1.0), "bagcp_prob": (0.0, 1.0), "lr": (1e-12, 10.0), "threads": (1, 1024),
+    "time_budget_min": (1e-3, None),
+}  # fmt: skip
+# --set fields that are counts or sizes: (minimum, maximum)
+_SET_RANGES = {
+    "fpn_channels": (1, 2048), "tower_convs": (0, 16), "gn_groups": (1, 2048),
+    "adapter_hidden": (1, 4096), "max_per_image": (1, 100_000), "pre_nms_top_k": (1, 1_000_000),
+    "score_thr": (0.0, 1.0), "nms_iou": (0.0, 1.0), "operating_threshold": (0.0, 1.0),
+    "center_radius": (0.0, 100.0), "std": (1e-6, None), "mean": (None, None),
+}  # fmt: skip
+
+
+def _out_of_range(name: str, value: float, lo: float | None, hi: float | None) -> str | None:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} = {value} is not a finite number"
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"{lo} .. {hi}" if hi is not None else f">= {lo}"
+        return f"{name} = {value} is out of range ({bounds})"
+    return None
+
+
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """The first nonsensical argument, as a message; None when all make sense."""
+    for name, (lo, hi) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is not None and (msg := _out_of_range(f"--{name.replace('_', '-')}", value, lo, hi)):
+            return msg
+    try:
+        config_from_arguments(args)
+    except ValueError as exc:
+        return str(exc)
+    if args.resume:
+        return _resume_problem(args.out / "last.pt")
+    return None
+
+
+def config_from_arguments(args: argparse.Namespace):
+    """The BafeConfig the run will use; ValueError naming a bad ``--set``."""
+    import dataclasses
+
+    from model.config import BafeConfig, preset
+
+    overrides = _overrides(args.set)
+    fields = {f.name: f for f in dataclasses.fields(BafeConfig)}
+    for key, value in overrides.items():
+        if key not in fields or key == "extra":
+            known = ", ".join(sorted(k for k in fields if k != "extra"))
+            raise ValueError(f"--set {key}: no such config field; use one of {known}")
+        default = getattr(BafeConfig(), key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"--set {key}={value!r}: expected true or false")
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"--set {key}={value!r}: expected a number")
+            if isinstance(default, int) and not float(value).is_integer():
+                raise ValueError(f"--set {key}={value!r}: expected an integer")
+            if key in _SET_RANGES and (msg := _out_of_range(f"--set {key}", value, *_SET_RANGES[key])):
+                raise ValueError(msg)
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ValueError(f"--set {key}={value!r}: expected a string")
+    try:
+        cfg = preset(args.preset, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--set: {exc}") from None
+    if cfg.fpn_channels % cfg.gn_groups:
+        raise ValueError(f"fpn_channels {cfg.fpn_channels} must be a multiple of gn_groups {cfg.gn_groups}")
+    return cfg
+
+
+def _resume_problem(path: Path) -> str | None:
+    """Why RUN_DIR/last.pt cannot be resumed from, or None."""
+    from core.errors import CheckpointError
+    from model.checkpoint import load_state
+
+    try:
+        st = load_state(path)
+    except CheckpointError as exc:
+        return str(exc)
+    missing = [k for k in ("model", "optim", "config", "progress") if k not in st]
+    if missing:
+        return (f"{path} lacks {', '.join(missing)}: it is not a complete resume checkpoint; "
+                "start a new run without --resume")
+    try:
+        import torch
+
+        from model.config import BafeConfig
+        from model.net import BafeNet
+
+        net = BafeNet(BafeConfig.from_json(st["config"]))
+        net.load_state_dict(st["model"])
+        torch.optim.AdamW(net.parameters()).load_state_dict(st["optim"])
+        progress = st["progress"]
+        need = ("epoch", "step", "best_map", "best_val", "elapsed_s", "history")
+        if not isinstance(progress, dict) or any(k not in progress for k in need):
+            raise KeyError(f"progress must hold {', '.join(need)}")
+    except Exception as exc:  # any mismatch between the stored config, weights and progress
+        return f"{path} does not fit its own config ({type(exc).__name__}: {exc}); start a new run"
+    return None
+
+
 def _load_data(args: argparse.Namespace):
     from model.data import load_densesirst, load_project
 
@@ -127,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
         return _export(*args.export)
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
+        return EXIT_USAGE
+    problem = check_arguments(args)
+    if problem is not None:  # before the run folder is touched
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     events = _Events(args.events_jsonl, args.out)
