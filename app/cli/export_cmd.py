@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli.import_cmd import _Bar
+    from app.cli.import_cmd import _Bar, shown
     from core.exporter import export_project
     from core.project import Project
 
@@ -55,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
     if report.skipped_targets:
         print(f"{report.skipped_targets} point-only targets left out ({args.format} needs boxes)")
     for name, message in report.errors:
-        print(f"skipped {name}: {message}", file=sys.stderr)
+        print(f"skipped {shown(name)}: {message}", file=sys.stderr)
     return EXIT_PARTIAL if report.errors else EXIT_OK

@@ -115,10 +115,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report.added} added, {report.existing} already in the project, {report.skipped} skipped "
           f"-> {args.project}")  # fmt: skip
     for name, message in report.errors:
-        print(f"skipped {name}: {message}", file=sys.stderr)
+        print(f"skipped {shown(name)}: {message}", file=sys.stderr)
     for name, message in report.warnings:
-        print(f"warning {name}: {message}", file=sys.stderr)
+        print(f"warning {shown(name)}: {message}", file=sys.stderr)
     return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+def shown(name: str) -> str:
+    """A name as printed: quoted (repr) when it holds control characters or edge blanks, so
+    a file called "a\nb.png" stays on one line of the report."""
+    return repr(name) if not name.isprintable() or name != name.strip() else name
 
 
 class _Bar:

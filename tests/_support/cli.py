@@ -1,0 +1,70 @@
+"""Run the real CLI in a subprocess, and build tiny DenseSIRST folders for bad-input tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
+        user: int | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+    """``python main.py ARGS`` (as ``user`` via setpriv when given); a hang fails the test."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "SIRST_LOG_DIR": str(REPO / ".pytest_logs"),
+                **(env or {})}  # fmt: skip
+    cmd = [sys.executable, str(REPO / "main.py"), *map(str, args)]
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        full_env["HOME"] = "/tmp"
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=REPO)  # fmt: skip
+
+
+def assert_clean(result: subprocess.CompletedProcess) -> None:
+    """No Python traceback reached the user."""
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+
+
+def skipped(result: subprocess.CompletedProcess) -> dict[str, str]:
+    out = {}
+    for line in result.stderr.splitlines():
+        if line.startswith("skipped "):
+            name, _, message = line[len("skipped ") :].partition(": ")
+            out[name] = message
+    return out
+
+
+def warnings(result: subprocess.CompletedProcess) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in result.stderr.splitlines():
+        if line.startswith("warning "):
+            name, _, message = line[len("warning ") :].partition(": ")
+            out[name] = out.get(name, "") + message
+    return out
+
+
+def tiny_densesirst(root: Path, n: int = 3, size: tuple[int, int] = (40, 30)) -> list[str]:
+    """A DenseSIRST folder of ``n`` gray images (w x h = size), one 3x3 target each, split
+    train (all but the last) / val (the last). Returns the ids."""
+    from core.formats import densesirst as ds
+    from core.types import ImageAnnotation, Target, TargetMask
+
+    w, h = size
+    ids = [f"img-{k}" for k in range(n)]
+    for k, image_id in enumerate(ids):
+        img = np.full((h, w), 20 + k, np.uint8)
+        x, y = 5 + k, 6 + k
+        img[y : y + 3, x : x + 3] = 200
+        mask = TargetMask(x, y, np.ones((3, 3), bool))
+        sky = np.zeros((h, w), bool)
+        sky[: h // 2] = True
+        target = Target(point=(x + 1.0, y + 1.0), box=(x, y, x + 3, y + 3), mask=mask)
+        ds.write_sample(root, image_id, img, ImageAnnotation([target], sky), w, h)
+    ds.write_split(root, "train", ids[:-1])
+    ds.write_split(root, "val", ids[-1:])
+    return ids
