@@ -303,7 +303,7 @@ def import_images(
                 yield None
                 continue
             try:
-                check_id(path.stem, path)  # a name every exporter would refuse
+                check_id(path.stem, "file name")  # a name every exporter would refuse
                 header, sha = imageio.probe_file(path)
             except (ImageReadError, FormatError) as exc:
                 report.fail(path.name, str(exc))
