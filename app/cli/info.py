@@ -55,6 +55,7 @@ def _split_status_table(counts: dict[tuple[str, str], int]) -> str:
     from core.types import ReviewStatus, Split
 
     statuses = [s.value for s in ReviewStatus]
+    statuses += sorted({st for _, st in counts} - set(statuses))  # newer versions' values too
     splits = [s.value for s in Split]
     splits += sorted({sp for sp, _ in counts} - set(splits))  # tolerate values from newer versions
     header = ["images", *statuses, "total"]
