@@ -22,6 +22,7 @@ Without any record the files are ``train``, ``val``, ``test`` and ``trainval``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Protocol
 from core import imageio
 from core.errors import FormatError, ImageReadError, SirstError
 from core.formats import densesirst as ds
+from core.formats._validate import validate_targets
 from core.formats.coco import CocoWriter
 from core.formats.voc import VocWriter
 from core.formats.yolo import YoloWriter
@@ -223,6 +225,10 @@ def _export_one(project: Project, writer: _Writer, info: ImageInfo, report: Expo
     try:
         check_source(info, src)
         ann = project.annotation(info.id)
+        # labels stored by older versions may reach outside the image: clip them here too, so
+        # no format gets "xmin 5001 ... xmax 640"; a label wholly outside skips the image
+        targets, _clipped = validate_targets(info.name, ann.targets, info.width, info.height)
+        ann = dataclasses.replace(ann, targets=targets)
         writer.add(info, src, ann)
     except (SirstError, OSError) as exc:
         report.skipped += 1

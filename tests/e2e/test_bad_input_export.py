@@ -230,3 +230,18 @@ def test_exit_codes_of_every_command_on_bad_input(project: Path, tmp_path: Path)
         assert result.stderr.strip().splitlines()[-1].startswith("error:"), (args, result.stderr)
     evaluate = cli("evaluate", project.parent / "src", "val", bad_csv)
     assert "not UTF-8" in evaluate.stderr
+
+
+def test_stored_boxes_outside_the_image_never_reach_an_export(project: Path, tmp_path) -> None:
+    """A project written before import validation (or by hand) may hold such boxes."""
+    _sql(project, "UPDATE targets SET x0 = 5001, x1 = 5640 WHERE image_id = "
+         "(SELECT id FROM images WHERE name = 'img-0')")  # fmt: skip
+    _sql(project, "UPDATE targets SET x1 = 1e308 WHERE image_id = "
+         "(SELECT id FROM images WHERE name = 'img-1')")  # fmt: skip
+    out = tmp_path / "yolo"
+    result = cli("export", project, out, "--format", "yolo")
+    assert_clean(result)
+    assert result.returncode == 1 and "outside the 40x30 image" in skipped(result)["img-0"]
+    (line,) = (out / "labels" / "train" / "img-1.txt").read_text().splitlines()
+    values = [float(v) for v in line.split()[1:]]
+    assert all(0.0 <= v <= 1.0 for v in values) and len(line) < 60, line
