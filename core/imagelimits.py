@@ -5,8 +5,8 @@ allocates gigabytes or makes OpenCV raise. So every reader first parses the head
 BMP info header, JPEG SOF marker, TIFF page shape) and refuses images above the pixel limit,
 with a reason that says how to raise it.
 
-The limit is ``DEFAULT_MAX_PIXELS`` (100 megapixels: 10x the largest IR frame we know of,
-1918 x 1080 is 2 MP), overridden by the ``SIRST_MAX_PIXELS`` environment variable or by
+The limit is ``DEFAULT_MAX_PIXELS`` (100 megapixels; the largest IR frame we know of,
+1918 x 1080 is 2 MP: 50x headroom), overridden by the ``SIRST_MAX_PIXELS`` environment variable or by
 ``set_max_pixels`` (the CLI's ``--max-pixels``). It applies to images and masks alike.
 
 PNG pixel data is also verified without decoding: ``check_png_data`` inflates the IDAT stream
