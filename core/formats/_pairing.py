@@ -7,8 +7,8 @@ it (a handful of upstream points sit on the box border), but only when nothing b
 
 The exact assignment (Hungarian, cubic) runs per cluster of targets that could pair; real
 clusters hold a few dozen. A cluster larger than ``EXACT_LIMIT`` (a crafted file with 2,000
-overlapping boxes) is paired greedily, cheapest pair first, in O(E log E): the result may then
-pair a point with its second-nearest box, never with a box it is not in or near.
+overlapping boxes) is paired greedily, cheapest pair first (O(E log E) for E candidate
+pairs): the result may then pair a point with its second-nearest box, never with a box it is not in or near.
 """
 
 from __future__ import annotations
@@ -86,16 +86,23 @@ def _components(adj: np.ndarray) -> list[tuple[list[int], list[int]]]:
 
 
 def _greedy(cost: np.ndarray) -> list[tuple[int, int]]:
-    """Cheapest allowed pair first, each row and column used once (large clusters only)."""
+    """Cheapest allowed pair first, each row and column used once (large clusters only).
+    The sorted pairs are walked in blocks and the walk stops once no row or column is left,
+    which on crowded clusters is long before the end of the list."""
     rows, cols = np.nonzero(cost < _FORBIDDEN)
     order = np.argsort(cost[rows, cols], kind="stable")
     used_r = np.zeros(cost.shape[0], bool)
     used_c = np.zeros(cost.shape[1], bool)
-    out = []
-    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-        if not used_r[r] and not used_c[c]:
-            used_r[r] = used_c[c] = True
-            out.append((r, c))
+    need = min(cost.shape)
+    out: list[tuple[int, int]] = []
+    for start in range(0, order.size, 1 << 14):
+        block = order[start : start + (1 << 14)]
+        for r, c in zip(rows[block].tolist(), cols[block].tolist(), strict=True):
+            if not used_r[r] and not used_c[c]:
+                used_r[r] = used_c[c] = True
+                out.append((r, c))
+        if len(out) == need:
+            break
     return out
 
 
