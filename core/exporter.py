@@ -142,12 +142,13 @@ def export_project(
     out = Path(out)
     fmt = str(fmt).lower()
     writer = make_writer(project, out, fmt)
-    prepare_out(out, fmt)
     status = ReviewStatus.REVIEWED if reviewed_only else None
     infos = sorted(
         project.list_images(split=Split(split) if split else None, status=status),
         key=lambda i: i.name,
     )
+    _refuse_source_folder(project, out)
+    prepare_out(out, fmt)
     report = ExportReport(out=out, fmt=fmt)
     for done, info in enumerate(infos, start=1):
         if cancel is not None and cancel():
@@ -199,6 +200,20 @@ def prepare_out(out: Path, fmt: str) -> None:
             path.unlink()
     except OSError as exc:
         raise FormatError(out, f"cannot clear the old index files ({exc.strerror or exc})") from None
+
+
+def _refuse_source_folder(project: Project, out: Path) -> None:
+    """An export into the folder the images live in would replace the dataset's own index
+    files (and, cancelled, leave the source without them): refuse it before touching OUT."""
+    if not out.exists():
+        return
+    real = out.resolve()
+    for info in project.list_images():
+        if project.resolve_path(info).resolve().is_relative_to(real):
+            raise FormatError(
+                out, f"holds the project's own images (e.g. {info.name}); export into another "
+                "folder so the source dataset stays as it is",
+            )  # fmt: skip
 
 
 def check_source(info: ImageInfo, src: Path) -> None:

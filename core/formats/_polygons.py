@@ -109,6 +109,8 @@ def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> Ta
     """Pixels whose centre lies inside any polygon (even-odd per polygon), as a cropped mask.
     Scanline fill: cost grows with the number of (edge, pixel row) crossings plus the crop's
     area, so a 200k-vertex outline costs milliseconds, not one pass over the crop per edge."""
+    if any(len(p) % 2 for p in polygons):
+        raise ValueError("a polygon must hold x, y pairs (an even count of numbers)")
     rings = [np.asarray(p, float).reshape(-1, 2) for p in polygons if len(p) >= 6]
     if not rings:
         return None
@@ -168,6 +170,8 @@ def rle_to_mask(rle: dict, height: int, width: int) -> np.ndarray:
         counts = _counts_from_string(counts)
     if not isinstance(counts, list) or list(size) != [height, width]:
         raise ValueError(f"RLE of size {size} does not fit a {width}x{height} image")
+    if sum(int(n) for n in counts) != height * width:
+        raise ValueError(f"RLE counts do not add up to the {width}x{height} image")
     flat = np.zeros(height * width, bool)
     pos, value = 0, False
     for n in counts:
@@ -189,6 +193,8 @@ def _counts_from_string(s: str) -> list[int]:
             if pos >= len(s):
                 raise ValueError("compressed RLE string ends inside a number")
             c = ord(s[pos]) - 48
+            if not 0 <= c < 64:  # pycocotools writes characters '0' .. 'o' only
+                raise ValueError("compressed RLE string holds characters outside '0'..'o'")
             value |= (c & 0x1F) << shift
             more = bool(c & 0x20)
             pos += 1

@@ -183,6 +183,8 @@ def _number(path: Path, node: Element | None, tag: str) -> float:
 def read_boxes(path: Path, width: int, height: int) -> list[Box]:
     """Boxes of a minimal VOC XML, checked against the image size."""
     root = _parse_xml(path)
+    if root.tag != "annotation":
+        raise FormatError(path, f"root element is <{root.tag[:40]}>, not <annotation>")
     size = root.find("size")
     if size is not None and size.find("width") is not None and size.find("height") is not None:
         xw, xh = _number(path, size, "width"), _number(path, size, "height")

@@ -245,3 +245,13 @@ def test_stored_boxes_outside_the_image_never_reach_an_export(project: Path, tmp
     (line,) = (out / "labels" / "train" / "img-1.txt").read_text().splitlines()
     values = [float(v) for v in line.split()[1:]]
     assert all(0.0 <= v <= 1.0 for v in values) and len(line) < 60, line
+
+
+def test_export_into_the_source_dataset_is_refused(project: Path) -> None:
+    src = project.parent / "src"
+    before = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
+    result = cli("export", project, src)
+    assert_clean(result)
+    assert result.returncode == 2 and "project's own images" in result.stderr
+    after = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
+    assert after == before

@@ -336,3 +336,20 @@ def test_upper_case_extension_is_imported(root: Path, tmp_path: Path) -> None:
     assert_clean(result)
     assert result.returncode == 0, result.stderr
     assert _names(tmp_path / "p") == {"img-0", "img-1", "img-2"}
+
+
+def test_wrong_xml_root_and_bad_coco_segmentations_are_refused(root: Path, tmp_path) -> None:
+    (root / ds.BBOX / "img-0.xml").write_text("<a>" * 10_000 + "</a>" * 10_000)
+    result = cli("import", root, tmp_path / "p")
+    assert_clean(result)
+    assert "not <annotation>" in skipped(result)["img-0"]
+    for seg, words in (({"counts": "\u00ff\u00fe~~", "size": [10, 10]}, "outside '0'..'o'"),
+                       ({"counts": [5, 10], "size": [10, 10]}, "do not add up"),
+                       ([[1, 1, 4, 1, 4]], "even count")):  # fmt: skip
+        path = _coco(tmp_path, bbox=[1, 1, 3, 3])
+        doc = json.loads(path.read_text())
+        doc["annotations"][0]["segmentation"] = seg
+        path.write_text(json.dumps(doc))
+        result = cli("import", path, tmp_path / "q", "--format", "coco")
+        assert_clean(result)
+        assert result.returncode == 1 and words in skipped(result)["a"], result.stderr
