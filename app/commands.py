@@ -100,10 +100,13 @@ class AddTargetCommand(_Command):
         self.target = target
 
     def apply_redo(self) -> None:
-        self.target = self.project.add_target(self.image_id, self.target)
+        if self.target.id is None:
+            self.target = self.project.add_target(self.image_id, self.target)
+        else:
+            self.project.restore_targets(self.image_id, [self.target])
 
     def apply_undo(self) -> None:
-        self.project.delete_targets([self.target.id])
+        self.project.delete_targets(self.image_id, [self.target.id])
 
 
 class EditTargetsCommand(_Command):
@@ -135,11 +138,11 @@ class EditTargetsCommand(_Command):
 
     def apply_redo(self) -> None:
         for t in self.new:
-            self.project.update_target(t)
+            self.project.update_target(self.image_id, t)
 
     def apply_undo(self) -> None:
         for t in self.old:
-            self.project.update_target(t)
+            self.project.update_target(self.image_id, t)
 
 
 class DeleteTargetsCommand(_Command):
@@ -152,7 +155,7 @@ class DeleteTargetsCommand(_Command):
         self.deleted: list[Target] = []
 
     def apply_redo(self) -> None:
-        self.deleted = self.project.delete_targets(self.ids)
+        self.deleted = self.project.delete_targets(self.image_id, self.ids)
 
     def apply_undo(self) -> None:
         self.project.restore_targets(self.image_id, self.deleted)
@@ -171,11 +174,12 @@ class SetTargetStatesCommand(_Command):
         self.state = TargetState(state)
 
     def apply_redo(self) -> None:
-        self.project.set_target_states(list(self.old), self.state)
+        self.project.set_target_states(self.image_id, list(self.old), self.state)
 
     def apply_undo(self) -> None:
         for state in set(self.old.values()):
-            self.project.set_target_states([i for i, s in self.old.items() if s == state], state)
+            ids = [i for i, s in self.old.items() if s == state]
+            self.project.set_target_states(self.image_id, ids, state)
 
 
 class SkyMaskCommand(_Command):
