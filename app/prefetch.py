@@ -1,8 +1,10 @@
 """Loads the neighbours of the current image in a background thread so "next image" is instant:
-pixels decoded, targets and sky masks read from the project.
+pixels decoded and labels read (one database session), sky masks decoded too.
 
+What is loaded here is the visit's only decode: the window hands the pixels to the annotation
+document, which shares them with the canvas, the loupe and pre-annotation of the current image.
 Labels can change after they were prefetched (an edit, a pre-annotation worker): the window calls
-``forget(image_id)`` from its after-edit hook, so a stale entry is never shown.
+``forget(image_id)`` on every document change of that image, so a stale entry is never shown.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.workers import ensure_gui_thread_gc
-from core.types import Target, TargetState
+from core.edits import ImageLabels
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
@@ -24,9 +26,7 @@ MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 @dataclass
 class LoadedImage:
     pixels: np.ndarray
-    targets: list[Target]  # every state (accepted + proposals)
-    sky: np.ndarray | None
-    sky_proposal: np.ndarray | None
+    labels: ImageLabels  # info, every target (accepted + proposals), both skies (decoded)
 
 
 class ImagePrefetcher:
@@ -54,10 +54,14 @@ class ImagePrefetcher:
             return fut
 
     def _load(self, image_id: int) -> LoadedImage:
-        p = self._project
-        pixels = p.load_pixels(image_id)
-        return LoadedImage(pixels, p.targets(image_id), p.sky_mask(image_id),
-                           p.sky_mask(image_id, TargetState.PROPOSAL))  # fmt: skip
+        from core.imageio import read_image
+
+        labels = self._project.labels(image_id)
+        pixels = read_image(self._project.resolve_path(labels.info))
+        for region in (labels.sky, labels.sky_proposal):
+            if region is not None:
+                region.view()  # decoded here, off the GUI thread
+        return LoadedImage(pixels, labels)
 
     def get(self, image_id: int) -> LoadedImage:
         """The image and its labels; raises ImageReadError (and forgets the failure, so a file

@@ -66,16 +66,23 @@ class Region:
     ) -> Region:
         from core.db import encode_mask  # the one mask codec of the project database
 
-        arr = np.asarray(mask, dtype=bool)
-        return cls(encode_mask(arr), Source(source), model_version_id, arr.copy())
+        arr = np.array(mask, dtype=bool)  # a copy: the caller may go on modifying its array
+        arr.flags.writeable = False
+        return cls(encode_mask(arr), Source(source), model_version_id, arr)
 
-    def mask(self) -> np.ndarray:
-        """A fresh bool array (callers may modify it)."""
+    def view(self) -> np.ndarray:
+        """The decoded mask, shared and read-only (decoded on first use)."""
         if self._mask is None:
             from core.db import decode_mask
 
-            object.__setattr__(self, "_mask", decode_mask(self.png))
-        return self._mask.copy()
+            arr = decode_mask(self.png)
+            arr.flags.writeable = False
+            object.__setattr__(self, "_mask", arr)
+        return self._mask
+
+    def mask(self) -> np.ndarray:
+        """A fresh bool array (callers may modify it)."""
+        return self.view().copy()
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,12 @@ class RegionChange:
 
     def inverse(self) -> RegionChange:
         return RegionChange(self.state, self.after, self.before)
+
+
+def _bare(region: Region | None) -> Region | None:
+    if region is None or region._mask is None:
+        return region
+    return Region(region.png, region.source, region.model_version_id)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,14 @@ class AnnotationEdit:
             tuple(c.inverse() for c in self.regions),
             tuple(c.inverse() for c in self.fields),
         )
+
+    def compact(self) -> AnnotationEdit:
+        """The same edit without decoded mask arrays (what an undo history should keep: a
+        1280x1024 sky is 1.3 MB decoded, a few kB as PNG)."""
+        regions = tuple(
+            RegionChange(r.state, _bare(r.before), _bare(r.after)) for r in self.regions
+        )
+        return replace(self, regions=regions)
 
     @property
     def is_empty(self) -> bool:
