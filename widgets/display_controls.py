@@ -14,6 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from core.display import apply_gamma
+
 CMAPS = ("grey", "inferno", "jet")
 LUT_SIZE = 256
 # Histograms and percentiles on at most this many pixels (a strided subsample): fast on 4k frames.
@@ -44,10 +46,8 @@ def colormap_table(name: str, n: int = LUT_SIZE) -> np.ndarray:
 
 def make_lut(cmap: str = "grey", gamma: float = 1.0, n: int = LUT_SIZE) -> np.ndarray:
     """uint8 [n, 3] lookup table for windowed values 0..n-1 with gamma applied before the colormap."""
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
     table = colormap_table(cmap, n)
-    x = np.linspace(0.0, 1.0, n) ** float(gamma)
+    x = apply_gamma(np.linspace(0.0, 1.0, n), gamma)  # the one display curve (core/display.py)
     return table[np.round(x * (n - 1)).astype(np.intp)]
 
 
