@@ -33,13 +33,14 @@ from app.welcome import WelcomeWidget, dropped_folder
 from core.document import AnnotationDocument, DocumentChange, info_after
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
-from core.types import ImageInfo, ReviewStatus, TargetState
+from core.types import CanvasMode, ImageInfo, ReviewStatus, TargetState
 from widgets.canvas import IRCanvas
 from widgets.image_list import ImageListWidget, ImageRole
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
-MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
+MODES = {"mode_edit": CanvasMode.EDIT, "mode_draw_sky": CanvasMode.DRAW_SKY,
+         "mode_edit_sky": CanvasMode.EDIT_SKY}  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -301,7 +302,8 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, timeout_ms: int = 8000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: CanvasMode | str) -> None:
+        mode = CanvasMode(mode)
         self.canvas.set_mode(mode)
         for action_id, m in MODES.items():
             self.actions_by_id[action_id].setChecked(m == mode)

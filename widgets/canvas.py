@@ -24,7 +24,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import SirstError
 from core.geometry import Ring, mask_to_rings
-from core.types import Box, Target
+from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
 from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
 from widgets.loupe import Loupe
@@ -39,7 +39,7 @@ from widgets.overlays import (
 )
 from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
 
-MODES = ("edit", "draw_sky", "edit_sky")
+MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
 
 
 class CanvasError(SirstError, ValueError):
@@ -166,8 +166,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._gray: np.ndarray | None = None
         self._settings = DisplaySettings()
         self._lut = self._settings.lut()
-        self._mode = "edit"
-        self._sky_mode = "add"
+        self._mode = CanvasMode.EDIT
+        self._sky_mode = SkyOp.ADD
         self._rings: list[Ring] = []
         self._sky_mask: np.ndarray | None = None
         self._sky_proposal: np.ndarray | None = None
@@ -287,7 +287,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         if mode not in MODES:
             raise CanvasError(f"unknown canvas mode {mode!r}; use one of {', '.join(MODES)}")
         self._cancel_interaction()
-        self._mode = mode
+        self._mode = CanvasMode(mode)
         self.sky_item.editing = mode == "edit_sky"
         self.sky_item.setVisible(self._sky_visible or mode == "edit_sky")
         shape = (
@@ -305,7 +305,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         """Default for closing polygons in "draw_sky": "add" or "subtract" (Shift flips it)."""
         if mode not in ("add", "subtract"):
             raise CanvasError(f"unknown sky mode {mode!r}; use 'add' or 'subtract'")
-        self._sky_mode = mode
+        self._sky_mode = SkyOp(mode)
         self._update_draft()
 
     def set_highlight_boxes(self, boxes: list[Box], color: object = "#ff4df0") -> None:
