@@ -415,7 +415,7 @@ class CanvasInputMixin:
             self.targets_edit_requested.emit(edits)
 
     def _emit_proposals(self, signal) -> None:
-        ids = [i for i in self.selected_ids() if self.targets_item.target(i).state == "proposal"]
+        ids = [i for i in self.selected_ids() if self.targets_item.target(i).state == TargetState.PROPOSAL]
         if ids:
             signal.emit(ids)
 
