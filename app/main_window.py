@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.document: AnnotationDocument | None = None  # the open image's labels and pixels
         self._unsubscribe = None
         self._announcing = False
+        self._visit_rings = None  # sky polygons prefetched with the image being shown
         self.current_image_id: int | None = None
         self.thumbnails = None
         self.prefetcher = None
@@ -401,7 +402,8 @@ class MainWindow(QMainWindow):
             return
         else:
             self.editor.setCurrentWidget(self.canvas)
-            self.canvas.set_image(loaded.pixels)
+            self.canvas.set_image(loaded.pixels, prepared=loaded.prepared)
+            self._visit_rings = loaded.rings
             if not self._load_document(int(image_id), loaded.labels, loaded.pixels):
                 return
             self.document.info.missing = False
@@ -471,7 +473,8 @@ class MainWindow(QMainWindow):
             if keep and edit is not None:
                 self.canvas.select(keep)
         if edit is None or edit.regions:
-            self.canvas.set_sky(doc.sky(), doc.sky(TargetState.PROPOSAL))
+            rings, self._visit_rings = (self._visit_rings if edit is None else None), None
+            self.canvas.set_sky(doc.sky_view(), doc.sky_view(TargetState.PROPOSAL), rings)
 
     def _on_annotation_changed(self, image_id: int) -> None:
         """Someone announced a change the document did not make (labels written straight

@@ -135,6 +135,10 @@ class AnnotationDocument:
         mask = self._mask(TargetState(state))
         return mask.copy() if mask is not None else None
 
+    def sky_view(self, state: TargetState = TargetState.ACCEPTED) -> np.ndarray | None:
+        """The sky mask of ``state`` shared read-only (no copy: for views that only draw it)."""
+        return self._mask(TargetState(state))
+
     def annotation(self) -> ImageAnnotation:
         """Accepted targets and sky, as export and the BAG-CP preview read them."""
         accepted = [t for t in self.targets if t.state == TargetState.ACCEPTED]

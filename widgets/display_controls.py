@@ -107,6 +107,22 @@ def data_range(data: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+@dataclass(frozen=True)
+class Histogram:
+    edges: np.ndarray
+    log_counts: np.ndarray  # log10(count + 1) per bin
+    data_range: tuple[float, float]
+
+
+def histogram_of(data: np.ndarray) -> Histogram:
+    """The display histogram of raw gray pixels (pure numpy: safe on any thread)."""
+    lo, hi = data_range(data)
+    sample = sample_pixels(data)
+    bins = 256 if np.asarray(data).dtype.kind == "f" or hi - lo > 256 else int(hi - lo) + 1
+    counts, edges = np.histogram(sample, bins=max(bins, 2), range=(lo, hi))
+    return Histogram(edges, np.log10(counts + 1.0), (lo, hi))
+
+
 def render_rgb(data: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3] screen colours of raw gray pixels, the way the canvas draws them."""
     lo, hi = float(levels[0]), float(levels[1])
@@ -201,18 +217,16 @@ class DisplayControls(QtWidgets.QWidget):
         layout.addLayout(row)
 
     # -- data and settings in ------------------------------------------------------------
-    def set_data(self, data: np.ndarray | None) -> None:
-        """Show the histogram (log counts) of the raw gray pixels."""
+    def set_data(self, data: np.ndarray | None, histogram: Histogram | None = None) -> None:
+        """Show the histogram (log counts) of the raw gray pixels (``histogram``: computed
+        already, e.g. off the GUI thread by ``histogram_of``)."""
         self._data = data
         if data is None:
             self.curve.setData([], [])
             return
-        lo, hi = data_range(data)
-        sample = sample_pixels(data)
-        bins = 256 if np.asarray(data).dtype.kind == "f" or hi - lo > 256 else int(hi - lo) + 1
-        counts, edges = np.histogram(sample, bins=max(bins, 2), range=(lo, hi))
-        self.curve.setData(edges, np.log10(counts + 1.0), stepMode="center")
-        self.plot.setXRange(lo, hi, padding=0.02)
+        hist = histogram if histogram is not None else histogram_of(data)
+        self.curve.setData(hist.edges, hist.log_counts, stepMode="center")
+        self.plot.setXRange(*hist.data_range, padding=0.02)
         self._refresh_overlay()
 
     def settings(self) -> DisplaySettings:
