@@ -206,7 +206,11 @@ class AnnotationDocument:
         old = self.region(TargetState.ACCEPTED)
         if mask is None and old is None:
             return None
-        if mask is not None and old is not None and np.array_equal(self._mask(TargetState.ACCEPTED), mask):
+        if (
+            mask is not None
+            and old is not None
+            and np.array_equal(self._mask(TargetState.ACCEPTED), mask)
+        ):
             return None  # nothing changed: no empty undo step
         new = Region.from_mask(mask) if mask is not None else None
         return self._edit(text, regions=(RegionChange(TargetState.ACCEPTED, old, new),))
