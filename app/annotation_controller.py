@@ -1,9 +1,9 @@
-"""Turns the canvas's edit requests into undoable commands, and keeps one undo stack per image.
+"""Turns the canvas's edit requests into undoable edits, and keeps one undo stack per image.
 
 The canvas only asks ("add a target here", "this ring changed"); this controller computes the new
-geometry with core.geometry on the stored data, builds the command and pushes it. Commands then
-call Project and the window refreshes the canvas from the database, so what is shown is what is
-saved.
+geometry with core.geometry on the annotation document's labels (never a database re-read), has
+the document build the edit value and pushes it as an EditCommand. The document commits it and
+announces the change once; the window redraws from that announcement.
 """
 
 from __future__ import annotations
@@ -13,20 +13,14 @@ from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
+from PySide6.QtGui import QUndoGroup, QUndoStack
 
-from app.commands import (
-    AcceptSkyCommand,
-    AddTargetCommand,
-    DeleteTargetsCommand,
-    EditTargetsCommand,
-    SetImageFieldCommand,
-    SetTargetStatesCommand,
-    SkyMaskCommand,
-)
+from app.commands import EditCommand
 from core import geometry
+from core.document import AnnotationDocument, field_edit
+from core.edits import AnnotationEdit, ImageField
 from core.geometry import GeometryError
-from core.types import Source, Target, TargetMask, TargetState
+from core.types import SkyOp, Source, Target, TargetMask, TargetState
 
 
 class UndoStacks(QUndoGroup):
@@ -72,39 +66,36 @@ class AnnotationController(QObject):
         canvas.sky_ring_delete_requested.connect(self.sky_ring_delete)
 
     # ---------------------------------------------------------------- helpers
-    def _image(self) -> int | None:
-        return self.w.current_image_id if self.w.project is not None else None
+    def _doc(self) -> AnnotationDocument | None:
+        """The document when an image is open in it, else None (requests are then ignored)."""
+        doc = getattr(self.w, "document", None)
+        if self.w.project is None or doc is None or doc.image_id is None:
+            return None
+        return doc
 
-    def _push(self, cmd: QUndoCommand) -> None:
-        self.w.push_command(cmd)
-
-    def _targets(self, image_id: int, ids: list[int]) -> list[Target]:
-        wanted = {int(i) for i in ids}
-        return [t for t in self.w.project.targets(image_id) if t.id in wanted]
-
-    def _shape(self, image_id: int) -> tuple[int, int]:
-        info = self.w.project.get_image(image_id)
-        return info.height, info.width
+    def _push(self, edit: AnnotationEdit | None, mergeable: bool = False) -> None:
+        if edit is not None and not edit.is_empty:
+            self.w.push_command(EditCommand(self.w.document, edit, mergeable))
 
     # ---------------------------------------------------------------- targets
     def add_target(self, x: float, y: float) -> None:
-        image_id, pixels = self._image(), self.w.current_pixels
-        if image_id is None or pixels is None:
+        doc = self._doc()
+        if doc is None or doc.pixels is None:
             return
-        h, w = pixels.shape[:2]
+        h, w = doc.pixels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return  # a click outside the image is not a target
-        fitted = geometry.fit_target(pixels, float(x), float(y))
+        fitted = geometry.fit_target(doc.pixels, float(x), float(y))
         target = replace(
             fitted, source=Source.MANUAL, state=TargetState.ACCEPTED, score=None, id=None
         )
-        self._push(AddTargetCommand(self.w, image_id, target))
+        self._push(doc.add_target_edit(target))
 
     def edit_targets(self, changes: list) -> None:
-        image_id = self._image()
-        if image_id is None or not changes:
+        doc = self._doc()
+        if doc is None or not changes:
             return
-        by_id = {t.id: t for t in self._targets(image_id, [c[0] for c in changes])}
+        by_id = {t.id: t for t in doc.targets_by_id(c[0] for c in changes)}
         old, new = [], []
         for tid, point, box in changes:
             if int(tid) in by_id:
@@ -114,70 +105,59 @@ class AnnotationController(QObject):
             return
         nudge = all(is_nudge(o, n) for o, n in zip(old, new, strict=True))
         text = "Nudge targets" if nudge else f"Edit {len(new)} target{'s' * (len(new) != 1)}"
-        self._push(EditTargetsCommand(self.w, image_id, old, new, text, mergeable=nudge))
+        self._push(doc.edit_targets_edit(new, text), mergeable=nudge)
 
     def delete_targets(self, ids: list) -> None:
-        image_id = self._image()
-        present = [t.id for t in self._targets(image_id, ids)] if image_id is not None else []
-        if present:
-            self._push(DeleteTargetsCommand(self.w, image_id, present))
+        doc = self._doc()
+        if doc is not None:
+            self._push(doc.delete_edit(ids))
+
+    def _proposals(self, doc: AnnotationDocument, ids: list) -> list[int]:
+        return [t.id for t in doc.targets_by_id(ids) if t.state == TargetState.PROPOSAL]
 
     def accept(self, ids: list) -> None:
-        image_id = self._image()
-        if image_id is None:
-            return
-        found = [t for t in self._targets(image_id, ids) if t.state == TargetState.PROPOSAL]
-        if found:
-            old = {int(t.id): t.state for t in found}
-            self._push(SetTargetStatesCommand(self.w, image_id, old, TargetState.ACCEPTED))
+        doc = self._doc()
+        if doc is not None:
+            self._push(doc.set_states_edit(self._proposals(doc, ids), TargetState.ACCEPTED))
 
     def reject(self, ids: list) -> None:
-        image_id = self._image()
-        if image_id is None:
+        doc = self._doc()
+        if doc is None:
             return
-        found = [t.id for t in self._targets(image_id, ids) if t.state == TargetState.PROPOSAL]
+        found = self._proposals(doc, ids)
         if found:
             n = len(found)
-            text = f"Reject {n} proposal{'s' * (n != 1)}"
-            self._push(DeleteTargetsCommand(self.w, image_id, found, text))
+            self._push(doc.delete_edit(found, f"Reject {n} proposal{'s' * (n != 1)}"))
 
     def accept_above_threshold(self) -> int:
         """Accept every proposal whose score reaches the toolbar threshold; returns how many."""
-        image_id = self._image()
-        if image_id is None:
+        doc = self._doc()
+        if doc is None:
             return 0
         thr = self.w.score_threshold
-        found = [t for t in self.w.project.targets(image_id, TargetState.PROPOSAL)
-                 if (t.score if t.score is not None else 1.0) >= thr]  # fmt: skip
+        found = [t.id for t in doc.targets if t.state == TargetState.PROPOSAL
+                 and (t.score if t.score is not None else 1.0) >= thr]  # fmt: skip
         if found:
-            old = {int(t.id): t.state for t in found}
             text = f"Accept {len(found)} proposals with score >= {thr:.2f}"
-            self._push(SetTargetStatesCommand(self.w, image_id, old, TargetState.ACCEPTED, text))
+            self._push(doc.set_states_edit(found, TargetState.ACCEPTED, text))
         return len(found)
 
     # ---------------------------------------------------------------- sky
-    def _sky_edit(self, image_id: int, new: np.ndarray, text: str) -> None:
-        old = self.w.project.sky_mask(image_id)
-        if old is not None and np.array_equal(old, new):
-            return  # nothing changed: no empty undo step
-        self._push(SkyMaskCommand(self.w, image_id, old, new, text))
-
-    def sky_polygon(self, ring: object, mode: str) -> None:
-        image_id = self._image()
-        if image_id is None:
+    def sky_polygon(self, ring: object, mode: SkyOp | str) -> None:
+        doc = self._doc()
+        if doc is None:
             return
-        h, w = self._shape(image_id)
         try:
-            mask = geometry.apply_polygon(self.w.project.sky_mask(image_id), ring, mode, h, w)
+            mask = geometry.apply_polygon(doc.sky(), ring, mode, doc.info.height, doc.info.width)
         except GeometryError as exc:
             self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
             return
-        text = "Add sky polygon" if mode == "add" else "Subtract sky polygon"
-        self._sky_edit(image_id, mask, text)
+        text = "Add sky polygon" if SkyOp(mode) == SkyOp.ADD else "Subtract sky polygon"
+        self._push(doc.sky_edit(mask, text))
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
-        image_id = self._image()
-        current = self.w.project.sky_mask(image_id) if image_id is not None else None
+        doc = self._doc()
+        current = doc.sky() if doc is not None else None
         if current is None:
             return
         try:
@@ -185,39 +165,36 @@ class AnnotationController(QObject):
         except GeometryError as exc:
             self.w.show_message(str(exc))
             return
-        self._sky_edit(image_id, mask, "Edit sky vertices")
+        self._push(doc.sky_edit(mask, "Edit sky vertices"))
 
     def sky_ring_delete(self, ring: object) -> None:
-        image_id = self._image()
-        current = self.w.project.sky_mask(image_id) if image_id is not None else None
+        doc = self._doc()
+        current = doc.sky() if doc is not None else None
         if current is None:
             return
         if not isinstance(ring, geometry.Ring):
             ring = geometry.Ring(ring, is_hole=_looks_like_hole(current, ring))
-        self._sky_edit(image_id, geometry.apply_ring_delete(current, ring), "Delete sky ring")
+        self._push(doc.sky_edit(geometry.apply_ring_delete(current, ring), "Delete sky ring"))
 
     def accept_proposed_sky(self) -> bool:
-        image_id = self._image()
-        if image_id is None:
-            return False
-        proposal = self.w.project.sky_mask(image_id, TargetState.PROPOSAL)
-        if proposal is None:
-            return False
-        accepted = self.w.project.sky_mask(image_id)
-        self._push(AcceptSkyCommand(self.w, image_id, accepted, proposal))
-        return True
+        doc = self._doc()
+        edit = doc.accept_sky_edit() if doc is not None else None
+        self._push(edit)
+        return edit is not None
 
     # ---------------------------------------------------------------- image fields
     def set_field(self, image_id: int, field: str, value: object) -> None:
-        info = self.w.project.get_image(image_id)
-        old = getattr(info, field)
-        if str(old) != str(value):
+        """Status, split or note of ``image_id`` (which may have just been left)."""
+        doc = self.w.document
+        info = doc.info if doc is not None and doc.image_id == image_id else None
+        info = info or self.w.list_model.info(int(image_id)) or self.w.project.get_image(image_id)
+        edit = field_edit(info, ImageField(field), value)
+        if edit is not None:
             # onto that image's own stack: a note may be committed just after switching images
             refuse = getattr(self.w, "refuse_if_read_only", None)  # read-only project
             if refuse is not None and refuse():
                 return
-            cmd = SetImageFieldCommand(self.w, image_id, field, old, value)
-            self.w.undo_stacks.stack(image_id).push(cmd)
+            self.w.undo_stacks.stack(image_id).push(EditCommand(doc, edit))
 
 
 def moved_target(old: Target, point: object, box: object) -> Target:

@@ -6,7 +6,6 @@ of docs/architecture.md).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,21 +21,25 @@ from PySide6.QtWidgets import (
 )
 
 import app.extensions
-from app import project_actions
+from app import document_view, project_actions
 from app.annotation_controller import AnnotationController, UndoStacks
+from app.commands import EditCommand
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
 from app.settings import AppSettings
 from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
+from core.document import AnnotationDocument, DocumentChange
+from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
-from core.types import ImageInfo, ReviewStatus, TargetState
+from core.types import CanvasMode, ImageInfo, ReviewStatus
 from widgets.canvas import IRCanvas
 from widgets.image_list import ImageListWidget, ImageRole
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
-MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
+MODES = {"mode_edit": CanvasMode.EDIT, "mode_draw_sky": CanvasMode.DRAW_SKY,
+         "mode_edit_sky": CanvasMode.EDIT_SKY}  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -53,9 +56,11 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.settings = settings if settings is not None else AppSettings()
         self.project = None
+        self.document: AnnotationDocument | None = None  # the open image's labels and pixels
+        self._unsubscribe = None
+        self._announcing = False
+        self._visit_rings = None  # sky polygons prefetched with the image being shown
         self.current_image_id: int | None = None
-        self.current_info: ImageInfo | None = None
-        self.current_pixels = None
         self.thumbnails = None
         self.prefetcher = None
         self._score_threshold = self.settings.score_threshold()
@@ -239,6 +244,15 @@ class MainWindow(QMainWindow):
         self.settings.set_score_threshold(value)
         self.score_threshold_changed.emit(value)
 
+    @property
+    def current_info(self) -> ImageInfo | None:
+        return self.document.info if self.document is not None else None
+
+    @property
+    def current_pixels(self):
+        """The open image's pixels, decoded once per visit (None when unreadable)."""
+        return self.document.pixels if self.document is not None else None
+
     def push_command(self, cmd: QUndoCommand) -> None:
         """Push onto the current image's stack (redo() runs now and saves the edit)."""
         if self.current_image_id is None:
@@ -256,6 +270,19 @@ class MainWindow(QMainWindow):
             "edits are not possible. Copy it to a writable folder to edit it."
         )
         return True
+
+    def apply_edit(self, edit: AnnotationEdit) -> None:
+        """An undoable edit of any image: onto that image's stack, committed at once."""
+        if self.refuse_if_read_only():
+            return
+        self.undo_stacks.stack(edit.image_id).push(EditCommand(self.document, edit))
+
+    def record_edit(self, edit: AnnotationEdit) -> None:
+        """An edit someone else already committed (a worker's pre-annotation result): it joins
+        that image's history, so undo brings the previous labels back."""
+        if self.project is not None and self.document is not None:
+            stack = self.undo_stacks.stack(edit.image_id)
+            stack.push(EditCommand(self.document, edit, applied=True))
 
     def tool_menu(self, title: str) -> QMenu:
         menu = self._tool_menus.get(title)
@@ -283,18 +310,14 @@ class MainWindow(QMainWindow):
         self.actions_by_id[spec.action_id] = action
         return action
 
-    def reset_undo(self, image_id: int) -> None:
-        """Forget ``image_id``'s undo history: its commands refer to labels that were replaced
-        behind them (e.g. a pre-annotation run dropped the proposals they accept or delete)."""
-        self.undo_stacks.stack(int(image_id)).clear()
-
     def selected_image_ids(self) -> list[int]:
         return self.image_list.selected_ids()
 
     def show_message(self, text: str, timeout_ms: int = 8000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: CanvasMode | str) -> None:
+        mode = CanvasMode(mode)
         self.canvas.set_mode(mode)
         for action_id, m in MODES.items():
             self.actions_by_id[action_id].setChecked(m == mode)
@@ -311,6 +334,8 @@ class MainWindow(QMainWindow):
         from app.thumbnails import ThumbnailCache
 
         self.project = project
+        self.document = AnnotationDocument(project)
+        self._unsubscribe = self.document.subscribe(self._on_document_changed)
         self.thumbnails = ThumbnailCache(project, parent=self)
         self.list_model.set_thumbnails(self.thumbnails)
         self.prefetcher = ImagePrefetcher(project)
@@ -354,9 +379,10 @@ class MainWindow(QMainWindow):
         self.list_model.set_thumbnails(None)
         self.list_model.set_images([])
         self.undo_stacks.clear_all()
+        self._unsubscribe()
         self.project.close()
-        self.project = self.thumbnails = self.prefetcher = None
-        self.current_image_id = self.current_info = self.current_pixels = None
+        self.project = self.thumbnails = self.prefetcher = self.document = None
+        self.current_image_id = None
         self.image_panel.set_info(None)
         self.welcome.set_recent(self.settings.recent_projects())
         self.pages.setCurrentWidget(self.welcome)
@@ -374,39 +400,49 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         self.image_panel.commit_note()  # a pending note belongs to the image being left
-        info = self.list_model.info(int(image_id))  # kept current by after_edit
-        if info is None:
-            try:
-                info = self.project.get_image(int(image_id))
-            except ProjectError as exc:
-                self.show_message(str(exc))
-                return
-        self.current_image_id, self.current_info = info.id, info
-        self.undo_stacks.activate(info.id)
+        listed = self.list_model.info(int(image_id))
+        self.undo_stacks.activate(int(image_id))
         try:
-            loaded = self.prefetcher.get(info.id)
+            loaded = self.prefetcher.get(int(image_id))
         except ImageReadError as exc:
-            self.current_pixels = None
-            info.missing = True
-            self._show_page_message(f"Cannot show {info.name}.\n\n{exc.reason}\n{exc.path}\n\n"
+            if not self._load_document(int(image_id), None, None):
+                return
+            self.document.info.missing = True
+            name = self.document.info.name
+            self._show_page_message(f"Cannot show {name}.\n\n{exc.reason}\n{exc.path}\n\n"
                                     "Move the file back, or re-import its folder.")  # fmt: skip
-            self.show_message(f"Cannot read {info.name}: {exc.reason}")
+            self.show_message(f"Cannot read {name}: {exc.reason}")
+        except ProjectError as exc:  # e.g. an image deleted meanwhile
+            self.show_message(str(exc))
+            return
         else:
-            info.missing = False
-            self.current_pixels = loaded.pixels
             self.editor.setCurrentWidget(self.canvas)
-            self.canvas.set_image(loaded.pixels)
-            self.canvas.set_targets(loaded.targets)
-            self.canvas.set_sky(loaded.sky, loaded.sky_proposal)
+            self.canvas.set_image(loaded.pixels, prepared=loaded.prepared)
+            self._visit_rings = loaded.rings
+            if not self._load_document(int(image_id), loaded.labels, loaded.pixels):
+                return
+            self.document.info.missing = False
             if center is not None:
                 self.canvas.center_on(float(center[0]), float(center[1]))
-        self.list_model.update_image(info)
+        info = self.document.info
+        if listed is None or listed != info:
+            self.list_model.update_image(info)
         self.image_list.set_current_id(info.id, emit=False)
         self.image_panel.set_info(info)
         self.settings.set_last_image(self.project.root, info.name)
         # Start loading the neighbours once this image is painted, not while it is being painted.
         self._prefetch_timer.start()
         self.image_changed.emit(info.id)
+
+    def _load_document(self, image_id: int, labels, pixels) -> bool:
+        """Load the document (its change notification redraws the canvas); False on failure."""
+        self.current_image_id = image_id
+        try:
+            self.document.load(image_id, labels, pixels)
+        except ProjectError as exc:
+            self.show_message(str(exc))
+            return False
+        return True
 
     def _prefetch_neighbours(self) -> None:
         if self.prefetcher is not None:
@@ -417,49 +453,15 @@ class MainWindow(QMainWindow):
         self.message_page.setText(text)
         self.editor.setCurrentWidget(self.message_page)
 
-    def _refresh_canvas(self, image_id: int, what: str) -> None:
-        if image_id != self.current_image_id or self.current_pixels is None:
-            return
-        if what in ("targets", "all"):
-            selected = self.canvas.selected_ids()
-            targets = self.project.targets(image_id)
-            self.canvas.set_targets(targets)
-            keep = [t.id for t in targets if t.id in set(selected)]
-            if keep:
-                self.canvas.select(keep)
-        if what in ("sky", "all"):
-            proposal = self.project.sky_mask(image_id, TargetState.PROPOSAL)
-            self.canvas.set_sky(self.project.sky_mask(image_id), proposal)
+    def _on_document_changed(self, change: DocumentChange) -> None:
+        document_view.follow_change(self, change)
 
     def _on_annotation_changed(self, image_id: int) -> None:
-        if self.project is None:
-            return
-        self.prefetcher.forget(image_id)  # its prefetched labels are stale now
-        try:
-            info = self.project.get_image(image_id)
-        except ProjectError as exc:  # e.g. an announcement for an image deleted meanwhile
-            self.show_message(str(exc))
-            return
-        old = self.list_model.info(image_id)
-        info.missing = old.missing if old is not None else False
-        self.list_model.update_image(info)
-        if image_id == self.current_image_id:
-            self.current_info = info
-            self.image_panel.set_info(info)
-
-    def after_edit(self, image_id: int, what: str) -> None:
-        """Called by every command (and panel) after it wrote labels of ``image_id``."""
-        if self.project is None:
-            return  # a late call after the project was closed: nothing is shown
-        self.prefetcher.forget(image_id)  # before the canvas re-reads: never show stale labels
-        self._refresh_canvas(image_id, what)
-        self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
-        self.annotation_changed.emit(image_id)  # -> list row, Image dock (_on_annotation_changed)
+        document_view.follow_announcement(self, image_id)
 
     def reload_current(self) -> None:
+        """Re-read the open image's labels (after a change made outside the document)."""
         if self.project is not None and self.current_image_id is not None:
-            self.prefetcher.forget(self.current_image_id)
-            self._refresh_canvas(self.current_image_id, "all")
             self.annotation_changed.emit(self.current_image_id)
 
     # ---------------------------------------------------------------- navigation

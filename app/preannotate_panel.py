@@ -85,6 +85,7 @@ class PreannotateController(QObject):
         self._run_project = None
         self._threads: set[PreannotateWorker] = set()
         self._pending: set[int] = set()
+        self._edits: list = []  # AnnotationEdits stored since the last flush, in order
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(refresh_ms)
@@ -101,9 +102,12 @@ class PreannotateController(QObject):
         choice = resolve_model_choice(project)
         # Parented: Qt keeps the thread object alive until it has really finished (a QThread
         # destroyed while running aborts the process), then deleteLater frees it.
+        current, pixels = self.window.current_image_id, getattr(self.window, "current_pixels", None)
         worker = PreannotateWorker(
-            project, image_ids, choice, score_thr, self.predictor_factory, parent=self
-        )
+            project, image_ids, choice, score_thr, self.predictor_factory, parent=self,
+            pixels={current: pixels} if pixels is not None else None,  # decoded once per visit
+        )  # fmt: skip
+        worker.image_edited.connect(self._on_image_edited)
         worker.image_finished.connect(self._on_image_finished)
         worker.run_finished.connect(self._on_run_finished)
         worker.run_failed.connect(self._on_run_failed)
@@ -141,24 +145,27 @@ class PreannotateController(QObject):
         """Tell the window about every image finished since the last flush."""
         self._timer.stop()
         pending, self._pending = self._pending, set()
+        edits, self._edits = self._edits, []
         if not pending or self.window.project is not self._run_project:
             return  # the project was closed or replaced: its images are not on screen
-        after_edit = getattr(self.window, "after_edit", None)
-        reset_undo = getattr(self.window, "reset_undo", None)
-        current = self.window.current_image_id
+        record_edit = getattr(self.window, "record_edit", None)
+        if record_edit is not None:
+            # Each result joins its image's undo history like any edit: the window's document
+            # announces it (canvas, list row); undo brings the previous proposals back.
+            for edit in edits:
+                if edit.image_id in pending:
+                    record_edit(edit)
+            return
+        current = self.window.current_image_id  # a host without a document
         for image_id in sorted(pending):
-            if reset_undo is not None:
-                # Its undo history accepts / deletes proposals that were just replaced: undoing
-                # them now would resurrect stale proposals next to the new ones.
-                reset_undo(image_id)
-            if after_edit is not None:
-                # MainWindow's hook for "labels of this image changed in the project": refreshes
-                # the canvas if current, the list row counts / status, then annotation_changed.
-                after_edit(image_id, "all")
-            elif image_id == current:
+            if image_id == current:
                 self.window.reload_current()  # re-reads labels; the window announces the change
             else:
                 self.window.annotation_changed.emit(image_id)
+
+    def _on_image_edited(self, edit) -> None:
+        if self.window.project is self._run_project:
+            self._edits.append(edit)
 
     def _on_image_finished(self, image_id: int, _n: int) -> None:
         if self.window.project is not self._run_project:

@@ -1,8 +1,10 @@
 """Loads the neighbours of the current image in a background thread so "next image" is instant:
-pixels decoded, targets and sky masks read from the project.
+pixels decoded and labels read (one database session), sky masks decoded too.
 
+What is loaded here is the visit's only decode: the window hands the pixels to the annotation
+document, which shares them with the canvas, the loupe and pre-annotation of the current image.
 Labels can change after they were prefetched (an edit, a pre-annotation worker): the window calls
-``forget(image_id)`` from its after-edit hook, so a stale entry is never shown.
+``forget(image_id)`` on every document change of that image, so a stale entry is never shown.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.workers import ensure_gui_thread_gc
-from core.types import Target, TargetState
+from core.edits import ImageLabels
+from widgets.canvas import PreparedImage, prepare_image, sky_rings
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
@@ -24,9 +27,9 @@ MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 @dataclass
 class LoadedImage:
     pixels: np.ndarray
-    targets: list[Target]  # every state (accepted + proposals)
-    sky: np.ndarray | None
-    sky_proposal: np.ndarray | None
+    labels: ImageLabels  # info, every target (accepted + proposals), both skies (decoded)
+    prepared: PreparedImage | None = None  # the canvas's display pass over the pixels
+    rings: tuple[list, list] | None = None  # polygons of (sky, proposed sky)
 
 
 class ImagePrefetcher:
@@ -54,10 +57,18 @@ class ImagePrefetcher:
             return fut
 
     def _load(self, image_id: int) -> LoadedImage:
-        p = self._project
-        pixels = p.load_pixels(image_id)
-        return LoadedImage(pixels, p.targets(image_id), p.sky_mask(image_id),
-                           p.sky_mask(image_id, TargetState.PROPOSAL))  # fmt: skip
+        from core.imageio import read_image
+
+        labels = self._project.labels(image_id)
+        pixels = read_image(self._project.resolve_path(labels.info))
+        skies = [r.view() if r is not None else None for r in (labels.sky, labels.sky_proposal)]
+        # What the canvas would compute on the GUI thread (luminance, percentile window,
+        # histogram, sky polygons) is computed here, while the user still looks at another image.
+        try:
+            prepared = prepare_image(pixels)
+        except ValueError:
+            prepared = None  # an array the canvas refuses: set_image reports it
+        return LoadedImage(pixels, labels, prepared, (sky_rings(skies[0]), sky_rings(skies[1])))
 
     def get(self, image_id: int) -> LoadedImage:
         """The image and its labels; raises ImageReadError (and forgets the failure, so a file

@@ -106,6 +106,7 @@ class PreannotateWorker(QThread):
     """Runs one model over a list of images and stores its proposals in the project."""
 
     model_loaded = Signal(str)  # model name
+    image_edited = Signal(object)  # the AnnotationEdit stored for one image (before finished)
     image_finished = Signal(int, int)  # image id, number of proposals stored
     image_failed = Signal(int, str)  # image id, message
     progress_changed = Signal(int, int, float)  # images handled, total, ETA seconds (-1 unknown)
@@ -120,7 +121,9 @@ class PreannotateWorker(QThread):
         score_thr: float = PROPOSAL_SCORE_THRESHOLD,
         predictor_factory: PredictorFactory | None = None,
         parent: QObject | None = None,
+        pixels: dict[int, Any] | None = None,
     ) -> None:
+        """``pixels``: images already decoded (the open one): not read from disk again."""
         super().__init__(parent)
         ensure_gui_thread_gc()  # this thread and its I/O thread run Python: no GC there
         self.project = project
@@ -128,6 +131,11 @@ class PreannotateWorker(QThread):
         self.model = model
         self.score_thr = float(score_thr)
         self._factory = predictor_factory or default_predictor_factory
+        self._pixels = dict(pixels or {})
+
+    def _load_pixels(self, image_id: int):
+        given = self._pixels.pop(image_id, None)
+        return given if given is not None else self.project.load_pixels(image_id)
 
     def cancel(self) -> None:
         """Ask the run to stop after the image in progress (thread-safe)."""
@@ -163,13 +171,13 @@ class PreannotateWorker(QThread):
         ids, eta = self.image_ids, EtaEstimator(summary.total)
         tasks: list[Future] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preannotate-io") as io:
-            reads = [io.submit(self.project.load_pixels, ids[0])] if ids else []
+            reads = [io.submit(self._load_pixels, ids[0])] if ids else []
             for k, image_id in enumerate(ids):
                 if self.isInterruptionRequested():
                     summary.cancelled = True
                     break
                 if k + 1 < len(ids):  # queued before this image's write: read, then store
-                    reads.append(io.submit(self.project.load_pixels, ids[k + 1]))
+                    reads.append(io.submit(self._load_pixels, ids[k + 1]))
                 outcome = self._predict(predictor, reads[k], summary)
                 if isinstance(outcome, BaseException):
                     tasks.append(io.submit(self._report, image_id, outcome, summary, eta))
@@ -192,13 +200,15 @@ class PreannotateWorker(QThread):
         return targets, sky
 
     def _store(self, image_id: int, targets: list, sky, summary, eta: EtaEstimator) -> None:
-        """I/O thread: write one image's proposals, then report it."""
+        """I/O thread: write one image's proposals as one edit, hand it on, then report it."""
         try:
-            stored = self.project.replace_proposals(image_id, targets, sky, self.model.version_id)
+            edit = self.project.propose(image_id, targets, sky, self.model.version_id)
         except IMAGE_ERRORS as exc:
             self._report(image_id, exc, summary, eta)
             return
-        self._report(image_id, len(stored) if stored is not None else len(targets), summary, eta)
+        self.image_edited.emit(edit)  # the window records it in that image's undo history
+        stored = sum(c.after is not None for c in edit.targets)
+        self._report(image_id, stored, summary, eta)
 
     def _report(self, image_id: int, outcome, summary: PreannotateSummary, eta) -> None:
         """I/O thread: ``outcome`` is the number of proposals stored, or the image's error."""

@@ -49,7 +49,7 @@ from core.types import (
     TargetState,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
 # Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
@@ -100,7 +100,12 @@ class TargetRow(Base):
     state: Mapped[str] = mapped_column(String, default="accepted")
 
     # (image_id, state) serves both "targets of an image" and the per-image count aggregate.
-    __table_args__ = (Index("ix_targets_image_state", "image_id", "state"),)
+    # AUTOINCREMENT: an id is never handed out twice, so an undo step that names a deleted
+    # target can never reach a newer one that took its rowid (ADR 0004).
+    __table_args__ = (
+        Index("ix_targets_image_state", "image_id", "state"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class ModelVersionRow(Base):
@@ -131,7 +136,10 @@ class RegionRow(Base):
     )
 
     # One region per (image, class, state): an accepted sky and at most one proposed sky.
-    __table_args__ = (UniqueConstraint("image_id", "class", "state", name="uq_region_kind"),)
+    __table_args__ = (
+        UniqueConstraint("image_id", "class", "state", name="uq_region_kind"),
+        {"sqlite_autoincrement": True},  # never-reused ids, like targets (ADR 0004)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,8 +244,41 @@ def _migrate_1_to_2(conn: Connection) -> None:
     )
 
 
+# v3 tables, frozen here (the ORM classes above may move on; a migration must not).
+_V3_TARGETS = """CREATE TABLE targets (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    px FLOAT, py FLOAT, x0 FLOAT, y0 FLOAT, x1 FLOAT, y1 FLOAT,
+    mask_x0 INTEGER, mask_y0 INTEGER, mask_png BLOB,
+    source VARCHAR NOT NULL, score FLOAT, state VARCHAR NOT NULL)"""
+_V3_REGIONS = """CREATE TABLE regions (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    class VARCHAR NOT NULL, state VARCHAR NOT NULL, source VARCHAR NOT NULL,
+    mask_png BLOB NOT NULL,
+    model_version_id INTEGER REFERENCES model_versions (id) ON DELETE SET NULL,
+    CONSTRAINT uq_region_kind UNIQUE (image_id, class, state))"""
+_TARGET_COLS = "id, image_id, px, py, x0, y0, x1, y1, mask_x0, mask_y0, mask_png, source, score, state"
+_REGION_COLS = "id, image_id, class, state, source, mask_png, model_version_id"
+
+
+def _migrate_2_to_3(conn: Connection) -> None:
+    """v3: targets and regions get AUTOINCREMENT keys, so a freed id is never handed out again.
+
+    SQLite cannot add AUTOINCREMENT to a table: each is rebuilt (copy, drop, rename) with its
+    rows and ids unchanged; sqlite_sequence starts at the largest id copied.
+    """
+    for table, ddl, cols in (("targets", _V3_TARGETS, _TARGET_COLS),
+                             ("regions", _V3_REGIONS, _REGION_COLS)):  # fmt: skip
+        conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_v3", 1))
+        conn.exec_driver_sql(f"INSERT INTO {table}_v3 ({cols}) SELECT {cols} FROM {table}")
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql(f"ALTER TABLE {table}_v3 RENAME TO {table}")
+    conn.exec_driver_sql("CREATE INDEX ix_targets_image_state ON targets (image_id, state)")
+
+
 # MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def _pragma(conn: Connection, name: str) -> int:
@@ -460,3 +501,23 @@ def delete_sky(image_id: int, state: TargetState) -> Delete:
 def sky_mask(session: Session, image_id: int, state: TargetState) -> np.ndarray | None:
     blob = session.scalar(select(RegionRow.mask_png).where(*_sky_where(image_id, state)))
     return decode_mask(blob) if blob is not None else None
+
+
+def region_row(image_id: int, state: TargetState, region) -> RegionRow:
+    """The sky row holding ``region`` (a core.edits.Region: PNG bytes already encoded)."""
+    return RegionRow(
+        image_id=image_id, cls=SKY, state=TargetState(state).value,
+        source=Source(region.source).value, mask_png=region.png,
+        model_version_id=region.model_version_id,
+    )  # fmt: skip
+
+
+def region_from_row(row: RegionRow):
+    """The core.edits.Region stored in ``row`` (not decoded: the PNG is the value)."""
+    from core.edits import Region
+
+    return Region(bytes(row.mask_png), Source(row.source), row.model_version_id)
+
+
+def sky_row(session: Session, image_id: int, state: TargetState) -> RegionRow | None:
+    return session.scalars(select(RegionRow).where(*_sky_where(image_id, state))).first()

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import db
+from core import db, edit_store
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
+from core.edits import AnnotationEdit, ImageLabels, TargetChange
 from core.errors import ProjectError
 from core.types import (
     ImageAnnotation,
@@ -346,68 +347,87 @@ class Project:
     def targets(self, image_id: int, state: TargetState | str | None = None) -> list[Target]:
         states = [TargetState(state).value] if state is not None else None
         with self._session() as s:
-            return [db.target_from_row(r) for r in self._target_rows(s, image_id, states)]
+            return [db.target_from_row(r) for r in edit_store.target_rows(s, image_id, states)]
 
     @staticmethod
     def _target_rows(s: Session, image_id: int, states: list[str] | None) -> Sequence[TargetRow]:
-        stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
-        if states is not None:
-            stmt = stmt.where(TargetRow.state.in_(states))
-        return s.scalars(stmt).all()
+        return edit_store.target_rows(s, image_id, states)
+
+    def labels(self, image_id: int) -> ImageLabels:
+        """Everything the annotation document shows, in one read: info, every target, both skies
+        (as stored PNG values, decoded lazily)."""
+        with self._session() as s:
+            found = self._infos(s, db.info_select().where(ImageRow.id == image_id), False)
+            if not found:
+                self._image_row(s, image_id)  # raises the "no image" error
+            targets = [db.target_from_row(r) for r in edit_store.target_rows(s, image_id)]
+            return ImageLabels(
+                found[0], targets,
+                edit_store.current_region(s, image_id, TargetState.ACCEPTED),
+                edit_store.current_region(s, image_id, TargetState.PROPOSAL),
+            )  # fmt: skip
+
+    def apply_edit(self, edit: AnnotationEdit) -> AnnotationEdit:
+        """Commit one edit (all of it or, with a ProjectError, nothing); returns it with the ids
+        its new targets got, which is what undo and redo replay."""
+        with self._session(write=True) as s:
+            return edit_store.apply_edit(s, self._image_row(s, edit.image_id), edit)
 
     def add_target(self, image_id: int, target: Target) -> Target:
-        """Store a target; reuses ``target.id`` when it is set and free (undo), else a new id."""
-        with self._session(write=True) as s:
-            self._image_row(s, image_id)
-            row = db.fill_target_row(TargetRow(image_id=image_id), target)
-            if target.id is not None and s.get(TargetRow, target.id) is None:
-                row.id = int(target.id)
-            s.add(row)
-            s.flush()
-            return replace(target, id=row.id)
+        """Store a new target under a fresh id (never one used before; ``target.id`` is ignored)."""
+        edit = AnnotationEdit(image_id, "Add target", (TargetChange(None, replace(target, id=None)),))
+        return self.apply_edit(edit).targets[0].after
 
-    def update_target(self, target: Target) -> None:
-        """Overwrite the stored target with the same id (point, box, mask, state, score, source)."""
+    def update_target(self, image_id: int, target: Target) -> None:
+        """Overwrite the stored target with the same id (point, box, mask, state, score, source);
+        refused when that id is not a target of ``image_id``."""
         if target.id is None:
             raise ProjectError("update_target needs a stored target (its id is None); add it first")
-        with self._session(write=True) as s:
-            row = s.get(TargetRow, target.id)
-            if row is None:
-                raise ProjectError(
-                    f"no target with id {target.id}; it was deleted, reload the image"
-                )
-            db.fill_target_row(row, target)
+        self.apply_edit(AnnotationEdit(image_id, "Edit target", (TargetChange(target, target),)))
 
-    def delete_targets(self, ids: Iterable[int]) -> list[Target]:
-        """Delete targets; returns them in full (mask included) so that undo can restore them."""
-        ids = [int(i) for i in ids]
+    def delete_targets(self, image_id: int, ids: Iterable[int]) -> list[Target]:
+        """Delete targets of ``image_id`` (all or none); returns them in full for undo."""
         with self._session(write=True) as s:
-            rows = s.scalars(
-                select(TargetRow).where(TargetRow.id.in_(ids)).order_by(TargetRow.id)
-            ).all()
+            rows = [edit_store.owned_target_row(s, image_id, i) for i in sorted({int(i) for i in ids})]
             deleted = [db.target_from_row(r) for r in rows]
-            s.execute(delete(TargetRow).where(TargetRow.id.in_(ids)))
+            for row in rows:
+                s.delete(row)
         return deleted
 
     def restore_targets(self, image_id: int, targets: Iterable[Target]) -> None:
         """Re-insert deleted targets with their original ids (all or none)."""
-        with self._session(write=True) as s:
-            self._image_row(s, image_id)
-            for t in targets:
-                if t.id is None or s.get(TargetRow, t.id) is not None:
-                    raise ProjectError(f"cannot restore target id {t.id}: it is unset or taken")
-                row = db.fill_target_row(TargetRow(image_id=image_id), t)
-                row.id = int(t.id)
-                s.add(row)
+        changes = []
+        for t in targets:
+            if t.id is None:
+                raise ProjectError("cannot restore a target without its id")
+            changes.append(TargetChange(None, t))
+        self.apply_edit(AnnotationEdit(image_id, "Restore targets", tuple(changes)))
 
-    def set_target_states(self, ids: Iterable[int], state: TargetState | str) -> None:
-        ids = [int(i) for i in ids]
+    def set_target_states(
+        self, image_id: int, ids: Iterable[int], state: TargetState | str
+    ) -> None:
+        """Set the state of targets of ``image_id`` (all or none)."""
+        value = TargetState(state).value
         with self._session(write=True) as s:
-            s.execute(
-                update(TargetRow)
-                .where(TargetRow.id.in_(ids))
-                .values(state=TargetState(state).value)
-            )
+            for i in {int(i) for i in ids}:
+                edit_store.owned_target_row(s, image_id, i).state = value
+
+    def propose(
+        self,
+        image_id: int,
+        targets: Iterable[Target],
+        sky: np.ndarray | None,
+        model_version_id: int | None = None,
+    ) -> AnnotationEdit:
+        """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
+        so that the image's history can undo it back to the previous proposals."""
+        with self._session(write=True) as s:
+            img = self._image_row(s, image_id)
+            db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
+            if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
+                raise ProjectError(f"no model version with id {model_version_id} in this project")
+            edit = edit_store.proposals_edit(s, img, targets, sky, model_version_id)
+            return edit_store.apply_edit(s, img, edit)
 
     def replace_proposals(
         self,
@@ -418,31 +438,8 @@ class Project:
     ) -> list[Target]:
         """Swap this image's proposals (targets and sky) for a new pre-annotation result;
         status NEW becomes PRE_ANNOTATED. Returns the stored proposals with their ids."""
-        proposal = TargetState.PROPOSAL.value
-        with self._session(write=True) as s:
-            img = self._image_row(s, image_id)
-            db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
-            if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
-                raise ProjectError(f"no model version with id {model_version_id} in this project")
-            s.execute(
-                delete(TargetRow).where(TargetRow.image_id == image_id, TargetRow.state == proposal)
-            )
-            s.execute(db.delete_sky(image_id, TargetState.PROPOSAL))
-            rows = []
-            for t in targets:
-                rows.append(db.fill_target_row(TargetRow(image_id=image_id), t))
-                rows[-1].state = proposal
-            s.add_all(rows)
-            if sky is not None:
-                s.add(
-                    db.sky_region(
-                        image_id, sky, TargetState.PROPOSAL, Source.MODEL, model_version_id
-                    )
-                )
-            if img.status == ReviewStatus.NEW.value:
-                img.status = ReviewStatus.PRE_ANNOTATED.value
-            s.flush()
-            return [db.target_from_row(r) for r in rows]
+        edit = self.propose(image_id, targets, sky, model_version_id)
+        return [c.after for c in edit.targets if c.after is not None]
 
     # ------------------------------------------------------------------ sky
     def sky_mask(

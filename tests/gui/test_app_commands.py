@@ -8,28 +8,27 @@ import pytest
 from PySide6.QtGui import QUndoStack
 
 from app.annotation_controller import clip_mask, is_nudge, moved_target
-from app.commands import (
-    AcceptSkyCommand,
-    AddTargetCommand,
-    DeleteTargetsCommand,
-    EditTargetsCommand,
-    SetImageFieldCommand,
-    SetTargetStatesCommand,
-    SkyMaskCommand,
-    decode_mask,
-    encode_mask,
-)
+from app.commands import EditCommand
+from core.document import AnnotationDocument, field_edit
+from core.edits import ImageField
 from core.project import NewImage, Project
 from core.types import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
 
 
 class Host:
+    """The document of the only image, and the changes it announced."""
+
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.refreshed: list[tuple[int, str]] = []
+        self.doc = AnnotationDocument(project)
+        self.refreshed: list = []
+        self.doc.subscribe(self.refreshed.append)
+        self.doc.load(project.list_images()[0].id)
 
-    def after_edit(self, image_id: int, what: str) -> None:
-        self.refreshed.append((image_id, what))
+    def push(self, stack: QUndoStack, edit, mergeable: bool = False) -> EditCommand:
+        cmd = EditCommand(self.doc, edit, mergeable)
+        stack.push(cmd)
+        return cmd
 
 
 @pytest.fixture
@@ -76,22 +75,22 @@ def check_undo_redo(h: Host, stack: QUndoStack, before: tuple) -> None:
 
 def test_add_target_undo_redo_keeps_id(host):
     stack, iid, before = QUndoStack(), image_id(host), state(host)
-    cmd = AddTargetCommand(host, iid, Target(point=(40, 30), box=(39, 29, 42, 32)))
-    stack.push(cmd)
-    first_id = cmd.target.id
+    cmd = host.push(stack, host.doc.add_target_edit(Target(point=(40, 30), box=(39, 29, 42, 32))))
+    first_id = cmd.edit.targets[0].after.id
     check_undo_redo(host, stack, before)
-    assert cmd.target.id == first_id  # later commands may refer to that id
-    assert host.refreshed[-1] == (iid, "targets")
+    assert cmd.edit.targets[0].after.id == first_id  # later commands may refer to that id
+    assert [t.id for t in host.doc.targets][-1] == first_id
+    last = host.refreshed[-1]
+    assert (last.image_id, last.current, last.edit.targets[0].id) == (iid, True, first_id)
 
 
 def test_nudges_of_same_selection_merge_into_one_step(host):
     stack, iid, before = QUndoStack(), image_id(host), state(host)
-    t = host.project.targets(iid)[0]
-    current = t
+    current = host.doc.targets[0]
     for _ in range(3):
         new = moved_target(current, None, tuple(v + 1 for v in current.box))
         assert is_nudge(current, new)
-        stack.push(EditTargetsCommand(host, iid, [current], [new], mergeable=True))
+        host.push(stack, host.doc.edit_targets_edit([new], "Nudge"), mergeable=True)
         current = new
     assert stack.count() == 1
     moved = host.project.targets(iid)[0]
@@ -101,21 +100,20 @@ def test_nudges_of_same_selection_merge_into_one_step(host):
 
 
 def test_drag_does_not_merge_with_nudge(host):
-    stack, iid = QUndoStack(), image_id(host)
-    t = host.project.targets(iid)[0]
+    stack = QUndoStack()
+    t = host.doc.targets[0]
     n1 = moved_target(t, None, tuple(v + 1 for v in t.box))
-    stack.push(EditTargetsCommand(host, iid, [t], [n1], mergeable=True))
+    host.push(stack, host.doc.edit_targets_edit([n1], "Nudge"), mergeable=True)
     n2 = moved_target(n1, None, (20.5, 10.5, 23.5, 13.5))
     assert not is_nudge(n1, n2)
-    stack.push(EditTargetsCommand(host, iid, [n1], [n2], mergeable=False))
+    host.push(stack, host.doc.edit_targets_edit([n2], "Move"))
     assert stack.count() == 2
 
 
 def test_delete_restores_same_ids_and_masks(host):
     stack, iid, before = QUndoStack(), image_id(host), state(host)
-    ids = [t.id for t in host.project.targets(iid)]
-    stack.push(DeleteTargetsCommand(host, iid, ids))
-    assert host.project.targets(iid) == []
+    host.push(stack, host.doc.delete_edit([t.id for t in host.doc.targets]))
+    assert host.project.targets(iid) == [] and host.doc.targets == []
     check_undo_redo(host, stack, before)
 
 
@@ -124,13 +122,13 @@ def test_accept_and_reject_proposals(host):
     props = host.project.replace_proposals(
         iid, [Target(point=(50, 10), box=(49, 9, 52, 12), score=0.9),
               Target(point=(55, 15), box=(54, 14, 57, 17), score=0.3)], None)  # fmt: skip
+    host.doc.load(iid)
     stack, before = QUndoStack(), state(host)
-    stack.push(SetTargetStatesCommand(host, iid, {props[0].id: TargetState.PROPOSAL},
-                                      TargetState.ACCEPTED))  # fmt: skip
+    host.push(stack, host.doc.set_states_edit([props[0].id], TargetState.ACCEPTED))
     assert host.project.targets(iid, TargetState.PROPOSAL)[0].id == props[1].id
     check_undo_redo(host, stack, before)
     mid = state(host)
-    stack.push(DeleteTargetsCommand(host, iid, [props[1].id], "Reject"))
+    host.push(stack, host.doc.delete_edit([props[1].id], "Reject"))
     assert host.project.targets(iid, TargetState.PROPOSAL) == []
     check_undo_redo(host, stack, mid)
 
@@ -138,14 +136,17 @@ def test_accept_and_reject_proposals(host):
 def test_sky_mask_command_from_none_and_back(host):
     iid, stack = image_id(host), QUndoStack()
     host.project.set_sky_mask(iid, None)
+    host.doc.load(iid)
     before = state(host)
     new = np.zeros((48, 64), bool)
     new[5:9, 3:60] = True
-    stack.push(SkyMaskCommand(host, iid, None, new, "Add sky polygon"))
+    host.push(stack, host.doc.sky_edit(new, "Add sky polygon"))
     assert np.array_equal(host.project.sky_mask(iid), new)
+    assert np.array_equal(host.doc.sky(), new)
+    assert host.doc.sky_edit(new, "again") is None  # no empty undo step
     check_undo_redo(host, stack, before)
     stack.undo()
-    assert host.project.sky_mask(iid) is None
+    assert host.project.sky_mask(iid) is None and host.doc.sky() is None
 
 
 def test_accept_proposed_sky_consumes_the_proposal(host):
@@ -153,8 +154,9 @@ def test_accept_proposed_sky_consumes_the_proposal(host):
     proposal = np.zeros((48, 64), bool)
     proposal[:30] = True
     host.project.replace_proposals(iid, [], proposal)
+    host.doc.load(iid)
     before = state(host)
-    stack.push(AcceptSkyCommand(host, iid, host.project.sky_mask(iid), proposal))
+    host.push(stack, host.doc.accept_sky_edit())
     assert np.array_equal(host.project.sky_mask(iid), proposal)
     assert host.project.sky_mask(iid, TargetState.PROPOSAL) is None
     check_undo_redo(host, stack, before)
@@ -162,26 +164,43 @@ def test_accept_proposed_sky_consumes_the_proposal(host):
 
 def test_image_fields_and_note_merging(host):
     iid, stack, before = image_id(host), QUndoStack(), state(host)
-    stack.push(SetImageFieldCommand(host, iid, "note", "", "cl"))
-    stack.push(SetImageFieldCommand(host, iid, "note", "cl", "cloud edge"))
+
+    def set_field(name: ImageField, value) -> None:
+        host.push(stack, field_edit(host.doc.info, name, value))
+
+    set_field(ImageField.NOTE, "cl")
+    set_field(ImageField.NOTE, "cloud edge")
     assert stack.count() == 1 and host.project.get_image(iid).note == "cloud edge"
-    stack.push(SetImageFieldCommand(host, iid, "split", Split.UNASSIGNED, Split.VAL))
-    stack.push(SetImageFieldCommand(host, iid, "status", ReviewStatus.REVIEWED, ReviewStatus.NEW))
+    set_field(ImageField.SPLIT, Split.VAL)
+    set_field(ImageField.STATUS, ReviewStatus.NEW)
     assert stack.count() == 3
     info = host.project.get_image(iid)
     assert (info.split, info.status) == (Split.VAL, ReviewStatus.NEW)
+    assert (host.doc.info.split, host.doc.info.status) == (Split.VAL, ReviewStatus.NEW)
     for _ in range(3):
         stack.undo()
     assert state(host) == before
-    with pytest.raises(ValueError, match="unknown image field"):
-        SetImageFieldCommand(host, iid, "colour", "a", "b")
+    assert field_edit(host.doc.info, ImageField.SPLIT, host.doc.info.split) is None
+    with pytest.raises(ValueError, match="colour"):
+        field_edit(host.doc.info, "colour", "b")
 
 
-def test_mask_png_round_trip_and_resize_clip():
-    rng = np.random.default_rng(1)
-    mask = rng.random((37, 53)) > 0.5
-    assert np.array_equal(decode_mask(encode_mask(mask)), mask)
-    assert decode_mask(encode_mask(None)) is None
+def test_a_refused_undo_is_reported_and_leaves_the_stack(host, monkeypatch):
+    """Another writer deleted the target meanwhile: the undo says so and changes nothing."""
+    stack, iid = QUndoStack(), image_id(host)
+    t = host.doc.targets[0]
+    host.push(stack, host.doc.edit_targets_edit([moved_target(t, None, (1, 1, 4, 4))], "Move"))
+    host.project.delete_targets(iid, [t.id])
+    reported = []
+    monkeypatch.setattr("app.commands._report", reported.append)
+    before = state(host)
+    stack.undo()
+    assert state(host) == before
+    assert "no longer exists" in str(reported[0][1])
+    assert stack.count() == 0  # the obsolete command was dropped
+
+
+def test_resize_clip():
     m = TargetMask(10, 10, np.ones((4, 4), bool))
     clipped = clip_mask(m, (11, 10, 13, 14))
     assert (clipped.x0, clipped.y0, clipped.pixels.shape) == (11, 10, (4, 2))

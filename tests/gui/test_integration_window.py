@@ -1,6 +1,6 @@
 """The main window with every panel installed, on the demo project: the list follows label changes
-from anywhere, project_closed stops and resets every dock, and a pre-annotation re-run leaves no
-undo step that could resurrect replaced proposals."""
+from anywhere, project_closed stops and resets every dock, and a pre-annotation re-run is one undoable step
+that brings the previous proposals back."""
 
 from __future__ import annotations
 
@@ -95,17 +95,44 @@ def test_annotation_changed_from_anywhere_updates_the_list_row(main_window, app_
     assert f"{before + 1} targets" in w.image_panel.facts_label.text()  # the Image dock too
 
 
-def test_after_edit_announces_once_and_refreshes_the_row(main_window, qtbot):
+def test_an_edit_announces_once_and_refreshes_without_reading_back(main_window, monkeypatch):
     w = main_window
     image_id = w.current_image_id
     before = w.list_model.info(image_id).n_targets
     seen: list[int] = []
     w.annotation_changed.connect(seen.append)
-    w.project.add_target(image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
-    w.after_edit(image_id, "targets")
+    edit = w.document.add_target_edit(Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
+    reads: list[str] = []  # reads on the GUI thread (thumbnail / prefetch threads may read)
+
+    def counting(name, real):
+        def read(*args, **kwargs):
+            if threading.current_thread() is threading.main_thread():
+                reads.append(name)
+            return real(*args, **kwargs)
+
+        return read
+
+    for name in ("get_image", "targets", "sky_mask", "labels", "annotation"):
+        monkeypatch.setattr(w.project, name, counting(name, getattr(w.project, name)))
+    w.apply_edit(edit)
     assert seen == [image_id]
+    assert reads == []  # the window did not re-read what it had just written
     assert w.list_model.info(image_id).n_targets == before + 1
-    assert len(w.canvas.visible_ids()) >= before + 1  # the canvas re-read the labels
+    assert len(w.canvas.visible_ids()) >= before + 1
+    monkeypatch.undo()
+    assert len(w.project.targets(image_id, TargetState.ACCEPTED)) == before + 1  # committed
+
+
+def test_a_recorded_worker_edit_joins_the_image_history(main_window):
+    w = main_window
+    image_id = w.current_image_id
+    edit = w.project.propose(image_id, [Target(point=(9, 9), box=(8, 8, 11, 11), score=0.9)], None)
+    w.record_edit(edit)
+    assert w.list_model.info(image_id).n_proposals == 1
+    assert w.undo_stacks.stack(image_id).count() == 1
+    w.undo_stacks.stack(image_id).undo()
+    assert w.project.targets(image_id, TargetState.PROPOSAL) == []
+    assert w.list_model.info(image_id).n_proposals == 0
 
 
 # ---------------------------------------------------------------- 2. project_closed
@@ -176,31 +203,37 @@ def test_every_dock_resets_on_close(full, qtbot, monkeypatch):
 
 
 # ---------------------------------------------------------------- 3. undo after a re-run
-def test_rerun_preannotation_leaves_nothing_stale_to_undo(full, qtbot):
+def test_rerun_preannotation_is_an_undoable_step(full, qtbot):
     w, pre = full.w, full.p.pre
     image_id = _new_image(w)
     w.goto_image(image_id)
+    start = db_state(full.root, image_id)
     with qtbot.waitSignal(pre.controller.run_ended, timeout=WAIT_MS):
         key(qtbot, w, Qt.Key.Key_P, CTRL_SHIFT)  # the panel's shortcut, through the window table
     high, low = sorted(w.project.targets(image_id, TargetState.PROPOSAL), key=lambda t: -t.score)
     w.controller.accept([high.id])
     w.controller.reject([low.id])
-    assert w.undo_stacks.stack(image_id).count() == 2
+    before_rerun = db_state(full.root, image_id)
+    assert w.undo_stacks.stack(image_id).count() == 3  # pre-annotation, accept, reject
 
     with qtbot.waitSignal(pre.controller.run_ended, timeout=WAIT_MS):
         assert pre.run_current()
     after_rerun = db_state(full.root, image_id)
-    assert w.undo_stacks.stack(image_id).count() == 0
-    assert not w.actions_by_id["undo"].isEnabled()
-    for _ in range(2):
-        key(qtbot, w, Qt.Key.Key_Z, CTRL)
-    assert db_state(full.root, image_id) == after_rerun  # no stale proposal came back
+    assert w.undo_stacks.stack(image_id).count() == 4
     status, targets = after_rerun
     states = sorted(s for _, s, *_ in targets)
     assert status == ReviewStatus.PRE_ANNOTATED.value
     assert states == ["accepted", "proposal", "proposal"]  # the kept accept + the new proposals
-    # one low-score proposal (the new one): the rejected old one was not restored (SQLite may
-    # even hand its id to a new proposal, which a stale undo would then clash with)
-    assert [t[4] for t in targets].count(low.score) == 1
     info = w.list_model.info(image_id)
     assert (info.n_targets, info.n_proposals) == (1, 2)  # the list agrees with the database
+    key(qtbot, w, Qt.Key.Key_Z, CTRL)  # undo the re-run: the previous proposals come back
+    assert db_state(full.root, image_id) == before_rerun
+    info = w.list_model.info(image_id)
+    assert (info.n_targets, info.n_proposals) == (1, 0)
+    for _ in range(3):
+        key(qtbot, w, Qt.Key.Key_Z, CTRL)
+    assert db_state(full.root, image_id) == start  # no proposals, status new again
+    assert not w.actions_by_id["undo"].isEnabled()
+    for _ in range(4):
+        w.undo_stacks.stack(image_id).redo()
+    assert db_state(full.root, image_id) == after_rerun

@@ -118,23 +118,24 @@ def test_delete_then_restore_gives_identical_targets_and_ids(project: Project) -
     ].id
     before = project.targets(image_id)
     victims = [before[0].id, before[2].id]
-    deleted = project.delete_targets(victims)
+    deleted = project.delete_targets(image_id, victims)
     assert [t.id for t in deleted] == victims
     assert deleted[1].mask is not None and deleted[1] == before[2]
     assert [t.id for t in project.targets(image_id)] == [before[1].id, before[3].id]
     project.restore_targets(image_id, deleted)
     assert project.targets(image_id) == before
-    with pytest.raises(ProjectError, match="taken"):
+    with pytest.raises(ProjectError, match="exists already"):
         project.restore_targets(image_id, deleted)
     assert project.targets(image_id) == before  # the failed restore changed nothing
 
 
-def test_add_target_reuses_a_free_id_else_assigns_one(project: Project) -> None:
+def test_add_target_never_reuses_an_id(project: Project) -> None:
     image_id = project.add_images([new("a")])[0].id
     t = project.add_target(image_id, Target(point=(5, 6), id=77))
-    assert t.id == 77 and project.targets(image_id) == [t]
-    t2 = project.add_target(image_id, Target(point=(7, 8), id=77))
-    assert t2.id not in (None, 77)
+    assert t.id not in (None, 77) and project.targets(image_id) == [t]
+    project.delete_targets(image_id, [t.id])  # the newest id is freed: SQLite would reuse it
+    t2 = project.add_target(image_id, Target(point=(7, 8)))
+    assert t2.id > t.id
     with pytest.raises(ProjectError, match="no image with id"):
         project.add_target(999, Target(point=(1, 1)))
 
@@ -144,16 +145,16 @@ def test_update_target_and_states(project: Project) -> None:
     t = project.add_target(image_id, Target(point=(5, 6), state=TargetState.PROPOSAL, score=0.4))
     t.point, t.box = (5.5, 6.5), (4.0, 5.0, 7.0, 8.0)
     t.mask = TargetMask(4, 5, np.eye(3, dtype=bool))
-    project.update_target(t)
+    project.update_target(image_id, t)
     assert project.targets(image_id) == [t]
-    project.set_target_states([t.id], TargetState.ACCEPTED)
+    project.set_target_states(image_id, [t.id], TargetState.ACCEPTED)
     assert project.targets(image_id, TargetState.ACCEPTED)[0].state == TargetState.ACCEPTED
     assert project.targets(image_id, TargetState.PROPOSAL) == []
-    project.delete_targets([t.id])
-    with pytest.raises(ProjectError, match="no target with id"):
-        project.update_target(t)
+    project.delete_targets(image_id, [t.id])
+    with pytest.raises(ProjectError, match="no longer exists"):
+        project.update_target(image_id, t)
     with pytest.raises(ProjectError, match="id is None"):
-        project.update_target(Target(point=(1, 1)))
+        project.update_target(image_id, Target(point=(1, 1)))
 
 
 class Boom(RuntimeError):

@@ -96,7 +96,7 @@ def test_v1_project_is_upgraded_on_open(tmp_path: Path) -> None:
         p.replace_proposals(1, [Target(point=(1, 1))], ~sky, model_version_id=None)
         assert np.array_equal(p.sky_mask(1, TargetState.PROPOSAL), ~sky)
     db_path = root / "project.sqlite"
-    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 2
+    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 3
     assert "note" in columns(db_path, "images")
     assert "model_version_id" in columns(db_path, "regions")
     with Project.open(root) as p:  # a second open finds nothing left to migrate
@@ -189,3 +189,63 @@ def test_empty_database_file_is_initialised(tmp_path: Path) -> None:
     with Project.open(root) as p:
         assert p.list_images() == []
     assert pragma(root / "project.sqlite", "user_version") == db.SCHEMA_VERSION
+
+
+# The v2 schema, as today's SIRST Studio (before v3) created it: rowid keys that SQLite reuses.
+V2_MIGRATED_EXTRA = """
+ALTER TABLE images ADD COLUMN note TEXT NOT NULL DEFAULT '';
+ALTER TABLE regions ADD COLUMN model_version_id INTEGER REFERENCES model_versions(id)
+    ON DELETE SET NULL;
+"""
+
+
+def make_v2(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A v2 project: the v1 file with the v2 columns, two targets (ids 5 and 9) and a sky."""
+    sky, tmask = make_v1(root)
+    con = sqlite3.connect(root / "project.sqlite")
+    con.executescript(V2_MIGRATED_EXTRA)
+    con.execute(
+        "INSERT INTO targets VALUES (9, 1, 6.0, 6.0, 5.0, 5.0, 7.0, 7.0, NULL, NULL, NULL, 'model',"
+        " 0.7, 'proposal')"
+    )
+    con.execute("PRAGMA user_version=2")
+    con.commit()
+    con.close()
+    return sky, tmask
+
+
+def sql_of(path: Path, table: str) -> str:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT sql FROM sqlite_master WHERE name=?", (table,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_v2_project_gets_ids_that_are_never_reused(tmp_path: Path) -> None:
+    root = tmp_path / "v2"
+    sky, tmask = make_v2(root)
+    db_path = root / "project.sqlite"
+    assert "AUTOINCREMENT" not in sql_of(db_path, "targets")
+    with Project.open(root) as p:
+        got = p.targets(1)
+        assert [t.id for t in got] == [5, 9]  # ids and every field survive the table rebuild
+        assert got[0].mask == TargetMask(1, 2, tmask) and got[1].score == 0.7
+        assert np.array_equal(p.sky_mask(1), sky)
+        # The newest target deleted: plain SQLite would hand id 9 out again.
+        p.delete_targets(1, [9])
+        assert p.add_target(1, Target(point=(3, 3))).id == 10
+        p.set_sky_mask(1, ~sky)
+        p.set_sky_mask(1, sky)
+    assert pragma(db_path, "user_version") == 3
+    for table in ("targets", "regions"):
+        assert "AUTOINCREMENT" in sql_of(db_path, table)
+    con = sqlite3.connect(db_path)
+    try:
+        seq = dict(con.execute("SELECT name, seq FROM sqlite_sequence"))
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        con.close()
+    assert seq["targets"] == 10 and seq["regions"] >= 3
+    assert "ix_targets_image_state" in indexes

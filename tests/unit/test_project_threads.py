@@ -49,7 +49,7 @@ def test_two_threads_share_one_project(tmp_path: Path) -> None:
                 start.wait()
                 for k in range(N_EDITS):
                     t = project.add_target(gui_image, Target(point=(k % 30, 7)))
-                    project.set_target_states([t.id], TargetState.ACCEPTED)
+                    project.set_target_states(gui_image, [t.id], TargetState.ACCEPTED)
                     if k % 10 == 0:
                         assert len(project.list_images()) >= 1
                         project.annotation(gui_image)

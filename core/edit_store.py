@@ -1,0 +1,126 @@
+"""AnnotationEdits applied inside one project transaction (used by core.project only).
+
+Every target an edit updates or deletes must exist and belong to the edit's image; anything else
+is refused with a ProjectError before the transaction commits, so a refused edit changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import db
+from core.db import ImageRow, ModelVersionRow, TargetRow
+from core.edits import (
+    FIELD_TYPES,
+    AnnotationEdit,
+    FieldChange,
+    ImageField,
+    Region,
+    RegionChange,
+    TargetChange,
+)
+from core.errors import ProjectError
+from core.types import ReviewStatus, Source, Target, TargetState
+
+
+def owned_target_row(s: Session, image_id: int, target_id: int) -> TargetRow:
+    """The row of ``target_id``; ProjectError unless it exists and belongs to ``image_id``."""
+    row = s.get(TargetRow, int(target_id))
+    if row is None:
+        raise ProjectError(
+            f"target {target_id} of image {image_id} no longer exists (it was deleted meanwhile); "
+            "nothing was changed"
+        )
+    if row.image_id != image_id:
+        raise ProjectError(
+            f"target {target_id} belongs to image {row.image_id}, not to image {image_id}; "
+            "an edit may only change its own image, nothing was changed"
+        )
+    return row
+
+
+def apply_edit(s: Session, img: ImageRow, edit: AnnotationEdit) -> AnnotationEdit:
+    """Write ``edit`` onto image ``img``; returns it with the ids the new targets got."""
+    if edit.image_id != img.id:
+        raise ProjectError(f"an edit of image {edit.image_id} cannot be applied to image {img.id}")
+    resolved = [_apply_target(s, img.id, c) for c in edit.targets]
+    for change in edit.regions:
+        _apply_region(s, img, change)
+    for f in edit.fields:
+        name = ImageField(f.name)
+        setattr(img, name.value, str(FIELD_TYPES[name](f.after)))
+    return replace(edit, targets=tuple(resolved))
+
+
+def _apply_target(s: Session, image_id: int, c: TargetChange) -> TargetChange:
+    if c.after is None:
+        s.delete(owned_target_row(s, image_id, c.before.id))
+        return c
+    if c.before is not None:
+        db.fill_target_row(owned_target_row(s, image_id, c.before.id), c.after)
+        return c
+    row = db.fill_target_row(TargetRow(image_id=image_id), c.after)
+    if c.after.id is not None:
+        # A restore (undo of a delete, redo of an add): ids are never reused (AUTOINCREMENT), so
+        # the id is free unless the same edit is applied twice.
+        if s.get(TargetRow, int(c.after.id)) is not None:
+            raise ProjectError(f"cannot restore target {c.after.id}: it exists already")
+        row.id = int(c.after.id)
+    s.add(row)
+    s.flush()
+    return TargetChange(None, replace(c.after, id=row.id))
+
+
+def _apply_region(s: Session, img: ImageRow, change: RegionChange) -> None:
+    state = TargetState(change.state)
+    s.execute(db.delete_sky(img.id, state))
+    region = change.after
+    if region is None:
+        return
+    if region._mask is not None:  # shape known without decoding: check it
+        db.check_shape(region._mask, img.height, img.width, f"{state.value} sky of {img.name!r}")
+    mv = region.model_version_id
+    if mv is not None and s.get(ModelVersionRow, mv) is None:
+        region = replace(region, model_version_id=None)  # that version was removed since
+    s.add(db.region_row(img.id, state, region))
+
+
+def current_region(s: Session, image_id: int, state: TargetState) -> Region | None:
+    row = db.sky_row(s, image_id, state)
+    return db.region_from_row(row) if row is not None else None
+
+
+def target_rows(s: Session, image_id: int, states: list[str] | None = None) -> list[TargetRow]:
+    stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
+    if states is not None:
+        stmt = stmt.where(TargetRow.state.in_(states))
+    return list(s.scalars(stmt).all())
+
+
+def proposals_edit(
+    s: Session,
+    img: ImageRow,
+    targets: Iterable[Target],
+    sky: np.ndarray | None,
+    model_version_id: int | None,
+) -> AnnotationEdit:
+    """The edit a pre-annotation result makes: old proposals (targets and sky) out, new ones in,
+    status NEW -> PRE_ANNOTATED. Undoing it brings the previous proposals back."""
+    proposal = TargetState.PROPOSAL
+    old = [db.target_from_row(r) for r in target_rows(s, img.id, [proposal.value])]
+    changes = [TargetChange(t, None) for t in old]
+    changes += [TargetChange(None, replace(t, id=None, state=proposal)) for t in targets]
+    regions = ()
+    before = current_region(s, img.id, proposal)
+    after = Region.from_mask(sky, Source.MODEL, model_version_id) if sky is not None else None
+    if before is not None or after is not None:
+        regions = (RegionChange(proposal, before, after),)
+    fields = ()
+    if img.status == ReviewStatus.NEW.value:
+        fields = (FieldChange(ImageField.STATUS, ReviewStatus.NEW, ReviewStatus.PRE_ANNOTATED),)
+    return AnnotationEdit(img.id, "Pre-annotate", tuple(changes), regions, fields)
