@@ -35,6 +35,7 @@ from widgets.overlays import (
     SKY_PROPOSAL_FILL,
     BoxesItem,
     TargetsItem,
+    painted_rect,
     view_scale,
 )
 from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
@@ -81,7 +82,7 @@ class _ImageItem(pg.ImageItem):
         )
         h, w = self.image.shape[:2]
         area = QtCore.QRectF(0, 0, w, h)
-        view = self.viewRect()
+        view = painted_rect(painter)  # not self.viewRect(): stale after zoom / pan / new image
         if view is not None:
             area = visible_pixels(area, view)
         if area.isEmpty():

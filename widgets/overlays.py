@@ -145,6 +145,23 @@ def view_scale(painter: QtGui.QPainter) -> float:
     return max(float(np.hypot(t.m11(), t.m12())), 1e-9)
 
 
+def painted_rect(painter: QtGui.QPainter) -> QtCore.QRectF | None:
+    """The part of the item's coordinate space that this paint call can reach (the device area).
+
+    Not pyqtgraph's ``viewRect()``: that value is cached per item and only cleared by
+    ``GraphicsItem.viewTransformChanged``, which ``ImageItem`` and items overriding the hook do
+    not call, so after a zoom, a pan or a new image it still describes the first view painted.
+    The painter's transform and device are exact for the paint in progress.
+    """
+    device = painter.device()
+    if device is None:
+        return None
+    inverse, ok = painter.transform().inverted()
+    if not ok:
+        return None
+    return inverse.mapRect(QtCore.QRectF(0, 0, device.width(), device.height()))
+
+
 class TargetsItem(pg.GraphicsObject):
     """All targets of an image in one item: boxes, point markers, selection, drag preview, scores."""
 
@@ -377,7 +394,7 @@ class TargetsItem(pg.GraphicsObject):
 
     def _paint_scores(self, painter: QtGui.QPainter, rows: np.ndarray) -> None:
         """Score labels above proposals in view (device coordinates, so text keeps its size)."""
-        view = self.viewRect()
+        view = painted_rect(painter)
         if view is None:
             return
         b = self.boxes

@@ -19,6 +19,7 @@ from widgets.overlays import (
     SKY,
     SKY_PROPOSAL,
     handles,
+    painted_rect,
     rings_path,
     shadow,
     stroke,
@@ -163,7 +164,7 @@ class SkyItem(pg.GraphicsObject):
             self._paint_handles(painter, ring)
 
     def _paint_handles(self, painter: QtGui.QPainter, ring: np.ndarray) -> None:
-        view = self.viewRect()
+        view = painted_rect(painter)
         if view is None:
             return
         inside = (

@@ -82,9 +82,8 @@ def test_switching_sizes_depths_and_views_shows_the_file(run_app, sized_project)
     window = auto_window(luminance(img))
     cx, cy = vx + vw // 2, vy + vh // 2
     app.move(cx, cy)
-    for _ in range(6):
-        app.xdotool("click", 4)
-    state = app.wait_for(lambda s: _zoom(s) > 3.0, what="zoom in")
+    app.xdotool("click", "--repeat", 14, "--delay", 30, 4)
+    state = app.wait_for(lambda s: _zoom(s) > 2.5, what="zoom in")
     assert_shows(app, state, img, window, what="zoomed in")
     app.drag((cx, cy), (cx + 150, cy + 90), button=2)
     before = state["image_origin"]
