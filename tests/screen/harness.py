@@ -149,6 +149,7 @@ class AppUnderTest:
         self.xdotool("click", button)
 
     def drag(self, start, end, button: int = 1, steps: int = 8) -> None:
+        time.sleep(0.5)  # a press soon after a click near it would be a double-click
         self.move(*start)
         time.sleep(0.05)
         self.xdotool("mousedown", button)
