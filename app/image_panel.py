@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.types import ImageInfo, ReviewStatus, Split
+from widgets.scrolling import set_scrolled_layout
 
 NOTE_IDLE_MS = 600  # a note is saved this long after the last keystroke (and on focus loss)
 
@@ -63,7 +64,8 @@ class ImagePanel(QWidget):
         form = QFormLayout()
         form.addRow("Status", self.status_combo)
         form.addRow("Split", self.split_combo)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
+        set_scrolled_layout(self, layout)  # a short dock scrolls, the window keeps its size
         layout.addWidget(self.name_label)
         layout.addWidget(self.facts_label)
         layout.addLayout(form)

@@ -75,7 +75,8 @@ def canvas_state(window) -> dict:
         p = plot_view.mapFromScene(region_vb.mapViewToScene(QPointF(float(value), ys)))
         lines.append(_global_point(plot_view.viewport(), QPointF(p)))
     state["controls"]["level_lines"] = lines
-    state["overlays"] = [r for r in (_rect(canvas.status), _rect(canvas.loupe)) if r]
+    overlays = (canvas.status, canvas.loupe, canvas.hint)
+    state["overlays"] = [r for r in map(_rect, overlays) if r]
     state["zoom_label"] = canvas.status.text() if canvas.status.isVisible() else ""
     return state
 

@@ -46,6 +46,7 @@ from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
 from core.types import ModelVersion, ReviewStatus, Split
 from model.config import PRESETS  # plain dataclasses, no torch
+from widgets.scrolling import set_scrolled_layout
 from widgets.train_plot import TrainPlot
 
 DOCK_NAME = "TrainingDock"
@@ -177,7 +178,9 @@ class TrainingPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.eta)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
+        set_scrolled_layout(self, layout)  # a short dock scrolls, the window keeps its size
+        self.plot.setMinimumHeight(160)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addLayout(row)

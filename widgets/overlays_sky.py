@@ -162,6 +162,9 @@ class SkyItem(pg.GraphicsObject):
             ring = self.rings[self.hover_ring]
         if ring is not None:
             self._paint_handles(painter, ring)
+        elif self.rings:
+            # Nothing picked yet: show every vertex in view, so the mode shows what it edits.
+            self._paint_handles(painter, np.concatenate([np.asarray(r) for r in self.rings]))
 
     def _paint_handles(self, painter: QtGui.QPainter, ring: np.ndarray) -> None:
         view = painted_rect(painter)
