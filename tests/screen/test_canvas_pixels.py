@@ -102,23 +102,25 @@ def test_switching_sizes_depths_and_views_shows_the_file(run_app, sized_project)
     gx, gy, gw, gh = state["controls"]["gamma"]
     app.click(gx + gw / 2, gy + gh / 2)
     app.key("ctrl+a")
-    app.type("1.5")
+    app.type("2.5")
     app.key("Return")
-    state = app.wait_for(lambda s: abs(s["display"]["gamma"] - 1.5) < 1e-6, what="gamma 1.5")
-    assert_shows(app, state, img, full, gamma=1.5, what="gamma 1.5")
+    state = app.wait_for(
+        lambda s: abs(s["display"]["gamma"] - 2.5) < 1e-6, what="typed gamma 2.5"
+    )
+    assert_shows(app, state, img, full, gamma=2.5, what="gamma 2.5")
     (lx, ly), (hx, hy) = state["controls"]["level_lines"]
     app.drag((hx, hy), (hx - (hx - lx) * 0.4, hy))
     state = app.wait_for(lambda s: s["display"]["levels"][1] < full[1] - 100, what="window drag")
     dragged = tuple(state["display"]["levels"])
     assert full[0] - 1 <= dragged[0] < dragged[1] < full[1]
-    assert_shows(app, state, img, dragged, gamma=1.5, what="dragged window")
+    assert_shows(app, state, img, dragged, gamma=2.5, what="dragged window")
 
     # Back to a smaller image (auto-contrast on: a new window; the gamma stays).
     app.click(vx + 3, vy + 3)
     app.key("s")
     state = app.wait_image(names[-2])
     assert_shows(app, state, pixels[names[-2]], auto_window(luminance(pixels[names[-2]])),
-                 gamma=1.5, what="back to " + names[-2])  # fmt: skip
+                 gamma=2.5, what="back to " + names[-2])  # fmt: skip
 
 
 def _zoom(state: dict) -> float:
