@@ -25,7 +25,7 @@ from core.formats.voc import VocWriter
 from core.formats.yolo import YoloWriter
 from core.importer import load_split_record
 from core.project import Project
-from core.types import ImageAnnotation, ImageInfo, Split
+from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Split
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")
 DEFAULT_SPLIT_FILES = {
@@ -109,8 +109,13 @@ def export_project(
     split: Split | str | None = None,
     progress: Callable[..., object] | None = None,
     cancel: Callable[[], bool] | None = None,
+    reviewed_only: bool = False,
 ) -> ExportReport:
-    """Export the project's images (all, or one split) with their accepted labels into ``out``."""
+    """Export the project's images (all, or one split) with their accepted labels into ``out``.
+
+    ``reviewed_only`` leaves out images whose status is not REVIEWED: a never-reviewed image
+    would be written as an image with no targets, i.e. a wrong label.
+    """
     out = Path(out)
     fmt = str(fmt).lower()
     writer = make_writer(project, out, fmt)
@@ -118,6 +123,8 @@ def export_project(
         raise FormatError(out, "the export target is a file; choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     infos = sorted(project.list_images(split=Split(split) if split else None), key=lambda i: i.name)
+    if reviewed_only:
+        infos = [i for i in infos if i.status == ReviewStatus.REVIEWED]
     report = ExportReport(out=out, fmt=fmt)
     for done, info in enumerate(infos, start=1):
         if cancel is not None and cancel():

@@ -156,7 +156,7 @@ class ImageItemDelegate(QStyledItemDelegate):
         if missing:
             painter.setPen(QColor("#ff8a80") if selected else QColor("#d9534f"))
         else:  # readable on the selection's highlight too (grey on blue was not)
-            painter.setPen(QColor("#e8f0fe") if selected else QColor("#8a8a8a"))
+            painter.setPen(QColor("#ffffff") if selected else QColor("#8a8a8a"))
         rest = QRect(chip.right() + 6, rect.top(), rect.right() - chip.right() - 6, rect.height())
         text = _fit_details(painter.fontMetrics(), rest.width(), split, n_t, n_p, missing)
         painter.drawText(rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
