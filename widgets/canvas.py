@@ -431,8 +431,17 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
             return  # called by the view's first resize, before the overlays exist
         self.status.adjustSize()
         self.status.move(4, self.view.height() - self.status.height() - 4)
-        self.hint.setMaximumWidth(max(self.view.width() - 12, 50))
-        self.hint.adjustSize()
+        # One line when it fits, wrapped to the view's width otherwise (adjustSize on a word-wrapped
+        # label picks a narrow column instead).
+        metrics, pad = self.hint.fontMetrics(), 16  # the style sheet's 6 px padding, both sides
+        natural = metrics.horizontalAdvance(self.hint.text()) + pad + 2  # +2: rounding
+        width = max(50, min(natural, self.view.width() - 12))
+        text_rect = metrics.boundingRect(
+            QtCore.QRect(0, 0, width - pad, 10_000),
+            int(QtCore.Qt.TextFlag.TextWordWrap),
+            self.hint.text(),
+        )
+        self.hint.setFixedSize(width, text_rect.height() + 6)
         self.hint.move(4, 4)
         self.loupe.move(self.view.width() - self.loupe.width() - 6, 6)
 
