@@ -84,8 +84,9 @@ class ImageListModel(QAbstractListModel):
         self._all_changed()
 
     def update_proposal_scores(self, image_id: int, scores: list[float]) -> None:
+        """One image's scores after an edit (ignored until all scores were set once)."""
         if self._scores is None:
-            self._scores = {}
+            return
         self._scores[int(image_id)] = sorted(scores)
         row = self._rows.get(int(image_id))
         if row is not None:

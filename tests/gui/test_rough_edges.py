@@ -357,6 +357,10 @@ def test_window_list_follows_the_threshold(main_window, qtbot):
                  for k, s in enumerate((0.2, 0.4, 0.6, 0.8))]  # fmt: skip
     main_window.project.replace_proposals(image_id, proposals, None)
     main_window.after_edit(image_id, "all")
+    root = main_window.project.root
+    assert main_window.open_project(root)  # scores load in the background on open
+    actions.wait_loaded()
+    image_id = main_window.current_image_id
     main_window.set_score_threshold(0.5)
     row = main_window.list_model.index(main_window.list_model.row_of(image_id))
     assert main_window.list_model.data(row, ImageRole.N_PROPOSALS) == 2
