@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean-venv
+.PHONY: run test test-screen lint venv clean-venv
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -23,6 +23,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The screen-level layer alone: the real app on its own Xvfb, screen pixels vs the files.
+test-screen: $(STAMP)
+	$(BIN)/python -m pytest -q tests/screen $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

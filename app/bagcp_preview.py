@@ -44,6 +44,7 @@ from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
 from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
+from widgets.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,8 @@ class BagcpPreviewPanel(QWidget):
         self.controls.set_result_available(True)
         self._show_library_size()
         n = len(preview.result.targets)
-        text = f"Pasted {n} targets in {len(preview.result.regions)} regions (seed {preview.seed})."
+        text = (f"Pasted {plural(n, 'target')} in {plural(len(preview.result.regions), 'region')} "
+                f"(seed {preview.seed}).")  # fmt: skip
         if preview.result.message:
             text += f" {preview.result.message[0].upper()}{preview.result.message[1:]}."
         self.controls.set_message(text, error=n == 0)
@@ -365,7 +367,7 @@ class BagcpPreviewPanel(QWidget):
             self.controls.set_message("Library rebuild cancelled; the previous file is kept.")
         else:
             self._show_library_size()
-            self.controls.set_message(f"Target library rebuilt: {len(library)} targets.")
+            self.controls.set_message(f"Target library rebuilt: {plural(len(library), 'target')}.")
         self.library_ready.emit(library)
 
     def _show_library_size(self) -> None:
@@ -378,7 +380,7 @@ class BagcpPreviewPanel(QWidget):
     def _on_added(self, info: ImageInfo) -> None:
         self.preview.saved_as = info.name
         self.controls.set_result_available(False)
-        self.controls.set_message(f"Added {info.name} with {info.n_targets} targets.")
+        self.controls.set_message(f"Added {info.name} with {plural(info.n_targets, 'target')}.")
         reload_images = getattr(self.window, "reload_images", None)
         if reload_images is not None:
             reload_images()  # MainWindow re-lists images so the new one appears

@@ -18,6 +18,8 @@ PANELS = [
     "app.bagcp_preview",
     "app.inspector_panel",
     "app.stats_panel",
+    "app.image_actions",
+    "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
 ]
 
 

@@ -6,6 +6,7 @@ The main window loads ``project.list_images()`` once and pushes single-row updat
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
@@ -20,7 +21,6 @@ _ROLE_GETTERS = {
     int(ImageRole.STATUS): lambda i: i.status.value,
     int(ImageRole.SPLIT): lambda i: i.split.value,
     int(ImageRole.N_TARGETS): lambda i: i.n_targets,
-    int(ImageRole.N_PROPOSALS): lambda i: i.n_proposals,
     int(ImageRole.MISSING): lambda i: i.missing,
     int(Qt.ItemDataRole.ToolTipRole): lambda i: _tooltip(i),
 }
@@ -46,6 +46,10 @@ class ImageListModel(QAbstractListModel):
         super().__init__(parent)
         self._infos: list[ImageInfo] = []
         self._rows: dict[int, int] = {}
+        # Sorted proposal scores per image (set_proposal_scores): the row shows how many are at
+        # or above the score threshold, not the pre-annotation cap ("100 proposals").
+        self._scores: dict[int, list[float]] | None = None
+        self._threshold = 0.0
         self.thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.thumbnail_ready.connect(self._on_thumbnail)
@@ -61,8 +65,43 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             # Only rows the view paints ask for this, so thumbnails are made for visible rows only.
             return self.thumbnails.get(info) if self.thumbnails is not None else None
+        if role == ImageRole.N_PROPOSALS:
+            return self.proposals_shown(info)
         getter = _ROLE_GETTERS.get(int(role))
         return getter(info) if getter is not None else None
+
+    # ---------------------------------------------------------------- proposal counts
+    def proposals_shown(self, info: ImageInfo) -> int:
+        """Proposals of ``info`` at or above the threshold (all of them before scores are set)."""
+        if self._scores is None:
+            return info.n_proposals
+        scores = self._scores.get(int(info.id), [])
+        return len(scores) - bisect.bisect_left(scores, self._threshold)
+
+    def set_proposal_scores(self, scores: dict[int, list[float]] | None) -> None:
+        """All images' proposal scores (``Project.proposal_scores()``); None forgets them."""
+        self._scores = None if scores is None else {int(k): sorted(v) for k, v in scores.items()}
+        self._all_changed()
+
+    def update_proposal_scores(self, image_id: int, scores: list[float]) -> None:
+        """One image's scores after an edit (ignored until all scores were set once)."""
+        if self._scores is None:
+            return
+        self._scores[int(image_id)] = sorted(scores)
+        row = self._rows.get(int(image_id))
+        if row is not None:
+            self.dataChanged.emit(self.index(row), self.index(row))
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = float(threshold)
+        self._all_changed()
+
+    def threshold(self) -> float:
+        return self._threshold
+
+    def _all_changed(self) -> None:
+        if self._infos:
+            self.dataChanged.emit(self.index(0), self.index(len(self._infos) - 1))
 
     # ---------------------------------------------------------------- feeding
     def set_thumbnails(self, thumbnails: ThumbnailCache | None) -> None:

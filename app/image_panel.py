@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,6 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.types import ImageInfo, ReviewStatus, Split
+from widgets.scrolling import set_scrolled_layout
+from widgets.text import plural
 
 NOTE_IDLE_MS = 600  # a note is saved this long after the last keystroke (and on focus loss)
 
@@ -36,6 +40,9 @@ class ImagePanel(QWidget):
         super().__init__(parent)
         self._image_id: int | None = None
         self._saved_note = ""
+        self._info: ImageInfo | None = None
+        # (info) -> (proposals at or above the threshold, threshold); set by app.image_actions.
+        self.proposal_counter: Callable[[ImageInfo], tuple[int, float]] | None = None
         self.name_label = QLabel("No image", self)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts_label = QLabel("", self)
@@ -63,7 +70,8 @@ class ImagePanel(QWidget):
         form = QFormLayout()
         form.addRow("Status", self.status_combo)
         form.addRow("Split", self.split_combo)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
+        set_scrolled_layout(self, layout)  # a short dock scrolls, the window keeps its size
         layout.addWidget(self.name_label)
         layout.addWidget(self.facts_label)
         layout.addLayout(form)
@@ -79,15 +87,22 @@ class ImagePanel(QWidget):
             keep_note = False
             self.commit_note()
         self._image_id = info.id if info is not None else None
+        self._info = info
         for widget in (self.status_combo, self.split_combo, self.note_edit, self.review_button):
             widget.setEnabled(info is not None)
         if info is None:
             self.name_label.setText("No image")
             self.facts_label.setText("")
+            for combo in (self.status_combo, self.split_combo):  # no stale "reviewed / train"
+                combo.setCurrentIndex(-1)
+            self.note_edit.blockSignals(True)
+            self.note_edit.clear()
+            self.note_edit.blockSignals(False)
+            self._saved_note = ""
             return
         self.name_label.setText(f"<b>{info.name}</b>")
         facts = (f"{info.width} x {info.height}, {info.bit_depth}-bit, {info.channels} ch<br>"
-                 f"{info.n_targets} targets, {info.n_proposals} proposals")  # fmt: skip
+                 f"{plural(info.n_targets, 'target')}, {self._proposal_text(info)}")  # fmt: skip
         if info.missing:
             facts += "<br><span style='color:#d9534f'>File missing: move it back to " \
                      f"{info.path} or re-import it.</span>"  # fmt: skip
@@ -102,6 +117,17 @@ class ImagePanel(QWidget):
             self.note_edit.setPlainText(info.note)
             self.note_edit.blockSignals(False)
             self._note_timer.stop()
+
+    def _proposal_text(self, info: ImageInfo) -> str:
+        if self.proposal_counter is None or not info.n_proposals:
+            return plural(info.n_proposals, "proposal")
+        shown, thr = self.proposal_counter(info)
+        return f"{plural(shown, 'proposal')} at score >= {thr:.2f} (of {info.n_proposals})"
+
+    def refresh(self) -> None:
+        """Re-show the current image's facts (after the score threshold moved)."""
+        if self._info is not None:
+            self.set_info(self._info)
 
     def commit_note(self) -> None:
         """Emit the note when it differs from what the project holds."""

@@ -64,6 +64,7 @@ from core.inspect import (
 )
 from core.types import ReviewStatus, Source, Split, Target, TargetState
 from widgets.fa_gallery import FaGallery, GalleryCard
+from widgets.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -401,11 +402,12 @@ class InspectorPanel(QWidget):
         self._fill_summary()
         self._fill_images(run)
         s = run.summary
-        text = (f"{run.version} at score >= {run.threshold:.2f}: {s.false_alarms} false alarms "
+        text = (f"{run.version} at score >= {run.threshold:.2f}: "
+                f"{plural(s.false_alarms, 'false alarm')} "
                 f"({s.fa_sky} sky, {s.fa_non_sky} non-sky, {s.fa_unknown} unknown), "
-                f"{s.misses} misses over {s.n_images} images.")  # fmt: skip
+                f"{plural(s.misses, 'miss', 'misses')} over {plural(s.n_images, 'image')}.")  # fmt: skip
         if run.failed:
-            text += f" {len(run.failed)} images could not be read."
+            text += f" {plural(len(run.failed), 'image')} could not be read."
         if run.cancelled:
             text += " Cancelled: partial result (not saved)."
         self.status.setText(text)

@@ -68,8 +68,16 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("mode_draw_sky", "&Draw sky polygon", ("2",), "Mode"),
     Shortcut("mode_edit_sky", "Edit sky &vertices", ("3",), "Mode"),
     Shortcut(
+        "sky_close", "Close the sky polygon (adds sky)", ("Enter", "Double-click"), "Mode", True
+    ),
+    Shortcut(
         "sky_subtract", "Close the sky polygon as a subtraction", ("Shift+Enter",), "Mode", True
     ),
+    Shortcut("sky_vertex_undo", "Drop the polygon's last vertex", ("Backspace",), "Mode", True),
+    Shortcut(
+        "sky_vertex_delete", "Delete the selected sky vertex (edit sky)",
+        ("Right-click", "Del"), "Mode", True,
+    ),  # fmt: skip
     Shortcut("toggle_sky", "Show / hide the &sky", ("H",), "View"),
     Shortcut("fit", "&Fit the image", ("F", "Home"), "View", True),
     Shortcut("zoom", "Zoom at the cursor", ("Wheel",), "View", True),
@@ -102,7 +110,10 @@ MENUS: dict[str, list[str | None]] = {
 }  # fmt: skip
 # Mouse gestures and keys that only make sense on the canvas (nudge, pan...) are listed in the
 # cheat sheet only; every menu item above does something when chosen.
-TOOLBAR_TEXT = {"accept_above": "Accept above threshold", "accept_sky": "Accept sky",
+# Undo / Redo keep a fixed toolbar label (the menu says "Undo Move target"): a label that changes
+# length with every edit made the whole toolbar jump sideways.
+TOOLBAR_TEXT = {"undo": "Undo", "redo": "Redo",
+                "accept_above": "Accept above threshold", "accept_sky": "Accept sky",
                 "mode_edit": "Targets", "mode_draw_sky": "Draw sky", "mode_edit_sky": "Edit sky"}  # fmt: skip
 
 

@@ -46,6 +46,8 @@ from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
 from core.types import ModelVersion, ReviewStatus, Split
 from model.config import PRESETS  # plain dataclasses, no torch
+from widgets.scrolling import set_scrolled_layout
+from widgets.text import plural
 from widgets.train_plot import TrainPlot
 
 DOCK_NAME = "TrainingDock"
@@ -177,7 +179,9 @@ class TrainingPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.eta)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
+        set_scrolled_layout(self, layout)  # a short dock scrolls, the window keeps its size
+        self.plot.setMinimumHeight(160)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addLayout(row)
@@ -243,7 +247,8 @@ class TrainingPanel(QWidget):
         self._resumable = False
         self.error_box.clear()
         self.error_box.hide()
-        self.progress.setValue(0)
+        if not opts.resume:  # a resumed run continues from where its bar stopped
+            self.progress.setValue(0)
         self.eta.setText("")
         self.process.start(args, program=program)
         self._say(f"Starting training in {run_dir}…")
@@ -254,11 +259,17 @@ class TrainingPanel(QWidget):
     def _on_start(self, ev: dict) -> None:
         self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
         self._epochs = max(int(ev.get("epochs") or self._opts.epochs), 1)
+        shown = self.progress.value() if self._opts.resume else 0
         self.progress.setMaximum(self._epochs * self._steps)
         resumed = int(ev.get("resumed_from_epoch") or 0)
-        self.progress.setValue(resumed * self._steps)
-        note = f" (resumed after epoch {resumed})" if resumed else ""
-        self._say(f"Training {self._epochs} epochs × {self._steps} steps{note}.")
+        # The start event only counts whole epochs; a run stopped mid-epoch resumes at its saved
+        # step, so never step the bar back (the next step event sets the exact value).
+        self.progress.setValue(max(resumed * self._steps, shown))
+        self.plot.set_epochs(self._epochs)
+        note = (f" (resumed after epoch {resumed})" if resumed
+                else " (resumed)" if self._opts.resume else "")  # fmt: skip
+        self._say(f"Training {plural(self._epochs, 'epoch')} × "
+                  f"{plural(self._steps, 'step')}{note}.")  # fmt: skip
 
     def _on_step(self, ev: dict) -> None:
         epoch, step = int(ev.get("epoch", 1)), int(ev.get("step", 0))
@@ -413,8 +424,13 @@ class TrainingPanel(QWidget):
         for ev in events:
             if ev["event"] == "start":
                 self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
+                self._epochs = max(int(ev.get("epochs") or 1), 1)
+                self.plot.set_epochs(self._epochs)
+                self.progress.setMaximum(self._epochs * self._steps)
             elif ev["event"] == "step":
                 self.plot.add_step(_step_x(ev, self._steps), ev.get("losses") or {})
+                done = (int(ev.get("epoch", 1)) - 1) * self._steps + int(ev.get("step", 0))
+                self.progress.setValue(min(done, self.progress.maximum()))
             elif ev["event"] == "epoch":
                 self.plot.add_epoch(int(ev.get("epoch", 0)), ev.get("val") or {})
         self.plot.redraw()

@@ -118,10 +118,33 @@ class WelcomeWidget(QWidget):
             self.folder_dropped.emit(str(folder))
 
 
+def new_project_dialog(parent: QWidget, start: str) -> QFileDialog:
+    """A folder dialog that accepts a folder that does not exist yet (it is created).
+
+    ``getExistingDirectory`` only returns existing folders, so typing the name of the new project
+    folder was refused; in save mode the typed name is taken as it is.
+    """
+    dialog = QFileDialog(parent, "New project: pick an empty folder or type a new folder name",
+                         start)  # fmt: skip
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    dialog.setOption(QFileDialog.Option.DontConfirmOverwrite, True)
+    dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Create")
+    dialog.setLabelText(QFileDialog.DialogLabel.FileName, "Project folder")
+    return dialog
+
+
 def choose_new_project_dir(parent: QWidget, start: str) -> Path | None:
-    """Folder picker for a new project; refuses a folder that already holds one."""
-    folder = QFileDialog.getExistingDirectory(parent, "New project: choose an empty folder", start)
-    if not folder:
+    """Folder for a new project, existing or not (created by ``Project.create``); a folder that
+    already holds a project is opened instead (the user is told)."""
+    dialog = new_project_dialog(parent, start)
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    folder = dialog.selectedFiles()[0]
+    if Path(folder).exists() and not Path(folder).is_dir():
+        QMessageBox.warning(parent, "New project", f"{folder} is a file; type the name of a "
+                            "folder (it is created when it does not exist).")  # fmt: skip
         return None
     if (Path(folder) / PROJECT_FILE).exists():
         QMessageBox.information(parent, "New project", f"{folder} already holds a project; "

@@ -349,6 +349,24 @@ class Project:
         with self._session() as s:
             return [db.target_from_row(r) for r in edit_store.target_rows(s, image_id, states)]
 
+    def proposal_scores(self, image_id: int | None = None) -> dict[int, list[float]]:
+        """Scores of the proposals per image, ``{image_id: [score, ...]}``, in one query.
+
+        The image list counts proposals at or above the live score threshold from these (the
+        per-image proposal count is capped by pre-annotation, so it says little by itself).
+        Proposals without a score count as 0.
+        """
+        stmt = select(TargetRow.image_id, TargetRow.score).where(
+            TargetRow.state == TargetState.PROPOSAL.value
+        )
+        if image_id is not None:
+            stmt = stmt.where(TargetRow.image_id == int(image_id))
+        out: dict[int, list[float]] = {}
+        with self._session() as s:
+            for iid, score in s.execute(stmt):
+                out.setdefault(int(iid), []).append(float(score) if score is not None else 0.0)
+        return out
+
     @staticmethod
     def _target_rows(s: Session, image_id: int, states: list[str] | None) -> Sequence[TargetRow]:
         return edit_store.target_rows(s, image_id, states)

@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.scrolling import set_scrolled_layout
+
 SEED_MAX = 2**31 - 1
 SWITCHES = (
     ("copy_paste", "Copy-paste", "Paste library targets at all (off: the image is unchanged)"),
@@ -156,7 +158,8 @@ class BagcpControls(QWidget):
         actions = QHBoxLayout()
         for b in (self.preview_button, self.after_button, self.add_button):
             actions.addWidget(b)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
+        set_scrolled_layout(self, layout)  # a short dock scrolls, the window keeps its size
         layout.addLayout(form)
         layout.addLayout(actions)
         layout.addWidget(self.library_label)

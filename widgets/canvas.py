@@ -44,11 +44,20 @@ from widgets.overlays import (
     SKY_PROPOSAL_FILL,
     BoxesItem,
     TargetsItem,
+    painted_rect,
     view_scale,
 )
 from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
 
 MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
+# What each mode expects, shown on the canvas (top left) so the annotator never has to guess.
+MODE_HINTS = {
+    CanvasMode.EDIT: "Targets: click on a target to add it · drag to move · arrows nudge · Del deletes",
+    CanvasMode.DRAW_SKY: "Draw sky: click vertices · Enter closes and adds · Shift+Enter subtracts · "
+    "Backspace drops the last vertex · Esc cancels",
+    CanvasMode.EDIT_SKY: "Edit sky: drag a vertex · drag an edge to insert one · right-click or Del "
+    "removes the vertex · Del on a selected ring removes it",
+}
 
 
 class CanvasError(SirstError, ValueError):
@@ -90,7 +99,7 @@ class _ImageItem(pg.ImageItem):
         )
         h, w = self.image.shape[:2]
         area = QtCore.QRectF(0, 0, w, h)
-        view = self.viewRect()
+        view = painted_rect(painter)  # not self.viewRect(): stale after zoom / pan / new image
         if view is not None:
             area = visible_pixels(area, view)
         if area.isEmpty():
@@ -245,9 +254,16 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
             "background: rgba(16,17,19,200); color: #e8eaed; padding: 2px 6px;"
         )
         self.status.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hint = QtWidgets.QLabel(MODE_HINTS[CanvasMode.EDIT], self.view)
+        self.hint.setStyleSheet(
+            "background: rgba(16,17,19,190); color: #c8cbd0; padding: 2px 6px;"
+        )
+        self.hint.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hint.setWordWrap(True)
+        self._cursor_pos: QtCore.QPointF | None = None  # widget position of the last read-out
         self.loupe = Loupe(self.view)
         self.loupe.hide()
-        self.loupe_enabled = True
+        self.loupe_enabled = False  # off by default: it covers the canvas corner (L shows it)
         self.display_controls = DisplayControls()
         self.display_controls.display_changed.connect(self._apply_display)
         layout = QtWidgets.QVBoxLayout(self)
@@ -256,6 +272,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.display_controls)
         self.view.setCursor(QtCore.Qt.CursorShape.ArrowCursor)
+        # Wheel zoom, pan and fit change what the read-out says without a mouse move.
+        self.viewbox.sigRangeChanged.connect(self._refresh_readout)
 
     # ==================================================================== setters (contract)
     def set_image(
@@ -282,7 +300,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.display_controls.set_data(gray, prepared.histogram if prepared is not None else None)
         self.display_controls.set_settings(self._settings)
         if not keep_view:
+            self._cursor_pos = None  # the previous image's (or project's) read-out is stale
+            self.loupe.hide()
             self.fit()
+            self._refresh_readout()
 
     def image(self) -> np.ndarray | None:
         """The raw pixels shown (as passed to ``set_image``)."""
@@ -338,6 +359,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         )
         self.view.setCursor(shape)
         self.sky_item.update()
+        self.hint.setText(MODE_HINTS[mode])
+        self._place_overlays()
 
     def mode(self) -> str:
         return self._mode
@@ -449,6 +472,18 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
             return  # called by the view's first resize, before the overlays exist
         self.status.adjustSize()
         self.status.move(4, self.view.height() - self.status.height() - 4)
+        # One line when it fits, wrapped to the view's width otherwise (adjustSize on a word-wrapped
+        # label picks a narrow column instead).
+        metrics, pad = self.hint.fontMetrics(), 16  # the style sheet's 6 px padding, both sides
+        natural = metrics.horizontalAdvance(self.hint.text()) + pad + 2  # +2: rounding
+        width = max(50, min(natural, self.view.width() - 12))
+        text_rect = metrics.boundingRect(
+            QtCore.QRect(0, 0, width - pad, 10_000),
+            int(QtCore.Qt.TextFlag.TextWordWrap),
+            self.hint.text(),
+        )
+        self.hint.setFixedSize(width, text_rect.height() + 6)
+        self.hint.move(4, 4)
         self.loupe.move(self.view.width() - self.loupe.width() - 6, 6)
 
     def _toggle_loupe(self) -> None:
@@ -462,7 +497,22 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         v = self._raw[int(np.floor(y)), int(np.floor(x))]
         return tuple(v.tolist()) if np.ndim(v) else v.item()
 
-    def _report_cursor(self, x: float, y: float) -> None:
+    def _refresh_readout(self, *_args) -> None:
+        """Re-say the read-out after a zoom / pan / new image (the cursor may not have moved)."""
+        if self._cursor_pos is not None:
+            x, y = self.widget_to_image(self._cursor_pos)
+            self._report_cursor(x, y, self._cursor_pos)
+            return
+        if self._gray is None:
+            self.status.setText("")
+        else:
+            h, w = self._gray.shape
+            self.status.setText(f"{w} x {h}   zoom {self.zoom():.2f}x")
+        self._place_overlays()
+
+    def _report_cursor(self, x: float, y: float, pos: QtCore.QPointF | None = None) -> None:
+        if pos is not None:
+            self._cursor_pos = QtCore.QPointF(pos)
         value = self.value_at(x, y)
         self.cursor_moved.emit(x, y, value)
         if value is None:

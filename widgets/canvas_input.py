@@ -104,7 +104,7 @@ class CanvasInputMixin:
     def _mouse_move(self, ev: QtGui.QMouseEvent) -> None:
         pos = ev.position()
         img = self.widget_to_image(pos)
-        self._report_cursor(*img)
+        self._report_cursor(*img, pos)
         p = self._press
         if p is None:
             self._hover(*img)
@@ -154,6 +154,7 @@ class CanvasInputMixin:
         ev.accept()
 
     def _leave(self) -> None:
+        self._cursor_pos = None
         self.loupe.hide()
         self.sky_item.set_hover(None)
         self.cursor_moved.emit(float("nan"), float("nan"), None)

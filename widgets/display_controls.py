@@ -189,6 +189,9 @@ class DisplayControls(QtWidgets.QWidget):
         self.gamma_spin.setSingleStep(0.05)
         self.gamma_spin.setValue(1.0)
         self.gamma_spin.setPrefix("γ ")
+        # Apply a typed value on Enter / focus out, not per keystroke: re-formatting the text
+        # mid-typing ("2" -> "γ 2.00") swallowed the rest ("2.5" became 2.00).
+        self.gamma_spin.setKeyboardTracking(False)
         self.gamma_spin.setToolTip("Gamma: out = in ** gamma (< 1 brightens the dark background)")
         self.gamma_spin.valueChanged.connect(self._on_gamma)
         self.cmap_combo = QtWidgets.QComboBox()
@@ -242,7 +245,8 @@ class DisplayControls(QtWidgets.QWidget):
         self._updating = True
         try:
             self.region.setRegion(self._settings.levels)
-            self.gamma_spin.setValue(self._settings.gamma)
+            if abs(self.gamma_spin.value() - self._settings.gamma) > 1e-9:
+                self.gamma_spin.setValue(self._settings.gamma)
             self.cmap_combo.setCurrentText(self._settings.cmap)
         finally:
             self._updating = False

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.types import ReviewStatus, Split
+from widgets.text import plural
 
 
 class ImageRole(IntEnum):
@@ -118,7 +119,9 @@ class ImageItemDelegate(QStyledItemDelegate):
                          painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, name_rect.width()))  # fmt: skip
         font.setBold(False)
         painter.setFont(font)
-        self._paint_details(painter, QRect(x, r.top() + 27, r.right() - x - 4, 18), index, color)
+        self._paint_details(
+            painter, QRect(x, r.top() + 27, r.right() - x - 4, 18), index, color, selected
+        )
         painter.restore()
 
     @staticmethod
@@ -136,7 +139,9 @@ class ImageItemDelegate(QStyledItemDelegate):
         painter.drawImage(target, image)
 
     @staticmethod
-    def _paint_details(painter: QPainter, rect: QRect, index: QModelIndex, color: QColor) -> None:
+    def _paint_details(
+        painter: QPainter, rect: QRect, index: QModelIndex, color: QColor, selected: bool
+    ) -> None:
         status = index.data(ImageRole.STATUS) or ""
         chip_w = painter.fontMetrics().horizontalAdvance(status) + 10
         chip = QRect(rect.left(), rect.top() + 1, chip_w, rect.height() - 2)
@@ -146,20 +151,32 @@ class ImageItemDelegate(QStyledItemDelegate):
         painter.setPen(QColor("white"))
         painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, status)
         n_t, n_p = index.data(ImageRole.N_TARGETS) or 0, index.data(ImageRole.N_PROPOSALS) or 0
-        parts = [index.data(ImageRole.SPLIT) or "", f"{n_t} targets"]
-        if n_p:
-            parts.append(f"{n_p} proposals")
-        if index.data(ImageRole.MISSING):
-            parts.insert(0, "FILE MISSING")
-            painter.setPen(QColor("#d9534f"))
-        else:
-            painter.setPen(QColor("#9a9a9a"))
+        split = index.data(ImageRole.SPLIT) or ""
+        missing = bool(index.data(ImageRole.MISSING))
+        if missing:
+            painter.setPen(QColor("#ff8a80") if selected else QColor("#d9534f"))
+        else:  # readable on the selection's highlight too (grey on blue was not)
+            painter.setPen(QColor("#ffffff") if selected else QColor("#8a8a8a"))
         rest = QRect(chip.right() + 6, rect.top(), rect.right() - chip.right() - 6, rect.height())
-        # Elided, not clipped: a narrow list still shows where the text was cut ("10 propo…").
-        text = painter.fontMetrics().elidedText(
-            " · ".join(parts), Qt.TextElideMode.ElideRight, rest.width()
-        )
+        text = _fit_details(painter.fontMetrics(), rest.width(), split, n_t, n_p, missing)
         painter.drawText(rest, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+
+
+def _fit_details(metrics, width: int, split: str, n_t: int, n_p: int, missing: bool) -> str:
+    """The longest wording of split and counts that fits: the counts never get cut off."""
+    lead = ["FILE MISSING"] if missing else []
+    props = [plural(n_p, "proposal")] if n_p else []
+    short_props = [f"{n_p} prop."] if n_p else []
+    for parts in (
+        [*lead, split, plural(n_t, "target"), *props],
+        [*lead, split, f"{n_t} tgt", *short_props],
+        [*lead, f"{n_t} tgt", *short_props],
+        [*lead, f"{n_t}" + (f" / {n_p}" if n_p else "")],
+    ):
+        text = " · ".join(p for p in parts if p)
+        if metrics.horizontalAdvance(text) <= width:
+            return text
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 class ImageListWidget(QWidget):
@@ -211,7 +228,7 @@ class ImageListWidget(QWidget):
     def _update_count(self, *_args: object) -> None:
         model = self.proxy.sourceModel()
         total = model.rowCount() if model is not None else 0
-        self.count_label.setText(f"{self.proxy.rowCount()} of {total} images")
+        self.count_label.setText(f"{self.proxy.rowCount()} of {plural(total, 'image')}")
 
     def _apply_filters(self, *_args: object) -> None:
         keep = self.current_id()

@@ -145,6 +145,50 @@ def view_scale(painter: QtGui.QPainter) -> float:
     return max(float(np.hypot(t.m11(), t.m12())), 1e-9)
 
 
+class LabelPlacer:
+    """Greedy non-overlapping placement of screen rectangles (a coarse grid keeps it O(n))."""
+
+    CELL = 64.0
+
+    def __init__(self) -> None:
+        self._grid: dict[tuple[int, int], list[QtCore.QRectF]] = {}
+        self.count = 0
+
+    def _cells(self, rect: QtCore.QRectF):
+        c = self.CELL
+        for i in range(int(rect.left() // c), int(rect.right() // c) + 1):
+            for j in range(int(rect.top() // c), int(rect.bottom() // c) + 1):
+                yield i, j
+
+    def take(self, rect: QtCore.QRectF) -> bool:
+        """Reserve ``rect`` unless it overlaps a reserved one; True when reserved."""
+        cells = list(self._cells(rect))
+        for cell in cells:
+            if any(rect.intersects(other) for other in self._grid.get(cell, ())):
+                return False
+        for cell in cells:
+            self._grid.setdefault(cell, []).append(rect)
+        self.count += 1
+        return True
+
+
+def painted_rect(painter: QtGui.QPainter) -> QtCore.QRectF | None:
+    """The part of the item's coordinate space that this paint call can reach (the device area).
+
+    Not pyqtgraph's ``viewRect()``: that value is cached per item and only cleared by
+    ``GraphicsItem.viewTransformChanged``, which ``ImageItem`` and items overriding the hook do
+    not call, so after a zoom, a pan or a new image it still describes the first view painted.
+    The painter's transform and device are exact for the paint in progress.
+    """
+    device = painter.device()
+    if device is None:
+        return None
+    inverse, ok = painter.transform().inverted()
+    if not ok:
+        return None
+    return inverse.mapRect(QtCore.QRectF(0, 0, device.width(), device.height()))
+
+
 class TargetsItem(pg.GraphicsObject):
     """All targets of an image in one item: boxes, point markers, selection, drag preview, scores."""
 
@@ -377,7 +421,7 @@ class TargetsItem(pg.GraphicsObject):
 
     def _paint_scores(self, painter: QtGui.QPainter, rows: np.ndarray) -> None:
         """Score labels above proposals in view (device coordinates, so text keeps its size)."""
-        view = self.viewRect()
+        view = painted_rect(painter)
         if view is None:
             return
         b = self.boxes
@@ -392,7 +436,8 @@ class TargetsItem(pg.GraphicsObject):
                 & (anchor_y >= view.top())
                 & (anchor_y <= view.bottom())
             )
-        idx = np.flatnonzero(rows)[:MAX_LABELS]
+        idx = np.flatnonzero(rows)
+        idx = idx[np.argsort(-self.scores[idx], kind="stable")][: 4 * MAX_LABELS]
         if not len(idx):
             return
         t = painter.transform()
@@ -402,11 +447,18 @@ class TargetsItem(pg.GraphicsObject):
         font.setPointSizeF(8.0)
         painter.setFont(font)
         metrics = QtGui.QFontMetricsF(font)
+        placed = LabelPlacer()
         for k in idx:
             pos = t.map(QtCore.QPointF(anchor_x[k], anchor_y[k]))
             text = f"{self.scores[k]:.2f}"
             rect = metrics.boundingRect(text).adjusted(-2, -1, 2, 1)
             rect.moveBottomLeft(QtCore.QPointF(pos.x(), pos.y() - 2))
+            # Highest scores first; a label that would overlap one already drawn is left out
+            # (its box stays): clusters at low thresholds otherwise become unreadable smears.
+            if not placed.take(rect):
+                continue
+            if placed.count > MAX_LABELS:
+                break
             painter.fillRect(rect, QtGui.QColor(0, 0, 0, 170))
             painter.setPen(PROPOSAL)
             painter.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, text)

@@ -19,6 +19,7 @@ from widgets.overlays import (
     SKY,
     SKY_PROPOSAL,
     handles,
+    painted_rect,
     rings_path,
     shadow,
     stroke,
@@ -161,9 +162,12 @@ class SkyItem(pg.GraphicsObject):
             ring = self.rings[self.hover_ring]
         if ring is not None:
             self._paint_handles(painter, ring)
+        elif self.rings:
+            # Nothing picked yet: show every vertex in view, so the mode shows what it edits.
+            self._paint_handles(painter, np.concatenate([np.asarray(r) for r in self.rings]))
 
     def _paint_handles(self, painter: QtGui.QPainter, ring: np.ndarray) -> None:
-        view = self.viewRect()
+        view = painted_rect(painter)
         if view is None:
             return
         inside = (

@@ -18,6 +18,7 @@ LOSS_ORDER = ("total", "cls", "box", "ctr", "sky")
 METRIC_ORDER = ("mAP07", "mAP12", "recall", "pd", "sky_iou")
 # Metrics drawn on the 0..1 axis; counts such as fa_per_image would squash it, so they are skipped.
 UNIT_METRICS = frozenset(METRIC_ORDER)
+LEGEND_HEADROOM = 0.3  # fraction of the data's height kept free above it for the legend row
 
 
 class _Series:
@@ -42,11 +43,17 @@ class TrainPlot(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.setLabel("left", ylabel)
             plot.showGrid(x=True, y=True, alpha=0.3)
-            plot.addLegend(offset=(-10, 10))
+            # One row of entries along the top; the y range leaves headroom for it (redraw), so
+            # the legend never covers a curve.
+            legend = plot.addLegend(offset=(40, 2), colCount=5, labelTextSize="8pt")
+            legend.setBrush(pg.mkBrush(0, 0, 0, 0))
+            plot.setMouseEnabled(x=False, y=False)
+            plot.disableAutoRange()
             layout.addWidget(plot)
-        self.metric_plot.setYRange(0.0, 1.0)
+        self._epochs = 1
         self._losses: dict[str, _Series] = {}
         self._metrics: dict[str, _Series] = {}
+        self._set_ranges()
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -54,6 +61,11 @@ class TrainPlot(QWidget):
         self._timer.timeout.connect(self.redraw)
 
     # ------------------------------------------------------------------ data in
+    def set_epochs(self, epochs: int) -> None:
+        """The run's length: the x axes span 0..epochs from the first step on."""
+        self._epochs = max(int(epochs), 1)
+        self._set_ranges()
+
     def add_step(self, x: float, losses: dict[str, float]) -> None:
         """One training step at ``x`` epochs (fractional) with its named losses."""
         for name, value in _finite(losses).items():
@@ -95,6 +107,28 @@ class TrainPlot(QWidget):
         self._dirty = False
         for s in (*self._losses.values(), *self._metrics.values()):
             s.item.setData(s.x, s.y)
+        for s in self._losses.values():
+            # A lone first step drawn as a line is invisible: show it as a dot until there are two.
+            s.item.setSymbol("o" if len(s.x) < 2 else None)
+            s.item.setSymbolSize(5)
+        self._set_ranges()
+
+    def _set_ranges(self) -> None:
+        """x: 0..epochs (or the data, if longer); y: 0..max loss, 0..1 for metrics; +headroom.
+
+        Explicit ranges: pyqtgraph's auto-range on one point or an empty plot spans something
+        like -10..15 with nothing visible in it.
+        """
+        xs = [x for s in (*self._losses.values(), *self._metrics.values()) for x in s.x]
+        x_max = max([float(self._epochs), *xs])
+        ys = [y for s in self._losses.values() for y in s.y]
+        y_max = max(ys) if ys else 1.0
+        y_min = min(0.0, min(ys)) if ys else 0.0
+        span = max(y_max - y_min, abs(y_max), 1e-3)
+        self.loss_plot.setXRange(0.0, x_max, padding=0.02)
+        self.loss_plot.setYRange(y_min, y_max + span * LEGEND_HEADROOM, padding=0.02)
+        self.metric_plot.setXRange(0.0, x_max, padding=0.02)
+        self.metric_plot.setYRange(0.0, 1.0 + LEGEND_HEADROOM, padding=0.02)
 
     def _schedule(self) -> None:
         if not self._dirty:

@@ -39,6 +39,7 @@ def test_export_coco_from_dialog(main_window, qtbot, tmp_path):
     dialog = ExportDialog(main_window.project, main_window, str(out))
     qtbot.addWidget(dialog)
     dialog.format_combo.setCurrentText("coco")
+    dialog.reviewed_check.setChecked(False)  # every image (the default leaves unreviewed out)
     run_dialog(qtbot, dialog)
     report = dialog.result_report
     n = len(main_window.project.list_images())

@@ -92,7 +92,7 @@ def test_preview_outlines_exactly_where_it_pasted(qtbot, setup) -> None:
     panel.controls.set_showing_after(False)
     before, keep_view = win.canvas.images[-1]
     assert keep_view and np.array_equal(before, img) and win.canvas.highlights[-1][0] == []
-    assert "Pasted 8 targets in 1 regions (seed 7)" in panel.controls.message.text()
+    assert "Pasted 8 targets in 1 region (seed 7)" in panel.controls.message.text()
 
 
 def test_same_seed_same_result_and_library_cached(qtbot, setup, monkeypatch) -> None:

@@ -211,7 +211,21 @@ def test_cursor_reports_raw_value(qtbot, canvas: IRCanvas) -> None:
     x, y, value = blocker.args
     assert int(x) == 12 and int(y) == 7 and value == int(img[7, 12])
     assert str(value) in canvas.status.text()
+    assert not canvas.loupe.isVisible()  # off by default: it would cover the canvas corner
+    canvas.set_loupe_visible(True)
+    qtbot.mouseMove(vp(canvas), at(canvas, 13.5, 7.5))
     assert canvas.loupe.isVisible()
+
+
+def test_readout_follows_zoom_and_is_reset_by_a_new_image(qtbot, canvas: IRCanvas) -> None:
+    img = canvas.image()
+    qtbot.mouseMove(vp(canvas), at(canvas, 12.5, 7.5))
+    assert f"= {int(img[7, 12])}" in canvas.status.text()
+    canvas.center_on(12.5, 7.5, zoom=4.0)  # no mouse move: the label must still follow
+    assert "zoom 4.00x" in canvas.status.text()
+    canvas.set_image(np.zeros((30, 40), np.uint8))
+    assert canvas.status.text().startswith("40 x 30")
+    assert f"= {int(img[7, 12])}" not in canvas.status.text()
 
 
 def test_wheel_zooms_at_the_cursor(qtbot, canvas: IRCanvas) -> None:

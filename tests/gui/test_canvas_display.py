@@ -181,6 +181,7 @@ def test_loupe_matches_the_display_mapping(qtbot, canvas: IRCanvas) -> None:
     canvas.set_image(img)
     canvas.set_display(levels=(500, 3500), gamma=0.7, cmap="inferno")
     canvas.center_on(30, 25, zoom=8)
+    canvas.set_loupe_visible(True)  # off by default (L)
     qtbot.mouseMove(canvas.view.viewport(), canvas.image_to_widget(30.5, 25.5))
     loupe = canvas.loupe
     assert loupe.isVisible()

@@ -1,0 +1,111 @@
+"""Where things are on screen, for the screen-level tests (tests/screen/), off unless asked for.
+
+With ``SIRST_SCREEN_PROBE=FILE`` in the environment the window writes, whenever it changes, a JSON
+file saying where the canvas puts image pixels on the screen (the view-box mapping, not the
+paint path under test), the display settings it believes it shows, and the screen rectangles of
+the controls a test clicks. The tests compare the grabbed screen with the file's pixels through
+a window computed by themselves; this file only tells them where to look. Without the variable
+``install`` does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
+from PySide6.QtWidgets import QWidget
+
+PROBE_ENV = "SIRST_SCREEN_PROBE"
+INTERVAL_MS = 100
+
+
+def _rect(widget: QWidget | None) -> list[int] | None:
+    """[x, y, w, h] of a visible widget in screen (root window) coordinates."""
+    if widget is None or not widget.isVisible():
+        return None
+    top_left = widget.mapToGlobal(QPoint(0, 0))
+    return [top_left.x(), top_left.y(), widget.width(), widget.height()]
+
+
+def _global_point(widget: QWidget, point: QPointF) -> list[float]:
+    p = widget.mapToGlobal(point)
+    return [float(p.x()), float(p.y())]
+
+
+def canvas_state(window) -> dict:
+    """What the probe writes: image placement, display settings, controls (screen coordinates)."""
+    canvas = window.canvas
+    img = canvas.image()
+    info = getattr(window, "current_info", None)
+    state: dict = {
+        "image": info.name if info is not None and img is not None else None,
+        "mode": canvas.mode(),
+        "window": _rect(window),
+        "viewport": _rect(canvas.view.viewport()),
+    }
+    if img is not None:
+        h, w = img.shape[:2]
+        view = canvas.view.viewport()
+        # Sub-pixel accuracy: map through floats, not the rounded QPoint of image_to_widget.
+        to_view = canvas.view.viewportTransform()
+        vo = to_view.map(canvas.viewbox.mapViewToScene(QPointF(0, 0)))
+        vc = to_view.map(canvas.viewbox.mapViewToScene(QPointF(w, h)))
+        state["shape"] = [h, w]
+        state["image_origin"] = _global_point(view, vo)  # screen position of image point (0, 0)
+        state["image_corner"] = _global_point(view, vc)  # and of (w, h)
+        s = canvas.display_settings()
+        state["display"] = {"levels": list(s.levels), "gamma": s.gamma, "cmap": s.cmap}
+    controls = canvas.display_controls
+    state["controls"] = {
+        "auto": _rect(controls.auto_button),
+        "full": _rect(controls.full_button),
+        "gamma": _rect(controls.gamma_spin),
+        "auto_check": _rect(controls.auto_check),
+        "histogram": _rect(controls.plot.viewport()),
+    }
+    region_vb = controls.plot.getPlotItem().getViewBox()
+    levels = controls.region.getRegion()
+    ys = region_vb.viewRect().center().y()
+    plot_view = controls.plot
+    lines = []
+    for value in levels:
+        p = plot_view.mapFromScene(region_vb.mapViewToScene(QPointF(float(value), ys)))
+        lines.append(_global_point(plot_view.viewport(), QPointF(p)))
+    state["controls"]["level_lines"] = lines
+    overlays = (canvas.status, canvas.loupe, canvas.hint)
+    state["overlays"] = [r for r in map(_rect, overlays) if r]
+    state["zoom_label"] = canvas.status.text() if canvas.status.isVisible() else ""
+    return state
+
+
+class ScreenProbe(QObject):
+    """Writes ``canvas_state`` to a file (atomically) whenever it changes."""
+
+    def __init__(self, window, path: Path) -> None:
+        super().__init__(window)
+        self._window = window
+        self._path = path
+        self._last = ""
+        self._timer = QTimer(self, interval=INTERVAL_MS)
+        self._timer.timeout.connect(self.write)
+        self._timer.start()
+
+    def write(self) -> None:
+        text = json.dumps(canvas_state(self._window), sort_keys=True)
+        if text == self._last:
+            return
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".probe-")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, self._path)
+        self._last = text
+
+
+def install(window) -> None:
+    """Start the probe when ``SIRST_SCREEN_PROBE`` names a file; otherwise nothing."""
+    target = os.environ.get(PROBE_ENV)
+    if target:
+        window.screen_probe = ScreenProbe(window, Path(target))
