@@ -2,9 +2,9 @@
 
 - Images menu (and the image list's context menu): set the split or the review status of every
   selected image; split images at random 80 / 20 into train / val (the selected ones, or every
-  image whose split is still unassigned, e.g. just imported). Writes go through
-  ``Project.set_split`` / ``Project.set_status`` and ``window.after_edit``, as a single-image edit
-  from the Image dock does.
+  image whose split is still unassigned, e.g. just imported). Each image's change is an undoable
+  field edit on that image's own stack (``window.apply_edit``), as a single-image edit from the
+  Image dock is.
 - The image list and the Image dock count the proposals at or above the current score threshold
   (pre-annotation keeps up to 100 per image, so "100 proposals" everywhere said nothing).
 """
@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.shortcuts import Shortcut, panel_action
 from app.workers import TaskThread, stop_thread
+from core.document import field_edit
+from core.edits import ImageField
 from core.errors import SirstError
 from core.types import ReviewStatus, Split
 from widgets.text import plural
@@ -83,23 +85,27 @@ class ImageActions:
         return ids
 
     def set_split(self, split: Split, ids: list[int] | None = None) -> int:
-        return self._apply(ids, lambda p, i: p.set_split(i, split), f"split set to {split.value}")
+        return self._apply(ids, ImageField.SPLIT, split, f"split set to {split.value}")
 
     def set_status(self, status: ReviewStatus, ids: list[int] | None = None) -> int:
-        return self._apply(ids, lambda p, i: p.set_status(i, status), f"status set to {status.value}")
+        return self._apply(ids, ImageField.STATUS, status, f"status set to {status.value}")
 
-    def _apply(self, ids: list[int] | None, write, what: str) -> int:
+    def _apply(self, ids: list[int] | None, field: ImageField, value, what: str) -> int:
         project = self.window.project
         ids = self._targets() if ids is None else list(ids)
         if project is None or not ids:
             self.window.show_message("Select images in the list first.")
             return 0
+        if self.window.refuse_if_read_only():
+            return 0
         done = 0
         try:
             for image_id in ids:
-                write(project, int(image_id))
+                info = self.model.info(int(image_id)) or project.get_image(int(image_id))
+                edit = field_edit(info, field, value)
+                if edit is not None:
+                    self.window.apply_edit(edit)
                 done += 1
-                self.window.after_edit(int(image_id), "info")
         except SirstError as exc:
             self.window.show_message(f"Stopped after {plural(done, 'image')}: {exc}")
             return done

@@ -355,8 +355,7 @@ def test_window_list_follows_the_threshold(main_window, qtbot):
     proposals = [Target(point=(5.0 + k, 5.0), box=(4 + k, 4, 7 + k, 7), source=Source.MODEL,
                         state=TargetState.PROPOSAL, score=s)
                  for k, s in enumerate((0.2, 0.4, 0.6, 0.8))]  # fmt: skip
-    main_window.project.replace_proposals(image_id, proposals, None)
-    main_window.after_edit(image_id, "all")
+    main_window.record_edit(main_window.project.propose(image_id, proposals, None))
     root = main_window.project.root
     assert main_window.open_project(root)  # scores load in the background on open
     actions.wait_loaded()
