@@ -21,6 +21,7 @@ from core.document import AnnotationDocument, field_edit
 from core.edits import AnnotationEdit, ImageField
 from core.geometry import GeometryError
 from core.types import SkyOp, Source, Target, TargetMask, TargetState
+from widgets.text import plural
 
 
 class UndoStacks(QUndoGroup):
@@ -138,7 +139,7 @@ class AnnotationController(QObject):
         found = [t.id for t in doc.targets if t.state == TargetState.PROPOSAL
                  and (t.score if t.score is not None else 1.0) >= thr]  # fmt: skip
         if found:
-            text = f"Accept {len(found)} proposals with score >= {thr:.2f}"
+            text = f"Accept {plural(len(found), 'proposal')} with score >= {thr:.2f}"
             self._push(doc.set_states_edit(found, TargetState.ACCEPTED, text))
         return len(found)
 
