@@ -61,7 +61,7 @@ def run_pipeline(
     cancelled: Callable[[], bool] | None = None,
 ) -> PipelineStats:
     """Run ``predictor`` over ``items``: ``load(item)`` gives pixels, ``consume(item, result)``
-    gets the Prediction or the item's error (one of ITEM_ERRORS). Errors raised by ``consume``
+    gets the Prediction or the item's error (anything ``load`` raised, or one of ITEM_ERRORS). Errors raised by ``consume``
     stop the run and propagate. ``cancelled()`` is checked before each image; images already
     through the network are still consumed."""
     import time
@@ -73,7 +73,7 @@ def run_pipeline(
         t = time.perf_counter()
         try:
             return _Read(item, predictor.prepare(load(item)), time.perf_counter() - t)
-        except ITEM_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - any decoder failure (cv2.error too) skips this file only
             return _Read(item, exc, time.perf_counter() - t)
 
     def finish(item: T, prepared: Prepared, maps) -> None:
