@@ -115,6 +115,32 @@ def ensure_out(out: Path) -> str | None:
     return None
 
 
+def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating_thr: float,
+                   score_thr: float) -> tuple[list[str], list[str]]:
+    """Run the pipeline over (id, path) pairs, writing each image's files as it finishes:
+    (detections.csv rows with header, reasons for the images that failed)."""
+    from core.imageio import read_image
+    from model.pipeline import run_pipeline
+
+    rows, failed, done = ["image_id,xmin,ymin,xmax,ymax,score"], [], [0]
+
+    def consume(item: tuple[str, Path], pred) -> None:
+        image_id, path = item
+        done[0] += 1
+        if isinstance(pred, BaseException):
+            failed.append(f"{path.name}: {pred}")
+            print(f"skipped: {path.name}: {pred}", file=sys.stderr)
+            return
+        write_outputs(out, image_id, pred, operating_thr)
+        rows.extend(f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
+                    for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
+        n = int((pred.scores >= operating_thr).sum())
+        print(f"[{done[0]}/{len(todo)}] {image_id}: {n} targets", file=sys.stderr)
+
+    run_pipeline(todo, lambda item: read_image(item[1]), predictor, consume, score_thr=score_thr)
+    return rows, failed
+
+
 def run(args: argparse.Namespace) -> int:
     problem = check_args(args)
     if problem is None:
@@ -129,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     from core.formats._io import atomic_write_text
-    from core.imageio import read_image
     from model.inference import Predictor
-    from model.pipeline import run_pipeline
 
     predictor = Predictor(args.weights, threads=args.threads, backend=args.backend)  # CheckpointError: exit 2
     problem = ensure_out(args.out)
@@ -141,23 +165,10 @@ def run(args: argparse.Namespace) -> int:
     for reason in skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     thr = predictor.operating_threshold if args.operating_thr is None else args.operating_thr
-    rows, failed, done = ["image_id,xmin,ymin,xmax,ymax,score"], list(skipped), [0]
-
-    def consume(item: tuple[str, Path], pred) -> None:
-        image_id, path = item
-        done[0] += 1
-        if isinstance(pred, BaseException):
-            failed.append(str(pred))
-            print(f"skipped: {path.name}: {pred}", file=sys.stderr)
-            return
-        write_outputs(args.out, image_id, pred, thr)
-        rows.extend(f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
-                    for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
-        print(f"[{done[0]}/{len(todo)}] {image_id}: {int((pred.scores >= thr).sum())} targets", file=sys.stderr)
-
-    run_pipeline(todo, lambda item: read_image(item[1]), predictor, consume, score_thr=args.score_thr)
+    rows, failed = predict_folder(predictor, todo, args.out, thr, args.score_thr)
+    failed = skipped + failed
     atomic_write_text(args.out / "detections.csv", "\n".join(rows) + "\n")
-    written = len(todo) - (len(failed) - len(skipped))
+    written = len(todo) + len(skipped) - len(failed)
     print(f"wrote {written} images to {args.out} (operating threshold {thr:.3f})"
           + (f"; skipped {len(failed)}" if failed else ""), file=sys.stderr)
     return EXIT_PARTIAL if failed else EXIT_OK
