@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -70,12 +71,94 @@ def read_metadata(path: Path) -> dict[str, str]:
     return meta
 
 
+# Bounds for the integer config fields: past them a network either cannot be built or would
+# allocate absurd memory before its weights are even checked (fpn_channels 200000: 1.4 TB).
+_INT_RANGES = {
+    "fpn_channels": (1, 2048), "tower_convs": (0, 16), "gn_groups": (1, 2048), "adapter_hidden": (1, 4096),
+    "max_per_image": (1, 100_000), "pre_nms_top_k": (1, 1_000_000),
+}
+_UNIT_FLOATS = ("score_thr", "nms_iou", "operating_threshold", "p")
+_BOOLS = ("seg_head", "adapter", "trainable_selection")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def config_problems(data: object) -> list[str]:
+    """What is wrong with a config's JSON value (empty list: it can build a network)."""
+    if not isinstance(data, dict):
+        return [f"config is a JSON {type(data).__name__}, not an object of fields"]
+    bad = []
+    for name, (lo, hi) in _INT_RANGES.items():
+        v = data.get(name)
+        if name in data and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
+            bad.append(f"{name} = {v!r} (an integer in {lo}..{hi})")
+    for name in _UNIT_FLOATS:
+        if name in data and not (_is_number(data[name]) and 0.0 <= data[name] <= 1.0):
+            bad.append(f"{name} = {data[name]!r} (a number in [0, 1])")
+    for name in ("mean", "std", "center_radius"):
+        if name in data and not _is_number(data[name]):
+            bad.append(f"{name} = {data[name]!r} (a number)")
+    if "std" in data and _is_number(data["std"]) and data["std"] <= 0:
+        bad.append(f"std = {data['std']!r} (must be > 0)")
+    for name in _BOOLS:
+        if name in data and not isinstance(data[name], bool):
+            bad.append(f"{name} = {data[name]!r} (true or false)")
+    for name in ("backbone", "exchange"):
+        if name in data and not isinstance(data[name], str):
+            bad.append(f"{name} = {data[name]!r} (a name)")
+    stages = data.get("stages", [2, 3, 4])
+    if not isinstance(stages, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in stages):
+        bad.append(f"stages = {stages!r} (a list of ResNet stage numbers)")
+    ranges = data.get("size_ranges", [[0, 1], [0, 1], [0, 1]])
+    if not isinstance(ranges, list) or not all(
+        isinstance(r, list) and len(r) == 2 and all(_is_number(x) for x in r) for r in ranges
+    ):
+        bad.append(f"size_ranges = {ranges!r} (a list of [low, high] pairs)")
+    if "extra" in data and not isinstance(data["extra"], dict):
+        bad.append(f"extra = {data['extra']!r} (an object)")
+    ch, groups = data.get("fpn_channels", 32), data.get("gn_groups", 8)
+    if not bad and ch % groups:
+        bad.append(f"fpn_channels {ch} is not a multiple of gn_groups {groups}")
+    return bad
+
+
+def parse_config(path: Path, text: str) -> BafeConfig:
+    """The config of a weights file, validated field by field (CheckpointError names the fields)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointError(f"weights {path}: config metadata is not JSON ({exc})") from exc
+    bad = config_problems(data)
+    if bad:
+        raise CheckpointError(f"weights {path}: invalid config: {'; '.join(bad)}; re-export the weights")
+    try:
+        return BafeConfig.from_json(text)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"weights {path}: invalid config: {exc}; re-export the weights") from exc
+
+
+def check_thresholds(path: Path, meta: dict[str, str]) -> None:
+    """operating_threshold / sky_threshold metadata, when present, are numbers in [0, 1]."""
+    for key in ("operating_threshold", "sky_threshold"):
+        if key not in meta:
+            continue
+        try:
+            value = float(meta[key])
+        except ValueError:
+            value = math.nan
+        if not 0.0 <= value <= 1.0:  # also false for NaN
+            raise CheckpointError(f"weights {path}: metadata {key} = {meta[key]!r} is not a number in [0, 1]")
+
+
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], BafeConfig, dict[str, str]]:
     """(state_dict, config, metadata) from a safetensors weights file."""
     meta = read_metadata(path)
+    cfg = parse_config(Path(path), meta["config"])
+    check_thresholds(Path(path), meta)
     try:
         tensors = load_file(str(path))
-        cfg = BafeConfig.from_json(meta["config"])
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"cannot load weights {path}: {exc}") from exc
     return tensors, cfg, meta
@@ -86,9 +169,9 @@ def build_from_weights(path: Path) -> tuple[torch.nn.Module, BafeConfig, dict[st
     from model.net import BafeNet
 
     tensors, cfg, meta = load_weights(path)
-    net = BafeNet(cfg)
     try:
+        net = BafeNet(cfg)
         net.load_state_dict(tensors)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"weights {path} do not fit the network in their config: {exc}") from exc
     return net.eval(), cfg, meta

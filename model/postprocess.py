@@ -3,6 +3,7 @@ top-k, decode, clip, NMS (IoU 0.5), cap per image; and the sky probability map."
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -62,3 +63,15 @@ def sky_probability(
     up = F.interpolate(logits, size=padded_size, mode="bilinear", align_corners=False)
     h, w = image_size
     return torch.sigmoid(up[0, 0, :h, :w])
+
+
+def upsample_logit(logit: np.ndarray, stride: int, image_size: tuple[int, int]) -> np.ndarray:
+    """float32 [h, w] map of the padded input at ``stride`` -> [H, W] of the image: bilinear,
+    half-pixel centres (what F.interpolate(align_corners=False) does), by OpenCV, which is several
+    times faster than torch here and needs no full-size intermediate beyond the output."""
+    import cv2
+
+    h, w = image_size
+    src = np.ascontiguousarray(logit, np.float32)
+    up = cv2.resize(src, (src.shape[1] * stride, src.shape[0] * stride), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(up[:h, :w])

@@ -43,3 +43,16 @@ def demo_project(demo_project_dir: Path):
     project = Project.open(demo_project_dir)
     yield project
     project.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The ONNX backend caches exported models: keep the tests' cache out of the user's home
+    (one per session, so the shipped model is exported once)."""
+    old = os.environ.get("SIRST_STUDIO_CACHE")
+    os.environ["SIRST_STUDIO_CACHE"] = str(tmp_path_factory.mktemp("sirst-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SIRST_STUDIO_CACHE", None)
+    else:
+        os.environ["SIRST_STUDIO_CACHE"] = old

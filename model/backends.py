@@ -1,0 +1,99 @@
+"""Network backends: the padded image [1, 1, H, W] -> raw head maps {kind: [per-level tensors]}.
+
+``TORCH`` runs the eager module and is the reference; ``ONNX`` runs the same network exported to
+ONNX in ONNX Runtime (about 1.7x faster on our CPUs, see benchmarks/bench_inference.py and
+docs/adr/0007). Both return torch tensors so the post-processing is shared.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from core.errors import CheckpointError
+from model.config import BafeConfig
+from model.onnx_export import MAP_KINDS, cached_onnx, drop_cached, output_names
+
+log = logging.getLogger(__name__)
+
+HeadMaps = dict[str, list[Tensor]]
+
+
+class Backend(enum.Enum):
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
+DEFAULT_BACKEND = Backend.ONNX
+
+
+class TorchRunner:
+    """Eager torch (the reference). ``threads`` sets torch's intra-op threads before each run."""
+
+    backend = Backend.TORCH
+
+    def __init__(self, net: nn.Module, threads: int | None) -> None:
+        self.net, self.threads = net, threads
+
+    def __call__(self, x: np.ndarray) -> HeadMaps:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(x))
+
+
+def make_session(data: bytes, threads: int | None, spin: bool = False):
+    """An ORT CPU session. Spinning is off by default: idle ORT threads would otherwise burn the
+    cores the pipeline's reader and writer threads need between two images."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = int(threads or 0)  # 0: one per physical core
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    so.log_severity_level = 3  # warnings about unused initialisers are noise here
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+class OnnxRunner:
+    """ONNX Runtime on the exported graph (cached per weights file)."""
+
+    backend = Backend.ONNX
+
+    def __init__(self, net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
+                 threads: int | None) -> None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            raise CheckpointError("the ONNX backend needs onnxruntime (pip install onnxruntime); "
+                                  "or use --backend torch") from exc
+        data = cached_onnx(net, cfg, meta, weights)
+        try:
+            self.session = make_session(data, threads)
+        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types for a bad file
+            log.warning("cached ONNX model rejected (%s); exporting again", exc)
+            drop_cached(weights)
+            self.session = make_session(cached_onnx(net, cfg, meta, weights), threads)
+        self.names = output_names(cfg)
+        self.levels = len(cfg.stages)
+
+    def __call__(self, x: np.ndarray) -> HeadMaps:
+        arrays = self.session.run(self.names, {"image": x})
+        out: HeadMaps = {kind: [] for kind in MAP_KINDS}
+        for name, arr in zip(self.names, arrays, strict=True):
+            out[name.rsplit("_", 1)[0]].append(torch.from_numpy(arr))
+        return out
+
+
+def make_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],
+                weights: Path, threads: int | None) -> TorchRunner | OnnxRunner:
+    if backend is Backend.TORCH:
+        return TorchRunner(net, threads)
+    return OnnxRunner(net, cfg, meta, weights, threads)

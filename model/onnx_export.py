@@ -1,0 +1,169 @@
+"""BAFE-Net as an ONNX graph: export (dynamic batch / height / width), metadata, and a cache.
+
+The graph takes ``image`` float32 [N, 1, H, W] in [0, 1] (H and W multiples of 32; the input
+normalisation is inside the graph) and returns the raw head maps per FPN level, named
+``cls_<l>``, ``ctr_<l>``, ``box_<l>``, ``sky_<l>`` (sky only with a segmentation head). Decoding,
+NMS and the sky threshold stay outside the graph; the values they need (strides, score / NMS /
+operating / sky thresholds, the config) travel in the model's metadata, so the file is usable
+without this app (``docs/adr/0007``).
+
+The Predictor's ONNX backend exports once per weights file and caches the bytes under
+``$SIRST_STUDIO_CACHE`` (default ``$XDG_CACHE_HOME/sirst-studio`` or ``~/.cache/sirst-studio``),
+keyed by the weights' SHA-256 and ``EXPORT_VERSION``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from core.errors import CheckpointError
+from model.config import BafeConfig
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = 1  # bump when the graph's inputs / outputs or the export recipe change
+OPSET = 17
+ONNX_FORMAT = "bafenet-onnx-v1"
+MAP_KINDS = ("cls", "ctr", "box", "sky")
+
+
+class _FlatOutputs(nn.Module):
+    """The net with its dict-of-lists output flattened to a tuple, in ``output_names`` order."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        out = self.net(x)
+        return tuple(t for kind in MAP_KINDS for t in out[kind])
+
+
+def output_names(cfg: BafeConfig) -> list[str]:
+    kinds = MAP_KINDS if cfg.seg_head else MAP_KINDS[:3]
+    return [f"{kind}_{level}" for kind in kinds for level in range(len(cfg.stages))]
+
+
+def onnx_metadata(cfg: BafeConfig, meta: dict[str, str], weights_sha256: str) -> dict[str, str]:
+    """Everything a consumer needs besides the graph: thresholds, strides, config, provenance."""
+    operating = meta.get("operating_threshold")
+    return {
+        "format": ONNX_FORMAT,
+        "config": cfg.to_json(),
+        "preset": meta.get("preset", ""),
+        "val": meta.get("val", ""),
+        "weights_sha256": weights_sha256,
+        "operating_threshold": str(float(operating) if operating is not None else cfg.operating_threshold),
+        "sky_threshold": str(float(meta.get("sky_threshold", 0.5))),
+        "score_thr": str(cfg.score_thr),
+        "nms_iou": str(cfg.nms_iou),
+        "max_per_image": str(cfg.max_per_image),
+        "pre_nms_top_k": str(cfg.pre_nms_top_k),
+        "strides": json.dumps(list(cfg.strides)),
+        "input": "image float32 [N,1,H,W] in [0,1] (gray/255 for 8-bit; 16-bit min-max stretched), "
+        "H and W zero-padded to multiples of 32",
+        "outputs": "per level l (stride strides[l]): cls_l, ctr_l logits [N,1,h,w]; box_l [N,4,h,w] = "
+        "(dx, dy, log w, log h) in stride units around the cell centre; sky_l logit [N,1,h,w]; "
+        "score = sqrt(sigmoid(cls) * sigmoid(ctr)); sky = sigmoid(upsampled sky_0) >= sky_threshold",
+    }
+
+
+def export_bytes(net: nn.Module, cfg: BafeConfig, metadata: dict[str, str]) -> bytes:
+    """The serialised ONNX model of ``net`` (in eval mode) with ``metadata`` as metadata_props."""
+    import onnx
+
+    was_training = net.training
+    flat = _FlatOutputs(net).eval()
+    names = output_names(cfg)
+    axes = {"image": {0: "batch", 2: "height", 3: "width"}}
+    axes.update({n: {0: "batch", 2: f"{n}_h", 3: f"{n}_w"} for n in names})
+    buf = io.BytesIO()
+    example = torch.zeros(1, 1, 64, 64)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # The TorchScript exporter is deprecated upstream, but it needs no extra packages
+            # and handles the data-dependent top-k of the exchange as a TopK node.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(flat, (example,), buf, dynamo=False, input_names=["image"],
+                              output_names=names, dynamic_axes=axes, opset_version=OPSET)
+    finally:
+        net.train(was_training)  # export restores the wrapper's mode, which would be "train"
+    model = onnx.load_from_string(buf.getvalue())
+    for key, value in metadata.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    model.doc_string = "BAFE-Net infrared small-target detector with sky segmentation (SIRST Studio)"
+    return model.SerializeToString()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("SIRST_STUDIO_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sirst-studio"
+
+
+def cached_onnx(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path) -> bytes:
+    """The ONNX bytes for these weights: from the cache, else exported now and cached.
+
+    A cache that cannot be written (read-only home) only costs the export on every load; a
+    damaged cache file is replaced (the Predictor re-exports when ORT refuses it).
+    """
+    sha = file_sha256(weights)
+    path = cache_dir() / "onnx" / f"{sha}-v{EXPORT_VERSION}-torch{torch.__version__}.onnx"
+    if path.is_file():
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            log.warning("cannot read the ONNX cache %s (%s); exporting again", path, exc)
+    data = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha))
+    try:
+        from core.formats._io import atomic_write_bytes
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        log.warning("cannot cache the ONNX model at %s (%s); it is exported at every load", path, exc)
+    return data
+
+
+def drop_cached(weights: Path) -> None:
+    """Remove the cached export of these weights (used when ORT rejects a damaged file)."""
+    sha = file_sha256(weights)
+    for p in (cache_dir() / "onnx").glob(f"{sha}-*.onnx"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def export_file(weights: Path, out: Path) -> dict[str, str]:
+    """``main.py export-model``: the weights as an ONNX file at ``out`` (atomic); its metadata."""
+    from core.formats._io import atomic_write_bytes
+    from model.checkpoint import build_from_weights
+
+    net, cfg, meta = build_from_weights(weights)
+    md = onnx_metadata(cfg, meta, file_sha256(weights))
+    data = export_bytes(net, cfg, md)
+    if out.parent and not out.parent.is_dir():
+        raise CheckpointError(f"folder {out.parent} does not exist; create it or choose another path")
+    atomic_write_bytes(out, data)
+    return md

@@ -1,0 +1,141 @@
+"""A thread pipeline around the Predictor: reader threads -> network -> writer thread.
+
+While the network runs on image k, a reader thread decodes and prepares image k+1 (file read,
+PNG decode, gray conversion, normalisation, padding) and the writer thread finishes image k-1
+(scores, NMS, sky upsampling) and hands it to the caller's ``consume`` (write files, store in
+a database). Decoders, OpenCV and ONNX Runtime release the GIL, so these overlap for real.
+
+Order is kept: ``consume`` sees items in input order, one at a time, on the writer thread.
+At most ``depth`` images are read ahead and at most ``depth`` wait for the writer, so memory stays
+bounded on 4k frames. Qt-free: ``predict`` and the GUI's batch pre-annotation both use it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from core.errors import SirstError
+from model.inference import Prediction, Predictor, Prepared
+
+T = TypeVar("T")
+
+# Per-image failures that skip the image but not the run: unreadable or undecodable files, and
+# errors of the network on one odd image (ORT / torch raise RuntimeError / ValueError for shapes).
+ITEM_ERRORS: tuple[type[BaseException], ...] = (SirstError, OSError, ValueError, RuntimeError, MemoryError)
+
+
+@dataclass
+class PipelineStats:
+    """Seconds spent per stage (summed over images; the stages overlap, so they exceed the wall time)."""
+
+    images: int = 0
+    failed: int = 0
+    read_s: float = 0.0
+    network_s: float = 0.0
+    finish_s: float = 0.0
+    consume_s: float = 0.0
+    wall_s: float = 0.0
+
+
+@dataclass
+class _Read(Generic[T]):
+    item: T
+    prepared: Prepared | BaseException
+    seconds: float
+
+
+def run_pipeline(
+    items: Iterable[T],
+    load: Callable[[T], np.ndarray],
+    predictor: Predictor,
+    consume: Callable[[T, Prediction | BaseException], None],
+    score_thr: float | None = None,
+    readers: int = 1,
+    depth: int = 2,
+    cancelled: Callable[[], bool] | None = None,
+) -> PipelineStats:
+    """Run ``predictor`` over ``items``: ``load(item)`` gives pixels, ``consume(item, result)``
+    gets the Prediction or the item's error (anything ``load`` raised, or one of ITEM_ERRORS). Errors raised by ``consume``
+    stop the run and propagate. ``cancelled()`` is checked before each image; images already
+    through the network are still consumed."""
+    import time
+
+    stats = PipelineStats()
+    t_start = time.perf_counter()
+
+    def read(item: T) -> _Read[T]:
+        t = time.perf_counter()
+        try:
+            return _Read(item, predictor.prepare(load(item)), time.perf_counter() - t)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure (cv2.error too) skips this file only
+            return _Read(item, exc, time.perf_counter() - t)
+
+    def finish(item: T, prepared: Prepared, maps) -> None:
+        t = time.perf_counter()
+        try:
+            result: Prediction | BaseException = predictor.finish(prepared, maps, score_thr)
+        except ITEM_ERRORS as exc:
+            result = exc
+        t2 = time.perf_counter()
+        stats.finish_s += t2 - t
+        deliver(item, result)
+        stats.consume_s += time.perf_counter() - t2
+
+    def deliver(item: T, result: Prediction | BaseException) -> None:
+        if isinstance(result, BaseException):
+            stats.failed += 1
+        else:
+            stats.images += 1
+        consume(item, result)
+
+    source = iter(items)
+    with ThreadPoolExecutor(max(1, readers), thread_name_prefix="pipeline-read") as pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="pipeline-write") as writer:
+        pending: deque[Future[_Read[T]]] = deque()
+        written: deque[Future[None]] = deque()
+
+        def refill() -> None:
+            while len(pending) < max(1, depth):
+                nxt = next(source, _END)
+                if nxt is _END:
+                    return
+                pending.append(pool.submit(read, nxt))
+
+        try:
+            refill()
+            while pending:
+                if cancelled is not None and cancelled():
+                    break
+                r = pending.popleft().result()
+                refill()  # keep the readers busy while the network runs
+                stats.read_s += r.seconds
+                if isinstance(r.prepared, BaseException):
+                    written.append(writer.submit(deliver, r.item, r.prepared))
+                else:
+                    t = time.perf_counter()
+                    try:
+                        maps = predictor.run_network(r.prepared)
+                    except ITEM_ERRORS as exc:
+                        written.append(writer.submit(deliver, r.item, exc))
+                    else:
+                        written.append(writer.submit(finish, r.item, r.prepared, maps))
+                    finally:
+                        stats.network_s += time.perf_counter() - t
+                while len(written) > max(1, depth):  # bound the images waiting for the writer
+                    written.popleft().result()
+            for f in written:
+                f.result()  # a consume error surfaces here
+        finally:
+            for f in pending:
+                f.cancel()
+    stats.wall_s = time.perf_counter() - t_start
+    return stats
+
+
+_END = object()

@@ -1,0 +1,137 @@
+"""ONNX Runtime backend against the eager torch reference, the ONNX cache, and the sky upsampling.
+
+Truths: the torch module (reference implementation) and F.interpolate (reference library). The
+dynamic exchange picks the top-k channels per image, so on near-ties ORT and torch may pick
+different channels; exact agreement is therefore checked on a net with a fixed exchange, and
+the shipped model is compared on final detections with a tolerance and a bound on flips.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model.backends import Backend
+from model.checkpoint import save_weights
+from model.config import preset
+from model.inference import Predictor, default_weights_path
+from model.net import BafeNet
+from model.postprocess import upsample_logit
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def fixed_weights(tmp_path_factory) -> Path:
+    """A random-init default-preset net with a fixed exchange (no data-dependent choice)."""
+    torch.manual_seed(3)
+    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4)
+    net = BafeNet(cfg).eval()
+    with torch.no_grad():  # break the init's symmetry so every head map carries signal
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    path = tmp_path_factory.mktemp("w") / "fixed.safetensors"
+    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.55)
+    return path
+
+
+def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.normal(60, 8, (h, w)).clip(0, 255)
+    img[h // 2 :] += 60
+    for k in range(6):
+        y, x = int(rng.integers(2, h // 2 - 5)), int(rng.integers(2, w - 5))
+        img[y : y + 3, x : x + 3] = 250 - 10 * k
+    return img.clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (100, 70), (161, 227)])
+def test_onnx_matches_torch_exactly_without_the_dynamic_choice(fixed_weights, size):
+    onnx = Predictor(fixed_weights, threads=1)
+    ref = Predictor(fixed_weights, threads=1, backend="torch")
+    assert onnx.backend is Backend.ONNX and ref.backend is Backend.TORCH
+    prepared = ref.prepare(scene(*size))
+    a, b = onnx.run_network(prepared), ref.run_network(prepared)
+    for kind in ("cls", "ctr", "box", "sky"):
+        for ta, tb in zip(a[kind], b[kind], strict=True):
+            assert ta.shape == tb.shape
+            np.testing.assert_allclose(ta.numpy(), tb.numpy(), atol=2e-4, rtol=1e-4)
+
+
+def test_shipped_model_final_detections_agree(tmp_path):
+    """Box maps never depend on the exchange: they must match tightly. Detections above 0.05
+    match one to one (IoU >= 0.9, score within 0.01) except for at most 5 % flipped by near-ties;
+    sky masks differ on at most 0.5 % of the pixels."""
+    weights = default_weights_path()
+    onnx, ref = Predictor(weights, threads=2), Predictor(weights, threads=2, backend="torch")
+    from core.imageio import read_image
+
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
+    images = [read_image(p) for p in sorted((root / "PNGImages").glob("*.png"))[:3]] if root.is_dir() else []
+    images += [scene(256, 320, seed=s) for s in (1, 2)]
+    total, unmatched = 0, 0
+    for img in images:
+        prepared = ref.prepare(img)
+        ma, mb = onnx.run_network(prepared), ref.run_network(prepared)
+        for ta, tb in zip(ma["box"], mb["box"], strict=True):
+            np.testing.assert_allclose(ta.numpy(), tb.numpy(), atol=1e-3)
+        pa, pb = onnx.finish(prepared, ma), ref.finish(prepared, mb)
+        total += len(pb.scores)
+        unmatched += _unmatched(pa, pb) + _unmatched(pb, pa)
+        assert np.mean(pa.sky_mask() != pb.sky_mask()) <= 0.005
+    assert total > 50
+    assert unmatched <= 0.05 * 2 * total, (unmatched, total)
+
+
+def _unmatched(pa, pb) -> int:
+    from torchvision.ops import box_iou
+
+    if len(pa.scores) == 0:
+        return 0
+    if len(pb.scores) == 0:
+        return len(pa.scores)
+    iou = box_iou(torch.from_numpy(pa.boxes), torch.from_numpy(pb.boxes)).numpy()
+    j = iou.argmax(1)
+    ok = (iou.max(1) >= 0.9) & (np.abs(pa.scores - pb.scores[j]) <= 0.01)
+    return int((~ok).sum())
+
+
+def test_onnx_export_is_cached_by_weights_hash_and_a_damaged_cache_is_replaced(fixed_weights, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("SIRST_STUDIO_CACHE", str(tmp_path / "cache"))
+    Predictor(fixed_weights, threads=1)
+    files = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    import hashlib
+
+    assert len(files) == 1 and files[0].name.startswith(hashlib.sha256(fixed_weights.read_bytes()).hexdigest())
+    mtime = files[0].stat().st_mtime_ns
+    Predictor(fixed_weights, threads=1)
+    assert files[0].stat().st_mtime_ns == mtime  # reused, not exported again
+    files[0].write_bytes(b"not an onnx model")
+    p = Predictor(fixed_weights, threads=1)
+    assert p.backend is Backend.ONNX and files[0].stat().st_size > 100_000
+    assert not [f for f in os.listdir(files[0].parent) if f.endswith(".tmp")]
+
+
+def test_upsample_logit_matches_torch_bilinear():
+    rng = np.random.default_rng(0)
+    logit = (rng.normal(size=(24, 40)) * 3).astype(np.float32)
+    ref = F.interpolate(torch.from_numpy(logit)[None, None], size=(96, 160), mode="bilinear",
+                        align_corners=False)[0, 0, :90, :150].numpy()
+    np.testing.assert_allclose(upsample_logit(logit, 4, (90, 150)), ref, atol=1e-5)
+
+
+def test_sky_mask_equals_thresholded_probability(fixed_weights):
+    p = Predictor(fixed_weights, threads=1, backend="torch").predict(scene(100, 70))
+    prob = torch.sigmoid(F.interpolate(torch.from_numpy(p.sky_logit)[None, None], size=(128, 96),
+                                       mode="bilinear", align_corners=False))[0, 0, :100, :70].numpy()
+    mask = p.sky_mask()  # via the logit, before sky_prob is computed
+    assert mask.shape == (100, 70) and p.sky_threshold == pytest.approx(0.55)
+    assert np.count_nonzero(mask != (prob >= 0.55)) <= 2  # float rounding at the boundary only
+    np.testing.assert_allclose(p.sky_prob, prob, atol=1e-5)
+    assert np.array_equal(p.sky_mask(0.3), p.sky_prob >= 0.3)

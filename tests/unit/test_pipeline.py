@@ -1,0 +1,89 @@
+"""model.pipeline: same results as the sequential Predictor, in order, per-item errors delivered."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import ImageReadError
+from model.checkpoint import save_weights
+from model.config import preset
+from model.inference import Predictor
+from model.net import BafeNet
+from model.pipeline import run_pipeline
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory) -> Predictor:
+    torch.manual_seed(0)
+    cfg = preset("default", fpn_channels=16, gn_groups=4)
+    path = tmp_path_factory.mktemp("w") / "w.safetensors"
+    save_weights(path, BafeNet(cfg).eval(), cfg, "default")
+    return Predictor(path, threads=1, backend="torch")
+
+
+def images(n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {f"im{i}": (rng.random((40 + 8 * i, 56)) * 255).astype(np.uint8) for i in range(n)}
+
+
+def test_results_equal_the_sequential_predictor_in_input_order(predictor):
+    imgs = images(6)
+    got: list[tuple[str, object, str]] = []
+    stats = run_pipeline(imgs, imgs.__getitem__, predictor,
+                         lambda k, p: got.append((k, p, threading.current_thread().name)),
+                         score_thr=0.0, depth=2)
+    assert [k for k, _, _ in got] == list(imgs)
+    assert all(name.startswith("pipeline-write") for _, _, name in got)
+    for k, p, _ in got:
+        ref = predictor.predict(imgs[k], score_thr=0.0)
+        np.testing.assert_array_equal(p.boxes, ref.boxes)
+        np.testing.assert_array_equal(p.scores, ref.scores)
+        np.testing.assert_array_equal(p.sky_mask(), ref.sky_mask())
+    assert stats.images == 6 and stats.failed == 0
+
+
+def test_a_bad_item_is_delivered_as_its_error_and_the_rest_continue(predictor):
+    imgs = images(4)
+
+    def load(k: str) -> np.ndarray:
+        if k == "im1":
+            raise ImageReadError(k, "truncated")
+        if k == "im2":
+            import cv2
+
+            raise cv2.error("decoder assertion")
+        return imgs[k]
+
+    got = {}
+    stats = run_pipeline(imgs, load, predictor, got.__setitem__)
+    assert list(got) == list(imgs)
+    assert isinstance(got["im1"], ImageReadError) and "truncated" in str(got["im1"])
+    assert isinstance(got["im2"], Exception) and "decoder" in str(got["im2"])
+    assert got["im0"].sky_mask().shape == imgs["im0"].shape
+    assert stats.images == 2 and stats.failed == 2
+
+
+def test_consume_errors_stop_the_run_and_propagate(predictor):
+    imgs = images(5)
+    seen = []
+
+    def consume(k, p):
+        seen.append(k)
+        if k == "im1":
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run_pipeline(imgs, imgs.__getitem__, predictor, consume, depth=1)
+    assert seen[:2] == ["im0", "im1"] and len(seen) < 5
+
+
+def test_cancel_stops_before_the_next_image(predictor):
+    imgs = images(6)
+    got = []
+    run_pipeline(imgs, imgs.__getitem__, predictor, lambda k, p: got.append(k),
+                 cancelled=lambda: len(got) >= 2, depth=1)
+    assert 2 <= len(got) < 6 and got == list(imgs)[: len(got)]
