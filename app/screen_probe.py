@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
 from PySide6.QtWidgets import QWidget
+
+from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
 INTERVAL_MS = 100
@@ -97,10 +98,7 @@ class ScreenProbe(QObject):
         text = json.dumps(canvas_state(self._window), sort_keys=True)
         if text == self._last:
             return
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".probe-")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, self._path)
+        atomic_write_text(self._path, text, fsync=False)  # a test reads it; no need to sync
         self._last = text
 
 
