@@ -43,3 +43,38 @@ def demo_project(demo_project_dir: Path):
     project = Project.open(demo_project_dir)
     yield project
     project.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL (team projects): a real server started once per session, a fresh database per test.
+# Without the binaries the PG tests are skipped locally; CI sets SIRST_REQUIRE_PG=1 (.ci/run
+# installs Debian's postgresql) so that there a missing server is a failure, not a skip.
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from tests import pgserver
+
+    if pgserver.find_bin_dir() is None:
+        if os.environ.get("SIRST_REQUIRE_PG") == "1":
+            pytest.fail("PostgreSQL binaries not found but SIRST_REQUIRE_PG=1 (CI)")
+        pytest.skip("PostgreSQL not installed (apt-get install postgresql)")
+    server = pgserver.start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the session's server."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project_target(request, tmp_path: Path):
+    """Where a project lives, on both back-ends: a folder (SQLite) or a server URL (PostgreSQL)."""
+    if request.param == "sqlite":
+        return tmp_path / "proj"
+    return request.getfixturevalue("pg_url")
