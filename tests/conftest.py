@@ -16,6 +16,22 @@ DENSESIRST_ROOT = Path(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_machine_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Server projects' local files and the machine settings (core/location.py, core/machine.py)
+    go to temp dirs, never to the developer's ~/.cache or ~/.config (subprocesses inherit it)."""
+    base = tmp_path_factory.mktemp("machine")
+    saved = {k: os.environ.get(k) for k in ("SIRST_CACHE_DIR", "SIRST_CONFIG_DIR")}
+    os.environ["SIRST_CACHE_DIR"] = str(base / "cache")
+    os.environ["SIRST_CONFIG_DIR"] = str(base / "config")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def densesirst_root() -> Path:
     """The SIRSTdevkit folder (trainval only); tests using it are skipped when it is absent."""

@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 
 from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from core.location import project_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Train BAFE-Net; validation each epoch; resumable checkpoints.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, help="DenseSIRST root (holds PNGImages, SIRST, SkySeg, Splits)")
-    src.add_argument("--project", type=Path, help="SIRST Studio project folder (accepted labels)")
+    src.add_argument("--project", type=project_arg, help="SIRST Studio project folder or server URL (accepted labels)")
     p.add_argument("--train-split", help="training split (default train_v2 for --data, train for --project)")
     p.add_argument("--val-split", help="validation split (default val_v2 / val); 'none' to skip")
     p.add_argument("--reviewed-only", action="store_true", help="project: only images with status reviewed")
