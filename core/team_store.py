@@ -43,7 +43,7 @@ def touch(s: Session, img: ImageRow, author: str, action: str, review: bool = Fa
     s.add(EditLogRow(image_id=img.id, version=img.version, author=author, at=at, action=action))
     if db.is_server(s.get_bind()):
         s.execute(
-            text("SELECT pg_notify(:c, :p)"), {"c": db.CHANNEL, "p": f"{img.id}:{img.version}"}
+            text("SELECT pg_notify(:c, :p)"), {"c": db.CHANNEL, "p": f"{img.id}:{img.version}:{author}"}
         )
     return img.version
 
