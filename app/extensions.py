@@ -18,6 +18,7 @@ PANELS = [
     "app.bagcp_preview",
     "app.inspector_panel",
     "app.stats_panel",
+    "app.team_panel",
 ]
 
 

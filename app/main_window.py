@@ -508,10 +508,12 @@ class MainWindow(QMainWindow):
 
     def next_unreviewed(self) -> None:
         current = self.current_image_id
+        me = self.project.user if self.project is not None else None
         target = self.image_list.next_matching(
             lambda index: (
                 index.data(ImageRole.STATUS) != ReviewStatus.REVIEWED.value
                 and index.data(ImageRole.ID) != current
+                and index.data(ImageRole.ASSIGNEE) in (None, "", me)  # others' images: theirs
             )
         )
         if target is None:
