@@ -20,7 +20,7 @@ from core import geometry
 from core.document import AnnotationDocument, field_edit
 from core.edits import AnnotationEdit, ImageField
 from core.geometry import GeometryError
-from core.types import Source, Target, TargetMask, TargetState
+from core.types import SkyOp, Source, Target, TargetMask, TargetState
 
 
 class UndoStacks(QUndoGroup):
@@ -143,7 +143,7 @@ class AnnotationController(QObject):
         return len(found)
 
     # ---------------------------------------------------------------- sky
-    def sky_polygon(self, ring: object, mode: str) -> None:
+    def sky_polygon(self, ring: object, mode: SkyOp | str) -> None:
         doc = self._doc()
         if doc is None:
             return
@@ -152,7 +152,7 @@ class AnnotationController(QObject):
         except GeometryError as exc:
             self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
             return
-        text = "Add sky polygon" if mode == "add" else "Subtract sky polygon"
+        text = "Add sky polygon" if SkyOp(mode) == SkyOp.ADD else "Subtract sky polygon"
         self._push(doc.sky_edit(mask, text))
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:

@@ -27,6 +27,11 @@ def create_application(argv: list[str] | None = None, exception_hook: bool = Tru
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
         app.setStyle("Fusion")
     app.setApplicationDisplayName(APPLICATION)
+    # Garbage is collected on the GUI thread only, from the moment the application exists, so no
+    # thread (worker, pool, export job) has to remember to arrange it (see app/workers.py).
+    from app.workers import ensure_gui_thread_gc
+
+    ensure_gui_thread_gc()
     if exception_hook:
         sys.excepthook = show_exception
     return app

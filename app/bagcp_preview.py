@@ -19,11 +19,10 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.jobs import PanelJob
 from app.stats_panel import MENU
 from app.workers import (
     IMAGE_ERRORS,
@@ -40,8 +40,6 @@ from app.workers import (
     Progress,
     TaskThread,
     on_project_closed,
-    stop_thread,
-    while_current,
 )
 from core.errors import SirstError
 from core.imageio import encode_png
@@ -241,8 +239,7 @@ class BagcpPreviewPanel(QWidget):
         self.window = window
         self.cache = LibraryCache()
         self.preview: Preview | None = None
-        self.thread: TaskThread | None = None
-        self._run_project = None
+        self.job = PanelJob(window, self, on_idle=self._end)
         self.controls = BagcpControls()
         self.progress = QProgressBar()
         self.progress.setFormat("library: %v / %m images")
@@ -308,8 +305,12 @@ class BagcpPreviewPanel(QWidget):
         canvas.set_highlight_boxes(preview.pasted_boxes if after else [], PASTED_COLOR)
 
     # ------------------------------------------------------------------ worker plumbing
+    @property
+    def thread(self) -> TaskThread | None:
+        return self.job.thread
+
     def is_running(self) -> bool:
-        return self.thread is not None  # until its result is delivered, not just until run() ends
+        return self.job.is_running()  # until its result is delivered, not just until run() ends
 
     def _refuse(self, message: str) -> bool:
         self.controls.set_message(message, error=True)
@@ -318,43 +319,27 @@ class BagcpPreviewPanel(QWidget):
     def _launch(self, job, on_done, text: str) -> bool:
         if self.is_running():
             return self._refuse("BAG-CP is busy; wait for the current job to finish.")
-        project = self.window.project
-        # Qt-owned (outlives our reference until it ends); stops if the project is closed
-        thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
-        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
-        thread.progress_changed.connect(mine(self._on_progress))
-        thread.task_finished.connect(mine(lambda result: self._finish(on_done, result)))
-        thread.task_failed.connect(mine(self._on_failed))
-        thread.finished.connect(thread.deleteLater)
-        self.thread, self._run_project = thread, self.window.project
+        self.job.start(job, on_done, self._on_failed, self._on_progress)
         self.controls.set_busy(True)
         self.controls.set_message(text)
         self.progress.setRange(0, 0)  # busy until the library build reports its size
         self._show_progress(True)
-        thread.start()
         return True
 
     def cancel(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
+        self.job.cancel()
 
     def _show_progress(self, visible: bool) -> None:
         self.progress.setVisible(visible)
         self.cancel_button.setVisible(visible)
 
-    def _end(self) -> bool:
-        """Back to idle; False when the job's project is no longer the window's."""
-        self.thread = None
+    def _end(self) -> None:
+        """Back to idle (the job ended, failed or was stopped)."""
         self._show_progress(False)
         self.controls.set_busy(False)
         self.controls.set_result_available(
             self.preview is not None and self.preview.saved_as is None
         )
-        return self.window.project is self._run_project and self._run_project is not None
-
-    def _finish(self, on_done, result) -> None:
-        if self._end():
-            on_done(result)
 
     def _on_progress(self, done: int, total: int) -> None:
         self._show_progress(True)
@@ -362,9 +347,8 @@ class BagcpPreviewPanel(QWidget):
         self.progress.setValue(done)
 
     def _on_failed(self, message: str) -> None:
-        if self._end():
-            self.controls.set_message(message, error=True)
-            self.task_failed.emit(message)
+        self.controls.set_message(message, error=True)
+        self.task_failed.emit(message)
 
     def _on_preview(self, preview: Preview | None) -> None:
         if preview is None:
@@ -428,7 +412,7 @@ class BagcpPreviewPanel(QWidget):
             self.controls.set_showing_after(False)
 
     def on_project_opened(self, _project: object) -> None:
-        stop_thread(self.thread)
+        self.job.stop()
         self.preview = None
         self.cache.invalidate()
         self.controls.set_result_available(False)
@@ -436,8 +420,8 @@ class BagcpPreviewPanel(QWidget):
 
     def on_project_closed(self, _project: object = None) -> None:
         """Stop the job and forget the closing project's preview, outlines and library."""
-        stop_thread(self.thread)
-        self._end()  # what the stopped job had queued is dropped (while_current)
+        self.job.stop()  # what the stopped job had queued is dropped
+        self._end()
         if self.preview is not None and self.window.canvas is not None:
             self.window.canvas.set_highlight_boxes([], PASTED_COLOR)
         self.preview = None  # first: the toggle reset below must not redraw
@@ -447,7 +431,7 @@ class BagcpPreviewPanel(QWidget):
         self.controls.library_label.setText("Target library: not loaded")
 
     def shutdown(self) -> None:
-        stop_thread(self.thread)
+        self.job.stop()
 
 
 def install(window) -> BagcpPreviewPanel:
@@ -463,7 +447,4 @@ def install(window) -> BagcpPreviewPanel:
     window.image_changed.connect(panel.on_image_changed)
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)
-    app = QCoreApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(panel.shutdown)
     return panel

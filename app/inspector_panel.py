@@ -17,11 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.jobs import PanelJob
 from app.stats_panel import MENU
 from app.workers import (
     IMAGE_ERRORS,
@@ -50,8 +50,6 @@ from app.workers import (
     TaskThread,
     default_predictor_factory,
     on_project_closed,
-    stop_thread,
-    while_current,
 )
 from core.inspect import (
     ImageInspection,
@@ -192,8 +190,7 @@ class InspectorPanel(QWidget):
         super().__init__()
         self.window = window
         self.factory = predictor_factory or default_predictor_factory
-        self.thread: TaskThread | None = None
-        self._run_project = None
+        self.job = PanelJob(window, self, on_idle=self._end)
         self.runs: dict[str, InspectionRun] = {}  # last run per version
         self.summaries: dict[str, InspectionSummary] = {}
         self.current: InspectionRun | None = None
@@ -298,8 +295,16 @@ class InspectorPanel(QWidget):
         ], f"no {scope.lower()} in this project: review some images first"
 
     # ------------------------------------------------------------------ running
+    @property
+    def thread(self) -> TaskThread | None:
+        return self.job.thread
+
+    @property
+    def _run_project(self):
+        return self.job.project
+
     def is_running(self) -> bool:
-        return self.thread is not None  # until its result is delivered, not just until run() ends
+        return self.job.is_running()  # until its result is delivered, not just until run() ends
 
     def start(self) -> bool:
         """Run the chosen detections over the chosen images; False (with a message) if refused."""
@@ -346,49 +351,36 @@ class InspectorPanel(QWidget):
         return self._launch(job, len(ids), f"Re-evaluating at score >= {run.threshold:.2f}…")
 
     def _launch(self, job, total: int, text: str) -> bool:
-        project = self.window.project
-        # Qt-owned (outlives our reference until it ends); stops if the project is closed
-        thread = TaskThread(job, parent=self, alive=lambda: self.window.project is project)
-        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
-        thread.progress_changed.connect(mine(self._on_progress))
-        thread.task_finished.connect(mine(self._on_finished))
-        thread.task_failed.connect(mine(self._on_failed))
-        thread.finished.connect(thread.deleteLater)
-        self.thread, self._run_project = thread, self.window.project
+        if not self.job.start(job, self._on_finished, self._on_failed, self._on_progress):
+            return False
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(text)
-        thread.start()
         return True
 
     def cancel(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
+        self.job.cancel()
 
     def shutdown(self) -> None:
-        stop_thread(self.thread)
+        self.job.stop()
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
-    def _end(self) -> bool:
-        """Back to idle; False when the run's project is no longer the window's."""
-        self.thread = None
+    def _end(self) -> None:
+        """Back to idle (the run ended, failed or was stopped)."""
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        return self.window.project is self._run_project and self._run_project is not None
 
     def _on_failed(self, message: str) -> None:
-        if self._end():
-            self.status.setText(f"Inspection failed: {message}")
-            self.run_failed.emit(message)
+        self.status.setText(f"Inspection failed: {message}")
+        self.run_failed.emit(message)
 
     def _on_finished(self, run: InspectionRun) -> None:
-        if not self._end():
-            return  # the project was closed or replaced meanwhile: its results are void
+        # Only while the run's project is still open (PanelJob): results of a closed one are void.
         self.show_run(run)
         if not run.cancelled and abs(run.threshold - self.threshold.value()) > 1e-9:
             self._timer.start()  # the threshold moved while this run was going
@@ -477,8 +469,8 @@ class InspectorPanel(QWidget):
 
     def on_project_closed(self, _project: object = None) -> None:
         """Stop the run and clear every result of the closing project (and its outlines)."""
-        self.shutdown()
-        self._end()  # what the stopped run had queued is dropped (while_current)
+        self.job.stop()  # what the stopped run had queued is dropped
+        self._end()
         self.on_image_changed(-1)  # no image is shown any more: drop the hit outlines
         self.runs.clear()
         self.summaries, self.current = {}, None
@@ -516,7 +508,4 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> Inspec
         panel.on_project_opened(window.project)
     else:
         panel.refresh_sources()
-    app = QCoreApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(panel.shutdown)
     return panel

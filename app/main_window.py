@@ -6,7 +6,6 @@ of docs/architecture.md).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 import app.extensions
-from app import project_actions
+from app import document_view, project_actions
 from app.annotation_controller import AnnotationController, UndoStacks
 from app.commands import EditCommand
 from app.image_list_model import ImageListModel
@@ -30,16 +29,17 @@ from app.image_panel import ImagePanel
 from app.settings import AppSettings
 from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
-from core.document import AnnotationDocument, DocumentChange, info_after
+from core.document import AnnotationDocument, DocumentChange
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
-from core.types import ImageInfo, ReviewStatus, TargetState
+from core.types import CanvasMode, ImageInfo, ReviewStatus
 from widgets.canvas import IRCanvas
 from widgets.image_list import ImageListWidget, ImageRole
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
-MODES = {"mode_edit": "edit", "mode_draw_sky": "draw_sky", "mode_edit_sky": "edit_sky"}
+MODES = {"mode_edit": CanvasMode.EDIT, "mode_draw_sky": CanvasMode.DRAW_SKY,
+         "mode_edit_sky": CanvasMode.EDIT_SKY}  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.document: AnnotationDocument | None = None  # the open image's labels and pixels
         self._unsubscribe = None
         self._announcing = False
+        self._visit_rings = None  # sky polygons prefetched with the image being shown
         self.current_image_id: int | None = None
         self.thumbnails = None
         self.prefetcher = None
@@ -301,7 +302,8 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, timeout_ms: int = 8000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: CanvasMode | str) -> None:
+        mode = CanvasMode(mode)
         self.canvas.set_mode(mode)
         for action_id, m in MODES.items():
             self.actions_by_id[action_id].setChecked(m == mode)
@@ -401,7 +403,8 @@ class MainWindow(QMainWindow):
             return
         else:
             self.editor.setCurrentWidget(self.canvas)
-            self.canvas.set_image(loaded.pixels)
+            self.canvas.set_image(loaded.pixels, prepared=loaded.prepared)
+            self._visit_rings = loaded.rings
             if not self._load_document(int(image_id), loaded.labels, loaded.pixels):
                 return
             self.document.info.missing = False
@@ -437,60 +440,10 @@ class MainWindow(QMainWindow):
         self.editor.setCurrentWidget(self.message_page)
 
     def _on_document_changed(self, change: DocumentChange) -> None:
-        """The one place that follows label changes: canvas, list row, Image dock, prefetch.
-        Everything comes from the change itself; the database is not read back."""
-        if self.project is None:
-            return
-        edit = change.edit
-        if change.current and self.current_pixels is not None:
-            self._redraw(edit)
-        if edit is None:
-            return  # a (re)load: goto_image updates the row and the dock itself
-        self.prefetcher.forget(change.image_id)  # its prefetched labels are stale now
-        old = self.list_model.info(change.image_id)
-        info = change.info
-        if info is None:  # another image than the open one (a note, a worker's result)
-            info = info_after(old, edit) if old is not None else self.project.get_image(edit.image_id)
-        info.missing = old.missing if old is not None else False
-        self.list_model.update_image(info)
-        if change.current:
-            self.image_panel.set_info(info)
-        self.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
-        self._announcing = True  # our own announcement: nothing to re-read
-        try:
-            self.annotation_changed.emit(change.image_id)
-        finally:
-            self._announcing = False
-
-    def _redraw(self, edit: AnnotationEdit | None) -> None:
-        doc = self.document
-        if edit is None or edit.targets:
-            selected = set(self.canvas.selected_ids())
-            self.canvas.set_targets(doc.targets)
-            keep = [t.id for t in doc.targets if t.id in selected]
-            if keep and edit is not None:
-                self.canvas.select(keep)
-        if edit is None or edit.regions:
-            self.canvas.set_sky(doc.sky(), doc.sky(TargetState.PROPOSAL))
+        document_view.follow_change(self, change)
 
     def _on_annotation_changed(self, image_id: int) -> None:
-        """Someone announced a change the document did not make (labels written straight
-        through ``Project``): re-read that image's row, and its labels if it is open."""
-        if self.project is None or self._announcing:
-            return
-        self.prefetcher.forget(image_id)
-        try:
-            info = self.project.get_image(image_id)
-        except ProjectError as exc:  # e.g. an announcement for an image deleted meanwhile
-            self.show_message(str(exc))
-            return
-        old = self.list_model.info(image_id)
-        info.missing = old.missing if old is not None else False
-        self.list_model.update_image(info)
-        if image_id == self.current_image_id:
-            self._load_document(image_id, None, self.current_pixels)
-            self.document.info.missing = info.missing
-            self.image_panel.set_info(self.document.info)
+        document_view.follow_announcement(self, image_id)
 
     def reload_current(self) -> None:
         """Re-read the open image's labels (after a change made outside the document)."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from app.workers import ensure_gui_thread_gc
 from core.edits import ImageLabels
+from widgets.canvas import PreparedImage, prepare_image, sky_rings
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
@@ -27,6 +28,8 @@ MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 class LoadedImage:
     pixels: np.ndarray
     labels: ImageLabels  # info, every target (accepted + proposals), both skies (decoded)
+    prepared: PreparedImage | None = None  # the canvas's display pass over the pixels
+    rings: tuple[list, list] | None = None  # polygons of (sky, proposed sky)
 
 
 class ImagePrefetcher:
@@ -58,10 +61,14 @@ class ImagePrefetcher:
 
         labels = self._project.labels(image_id)
         pixels = read_image(self._project.resolve_path(labels.info))
-        for region in (labels.sky, labels.sky_proposal):
-            if region is not None:
-                region.view()  # decoded here, off the GUI thread
-        return LoadedImage(pixels, labels)
+        skies = [r.view() if r is not None else None for r in (labels.sky, labels.sky_proposal)]
+        # What the canvas would compute on the GUI thread (luminance, percentile window,
+        # histogram, sky polygons) is computed here, while the user still looks at another image.
+        try:
+            prepared = prepare_image(pixels)
+        except ValueError:
+            prepared = None  # an array the canvas refuses: set_image reports it
+        return LoadedImage(pixels, labels, prepared, (sky_rings(skies[0]), sky_rings(skies[1])))
 
     def get(self, image_id: int) -> LoadedImage:
         """The image and its labels; raises ImageReadError (and forgets the failure, so a file

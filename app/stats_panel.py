@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -24,15 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.workers import (
-    IMAGE_ERRORS,
-    Cancelled,
-    Progress,
-    TaskThread,
-    on_project_closed,
-    stop_thread,
-    while_current,
-)
+from app.jobs import PanelJob
+from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, on_project_closed
+from app.workers import stop_thread as stop_thread  # re-exported for old imports
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
 from widgets.stats_view import StatsView
@@ -110,7 +104,7 @@ class StatsPanel(QWidget):
     def __init__(self, window) -> None:
         super().__init__()
         self.window = window
-        self.thread: TaskThread | None = None
+        self.job = PanelJob(window, self, on_idle=self._end)
         self.result: StatsResult | None = None
         self.scope = QComboBox()
         self.scope.addItems(list(SCOPES))
@@ -134,8 +128,12 @@ class StatsPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.view, 1)
 
+    @property
+    def thread(self) -> TaskThread | None:
+        return self.job.thread
+
     def is_running(self) -> bool:
-        return self.thread is not None  # until its result is delivered, not just until run() ends
+        return self.job.is_running()  # until its result is delivered, not just until run() ends
 
     def image_ids(self) -> list[int]:
         project = self.window.project
@@ -158,32 +156,20 @@ class StatsPanel(QWidget):
                 f"No images in scope {self.scope.currentText()!r}; pick another scope."
             )
             return False
-        # parented: Qt keeps the thread alive until it ends, whatever Python references do
-        thread = TaskThread(
-            partial(compute_stats, project, ids),
-            parent=self,
-            alive=lambda: self.window.project is project,
-        )
-        mine = partial(while_current, lambda: self.thread, thread)  # drop a stopped job's news
-        thread.progress_changed.connect(mine(self._on_progress))
-        thread.task_finished.connect(mine(self._on_finished))
-        thread.task_failed.connect(mine(self._on_failed))
-        thread.finished.connect(thread.deleteLater)
-        self.thread = thread
+        self.job.start(partial(compute_stats, project, ids), self._on_finished, self._on_failed,
+                       self._on_progress)  # fmt: skip
         self.progress.setRange(0, len(ids))
         self.progress.setValue(0)
         self.compute_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"Measuring {len(ids)} images…")
-        thread.start()
         return True
 
     def cancel(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
+        self.job.cancel()
 
     def shutdown(self) -> None:
-        stop_thread(self.thread)
+        self.job.stop()
 
     def mark_stale(self, _image_id: int = -1) -> None:
         if self.result is not None and not self.is_running():
@@ -194,8 +180,8 @@ class StatsPanel(QWidget):
 
     def on_project_closed(self, _project: object = None) -> None:
         """Stop measuring (the project is closing) and clear the plots of its images."""
-        self.shutdown()
-        self._end()  # what the stopped job had queued is dropped (while_current)
+        self.job.stop()  # what the stopped job had queued is dropped
+        self._end()
         self.result = None
         self.view.clear()
         self.progress.reset()
@@ -206,12 +192,11 @@ class StatsPanel(QWidget):
         self.progress.setValue(done)
 
     def _end(self) -> None:
-        self.thread = None
+        """Back to idle (the job ended, failed or was stopped)."""
         self.compute_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
     def _on_finished(self, result: StatsResult) -> None:
-        self._end()
         self.result = result
         text = summary_text(result)
         self.view.set_series(result.stats.arrays(), text)
@@ -219,7 +204,6 @@ class StatsPanel(QWidget):
         self.stats_ready.emit(result)
 
     def _on_failed(self, message: str) -> None:
-        self._end()
         self.status.setText(f"Statistics failed: {message}")
 
 
@@ -237,7 +221,4 @@ def install(window) -> StatsPanel:
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)
     window.annotation_changed.connect(panel.mark_stale)
-    app = QCoreApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(panel.shutdown)
     return panel

@@ -138,6 +138,10 @@ class AnnotationDocument:
         mask = self._mask(TargetState(state))
         return mask.copy() if mask is not None else None
 
+    def sky_view(self, state: TargetState = TargetState.ACCEPTED) -> np.ndarray | None:
+        """The sky mask of ``state`` shared read-only (no copy: for views that only draw it)."""
+        return self._mask(TargetState(state))
+
     def annotation(self) -> ImageAnnotation:
         """Accepted targets and sky, as export and the BAG-CP preview read them."""
         accepted = [t for t in self.targets if t.state == TargetState.ACCEPTED]
@@ -230,7 +234,11 @@ class AnnotationDocument:
         old = self.region(TargetState.ACCEPTED)
         if mask is None and old is None:
             return None
-        if mask is not None and old is not None and np.array_equal(self._mask(TargetState.ACCEPTED), mask):
+        if (
+            mask is not None
+            and old is not None
+            and np.array_equal(self._mask(TargetState.ACCEPTED), mask)
+        ):
             return None  # nothing changed: no empty undo step
         new = Region.from_mask(mask) if mask is not None else None
         return self._edit(text, regions=(RegionChange(TargetState.ACCEPTED, old, new),))

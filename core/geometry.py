@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 
 from core.errors import SirstError
-from core.types import Target, TargetMask
+from core.types import SkyOp, Target, TargetMask
 
 # Fixed-point bits for cv2.fillPoly: sub-pixel vertices keep 1/256 px precision.
 _SHIFT = 8
 _SCALE = 1 << _SHIFT
-MODES = ("add", "subtract")
+MODES = tuple(SkyOp)  # "add", "subtract"
 
 
 class GeometryError(SirstError, ValueError):
@@ -188,7 +188,7 @@ def polygon_mask(ring: Ring | np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def apply_polygon(
-    mask: np.ndarray | None, ring: Ring | np.ndarray, mode: str, h: int, w: int
+    mask: np.ndarray | None, ring: Ring | np.ndarray, mode: SkyOp | str, h: int, w: int
 ) -> np.ndarray:
     """Add the polygon to the mask (OR) or subtract it (AND NOT); None counts as an empty mask."""
     if mode not in MODES:
@@ -203,7 +203,7 @@ def apply_polygon(
                 "pass the mask of this image"
             )
     region = polygon_mask(ring, h, w)
-    return base | region if mode == "add" else base & ~region
+    return base | region if mode == SkyOp.ADD else base & ~region
 
 
 def to_gray_float(image: np.ndarray) -> np.ndarray:

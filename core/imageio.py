@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.display import check_gamma, window
 from core.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -255,9 +256,9 @@ def normalize_for_display(
     levels: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """uint8 [H, W] for the screen: window ``levels`` (default: the percentile window, which
-    works for 14-bit data in 16-bit containers), then ``v ** (1 / gamma)`` (gamma > 1 brightens)."""
-    if gamma <= 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
+    works for 14-bit data in 16-bit containers), then the display curve of core/display.py,
+    ``v ** gamma`` (gamma < 1 brightens), the same as the canvas."""
+    check_gamma(gamma)
     gray = to_gray(img)
     lo, hi = levels if levels is not None else display_window(gray, low_pct, high_pct)
     lo, hi = float(lo), float(hi)
@@ -271,10 +272,7 @@ def normalize_for_display(
 
 
 def _window(values: np.ndarray, lo: float, hi: float, gamma: float) -> np.ndarray:
-    v = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
-    if gamma != 1.0:
-        v = v ** (1.0 / gamma)
-    return np.rint(v * 255.0).astype(np.uint8)
+    return np.rint(window(values, lo, hi, gamma) * 255.0).astype(np.uint8)
 
 
 def to_model_input(img: np.ndarray) -> np.ndarray:

@@ -38,6 +38,21 @@ class TargetState(StrEnum):
     ACCEPTED = "accepted"
 
 
+class CanvasMode(StrEnum):
+    """What a press on the canvas does: edit targets, draw a sky polygon, edit sky vertices."""
+
+    EDIT = "edit"
+    DRAW_SKY = "draw_sky"
+    EDIT_SKY = "edit_sky"
+
+
+class SkyOp(StrEnum):
+    """How a drawn sky polygon combines with the sky mask."""
+
+    ADD = "add"
+    SUBTRACT = "subtract"
+
+
 Box = tuple[float, float, float, float]  # (xmin, ymin, xmax, ymax), DenseSIRST convention
 Point = tuple[float, float]  # (x, y) = (column, row)
 

@@ -95,9 +95,9 @@ def main() -> None:
     ap.add_argument("--command", help="train command line (default: RUN_DIR/command.txt)")
     ap.add_argument("--latency-ms", type=float)
     args = ap.parse_args()
-    from app.cli.train import _export
+    from model.export import export_weights
 
-    _export(args.run_dir, args.dest)
+    export_weights(args.run_dir, args.dest)
     cmd_file = args.run_dir / "command.txt"
     command = args.command or (cmd_file.read_text(encoding="utf-8").strip() if cmd_file.is_file() else "(unknown)")
     card = args.dest.parent / "MODEL.md"

@@ -18,15 +18,24 @@ the selected vertex, Delete with a ring (not a vertex) selected removes the ring
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import SirstError
 from core.geometry import Ring, mask_to_rings
-from core.types import Box, Target
+from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
-from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
+from widgets.display_controls import (
+    DisplayControls,
+    DisplaySettings,
+    Histogram,
+    auto_levels,
+    display_gray,
+    histogram_of,
+)
 from widgets.loupe import Loupe
 from widgets.overlays import (
     ACCEPTED,
@@ -39,7 +48,7 @@ from widgets.overlays import (
 )
 from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
 
-MODES = ("edit", "draw_sky", "edit_sky")
+MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
 
 
 class CanvasError(SirstError, ValueError):
@@ -87,6 +96,28 @@ class _ImageItem(pg.ImageItem):
         if area.isEmpty():
             return
         painter.drawImage(area, self.qimage, area)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """What ``set_image`` derives from raw pixels, computed ahead (``prepare_image``) so that a
+    prefetched image costs the GUI thread no histogram, percentile or luminance pass."""
+
+    raw: np.ndarray
+    gray: np.ndarray
+    levels: tuple[float, float]
+    histogram: Histogram
+
+
+def prepare_image(img: np.ndarray) -> PreparedImage:
+    """Pure numpy: safe on a worker thread. CanvasError-free (set_image reports bad arrays)."""
+    gray = display_gray(img)
+    return PreparedImage(img, gray, auto_levels(gray), histogram_of(gray))
+
+
+def sky_rings(mask: np.ndarray | None) -> list[Ring]:
+    """The polygons ``set_sky`` draws for a mask (pure: safe on a worker thread)."""
+    return mask_to_rings(np.asarray(mask, dtype=bool)) if mask is not None else []
 
 
 class _View(pg.GraphicsView):
@@ -166,8 +197,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._gray: np.ndarray | None = None
         self._settings = DisplaySettings()
         self._lut = self._settings.lut()
-        self._mode = "edit"
-        self._sky_mode = "add"
+        self._mode = CanvasMode.EDIT
+        self._sky_mode = SkyOp.ADD
         self._rings: list[Ring] = []
         self._sky_mask: np.ndarray | None = None
         self._sky_proposal: np.ndarray | None = None
@@ -227,10 +258,15 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.view.setCursor(QtCore.Qt.CursorShape.ArrowCursor)
 
     # ==================================================================== setters (contract)
-    def set_image(self, img: np.ndarray, keep_view: bool = False) -> None:
-        """Show raw pixels (any depth; RGB shown as luminance). Auto-contrast per the 'auto' box."""
+    def set_image(
+        self, img: np.ndarray, keep_view: bool = False, prepared: PreparedImage | None = None
+    ) -> None:
+        """Show raw pixels (any depth; RGB shown as luminance). Auto-contrast per the 'auto' box.
+        ``prepared``: ``prepare_image(img)`` computed ahead (e.g. by the prefetch thread)."""
+        if prepared is not None and prepared.raw is not img:
+            prepared = None  # prepared for other pixels: ignore it
         try:
-            gray = display_gray(img)
+            gray = prepared.gray if prepared is not None else display_gray(img)
         except ValueError as exc:
             raise CanvasError(f"{exc}; pass the image as read by core.imageio.read_image") from exc
         first = self._gray is None or self._gray.dtype != gray.dtype
@@ -238,13 +274,12 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._draft = []
         self.draft_item.set_draft([], None, False)
         if first or (not keep_view and self.display_controls.auto_check.isChecked()):
-            self._settings = DisplaySettings(
-                auto_levels(gray), self._settings.gamma, self._settings.cmap
-            )
+            levels = prepared.levels if prepared is not None else auto_levels(gray)
+            self._settings = DisplaySettings(levels, self._settings.gamma, self._settings.cmap)
         self.image_item.setImage(
             gray, autoLevels=False, levels=self._settings.levels, lut=self._lut
         )
-        self.display_controls.set_data(gray)
+        self.display_controls.set_data(gray, prepared.histogram if prepared is not None else None)
         self.display_controls.set_settings(self._settings)
         if not keep_view:
             self.fit()
@@ -259,8 +294,14 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.targets_item.set_targets(targets)
         self._selection_maybe_changed(before)
 
-    def set_sky(self, mask: np.ndarray | None, proposal: np.ndarray | None = None) -> None:
-        """Accepted sky (editable in "edit_sky") and an optional proposed sky, as polygons."""
+    def set_sky(
+        self,
+        mask: np.ndarray | None,
+        proposal: np.ndarray | None = None,
+        rings: tuple[list[Ring], list[Ring]] | None = None,
+    ) -> None:
+        """Accepted sky (editable in "edit_sky") and an optional proposed sky, as polygons.
+        ``rings``: ``(sky_rings(mask), sky_rings(proposal))`` computed ahead, if at hand."""
         for m in (mask, proposal):
             if m is not None and self._gray is not None and np.shape(m) != self._gray.shape:
                 raise CanvasError(
@@ -269,10 +310,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                 )
         self._cancel_drag_on(("vertex", "edge", "vdelete"))  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
-        self._rings = mask_to_rings(self._sky_mask) if self._sky_mask is not None else []
+        self._rings = rings[0] if rings is not None else sky_rings(self._sky_mask)
         self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
-        prop = mask_to_rings(self._sky_proposal) if proposal is not None else []
+        prop = rings[1] if rings is not None else sky_rings(self._sky_proposal)
         self.sky_proposal_item.set_rings([r.points for r in prop], [r.is_hole for r in prop])
         self._update_tints()
         self._reselect_ring()
@@ -287,7 +328,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         if mode not in MODES:
             raise CanvasError(f"unknown canvas mode {mode!r}; use one of {', '.join(MODES)}")
         self._cancel_interaction()
-        self._mode = mode
+        self._mode = CanvasMode(mode)
         self.sky_item.editing = mode == "edit_sky"
         self.sky_item.setVisible(self._sky_visible or mode == "edit_sky")
         shape = (
@@ -305,7 +346,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         """Default for closing polygons in "draw_sky": "add" or "subtract" (Shift flips it)."""
         if mode not in ("add", "subtract"):
             raise CanvasError(f"unknown sky mode {mode!r}; use 'add' or 'subtract'")
-        self._sky_mode = mode
+        self._sky_mode = SkyOp(mode)
         self._update_draft()
 
     def set_highlight_boxes(self, boxes: list[Box], color: object = "#ff4df0") -> None:

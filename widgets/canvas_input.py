@@ -10,16 +10,34 @@ otherwise its release is a click.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from core.geometry import Ring, ring_delete_vertex, ring_insert_vertex, ring_move_vertex
+from core.types import CanvasMode, SkyOp, TargetState
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 96.0  # screen pixels per image pixel
 Key = QtCore.Qt.Key
 Mod = QtCore.Qt.KeyboardModifier
+
+
+class PressKind(StrEnum):
+    """What a mouse press started on; decides what its click or drag does."""
+
+    PAN = "pan"
+    TARGET = "target"
+    RESIZE = "resize"
+    RUBBER = "rubber"
+    EMPTY = "empty"
+    DRAW = "draw"
+    VERTEX = "vertex"
+    EDGE = "edge"
+    RING = "ring"
+    VDELETE = "vdelete"
+    MOVE = "move"
 
 
 @dataclass
@@ -30,7 +48,7 @@ class _Press:
     pos: QtCore.QPointF  # widget coordinates
     img: tuple[float, float]
     mods: QtCore.Qt.KeyboardModifier
-    kind: str  # pan, target, resize, rubber, empty, draw, vertex, edge, ring, vdelete
+    kind: PressKind
     data: object = None
     dragging: bool = False
     last: QtCore.QPointF | None = None
@@ -49,13 +67,13 @@ class CanvasInputMixin:
         pos, btn, mods = ev.position(), ev.button(), ev.modifiers()
         img = self.widget_to_image(pos)
         left = btn == QtCore.Qt.MouseButton.LeftButton
-        kind, data = "pan", None
+        kind, data = PressKind.PAN, None
         if left and not self._space:
             kind, data = self._classify_left(img, mods)
-        elif btn == QtCore.Qt.MouseButton.RightButton and self._mode == "edit_sky":
+        elif btn == QtCore.Qt.MouseButton.RightButton and self._mode == CanvasMode.EDIT_SKY:
             hit = self.sky_item.vertex_at(*img, self._tol())
-            kind, data = ("vdelete", hit) if hit else ("pan", None)
-        self._press = _Press(btn, pos, img, mods, kind, data, dragging=kind == "pan" and not left)
+            kind, data = (PressKind.VDELETE, hit) if hit else (PressKind.PAN, None)
+        self._press = _Press(btn, pos, img, mods, kind, data, dragging=kind == PressKind.PAN and not left)
         self._press.last = pos
         if self._press.dragging:
             self.view.setCursor(QtCore.Qt.CursorShape.ClosedHandCursor)
@@ -64,24 +82,24 @@ class CanvasInputMixin:
         x, y = img
         tol = self._tol()
         ctrl = bool(mods & QtCore.Qt.KeyboardModifier.ControlModifier)
-        if self._mode == "draw_sky":
-            return "draw", None
-        if self._mode == "edit_sky":
+        if self._mode == CanvasMode.DRAW_SKY:
+            return PressKind.DRAW, None
+        if self._mode == CanvasMode.EDIT_SKY:
             hit = self.sky_item.vertex_at(x, y, tol)
             if hit:
-                return "vertex", hit
+                return PressKind.VERTEX, hit
             edge = self.sky_item.edge_at(x, y, tol)
             if edge:
-                return "edge", edge
+                return PressKind.EDGE, edge
             ring = self.sky_item.ring_at(x, y)
-            return ("ring", ring) if ring is not None else ("empty", None)
+            return (PressKind.RING, ring) if ring is not None else (PressKind.EMPTY, None)
         handle = self.targets_item.hit_handle(x, y, 0.8 * tol)
         if handle and not ctrl:
-            return "resize", handle
+            return PressKind.RESIZE, handle
         tid = self.targets_item.hit_target(x, y, tol)
         if tid is not None:
-            return "target", tid
-        return ("rubber", None) if ctrl else ("empty", None)
+            return PressKind.TARGET, tid
+        return (PressKind.RUBBER, None) if ctrl else (PressKind.EMPTY, None)
 
     def _mouse_move(self, ev: QtGui.QMouseEvent) -> None:
         pos = ev.position()
@@ -116,12 +134,12 @@ class CanvasInputMixin:
         if ev.button() != QtCore.Qt.MouseButton.LeftButton:
             return
         x, y = self.widget_to_image(ev.position())
-        if self._mode == "draw_sky":
+        if self._mode == CanvasMode.DRAW_SKY:
             self._close_draft(bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier))
-        elif self._mode == "edit":
+        elif self._mode == CanvasMode.EDIT:
             tid = self.targets_item.hit_target(x, y, self._tol())
             t = self.targets_item.target(tid) if tid is not None else None
-            if t is not None and t.state == "proposal":
+            if t is not None and t.state == TargetState.PROPOSAL:
                 self.accept_requested.emit([tid])
 
     def _wheel(self, ev: QtGui.QWheelEvent) -> None:
@@ -150,78 +168,78 @@ class CanvasInputMixin:
                 | QtCore.Qt.KeyboardModifier.ShiftModifier
             )
         )
-        if p.kind in ("target", "resize"):
-            tid = p.data if p.kind == "target" else p.data[0]
+        if p.kind in (PressKind.TARGET, PressKind.RESIZE):
+            tid = p.data if p.kind == PressKind.TARGET else p.data[0]
             sel = self.selected_ids()
             if toggle:
                 self.select([i for i in sel if i != tid] if tid in sel else [*sel, tid])
             else:
                 self.select([tid])
-        elif p.kind == "empty" and self._mode == "edit":
+        elif p.kind == PressKind.EMPTY and self._mode == CanvasMode.EDIT:
             self.select([])
             if self._in_image(x, y):
                 self.add_target_requested.emit(x, y)
-        elif p.kind == "draw":
+        elif p.kind == PressKind.DRAW:
             if not self._draft or self._draft[-1] != (x, y):
                 self._draft.append(self._clamp(x, y))
             self._update_draft((x, y))
-        elif p.kind in ("vertex", "edge", "ring", "empty") and self._mode == "edit_sky":
-            ring = p.data[0] if p.kind in ("vertex", "edge") else p.data
+        elif p.kind in (PressKind.VERTEX, PressKind.EDGE, PressKind.RING, PressKind.EMPTY) and self._mode == CanvasMode.EDIT_SKY:
+            ring = p.data[0] if p.kind in (PressKind.VERTEX, PressKind.EDGE) else p.data
             self._sky_anchor = (x, y) if ring is not None else None
-            self.sky_item.set_selection(ring, p.data[1] if p.kind == "vertex" else None)
-        elif p.kind == "vdelete":
+            self.sky_item.set_selection(ring, p.data[1] if p.kind == PressKind.VERTEX else None)
+        elif p.kind == PressKind.VDELETE:
             self._delete_vertex(*p.data)
 
     def _drag_start(self, p: _Press) -> None:
-        if p.kind == "target":
+        if p.kind == PressKind.TARGET:
             if p.data not in self.selected_ids():
                 ctrl = p.mods & QtCore.Qt.KeyboardModifier.ControlModifier
                 self.select([*self.selected_ids(), p.data] if ctrl else [p.data])
-            p.kind, p.data = "move", self.selected_ids()
-        elif p.kind in ("empty", "ring", "draw", "vdelete"):
-            p.kind = "pan"
-        elif p.kind == "vertex":
+            p.kind, p.data = PressKind.MOVE, self.selected_ids()
+        elif p.kind in (PressKind.EMPTY, PressKind.RING, PressKind.DRAW, PressKind.VDELETE):
+            p.kind = PressKind.PAN
+        elif p.kind == PressKind.VERTEX:
             self.sky_item.set_selection(*p.data)
-        elif p.kind == "edge":
+        elif p.kind == PressKind.EDGE:
             ring_i, seg, _ = p.data
             self.sky_item.set_selection(ring_i, None)
-        if p.kind == "pan":
+        if p.kind == PressKind.PAN:
             self.view.setCursor(QtCore.Qt.CursorShape.ClosedHandCursor)
 
     def _drag_update(self, p: _Press, pos: QtCore.QPointF, img: tuple[float, float]) -> None:
-        if p.kind == "pan":
+        if p.kind == PressKind.PAN:
             a = self.viewbox.mapSceneToView(self.view.mapToScene(p.last.toPoint()))
             b = self.viewbox.mapSceneToView(self.view.mapToScene(pos.toPoint()))
             self.viewbox.translateBy(x=a.x() - b.x(), y=a.y() - b.y())
-        elif p.kind == "move":
+        elif p.kind == PressKind.MOVE:
             self.targets_item.set_preview({e[0]: e[1:] for e in self._moved(p, img)})
-        elif p.kind == "resize":
+        elif p.kind == PressKind.RESIZE:
             self.targets_item.set_preview({e[0]: e[1:] for e in self._resized(p, img)})
-        elif p.kind == "rubber":
+        elif p.kind == PressKind.RUBBER:
             x0, y0 = p.img
             self.rubber.setRect(
                 QtCore.QRectF(QtCore.QPointF(x0, y0), QtCore.QPointF(*img)).normalized()
             )
             self.rubber.show()
-        elif p.kind in ("vertex", "edge"):
+        elif p.kind in (PressKind.VERTEX, PressKind.EDGE):
             self.sky_item.set_preview(self._edited_ring(p, img).points)
 
     def _drag_finish(self, p: _Press, img: tuple[float, float]) -> None:
         self.targets_item.set_preview({})
         self.sky_item.set_preview(None)
         self.rubber.hide()
-        if p.kind in ("move", "resize"):
-            edits = self._moved(p, img) if p.kind == "move" else self._resized(p, img)
+        if p.kind in (PressKind.MOVE, PressKind.RESIZE):
+            edits = self._moved(p, img) if p.kind == PressKind.MOVE else self._resized(p, img)
             edits = [e for e in edits if self._changed(e)]
             if edits:
                 self.targets_edit_requested.emit(edits)
-        elif p.kind == "rubber":
+        elif p.kind == PressKind.RUBBER:
             hits = self.targets_item.ids_in_rect(*p.img, *img)
             self.select(sorted(set(self.selected_ids()) | set(hits)))
-        elif p.kind in ("vertex", "edge"):
+        elif p.kind in (PressKind.VERTEX, PressKind.EDGE):
             old = self._rings[p.data[0]]
             new = self._edited_ring(p, img)
-            self._sky_anchor = tuple(new.points[p.data[1] + (p.kind == "edge")])
+            self._sky_anchor = tuple(new.points[p.data[1] + (p.kind == PressKind.EDGE)])
             if new != old:
                 self.sky_ring_edit_requested.emit(old, new)
 
@@ -265,7 +283,7 @@ class CanvasInputMixin:
         """The ring under edit with its vertex at the cursor, snapped to a pixel centre."""
         xy = (np.floor(img[0]) + 0.5, np.floor(img[1]) + 0.5)
         ring = self._rings[p.data[0]]
-        if p.kind == "vertex":
+        if p.kind == PressKind.VERTEX:
             return ring_move_vertex(ring, p.data[1], xy)
         return ring_insert_vertex(ring, p.data[1], xy)
 
@@ -280,7 +298,7 @@ class CanvasInputMixin:
 
     def _reselect_ring(self) -> None:
         """After new sky data, keep the ring the user was working on selected when it survives."""
-        if self._sky_anchor is None or self._mode != "edit_sky":
+        if self._sky_anchor is None or self._mode != CanvasMode.EDIT_SKY:
             return
         x, y = self._sky_anchor
         hit = self.sky_item.vertex_at(x, y, max(self._tol(), 1.0))
@@ -293,10 +311,10 @@ class CanvasInputMixin:
 
     # ==================================================================== hover
     def _hover(self, x: float, y: float) -> None:
-        if self._mode == "draw_sky":
+        if self._mode == CanvasMode.DRAW_SKY:
             if self._draft:
                 self._update_draft((x, y))
-        elif self._mode == "edit_sky":
+        elif self._mode == CanvasMode.EDIT_SKY:
             tol = self._tol()
             hit = self.sky_item.vertex_at(x, y, tol) or self.sky_item.edge_at(x, y, tol)
             self.sky_item.set_hover(hit[0] if hit else self.sky_item.ring_at(x, y))
@@ -322,7 +340,7 @@ class CanvasInputMixin:
 
     def _mode_cursor(self) -> QtCore.Qt.CursorShape:
         shapes = QtCore.Qt.CursorShape
-        return shapes.ArrowCursor if self._mode == "edit" else shapes.CrossCursor
+        return shapes.ArrowCursor if self._mode == CanvasMode.EDIT else shapes.CrossCursor
 
     # ==================================================================== keys
     def handles_key(self, ev: QtGui.QKeyEvent) -> bool:
@@ -344,7 +362,7 @@ class CanvasInputMixin:
         """The callable a key triggers in the current mode, or None when the canvas ignores it."""
         shift, ctrl = bool(mods & Mod.ShiftModifier), bool(mods & Mod.ControlModifier)
         if ctrl:  # Ctrl+Z, Ctrl+Shift+A... belong to the app; only Ctrl+A (select all) is ours
-            if key == Key.Key_A and not shift and self._mode == "edit":
+            if key == Key.Key_A and not shift and self._mode == CanvasMode.EDIT:
                 return lambda: self.select(self.visible_ids())
             return None
         common = {
@@ -356,7 +374,7 @@ class CanvasInputMixin:
         if key in common:
             return common[key]
         deleting = key in (Key.Key_Delete, Key.Key_Backspace)
-        if self._mode == "edit":
+        if self._mode == CanvasMode.EDIT:
             if key in (Key.Key_Left, Key.Key_Right, Key.Key_Up, Key.Key_Down):
                 return lambda: self._nudge(key, shift)
             emit = {Key.Key_A: self.accept_requested, Key.Key_R: self.reject_requested}
@@ -366,12 +384,12 @@ class CanvasInputMixin:
                 return lambda: (
                     self.selected_ids() and self.delete_requested.emit(self.selected_ids())
                 )
-        elif self._mode == "draw_sky":
+        elif self._mode == CanvasMode.DRAW_SKY:
             if key in (Key.Key_Return, Key.Key_Enter):
                 return lambda: self._close_draft(shift)
             if key == Key.Key_Backspace:
                 return self._drop_last_vertex
-        elif self._mode == "edit_sky" and deleting:
+        elif self._mode == CanvasMode.EDIT_SKY and deleting:
             return self._delete_sky_selection
         return None
 
@@ -397,14 +415,14 @@ class CanvasInputMixin:
             self.targets_edit_requested.emit(edits)
 
     def _emit_proposals(self, signal) -> None:
-        ids = [i for i in self.selected_ids() if self.targets_item.target(i).state == "proposal"]
+        ids = [i for i in self.selected_ids() if self.targets_item.target(i).state == TargetState.PROPOSAL]
         if ids:
             signal.emit(ids)
 
     def _escape(self) -> None:
-        if self._press is not None or (self._mode == "draw_sky" and self._draft):
+        if self._press is not None or (self._mode == CanvasMode.DRAW_SKY and self._draft):
             self._cancel_interaction()
-        elif self._mode == "edit":
+        elif self._mode == CanvasMode.EDIT:
             self.select([])
         else:
             self.sky_item.set_selection(None, None)
@@ -445,9 +463,9 @@ class CanvasInputMixin:
 
     def _update_draft(self, cursor: tuple[float, float] | None = None) -> None:
         shift = bool(QtGui.QGuiApplication.keyboardModifiers() & Mod.ShiftModifier)
-        subtract = (self._sky_mode == "subtract") != shift
+        subtract = (self._sky_mode == SkyOp.SUBTRACT) != shift
         self.draft_item.set_draft(
-            self._draft, cursor if self._mode == "draw_sky" else None, subtract
+            self._draft, cursor if self._mode == CanvasMode.DRAW_SKY else None, subtract
         )
 
     def _drop_last_vertex(self) -> None:
@@ -462,7 +480,7 @@ class CanvasInputMixin:
             self.status.setText(f"A sky polygon needs at least 3 vertices ({len(pts)} placed)")
             self._place_overlays()
             return
-        mode = "subtract" if (self._sky_mode == "subtract") != shift else "add"
+        mode = SkyOp.SUBTRACT if (self._sky_mode == SkyOp.SUBTRACT) != shift else SkyOp.ADD
         self._draft = []
         self._update_draft()
         self.sky_polygon_requested.emit(np.asarray(pts, dtype=np.float64), mode)

@@ -14,6 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from core.display import apply_gamma
+
 CMAPS = ("grey", "inferno", "jet")
 LUT_SIZE = 256
 # Histograms and percentiles on at most this many pixels (a strided subsample): fast on 4k frames.
@@ -44,10 +46,8 @@ def colormap_table(name: str, n: int = LUT_SIZE) -> np.ndarray:
 
 def make_lut(cmap: str = "grey", gamma: float = 1.0, n: int = LUT_SIZE) -> np.ndarray:
     """uint8 [n, 3] lookup table for windowed values 0..n-1 with gamma applied before the colormap."""
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
     table = colormap_table(cmap, n)
-    x = np.linspace(0.0, 1.0, n) ** float(gamma)
+    x = apply_gamma(np.linspace(0.0, 1.0, n), gamma)  # the one display curve (core/display.py)
     return table[np.round(x * (n - 1)).astype(np.intp)]
 
 
@@ -105,6 +105,22 @@ def data_range(data: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     lo, hi = float(np.min(data)), float(np.max(data))
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    edges: np.ndarray
+    log_counts: np.ndarray  # log10(count + 1) per bin
+    data_range: tuple[float, float]
+
+
+def histogram_of(data: np.ndarray) -> Histogram:
+    """The display histogram of raw gray pixels (pure numpy: safe on any thread)."""
+    lo, hi = data_range(data)
+    sample = sample_pixels(data)
+    bins = 256 if np.asarray(data).dtype.kind == "f" or hi - lo > 256 else int(hi - lo) + 1
+    counts, edges = np.histogram(sample, bins=max(bins, 2), range=(lo, hi))
+    return Histogram(edges, np.log10(counts + 1.0), (lo, hi))
 
 
 def render_rgb(data: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
@@ -201,18 +217,16 @@ class DisplayControls(QtWidgets.QWidget):
         layout.addLayout(row)
 
     # -- data and settings in ------------------------------------------------------------
-    def set_data(self, data: np.ndarray | None) -> None:
-        """Show the histogram (log counts) of the raw gray pixels."""
+    def set_data(self, data: np.ndarray | None, histogram: Histogram | None = None) -> None:
+        """Show the histogram (log counts) of the raw gray pixels (``histogram``: computed
+        already, e.g. off the GUI thread by ``histogram_of``)."""
         self._data = data
         if data is None:
             self.curve.setData([], [])
             return
-        lo, hi = data_range(data)
-        sample = sample_pixels(data)
-        bins = 256 if np.asarray(data).dtype.kind == "f" or hi - lo > 256 else int(hi - lo) + 1
-        counts, edges = np.histogram(sample, bins=max(bins, 2), range=(lo, hi))
-        self.curve.setData(edges, np.log10(counts + 1.0), stepMode="center")
-        self.plot.setXRange(lo, hi, padding=0.02)
+        hist = histogram if histogram is not None else histogram_of(data)
+        self.curve.setData(hist.edges, hist.log_counts, stepMode="center")
+        self.plot.setXRange(*hist.data_range, padding=0.02)
         self._refresh_overlay()
 
     def settings(self) -> DisplaySettings:

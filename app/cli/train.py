@@ -196,14 +196,8 @@ def _record_command(run_dir: Path) -> None:
 
 def _export(run_dir: Path, dest: Path) -> int:
     """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest."""
-    from model.checkpoint import build_from_weights, read_metadata, save_weights
+    from model.export import export_weights
 
-    src = Path(run_dir) / "best.safetensors" if Path(run_dir).is_dir() else Path(run_dir)
-    net, cfg, meta = build_from_weights(src)
-    meta = dict(read_metadata(src))
-    preset = meta.pop("preset", "default")
-    for key in ("config", "format"):
-        meta.pop(key, None)
-    save_weights(dest, net, cfg, preset, **meta)
+    src = export_weights(run_dir, dest)
     print(f"exported {src} -> {dest}", file=sys.stderr)
     return EXIT_OK

@@ -117,8 +117,10 @@ def test_normalize_levels_and_gamma() -> None:
     img = np.array([[0, 100, 200, 300]], np.uint16)
     out = imageio.normalize_for_display(img, levels=(100, 300))
     assert out.tolist() == [[0, 0, 128, 255]]
-    bright = imageio.normalize_for_display(img, levels=(100, 300), gamma=2.0)
-    assert bright[0, 2] > out[0, 2]  # gamma > 1 lifts mid-tones
+    bright = imageio.normalize_for_display(img, levels=(100, 300), gamma=0.5)
+    assert bright[0, 2] == round(255 * 0.5**0.5)  # the canvas's curve: v ** gamma
+    dark = imageio.normalize_for_display(img, levels=(100, 300), gamma=2.0)
+    assert dark[0, 2] == round(255 * 0.5**2) < out[0, 2]
     flat = imageio.normalize_for_display(np.full((3, 3), 5, np.uint8))
     assert flat.dtype == np.uint8 and flat.shape == (3, 3)
 

@@ -97,3 +97,27 @@ def test_harness_catches_a_violation(tmp_path: Path) -> None:
     failures = import_all(modules, ["PySide6", "torch"], tmp_path)
     assert list(failures) == ["fakepkg.sub.bad"]
     assert "layer rule: 'PySide6'" in failures["fakepkg.sub.bad"]
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module an ``import`` statement of ``path`` names, at any depth (lazy imports in
+    functions included, which importing the module does not execute)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(BLOCKED))
+def test_no_function_level_import_crosses_a_layer(package: str) -> None:
+    bad = []
+    for path in sorted((REPO / package).rglob("*.py")):
+        for name in _imported_names(path):
+            if any(name == b or name.startswith(b + ".") for b in BLOCKED[package]):
+                bad.append(f"{path.relative_to(REPO)}: {name}")
+    assert bad == []

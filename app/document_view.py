@@ -1,0 +1,75 @@
+"""How the main window follows its annotation document: the one place where a label change
+reaches the canvas, the image list row, the Image dock and the prefetch cache.
+
+Everything comes from the change itself (the edit and the info after it); the database is not
+read back. Kept out of main_window.py, which only wires.
+"""
+
+from __future__ import annotations
+
+import time
+
+from core.document import DocumentChange, info_after
+from core.edits import AnnotationEdit
+from core.errors import ProjectError
+from core.types import TargetState
+
+
+def follow_change(window, change: DocumentChange) -> None:
+    """Subscribed to the window's document: redraw, list row, Image dock, prefetch, announce."""
+    if window.project is None:
+        return
+    edit = change.edit
+    if change.current and window.current_pixels is not None:
+        redraw(window, edit)
+    if edit is None:
+        return  # a (re)load: goto_image updates the row and the dock itself
+    window.prefetcher.forget(change.image_id)  # its prefetched labels are stale now
+    old = window.list_model.info(change.image_id)
+    info = change.info
+    if info is None:  # another image than the open one (a note, a worker's result)
+        info = info_after(old, edit) if old is not None else window.project.get_image(edit.image_id)
+    info.missing = old.missing if old is not None else False
+    window.list_model.update_image(info)
+    if change.current:
+        window.image_panel.set_info(info)
+    window.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
+    window._announcing = True  # our own announcement: nothing to re-read
+    try:
+        window.annotation_changed.emit(change.image_id)
+    finally:
+        window._announcing = False
+
+
+def redraw(window, edit: AnnotationEdit | None) -> None:
+    """Only what ``edit`` touched (everything for a load); the selection survives an edit."""
+    doc = window.document
+    if edit is None or edit.targets:
+        selected = set(window.canvas.selected_ids())
+        window.canvas.set_targets(doc.targets)
+        keep = [t.id for t in doc.targets if t.id in selected]
+        if keep and edit is not None:
+            window.canvas.select(keep)
+    if edit is None or edit.regions:
+        rings, window._visit_rings = (window._visit_rings if edit is None else None), None
+        window.canvas.set_sky(doc.sky_view(), doc.sky_view(TargetState.PROPOSAL), rings)
+
+
+def follow_announcement(window, image_id: int) -> None:
+    """Someone announced a change the document did not make (labels written straight
+    through ``Project``): re-read that image's row, and its labels if it is open."""
+    if window.project is None or window._announcing:
+        return
+    window.prefetcher.forget(image_id)
+    try:
+        info = window.project.get_image(image_id)
+    except ProjectError as exc:  # e.g. an announcement for an image deleted meanwhile
+        window.show_message(str(exc))
+        return
+    old = window.list_model.info(image_id)
+    info.missing = old.missing if old is not None else False
+    window.list_model.update_image(info)
+    if image_id == window.current_image_id:
+        window._load_document(image_id, None, window.current_pixels)
+        window.document.info.missing = info.missing
+        window.image_panel.set_info(window.document.info)
