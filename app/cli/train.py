@@ -54,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes (torch.distributed; "
+                   "--batch is the global batch, a multiple of N)")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
                    help="only export RUN_DIR/best.safetensors to DEST (no training)")
@@ -129,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
+    if args.nproc > 1:
+        from model import distributed
+
+        if not distributed.in_worker():  # relaunch as N ranks under torchrun (model/distributed.py)
+            return distributed.launch(sys.argv[1:], args.nproc)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     events = _Events(args.events_jsonl, args.out)
     try:
@@ -150,7 +157,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
-    from model.train import Trainer, TrainOptions
+    from model.train import TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
     stop = {"flag": False}
@@ -171,7 +178,12 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
                         lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
                         init_weights=args.init_weights)
-    result = Trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+    from model.distributed import make_trainer, shutdown
+
+    try:
+        result = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+    finally:
+        shutdown()
     if result.interrupted:
         print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
