@@ -20,9 +20,20 @@ PANELS = [*APP.glob("*_panel.py"), APP / "bagcp_preview.py"]
 
 def test_task_thread_has_one_home_and_old_imports_still_work():
     assert workers.TaskThread.__module__ == "app.workers"
+    for name in ("TaskThread", "stop_thread", "Progress", "Cancelled"):  # documented re-exports
+        assert getattr(stats_panel, name) is getattr(workers, name)
     for module in (stats_panel, bagcp_preview, inspector_panel):
-        assert module.TaskThread is workers.TaskThread
-        assert module.stop_thread is workers.stop_thread
+        assert isinstance(module.PanelJob, type)  # the one job lifecycle (app/jobs.py)
+
+
+@pytest.mark.parametrize("path", PANELS, ids=lambda p: p.name)
+def test_no_panel_runs_its_own_job_lifecycle(path):
+    """Threads are launched, guarded and stopped by app/jobs.PanelJob, not copied per panel."""
+    tree = ast.parse(path.read_text())
+    calls = {getattr(n.func, "id", getattr(n.func, "attr", "")) for n in ast.walk(tree)
+             if isinstance(n, ast.Call)}  # fmt: skip
+    if path.name != "preannotate_panel.py":  # its worker is the model loop, not a TaskThread
+        assert not calls & {"TaskThread", "while_current", "stop_thread"}, path.name
 
 
 @pytest.mark.parametrize("path", PANELS, ids=lambda p: p.name)

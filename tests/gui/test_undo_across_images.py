@@ -3,6 +3,8 @@ reaches image B, also after a pre-annotation run (its result is an undo step of 
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt
 
 from core.project import Project
@@ -56,3 +58,42 @@ def test_redo_on_a_never_moves_b(main_window, qtbot, app_project_dir):
     assert others == [row for row in everything if row[0] != a]
     # What the canvas shows is what the database holds.
     assert sorted(w.canvas.visible_ids()) == sorted(t[0] for t in targets_of(app_project_dir, a))
+
+
+def test_preannotating_the_open_image_reuses_its_pixels_and_is_one_undo_step(
+    main_window, qtbot, app_project_dir, monkeypatch
+):
+    """One decode per visit: the worker gets the document's pixels, not a second file read; its
+    result comes back as an edit (no database re-read on the GUI thread) and undoes as one step."""
+    from app import preannotate_panel
+    from tests.gui.test_preannotate_support import FakePredictor
+
+    w = main_window
+    seen: list = []
+
+    class Recording(FakePredictor):
+        def predict_targets(self, image, score_thr):
+            seen.append(image)
+            return super().predict_targets(image, score_thr)
+
+    panel_ctl = preannotate_panel.PreannotateController(w, lambda _weights: Recording())
+    image_id = w.current_image_id
+    before = snapshot(app_project_dir)
+    reads: list[int] = []  # by the run (the list's thumbnail thread reads files of its own)
+    real = w.project.load_pixels
+
+    def load_pixels(i):
+        if threading.current_thread().name.startswith("preannotate"):
+            reads.append(i)
+        return real(i)
+
+    monkeypatch.setattr(w.project, "load_pixels", load_pixels)
+    with qtbot.waitSignal(panel_ctl.run_ended, timeout=30_000):
+        assert panel_ctl.start([image_id])
+    assert seen and seen[0] is w.current_pixels  # the very array the canvas shows
+    assert reads == []  # no second decode of the open image
+    assert w.undo_stacks.stack(image_id).count() == 1
+    assert w.list_model.info(image_id).n_proposals == len(w.project.targets(image_id, "proposal"))
+    w.undo_stacks.stack(image_id).undo()
+    assert snapshot(app_project_dir) == before
+    panel_ctl.shutdown()
