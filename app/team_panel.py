@@ -30,6 +30,7 @@ from app.export_dialog import show_error
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
 
+MAX_ROWS_PER_TICK = 50  # list rows re-read per poll for other images' changes
 POLL_MS = 500  # well inside the 2 s the issue allows, and one cheap query per tick on SQLite
 OPEN_SERVER = Shortcut("open_server_project", "Open &Server Project...", ("Ctrl+Shift+O",), "File")
 CLAIM = Shortcut("claim_image", "&Claim this image", ("Ctrl+Alt+C",), "Team")
@@ -138,7 +139,17 @@ class LiveRefresh(QObject):
         latest: dict[int, tuple[int, str]] = {}
         for c in changes:
             latest[c.image_id] = (c.version, c.author)
+        doc = self.window.document
+        current = doc.image_id if doc is not None else None
+        others = 0
         for image_id, (version, author) in latest.items():
+            if image_id != current:
+                # This user's own changes of other images are in the list already (documents,
+                # workers' record_edit); a burst of others' changes is capped per tick so the GUI
+                # thread never stalls: the rest shows when those rows are next listed.
+                if author == project.user or others >= MAX_ROWS_PER_TICK:
+                    continue
+                others += 1
             self._apply(project, image_id, version, author)
 
     def _apply(self, project, image_id: int, version: int, author: str) -> None:
@@ -226,7 +237,8 @@ class TeamPanel(QWidget):
 
     def show_unmapped(self, project) -> None:
         """Folders of missing images that no path mapping covers (what to add to the map)."""
-        unmapped = project.unmapped_images()
+        model = self.window.list_model  # listed with check_files=True when the project opened
+        unmapped = project.unmapped_images([model.info(i) for i in model.ids()])
         if not unmapped:
             self.unmapped_label.clear()
             return

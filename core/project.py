@@ -224,11 +224,13 @@ class Project:
         p = Path(info.path)
         return p if p.is_absolute() else self.root / p
 
-    def unmapped_images(self) -> dict[str, list[ImageInfo]]:
+    def unmapped_images(self, infos: Iterable[ImageInfo] | None = None) -> dict[str, list[ImageInfo]]:
         """Images whose file is missing here and that no path mapping covers, grouped by their
-        stored folder: what this machine's path map lacks (shown by `info` and the GUI)."""
+        stored folder: what this machine's path map lacks (shown by `info` and the GUI).
+        ``infos``: already checked listings (their ``missing`` flags), to avoid a second stat."""
+        missing = self.check_missing() if infos is None else [i for i in infos if i.missing]
         out: dict[str, list[ImageInfo]] = {}
-        for info in self.check_missing():
+        for info in missing:
             if self.path_map.to_local(info.path) is None:
                 out.setdefault(Path(info.path).parent.as_posix(), []).append(info)
         return out
