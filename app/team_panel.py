@@ -237,6 +237,8 @@ class TeamPanel(QWidget):
 
     def show_unmapped(self, project) -> None:
         """Folders of missing images that no path mapping covers (what to add to the map)."""
+        from core.machine import FILE_NAME, config_dir
+
         model = self.window.list_model  # listed with check_files=True when the project opened
         unmapped = project.unmapped_images([model.info(i) for i in model.ids()])
         if not unmapped:
@@ -246,7 +248,8 @@ class TeamPanel(QWidget):
         folders = "\n".join(f"  {k} ({len(v)})" for k, v in list(unmapped.items())[:5])
         self.unmapped_label.setText(
             f"{n} images are not found on this machine and no path mapping covers them:\n"
-            f"{folders}\nAdd 'stored prefix -> local prefix' to the path map in machine.json."
+            f"{folders}\nAdd [stored prefix, local prefix] to path_map in "
+            f"{config_dir() / FILE_NAME}."
         )
 
     # ---------------------------------------------------------------- filter

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from core.machine import FILE_NAME, config_dir
+
     with project:
         stats = project.stats(check_files=False)
         missing = project.check_missing()
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"    ... and {len(missing) - _MAX_MISSING_SHOWN} more")
         for folder, infos in project.unmapped_images().items():
             print(f"    {len(infos)} under {folder}: no path mapping covers it on this machine; "
-                  "add one (stored prefix -> local prefix) in Settings > Team or machine.json")  # fmt: skip
+                  f"add [stored prefix, local prefix] to path_map in {config_dir() / FILE_NAME}")  # fmt: skip
         print(_model_lines(stats.model_versions))
     return EXIT_OK
 

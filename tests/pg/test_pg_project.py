@@ -42,6 +42,8 @@ def test_cli_with_a_url_uses_the_server_and_creates_no_local_folder(pg_url, tmp_
     r = _main("info", pg_url, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "total" in r.stdout and " 2" in r.stdout.splitlines()[-3] + r.stdout
+    # The images' files (/nowhere/...) exist on no machine and no mapping covers them.
+    assert "2 under /nowhere: no path mapping covers it" in r.stdout and "path_map" in r.stdout
     assert list(tmp_path.iterdir()) == []
 
 
