@@ -15,8 +15,9 @@ from tests.e2e.test_train_predict import REPO, TINY, dataset  # noqa: F401 - the
 
 pytestmark = pytest.mark.slow
 # Losses normalise by the positives of each rank's share, not of the global batch, so the curves
-# are close but not identical: every step's total loss within 10% of the 1-process value.
-REL_TOL = 0.10
+# are close but not identical: every step's total loss within 2% of the 1-process value
+# (measured: 0.24% at most over the 4 steps; initial weights and crops are the same).
+REL_TOL = 0.02
 
 
 def _train(data: Path, run_dir: Path, nproc: int, epochs: int, resume: bool = False) -> list[dict]:
