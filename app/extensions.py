@@ -20,6 +20,7 @@ PANELS = [
     "app.stats_panel",
     "app.image_actions",
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
+    "app.team_panel",
 ]
 
 

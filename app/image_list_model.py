@@ -22,6 +22,7 @@ _ROLE_GETTERS = {
     int(ImageRole.SPLIT): lambda i: i.split.value,
     int(ImageRole.N_TARGETS): lambda i: i.n_targets,
     int(ImageRole.MISSING): lambda i: i.missing,
+    int(ImageRole.ASSIGNEE): lambda i: i.assignee,
     int(Qt.ItemDataRole.ToolTipRole): lambda i: _tooltip(i),
 }
 

@@ -324,8 +324,10 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- project lifecycle
     def open_project(self, root: str | Path) -> bool:
-        """Open a project folder; on failure a dialog says why and what to do."""
-        return project_actions.open_project(self, Path(root))
+        """Open a project folder or server URL; on failure a dialog says why and what to do."""
+        from core.location import project_arg
+
+        return project_actions.open_project(self, project_arg(str(root)))
 
     def set_project(self, project) -> None:
         """Show ``project`` (already opened); used by every way of opening one."""
@@ -340,15 +342,15 @@ class MainWindow(QMainWindow):
         self.list_model.set_thumbnails(self.thumbnails)
         self.prefetcher = ImagePrefetcher(project)
         self.list_model.set_images(project.list_images(check_files=True))
-        self.settings.add_recent(project.root)
-        self.settings.set_last_project(project.root)
+        self.settings.add_recent(project.location)
+        self.settings.set_last_project(project.location)
         self.pages.setCurrentWidget(self.editor)
         self._update_title()
         self.project_opened.emit(project)
         self._show_first_image()
 
     def _show_first_image(self) -> None:
-        last = self.settings.last_image(self.project.root)
+        last = self.settings.last_image(self.project.location)
         ids = self.list_model.ids()
         found = self.project.find_image(last) if last else None
         target = (
@@ -389,7 +391,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _update_title(self) -> None:
-        name = self.project.root.name if self.project is not None else None
+        name = self.project.display_name if self.project is not None else None
         if name and getattr(self.project, "read_only", False):
             name += " (read-only)"
         self.setWindowTitle(f"{APP_TITLE} — {name}" if name else APP_TITLE)
@@ -429,7 +431,7 @@ class MainWindow(QMainWindow):
             self.list_model.update_image(info)
         self.image_list.set_current_id(info.id, emit=False)
         self.image_panel.set_info(info)
-        self.settings.set_last_image(self.project.root, info.name)
+        self.settings.set_last_image(self.project.location, info.name)
         # Start loading the neighbours once this image is painted, not while it is being painted.
         self._prefetch_timer.start()
         self.image_changed.emit(info.id)
@@ -475,10 +477,12 @@ class MainWindow(QMainWindow):
 
     def next_unreviewed(self) -> None:
         current = self.current_image_id
+        me = self.project.user if self.project is not None else None
         target = self.image_list.next_matching(
             lambda index: (
                 index.data(ImageRole.STATUS) != ReviewStatus.REVIEWED.value
                 and index.data(ImageRole.ID) != current
+                and index.data(ImageRole.ASSIGNEE) in (None, "", me)  # others' images: theirs
             )
         )
         if target is None:

@@ -32,6 +32,13 @@ def demo_project_dir() -> Path:
     return data_dir() / "demo-project"
 
 
+def _location(root: Path | str) -> str:
+    """A folder as an absolute path; a server project's URL as it is (Path would break it)."""
+    from core.location import as_url
+
+    return as_url(root) or str(Path(root).absolute())
+
+
 def _project_key(root: Path | str) -> str:
     # QSettings treats "/" in keys as groups: hash the path into one flat key.
     return hashlib.sha1(str(Path(root).absolute()).encode()).hexdigest()[:16]
@@ -54,12 +61,12 @@ class AppSettings:
         return [str(v) for v in (value or []) if v]
 
     def add_recent(self, root: Path | str) -> None:
-        path = str(Path(root).absolute())
+        path = _location(root)
         recent = [p for p in self.recent_projects() if p != path]
         self._s.setValue("recent_projects", [path, *recent][:MAX_RECENT])
 
     def remove_recent(self, root: Path | str) -> None:
-        path = str(Path(root).absolute())
+        path = _location(root)
         self._s.setValue("recent_projects", [p for p in self.recent_projects() if p != path])
 
     def last_project(self) -> str | None:
@@ -67,7 +74,7 @@ class AppSettings:
         return str(value) or None
 
     def set_last_project(self, root: Path | str | None) -> None:
-        self._s.setValue("last_project", str(Path(root).absolute()) if root else "")
+        self._s.setValue("last_project", _location(root) if root else "")
 
     def last_image(self, root: Path | str) -> str | None:
         """Name of the image last shown in that project (names survive a re-import, ids may not)."""

@@ -42,6 +42,7 @@ class TrainOptions:
     bagcp_prob: float | None = 0.5
     reviewed_only: bool = True
     resume: bool = False
+    nproc: int = 1  # data-parallel training processes (train --nproc)
     extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
 
 
@@ -108,7 +109,7 @@ def find_resumable_run(project_root: Path) -> Path | None:
     return newest if last_event(newest) != "done" else None
 
 
-def train_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> list[str]:
+def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -> list[str]:
     """Arguments for ``sys.executable`` that run the train CLI on a project."""
     args = [str(MAIN_PY), "train", "--project", str(project_root), "--out", str(run_dir)]
     args += ["--events-jsonl", "--preset", opts.preset, "--epochs", str(int(opts.epochs))]
@@ -118,6 +119,8 @@ def train_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> list
         args += ["--bagcp-prob", f"{float(opts.bagcp_prob):g}"]
     if opts.resume:
         args.append("--resume")
+    if opts.nproc > 1:
+        args += ["--nproc", str(int(opts.nproc))]
     return args + list(opts.extra)
 
 

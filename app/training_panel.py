@@ -62,6 +62,13 @@ SHORTCUTS = (
 CommandBuilder = Callable[[Path, Path, TrainOptions], tuple[str, list[str]]]
 
 
+def _same_location(a: Path | str, b: Path | str | None) -> bool:
+    """One project: the same server URL, or the same folder (a server project's root is a cache)."""
+    if b is None or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def default_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> tuple[str, list[str]]:
     return sys.executable, train_command(project_root, run_dir, opts)
 
@@ -136,6 +143,9 @@ class TrainingPanel(QWidget):
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(5)
+        self.nproc = QSpinBox()  # data-parallel processes (train --nproc, model/distributed.py)
+        self.nproc.setRange(1, 64)
+        self.nproc.setToolTip("Training processes (torch.distributed); the batch is split among them")
         self.preset = QComboBox()
         self.preset.addItems(PRESETS)
         self.bagcp = QCheckBox("BAG-CP copy-paste, probability")
@@ -168,6 +178,7 @@ class TrainingPanel(QWidget):
         form = QFormLayout()
         form.addRow("Active model", self.versions)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Processes", self.nproc)
         form.addRow("Preset", self.preset)
         bag = QHBoxLayout()
         bag.addWidget(self.bagcp)
@@ -205,7 +216,8 @@ class TrainingPanel(QWidget):
         """The dock's settings (BAG-CP unticked = probability 0, i.e. off in the train CLI)."""
         prob = self.bagcp_prob.value() if self.bagcp.isChecked() else 0.0
         return TrainOptions(
-            epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob
+            epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
+            nproc=self.nproc.value(),
         )
 
     def start_training(self) -> bool:
@@ -220,7 +232,7 @@ class TrainingPanel(QWidget):
             return self._say(note)
         self.plot.clear()
         opts = replace(self.options(), extra=flags)
-        started = self._launch(Path(project.root), new_run_dir(project.root), opts)
+        started = self._launch(project.location, new_run_dir(project.root), opts)
         self._say(f"Starting training: {note}")
         return started
 
@@ -323,7 +335,7 @@ class TrainingPanel(QWidget):
 
     def _register(self, ev: dict) -> ModelVersion:
         project = self.window.project
-        if project is not None and Path(project.root).resolve() == self._run_root.resolve():
+        if project is not None and _same_location(project.location, self._run_root):
             return register_done_run(project, ev, self.run_dir, self._opts)
         # The user switched projects while training: register into the run's own project.
         from core.project import Project

@@ -1,7 +1,10 @@
-"""SQLite storage of a project: ORM tables, connection set-up, schema migrations, mask blobs.
+"""Storage of a project: ORM tables, connection set-up, schema migrations, mask blobs.
 
 Only ``core/project.py`` uses this module; ORM rows never leave it (the rest of the app sees the
 plain dataclasses of ``core/types.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
+The same tables live on a PostgreSQL server for team projects (ADR 0008): one schema, one
+migration path, dialect-specific only where the engines differ (schema version bookkeeping,
+write locks).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlalchemy import (
     exc,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -49,7 +53,7 @@ from core.types import (
     TargetState,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
 # Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
@@ -77,6 +81,15 @@ class ImageRow(Base):
     # Loaded only by annotation(); deferred so that listing 10k images never reads blobs.
     target_mask_extra: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created: Mapped[str] = mapped_column(String)
+    # v4 (teams, ADR 0008): bumped by every committed change of the image or its labels, the
+    # basis of optimistic concurrency and of live refresh; who changed it last; who reviewed it;
+    # who holds it (claimed or assigned).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    edited_by: Mapped[str | None] = mapped_column(String)
+    edited_at: Mapped[str | None] = mapped_column(String)
+    reviewed_by: Mapped[str | None] = mapped_column(String)
+    reviewed_at: Mapped[str | None] = mapped_column(String)
+    assignee: Mapped[str | None] = mapped_column(String)
 
     __table_args__ = (Index("ix_images_split_status", "split", "status"),)
 
@@ -98,6 +111,8 @@ class TargetRow(Base):
     source: Mapped[str] = mapped_column(String, default="manual")
     score: Mapped[float | None] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String, default="accepted")
+    edited_by: Mapped[str | None] = mapped_column(String)  # v4: who made this label last
+    edited_at: Mapped[str | None] = mapped_column(String)
 
     # (image_id, state) serves both "targets of an image" and the per-image count aggregate.
     # AUTOINCREMENT: an id is never handed out twice, so an undo step that names a deleted
@@ -142,6 +157,22 @@ class RegionRow(Base):
     )
 
 
+class EditLogRow(Base):
+    """v4: one row per committed change of an image (who, when, what, the version it made).
+    Also the change feed that polling clients read (ids only grow)."""
+
+    __tablename__ = "edit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String)
+    at: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 # ---------------------------------------------------------------------------------------------
 # Masks as PNG blobs
 
@@ -166,16 +197,30 @@ def decode_mask(blob: bytes) -> np.ndarray:
 # Engine and connection set-up
 
 
-def make_engine(db_path: Path, read_only: bool = False, immutable: bool = False) -> Engine:
-    """Engine shared by threads: one pooled connection per Session, pragmas set on each.
-    ``read_only`` opens with SQLite's ``mode=ro`` (nothing is ever written, no journal mode
+# NOTIFY channel of team projects on PostgreSQL: payload "image_id:version" (core/live.py).
+CHANNEL = "sirst_changes"
+
+
+def is_server(engine: Engine | Connection) -> bool:
+    return engine.dialect.name != "sqlite"
+
+
+def make_engine(target: Path | str, read_only: bool = False, immutable: bool = False) -> Engine:
+    """The engine of a project database: an SQLite file path, or a server URL (str).
+
+    Shared by threads: one pooled connection per Session. SQLite gets its pragmas on each
+    connection and BEGIN IMMEDIATE for writers; a server needs neither (row locks, MVCC).
+    ``read_only`` (SQLite) opens with ``mode=ro`` (nothing is ever written, no journal mode
     change); ``immutable`` also skips locking and the -shm file, for a database on a read-only
     folder or mount, where SQLite could not create one."""
+    if isinstance(target, str):
+        return _server_engine(target)
+    db_path = Path(target)
     if not read_only:
         url = f"sqlite:///{db_path}"
     else:
         flag = "immutable=1" if immutable else "mode=ro"
-        url = f"sqlite:///file:{quote(str(Path(db_path).absolute()))}?{flag}&uri=true"
+        url = f"sqlite:///file:{quote(str(db_path.absolute()))}?{flag}&uri=true"
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30.0})
     event.listen(engine, "connect", _on_connect_read_only if read_only else _on_connect)
     event.listen(engine, "begin", _on_begin)
@@ -195,8 +240,7 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
     """A read-only project must already have the current schema (no migration can run)."""
     try:
         with engine.connect() as conn:
-            version = _pragma(conn, "user_version")
-            app_id = _pragma(conn, "application_id")
+            version, app_id, _tables = _read_meta(conn)
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
     _check_version(db_path, version, app_id)
@@ -205,6 +249,22 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
             f"{db_path} uses schema v{version} and is read-only, so it cannot be upgraded to "
             f"v{SCHEMA_VERSION}; copy the project to a writable folder and open the copy"
         )
+
+
+def _server_engine(url: str) -> Engine:
+    from core.location import check_server_url
+
+    try:
+        return create_engine(
+            check_server_url(url),
+            pool_pre_ping=True,  # a server restart must not break the next edit
+            connect_args={"connect_timeout": 10, "application_name": "sirst-studio"},
+        )
+    except ModuleNotFoundError as e:  # the DBAPI driver is imported here
+        raise ProjectError(
+            f"the database driver for this URL is not installed ({e.name}); "
+            "install it with `pip install 'psycopg[binary]'`"
+        ) from e
 
 
 def _on_connect(dbapi_conn, _record) -> None:
@@ -277,53 +337,116 @@ def _migrate_2_to_3(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_targets_image_state ON targets (image_id, state)")
 
 
+def _migrate_3_to_4(conn: Connection) -> None:
+    """v4 (teams, ADR 0008): image version, who edited / reviewed / holds it, who made each
+    label, and the edit log. Plain ADD COLUMN and a frozen table: the same on both engines."""
+    for table, col, ddl in (
+        ("images", "version", "INTEGER NOT NULL DEFAULT 0"),
+        ("images", "edited_by", "VARCHAR"), ("images", "edited_at", "VARCHAR"),
+        ("images", "reviewed_by", "VARCHAR"), ("images", "reviewed_at", "VARCHAR"),
+        ("images", "assignee", "VARCHAR"),
+        ("targets", "edited_by", "VARCHAR"), ("targets", "edited_at", "VARCHAR"),
+    ):  # fmt: skip
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {col} {ddl}")
+    from sqlalchemy import Column, MetaData, Table
+
+    frozen = MetaData()
+    Table("images", frozen, Column("id", Integer, primary_key=True))
+    Table(
+        "edit_log", frozen,
+        Column("id", Integer, primary_key=True),
+        Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False,
+               index=True),
+        Column("version", Integer, nullable=False), Column("author", String, nullable=False),
+        Column("at", String, nullable=False), Column("action", String, nullable=False),
+        sqlite_autoincrement=True,
+    )  # fmt: skip
+    frozen.tables["edit_log"].create(conn)
+
+
 # MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
+}  # fmt: skip
+# Server projects are born at v4 (SIRST Studio never wrote older schemas there); the migrations
+# from v4 on must therefore run on both engines (tests/pg/test_pg_project.py opens a v4 one).
+_META = "sirst_meta"  # server: key/value table holding what SQLite keeps in PRAGMAs
 
 
 def _pragma(conn: Connection, name: str) -> int:
     return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar() or 0)
 
 
-def _has_tables(conn: Connection) -> bool:
-    n = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type='table'").scalar()
-    return bool(n)
+def _read_meta(conn: Connection) -> tuple[int, int, bool]:
+    """(schema version, application id, database has tables)."""
+    if not is_server(conn):
+        n = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type='table'").scalar()
+        return _pragma(conn, "user_version"), _pragma(conn, "application_id"), bool(n)
+    from sqlalchemy import inspect
+
+    tables = set(inspect(conn).get_table_names())
+    if _META not in tables:
+        return 0, 0, bool(tables)
+    meta = dict(conn.exec_driver_sql(f"SELECT key, value FROM {_META}").all())
+    return int(meta.get("schema_version", 0)), int(meta.get("application_id", 0)), True
+
+
+def _write_meta(conn: Connection, version: int) -> None:
+    if not is_server(conn):
+        conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.exec_driver_sql(f"PRAGMA user_version={version}")
+        return
+    conn.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {_META} (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
+    )
+    for key, value in (("application_id", APPLICATION_ID), ("schema_version", version)):
+        conn.execute(
+            text(f"INSERT INTO {_META} (key, value) VALUES (:k, :v) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+            {"k": key, "v": str(value)},
+        )  # fmt: skip
 
 
 def init_schema(engine: Engine) -> None:
     """Create the current schema in an empty database (one transaction)."""
     with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         Base.metadata.create_all(conn)
-        conn.exec_driver_sql(f"PRAGMA application_id={APPLICATION_ID}")
-        conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
+        _write_meta(conn, SCHEMA_VERSION)
 
 
-def upgrade_schema(engine: Engine, db_path: Path) -> int:
-    """Bring the database to SCHEMA_VERSION; returns the version found before upgrading.
+def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
+    """Bring the database to SCHEMA_VERSION (creating it in an empty database); returns the
+    version found before upgrading (0: it was empty).
 
-    All migrations run in one transaction, so a failure leaves the file as it was.
+    Everything runs in one transaction, so a failure leaves the database as it was. On a server
+    an advisory lock makes two clients opening a new project at once take turns.
     """
     try:
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-            version = _pragma(conn, "user_version")
-            app_id = _pragma(conn, "application_id")
-            if version == 0 and app_id == 0 and not _has_tables(conn):
-                found = 0  # empty file (e.g. a creation that was interrupted): start afresh
+            if is_server(conn):
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPLICATION_ID})")
+            version, app_id, has_tables = _read_meta(conn)
+            if version == 0 and app_id == 0 and not has_tables:
+                found = 0  # empty database (e.g. a creation that was interrupted): start afresh
+                Base.metadata.create_all(conn)
             else:
                 found = version
-                _check_version(db_path, version, app_id)
+                _check_version(db_path, version, app_id, is_server(conn))
                 for v in range(version, SCHEMA_VERSION):
                     MIGRATIONS[v](conn)
-                conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _write_meta(conn, SCHEMA_VERSION)
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
-    if found == 0:
-        init_schema(engine)
     return found
 
 
-def _check_version(db_path: Path, version: int, app_id: int) -> None:
+def _check_version(db_path: Path | str, version: int, app_id: int, server: bool = False) -> None:
     if app_id != APPLICATION_ID:
+        if server:
+            raise ProjectError(
+                f"database {db_path} holds tables but is not a SIRST Studio project; "
+                "use an empty database (CREATE DATABASE) or another URL"
+            )
         raise ProjectError(
             f"{db_path} is an SQLite file but not a SIRST Studio project database; "
             "move it away or choose another folder"
@@ -339,12 +462,17 @@ def _check_version(db_path: Path, version: int, app_id: int) -> None:
         )
 
 
-def damaged(db_path: Path, error: Exception) -> ProjectError:
-    """The ProjectError for a database SQLite refuses to read or write."""
+def damaged(db_path: Path | str, error: Exception) -> ProjectError:
+    """The ProjectError for a database the engine refuses to read or write."""
     orig = getattr(error, "orig", None) or error
     if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
         return ProjectError(
             f"the project database refused the change ({orig}); nothing was saved, reload and retry"
+        )
+    if isinstance(db_path, str):  # a server URL (already without its password)
+        return ProjectError(
+            f"project database {db_path} cannot be used ({str(orig).strip()}); check that the "
+            "server runs, the URL (user, host, port, database) and that you may log in"
         )
     return ProjectError(
         f"project database {db_path} cannot be used ({orig}); if it is damaged, restore it from a "
@@ -407,7 +535,7 @@ _IN_CHUNK = 900  # stay below SQLite's bound-parameter limit in IN (...) lists
 # Columns of ImageRow that map one-to-one onto ImageInfo fields.
 INFO_COLS = (
     "id", "name", "path", "width", "height", "bit_depth", "channels", "sha256", "split", "status",
-    "note",
+    "note", "version", "assignee", "edited_by", "reviewed_by",
 )  # fmt: skip
 
 

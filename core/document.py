@@ -25,6 +25,7 @@ from core.edits import (
     RegionChange,
     TargetChange,
 )
+from core.errors import EditConflict
 from core.types import ImageAnnotation, ImageInfo, Source, Target, TargetState
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def info_after(info: ImageInfo, edit: AnnotationEdit) -> ImageInfo:
     for f in edit.fields:
         name = ImageField(f.name)
         setattr(out, name.value, FIELD_TYPES[name](f.after))
+    if edit.version is not None:
+        out.version = edit.version
     return out
 
 
@@ -148,13 +151,38 @@ class AnnotationDocument:
     def apply(self, edit: AnnotationEdit) -> AnnotationEdit:
         """Commit ``edit`` (ProjectError: nothing changed) and fold it in; returns the edit with
         its new targets' ids, the value to replay for redo (its inverse undoes it)."""
-        resolved = self.project.apply_edit(edit)
+        current = edit.image_id == self.image_id and self.info is not None
+        expected = self.info.version if current else None
+        try:
+            resolved = self.project.apply_edit(edit, expected_version=expected)
+        except EditConflict:
+            if current:
+                self.load(self.image_id, pixels=self.pixels)  # show what the other person did
+            raise
         self._absorb(resolved)
         return resolved
 
     def record(self, edit: AnnotationEdit) -> None:
         """Fold in an edit that was already committed (a worker's pre-annotation result)."""
+        if (
+            edit.image_id == self.image_id
+            and edit.version is not None
+            and self.info is not None
+            and self.info.version >= edit.version
+        ):  # already in what the document holds (it was reloaded since the commit)
+            self._publish(DocumentChange(edit.image_id, edit, self.info, True))
+            return
         self._absorb(edit)
+
+    def refresh(self, version: int | None = None) -> bool:
+        """Reload the held image when the database moved past ``version`` (someone else's
+        change, announced by core.live); returns whether it reloaded."""
+        if self.image_id is None or self.info is None:
+            return False
+        if version is not None and version <= self.info.version:
+            return False  # our own change, or one we already hold
+        self.load(self.image_id, pixels=self.pixels)
+        return True
 
     def _absorb(self, edit: AnnotationEdit) -> None:
         current = edit.image_id == self.image_id

@@ -44,11 +44,14 @@ def owned_target_row(s: Session, image_id: int, target_id: int) -> TargetRow:
     return row
 
 
-def apply_edit(s: Session, img: ImageRow, edit: AnnotationEdit) -> AnnotationEdit:
-    """Write ``edit`` onto image ``img``; returns it with the ids the new targets got."""
+def apply_edit(
+    s: Session, img: ImageRow, edit: AnnotationEdit, author: str | None = None
+) -> AnnotationEdit:
+    """Write ``edit`` onto image ``img``; returns it with the ids the new targets got.
+    ``author`` is recorded on every target it writes (ADR 0008)."""
     if edit.image_id != img.id:
         raise ProjectError(f"an edit of image {edit.image_id} cannot be applied to image {img.id}")
-    resolved = [_apply_target(s, img.id, c) for c in edit.targets]
+    resolved = [_apply_target(s, img.id, c, author) for c in edit.targets]
     for change in edit.regions:
         _apply_region(s, img, change)
     for f in edit.fields:
@@ -57,14 +60,15 @@ def apply_edit(s: Session, img: ImageRow, edit: AnnotationEdit) -> AnnotationEdi
     return replace(edit, targets=tuple(resolved))
 
 
-def _apply_target(s: Session, image_id: int, c: TargetChange) -> TargetChange:
+def _apply_target(s: Session, image_id: int, c: TargetChange, author: str | None) -> TargetChange:
     if c.after is None:
         s.delete(owned_target_row(s, image_id, c.before.id))
         return c
     if c.before is not None:
-        db.fill_target_row(owned_target_row(s, image_id, c.before.id), c.after)
+        row = db.fill_target_row(owned_target_row(s, image_id, c.before.id), c.after)
+        _stamp(row, author)
         return c
-    row = db.fill_target_row(TargetRow(image_id=image_id), c.after)
+    row = _stamp(db.fill_target_row(TargetRow(image_id=image_id), c.after), author)
     if c.after.id is not None:
         # A restore (undo of a delete, redo of an add): ids are never reused (AUTOINCREMENT), so
         # the id is free unless the same edit is applied twice.
@@ -74,6 +78,14 @@ def _apply_target(s: Session, image_id: int, c: TargetChange) -> TargetChange:
     s.add(row)
     s.flush()
     return TargetChange(None, replace(c.after, id=row.id))
+
+
+def _stamp(row: TargetRow, author: str | None) -> TargetRow:
+    if author is not None:
+        from core.team_store import now
+
+        row.edited_by, row.edited_at = author, now()
+    return row
 
 
 def _apply_region(s: Session, img: ImageRow, change: RegionChange) -> None:

@@ -122,6 +122,8 @@ class AnnotationEdit:
     targets: tuple[TargetChange, ...] = ()
     regions: tuple[RegionChange, ...] = ()
     fields: tuple[FieldChange, ...] = ()
+    # The image's version once this edit was committed (ADR 0008); None: not committed / unknown.
+    version: int | None = None
 
     def inverse(self) -> AnnotationEdit:
         return AnnotationEdit(
@@ -172,6 +174,7 @@ class AnnotationEdit:
             targets=tuple(merged.values()),
             regions=tuple(regions.values()),
             fields=tuple(fields.values()),
+            version=later.version,
         )
 
 

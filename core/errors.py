@@ -29,5 +29,23 @@ class ProjectError(SirstError):
     """The project folder or database cannot be used (not a project, newer schema, locked...)."""
 
 
+class EditConflict(ProjectError):
+    """An edit was refused because someone else changed the image since it was read.
+
+    Optimistic concurrency (ADR 0008): nothing of the refused edit was written; the caller
+    reloads the image (which then shows the other person's change) and may redo the edit.
+    """
+
+    def __init__(self, image_id: int, name: str, detail: str, by: str | None = None) -> None:
+        self.image_id = int(image_id)
+        self.image_name = name
+        self.by = by
+        who = f" by {by}" if by else ""
+        super().__init__(
+            f"image {name!r} was changed{who} meanwhile ({detail}); your edit was not applied, "
+            "the image now shows the latest labels: check them and redo your edit if still needed"
+        )
+
+
 class CheckpointError(SirstError):
     """A model checkpoint is missing, truncated or incompatible."""

@@ -1,4 +1,5 @@
-"""A SIRST Studio project: a folder holding ``project.sqlite`` and ``models/``.
+"""A SIRST Studio project: a folder holding ``project.sqlite`` and ``models/``, or a database on a
+PostgreSQL server (a SQLAlchemy URL) with its local files in a per-machine folder (ADR 0008).
 
 Every public method runs one short transaction in its own Session, so a GUI thread and a worker
 thread may share one ``Project``. Only the plain dataclasses of ``core/types.py`` come out.
@@ -20,10 +21,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import db, edit_store
+from core import db, edit_store, team_store
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
-from core.edits import AnnotationEdit, ImageLabels, TargetChange
+from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
+from core.location import as_url, redact, server_root
+from core.machine import MachineSettings, PathMap
 from core.types import (
     ImageAnnotation,
     ImageInfo,
@@ -81,11 +84,23 @@ def _now() -> str:
 class Project:
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
-    def __init__(self, root: Path, engine, read_only: bool = False) -> None:
-        self.root = root
+    def __init__(
+        self,
+        root: Path,
+        engine,
+        url: str | None = None,
+        machine: MachineSettings | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.root = root  # local folder: the project itself, or a server project's local files
         self.read_only = read_only  # opened with SQLite mode=ro: every write raises
         self.models_dir = root / MODELS_DIR
-        self.db_path = root / DB_NAME
+        self.url = url  # None: an SQLite project in ``root``
+        # What messages name: the SQLite file, or the server URL without its password.
+        self.db_path: Path | str = redact(url) if url else root / DB_NAME
+        machine = machine if machine is not None else _machine_settings()
+        self.user: str = machine.user_name  # recorded on every change (ADR 0008)
+        self.path_map: PathMap = machine.path_map
         self._engine = engine
         self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(
@@ -93,22 +108,45 @@ class Project:
         )
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def is_server(self) -> bool:
+        return self.url is not None
+
+    @property
+    def location(self) -> Path | str:
+        """What opens this project again: its folder or its server URL (with credentials)."""
+        return self.url if self.url is not None else self.root
+
+    @property
+    def display_name(self) -> str:
+        return self.db_path if isinstance(self.db_path, str) else self.root.name
+
     @classmethod
-    def create(cls, root: Path | str) -> Project:
-        """Make a new project folder (it may exist, but must not hold a project yet)."""
+    def create(cls, root: Path | str, machine: MachineSettings | None = None) -> Project:
+        """Make a new project folder (it may exist, but must not hold a project yet), or a new
+        project in an empty server database (``root`` a URL)."""
+        url = as_url(root)
+        if url is not None:
+            return cls._connect_server(url, machine, create=True)
         root = Path(root).absolute()
         if (root / DB_NAME).exists():
             raise ProjectError(f"{root} already holds a project; open it instead of creating one")
         if root.exists() and not root.is_dir():
             raise ProjectError(f"{root} is a file; choose a folder for the new project")
         (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
-        return cls._connect(root)
+        return cls._connect(root, machine)
 
     @classmethod
-    def open(cls, root: Path | str, read_only: bool | None = None) -> Project:
-        """Open an existing project, upgrading its schema when it was made by an older version.
-        ``read_only``: True never writes (info, export); None (default) opens read-only only
-        when the folder, the database file or the mount is not writable."""
+    def open(
+        cls, root: Path | str, machine: MachineSettings | None = None, read_only: bool | None = None
+    ) -> Project:
+        """Open an existing project (a folder or a server URL), upgrading its schema when it was
+        made by an older version. ``read_only`` (SQLite): True never writes (info, export); None
+        (default) opens read-only only when the folder, the database file or the mount is not
+        writable."""
+        url = as_url(root)
+        if url is not None:
+            return cls._connect_server(url, machine, create=False)
         root = Path(root).absolute()
         if not (root / DB_NAME).is_file():
             raise ProjectError(
@@ -118,12 +156,12 @@ class Project:
         if read_only is None:
             read_only = not is_writable(root)
         if read_only:
-            return cls._connect_read_only(root)
+            return cls._connect_read_only(root, machine)
         (root / MODELS_DIR).mkdir(exist_ok=True)
-        return cls._connect(root)
+        return cls._connect(root, machine)
 
     @classmethod
-    def _connect_read_only(cls, root: Path) -> Project:
+    def _connect_read_only(cls, root: Path, machine: MachineSettings | None) -> Project:
         db_path = root / DB_NAME
         # mode=ro still needs the -shm file of a WAL database; on a read-only folder or
         # mount SQLite cannot create it, and only immutable=1 can read the file
@@ -131,7 +169,7 @@ class Project:
             engine = db.make_engine(db_path, read_only=True, immutable=immutable)
             try:
                 db.check_schema_read_only(engine, db_path)
-                return cls(root, engine, read_only=True)
+                return cls(root, engine, machine=machine, read_only=True)
             except ProjectError:
                 engine.dispose()
                 if immutable or is_writable(root):
@@ -139,22 +177,45 @@ class Project:
         raise AssertionError("unreachable")
 
     @classmethod
-    def open_or_create(cls, root: Path | str) -> Project:
+    def open_or_create(cls, root: Path | str, machine: MachineSettings | None = None) -> Project:
+        url = as_url(root)
+        if url is not None:
+            return cls._connect_server(url, machine, create=None)
         root = Path(root)
-        return cls.open(root) if (root / DB_NAME).exists() else cls.create(root)
+        return cls.open(root, machine) if (root / DB_NAME).exists() else cls.create(root, machine)
 
     @classmethod
-    def _connect(cls, root: Path) -> Project:
+    def _connect(cls, root: Path, machine: MachineSettings | None) -> Project:
         engine = db.make_engine(root / DB_NAME)
-        try:
-            db.upgrade_schema(engine, root / DB_NAME)
-        except (DBAPIError, sqlite3.Error) as e:
-            engine.dispose()
-            raise db.damaged(root / DB_NAME, e) from e
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(root, engine)
+        _upgrade(engine, root / DB_NAME)
+        return cls(root, engine, machine=machine)
+
+    @classmethod
+    def _connect_server(cls, url: str, machine: MachineSettings | None, create: bool | None) -> Project:
+        """``create``: True = the database must be empty, False = it must hold a project,
+        None = either (open or create)."""
+        engine = db.make_engine(url)
+        label = redact(url)
+        if create is not None:
+            try:
+                with engine.connect() as conn:
+                    version, _app_id, has_tables = db._read_meta(conn)
+            except (DBAPIError, sqlite3.Error) as e:
+                engine.dispose()
+                raise db.damaged(label, e) from e
+            if create and (version or has_tables):
+                engine.dispose()
+                raise ProjectError(f"{label} already holds tables; open it instead of creating one")
+            if not create and not version:
+                engine.dispose()
+                raise ProjectError(
+                    f"{label} holds no SIRST Studio project (the database is empty or foreign); "
+                    "create one with `main.py import SRC URL` or File > Open server project"
+                )
+        _upgrade(engine, label)
+        root = server_root(url)
+        (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
+        return cls(root, engine, url=url, machine=machine)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -182,19 +243,38 @@ class Project:
 
     # ------------------------------------------------------------------ paths
     def _stored_path(self, path: Path | str) -> str:
-        """Relative (POSIX) when inside the project root, else absolute."""
+        """Relative (POSIX) when inside a folder project, else absolute in its shared form (the
+        machine's path map applied backwards, ADR 0008). A server project's root is a local
+        cache, so its paths are never relative."""
         p = Path(os.path.abspath(path))
-        for base, cand in (
-            (Path(os.path.abspath(self.root)), p),
-            (self.root.resolve(), p.resolve()),
-        ):
-            if cand.is_relative_to(base):
-                return cand.relative_to(base).as_posix()
-        return str(p)
+        if not self.is_server:
+            for base, cand in (
+                (Path(os.path.abspath(self.root)), p),
+                (self.root.resolve(), p.resolve()),
+            ):
+                if cand.is_relative_to(base):
+                    return cand.relative_to(base).as_posix()
+        shared = self.path_map.to_stored(p.as_posix())
+        return shared if shared is not None else str(p)
 
     def resolve_path(self, info: ImageInfo | ModelVersion) -> Path:
+        """Where this machine finds the file: the path map first, then the stored path."""
+        local = self.path_map.to_local(info.path)
+        if local is not None:
+            return Path(local)
         p = Path(info.path)
         return p if p.is_absolute() else self.root / p
+
+    def unmapped_images(self, infos: Iterable[ImageInfo] | None = None) -> dict[str, list[ImageInfo]]:
+        """Images whose file is missing here and that no path mapping covers, grouped by their
+        stored folder: what this machine's path map lacks (shown by `info` and the GUI).
+        ``infos``: already checked listings (their ``missing`` flags), to avoid a second stat."""
+        missing = self.check_missing() if infos is None else [i for i in infos if i.missing]
+        out: dict[str, list[ImageInfo]] = {}
+        for info in missing:
+            if self.path_map.to_local(info.path) is None:
+                out.setdefault(Path(info.path).parent.as_posix(), []).append(info)
+        return out
 
     def load_pixels(self, image_id: int) -> np.ndarray:
         from core.imageio import read_image  # pixel I/O lives in core.imageio
@@ -215,10 +295,15 @@ class Project:
         status: ReviewStatus | str | None = None,
         search: str | None = None,
         check_files: bool = False,
+        assignee: str | None = None,
     ) -> list[ImageInfo]:
         """Images in import order with target counts; ``search`` is a case-insensitive substring
-        of the name. ``check_files`` also stats every file (slower on big projects)."""
+        of the name. ``check_files`` also stats every file (slower on big projects).
+        ``assignee``: only images held by that user ("" = held by nobody)."""
         stmt = db.info_select()
+        if assignee is not None:
+            stmt = stmt.where(ImageRow.assignee.is_(None) if assignee == ""
+                              else ImageRow.assignee == assignee)  # fmt: skip
         if split is not None:
             stmt = stmt.where(ImageRow.split == Split(split).value)
         if status is not None:
@@ -256,16 +341,92 @@ class Project:
         return row
 
     def set_status(self, image_id: int, status: ReviewStatus | str) -> None:
-        with self._session(write=True) as s:
-            self._image_row(s, image_id).status = ReviewStatus(status).value
+        """Set the review status; REVIEWED records this user as the reviewer."""
+        self._set_field(image_id, ImageField.STATUS, ReviewStatus(status))
 
     def set_split(self, image_id: int, split: Split | str) -> None:
-        with self._session(write=True) as s:
-            self._image_row(s, image_id).split = Split(split).value
+        self._set_field(image_id, ImageField.SPLIT, Split(split))
 
     def set_note(self, image_id: int, text: str) -> None:
+        self._set_field(image_id, ImageField.NOTE, str(text))
+
+    def _set_field(self, image_id: int, name: ImageField, value: object) -> None:
+        """A blind field write (no conflict check: the caller states the new value)."""
         with self._session(write=True) as s:
-            self._image_row(s, image_id).note = str(text)
+            img = team_store.locked_image(s, image_id)
+            edit = AnnotationEdit(image_id, f"Set {name.value}",
+                                  fields=(FieldChange(name, getattr(img, name.value), value),))  # fmt: skip
+            self._commit_edit(s, img, edit)
+
+    def _commit_edit(
+        self, s: Session, img: ImageRow, edit: AnnotationEdit, expected_version: int | None = None,
+        verify: bool = False,
+    ) -> AnnotationEdit:  # fmt: skip
+        """Apply ``edit`` inside ``s`` with the team bookkeeping: version check, stale-value
+        check, author on every label, new version + edit log (+ NOTIFY on a server)."""
+        team_store.check_version(img, expected_version)
+        if verify:
+            team_store.verify_before(s, img, edit)
+        resolved = edit_store.apply_edit(s, img, edit, author=self.user)
+        version = team_store.touch(s, img, self.user, edit.text, team_store.sets_reviewed(edit))
+        return replace(resolved, version=version)
+
+    # ------------------------------------------------------------------ team (ADR 0008)
+    def image_version(self, image_id: int) -> int:
+        return self.get_image(image_id).version
+
+    def claim(self, image_id: int, force: bool = False) -> ImageInfo:
+        """This user takes the image; EditConflict when someone else holds it (unless ``force``)."""
+        return self.assign([image_id], self.user, force=force)[0]
+
+    def assign(self, image_ids: Iterable[int], user: str | None, force: bool = True) -> list[ImageInfo]:
+        """Give images to ``user`` (None: release them); all or none. A reviewer assigns
+        (``force``), an annotator claims (refused when another holds one of them)."""
+        ids = [int(i) for i in image_ids]
+        with self._session(write=True) as s:
+            for i in ids:
+                img = team_store.locked_image(s, i)
+                if user is None:
+                    changed = img.assignee is not None
+                    img.assignee = None
+                else:
+                    changed = team_store.claim(s, img, str(user), force)
+                if changed:
+                    what = f"Assign to {user}" if user else "Release"
+                    team_store.touch(s, img, self.user, what)
+        return [self.get_image(i) for i in ids]
+
+    def release(self, image_id: int) -> ImageInfo:
+        """Give the image back (only its holder or a forced assign may take it from another)."""
+        info = self.get_image(image_id)
+        if info.assignee not in (None, self.user):
+            raise ProjectError(f"image {info.name!r} is held by {info.assignee}, not by you")
+        return self.assign([image_id], None)[0]
+
+    def annotators(self) -> list[str]:
+        """Everyone who holds an image or has changed one (for the reviewer's filter)."""
+        with self._session() as s:
+            held = s.scalars(select(ImageRow.assignee).where(ImageRow.assignee.is_not(None)))
+            names = set(held) | set(s.scalars(select(db.EditLogRow.author).distinct()))
+        return sorted(names)
+
+    def latest_change(self) -> int:
+        """The newest edit-log id (a cursor for ``changes_since``)."""
+        with self._session() as s:
+            return team_store.latest_log_id(s)
+
+    def changes_since(self, log_id: int) -> list[tuple[int, int, int, str]]:
+        """(log id, image id, version, author) of every change committed after ``log_id``."""
+        with self._session() as s:
+            return team_store.changes_since(s, log_id)
+
+    def history(self, image_id: int) -> list[tuple[int, str, str, str]]:
+        """(version, author, time, action) of every change of an image, oldest first."""
+        with self._session() as s:
+            stmt = (select(db.EditLogRow.version, db.EditLogRow.author, db.EditLogRow.at,
+                           db.EditLogRow.action)
+                    .where(db.EditLogRow.image_id == image_id).order_by(db.EditLogRow.id))  # fmt: skip
+            return [tuple(r) for r in s.execute(stmt)]
 
     # ------------------------------------------------------------------ adding images
     def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]:
@@ -385,11 +546,18 @@ class Project:
                 edit_store.current_region(s, image_id, TargetState.PROPOSAL),
             )  # fmt: skip
 
-    def apply_edit(self, edit: AnnotationEdit) -> AnnotationEdit:
+    def apply_edit(
+        self, edit: AnnotationEdit, expected_version: int | None = None, verify: bool = True
+    ) -> AnnotationEdit:
         """Commit one edit (all of it or, with a ProjectError, nothing); returns it with the ids
-        its new targets got, which is what undo and redo replay."""
+        its new targets got and the image's new ``version``, which is what undo and redo replay.
+
+        Optimistic concurrency (ADR 0008): ``expected_version`` is the version the caller read
+        (EditConflict when the image moved on); ``verify`` also refuses the edit when a value
+        it replaces (a target, a sky, a field) is no longer what is stored."""
         with self._session(write=True) as s:
-            return edit_store.apply_edit(s, self._image_row(s, edit.image_id), edit)
+            img = team_store.locked_image(s, edit.image_id)
+            return self._commit_edit(s, img, edit, expected_version, verify)
 
     def add_target(self, image_id: int, target: Target) -> Target:
         """Store a new target under a fresh id (never one used before; ``target.id`` is ignored)."""
@@ -401,15 +569,18 @@ class Project:
         refused when that id is not a target of ``image_id``."""
         if target.id is None:
             raise ProjectError("update_target needs a stored target (its id is None); add it first")
-        self.apply_edit(AnnotationEdit(image_id, "Edit target", (TargetChange(target, target),)))
+        edit = AnnotationEdit(image_id, "Edit target", (TargetChange(target, target),))
+        self.apply_edit(edit, verify=False)  # a blind overwrite: its "before" is not known
 
     def delete_targets(self, image_id: int, ids: Iterable[int]) -> list[Target]:
         """Delete targets of ``image_id`` (all or none); returns them in full for undo."""
         with self._session(write=True) as s:
+            img = team_store.locked_image(s, image_id)
             rows = [edit_store.owned_target_row(s, image_id, i) for i in sorted({int(i) for i in ids})]
             deleted = [db.target_from_row(r) for r in rows]
             for row in rows:
                 s.delete(row)
+            team_store.touch(s, img, self.user, f"Delete {len(rows)} targets")
         return deleted
 
     def restore_targets(self, image_id: int, targets: Iterable[Target]) -> None:
@@ -427,8 +598,11 @@ class Project:
         """Set the state of targets of ``image_id`` (all or none)."""
         value = TargetState(state).value
         with self._session(write=True) as s:
+            img = team_store.locked_image(s, image_id)
             for i in {int(i) for i in ids}:
-                edit_store.owned_target_row(s, image_id, i).state = value
+                row = edit_store.owned_target_row(s, image_id, i)
+                row.state, row.edited_by, row.edited_at = value, self.user, team_store.now()
+            team_store.touch(s, img, self.user, f"Set targets {value}")
 
     def propose(
         self,
@@ -440,12 +614,12 @@ class Project:
         """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
         so that the image's history can undo it back to the previous proposals."""
         with self._session(write=True) as s:
-            img = self._image_row(s, image_id)
+            img = team_store.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
                 raise ProjectError(f"no model version with id {model_version_id} in this project")
             edit = edit_store.proposals_edit(s, img, targets, sky, model_version_id)
-            return edit_store.apply_edit(s, img, edit)
+            return self._commit_edit(s, img, edit)
 
     def replace_proposals(
         self,
@@ -476,11 +650,12 @@ class Project:
         """Store (replace) the sky mask of an image; ``None`` removes it."""
         state = TargetState(state)
         with self._session(write=True) as s:
-            img = self._image_row(s, image_id)
+            img = team_store.locked_image(s, image_id)
             db.check_shape(mask, img.height, img.width, f"sky mask of image {img.name!r}")
             s.execute(db.delete_sky(image_id, state))
             if mask is not None:
                 s.add(db.sky_region(image_id, mask, state, Source(source)))
+            team_store.touch(s, img, self.user, f"Set {state.value} sky")
 
     # ------------------------------------------------------------------ model versions
     def add_model_version(self, mv: ModelVersion) -> ModelVersion:
@@ -535,6 +710,24 @@ class Project:
         st.n_proposals = per_state.get(TargetState.PROPOSAL.value, 0)
         st.n_missing = len(self.check_missing()) if check_files else 0
         return st
+
+
+def _machine_settings() -> MachineSettings:
+    from core import machine
+
+    return machine.load()
+
+
+def _upgrade(engine, label: Path | str) -> None:
+    """Bring the schema up to date; the engine is disposed when that fails."""
+    try:
+        db.upgrade_schema(engine, label)
+    except (DBAPIError, sqlite3.Error) as e:
+        engine.dispose()
+        raise db.damaged(label, e) from e
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def _default_status(ann: ImageAnnotation | None) -> ReviewStatus:

@@ -134,6 +134,12 @@ class ImageInfo:
     n_targets: int = 0  # accepted targets (filled by listing queries)
     n_proposals: int = 0
     missing: bool = False  # file not found at the resolved path (filled by listing queries)
+    # Teams (ADR 0008): bumped by every committed change (optimistic concurrency, live refresh);
+    # who holds the image (claimed / assigned), who changed it last, who reviewed it.
+    version: int = 0
+    assignee: str | None = None
+    edited_by: str | None = None
+    reviewed_by: str | None = None
 
 
 @dataclass

@@ -16,6 +16,22 @@ DENSESIRST_ROOT = Path(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_machine_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Server projects' local files and the machine settings (core/location.py, core/machine.py)
+    go to temp dirs, never to the developer's ~/.cache or ~/.config (subprocesses inherit it)."""
+    base = tmp_path_factory.mktemp("machine")
+    saved = {k: os.environ.get(k) for k in ("SIRST_CACHE_DIR", "SIRST_CONFIG_DIR")}
+    os.environ["SIRST_CACHE_DIR"] = str(base / "cache")
+    os.environ["SIRST_CONFIG_DIR"] = str(base / "config")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def densesirst_root() -> Path:
     """The SIRSTdevkit folder (trainval only); tests using it are skipped when it is absent."""
@@ -56,3 +72,38 @@ def _onnx_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("SIRST_STUDIO_CACHE", None)
     else:
         os.environ["SIRST_STUDIO_CACHE"] = old
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL (team projects): a real server started once per session, a fresh database per test.
+# Without the binaries the PG tests are skipped locally; CI sets SIRST_REQUIRE_PG=1 (.ci/run
+# installs Debian's postgresql) so that there a missing server is a failure, not a skip.
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from tests import pgserver
+
+    if pgserver.find_bin_dir() is None:
+        if os.environ.get("SIRST_REQUIRE_PG") == "1":
+            pytest.fail("PostgreSQL binaries not found but SIRST_REQUIRE_PG=1 (CI)")
+        pytest.skip("PostgreSQL not installed (apt-get install postgresql)")
+    server = pgserver.start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the session's server."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project_target(request, tmp_path: Path):
+    """Where a project lives, on both back-ends: a folder (SQLite) or a server URL (PostgreSQL)."""
+    if request.param == "sqlite":
+        return tmp_path / "proj"
+    return request.getfixturevalue("pg_url")

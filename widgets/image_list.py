@@ -47,6 +47,7 @@ class ImageRole(IntEnum):
     N_TARGETS = Qt.ItemDataRole.UserRole + 4
     N_PROPOSALS = Qt.ItemDataRole.UserRole + 5
     MISSING = Qt.ItemDataRole.UserRole + 6  # bool: the file is not where the project says
+    ASSIGNEE = Qt.ItemDataRole.UserRole + 7  # str | None: who holds the image (teams)
 
 
 STATUS_COLORS = {
@@ -66,6 +67,16 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self._search = ""
         self._status: str | None = None
         self._split: str | None = None
+        self._holder: tuple[bool, str | None] = (False, None)  # (active, assignee; None = nobody)
+
+    def set_assignee_filter(self, active: bool, assignee: str | None = None) -> None:
+        """Only images held by ``assignee`` (None: by nobody) while ``active``."""
+        holder = (bool(active), assignee if active else None)
+        if holder == self._holder:
+            return
+        self.beginFilterChange()
+        self._holder = holder
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_filters(self, search: str, status: str | None, split: str | None) -> None:
         if (search.lower(), status, split) == (self._search, self._status, self._split):
@@ -80,6 +91,8 @@ class ImageFilterProxy(QSortFilterProxyModel):
         if self._status is not None and index.data(ImageRole.STATUS) != self._status:
             return False
         if self._split is not None and index.data(ImageRole.SPLIT) != self._split:
+            return False
+        if self._holder[0] and (index.data(ImageRole.ASSIGNEE) or None) != self._holder[1]:
             return False
         if self._search:
             name = index.data(Qt.ItemDataRole.DisplayRole) or ""
@@ -246,6 +259,14 @@ class ImageListWidget(QWidget):
         self.search.setText(search)
         self.status_filter.setCurrentIndex(max(self.status_filter.findData(status), 0))
         self.split_filter.setCurrentIndex(max(self.split_filter.findData(split), 0))
+
+    def set_assignee_filter(self, active: bool, assignee: str | None = None) -> None:
+        keep = self.current_id()
+        self.proxy.set_assignee_filter(active, assignee)
+        if keep is not None:
+            self.set_current_id(keep, emit=False)
+        self._update_count()
+        self.filters_changed.emit()
 
     # ---------------------------------------------------------------- navigation
     def visible_ids(self) -> list[int]:

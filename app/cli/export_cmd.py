@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_PARTIAL
+from core.location import project_arg
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")
 SPLITS = ("train", "val", "test", "unassigned")
@@ -24,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="export a project's accepted labels as DenseSIRST, COCO, VOC or YOLO",
         description="Export images (copied byte for byte) and accepted labels into OUT.",
     )
-    p.add_argument("project", type=Path, help="project folder (holds project.sqlite)")
+    p.add_argument("project", type=project_arg, help="project folder (holds project.sqlite) or "
+                   "server URL postgresql+psycopg://user@host:port/db")  # fmt: skip
     p.add_argument(
         "out", type=Path, help="output folder (created when missing; files in it are overwritten)"
     )

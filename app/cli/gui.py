@@ -17,11 +17,12 @@ def add_parser(subparsers) -> None:
         description="Start SIRST Studio. Without PROJECT, the welcome screen offers new / open / "
         "recent projects and the demo project.",
     )
-    parser.add_argument("project", nargs="?", help="project folder to open directly")
+    parser.add_argument("project", nargs="?", help="project folder or server URL "
+                        "(postgresql+psycopg://user@host:port/db) to open directly")  # fmt: skip
     parser.set_defaults(func=run)
 
 
-def launch(project: Path | None, on_ready: Callable[[object], None] | None = None) -> int:
+def launch(project: Path | str | None, on_ready: Callable[[object], None] | None = None) -> int:
     """Create the app and the window, open ``project``, run ``on_ready(window)``, run the loop."""
     from app.application import create_application
     from app.main_window import MainWindow
@@ -37,8 +38,10 @@ def launch(project: Path | None, on_ready: Callable[[object], None] | None = Non
 
 
 def run(args: argparse.Namespace) -> int:
-    project = Path(args.project) if args.project else None
-    if project is not None and not project.is_dir():
+    from core.location import project_arg
+
+    project = project_arg(args.project) if args.project else None
+    if isinstance(project, Path) and not project.is_dir():
         print(f"error: {project} is not a folder; pass a project folder (one that holds "
               "project.sqlite) or run without PROJECT to use the welcome screen", file=sys.stderr)  # fmt: skip
         return EXIT_USAGE

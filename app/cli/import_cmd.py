@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from core.location import describe, project_arg
 
 FORMATS = ("densesirst", "coco", "images")
 
@@ -27,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "src", type=Path, help="DenseSIRST root (SIRSTdevkit), COCO JSON file, or image folder"
     )
-    p.add_argument("project", type=Path, help="project folder (created when missing)")
+    p.add_argument("project", type=project_arg, help="project folder (created when missing) or "
+                   "server URL postgresql+psycopg://user@host:port/db (an empty database)")  # fmt: skip
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 project, args.src, split=args.split or "unassigned", progress=bar
             )
     print(f"{report.added} added, {report.existing} already in the project, {report.skipped} skipped "
-          f"-> {args.project}")  # fmt: skip
+          f"-> {describe(args.project)}")  # fmt: skip
     for name, message in report.errors:
         print(f"skipped {shown(name)}: {message}", file=sys.stderr)
     for name, message in report.warnings:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_USAGE
+from core.location import project_arg
 
 _MAX_MISSING_SHOWN = 10
 
@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="summarise a project (images per split/status, targets, sky, missing files, models)",
         description="Print a summary of a SIRST Studio project folder.",
     )
-    p.add_argument("project", type=Path, help="project folder (holds project.sqlite)")
+    p.add_argument("project", type=project_arg, help="project folder (holds project.sqlite) or "
+                   "server URL postgresql+psycopg://user@host:port/db")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -33,10 +34,13 @@ def run(args: argparse.Namespace) -> int:
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from core.machine import FILE_NAME, config_dir
+
     with project:
         stats = project.stats(check_files=False)
         missing = project.check_missing()
-        print(f"Project {project.root}")
+        where = f"{project.db_path} (local files: {project.root})" if project.is_server else project.root
+        print(f"Project {where}")
         print(_split_status_table(stats.images_by_split_status))
         print()
         print(f"Targets:          {stats.n_targets} accepted, {stats.n_proposals} proposals")
@@ -46,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {info.name}: {project.resolve_path(info)}")
         if len(missing) > _MAX_MISSING_SHOWN:
             print(f"    ... and {len(missing) - _MAX_MISSING_SHOWN} more")
+        for folder, infos in project.unmapped_images().items():
+            print(f"    {len(infos)} under {folder}: no path mapping covers it on this machine; "
+                  f"add [stored prefix, local prefix] to path_map in {config_dir() / FILE_NAME}")  # fmt: skip
         print(_model_lines(stats.model_versions))
     return EXIT_OK
 

@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 
 from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from core.location import project_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Train BAFE-Net; validation each epoch; resumable checkpoints.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, help="DenseSIRST root (holds PNGImages, SIRST, SkySeg, Splits)")
-    src.add_argument("--project", type=Path, help="SIRST Studio project folder (accepted labels)")
+    src.add_argument("--project", type=project_arg, help="SIRST Studio project folder or server URL (accepted labels)")
     p.add_argument("--train-split", help="training split (default train_v2 for --data, train for --project)")
     p.add_argument("--val-split", help="validation split (default val_v2 / val); 'none' to skip")
     p.add_argument("--reviewed-only", action="store_true", help="project: only images with status reviewed")
@@ -53,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes (torch.distributed; "
+                   "--batch is the global batch, a multiple of N)")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
                    help="only export RUN_DIR/best.safetensors to DEST (no training)")
@@ -237,6 +240,11 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:  # before the run folder is touched
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    if args.nproc > 1:
+        from model import distributed
+
+        if not distributed.in_worker():  # relaunch as N ranks under torchrun (model/distributed.py)
+            return distributed.launch(sys.argv[1:], args.nproc)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     events = _Events(args.events_jsonl, args.out)
     try:
@@ -258,7 +266,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
-    from model.train import Trainer, TrainOptions
+    from model.train import TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
     stop = {"flag": False}
@@ -279,7 +287,12 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
                         lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
                         init_weights=args.init_weights)
-    result = Trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+    from model.distributed import make_trainer, shutdown
+
+    try:
+        result = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+    finally:
+        shutdown()
     if result.interrupted:
         print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -11,6 +11,7 @@ from app.annotation_controller import clip_mask, is_nudge, moved_target
 from app.commands import EditCommand
 from core.document import AnnotationDocument, field_edit
 from core.edits import ImageField
+from core.errors import EditConflict
 from core.project import NewImage, Project
 from core.types import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
 
@@ -196,7 +197,10 @@ def test_a_refused_undo_is_reported_and_leaves_the_stack(host, monkeypatch):
     before = state(host)
     stack.undo()
     assert state(host) == before
-    assert "no longer exists" in str(reported[0][1])
+    # Someone else changed the image: an optimistic-concurrency conflict (ADR 0008), and the
+    # document now shows their change (the target is gone).
+    assert isinstance(reported[0][1], EditConflict) and "was changed" in str(reported[0][1])
+    assert t.id not in {x.id for x in host.doc.targets}
     assert stack.count() == 0  # the obsolete command was dropped
 
 

@@ -292,3 +292,13 @@ def test_unfinished_run_from_an_earlier_session_can_be_resumed(qtbot, setup):
     with qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS):
         assert panel.resume_training()
     assert seen[0][0] == run_dir and seen[0][1].resume
+
+
+def test_processes_spin_box_passes_nproc(setup):
+    """The dock's Processes box becomes `train --nproc N` (model/distributed.py)."""
+    window, panel, _script, project = setup
+    assert "--nproc" not in train_command(project.root, project.root / "r", panel.options())
+    panel.nproc.setValue(2)
+    args = train_command(project.location, project.root / "r", panel.options())
+    assert args[args.index("--nproc") + 1] == "2"
+    assert args[args.index("--project") + 1] == str(project.root)

@@ -8,7 +8,6 @@ the freed id went to image B's new target, and A's redo moved B's target.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from tests.unit.test_project import new
 
 
 @pytest.fixture
-def two_images(tmp_path: Path):
-    with Project.create(tmp_path / "proj") as p:
+def two_images(project_target):
+    with Project.create(project_target) as p:  # both back-ends (ADR 0008)
         a, b = (i.id for i in p.add_images([new("A"), new("B")]))
         yield p, a, b
 

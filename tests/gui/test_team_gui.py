@@ -1,0 +1,137 @@
+"""Team project in the GUI against the real PostgreSQL server: File > Open server project...,
+live refresh of the open image, a conflict shown to the second writer, claim / filter / next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QDialog
+
+from core.errors import EditConflict
+from core.machine import MachineSettings, os_user
+from core.project import NewImage, Project
+from core.types import ReviewStatus, Target
+
+
+@pytest.fixture
+def server_project(pg_url, tmp_path: Path) -> str:
+    paths = []
+    for k in range(3):
+        p = tmp_path / f"f{k}.png"
+        cv2.imwrite(str(p), np.full((24, 32), 40 * k, np.uint8))
+        paths.append(p)
+    with Project.create(pg_url) as p:
+        p.add_images([NewImage(path, status=ReviewStatus.NEW) for path in paths])
+        p.add_images([NewImage(tmp_path / "share" / "gone.png", header=_header(), sha256="x")])
+    return pg_url
+
+
+def _header():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(width=32, height=24, bit_depth=8, channels=1)
+
+
+@pytest.fixture
+def window(qtbot):
+    from app import team_panel
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    create_application(exception_hook=False)
+    w = MainWindow(AppSettings(), install_panels=False)
+    team_panel.install(w)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def _open_through_the_menu(window, url, monkeypatch) -> None:
+    from app.team_panel import ServerProjectDialog
+
+    def answer(dialog):
+        assert not dialog.open_button.isEnabled()  # nothing typed yet: Open is off
+        dialog.url_edit.setText(url)
+        assert dialog.open_button.isEnabled()
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ServerProjectDialog, "exec", answer)
+    action = window.actions_by_id["open_server_project"]
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.menu() and action in a.menu().actions())
+    assert window.actions_by_id["open_project"] in file_menu.actions()  # it sits in File
+    action.trigger()
+
+
+def test_open_server_project_live_refresh_and_conflict(window, server_project, qtbot, monkeypatch):
+    _open_through_the_menu(window, server_project, monkeypatch)
+    assert window.project is not None and window.project.is_server
+    assert server_project.rsplit("/", 1)[1] in window.windowTitle()
+    assert len(window.list_model.ids()) == 4
+    iid = window.current_image_id
+    assert iid is not None and window.document.targets == []
+    panel = window.team_panel
+    assert "gone.png" not in panel.unmapped_label.text() and "share" in panel.unmapped_label.text()
+
+    # Live: bob (another machine) adds a target to the open image; it shows here within 2 s.
+    with Project.open(server_project, machine=MachineSettings("bob")) as bob:
+        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
+        qtbot.waitUntil(lambda: len(window.document.targets) == 1, timeout=2000)
+        assert "bob changed this image" in window.statusBar().currentMessage()
+        assert window.list_model.info(iid).n_targets == 1
+
+        # Conflict: bob moves it while this window does not know yet (live refresh paused).
+        panel.live.timer.stop()
+        t = bob.targets(iid)[0]
+        from dataclasses import replace
+
+        bob.apply_edit(_move(t, iid))
+        reported = []
+        monkeypatch.setattr("app.commands._report", reported.append)
+        doc = window.document
+        window.apply_edit(doc.edit_targets_edit([replace(doc.targets[0], point=(1.0, 1.0))], "Move"))
+        assert isinstance(reported[0][1], EditConflict) and "bob" in str(reported[0][1])
+        assert window.document.targets[0].point == (9.0, 9.0)  # the window shows bob's move
+        assert bob.targets(iid)[0].point == (9.0, 9.0)  # and nothing of ours overwrote it
+        panel.live.timer.start()
+
+
+def _move(t, iid):
+    from dataclasses import replace
+
+    from core.edits import AnnotationEdit, TargetChange
+
+    return AnnotationEdit(iid, "Move", (TargetChange(t, replace(t, point=(9.0, 9.0))),))
+
+
+def test_claim_filter_and_next_unreviewed_skip_others(window, server_project, qtbot, monkeypatch):
+    _open_through_the_menu(window, server_project, monkeypatch)
+    ids = window.list_model.ids()
+    panel = window.team_panel
+    window.goto_image(ids[0])
+    window.actions_by_id["claim_image"].trigger()
+    assert window.project.get_image(ids[0]).assignee == os_user()
+    with Project.open(server_project, machine=MachineSettings("bob")) as bob:
+        bob.claim(ids[1])
+    qtbot.waitUntil(lambda: window.list_model.info(ids[1]).assignee == "bob", timeout=2000)
+    window.next_unreviewed()
+    assert window.current_image_id == ids[2]  # ids[1] is bob's: skipped
+    panel._fill_filter(window.project.annotators())
+    panel.set_filter("bob")
+    assert window.image_list.visible_ids() == [ids[1]]
+    from app.team_panel import MINE, NOBODY
+
+    panel.set_filter(MINE)
+    assert window.image_list.visible_ids() == [ids[0]]
+    panel.set_filter(NOBODY)
+    assert window.image_list.visible_ids() == ids[2:]
+    window.goto_image(ids[1])
+    reported = []
+    monkeypatch.setattr("app.team_panel.show_error", lambda *a: reported.append(a[2]))
+    window.actions_by_id["claim_image"].trigger()
+    assert "held by bob" in reported[0]
