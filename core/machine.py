@@ -101,7 +101,7 @@ def load(path: Path | None = None) -> MachineSettings:
 
 def save(settings: MachineSettings, path: Path | None = None) -> Path:
     """Write atomically (temp + replace), honouring the umask."""
-    from core.formats._io import atomic_write_bytes  # the project's atomic writer
+    from core.fileio import atomic_write_bytes  # the one atomic writer (umask-honouring)
 
     path = path or config_dir() / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
