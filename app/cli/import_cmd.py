@@ -77,7 +77,7 @@ def _check_source(args: argparse.Namespace) -> None:
     from core.importer import check_densesirst_source, collect_images
     from core.types import Split
 
-    if args.project.exists() and not args.project.is_dir():
+    if isinstance(args.project, Path) and args.project.exists() and not args.project.is_dir():
         raise ProjectError(f"{args.project} is a file; the project must be a folder")
     if args.format == "densesirst":
         check_densesirst_source(args.src, args.split)
