@@ -101,7 +101,9 @@ class ImageActions:
         done = 0
         try:
             for image_id in ids:
-                info = self.model.info(int(image_id)) or project.get_image(int(image_id))
+                # the stored values, not the list's copy: another annotator may have changed
+                # them, and an edit's old values must be what it replaces (team projects)
+                info = project.get_image(int(image_id))
                 edit = field_edit(info, field, value)
                 if edit is not None:
                     self.window.apply_edit(edit)

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+# Per-user folders the session points at its own temp dirs (tests/conftest.py): a process run
+# as another user cannot read those, and would not use them.
+OTHER_USERS_OWN = ("SIRST_CONFIG_DIR", "SIRST_CACHE_DIR", "SIRST_STUDIO_CACHE")
 
 
 def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
@@ -21,6 +24,8 @@ def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
         full_env["HOME"] = "/tmp"
+        for key in OTHER_USERS_OWN:  # that user has their own settings, not the test's
+            full_env.pop(key, None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=REPO)  # fmt: skip
 

@@ -18,7 +18,7 @@ import pytest
 
 from core.formats import densesirst as ds
 from core.project import Project
-from tests._support.cli import REPO, assert_clean, cli, skipped, tiny_densesirst
+from tests._support.cli import OTHER_USERS_OWN, REPO, assert_clean, cli, skipped, tiny_densesirst
 
 NOBODY = 65534
 
@@ -184,8 +184,9 @@ def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Pa
         cmd = [sys.executable, "-c", code, str(shared / "project")]
         if user is not None:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        env = {k: v for k, v in os.environ.items() if k not in OTHER_USERS_OWN}
         run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+                             env={**env, "PYTHONPATH": str(REPO), "HOME": "/tmp"})  # fmt: skip
         assert "ro True" in run.stdout and "refused" in run.stdout and "read-only" in run.stdout
     finally:
         (shared / "project").chmod(0o755)

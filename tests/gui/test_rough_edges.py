@@ -262,10 +262,8 @@ def test_set_split_and_status_of_selected_images(main_window, qtbot):
     assert rows.fetchall() == [("test", "new")] * 3
     con.close()
     assert main_window.list_model.info(ids[0]).split == Split.TEST  # the list follows
-    for i in main_window.list_model.ids():
-        main_window.project.set_split(i, Split.TRAIN)
-    for i in ids + [main_window.list_model.ids()[-1]]:
-        main_window.project.set_split(i, Split.UNASSIGNED)
+    assert actions.set_split(Split.TRAIN, main_window.list_model.ids()) > 0
+    assert actions.set_split(Split.UNASSIGNED, ids + [main_window.list_model.ids()[-1]]) == 4
     assert actions.split_randomly(confirm=False) == 4  # only the unassigned ones
     splits = [main_window.project.get_image(i).split.value for i in main_window.list_model.ids()]
     assert splits.count("val") == 1 and splits.count("unassigned") == 0
