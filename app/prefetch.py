@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ import numpy as np
 from app.workers import ensure_gui_thread_gc
 from core.edits import ImageLabels
 from widgets.canvas import PreparedImage, prepare_image, sky_rings
+from widgets.canvas_render import DisplayPlan
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
@@ -36,8 +37,16 @@ class ImagePrefetcher:
     """``get(id)`` returns a LoadedImage (waiting for an in-flight prefetch); ``prefetch(ids)``
     starts loading in the background."""
 
-    def __init__(self, project, max_cached: int = MAX_CACHED) -> None:
+    def __init__(
+        self,
+        project,
+        max_cached: int = MAX_CACHED,
+        display: Callable[[], DisplayPlan | None] | None = None,
+    ) -> None:
         self._project = project
+        # The canvas's display snapshot (IRCanvas.display_plan): the displayed image, sky fills
+        # blended in, is rendered here too, so showing it costs the GUI thread no image pass.
+        self._display = display
         self._max = max_cached
         ensure_gui_thread_gc()  # the pool thread runs Python: no garbage collection there
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
@@ -63,9 +72,11 @@ class ImagePrefetcher:
         pixels = read_image(self._project.resolve_path(labels.info))
         skies = [r.view() if r is not None else None for r in (labels.sky, labels.sky_proposal)]
         # What the canvas would compute on the GUI thread (luminance, percentile window,
-        # histogram, sky polygons) is computed here, while the user still looks at another image.
+        # histogram, the rendered image with its sky fills, sky polygons) is computed here,
+        # while the user still looks at another image.
+        plan = self._display() if self._display is not None else None
         try:
-            prepared = prepare_image(pixels)
+            prepared = prepare_image(pixels, plan, tuple(skies))
         except ValueError:
             prepared = None  # an array the canvas refuses: set_image reports it
         return LoadedImage(pixels, labels, prepared, (sky_rings(skies[0]), sky_rings(skies[1])))

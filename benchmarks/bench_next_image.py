@@ -6,7 +6,7 @@ dock updates) followed by processEvents (so the paint is done). Goal: < 100 ms p
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_next_image.py [--images 12]
 
-Prints mean / p95 / max with prefetch (normal use: the next image was decoded in the background
+Prints mean / median / p95 / max with prefetch (normal use: the next image was decoded in the background
 while the user looked at the current one) and without (cache dropped before each step).
 """
 
@@ -92,7 +92,8 @@ def report(label: str, measured: tuple[list[float], list[float]]) -> None:
     for kind, times in zip(("wall", "GUI-thread CPU"), measured, strict=True):
         p95 = float(np.percentile(times, 95))
         print(f"{label:<18} {kind:<15} n={len(times):3d}  mean {statistics.mean(times):6.1f} ms  "
-              f"p95 {p95:6.1f} ms  max {max(times):6.1f} ms")  # fmt: skip
+              f"median {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
+              f"max {max(times):6.1f} ms")  # fmt: skip
 
 
 def main() -> int:

@@ -28,6 +28,7 @@ from core.errors import SirstError
 from core.geometry import Ring, mask_to_rings
 from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
+from widgets.canvas_render import DisplayPlan, RenderedImage, render_image, same_colors
 from widgets.display_controls import (
     DisplayControls,
     DisplaySettings,
@@ -71,15 +72,41 @@ class _ImageItem(pg.ImageItem):
         super().__init__(**kwargs)
         self._tint_region: np.ndarray | None = None
         self._tint_colors: list[QtGui.QColor] = []
+        self._offered: RenderedImage | None = None
+
+    def setImage(self, image=None, **kwargs) -> None:  # noqa: N802 (pyqtgraph override)
+        if image is not None:
+            self._offered = None  # rendered for the previous data
+        super().setImage(image, **kwargs)
+
+    def offer(self, rendered: RenderedImage | None) -> None:
+        """A render of the data just set, made ahead (``render_image``); used while it matches."""
+        self._offered = rendered
 
     def set_tints(self, tints: list[tuple[np.ndarray | None, QtGui.QColor]]) -> None:
         """Translucent fills (sky, proposed sky) blended into the rendered image."""
-        self._tint_region = tint_regions([m for m, _ in tints])
-        self._tint_colors = [c for _, c in tints]
+        masks, colors = [m for m, _ in tints], [c for _, c in tints]
+        offered = self._offered
+        if offered is not None and offered.matches_masks(masks, colors):
+            self._tint_region = offered.region  # same fills: no full-image pass here
+        else:
+            self._tint_region = tint_regions(masks)
+        self._tint_colors = colors
         self._renderRequired = True
         self.update()
 
     def render(self) -> None:
+        offered = self._offered
+        if (
+            offered is not None
+            and offered.region is self._tint_region
+            and same_colors(offered.colors, self._tint_colors)
+            and offered.matches_display(self.levels, self.lut)
+        ):
+            # Made ahead by the same functions from the same inputs: the same pixels.
+            self.qimage = offered.qimage
+            self._renderRequired = self._unrenderable = False
+            return
         super().render()
         # pyqtgraph renders a 256-entry LUT as an indexed image, which Qt draws ~8x slower than
         # RGB32 (every frame): convert once per display change, blending the sky fills in too.
@@ -116,12 +143,27 @@ class PreparedImage:
     gray: np.ndarray
     levels: tuple[float, float]
     histogram: Histogram
+    rendered: RenderedImage | None = None  # the first paint's image, for the plan given
 
 
-def prepare_image(img: np.ndarray) -> PreparedImage:
-    """Pure numpy: safe on a worker thread. CanvasError-free (set_image reports bad arrays)."""
+def prepare_image(
+    img: np.ndarray,
+    plan: DisplayPlan | None = None,
+    masks: tuple[np.ndarray | None, ...] = (),
+) -> PreparedImage:
+    """Pure numpy (+ QImage): safe on a worker thread. CanvasError-free (set_image reports bad
+    arrays). With ``plan`` (``IRCanvas.display_plan()``) and the sky ``masks`` (accepted,
+    proposed), the displayed image is rendered too, so the switch costs the GUI thread no
+    full-image pass while the display stays as planned."""
     gray = display_gray(img)
-    return PreparedImage(img, gray, auto_levels(gray), histogram_of(gray))
+    levels = auto_levels(gray)
+    rendered = None
+    if plan is not None:
+        window = levels if plan.auto else plan.levels
+        fills = plan.fills
+        shown = tuple(masks[: len(fills)]) + (None,) * (len(fills) - len(masks))
+        rendered = render_image(gray, window, plan.lut, shown, fills, plan)
+    return PreparedImage(img, gray, levels, histogram_of(gray), rendered)
 
 
 def sky_rings(mask: np.ndarray | None) -> list[Ring]:
@@ -216,7 +258,9 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._press = None  # canvas_input._Press while a mouse button is down
         self._space = False
         self._sky_anchor: tuple[float, float] | None = None
+        self._plan: DisplayPlan | None = None
         self._build()
+        self._update_plan()
 
     def _build(self) -> None:
         self.view = _View(self)
@@ -266,6 +310,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.loupe_enabled = False  # off by default: it covers the canvas corner (L shows it)
         self.display_controls = DisplayControls()
         self.display_controls.display_changed.connect(self._apply_display)
+        self.display_controls.auto_check.toggled.connect(self._update_plan)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -297,6 +342,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.image_item.setImage(
             gray, autoLevels=False, levels=self._settings.levels, lut=self._lut
         )
+        self.image_item.offer(prepared.rendered if prepared is not None else None)
+        self._update_plan()
         self.display_controls.set_data(gray, prepared.histogram if prepared is not None else None)
         self.display_controls.set_settings(self._settings)
         if not keep_view:
@@ -423,6 +470,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.sky_item.setVisible(self._sky_visible or self._mode == "edit_sky")
         self.sky_proposal_item.setVisible(self._sky_visible)
         self._update_tints()
+        self._update_plan()
 
     def _update_tints(self) -> None:
         shown = self._sky_visible
@@ -460,7 +508,22 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._settings = settings
         self._lut = settings.lut()
         self.image_item.setLookupTable(self._lut, update=False)
-        self.image_item.setLevels(settings.levels)
+        if self.image_item.image is not None:
+            # Without an image pyqtgraph keeps levels for the next setImage, where they would
+            # override the window set_image picks (auto levels of the first image).
+            self.image_item.setLevels(settings.levels)
+        self._update_plan()
+
+    def display_plan(self) -> DisplayPlan | None:
+        """How the next image will be displayed (``prepare_image`` renders it ahead). Safe to
+        call from any thread: it returns an immutable snapshot, no Qt call."""
+        return self._plan
+
+    def _update_plan(self, *_args) -> None:
+        auto = self._gray is None or self.display_controls.auto_check.isChecked()
+        fills = (SKY_FILL, SKY_PROPOSAL_FILL) if self._sky_visible else ()
+        levels = (float(self._settings.levels[0]), float(self._settings.levels[1]))
+        self._plan = DisplayPlan(levels, self._lut, auto, tuple(QtGui.QColor(c) for c in fills))
 
     def _selection_maybe_changed(self, before: list[int]) -> None:
         after = self.targets_item.selected_ids()
