@@ -19,7 +19,7 @@ import numpy as np
 
 from app.workers import ensure_gui_thread_gc
 from core.edits import ImageLabels
-from widgets.canvas import PreparedImage, prepare_image, sky_rings
+from widgets.canvas import PreparedImage, SkyShapes, prepare_image, sky_shapes
 from widgets.canvas_render import DisplayPlan
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
@@ -30,7 +30,7 @@ class LoadedImage:
     pixels: np.ndarray
     labels: ImageLabels  # info, every target (accepted + proposals), both skies (decoded)
     prepared: PreparedImage | None = None  # the canvas's display pass over the pixels
-    rings: tuple[list, list] | None = None  # polygons of (sky, proposed sky)
+    rings: tuple[SkyShapes, SkyShapes] | None = None  # outlines of (sky, proposed sky)
 
 
 class ImagePrefetcher:
@@ -79,7 +79,7 @@ class ImagePrefetcher:
             prepared = prepare_image(pixels, plan, tuple(skies))
         except ValueError:
             prepared = None  # an array the canvas refuses: set_image reports it
-        return LoadedImage(pixels, labels, prepared, (sky_rings(skies[0]), sky_rings(skies[1])))
+        return LoadedImage(pixels, labels, prepared, (sky_shapes(skies[0]), sky_shapes(skies[1])))
 
     def get(self, image_id: int) -> LoadedImage:
         """The image and its labels; raises ImageReadError (and forgets the failure, so a file

@@ -48,7 +48,15 @@ from widgets.overlays import (
     painted_rect,
     view_scale,
 )
-from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
+from widgets.overlays_sky import (
+    DraftItem,
+    SkyGeometry,
+    SkyItem,
+    sky_geometry,
+    tint_image,
+    tint_regions,
+    visible_pixels,
+)
 
 MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
 # What each mode expects, shown on the canvas (top left) so the annotator never has to guess.
@@ -166,9 +174,24 @@ def prepare_image(
     return PreparedImage(img, gray, levels, histogram_of(gray), rendered)
 
 
+@dataclass(frozen=True)
+class SkyShapes:
+    """A sky mask's polygons and the outline item's geometry (``sky_shapes``)."""
+
+    rings: list[Ring]
+    geometry: SkyGeometry
+
+
 def sky_rings(mask: np.ndarray | None) -> list[Ring]:
     """The polygons ``set_sky`` draws for a mask (pure: safe on a worker thread)."""
     return mask_to_rings(np.asarray(mask, dtype=bool)) if mask is not None else []
+
+
+def sky_shapes(mask: np.ndarray | None) -> SkyShapes:
+    """``sky_rings`` plus what the outline item builds from them (path, hit-test arrays): the
+    whole of ``set_sky``'s work for a mask, safe on a worker thread."""
+    rings = sky_rings(mask)
+    return SkyShapes(rings, sky_geometry([r.points for r in rings], [r.is_hole for r in rings]))
 
 
 class _View(pg.GraphicsView):
@@ -366,10 +389,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self,
         mask: np.ndarray | None,
         proposal: np.ndarray | None = None,
-        rings: tuple[list[Ring], list[Ring]] | None = None,
+        shapes: tuple[SkyShapes, SkyShapes] | None = None,
     ) -> None:
         """Accepted sky (editable in "edit_sky") and an optional proposed sky, as polygons.
-        ``rings``: ``(sky_rings(mask), sky_rings(proposal))`` computed ahead, if at hand."""
+        ``shapes``: ``(sky_shapes(mask), sky_shapes(proposal))`` computed ahead, if at hand."""
         for m in (mask, proposal):
             if m is not None and self._gray is not None and np.shape(m) != self._gray.shape:
                 raise CanvasError(
@@ -378,11 +401,12 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                 )
         self._cancel_drag_on(("vertex", "edge", "vdelete"))  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
-        self._rings = rings[0] if rings is not None else sky_rings(self._sky_mask)
-        self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
-        prop = rings[1] if rings is not None else sky_rings(self._sky_proposal)
-        self.sky_proposal_item.set_rings([r.points for r in prop], [r.is_hole for r in prop])
+        if shapes is None:
+            shapes = (sky_shapes(self._sky_mask), sky_shapes(self._sky_proposal))
+        self._rings = shapes[0].rings
+        self.sky_item.set_geometry(shapes[0].geometry)
+        self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
         self._reselect_ring()
 

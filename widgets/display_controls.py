@@ -295,3 +295,6 @@ class DisplayControls(QtWidgets.QWidget):
         self.transfer.setData(lo + x * (hi - lo), (x**self._settings.gamma) * float(ymax))
         fmt = "{:.0f}" if max(abs(lo), abs(hi)) >= 100 else "{:.3g}"
         self.levels_label.setText(f"window {fmt.format(lo)} – {fmt.format(hi)}")
+        # Resolve the y auto-range now: left to the paint, the range change it makes there
+        # schedules a second paint of the whole plot.
+        self.plot.getViewBox().updateAutoRange()

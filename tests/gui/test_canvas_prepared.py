@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.geometry import mask_to_rings
-from widgets.canvas import IRCanvas, prepare_image, sky_rings
+from widgets.canvas import IRCanvas, prepare_image, sky_shapes
 
 
 def frame() -> tuple[np.ndarray, np.ndarray]:
@@ -21,7 +21,11 @@ def frame() -> tuple[np.ndarray, np.ndarray]:
 def shown(canvas: IRCanvas) -> tuple:
     curve = canvas.display_controls.curve.getData()
     rings = [(r.points.tobytes(), r.is_hole) for r in canvas._rings]
-    return (canvas._settings.levels, curve[0].tobytes(), curve[1].tobytes(), rings,
+    item = canvas.sky_item
+    outline = (item._path.elementCount(), [(e.x, e.y) for e in map(item._path.elementAt, range(item._path.elementCount()))],
+               item._vertices.tobytes(), item._seg_end.tobytes(), item._bboxes.tobytes(),
+               item._areas.tobytes(), item.holes)  # fmt: skip
+    return (canvas._settings.levels, curve[0].tobytes(), curve[1].tobytes(), rings, outline,
             canvas.image_item.image.tobytes())  # fmt: skip
 
 
@@ -33,7 +37,7 @@ def test_prepared_image_and_rings_show_the_same(qtbot):
     plain.set_image(img)
     plain.set_sky(sky)
     ready.set_image(img, prepared=prepare_image(img))
-    ready.set_sky(sky, None, (sky_rings(sky), sky_rings(None)))
+    ready.set_sky(sky, None, (sky_shapes(sky), sky_shapes(None)))
     assert shown(ready) == shown(plain)
     assert len(ready._rings) == len(mask_to_rings(sky)) == 2  # outer ring + hole
 
