@@ -96,6 +96,12 @@ class ImagePrefetcher:
             if image_id is not None:
                 self._future(int(image_id))
 
+    def is_ready(self, image_id: int) -> bool:
+        """Whether ``get(image_id)`` would return without waiting (its load has finished)."""
+        with self._lock:
+            fut = self._futures.get(int(image_id))
+        return fut is not None and fut.done()
+
     def forget(self, image_id: int) -> None:
         with self._lock:
             self._futures.pop(int(image_id), None)
