@@ -367,8 +367,8 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         )
         self.image_item.offer(prepared.rendered if prepared is not None else None)
         self._update_plan()
-        self.display_controls.set_data(gray, prepared.histogram if prepared is not None else None)
-        self.display_controls.set_settings(self._settings)
+        histogram = prepared.histogram if prepared is not None else None
+        self.display_controls.set_data(gray, histogram, self._settings)
         if not keep_view:
             self._cursor_pos = None  # the previous image's (or project's) read-out is stale
             self.loupe.hide()
