@@ -70,13 +70,15 @@ def build_project(root: Path, n: int) -> Project:
 
 def look(window, app, seconds: float = 0.3, limit: float = 10.0) -> None:
     """The user looks at the image for ``seconds``: the event loop runs (the prefetch timer fires,
-    thumbnails arrive) while the prefetch thread loads the next image; on a busy machine, wait
-    until that load has finished (up to ``limit``), so the step measures a prefetched switch."""
+    thumbnails arrive) while the prefetch thread loads both neighbours; on a busy machine, wait
+    until those loads have finished (up to ``limit``), so the step measures a prefetched switch
+    and no background load competes with it."""
     start = time.monotonic()
-    following = window.image_list.neighbour_id(1)
+    neighbours = [n for n in (window.image_list.neighbour_id(k) for k in (1, -1)) if n is not None]
     while time.monotonic() - start < limit:
         app.processEvents()
-        if time.monotonic() - start >= seconds and window.prefetcher.is_ready(following):
+        ready = all(window.prefetcher.is_ready(n) for n in neighbours)
+        if time.monotonic() - start >= seconds and ready:
             return
         time.sleep(0.01)
 
