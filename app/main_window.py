@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe = self.document.subscribe(self._on_document_changed)
         self.thumbnails = ThumbnailCache(project, parent=self)
         self.list_model.set_thumbnails(self.thumbnails)
-        self.prefetcher = ImagePrefetcher(project)
+        self.prefetcher = ImagePrefetcher(project, display=self.canvas.display_plan)
         self.list_model.set_images(project.list_images(check_files=True))
         self.settings.add_recent(project.location)
         self.settings.set_last_project(project.location)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from app.workers import ensure_gui_thread_gc
 from core.edits import ImageLabels
-from widgets.canvas import PreparedImage, prepare_image, sky_rings
+from widgets.canvas import PreparedImage, SkyShapes, prepare_image, sky_shapes
+from widgets.canvas_render import DisplayPlan
 
 MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
 
@@ -29,15 +30,23 @@ class LoadedImage:
     pixels: np.ndarray
     labels: ImageLabels  # info, every target (accepted + proposals), both skies (decoded)
     prepared: PreparedImage | None = None  # the canvas's display pass over the pixels
-    rings: tuple[list, list] | None = None  # polygons of (sky, proposed sky)
+    rings: tuple[SkyShapes, SkyShapes] | None = None  # outlines of (sky, proposed sky)
 
 
 class ImagePrefetcher:
     """``get(id)`` returns a LoadedImage (waiting for an in-flight prefetch); ``prefetch(ids)``
     starts loading in the background."""
 
-    def __init__(self, project, max_cached: int = MAX_CACHED) -> None:
+    def __init__(
+        self,
+        project,
+        max_cached: int = MAX_CACHED,
+        display: Callable[[], DisplayPlan | None] | None = None,
+    ) -> None:
         self._project = project
+        # The canvas's display snapshot (IRCanvas.display_plan): the displayed image, sky fills
+        # blended in, is rendered here too, so showing it costs the GUI thread no image pass.
+        self._display = display
         self._max = max_cached
         ensure_gui_thread_gc()  # the pool thread runs Python: no garbage collection there
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
@@ -63,12 +72,14 @@ class ImagePrefetcher:
         pixels = read_image(self._project.resolve_path(labels.info))
         skies = [r.view() if r is not None else None for r in (labels.sky, labels.sky_proposal)]
         # What the canvas would compute on the GUI thread (luminance, percentile window,
-        # histogram, sky polygons) is computed here, while the user still looks at another image.
+        # histogram, the rendered image with its sky fills, sky polygons) is computed here,
+        # while the user still looks at another image.
+        plan = self._display() if self._display is not None else None
         try:
-            prepared = prepare_image(pixels)
+            prepared = prepare_image(pixels, plan, tuple(skies))
         except ValueError:
             prepared = None  # an array the canvas refuses: set_image reports it
-        return LoadedImage(pixels, labels, prepared, (sky_rings(skies[0]), sky_rings(skies[1])))
+        return LoadedImage(pixels, labels, prepared, (sky_shapes(skies[0]), sky_shapes(skies[1])))
 
     def get(self, image_id: int) -> LoadedImage:
         """The image and its labels; raises ImageReadError (and forgets the failure, so a file
@@ -84,6 +95,12 @@ class ImagePrefetcher:
         for image_id in ids:
             if image_id is not None:
                 self._future(int(image_id))
+
+    def is_ready(self, image_id: int) -> bool:
+        """Whether ``get(image_id)`` would return without waiting (its load has finished)."""
+        with self._lock:
+            fut = self._futures.get(int(image_id))
+        return fut is not None and fut.done()
 
     def forget(self, image_id: int) -> None:
         with self._lock:

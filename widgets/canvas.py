@@ -28,6 +28,7 @@ from core.errors import SirstError
 from core.geometry import Ring, mask_to_rings
 from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
+from widgets.canvas_render import DisplayPlan, RenderedImage, render_image, same_colors
 from widgets.display_controls import (
     DisplayControls,
     DisplaySettings,
@@ -47,7 +48,15 @@ from widgets.overlays import (
     painted_rect,
     view_scale,
 )
-from widgets.overlays_sky import DraftItem, SkyItem, tint_image, tint_regions, visible_pixels
+from widgets.overlays_sky import (
+    DraftItem,
+    SkyGeometry,
+    SkyItem,
+    sky_geometry,
+    tint_image,
+    tint_regions,
+    visible_pixels,
+)
 
 MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
 # What each mode expects, shown on the canvas (top left) so the annotator never has to guess.
@@ -71,15 +80,41 @@ class _ImageItem(pg.ImageItem):
         super().__init__(**kwargs)
         self._tint_region: np.ndarray | None = None
         self._tint_colors: list[QtGui.QColor] = []
+        self._offered: RenderedImage | None = None
+
+    def setImage(self, image=None, **kwargs) -> None:  # noqa: N802 (pyqtgraph override)
+        if image is not None:
+            self._offered = None  # rendered for the previous data
+        super().setImage(image, **kwargs)
+
+    def offer(self, rendered: RenderedImage | None) -> None:
+        """A render of the data just set, made ahead (``render_image``); used while it matches."""
+        self._offered = rendered
 
     def set_tints(self, tints: list[tuple[np.ndarray | None, QtGui.QColor]]) -> None:
         """Translucent fills (sky, proposed sky) blended into the rendered image."""
-        self._tint_region = tint_regions([m for m, _ in tints])
-        self._tint_colors = [c for _, c in tints]
+        masks, colors = [m for m, _ in tints], [c for _, c in tints]
+        offered = self._offered
+        if offered is not None and offered.matches_masks(masks, colors):
+            self._tint_region = offered.region  # same fills: no full-image pass here
+        else:
+            self._tint_region = tint_regions(masks)
+        self._tint_colors = colors
         self._renderRequired = True
         self.update()
 
     def render(self) -> None:
+        offered = self._offered
+        if (
+            offered is not None
+            and offered.region is self._tint_region
+            and same_colors(offered.colors, self._tint_colors)
+            and offered.matches_display(self.levels, self.lut)
+        ):
+            # Made ahead by the same functions from the same inputs: the same pixels.
+            self.qimage = offered.qimage
+            self._renderRequired = self._unrenderable = False
+            return
         super().render()
         # pyqtgraph renders a 256-entry LUT as an indexed image, which Qt draws ~8x slower than
         # RGB32 (every frame): convert once per display change, blending the sky fills in too.
@@ -116,17 +151,47 @@ class PreparedImage:
     gray: np.ndarray
     levels: tuple[float, float]
     histogram: Histogram
+    rendered: RenderedImage | None = None  # the first paint's image, for the plan given
 
 
-def prepare_image(img: np.ndarray) -> PreparedImage:
-    """Pure numpy: safe on a worker thread. CanvasError-free (set_image reports bad arrays)."""
+def prepare_image(
+    img: np.ndarray,
+    plan: DisplayPlan | None = None,
+    masks: tuple[np.ndarray | None, ...] = (),
+) -> PreparedImage:
+    """Pure numpy (+ QImage): safe on a worker thread. CanvasError-free (set_image reports bad
+    arrays). With ``plan`` (``IRCanvas.display_plan()``) and the sky ``masks`` (accepted,
+    proposed), the displayed image is rendered too, so the switch costs the GUI thread no
+    full-image pass while the display stays as planned."""
     gray = display_gray(img)
-    return PreparedImage(img, gray, auto_levels(gray), histogram_of(gray))
+    levels = auto_levels(gray)
+    rendered = None
+    if plan is not None:
+        window = levels if plan.auto else plan.levels
+        fills = plan.fills
+        shown = tuple(masks[: len(fills)]) + (None,) * (len(fills) - len(masks))
+        rendered = render_image(gray, window, plan.lut, shown, fills, plan)
+    return PreparedImage(img, gray, levels, histogram_of(gray), rendered)
+
+
+@dataclass(frozen=True)
+class SkyShapes:
+    """A sky mask's polygons and the outline item's geometry (``sky_shapes``)."""
+
+    rings: list[Ring]
+    geometry: SkyGeometry
 
 
 def sky_rings(mask: np.ndarray | None) -> list[Ring]:
     """The polygons ``set_sky`` draws for a mask (pure: safe on a worker thread)."""
     return mask_to_rings(np.asarray(mask, dtype=bool)) if mask is not None else []
+
+
+def sky_shapes(mask: np.ndarray | None) -> SkyShapes:
+    """``sky_rings`` plus what the outline item builds from them (path, hit-test arrays): the
+    whole of ``set_sky``'s work for a mask, safe on a worker thread."""
+    rings = sky_rings(mask)
+    return SkyShapes(rings, sky_geometry([r.points for r in rings], [r.is_hole for r in rings]))
 
 
 class _View(pg.GraphicsView):
@@ -216,7 +281,9 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._press = None  # canvas_input._Press while a mouse button is down
         self._space = False
         self._sky_anchor: tuple[float, float] | None = None
+        self._plan: DisplayPlan | None = None
         self._build()
+        self._update_plan()
 
     def _build(self) -> None:
         self.view = _View(self)
@@ -266,6 +333,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.loupe_enabled = False  # off by default: it covers the canvas corner (L shows it)
         self.display_controls = DisplayControls()
         self.display_controls.display_changed.connect(self._apply_display)
+        self.display_controls.auto_check.toggled.connect(self._update_plan)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -297,8 +365,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.image_item.setImage(
             gray, autoLevels=False, levels=self._settings.levels, lut=self._lut
         )
-        self.display_controls.set_data(gray, prepared.histogram if prepared is not None else None)
-        self.display_controls.set_settings(self._settings)
+        self.image_item.offer(prepared.rendered if prepared is not None else None)
+        self._update_plan()
+        histogram = prepared.histogram if prepared is not None else None
+        self.display_controls.set_data(gray, histogram, self._settings)
         if not keep_view:
             self._cursor_pos = None  # the previous image's (or project's) read-out is stale
             self.loupe.hide()
@@ -319,10 +389,10 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self,
         mask: np.ndarray | None,
         proposal: np.ndarray | None = None,
-        rings: tuple[list[Ring], list[Ring]] | None = None,
+        shapes: tuple[SkyShapes, SkyShapes] | None = None,
     ) -> None:
         """Accepted sky (editable in "edit_sky") and an optional proposed sky, as polygons.
-        ``rings``: ``(sky_rings(mask), sky_rings(proposal))`` computed ahead, if at hand."""
+        ``shapes``: ``(sky_shapes(mask), sky_shapes(proposal))`` computed ahead, if at hand."""
         for m in (mask, proposal):
             if m is not None and self._gray is not None and np.shape(m) != self._gray.shape:
                 raise CanvasError(
@@ -331,11 +401,12 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                 )
         self._cancel_drag_on(("vertex", "edge", "vdelete"))  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
-        self._rings = rings[0] if rings is not None else sky_rings(self._sky_mask)
-        self.sky_item.set_rings([r.points for r in self._rings], [r.is_hole for r in self._rings])
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
-        prop = rings[1] if rings is not None else sky_rings(self._sky_proposal)
-        self.sky_proposal_item.set_rings([r.points for r in prop], [r.is_hole for r in prop])
+        if shapes is None:
+            shapes = (sky_shapes(self._sky_mask), sky_shapes(self._sky_proposal))
+        self._rings = shapes[0].rings
+        self.sky_item.set_geometry(shapes[0].geometry)
+        self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
         self._reselect_ring()
 
@@ -423,6 +494,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.sky_item.setVisible(self._sky_visible or self._mode == "edit_sky")
         self.sky_proposal_item.setVisible(self._sky_visible)
         self._update_tints()
+        self._update_plan()
 
     def _update_tints(self) -> None:
         shown = self._sky_visible
@@ -460,7 +532,22 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self._settings = settings
         self._lut = settings.lut()
         self.image_item.setLookupTable(self._lut, update=False)
-        self.image_item.setLevels(settings.levels)
+        if self.image_item.image is not None:
+            # Without an image pyqtgraph keeps levels for the next setImage, where they would
+            # override the window set_image picks (auto levels of the first image).
+            self.image_item.setLevels(settings.levels)
+        self._update_plan()
+
+    def display_plan(self) -> DisplayPlan | None:
+        """How the next image will be displayed (``prepare_image`` renders it ahead). Safe to
+        call from any thread: it returns an immutable snapshot, no Qt call."""
+        return self._plan
+
+    def _update_plan(self, *_args) -> None:
+        auto = self._gray is None or self.display_controls.auto_check.isChecked()
+        fills = (SKY_FILL, SKY_PROPOSAL_FILL) if self._sky_visible else ()
+        levels = (float(self._settings.levels[0]), float(self._settings.levels[1]))
+        self._plan = DisplayPlan(levels, self._lut, auto, tuple(QtGui.QColor(c) for c in fills))
 
     def _selection_maybe_changed(self, before: list[int]) -> None:
         after = self.targets_item.selected_ids()

@@ -220,16 +220,26 @@ class DisplayControls(QtWidgets.QWidget):
         layout.addLayout(row)
 
     # -- data and settings in ------------------------------------------------------------
-    def set_data(self, data: np.ndarray | None, histogram: Histogram | None = None) -> None:
+    def set_data(
+        self,
+        data: np.ndarray | None,
+        histogram: Histogram | None = None,
+        settings: DisplaySettings | None = None,
+    ) -> None:
         """Show the histogram (log counts) of the raw gray pixels (``histogram``: computed
-        already, e.g. off the GUI thread by ``histogram_of``)."""
+        already, e.g. off the GUI thread by ``histogram_of``); ``settings``: ``set_settings``
+        in the same update (a new image's window: the overlay is redrawn once, not twice)."""
         self._data = data
         if data is None:
             self.curve.setData([], [])
+            if settings is not None:
+                self.set_settings(settings)
             return
         hist = histogram if histogram is not None else histogram_of(data)
         self.curve.setData(hist.edges, hist.log_counts, stepMode="center")
         self.plot.setXRange(*hist.data_range, padding=0.02)
+        if settings is not None:
+            self._move_controls(settings)
         self._refresh_overlay()
 
     def settings(self) -> DisplaySettings:
@@ -237,6 +247,10 @@ class DisplayControls(QtWidgets.QWidget):
 
     def set_settings(self, settings: DisplaySettings) -> None:
         """Move the controls to ``settings`` without emitting ``display_changed``."""
+        self._move_controls(settings)
+        self._refresh_overlay()
+
+    def _move_controls(self, settings: DisplaySettings) -> None:
         self._settings = DisplaySettings(
             (float(settings.levels[0]), float(settings.levels[1])),
             float(settings.gamma),
@@ -250,7 +264,6 @@ class DisplayControls(QtWidgets.QWidget):
             self.cmap_combo.setCurrentText(self._settings.cmap)
         finally:
             self._updating = False
-        self._refresh_overlay()
 
     # -- user actions --------------------------------------------------------------------
     def auto_contrast(self) -> None:
@@ -295,3 +308,6 @@ class DisplayControls(QtWidgets.QWidget):
         self.transfer.setData(lo + x * (hi - lo), (x**self._settings.gamma) * float(ymax))
         fmt = "{:.0f}" if max(abs(lo), abs(hi)) >= 100 else "{:.3g}"
         self.levels_label.setText(f"window {fmt.format(lo)} – {fmt.format(hi)}")
+        # Resolve the y auto-range now: left to the paint, the range change it makes there
+        # schedules a second paint of the whole plot.
+        self.plot.getViewBox().updateAutoRange()

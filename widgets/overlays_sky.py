@@ -7,6 +7,8 @@ cosmetic strokes with a dark shadow, batched handles, numpy hit-testing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 import pyqtgraph as pg
@@ -24,6 +26,39 @@ from widgets.overlays import (
     shadow,
     stroke,
 )
+
+
+@dataclass(frozen=True, eq=False)
+class SkyGeometry:
+    """What ``SkyItem`` draws and hit-tests for a set of rings (``sky_geometry``)."""
+
+    rings: list[np.ndarray] = field(default_factory=list)
+    holes: list[bool] = field(default_factory=list)
+    path: QtGui.QPainterPath = field(default_factory=QtGui.QPainterPath)
+    vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    ring_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    vertex_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    seg_end: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    bboxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    areas: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def sky_geometry(rings: list[np.ndarray], holes: list[bool] | None = None) -> SkyGeometry:
+    """Outline path and hit-testing arrays of ``rings``: numpy and a QPainterPath, no item, so
+    the prefetch thread can build them for the next image."""
+    rings = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings]
+    counts = [len(r) for r in rings]
+    return SkyGeometry(
+        rings=rings,
+        holes=list(holes) if holes is not None else [False] * len(rings),
+        path=rings_path(rings),
+        vertices=np.vstack(rings) if rings else np.zeros((0, 2)),
+        ring_of=np.repeat(np.arange(len(rings)), counts),
+        vertex_of=np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, np.intp),
+        seg_end=np.vstack([np.roll(r, -1, axis=0) for r in rings]) if rings else np.zeros((0, 2)),
+        bboxes=np.array([[*r.min(axis=0), *r.max(axis=0)] for r in rings]).reshape(-1, 4),
+        areas=np.array([abs(_shoelace(r)) for r in rings]),
+    )
 
 
 class SkyItem(pg.GraphicsObject):
@@ -55,27 +90,17 @@ class SkyItem(pg.GraphicsObject):
         self._areas = np.zeros(0)
 
     def set_rings(self, rings: list[np.ndarray], holes: list[bool] | None = None) -> None:
+        self.set_geometry(sky_geometry(rings, holes))
+
+    def set_geometry(self, geometry: SkyGeometry) -> None:
+        """Show rings prepared by ``sky_geometry`` (e.g. on the prefetch thread)."""
         self.prepareGeometryChange()
-        self.rings = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings]
-        self.holes = list(holes) if holes is not None else [False] * len(self.rings)
-        self._path = rings_path(self.rings)
+        g = geometry
+        self.rings, self.holes, self._path = g.rings, g.holes, g.path
         self.selected_ring = self.selected_vertex = self.hover_ring = None
         self._preview = None
-        counts = [len(r) for r in self.rings]
-        self._vertices = np.vstack(self.rings) if self.rings else np.zeros((0, 2))
-        self._ring_of = np.repeat(np.arange(len(self.rings)), counts)
-        self._vertex_of = (
-            np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, np.intp)
-        )
-        self._seg_end = (
-            np.vstack([np.roll(r, -1, axis=0) for r in self.rings])
-            if self.rings
-            else np.zeros((0, 2))
-        )
-        self._bboxes = np.array([[*r.min(axis=0), *r.max(axis=0)] for r in self.rings]).reshape(
-            -1, 4
-        )
-        self._areas = np.array([abs(_shoelace(r)) for r in self.rings])
+        self._vertices, self._ring_of, self._vertex_of = g.vertices, g.ring_of, g.vertex_of
+        self._seg_end, self._bboxes, self._areas = g.seg_end, g.bboxes, g.areas
         self.update()
 
     def set_selection(self, ring: int | None, vertex: int | None = None) -> None:
