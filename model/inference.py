@@ -7,7 +7,7 @@ and calls are serialised by a lock. Images run at full resolution, padded to a m
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ import torch
 from core.types import Source, Target, TargetState
 from model.config import BafeConfig
 from model.data import pad_image
-from model.postprocess import detect, sky_probability
+from model.postprocess import detect
+from model.sky import sky_prob_for_image, sky_proposal
 
 
 def default_weights_path() -> Path:
@@ -32,6 +33,8 @@ class Prediction:
     sky_prob: np.ndarray  # float32 [H, W] in [0, 1] (zeros when the model has no sky head)
     operating_threshold: float
     sky_threshold: float = 0.5  # sky = sky_prob >= this (chosen on validation)
+    sky_mask: np.ndarray | None = None  # bool [H, W]: the sky proposal after the config's clean-up
+    bad_pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int32))  # (x, y) repaired
 
 
 @torch.inference_mode()
@@ -44,8 +47,7 @@ def infer_image(
     out = net(x)
     thr = cfg.score_thr if score_thr is None else score_thr
     boxes, scores = detect(out, cfg.strides, (h, w), thr, cfg.nms_iou, cfg.max_per_image, cfg.pre_nms_top_k)
-    sky = sky_probability(out, padded, (h, w))
-    sky_np = sky.numpy().astype(np.float32) if sky is not None else np.zeros((h, w), np.float32)
+    sky_np = sky_prob_for_image(net, cfg, image, out, padded)
     return boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), sky_np
 
 
@@ -58,7 +60,8 @@ def box_points(boxes: np.ndarray) -> np.ndarray:
 class Predictor:
     """A loaded BAFE-Net. ``threads`` limits torch's intra-op threads during predict (None: leave)."""
 
-    def __init__(self, weights: Path | None = None, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, weights: Path | None = None, device: str = "cpu", threads: int | None = None,
+                 bad_pixel_filter: bool = True) -> None:
         from model.checkpoint import build_from_weights
 
         self.weights = Path(weights) if weights is not None else default_weights_path()
@@ -69,18 +72,22 @@ class Predictor:
         thr = self.metadata.get("operating_threshold")
         self.operating_threshold = float(thr) if thr is not None else self.cfg.operating_threshold
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
+        self.bad_pixel_filter = bad_pixel_filter  # core.badpixels: repair isolated hot/dead pixels first
         self._lock = threading.Lock()
 
     def predict(self, image: np.ndarray, score_thr: float | None = None) -> Prediction:
         """Detections (score >= score_thr, default the config's 0.05) and the sky probability."""
+        from core.badpixels import clean_frame
         from core.imageio import to_model_input
 
-        img = to_model_input(np.asarray(image)).astype(np.float32, copy=False)
+        gray, bad = clean_frame(image, self.bad_pixel_filter)
+        img = to_model_input(gray).astype(np.float32, copy=False)
         with self._lock:
             if self.threads:
                 torch.set_num_threads(self.threads)
             boxes, scores, sky = infer_image(self.net, self.cfg, img, score_thr)
-        return Prediction(boxes, scores, box_points(boxes), sky, self.operating_threshold, self.sky_threshold)
+        return Prediction(boxes, scores, box_points(boxes), sky, self.operating_threshold, self.sky_threshold,
+                          sky_proposal(sky, self.sky_threshold, self.cfg), bad)
 
     def predict_targets(self, image: np.ndarray, score_thr: float) -> tuple[list[Target], np.ndarray]:
         """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the sky bool mask."""
@@ -90,4 +97,4 @@ class Predictor:
             for b, s, pt in zip(p.boxes.tolist(), p.scores.tolist(), p.points.tolist(), strict=True)
             if s >= score_thr
         ]
-        return targets, p.sky_prob >= p.sky_threshold
+        return targets, p.sky_mask

@@ -34,6 +34,38 @@ def best_sky_threshold(counts: np.ndarray) -> dict[str, float]:
     return {"sky_iou": float(iou[i]), "sky_threshold": float(SKY_THRESHOLDS[i])}
 
 
+LARGE_FRAME = (1024, 1280)  # (H, W) of the frames the issue-12 bar is measured on separately
+
+
+class SkyScores:
+    """Per-image sky intersection / union / size, rings and vertices -> the figures of the sky bars."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, tuple[int, int], int, int]] = []
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, rings: int = 0, vertices: int = 0) -> None:
+        inter, union = np.count_nonzero(pred & gt), np.count_nonzero(pred | gt)
+        self.rows.append((inter, union, tuple(gt.shape), rings, vertices))
+
+    def summary(self) -> dict[str, float]:
+        """sky_iou (pooled), sky_median (per image; an image with neither sky nor prediction counts 1),
+        sky_large (pooled over the 1280x1024 frames) and sky_large_mean, rings / vertices per image."""
+        if not self.rows:
+            return {}
+        inter = np.array([r[0] for r in self.rows], np.float64)
+        union = np.array([r[1] for r in self.rows], np.float64)
+        per = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        large = np.array([r[2] == LARGE_FRAME for r in self.rows])
+        out = {"sky_iou": float(inter.sum() / max(union.sum(), 1)), "sky_median": float(np.median(per)),
+               "sky_images": len(self.rows)}
+        if large.any():
+            out["sky_large"] = float(inter[large].sum() / max(union[large].sum(), 1))
+            out["sky_large_mean"] = float(per[large].mean())
+        out["rings"] = float(np.mean([r[3] for r in self.rows]))
+        out["vertices"] = float(np.mean([r[4] for r in self.rows]))
+        return out
+
+
 def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:

@@ -58,7 +58,8 @@ def write_outputs(out: Path, image_id: str, pred, operating_thr: float) -> None:
     points = [((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5) for x0, y0, x1, y1 in boxes]
     atomic_write_text(out / BBOX / f"{image_id}.xml", bbox_xml(image_id, w, h, boxes))
     atomic_write_text(out / POINTS / f"{image_id}_pixels0.txt", points_text(points))
-    sky = (pred.sky_prob >= pred.sky_threshold).astype(np.uint8) * 255
+    mask = pred.sky_mask if pred.sky_mask is not None else pred.sky_prob >= pred.sky_threshold
+    sky = mask.astype(np.uint8) * 255
     atomic_write_bytes(out / SKY_BIN / f"{image_id}_pixels0.png", encode_png(sky))
 
 
