@@ -52,6 +52,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="fine-tune: start from these weights (.safetensors or a run's last.pt)")
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
+    p.add_argument("--whole-frames", type=int, default=0,
+                   help="whole frames per step, shrunk to --whole-long-side, that add a sky loss (0: crops only)")
+    p.add_argument("--whole-long-side", type=int, default=384, help="long side of those whole frames in pixels")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: CPU autocast (see benchmarks/bench_train_speed.py)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
@@ -149,7 +155,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
-    from model.train import Trainer, TrainOptions
+    from model.train import Precision, Trainer, TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
     stop = {"flag": False}
@@ -169,7 +175,9 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
                         lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
-                        init_weights=args.init_weights)
+                        init_weights=args.init_weights, precision=Precision(args.precision),
+                        channels_last=args.channels_last, whole_frames=args.whole_frames,
+                        whole_long_side=args.whole_long_side)
     result = Trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
     if result.interrupted:
         print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)

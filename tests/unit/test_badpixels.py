@@ -76,3 +76,24 @@ def test_clean_frame_switch_and_colour_input():
     assert len(none) == 0 and np.array_equal(gray_off, bad)
     with pytest.raises(ValueError, match="2-D"):
         find_bad_pixels(rgb)
+
+
+def test_predictor_reports_the_repaired_pixels(tmp_path):
+    import torch
+
+    from model.checkpoint import save_weights
+    from model.config import preset
+    from model.inference import Predictor
+    from model.net import BafeNet
+
+    torch.manual_seed(0)
+    cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
+    save_weights(tmp_path / "w.safetensors", BafeNet(cfg), cfg, "default", sky_threshold="0.5")
+    img, _ = scene(2)
+    bad, coords = inject_bad_pixels(img, 0.0005, np.random.default_rng(5), hot=16383, dead=0)
+    on = Predictor(tmp_path / "w.safetensors", threads=1).predict(bad)
+    expected = {tuple(c) for c in find_bad_pixels(bad).tolist()}
+    assert {tuple(c) for c in on.bad_pixels.tolist()} == expected and len(expected) >= len(coords) - 1
+    off = Predictor(tmp_path / "w.safetensors", threads=1, bad_pixel_filter=False).predict(bad)
+    assert off.bad_pixels.shape == (0, 2)
+    assert on.sky_mask.shape == bad.shape and on.sky_mask.dtype == bool
