@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--score-thr", type=float, default=0.05, help="lowest score written to detections.csv")
     p.add_argument("--operating-thr", type=float, help="score for the BBox XMLs (default: the model's)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-bad-pixel-filter", action="store_true",
+                   help="keep isolated hot/dead pixels (by default they are repaired first and counted)")
     p.set_defaults(func=run)
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.images}", file=sys.stderr)
         return EXIT_USAGE
-    predictor = Predictor(args.weights, threads=args.threads)
+    predictor = Predictor(args.weights, threads=args.threads, bad_pixel_filter=not args.no_bad_pixel_filter)
     thr = predictor.operating_threshold if args.operating_thr is None else args.operating_thr
     rows, failed = ["image_id,xmin,ymin,xmax,ymax,score"], []
     for n, path in enumerate(paths, 1):
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         write_outputs(args.out, image_id, pred, thr)
         rows += [f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
                  for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True)]
-        print(f"[{n}/{len(paths)}] {image_id}: {int((pred.scores >= thr).sum())} targets", file=sys.stderr)
+        bad = f", {len(pred.bad_pixels)} bad pixels repaired" if len(pred.bad_pixels) else ""
+        print(f"[{n}/{len(paths)}] {image_id}: {int((pred.scores >= thr).sum())} targets{bad}", file=sys.stderr)
     atomic_write_text(args.out / "detections.csv", "\n".join(rows) + "\n")
     print(f"wrote {len(paths) - len(failed)} images to {args.out} (operating threshold {thr:.3f})", file=sys.stderr)
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -44,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-bias", type=float, default=0.5,
                    help="share of crops centred near a target (the rest are uniform, to show the ground)")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up (fine-tuning needs few)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
@@ -173,7 +174,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
                           bagcp=try_bagcp(train, args.bagcp_prob))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
-                        lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
+                        lr=args.lr, warmup_steps=args.warmup_steps, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
