@@ -62,7 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
-                   help="only export RUN_DIR/best.safetensors to DEST (no training)")
+                   help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
+                        "--set changes inference-side config fields (sky pass, sky clean-up) on the way")
+    p.add_argument("--sky-threshold", type=float, help="with --export: the sky-probability threshold to store")
     p.set_defaults(func=run)
 
 
@@ -131,7 +133,7 @@ def _load_data(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     if args.export is not None:
-        return _export(*args.export)
+        return _export(*args.export, overrides=_overrides(args.set), sky_threshold=args.sky_threshold)
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
@@ -202,13 +204,23 @@ def _record_command(run_dir: Path) -> None:
     atomic_write_text(path, before + line + "\n")
 
 
-def _export(run_dir: Path, dest: Path) -> int:
-    """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest."""
+def _export(run_dir: Path, dest: Path, overrides: dict | None = None, sky_threshold: float | None = None) -> int:
+    """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest, optionally with
+    config overrides (fields that change no tensor shape) and another sky threshold."""
+    import dataclasses
+
     from model.checkpoint import build_from_weights, read_metadata, save_weights
 
     src = Path(run_dir) / "best.safetensors" if Path(run_dir).is_dir() else Path(run_dir)
     net, cfg, meta = build_from_weights(src)
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+        build_check = type(net)(cfg)
+        if {k: v.shape for k, v in build_check.state_dict().items()} != {k: v.shape for k, v in net.state_dict().items()}:
+            raise ValueError(f"--set {sorted(overrides)} changes the network's tensors; retrain instead of exporting")
     meta = dict(read_metadata(src))
+    if sky_threshold is not None:
+        meta["sky_threshold"] = str(sky_threshold)
     preset = meta.pop("preset", "default")
     for key in ("config", "format"):
         meta.pop(key, None)

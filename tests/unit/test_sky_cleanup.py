@@ -65,3 +65,26 @@ def test_whole_frame_pass_returns_a_full_size_map_and_old_configs_load():
     old = '{"backbone": "resnet18", "exchange": "dynamic", "fpn_channels": 32}'  # written before the fields
     c = BafeConfig.from_json(old)
     assert (c.sky_pass_long_side, c.sky_smooth, c.sky_min_area) == (0, 0.0, 0.0)
+
+
+def test_export_with_inference_overrides(tmp_path):
+    import json
+
+    import pytest
+
+    from app.cli.train import _export
+    from model.checkpoint import build_from_weights, read_metadata, save_weights
+
+    cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
+    net = BafeNet(cfg)
+    save_weights(tmp_path / "a.safetensors", net, cfg, "default", sky_threshold="0.5", operating_threshold="0.4")
+    _export(tmp_path / "a.safetensors", tmp_path / "b.safetensors", {"sky_pass_long_side": 320, "sky_smooth": 4.0},
+            sky_threshold=0.45)
+    meta = read_metadata(tmp_path / "b.safetensors")
+    conf = json.loads(meta["config"])
+    assert (conf["sky_pass_long_side"], conf["sky_smooth"]) == (320, 4.0)
+    assert (meta["sky_threshold"], meta["operating_threshold"]) == ("0.45", "0.4")
+    b, _, _ = build_from_weights(tmp_path / "b.safetensors")
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="changes the network"):
+        _export(tmp_path / "a.safetensors", tmp_path / "c.safetensors", {"fpn_channels": 8, "gn_groups": 4})
