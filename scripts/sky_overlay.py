@@ -47,7 +47,7 @@ def main() -> int:
     _, old = pred.predict_targets(img, pred.operating_threshold)
     gt = sample.annotation.sky.astype(bool)
     gray = to_gray(img).astype(np.uint8)
-    out = np.concatenate([panel(gray, old, gt, "before (full-res map)"),
+    out = np.concatenate([panel(gray, old, gt, "shipped before (full-res map)"),
                           panel(gray, new, gt, "now (whole-frame pass 320 + clean-up)")], axis=1)
     dest = REPO / "docs/screenshots/sky_proposal_large_frame.png"
     cv2.imwrite(str(dest), out)
