@@ -34,7 +34,7 @@ def panel(gray: np.ndarray, mask: np.ndarray, gt: np.ndarray, title: str) -> np.
     iou = (mask & gt).sum() / max((mask | gt).sum(), 1)
     text = f"{title}: IoU {iou:.3f}, {rings} rings, {verts} vertices"
     cv2.putText(rgb, text, (20, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 3)
-    return cv2.resize(rgb, (800, 640), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (640, 512), interpolation=cv2.INTER_AREA)
 
 
 def main() -> int:
