@@ -34,7 +34,7 @@ def panel(gray: np.ndarray, mask: np.ndarray, gt: np.ndarray, title: str) -> np.
     iou = (mask & gt).sum() / max((mask | gt).sum(), 1)
     text = f"{title}: IoU {iou:.3f}, {rings} rings, {verts} vertices"
     cv2.putText(rgb, text, (20, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 3)
-    return cv2.resize(rgb, (640, 512), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (800, 640), interpolation=cv2.INTER_AREA)
 
 
 def main() -> int:
@@ -50,7 +50,8 @@ def main() -> int:
     out = np.concatenate([panel(gray, old, gt, "shipped before (full-res map)"),
                           panel(gray, new, gt, "now (whole-frame pass 320 + clean-up)")], axis=1)
     dest = REPO / "docs/screenshots/sky_proposal_large_frame.png"
-    cv2.imwrite(str(dest), out)
+    out = cv2.resize(out, (1280, 512), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(dest), out, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {dest}")
     return 0
 
