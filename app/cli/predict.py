@@ -139,7 +139,8 @@ def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating
         rows.extend(f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
                     for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
         n = int((pred.scores >= operating_thr).sum())
-        bad = f", {len(pred.bad_pixels)} bad pixels repaired" if len(pred.bad_pixels) else ""
+        k = len(pred.bad_pixels)
+        bad = f", {k} bad pixel{'' if k == 1 else 's'} repaired" if k else ""
         print(f"[{done[0]}/{len(todo)}] {image_id}: {n} targets{bad}", file=sys.stderr)
 
     run_pipeline(todo, lambda item: read_image(item[1]), predictor, consume, score_thr=score_thr)
