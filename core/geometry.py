@@ -301,3 +301,36 @@ def ring_delete_vertex(ring: Ring, index: int) -> Ring | None:
     if len(ring.points) <= 3:
         return None
     return Ring(np.delete(ring.points, index, axis=0), ring.is_hole)
+
+
+# ---------------------------------------------------------------------------- sky proposal clean-up
+def _drop_small_components(mask: np.ndarray, min_area: int, connectivity: int) -> np.ndarray:
+    """mask without its connected components smaller than min_area pixels."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=connectivity)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False  # label 0 is the background of this mask
+    return keep[labels]
+
+
+def clean_sky_mask(mask: np.ndarray, smooth: float = 0.0, min_area: int = 0) -> np.ndarray:
+    """A sky proposal an annotator can edit: outline smoothed, specks and pin-holes removed.
+
+    ``smooth``: sigma in pixels of a Gaussian applied to the mask before re-thresholding at 0.5 (a soft
+    majority vote: straightens ragged outlines, closes gaps narrower than about the sigma). ``min_area``:
+    sky islands (8-connected, as ``mask_to_rings`` traces them) and holes (4-connected ground, the
+    complement) smaller than this many pixels are removed / filled. 0 turns either step off.
+    """
+    m = _check_mask(mask)
+    if smooth > 0 and m.any():
+        blurred = cv2.GaussianBlur(m.astype(np.float32), (0, 0), float(smooth), borderType=cv2.BORDER_REPLICATE)
+        m = blurred >= 0.5
+    if min_area > 1:
+        m = _drop_small_components(m, int(min_area), 8)
+        m = ~_drop_small_components(~m, int(min_area), 4)
+    return m
+
+
+def ring_stats(mask: np.ndarray) -> tuple[int, int]:
+    """(rings, vertices) of the mask as the sky editor shows it (``mask_to_rings``)."""
+    rings = mask_to_rings(mask)
+    return len(rings), sum(len(r) for r in rings)

@@ -41,6 +41,14 @@ class BafeConfig:
     # Input normalisation of the [0, 1] gray image.
     mean: float = 0.4
     std: float = 0.25
+    # Whole-frame sky (model.sky): long side of the downscaled sky pass (0: full-resolution map only)
+    # and the weight of its logit against the full-resolution one. Defaults keep older weights as trained.
+    sky_pass_long_side: int = 0
+    sky_pass_weight: float = 1.0
+    # Sky proposal clean-up (core.geometry.clean_sky_mask): smoothing sigma in pixels of the long side
+    # 1000 (scaled with the image) and the smallest island / hole kept, as a fraction of the image area.
+    sky_smooth: float = 0.0
+    sky_min_area: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,6 +62,10 @@ class BafeConfig:
         self.size_ranges = tuple((float(a), float(b)) for a, b in self.size_ranges)
         if len(self.size_ranges) != len(self.stages):
             raise ValueError("size_ranges needs one (low, high) pair per FPN level")
+        if self.sky_pass_long_side < 0 or not 0.0 <= self.sky_pass_weight <= 1.0:
+            raise ValueError("sky_pass_long_side must be >= 0 and sky_pass_weight in [0, 1]")
+        if self.sky_smooth < 0 or not 0.0 <= self.sky_min_area < 1.0:
+            raise ValueError("sky_smooth must be >= 0 and sky_min_area in [0, 1)")
         if not 0.0 < self.p <= 1.0:
             raise ValueError(f"p = {self.p} must be in (0, 1]")
 

@@ -190,3 +190,29 @@ def pad_image(image: np.ndarray, multiple: int = 32) -> tuple[Tensor, tuple[int,
     out = torch.zeros(1, 1, ph, pw)
     out[0, 0, :h, :w] = torch.from_numpy(np.ascontiguousarray(image))
     return out, (ph, pw)
+
+
+def whole_frame_batch(samples: list[Sample], long_side: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """Whole frames shrunk to long_side (area average), h-flipped at random, padded to a common
+    multiple of 32: images [B, 1, H, W] and sky [B, H, W] (nearest-resized; padding SKY_IGNORE)."""
+    import cv2
+
+    from model.sky import downscale
+
+    imgs, skies = [], []
+    for s in samples:
+        img = downscale(s.image, long_side)
+        h, w = img.shape
+        sky = cv2.resize(s.sky, (w, h), interpolation=cv2.INTER_NEAREST) if (h, w) != s.sky.shape else s.sky
+        if rng.random() < 0.5:
+            img, sky = img[:, ::-1], sky[:, ::-1]
+        imgs.append(img)
+        skies.append(sky)
+    ph = -(-max(i.shape[0] for i in imgs) // 32) * 32
+    pw = -(-max(i.shape[1] for i in imgs) // 32) * 32
+    x = torch.zeros(len(imgs), 1, ph, pw)
+    t = torch.full((len(imgs), ph, pw), SKY_IGNORE, dtype=torch.uint8)
+    for k, (img, sky) in enumerate(zip(imgs, skies, strict=True)):
+        x[k, 0, : img.shape[0], : img.shape[1]] = torch.from_numpy(np.ascontiguousarray(img))
+        t[k, : sky.shape[0], : sky.shape[1]] = torch.from_numpy(np.ascontiguousarray(sky))
+    return x, t

@@ -7,6 +7,9 @@ standalone rendezvous on this machine); each worker builds a ``DistributedTraine
   one-process batch, so the loss curve follows the one-process run with the same global batch;
 - gradients are averaged over ranks (all-reduce) before the optimizer step, so the weights stay
   identical everywhere (rank 0's initial weights are broadcast first);
+- the step itself is model.train.train_step (so --precision, --channels-last and --whole-frames
+  work alike); the whole frames of a step are drawn as one process draws them and shared like the
+  crops, so their number must be a multiple of N too;
 - rank 0 alone validates, writes checkpoints and emits events; stop requests and the time budget
   are agreed on by all ranks each step, so no rank waits forever in a collective.
 Losses normalise by the positives of a rank's share (model/losses.py), not of the whole batch,
@@ -28,8 +31,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from model.losses import compute_losses
-from model.train import LOSS_KEYS, Trainer, lr_at
+from model.data import whole_frame_batch
+from model.train import LOSS_KEYS, Trainer, lr_at, train_step
 
 WORKER_ENV = "SIRST_DDP_WORKER"  # set by launch(): this process is one rank of a run
 
@@ -108,6 +111,9 @@ class DistributedTrainer(Trainer):
         if opts.batch % world_size:
             raise ValueError(f"--batch {opts.batch} must be a multiple of --nproc {world_size} "
                              "(every rank takes an equal share of the global batch)")  # fmt: skip
+        if opts.whole_frames % world_size:
+            raise ValueError(f"--whole-frames {opts.whole_frames} must be a multiple of --nproc {world_size} "
+                             "(every rank takes an equal share of them)")  # fmt: skip
         self.rank, self.world_size, self.chief = rank, world_size, rank == 0
         self._local_stop = stop
         super().__init__(opts, train, val if self.chief else [], sampler,
@@ -126,24 +132,29 @@ class DistributedTrainer(Trainer):
         rng = np.random.default_rng([self.opts.seed, epoch, step, 1])
         images, boxes, sky = self.sampler.batch(idx.tolist(), rng)  # the global batch, as 1 process
         mine = self._share(len(idx))
-        images, sky, boxes = images[mine], sky[mine], [boxes[i] for i in mine]
+        batch = (images[mine], [boxes[i] for i in mine], sky[mine])
+        whole = None
+        if self.opts.whole_frames > 0:  # drawn as one process draws them (same rng, same order), then shared
+            picks = rng.choice(len(self.train_set), size=self.opts.whole_frames, replace=False)
+            wx, wsky = whole_frame_batch([self.train_set[int(i)] for i in picks], self.opts.whole_long_side, rng)
+            share = self._share(len(picks))
+            whole = (wx[share], wsky[share])
         lr = lr_at(epoch * self.steps + step, progress, self.opts.lr, self.opts.warmup_steps)
         for g in self.optim.param_groups:
             g["lr"] = lr
-        losses = compute_losses(self.net(images), boxes, sky, self.cfg)
-        self.optim.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        for p in self.net.parameters():
-            if p.grad is None:  # unused on this rank: still take part in the all-reduce
-                p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
-            p.grad /= self.world_size
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
-        self.optim.step()
+        losses = train_step(self.net, self.optim, batch, self.cfg, self.opts.precision, self.opts.channels_last,
+                            whole, sync=self._average_gradients)
         values = torch.tensor([float(losses[k].detach()) for k in LOSS_KEYS])
         dist.all_reduce(values)
         values /= self.world_size
         return dict(zip(LOSS_KEYS, values.tolist(), strict=True)) | {"lr": lr}
+
+    def _average_gradients(self, net: torch.nn.Module) -> None:
+        for p in net.parameters():
+            if p.grad is None:  # unused on this rank: still take part in the all-reduce
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad /= self.world_size
 
     def _over_budget(self, t0: float, base: float) -> bool:
         return _agree(super()._over_budget(t0, base))

@@ -3,17 +3,38 @@ and the model-card script, so that the model layer never imports the app's CLI).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 
-def export_weights(run_dir: Path, dest: Path) -> Path:
+def export_weights(run_dir: Path, dest: Path, overrides: dict | None = None,
+                   sky_threshold: float | None = None) -> Path:
     """Re-save RUN_DIR/best.safetensors (or a weights file given directly) atomically at ``dest``
-    with its metadata; returns the source file."""
+    with its metadata; returns the source file. ``overrides`` change config fields that change no
+    tensor (the inference-side ones: sky pass, sky clean-up, thresholds) and ``sky_threshold`` the
+    stored sky threshold; ValueError names what does not fit."""
     from model.checkpoint import build_from_weights, read_metadata, save_weights
+    from model.config import BafeConfig
 
     src = Path(run_dir) / "best.safetensors" if Path(run_dir).is_dir() else Path(run_dir)
     net, cfg, _meta = build_from_weights(src)
+    if overrides:
+        known = {f.name for f in dataclasses.fields(BafeConfig)} - {"extra"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"--set {', '.join(unknown)}: no such config field; use one of {', '.join(sorted(known))}")
+        try:
+            cfg = dataclasses.replace(cfg, **overrides)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--set: {exc}") from None
+        shapes = {k: v.shape for k, v in type(net)(cfg).state_dict().items()}
+        if shapes != {k: v.shape for k, v in net.state_dict().items()}:
+            raise ValueError(f"--set {sorted(overrides)} changes the network's tensors; retrain instead of exporting")
+    if sky_threshold is not None and not 0.0 <= sky_threshold <= 1.0:  # also false for NaN
+        raise ValueError(f"--sky-threshold {sky_threshold} is not in [0, 1]")
     meta = dict(read_metadata(src))
+    if sky_threshold is not None:
+        meta["sky_threshold"] = str(sky_threshold)
     preset = meta.pop("preset", "default")
     for key in ("config", "format"):
         meta.pop(key, None)

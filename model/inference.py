@@ -1,16 +1,20 @@
 """Inference: one image of any size / depth / channels -> boxes, scores, points and sky.
 
-The Predictor runs in three stages so callers can overlap them (model.pipeline) and later work
-can hook into each one:
+The Predictor runs in three stages so callers can overlap them (model.pipeline):
 
-1. ``prepare``: gray float32 in [0, 1], zero-padded to a multiple of 32 (thread-safe, no lock);
+1. ``prepare``: gray, isolated hot / dead pixels repaired (core.badpixels, on by default), float32
+   in [0, 1], zero-padded to a multiple of 32; with a whole-frame sky pass in the config
+   (model.sky, ADR 0006) also the frame shrunk to ``sky_pass_long_side``, padded (thread-safe, no lock);
 2. ``run_network``: the backend (ONNX Runtime by default, eager torch as the reference) on the
-   padded image; calls are serialised by a lock, so one image at a time owns the cores;
-3. ``finish``: scores, box decoding, NMS, and the sky logit kept at stride 4 (thread-safe).
+   padded image, then on the shrunk frame (the graph has dynamic H / W); calls are serialised by a
+   lock, so one image at a time owns the cores;
+3. ``finish``: scores, box decoding, NMS, and the sky logits kept small (thread-safe).
 
-The sky map is only brought to full resolution when asked for (``Prediction.sky_mask`` /
-``sky_prob``), by a bilinear upsampling of the stride-4 logit; the mask compares the logit with
-logit(threshold), which is the same test as sigmoid >= threshold without a full-size sigmoid.
+The sky map is only brought to full resolution when asked for (``Prediction.sky_mask()`` /
+``sky_prob``): bilinear upsampling of the stride-4 logit (and of the whole-frame pass's logit,
+blended with weight ``sky_pass_weight``); the mask compares the logit with logit(threshold), the
+same test as sigmoid >= threshold without a full-size sigmoid, then applies the config's clean-up
+(``sky_smooth``, ``sky_min_area``). The cleaned mask at the model's threshold is cached.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ import torch
 from core.types import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner
 from model.config import BafeConfig
-from model.data import pad_image
-from model.postprocess import detect, sky_probability, upsample_logit
+from model.postprocess import detect, upsample_logit
+from model.sky import clean_proposal, downscale, sky_pass_enabled, sky_prob_for_image
+
+# Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
+WHOLE_SKY = "sky_whole"
 
 
 def default_weights_path() -> Path:
@@ -35,12 +42,21 @@ def default_weights_path() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / "models" / "bafenet_default.safetensors"
 
 
+def _no_pixels() -> np.ndarray:
+    return np.zeros((0, 2), np.int32)
+
+
 @dataclass
 class Prepared:
-    """An image ready for the network: x float32 [1, 1, H', W'] (padded), size (H, W)."""
+    """An image ready for the network: x float32 [1, 1, H', W'] (padded), size (H, W), the (x, y)
+    of the pixels the bad-pixel filter repaired, and the whole-frame sky pass input (None: no pass,
+    or the frame is no larger than the pass's long side, so the full-resolution map is that pass)."""
 
     x: np.ndarray
     size: tuple[int, int]
+    bad_pixels: np.ndarray = field(default_factory=_no_pixels)
+    sky_x: np.ndarray | None = None  # float32 [1, 1, h', w']: the shrunk frame, padded
+    sky_size: tuple[int, int] | None = None  # (h, w) of the shrunk frame
 
 
 @dataclass
@@ -53,45 +69,79 @@ class Prediction:
     operating_threshold: float
     sky_threshold: float = 0.5  # sky = sky probability >= this (chosen on validation)
     sky_stride: int = 4  # pixels per sky_logit cell
+    sky_whole_logit: np.ndarray | None = None  # float32 [h, w]: whole-frame pass logit at the shrunk size
+    sky_pass_weight: float = 1.0  # weight of sky_whole_logit against the full-resolution logit
+    sky_smooth: float = 0.0  # clean-up of the mask (model.sky.clean_proposal); 0 / 0: a plain threshold
+    sky_min_area: float = 0.0
+    bad_pixels: np.ndarray = field(default_factory=_no_pixels)  # int32 [K, 2] (x, y) repaired before the network
     _sky_prob: np.ndarray | None = field(default=None, repr=False)
+    _sky_mask: np.ndarray | None = field(default=None, repr=False)  # cleaned, at sky_threshold
 
-    def _upsampled(self) -> np.ndarray:
-        return upsample_logit(self.sky_logit, self.sky_stride, self.image_size)
+    def _logit(self) -> np.ndarray:
+        """float32 [H, W] sky logit: the full-resolution map, the whole-frame pass, or their blend."""
+        import cv2
+
+        h, w = self.image_size
+        whole = self.sky_whole_logit
+        if whole is not None and whole.shape != (h, w):
+            whole = cv2.resize(whole, (w, h), interpolation=cv2.INTER_LINEAR)  # = F.interpolate, half-pixel
+        if whole is not None and self.sky_pass_weight >= 1.0:
+            return whole
+        full = upsample_logit(self.sky_logit, self.sky_stride, self.image_size)
+        if whole is None:
+            return full
+        wgt = np.float32(self.sky_pass_weight)
+        return wgt * whole + (np.float32(1.0) - wgt) * full
 
     @property
     def sky_prob(self) -> np.ndarray:
-        """float32 [H, W] in [0, 1] (zeros when the model has no sky head); computed on first use."""
+        """float32 [H, W] in [0, 1] before the clean-up (zeros when the model has no sky head);
+        computed on first use."""
         if self._sky_prob is None:
             if self.sky_logit is None:
                 self._sky_prob = np.zeros(self.image_size, np.float32)
             else:
-                up = self._upsampled()
+                up = self._logit()
                 self._sky_prob = 1.0 / (1.0 + np.exp(-up, out=up))
         return self._sky_prob
 
-    def sky_mask(self, threshold: float | None = None) -> np.ndarray:
-        """bool [H, W]: sky probability >= threshold (default: the model's sky threshold)."""
+    def sky_mask(self, threshold: float | None = None, clean: bool = True) -> np.ndarray:
+        """bool [H, W] sky proposal: sky probability >= threshold (default: the model's sky
+        threshold), then (``clean``) the config's clean-up. The default mask is computed once and
+        shared: copy it before changing it."""
+        default = threshold is None or float(threshold) == self.sky_threshold
+        if default and clean and self._sky_mask is not None:
+            return self._sky_mask
         t = self.sky_threshold if threshold is None else float(threshold)
         if self.sky_logit is None:
             return np.zeros(self.image_size, bool) if t > 0 else np.ones(self.image_size, bool)
         if self._sky_prob is not None or not 0.0 < t < 1.0:
-            return self.sky_prob >= t
-        return self._upsampled() >= np.float32(math.log(t / (1.0 - t)))
+            raw = self.sky_prob >= t
+        else:
+            raw = self._logit() >= np.float32(math.log(t / (1.0 - t)))
+        if not clean:
+            return raw
+        mask = clean_proposal(raw, self.sky_smooth, self.sky_min_area)
+        if default:
+            self._sky_mask = mask
+        return mask
 
 
 @torch.inference_mode()
 def infer_image(
     net: torch.nn.Module, cfg: BafeConfig, image: np.ndarray, score_thr: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reference path (eager torch, full-size sky): float32 [H, W] in [0, 1] -> (boxes [N, 4],
-    scores [N], sky_prob [H, W]). Validation during training uses it."""
+    """Reference path (eager torch, full-size sky with the config's whole-frame pass, no clean-up):
+    float32 [H, W] in [0, 1] -> (boxes [N, 4], scores [N], sky_prob [H, W]). Validation during
+    training uses it."""
+    from model.data import pad_image
+
     h, w = image.shape
     x, padded = pad_image(image)
     out = net(x)
     thr = cfg.score_thr if score_thr is None else score_thr
     boxes, scores = detect(out, cfg.strides, (h, w), thr, cfg.nms_iou, cfg.max_per_image, cfg.pre_nms_top_k)
-    sky = sky_probability(out, padded, (h, w))
-    sky_np = sky.numpy().astype(np.float32) if sky is not None else np.zeros((h, w), np.float32)
+    sky_np = sky_prob_for_image(net, cfg, image, out, padded)
     return boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), sky_np
 
 
@@ -101,20 +151,34 @@ def box_points(boxes: np.ndarray) -> np.ndarray:
     return np.stack([(b[:, 0] + b[:, 2]) / 2 - 0.5, (b[:, 1] + b[:, 3]) / 2 - 0.5], axis=1)
 
 
-def prepare_image(image: np.ndarray, multiple: int = 32) -> Prepared:
-    """Any image -> gray float32 in [0, 1] written straight into the zero-padded network input."""
-    from core.imageio import to_model_input
-
-    gray = to_model_input(np.asarray(image))
+def _padded(gray: np.ndarray, multiple: int) -> np.ndarray:
     h, w = gray.shape
     x = np.zeros((1, 1, -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.float32)
     x[0, 0, :h, :w] = gray
-    return Prepared(x, (h, w))
+    return x
+
+
+def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool = True,
+                  sky_long_side: int = 0) -> Prepared:
+    """Any image -> gray (bad pixels repaired), float32 in [0, 1], zero-padded network input; with
+    ``sky_long_side`` > 0 and a larger frame, also the frame shrunk to it (area average) for the
+    whole-frame sky pass."""
+    from core.badpixels import clean_frame
+    from core.imageio import to_model_input
+
+    gray, bad = clean_frame(image, bad_pixel_filter)
+    img = to_model_input(gray).astype(np.float32, copy=False)
+    prepared = Prepared(_padded(img, multiple), img.shape, bad)
+    if sky_long_side > 0 and max(img.shape) > sky_long_side:
+        small = downscale(img, sky_long_side)
+        prepared.sky_x, prepared.sky_size = _padded(small, multiple), small.shape
+    return prepared
 
 
 class Predictor:
     """A loaded BAFE-Net. ``threads`` limits the backend's intra-op threads (None: all cores);
-    ``backend`` picks ONNX Runtime (default) or eager torch (the reference)."""
+    ``backend`` picks ONNX Runtime (default) or eager torch (the reference); ``bad_pixel_filter``
+    repairs isolated hot / dead pixels before the network (core.badpixels)."""
 
     def __init__(
         self,
@@ -122,6 +186,7 @@ class Predictor:
         device: str = "cpu",
         threads: int | None = None,
         backend: Backend | str = DEFAULT_BACKEND,
+        bad_pixel_filter: bool = True,
     ) -> None:
         from model.checkpoint import build_from_weights
 
@@ -136,20 +201,30 @@ class Predictor:
         thr = self.metadata.get("operating_threshold")
         self.operating_threshold = float(thr) if thr is not None else self.cfg.operating_threshold
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
+        self.bad_pixel_filter = bad_pixel_filter
         self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self._lock = threading.Lock()
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """Stage 1 (any thread): decode-side work, no model state touched."""
-        return prepare_image(image)
+        long_side = self.cfg.sky_pass_long_side if sky_pass_enabled(self.cfg) else 0
+        return prepare_image(image, bad_pixel_filter=self.bad_pixel_filter, sky_long_side=long_side)
+
+    def _run(self, x: np.ndarray) -> HeadMaps:
+        if self.backend is Backend.TORCH and self.device.type != "cpu":
+            with torch.inference_mode():
+                out = self._runner.net(torch.from_numpy(x).to(self.device))
+            return {k: [t.cpu() for t in v] for k, v in out.items()}
+        return self._runner(x)
 
     def run_network(self, prepared: Prepared) -> HeadMaps:
-        """Stage 2: the backend; one image at a time."""
+        """Stage 2: the backend; one image at a time. With a whole-frame sky pass the maps also
+        hold ``WHOLE_SKY``: [the finest sky logit of the shrunk frame]."""
         with self._lock:
-            if self.backend is Backend.TORCH and self.device.type != "cpu":
-                out = self._runner.net(torch.from_numpy(prepared.x).to(self.device))
-                return {k: [t.cpu() for t in v] for k, v in out.items()}
-            return self._runner(prepared.x)
+            maps = self._run(prepared.x)
+            if prepared.sky_x is not None and maps.get("sky"):
+                maps = {**maps, WHOLE_SKY: self._run(prepared.sky_x)["sky"][:1]}
+            return maps
 
     def finish(self, prepared: Prepared, maps: HeadMaps, score_thr: float | None = None) -> Prediction:
         """Stage 3 (any thread): detections with score >= score_thr (default the config's 0.05)."""
@@ -160,16 +235,23 @@ class Predictor:
                                    cfg.max_per_image, cfg.pre_nms_top_k)
         b = boxes.numpy().astype(np.float32)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
+        whole = None
+        if sky is not None and maps.get(WHOLE_SKY) and prepared.sky_size is not None:
+            small = maps[WHOLE_SKY][0][0, 0].numpy().astype(np.float32)
+            whole = upsample_logit(small, cfg.strides[0], prepared.sky_size)
         return Prediction(b, scores.numpy().astype(np.float32), box_points(b), sky, prepared.size,
-                          self.operating_threshold, self.sky_threshold, cfg.strides[0])
+                          self.operating_threshold, self.sky_threshold, cfg.strides[0],
+                          sky_whole_logit=whole, sky_pass_weight=cfg.sky_pass_weight,
+                          sky_smooth=cfg.sky_smooth, sky_min_area=cfg.sky_min_area,
+                          bad_pixels=prepared.bad_pixels)
 
     def predict(self, image: np.ndarray, score_thr: float | None = None) -> Prediction:
-        """Detections (score >= score_thr, default the config's 0.05) and the sky."""
+        """Detections (score >= score_thr, default the config's 0.05), the sky and the repaired pixels."""
         prepared = self.prepare(image)
         return self.finish(prepared, self.run_network(prepared), score_thr)
 
     def targets(self, p: Prediction, score_thr: float) -> tuple[list[Target], np.ndarray]:
-        """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the sky bool mask."""
+        """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the cleaned sky mask."""
         targets = [
             Target(point=tuple(pt), box=tuple(b), source=Source.MODEL, score=float(s), state=TargetState.PROPOSAL)
             for b, s, pt in zip(p.boxes.tolist(), p.scores.tolist(), p.points.tolist(), strict=True)
@@ -178,5 +260,5 @@ class Predictor:
         return targets, p.sky_mask()
 
     def predict_targets(self, image: np.ndarray, score_thr: float) -> tuple[list[Target], np.ndarray]:
-        """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the sky bool mask."""
+        """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the cleaned sky mask."""
         return self.targets(self.predict(image, score_thr=min(score_thr, self.cfg.score_thr)), score_thr)

@@ -30,7 +30,7 @@ from model.config import BafeConfig
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 1  # bump when the graph's inputs / outputs or the export recipe change
+EXPORT_VERSION = 2  # bump when the graph's inputs / outputs or the export recipe change
 OPSET = 17
 ONNX_FORMAT = "bafenet-onnx-v1"
 MAP_KINDS = ("cls", "ctr", "box", "sky")
@@ -74,6 +74,12 @@ def onnx_metadata(cfg: BafeConfig, meta: dict[str, str], weights_sha256: str) ->
         "outputs": "per level l (stride strides[l]): cls_l, ctr_l logits [N,1,h,w]; box_l [N,4,h,w] = "
         "(dx, dy, log w, log h) in stride units around the cell centre; sky_l logit [N,1,h,w]; "
         "score = sqrt(sigmoid(cls) * sigmoid(ctr)); sky = sigmoid(upsampled sky_0) >= sky_threshold",
+        "sky_pass": "when config.sky_pass_long_side > 0 and the frame is larger: run the graph again on the "
+        "frame shrunk (area average) to that long side; its sky_0, upsampled to the shrunk frame and then "
+        "bilinearly to the full frame, replaces (config.sky_pass_weight 1) or blends with the full-frame "
+        "sky_0 logit before the threshold; then config.sky_smooth (Gaussian sigma per 1000 px of long "
+        "side on the mask, re-thresholded at 0.5) and config.sky_min_area (islands / holes below that "
+        "fraction of the image removed / filled) clean the mask",
     }
 
 

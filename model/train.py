@@ -10,9 +10,11 @@ A stop request (SIGINT/SIGTERM in the CLI) is honoured after the current step: t
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +23,48 @@ import torch
 from core.errors import CheckpointError
 from model.checkpoint import load_state, save_state, save_weights
 from model.config import BafeConfig, preset
-from model.data import CropSampler, Sample
-from model.losses import compute_losses
+from model.data import CropSampler, Sample, whole_frame_batch
+from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
 from model.validate import validate
 
 LOSS_KEYS = ("cls", "box", "ctr", "sky", "total")
 Emit = Callable[[dict], None]
+Batch = tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]
+
+
+class Precision(Enum):
+    FP32 = "fp32"
+    BF16 = "bf16"  # CPU autocast: convs and matmuls in bfloat16 (AMX), weights and optimiser in fp32
+
+
+def train_step(net: torch.nn.Module, optim: torch.optim.Optimizer, batch: Batch, cfg: BafeConfig,
+               precision: Precision = Precision.FP32, channels_last: bool = False,
+               whole: tuple[torch.Tensor, torch.Tensor] | None = None,
+               sync: Callable[[torch.nn.Module], None] | None = None) -> dict[str, torch.Tensor]:
+    """One optimiser step on a crop batch (all four losses) plus, optionally, a batch of whole
+    downscaled frames that adds their sky loss (their targets are too small to detect at that scale).
+    ``sync(net)`` runs between backward and the step (the distributed trainer averages the gradients
+    over its ranks there)."""
+    images, boxes, sky = batch
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision is Precision.BF16):
+        out = net(images)
+        if whole is not None:
+            whole_out = net(whole[0].contiguous(memory_format=torch.channels_last) if channels_last else whole[0])
+    out = {k: [t.float() for t in v] for k, v in out.items()}
+    losses = compute_losses(out, boxes, sky, cfg)
+    if whole is not None and whole_out["sky"]:
+        losses["sky_whole"] = sky_loss([t.float() for t in whole_out["sky"]], whole[1])
+        losses["total"] = losses["total"] + losses["sky_whole"]
+    optim.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    if sync is not None:
+        sync(net)
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+    optim.step()
+    return losses
 
 
 @dataclass
@@ -46,6 +83,10 @@ class TrainOptions:
     time_budget_min: float | None = None
     overrides: dict = field(default_factory=dict)
     init_weights: Path | None = None  # start from these weights (fine-tuning); ignored on resume
+    precision: Precision = Precision.FP32
+    channels_last: bool = False
+    whole_frames: int = 0  # whole downscaled frames per step (sky loss only), next to the crops
+    whole_long_side: int = 384  # their long side in pixels
 
 
 @dataclass
@@ -64,6 +105,14 @@ def lr_at(step: int, progress: float, base: float, warmup: int) -> float:
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's global and torch's generators (crops and BAG-CP draw from their own
+    per-step ``default_rng([seed, epoch, step])``, so they follow the seed too)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 class Trainer:
     """One training run in one folder."""
 
@@ -75,13 +124,18 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.cfg: BafeConfig = preset(opts.preset, **opts.overrides)
         self.steps = max(1, math.ceil(len(train) * opts.repeats / opts.batch))
+        seed_everything(opts.seed)  # before the network exists: its initial weights come from torch's generator
         self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": []}
-        self.net = BafeNet(self.cfg)
+        self.net = self._new_net()
         self.optim = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         if opts.resume:
             self._load()
         elif opts.init_weights is not None:
             self._init_from(Path(opts.init_weights))
+
+    def _new_net(self) -> BafeNet:
+        net = BafeNet(self.cfg)
+        return net.to(memory_format=torch.channels_last) if self.opts.channels_last else net
 
     def _init_from(self, path: Path) -> None:
         """Copy every tensor of a weights file (safetensors or last.pt) whose name and shape fit.
@@ -101,7 +155,7 @@ class Trainer:
     def _load(self) -> None:
         st = load_state(self.out / "last.pt")
         self.cfg = BafeConfig.from_json(st["config"])
-        self.net = BafeNet(self.cfg)
+        self.net = self._new_net()
         self.net.load_state_dict(st["model"])
         self.optim = torch.optim.AdamW(self.net.parameters(), lr=self.opts.lr, weight_decay=self.opts.weight_decay)
         self.optim.load_state_dict(st["optim"])
@@ -122,15 +176,16 @@ class Trainer:
         order = self._order(epoch)
         idx = order[step * self.opts.batch : (step + 1) * self.opts.batch]
         rng = np.random.default_rng([self.opts.seed, epoch, step, 1])
-        images, boxes, sky = self.sampler.batch(idx.tolist(), rng)
+        batch = self.sampler.batch(idx.tolist(), rng)
+        whole = None
+        if self.opts.whole_frames > 0:
+            picks = rng.choice(len(self.train_set), size=self.opts.whole_frames, replace=False)
+            whole = whole_frame_batch([self.train_set[int(i)] for i in picks], self.opts.whole_long_side, rng)
         lr = lr_at(epoch * self.steps + step, progress, self.opts.lr, self.opts.warmup_steps)
         for g in self.optim.param_groups:
             g["lr"] = lr
-        losses = compute_losses(self.net(images), boxes, sky, self.cfg)
-        self.optim.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
-        self.optim.step()
+        losses = train_step(self.net, self.optim, batch, self.cfg, self.opts.precision, self.opts.channels_last,
+                            whole)
         return {k: float(losses[k].detach()) for k in LOSS_KEYS} | {"lr": lr}
 
     def _eta(self, t0: float, done_steps: int, total_left: int) -> float:

@@ -34,6 +34,38 @@ def best_sky_threshold(counts: np.ndarray) -> dict[str, float]:
     return {"sky_iou": float(iou[i]), "sky_threshold": float(SKY_THRESHOLDS[i])}
 
 
+LARGE_FRAME = (1024, 1280)  # (H, W) of the frames the issue-12 bar is measured on separately
+
+
+class SkyScores:
+    """Per-image sky intersection / union / size, rings and vertices -> the figures of the sky bars."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, tuple[int, int], int, int]] = []
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, rings: int = 0, vertices: int = 0) -> None:
+        inter, union = np.count_nonzero(pred & gt), np.count_nonzero(pred | gt)
+        self.rows.append((inter, union, tuple(gt.shape), rings, vertices))
+
+    def summary(self) -> dict[str, float]:
+        """sky_iou (pooled), sky_median (per image; an image with neither sky nor prediction counts 1),
+        sky_large (pooled over the 1280x1024 frames) and sky_large_mean, rings / vertices per image."""
+        if not self.rows:
+            return {}
+        inter = np.array([r[0] for r in self.rows], np.float64)
+        union = np.array([r[1] for r in self.rows], np.float64)
+        per = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        large = np.array([r[2] == LARGE_FRAME for r in self.rows])
+        out = {"sky_iou": float(inter.sum() / max(union.sum(), 1)), "sky_median": float(np.median(per)),
+               "sky_images": len(self.rows)}
+        if large.any():
+            out["sky_large"] = float(inter[large].sum() / max(union[large].sum(), 1))
+            out["sky_large_mean"] = float(per[large].mean())
+        out["rings"] = float(np.mean([r[3] for r in self.rows]))
+        out["vertices"] = float(np.mean([r[4] for r in self.rows]))
+        return out
+
+
 def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:
@@ -43,6 +75,7 @@ def validate(
     net.eval()
     gts, dets = [], []
     sky_counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)  # pooled (intersection, union) per threshold
+    sky_maps: list[tuple[np.ndarray, np.ndarray]] = []  # (prob as uint8, gt) for the clean-up figures
     for s in samples:
         if stop is not None and stop():
             net.train(was_training)
@@ -52,17 +85,70 @@ def validate(
         dets.append((boxes, scores))
         if (s.sky != SKY_IGNORE).all():
             sky_counts += sky_iou_counts(sky, s.sky == 1)
+            sky_maps.append((np.round(sky * 255).astype(np.uint8), s.sky == 1))
     net.train(was_training)
     det = metrics.evaluate_detections(gts, dets)
     thr = metrics.best_f1_threshold(gts, dets)
     kept = [b[sc >= thr] for b, sc in dets]
     pd, fa = metrics.pd_fa(gts, kept)
+    sky = best_sky_threshold(sky_counts)
     return {
         "mAP07": det.mAP07,
         "mAP12": det.mAP12,
         "recall": det.recall,
-        **best_sky_threshold(sky_counts),
+        **sky,
+        **proposal_scores(sky_maps, sky["sky_threshold"], cfg),
         "pd": pd,
         "fa_per_image": fa,
         "threshold": float(np.round(thr, 4)),
     }
+
+
+def proposal_scores(maps: list[tuple[np.ndarray, np.ndarray]], threshold: float, cfg: BafeConfig) -> dict:
+    """Figures of the sky proposals as the annotator gets them (clean-up of the config applied):
+    sky_clean_iou, sky_median, sky_large (1280x1024 frames), rings and vertices per image."""
+    from core.geometry import ring_stats
+    from model.sky import sky_proposal
+
+    scores = SkyScores()
+    for p8, gt in maps:
+        mask = sky_proposal(p8.astype(np.float32) / 255.0, threshold, cfg)
+        scores.add(mask, gt, *ring_stats(mask))
+    out = scores.summary()
+    if not out:
+        return {}
+    out["sky_clean_iou"] = out.pop("sky_iou")
+    out.pop("sky_images", None)
+    out.pop("sky_large_mean", None)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.validate WEIGHTS [--set sky_pass_long_side=384 ...]``: validate() of a weights
+    file on a DenseSIRST split, with optional config overrides (sky pass, clean-up), as JSON on stdout."""
+    import argparse
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from model.checkpoint import build_from_weights
+    from model.data import load_densesirst
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("weights", type=Path)
+    ap.add_argument("--data", type=Path, required=True, help="DenseSIRST root")
+    ap.add_argument("--split", default="val_v2")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    net, cfg, _ = build_from_weights(args.weights)
+    over = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    cfg = dataclasses.replace(cfg, **over)
+    res = validate(net, cfg, load_densesirst(args.data, args.split))
+    print(json.dumps({"weights": str(args.weights), "split": args.split, "overrides": over, **(res or {})}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

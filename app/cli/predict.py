@@ -3,10 +3,12 @@
 For each image ``<id>`` it writes, in DenseSIRST layout under OUT_DIR:
 ``SIRST/BBox/<id>.xml`` (boxes scoring >= the model's operating threshold, integer coordinates),
 ``SIRST/Point_label/<id>_pixels0.txt`` (their centre pixels) and ``SkySeg/BinaryMask/<id>_pixels0.png``
-(255 = sky, at the model's sky threshold); plus ``detections.csv`` (``image_id,xmin,ymin,xmax,ymax,score``, every detection
+(255 = sky: the model's sky proposal at its sky threshold, after the whole-frame sky pass and the
+clean-up its config asks for, as the GUI pre-annotates it); plus ``detections.csv`` (``image_id,xmin,ymin,xmax,ymax,score``, every detection
 >= --score-thr, continuous coordinates) for evaluation. Any size, 8/16-bit, gray or colour.
 
-Reading, the network and writing overlap (model.pipeline). Everything that can be checked
+Isolated hot / dead sensor pixels are repaired before the network (core.badpixels; counted per
+image; ``--no-bad-pixel-filter`` turns it off). Reading, the network and writing overlap (model.pipeline). Everything that can be checked
 before the run (folder, output path, threads, weights and their config, file names) is, so bad
 input exits 2 with nothing written. Images that cannot be used (unreadable, a name that is not
 a safe image id, a second file with the same id) are reported and skipped: exit 1.
@@ -34,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the network (>= 1)")
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
                    help="onnx: ONNX Runtime (default, faster); torch: the eager reference")
+    p.add_argument("--no-bad-pixel-filter", action="store_true",
+                   help="keep isolated hot/dead pixels (by default they are repaired first and counted)")
     p.set_defaults(func=run)
 
 
@@ -84,7 +88,7 @@ def write_outputs(out: Path, image_id: str, pred, operating_thr: float) -> None:
     points = [((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5) for x0, y0, x1, y1 in boxes]
     atomic_write_text(out / BBOX / f"{image_id}.xml", bbox_xml(image_id, w, h, boxes))
     atomic_write_text(out / POINTS / f"{image_id}_pixels0.txt", points_text(points))
-    sky = pred.sky_mask().astype(np.uint8) * 255
+    sky = pred.sky_mask().astype(np.uint8) * 255  # the cleaned proposal, as the GUI pre-annotates it
     atomic_write_bytes(out / SKY_BIN / f"{image_id}_pixels0.png", encode_png(sky))
 
 
@@ -135,7 +139,9 @@ def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating
         rows.extend(f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
                     for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
         n = int((pred.scores >= operating_thr).sum())
-        print(f"[{done[0]}/{len(todo)}] {image_id}: {n} targets", file=sys.stderr)
+        k = len(pred.bad_pixels)
+        bad = f", {k} bad pixel{'' if k == 1 else 's'} repaired" if k else ""
+        print(f"[{done[0]}/{len(todo)}] {image_id}: {n} targets{bad}", file=sys.stderr)
 
     run_pipeline(todo, lambda item: read_image(item[1]), predictor, consume, score_thr=score_thr)
     return rows, failed
@@ -157,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     from core.formats._io import atomic_write_text
     from model.inference import Predictor
 
-    predictor = Predictor(args.weights, threads=args.threads, backend=args.backend)  # CheckpointError: exit 2
+    predictor = Predictor(args.weights, threads=args.threads, backend=args.backend,  # CheckpointError: exit 2
+                          bad_pixel_filter=not args.no_bad_pixel_filter)
     problem = ensure_out(args.out)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)

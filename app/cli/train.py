@@ -45,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-bias", type=float, default=0.5,
                    help="share of crops centred near a target (the rest are uniform, to show the ground)")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up (fine-tuning needs few)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
@@ -53,12 +54,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="fine-tune: start from these weights (.safetensors or a run's last.pt)")
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
+    p.add_argument("--whole-frames", type=int, default=0,
+                   help="whole frames per step, shrunk to --whole-long-side, that add a sky loss (0: crops only)")
+    p.add_argument("--whole-long-side", type=int, default=384, help="long side of those whole frames in pixels")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: CPU autocast (see benchmarks/bench_train_speed.py)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes (torch.distributed; "
                    "--batch is the global batch, a multiple of N)")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
-                   help="only export RUN_DIR/best.safetensors to DEST (no training)")
+                   help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
+                        "--set changes inference-side config fields (sky pass, sky clean-up) on the way")
+    p.add_argument("--sky-threshold", type=float, help="with --export: the sky-probability threshold to store")
     p.set_defaults(func=run)
 
 
@@ -115,7 +124,8 @@ def _overrides(items: list[str]) -> dict:
 _RANGES = {
     "epochs": (1, 100_000), "batch": (1, 4096), "crop": (32, 2048), "repeats": (1, 10_000),
     "target_bias": (0.0, 1.0), "bagcp_prob": (0.0, 1.0), "lr": (1e-12, 10.0), "threads": (1, 1024),
-    "time_budget_min": (1e-3, None),
+    "time_budget_min": (1e-3, None), "warmup_steps": (0, 10_000_000), "whole_frames": (0, 1024),
+    "whole_long_side": (32, 8192), "nproc": (1, 1024),
 }  # fmt: skip
 # --set fields that are counts or sizes: (minimum, maximum)
 _SET_RANGES = {
@@ -123,6 +133,8 @@ _SET_RANGES = {
     "adapter_hidden": (1, 4096), "max_per_image": (1, 100_000), "pre_nms_top_k": (1, 1_000_000),
     "score_thr": (0.0, 1.0), "nms_iou": (0.0, 1.0), "operating_threshold": (0.0, 1.0),
     "center_radius": (0.0, 100.0), "std": (1e-6, None), "mean": (None, None),
+    "sky_pass_long_side": (0, 8192), "sky_pass_weight": (0.0, 1.0), "sky_smooth": (0.0, 1000.0),
+    "sky_min_area": (0.0, 0.999),
 }  # fmt: skip
 
 
@@ -232,7 +244,11 @@ def _load_data(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     if args.export is not None:
-        return _export(*args.export)
+        try:
+            return _export(*args.export, overrides=_overrides(args.set), sky_threshold=args.sky_threshold)
+        except ValueError as exc:  # a --set that does not fit these weights: nothing was written
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
@@ -266,7 +282,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
-    from model.train import TrainOptions
+    from model.train import Precision, TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
     stop = {"flag": False}
@@ -280,13 +296,17 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     train, val = _load_data(args)
     if not train:
         raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
+    if args.whole_frames > len(train):
+        raise ValueError(f"--whole-frames {args.whole_frames} exceeds the {len(train)} training images")
     print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
     sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
                           bagcp=try_bagcp(train, args.bagcp_prob))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
-                        lr=args.lr, repeats=args.repeats, seed=args.seed, resume=args.resume,
+                        lr=args.lr, warmup_steps=args.warmup_steps, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
-                        init_weights=args.init_weights)
+                        init_weights=args.init_weights, precision=Precision(args.precision),
+                        channels_last=args.channels_last, whole_frames=args.whole_frames,
+                        whole_long_side=args.whole_long_side)
     from model.distributed import make_trainer, shutdown
 
     try:
@@ -315,10 +335,11 @@ def _record_command(run_dir: Path) -> None:
     atomic_write_text(path, before + line + "\n")
 
 
-def _export(run_dir: Path, dest: Path) -> int:
-    """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest."""
+def _export(run_dir: Path, dest: Path, overrides: dict | None = None, sky_threshold: float | None = None) -> int:
+    """Re-save RUN_DIR/best.safetensors (weights + metadata) atomically at dest, optionally with
+    config overrides (fields that change no tensor shape) and another sky threshold."""
     from model.export import export_weights
 
-    src = export_weights(run_dir, dest)
+    src = export_weights(run_dir, dest, overrides, sky_threshold)
     print(f"exported {src} -> {dest}", file=sys.stderr)
     return EXIT_OK

@@ -37,6 +37,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--set", "gn_groups=7"], "multiple of gn_groups"),
         (["--set", "seg_head=3"], "expected true or false"),
         (["--set", "nothing"], "use KEY=VALUE"),
+        # options merged from issues 12 and 14
+        (["--whole-frames", "-1"], "--whole-frames = -1 is out of range"),
+        (["--whole-long-side", "8"], "--whole-long-side = 8 is out of range"),
+        (["--warmup-steps", "-3"], "--warmup-steps = -3 is out of range"),
+        (["--nproc", "0"], "--nproc = 0 is out of range"),
+        (["--set", "sky_pass_long_side=-5"], "--set sky_pass_long_side = -5"),
+        (["--set", "sky_min_area=2"], "--set sky_min_area = 2"),
     ],
 )
 def test_nonsense_arguments_exit_2_before_writing(data: Path, tmp_path: Path, extra, words) -> None:
@@ -71,3 +78,25 @@ def test_resume_from_an_incomplete_checkpoint_is_refused(data: Path, tmp_path: P
     result = cli(*args)
     assert_clean(result)
     assert result.returncode == 2 and "truncated or corrupt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--set", "fpn_channels=8"], "changes the network's tensors"),
+        (["--set", "bogus=1"], "--set bogus: no such config field"),
+        (["--sky-threshold", "1.5"], "--sky-threshold 1.5 is not in [0, 1]"),
+    ],
+)
+def test_export_with_overrides_that_do_not_fit_exits_2_without_writing(tmp_path: Path, extra, words) -> None:
+    from model.checkpoint import save_weights
+    from model.config import preset
+    from model.net import BafeNet
+
+    cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
+    save_weights(tmp_path / "a.safetensors", BafeNet(cfg), cfg, "default")
+    dest = tmp_path / "b.safetensors"
+    result = cli("train", "--export", tmp_path / "a.safetensors", dest, *extra)
+    assert_clean(result)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert not dest.exists()

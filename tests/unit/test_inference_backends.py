@@ -135,3 +135,54 @@ def test_sky_mask_equals_thresholded_probability(fixed_weights):
     assert np.count_nonzero(mask != (prob >= 0.55)) <= 2  # float rounding at the boundary only
     np.testing.assert_allclose(p.sky_prob, prob, atol=1e-5)
     assert np.array_equal(p.sky_mask(0.3), p.sky_prob >= 0.3)
+
+
+@pytest.fixture(scope="module")
+def sky_pass_weights(tmp_path_factory) -> Path:
+    """The fixed-exchange net with the whole-frame sky pass (long side 64) and clean-up turned on."""
+    torch.manual_seed(3)
+    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4, sky_pass_long_side=64,
+                 sky_pass_weight=0.7, sky_smooth=8.0, sky_min_area=0.01)
+    net = BafeNet(cfg).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    path = tmp_path_factory.mktemp("w") / "skypass.safetensors"
+    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.5)
+    return path
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_whole_frame_sky_pass_matches_the_eager_reference(sky_pass_weights, backend):
+    """Both backends run the second, downscaled pass (ONNX through its dynamic H / W) and give
+    the sky of model.sky.sky_prob_for_image (eager torch, F.interpolate); the mask is that
+    probability thresholded, then cleaned by model.sky.sky_proposal."""
+    from model.data import pad_image
+    from model.sky import sky_prob_for_image, sky_proposal
+
+    p = Predictor(sky_pass_weights, threads=1, backend=backend, bad_pixel_filter=False)
+    img = scene(161, 227, seed=4)
+    prepared = p.prepare(img)
+    assert prepared.sky_x is not None and prepared.sky_size == (45, 64)  # round(161 * 64 / 227)
+    pred = p.finish(prepared, p.run_network(prepared))
+    gray = img.astype(np.float32) / 255.0
+    with torch.inference_mode():
+        x, padded = pad_image(gray)
+        ref_prob = sky_prob_for_image(p.net, p.cfg, gray, p.net(x), padded)
+    np.testing.assert_allclose(pred.sky_prob, ref_prob, atol=2e-4)
+    full_only = torch.sigmoid(F.interpolate(torch.from_numpy(pred.sky_logit)[None, None], size=(192, 256),
+                                            mode="bilinear", align_corners=False))[0, 0, :161, :227].numpy()
+    assert np.abs(full_only - ref_prob).max() > 1e-3  # the pass changed the map: not a no-op
+    ref_mask = sky_proposal(ref_prob, 0.5, p.cfg)
+    assert np.mean(pred.sky_mask() != ref_mask) <= 0.002
+    assert np.count_nonzero(pred.sky_mask(clean=False) != (pred.sky_prob >= 0.5)) <= 2  # boundary rounding
+    assert pred.sky_mask() is pred.sky_mask()  # cached: GUI, predict and targets share one mask
+    _, sky = p.targets(pred, 0.4)
+    assert sky is pred.sky_mask()
+
+
+def test_small_frames_skip_the_second_pass(sky_pass_weights):
+    p = Predictor(sky_pass_weights, threads=1, backend="torch")
+    prepared = p.prepare(scene(64, 60))
+    assert prepared.sky_x is None  # no larger than the pass's long side: the full map is the pass
+    assert "sky_whole" not in p.run_network(prepared)

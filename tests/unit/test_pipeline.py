@@ -19,7 +19,8 @@ from model.pipeline import run_pipeline
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory) -> Predictor:
     torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16, gn_groups=4)
+    # with the whole-frame sky pass and the clean-up, so the pipeline runs every stage of ADR 0006
+    cfg = preset("default", fpn_channels=16, gn_groups=4, sky_pass_long_side=32, sky_smooth=4.0, sky_min_area=0.01)
     path = tmp_path_factory.mktemp("w") / "w.safetensors"
     save_weights(path, BafeNet(cfg).eval(), cfg, "default")
     return Predictor(path, threads=1, backend="torch")
@@ -27,7 +28,14 @@ def predictor(tmp_path_factory) -> Predictor:
 
 def images(n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
-    return {f"im{i}": (rng.random((40 + 8 * i, 56)) * 255).astype(np.uint8) for i in range(n)}
+    out = {}
+    for i in range(n):
+        h = 40 + 8 * i
+        yy, xx = np.mgrid[:h, :56]
+        img = (40 + xx // 3 + yy * rng.uniform(1, 3)).astype(np.uint8)  # monotone: no pixel tops all 8 neighbours
+        img[10 + i, 20] = 255  # an isolated hot pixel, repaired in the reader threads
+        out[f"im{i}"] = img
+    return out
 
 
 def test_results_equal_the_sequential_predictor_in_input_order(predictor):
@@ -43,6 +51,8 @@ def test_results_equal_the_sequential_predictor_in_input_order(predictor):
         np.testing.assert_array_equal(p.boxes, ref.boxes)
         np.testing.assert_array_equal(p.scores, ref.scores)
         np.testing.assert_array_equal(p.sky_mask(), ref.sky_mask())
+        assert p.bad_pixels.tolist() == ref.bad_pixels.tolist() == [[20, 10 + int(k[2:])]]
+        assert p.sky_whole_logit is not None
     assert stats.images == 6 and stats.failed == 0
 
 
