@@ -10,7 +10,6 @@ write locks).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
 from core.errors import ProjectError
+from core.migrations import MIGRATIONS
 from core.types import (
     ImageInfo,
     ModelVersion,
@@ -289,85 +289,8 @@ def _on_begin(conn: Connection) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Schema versions
+# Schema versions (the steps live in core/migrations.py)
 
-
-def _migrate_1_to_2(conn: Connection) -> None:
-    """v2: free-text note per image, link of a region to the model version that proposed it."""
-    conn.exec_driver_sql("ALTER TABLE images ADD COLUMN note TEXT NOT NULL DEFAULT ''")
-    conn.exec_driver_sql(
-        "ALTER TABLE regions ADD COLUMN model_version_id INTEGER "
-        "REFERENCES model_versions(id) ON DELETE SET NULL"
-    )
-    conn.exec_driver_sql(
-        "CREATE INDEX IF NOT EXISTS ix_images_split_status ON images (split, status)"
-    )
-
-
-# v3 tables, frozen here (the ORM classes above may move on; a migration must not).
-_V3_TARGETS = """CREATE TABLE targets (
-    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-    px FLOAT, py FLOAT, x0 FLOAT, y0 FLOAT, x1 FLOAT, y1 FLOAT,
-    mask_x0 INTEGER, mask_y0 INTEGER, mask_png BLOB,
-    source VARCHAR NOT NULL, score FLOAT, state VARCHAR NOT NULL)"""
-_V3_REGIONS = """CREATE TABLE regions (
-    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
-    image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-    class VARCHAR NOT NULL, state VARCHAR NOT NULL, source VARCHAR NOT NULL,
-    mask_png BLOB NOT NULL,
-    model_version_id INTEGER REFERENCES model_versions (id) ON DELETE SET NULL,
-    CONSTRAINT uq_region_kind UNIQUE (image_id, class, state))"""
-_TARGET_COLS = "id, image_id, px, py, x0, y0, x1, y1, mask_x0, mask_y0, mask_png, source, score, state"
-_REGION_COLS = "id, image_id, class, state, source, mask_png, model_version_id"
-
-
-def _migrate_2_to_3(conn: Connection) -> None:
-    """v3: targets and regions get AUTOINCREMENT keys, so a freed id is never handed out again.
-
-    SQLite cannot add AUTOINCREMENT to a table: each is rebuilt (copy, drop, rename) with its
-    rows and ids unchanged; sqlite_sequence starts at the largest id copied.
-    """
-    for table, ddl, cols in (("targets", _V3_TARGETS, _TARGET_COLS),
-                             ("regions", _V3_REGIONS, _REGION_COLS)):  # fmt: skip
-        conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_v3", 1))
-        conn.exec_driver_sql(f"INSERT INTO {table}_v3 ({cols}) SELECT {cols} FROM {table}")
-        conn.exec_driver_sql(f"DROP TABLE {table}")
-        conn.exec_driver_sql(f"ALTER TABLE {table}_v3 RENAME TO {table}")
-    conn.exec_driver_sql("CREATE INDEX ix_targets_image_state ON targets (image_id, state)")
-
-
-def _migrate_3_to_4(conn: Connection) -> None:
-    """v4 (teams, ADR 0008): image version, who edited / reviewed / holds it, who made each
-    label, and the edit log. Plain ADD COLUMN and a frozen table: the same on both engines."""
-    for table, col, ddl in (
-        ("images", "version", "INTEGER NOT NULL DEFAULT 0"),
-        ("images", "edited_by", "VARCHAR"), ("images", "edited_at", "VARCHAR"),
-        ("images", "reviewed_by", "VARCHAR"), ("images", "reviewed_at", "VARCHAR"),
-        ("images", "assignee", "VARCHAR"),
-        ("targets", "edited_by", "VARCHAR"), ("targets", "edited_at", "VARCHAR"),
-    ):  # fmt: skip
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {col} {ddl}")
-    from sqlalchemy import Column, MetaData, Table
-
-    frozen = MetaData()
-    Table("images", frozen, Column("id", Integer, primary_key=True))
-    Table(
-        "edit_log", frozen,
-        Column("id", Integer, primary_key=True),
-        Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False,
-               index=True),
-        Column("version", Integer, nullable=False), Column("author", String, nullable=False),
-        Column("at", String, nullable=False), Column("action", String, nullable=False),
-        sqlite_autoincrement=True,
-    )  # fmt: skip
-    frozen.tables["edit_log"].create(conn)
-
-
-# MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
-}  # fmt: skip
 # Server projects are born at v4 (SIRST Studio never wrote older schemas there); the migrations
 # from v4 on must therefore run on both engines (tests/pg/test_pg_project.py opens a v4 one).
 _META = "sirst_meta"  # server: key/value table holding what SQLite keeps in PRAGMAs
