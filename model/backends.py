@@ -17,7 +17,14 @@ from torch import Tensor, nn
 
 from core.errors import CheckpointError
 from model.config import BafeConfig
-from model.onnx_export import MAP_KINDS, cached_onnx, drop_cached, output_names
+from model.onnx_export import (
+    MAP_KINDS,
+    SKY_OUTPUT,
+    GraphPart,
+    cached_onnx,
+    drop_cached,
+    output_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +104,42 @@ def make_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[st
     if backend is Backend.TORCH:
         return TorchRunner(net, threads)
     return OnnxRunner(net, cfg, meta, weights, threads)
+
+
+class TorchSkyRunner:
+    """Eager torch run of the whole-frame sky network: shrunk frame [1, 1, h, w] -> logit [1, 1, h/4, w/4]."""
+
+    def __init__(self, net: nn.Module, threads: int | None) -> None:
+        self.sky_net, self.threads = net.sky_net, threads
+
+    def __call__(self, x: np.ndarray) -> Tensor:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            return self.sky_net(torch.from_numpy(x))
+
+
+class OnnxSkyRunner:
+    """ONNX Runtime run of the sky network's own graph (cached next to the detector's)."""
+
+    def __init__(self, net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
+                 threads: int | None) -> None:
+        try:
+            self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
+        except Exception as exc:  # a damaged cache file: export again once
+            log.warning("cached ONNX sky model rejected (%s); exporting again", exc)
+            drop_cached(weights)
+            self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
+
+    def __call__(self, x: np.ndarray) -> Tensor:
+        return torch.from_numpy(self.session.run([SKY_OUTPUT], {"image": x})[0])
+
+
+def make_sky_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],
+                    weights: Path, threads: int | None) -> TorchSkyRunner | OnnxSkyRunner | None:
+    """The whole-frame sky network's runner (None when the weights have no sky network)."""
+    if getattr(net, "sky_net", None) is None:
+        return None
+    if backend is Backend.TORCH:
+        return TorchSkyRunner(net, threads)
+    return OnnxSkyRunner(net, cfg, meta, weights, threads)

@@ -78,7 +78,7 @@ _INT_RANGES = {
     "max_per_image": (1, 100_000), "pre_nms_top_k": (1, 1_000_000), "sky_pass_long_side": (0, 16384),
 }
 _UNIT_FLOATS = ("score_thr", "nms_iou", "operating_threshold", "p", "sky_pass_weight", "sky_min_area")
-_BOOLS = ("seg_head", "adapter", "trainable_selection")
+_BOOLS = ("seg_head", "adapter", "trainable_selection", "sky_net")
 
 
 def _is_number(v: object) -> bool:

@@ -45,6 +45,9 @@ class BafeConfig:
     # and the weight of its logit against the full-resolution one. Defaults keep older weights as trained.
     sky_pass_long_side: int = 0
     sky_pass_weight: float = 1.0
+    # A dedicated whole-frame sky network (model.skynet) gives the sky instead of the detector's sky
+    # head; it runs on the frame shrunk to sky_pass_long_side (docs/adr/0010).
+    sky_net: bool = False
     # Sky proposal clean-up (core.geometry.clean_sky_mask): smoothing sigma in pixels of the long side
     # 1000 (scaled with the image) and the smallest island / hole kept, as a fraction of the image area.
     sky_smooth: float = 0.0
@@ -64,6 +67,8 @@ class BafeConfig:
             raise ValueError("size_ranges needs one (low, high) pair per FPN level")
         if self.sky_pass_long_side < 0 or not 0.0 <= self.sky_pass_weight <= 1.0:
             raise ValueError("sky_pass_long_side must be >= 0 and sky_pass_weight in [0, 1]")
+        if self.sky_net and self.sky_pass_long_side <= 0:
+            raise ValueError("sky_net needs sky_pass_long_side > 0 (the long side of the frame it sees)")
         if self.sky_smooth < 0 or not 0.0 <= self.sky_min_area < 1.0:
             raise ValueError("sky_smooth must be >= 0 and sky_min_area in [0, 1)")
         if not 0.0 < self.p <= 1.0:

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from core.types import Source, Target, TargetState
-from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner
+from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
 from model.config import BafeConfig
 from model.postprocess import detect, upsample_logit
 from model.sky import clean_proposal, downscale, sky_pass_enabled, sky_prob_for_image
+from model.skynet import SKY_NET_STRIDE
 
 # Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
 WHOLE_SKY = "sky_whole"
@@ -98,7 +99,7 @@ class Prediction:
         """float32 [H, W] in [0, 1] before the clean-up (zeros when the model has no sky head);
         computed on first use."""
         if self._sky_prob is None:
-            if self.sky_logit is None:
+            if self.sky_logit is None and self.sky_whole_logit is None:
                 self._sky_prob = np.zeros(self.image_size, np.float32)
             else:
                 up = self._logit()
@@ -113,7 +114,7 @@ class Prediction:
         if default and clean and self._sky_mask is not None:
             return self._sky_mask
         t = self.sky_threshold if threshold is None else float(threshold)
-        if self.sky_logit is None:
+        if self.sky_logit is None and self.sky_whole_logit is None:
             return np.zeros(self.image_size, bool) if t > 0 else np.ones(self.image_size, bool)
         if self._sky_prob is not None or not 0.0 < t < 1.0:
             raw = self.sky_prob >= t
@@ -159,10 +160,11 @@ def _padded(gray: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool = True,
-                  sky_long_side: int = 0) -> Prepared:
+                  sky_long_side: int = 0, sky_always: bool = False) -> Prepared:
     """Any image -> gray (bad pixels repaired), float32 in [0, 1], zero-padded network input; with
     ``sky_long_side`` > 0 and a larger frame, also the frame shrunk to it (area average) for the
-    whole-frame sky pass."""
+    whole-frame sky pass (``sky_always``: the frame itself when it is no larger, for a dedicated
+    sky network)."""
     from core.badpixels import clean_frame
     from core.imageio import to_model_input
 
@@ -172,6 +174,8 @@ def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool 
     if sky_long_side > 0 and max(img.shape) > sky_long_side:
         small = downscale(img, sky_long_side)
         prepared.sky_x, prepared.sky_size = _padded(small, multiple), small.shape
+    elif sky_always and sky_long_side > 0:
+        prepared.sky_x, prepared.sky_size = prepared.x, img.shape
     return prepared
 
 
@@ -203,12 +207,14 @@ class Predictor:
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self.bad_pixel_filter = bad_pixel_filter
         self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
+        self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self._lock = threading.Lock()
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """Stage 1 (any thread): decode-side work, no model state touched."""
         long_side = self.cfg.sky_pass_long_side if sky_pass_enabled(self.cfg) else 0
-        return prepare_image(image, bad_pixel_filter=self.bad_pixel_filter, sky_long_side=long_side)
+        return prepare_image(image, bad_pixel_filter=self.bad_pixel_filter, sky_long_side=long_side,
+                             sky_always=self._sky_runner is not None)
 
     def _run(self, x: np.ndarray) -> HeadMaps:
         if self.backend is Backend.TORCH and self.device.type != "cpu":
@@ -222,7 +228,9 @@ class Predictor:
         hold ``WHOLE_SKY``: [the finest sky logit of the shrunk frame]."""
         with self._lock:
             maps = self._run(prepared.x)
-            if prepared.sky_x is not None and maps.get("sky"):
+            if prepared.sky_x is not None and self._sky_runner is not None:
+                maps = {**maps, WHOLE_SKY: [self._sky_runner(prepared.sky_x)]}
+            elif prepared.sky_x is not None and maps.get("sky"):
                 maps = {**maps, WHOLE_SKY: self._run(prepared.sky_x)["sky"][:1]}
             return maps
 
@@ -236,12 +244,13 @@ class Predictor:
         b = boxes.numpy().astype(np.float32)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
         whole = None
-        if sky is not None and maps.get(WHOLE_SKY) and prepared.sky_size is not None:
+        if (sky is not None or cfg.sky_net) and maps.get(WHOLE_SKY) and prepared.sky_size is not None:
             small = maps[WHOLE_SKY][0][0, 0].numpy().astype(np.float32)
-            whole = upsample_logit(small, cfg.strides[0], prepared.sky_size)
+            stride = SKY_NET_STRIDE if cfg.sky_net else cfg.strides[0]
+            whole = upsample_logit(small, stride, prepared.sky_size)
         return Prediction(b, scores.numpy().astype(np.float32), box_points(b), sky, prepared.size,
                           self.operating_threshold, self.sky_threshold, cfg.strides[0],
-                          sky_whole_logit=whole, sky_pass_weight=cfg.sky_pass_weight,
+                          sky_whole_logit=whole, sky_pass_weight=1.0 if cfg.sky_net else cfg.sky_pass_weight,
                           sky_smooth=cfg.sky_smooth, sky_min_area=cfg.sky_min_area,
                           bad_pixels=prepared.bad_pixels)
 

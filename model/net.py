@@ -16,6 +16,7 @@ from torchvision.ops import FeaturePyramidNetwork
 
 from model.config import BafeConfig
 from model.exchange import HardExchange
+from model.skynet import SkyNet
 
 _STAGE_CHANNELS = {
     "resnet18": {2: 64, 3: 128, 4: 256, 5: 512},
@@ -120,6 +121,8 @@ class BafeNet(nn.Module):
         self.backbone = Backbone(cfg.backbone, cfg.stages)
         self.fpn = FeaturePyramidNetwork(self.backbone.out_channels, cfg.fpn_channels)
         self.head = BafeHead(cfg)
+        # The whole-frame sky network (model.skynet): run by the sky pass only, never by forward().
+        self.sky_net = SkyNet(cfg) if cfg.sky_net else None
 
     def forward(self, x: Tensor) -> dict[str, list[Tensor]]:
         feats = self.backbone((x - self.cfg.mean) / self.cfg.std)

@@ -14,6 +14,7 @@ keyed by the weights' SHA-256 and ``EXPORT_VERSION``.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import io
 import json
@@ -48,6 +49,21 @@ class _FlatOutputs(nn.Module):
         return tuple(t for kind in MAP_KINDS for t in out[kind])
 
 
+class GraphPart(enum.Enum):
+    """The graphs of one weights file: the detector, and the whole-frame sky network when it has one."""
+
+    DETECTOR = "detector"
+    SKY = "sky"
+
+
+SKY_OUTPUT = "sky_whole"
+
+
+def sky_companion(path: Path) -> Path:
+    """Where ``export-model`` writes the sky network's graph next to the detector's FILE."""
+    return path.with_name(path.stem + ".sky.onnx")
+
+
 def output_names(cfg: BafeConfig) -> list[str]:
     kinds = MAP_KINDS if cfg.seg_head else MAP_KINDS[:3]
     return [f"{kind}_{level}" for kind in kinds for level in range(len(cfg.stages))]
@@ -74,6 +90,10 @@ def onnx_metadata(cfg: BafeConfig, meta: dict[str, str], weights_sha256: str) ->
         "outputs": "per level l (stride strides[l]): cls_l, ctr_l logits [N,1,h,w]; box_l [N,4,h,w] = "
         "(dx, dy, log w, log h) in stride units around the cell centre; sky_l logit [N,1,h,w]; "
         "score = sqrt(sigmoid(cls) * sigmoid(ctr)); sky = sigmoid(upsampled sky_0) >= sky_threshold",
+        "sky_net": "when config.sky_net is true, the sky comes from the companion graph FILE.sky.onnx "
+        "(input image = the frame shrunk by area average to config.sky_pass_long_side, or as it is when "
+        "no larger, zero-padded to multiples of 32; output sky_whole logit [N,1,h/4,w/4]); upsample it "
+        "bilinearly to the shrunk frame, then to the full frame, before the threshold and the clean-up",
         "sky_pass": "when config.sky_pass_long_side > 0 and the frame is larger: run the graph again on the "
         "frame shrunk (area average) to that long side; its sky_0, upsampled to the shrunk frame and then "
         "bilinearly to the full frame, replaces (config.sky_pass_weight 1) or blends with the full-frame "
@@ -83,13 +103,17 @@ def onnx_metadata(cfg: BafeConfig, meta: dict[str, str], weights_sha256: str) ->
     }
 
 
-def export_bytes(net: nn.Module, cfg: BafeConfig, metadata: dict[str, str]) -> bytes:
-    """The serialised ONNX model of ``net`` (in eval mode) with ``metadata`` as metadata_props."""
+def export_bytes(net: nn.Module, cfg: BafeConfig, metadata: dict[str, str],
+                 part: GraphPart = GraphPart.DETECTOR) -> bytes:
+    """The serialised ONNX model of ``net`` (in eval mode) with ``metadata`` as metadata_props;
+    ``part`` SKY exports ``net.sky_net`` alone (input ``image``, output ``sky_whole`` at stride 4)."""
     import onnx
 
     was_training = net.training
-    flat = _FlatOutputs(net).eval()
-    names = output_names(cfg)
+    if part is GraphPart.SKY:
+        flat, names = net.sky_net.eval(), [SKY_OUTPUT]
+    else:
+        flat, names = _FlatOutputs(net).eval(), output_names(cfg)
     axes = {"image": {0: "batch", 2: "height", 3: "width"}}
     axes.update({n: {0: "batch", 2: f"{n}_h", 3: f"{n}_w"} for n in names})
     buf = io.BytesIO()
@@ -107,7 +131,8 @@ def export_bytes(net: nn.Module, cfg: BafeConfig, metadata: dict[str, str]) -> b
     for key, value in metadata.items():
         prop = model.metadata_props.add()
         prop.key, prop.value = key, value
-    model.doc_string = "BAFE-Net infrared small-target detector with sky segmentation (SIRST Studio)"
+    model.doc_string = ("BAFE-Net whole-frame sky network (SIRST Studio)" if part is GraphPart.SKY else
+                        "BAFE-Net infrared small-target detector with sky segmentation (SIRST Studio)")
     return model.SerializeToString()
 
 
@@ -127,20 +152,22 @@ def cache_dir() -> Path:
     return Path(base) / "sirst-studio"
 
 
-def cached_onnx(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path) -> bytes:
+def cached_onnx(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
+                part: GraphPart = GraphPart.DETECTOR) -> bytes:
     """The ONNX bytes for these weights: from the cache, else exported now and cached.
 
     A cache that cannot be written (read-only home) only costs the export on every load; a
     damaged cache file is replaced (the Predictor re-exports when ORT refuses it).
     """
     sha = file_sha256(weights)
-    path = cache_dir() / "onnx" / f"{sha}-v{EXPORT_VERSION}-torch{torch.__version__}.onnx"
+    tag = "" if part is GraphPart.DETECTOR else f"-{part.value}"
+    path = cache_dir() / "onnx" / f"{sha}-v{EXPORT_VERSION}-torch{torch.__version__}{tag}.onnx"
     if path.is_file():
         try:
             return path.read_bytes()
         except OSError as exc:
             log.warning("cannot read the ONNX cache %s (%s); exporting again", path, exc)
-    data = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha))
+    data = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha), part)
     try:
         from core.formats._io import atomic_write_bytes
 
@@ -168,8 +195,11 @@ def export_file(weights: Path, out: Path) -> dict[str, str]:
 
     net, cfg, meta = build_from_weights(weights)
     md = onnx_metadata(cfg, meta, file_sha256(weights))
-    data = export_bytes(net, cfg, md)
     if out.parent and not out.parent.is_dir():
         raise CheckpointError(f"folder {out.parent} does not exist; create it or choose another path")
-    atomic_write_bytes(out, data)
+    if cfg.sky_net:
+        md["sky_file"] = sky_companion(out).name
+        sky_md = {**md, "graph": GraphPart.SKY.value, "detector_file": out.name}
+        atomic_write_bytes(sky_companion(out), export_bytes(net, cfg, sky_md, GraphPart.SKY))
+    atomic_write_bytes(out, export_bytes(net, cfg, md))
     return md

@@ -50,6 +50,23 @@ def whole_frame_sky_logit(net: torch.nn.Module, image: np.ndarray, long_side: in
     return F.interpolate(logit[None, None], size=image.shape, mode="bilinear", align_corners=False)[0, 0]
 
 
+@torch.inference_mode()
+def sky_net_logit(sky_net: torch.nn.Module, image: np.ndarray, long_side: int) -> np.ndarray:
+    """float32 [H, W] sky logit of the whole-frame sky network (model.skynet) on the frame shrunk
+    to long_side (or as it is, when no larger), upsampled as the Predictor does it."""
+    import cv2
+
+    from model.postprocess import upsample_logit
+    from model.skynet import SKY_NET_STRIDE
+
+    small = downscale(image, long_side)
+    x, _ = pad_image(small)
+    logit = upsample_logit(sky_net(x)[0, 0].numpy(), SKY_NET_STRIDE, small.shape)
+    if small.shape != image.shape:
+        logit = cv2.resize(logit, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return logit
+
+
 def fuse_sky(full_logit: Tensor | None, whole_logit: Tensor | None, weight: float) -> Tensor | None:
     """Blend of the two logits: weight on the whole-frame pass, 1 - weight on the full-res map."""
     if whole_logit is None:
@@ -60,7 +77,7 @@ def fuse_sky(full_logit: Tensor | None, whole_logit: Tensor | None, weight: floa
 
 
 def sky_pass_enabled(cfg: BafeConfig) -> bool:
-    return bool(cfg.seg_head and cfg.sky_pass_long_side > 0)
+    return bool((cfg.sky_net or cfg.seg_head) and cfg.sky_pass_long_side > 0)
 
 
 def sky_prob_for_image(
@@ -69,6 +86,10 @@ def sky_prob_for_image(
     """float32 [H, W] sky probability of one image from its full-resolution head outputs ``out``,
     fused with the whole-frame pass when the config enables it (zeros without a sky head)."""
     h, w = image.shape
+    sky_net = getattr(net, "sky_net", None)
+    if sky_net is not None:
+        logit = sky_net_logit(sky_net, image, cfg.sky_pass_long_side)
+        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
     if not out["sky"]:
         return np.zeros((h, w), np.float32)
     full = sky_logit_map(out, (h, w), padded)

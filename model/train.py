@@ -29,6 +29,7 @@ from model.net import BafeNet
 from model.validate import validate
 
 LOSS_KEYS = ("cls", "box", "ctr", "sky", "total")
+INHERITED_FIELDS = ("sky_pass_long_side", "sky_pass_weight", "sky_net", "sky_smooth", "sky_min_area")
 Emit = Callable[[dict], None]
 Batch = tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]
 
@@ -122,7 +123,7 @@ class Trainer:
         self.emit, self.stop = emit, stop
         self.out = Path(opts.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.cfg: BafeConfig = preset(opts.preset, **opts.overrides)
+        self.cfg: BafeConfig = preset(opts.preset, **(self._inherited(opts) | opts.overrides))
         self.steps = max(1, math.ceil(len(train) * opts.repeats / opts.batch))
         seed_everything(opts.seed)  # before the network exists: its initial weights come from torch's generator
         self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": []}
@@ -132,6 +133,19 @@ class Trainer:
             self._load()
         elif opts.init_weights is not None:
             self._init_from(Path(opts.init_weights))
+
+    @staticmethod
+    def _inherited(opts: TrainOptions) -> dict:
+        """Inference-side fields (whole-frame sky pass, sky network, clean-up) of the weights a
+        fine-tune starts from: a retrained model keeps the sky its parent gave (and its sky network,
+        whose tensors carry over and which crop training leaves as it is)."""
+        if opts.init_weights is None or opts.resume or Path(opts.init_weights).suffix == ".pt":
+            return {}
+        from model.checkpoint import parse_config, read_metadata
+
+        path = Path(opts.init_weights)
+        parent = parse_config(path, read_metadata(path)["config"])
+        return {k: getattr(parent, k) for k in INHERITED_FIELDS}
 
     def _new_net(self) -> BafeNet:
         net = BafeNet(self.cfg)

@@ -13,15 +13,21 @@ from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 from model.inference import infer_image
 
-SKY_THRESHOLDS = np.round(np.arange(0.2, 0.91, 0.05), 2)
+SKY_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
 def sky_iou_counts(prob: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """[len(SKY_THRESHOLDS), 2] sky intersection and union of prob >= t for every threshold t."""
+    """[len(SKY_THRESHOLDS), 2] sky intersection and union of prob >= t for every threshold t
+    (one pass: prob >= t is the count of pixels at or above t, so I(t) = #(gt, p >= t) and
+    U(t) = #gt + #(not gt, p >= t))."""
+    bins = np.searchsorted(SKY_THRESHOLDS, prob.ravel(), side="right")  # number of thresholds <= p
+    n = len(SKY_THRESHOLDS) + 1
+    g = gt.ravel()
+    above_gt = np.cumsum(np.bincount(bins[g], minlength=n)[::-1])[::-1]  # [k]: p >= SKY_THRESHOLDS[k-1]
+    above_bg = np.cumsum(np.bincount(bins[~g], minlength=n)[::-1])[::-1]
     out = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
-    for i, t in enumerate(SKY_THRESHOLDS):
-        pred = prob >= t
-        out[i] = (np.count_nonzero(pred & gt), np.count_nonzero(pred | gt))
+    out[:, 0] = above_gt[1:]
+    out[:, 1] = int(np.count_nonzero(g)) + above_bg[1:]
     return out
 
 

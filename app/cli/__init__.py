@@ -15,7 +15,7 @@ import sys
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ["gui", "demo", "import_cmd", "export_cmd", "info", "synth", "train", "predict", "export_model", "evaluate"]
+COMMANDS = ["gui", "demo", "import_cmd", "export_cmd", "info", "synth", "train", "train_sky", "predict", "export_model", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,145 @@
+"""`main.py train-sky`: train the whole-frame sky network of a weights file (model.sky_train).
+
+The detector's tensors are copied unchanged; only the sky network (docs/adr/0010) learns, on whole
+frames shrunk to about --long-side pixels. Validation (sky IoU, per-image median, 1280x1024 frames,
+rings and vertices of the cleaned proposal) runs after every epoch; the best epoch is written to
+RUN_DIR/best.safetensors, and with --export-weights copied to that path. SIGINT/SIGTERM save the
+state and exit 3; --resume continues.
+
+Example:
+    main.py train-sky --data SIRSTdevkit --weights resources/models/bafenet_default.safetensors \\
+        --out runs/sky1 --time-budget-min 45 --export-weights /tmp/with_sky.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from app.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from core.location import project_arg
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train-sky", help="train the whole-frame sky network of a weights file",
+                              description="Train only the whole-frame sky network; the detector is copied unchanged.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="DenseSIRST root (holds PNGImages, SIRST, SkySeg, Splits)")
+    src.add_argument("--project", type=project_arg, help="SIRST Studio project folder or server URL")
+    p.add_argument("--weights", type=Path, required=True, help="BAFE-Net weights whose detector is kept")
+    p.add_argument("--out", type=Path, required=True, help="run folder (last.pt, best.safetensors, events.jsonl)")
+    p.add_argument("--train-split", help="default train_v2 for --data, train for --project")
+    p.add_argument("--reviewed-only", action="store_true", help="project: only images with status reviewed")
+    p.add_argument("--val-split", help="default val_v2 / val; 'none' to skip (then the last epoch is kept)")
+    p.add_argument("--long-side", type=int, default=320, help="long side of the shrunk frame the sky network sees")
+    p.add_argument("--sky-from", type=Path, help="start the sky network from this weights file's sky network "
+                   "(e.g. to put a trained sky network on newly trained detector weights)")
+    p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes (resumes included)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
+    p.set_defaults(func=run)
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    if not args.weights.is_file():
+        return f"weights {args.weights} not found"
+    if not 64 <= args.long_side <= 4096:
+        return f"--long-side {args.long_side} must be in 64..4096"
+    for name in ("batch", "threads"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1"
+    if args.epochs < 0:
+        return "--epochs must be 0 or more"
+    if args.sky_from is not None and not args.sky_from.is_file():
+        return f"--sky-from {args.sky_from} not found"
+    if not 0 < args.lr < 1:
+        return f"--lr {args.lr} must be in (0, 1)"
+    if args.time_budget_min is not None and args.time_budget_min <= 0:
+        return "--time-budget-min must be > 0"
+    if args.resume and not (args.out / "last.pt").is_file():
+        return f"no checkpoint at {args.out / 'last.pt'}; start without --resume"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} is a file; give a folder"
+    return None
+
+
+def _readable(ev: dict) -> str:
+    kind = ev["event"]
+    if kind == "step":
+        return (f"epoch {ev['epoch']} step {ev['step']}/{ev['steps']} loss {ev['loss']:.3f} "
+                f"long side {ev['long_side']} lr {ev['lr']:.2e}")
+    if kind == "epoch":
+        v = ev["val"]
+        figures = " ".join(f"{k} {v[k]:.3f}" for k in ("sky_iou", "sky_median", "sky_large", "rings", "vertices")
+                           if k in v)
+        return f"epoch {ev['epoch']} done: {figures}{' (best)' if ev['best'] else ''}"
+    if kind == "start":
+        return f"training the sky network on {ev['frames']} frames, {ev['steps_per_epoch']} steps per epoch"
+    return json.dumps(ev)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli.train import _Events, _load_data
+
+    class Events(_Events):
+        def __call__(self, ev: dict) -> None:
+            if self.file is not None:
+                self.file.write(json.dumps(ev) + "\n")
+                self.file.flush()
+            if ev["event"] != "step" or ev["step"] % 10 == 0 or ev["step"] == ev["steps"]:
+                print(_readable(ev), file=sys.stderr, flush=True)
+
+    problem = _problem(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from core.errors import SirstError
+    from model.sky_train import SkyTrainer, SkyTrainOptions
+
+    torch.set_num_threads(args.threads)
+    stop = {"flag": False}
+
+    def on_signal(signum, frame) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    events = Events(False, args.out)
+    try:
+        train, val = _load_data(args)
+        opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
+                               lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
+                               seed=args.seed, resume=args.resume, sky_from=args.sky_from)
+        trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"])
+        best = trainer.run()
+    except (SirstError, ValueError) as exc:
+        events({"event": "error", "message": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        events.close()
+    if stop["flag"]:
+        print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(json.dumps({"best": best}), file=sys.stderr)
+    if args.export_weights is not None:
+        from core.fileio import atomic_write_bytes
+
+        best_path = args.out / "best.safetensors"
+        if not best_path.is_file():
+            trainer.export(best_path, best)
+        atomic_write_bytes(args.export_weights, best_path.read_bytes())
+        print(f"weights written to {args.export_weights}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,276 @@
+"""Training of the whole-frame sky network (model.skynet) on whole shrunk frames, detector frozen.
+
+``main.py train-sky``: start from a BafeNet weights file, give it a ``sky_net`` (initialised from
+the detector's backbone, FPN and sky head), train only that on whole frames shrunk to a long side
+around ``cfg.sky_pass_long_side`` (scale jitter, horizontal flips), validate the sky figures on the
+validation split after every epoch, and write the detector's weights plus the best sky network as
+one weights file. The detector's tensors are copied unchanged, so detection cannot move.
+
+Run folder: ``last.pt`` (resume: the sky network, optimiser and progress), ``best.safetensors``
+(the whole network with the best pooled val sky IoU), ``events.jsonl`` via the callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.errors import CheckpointError
+from model.checkpoint import build_from_weights, load_state, read_metadata, save_state, save_weights
+from model.config import BafeConfig
+from model.data import SKY_IGNORE, Sample
+from model.sky import downscale, sky_net_logit
+from model.skynet import SkyNet, init_from_detector
+from model.train import lr_at, seed_everything
+from model.validate import SKY_THRESHOLDS, SkyScores, best_sky_threshold, sky_iou_counts
+
+Emit = Callable[[dict], None]
+
+
+@dataclass
+class SkyTrainOptions:
+    out: Path
+    weights: Path  # the detector (any BafeNet weights file); its tensors are carried over unchanged
+    long_side: int = 320
+    jitter: float = 0.2  # training long side drawn from long_side * [1 - jitter, 1 + jitter]
+    batch: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    epochs: int = 20
+    warmup_steps: int = 20
+    time_budget_min: float | None = None
+    seed: int = 0
+    resume: bool = False
+    sky_from: Path | None = None  # start the sky network from this weights file's sky network
+
+
+class ShrunkFrames:
+    """Labelled frames kept shrunk to the largest training long side (the rest is resized per step)."""
+
+    def __init__(self, samples: list[Sample], max_long_side: int) -> None:
+        self.items: list[tuple[np.ndarray, np.ndarray]] = []
+        areas = []
+        for s in samples:
+            if (s.sky == SKY_IGNORE).all():
+                continue  # no sky label: nothing to learn from
+            img = downscale(s.image, max_long_side)
+            sky = cv2.resize(s.sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            self.items.append((img, sky))
+            areas.append(float(s.image.size))
+        # Pooled IoU counts full-resolution pixels, so a 1280x1024 frame weighs 20x a 300x250 one;
+        # the square root of that share keeps small frames (the per-image median) in the game.
+        a = np.asarray(areas or [1.0])
+        self.weights = np.sqrt(a / a.mean()).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def batch(self, idx: list[int], long_side: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [B, 1, H, W] (zero-padded to multiples of 32) and sky [B, H, W] (SKY_IGNORE padding)."""
+        imgs, skies = [], []
+        for i in idx:
+            img, sky = self.items[i]
+            img = downscale(img, long_side)
+            if img.shape != sky.shape:
+                sky = cv2.resize(sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            if rng.random() < 0.5:
+                img, sky = img[:, ::-1], sky[:, ::-1]
+            imgs.append(img)
+            skies.append(sky)
+        ph = -(-max(i.shape[0] for i in imgs) // 32) * 32
+        pw = -(-max(i.shape[1] for i in imgs) // 32) * 32
+        x = torch.zeros(len(imgs), 1, ph, pw)
+        t = torch.full((len(imgs), ph, pw), SKY_IGNORE, dtype=torch.uint8)
+        for k, (img, sky) in enumerate(zip(imgs, skies, strict=True)):
+            x[k, 0, : img.shape[0], : img.shape[1]] = torch.from_numpy(np.ascontiguousarray(img))
+            t[k, : sky.shape[0], : sky.shape[1]] = torch.from_numpy(np.ascontiguousarray(sky))
+        return x, t
+
+
+def sky_net_loss(logits: torch.Tensor, sky: torch.Tensor, weights: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted mean, per-image values) of BCE plus a soft-IoU term (the IoU is what the annotator
+    and the bars count), on labelled pixels of the logits upsampled to the input."""
+    up = F.interpolate(logits, size=sky.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    valid = (sky != SKY_IGNORE).float()
+    target = (sky == 1).float()
+    n = valid.sum(dim=(1, 2)).clamp_min(1.0)
+    bce = (F.binary_cross_entropy_with_logits(up, target, reduction="none") * valid).sum(dim=(1, 2)) / n
+    p = torch.sigmoid(up) * valid
+    t = target * valid
+    inter = (p * t).sum(dim=(1, 2))
+    union = (p + t - p * t).sum(dim=(1, 2))
+    per_image = bce + 1.0 - (inter + 1.0) / (union + 1.0)
+    w = torch.ones_like(per_image) if weights is None else weights
+    return (per_image * w).sum() / w.sum(), per_image.detach()
+
+
+def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
+    """Pooled sky IoU at the best threshold, then per-image median and large-frame IoU of the
+    cleaned proposal at that threshold (as the Predictor gives it to the annotator)."""
+    from core.geometry import ring_stats
+    from model.sky import sky_proposal
+
+    was = sky_net.training
+    sky_net.eval()
+    counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
+    probs = []
+    for s in samples:
+        if (s.sky == SKY_IGNORE).any():
+            continue
+        logit = sky_net_logit(sky_net, s.image, cfg.sky_pass_long_side)
+        prob = 1.0 / (1.0 + np.exp(-logit))
+        gt = s.sky == 1
+        counts += sky_iou_counts(prob, gt)
+        probs.append((np.round(prob * 255).astype(np.uint8), gt))
+    sky_net.train(was)
+    best = best_sky_threshold(counts)
+    scores = SkyScores()
+    for p8, gt in probs:
+        mask = sky_proposal(p8.astype(np.float32) / 255.0, best["sky_threshold"], cfg)
+        scores.add(mask, gt, *ring_stats(mask))
+    clean = scores.summary()
+    return {"sky_iou_raw": best["sky_iou"], "sky_threshold": best["sky_threshold"],
+            **{k: v for k, v in clean.items() if k != "sky_images"}}
+
+
+class SkyTrainer:
+    """One sky-network run in one folder (resumable, time-budgeted, best kept by val sky IoU)."""
+
+    def __init__(self, opts: SkyTrainOptions, train: list[Sample], val: list[Sample], emit: Emit,
+                 stop: Callable[[], bool], overrides: dict | None = None) -> None:
+        self.opts, self.emit, self.stop = opts, emit, stop
+        self.out = Path(opts.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(opts.seed)
+        self.net, cfg, self.meta = build_from_weights(Path(opts.weights))
+        self.cfg = dataclasses.replace(cfg, sky_net=True, sky_pass_long_side=opts.long_side,
+                                       sky_pass_weight=1.0, **(overrides or {}))
+        detector = {k: v for k, v in self.net.state_dict().items() if not k.startswith("sky_net.")}
+        if self.net.sky_net is None:
+            self.net.sky_net = SkyNet(self.cfg)
+            init_from_detector(self.net.sky_net, detector)
+        if opts.sky_from is not None:
+            self._load_sky_from(Path(opts.sky_from))
+        self.net.cfg = self.cfg
+        self.sky = self.net.sky_net
+        self.train_set = ShrunkFrames(train, int(math.ceil(opts.long_side * (1 + opts.jitter))))
+        if not len(self.train_set):
+            raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
+        self.val = val
+        self.steps = max(1, math.ceil(len(self.train_set) / opts.batch))
+        self.optim = torch.optim.AdamW(self.sky.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        self.state = {"epoch": 0, "step": 0, "best": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": [],
+                      "frame_loss": [1.0] * len(self.train_set)}
+        if opts.resume:
+            st = load_state(self.out / "last.pt")
+            self.sky.load_state_dict(st["model"])
+            self.optim.load_state_dict(st["optim"])
+            self.state = st["progress"]
+
+    def _load_sky_from(self, path: Path) -> None:
+        from model.checkpoint import load_weights
+
+        tensors = load_weights(path)[0]
+        sky = {k[len("sky_net."):]: v for k, v in tensors.items() if k.startswith("sky_net.")}
+        if not sky:
+            raise CheckpointError(f"{path} has no sky network; train one with `main.py train-sky`")
+        try:
+            self.sky.load_state_dict(sky)
+        except RuntimeError as exc:
+            raise CheckpointError(f"the sky network of {path} does not fit this one ({exc})") from exc
+
+    def _order(self, epoch: int) -> np.ndarray:
+        """An epoch's frames: half a plain permutation, half drawn in proportion to each frame's last
+        loss (hard frames, such as bright clouds that look like ground, come back more often)."""
+        n = len(self.train_set)
+        rng = np.random.default_rng([self.opts.seed, epoch])
+        loss = np.asarray(self.state["frame_loss"], np.float64) + 1e-3
+        hard = rng.choice(n, size=n - n // 2, p=loss / loss.sum())
+        order = np.concatenate([rng.permutation(n)[: n // 2], hard])
+        return order[rng.permutation(n)]
+
+    def _save(self) -> None:
+        save_state(self.out / "last.pt", {"model": self.sky.state_dict(), "optim": self.optim.state_dict(),
+                                          "config": self.cfg.to_json(), "progress": self.state})
+
+    def _progress(self, elapsed: float) -> float:
+        st = self.state
+        frac = (st["epoch"] * self.steps + st["step"]) / max(self.opts.epochs * self.steps, 1)
+        if self.opts.time_budget_min:
+            frac = max(frac, elapsed / (self.opts.time_budget_min * 60))
+        return min(frac, 1.0)
+
+    def run(self) -> dict:
+        st, opts = self.state, self.opts
+        t0, base = time.monotonic(), st["elapsed_s"]
+        elapsed = lambda: base + time.monotonic() - t0  # noqa: E731
+        self.emit({"event": "start", "run_dir": str(self.out), "epochs": opts.epochs,
+                   "steps_per_epoch": self.steps, "frames": len(self.train_set)})
+        self.sky.train()
+        if opts.epochs == 0 and not opts.resume:  # no training: validate and export what is there
+            self._end_epoch(0.0)
+        while st["epoch"] < opts.epochs:
+            over = opts.time_budget_min is not None and elapsed() > opts.time_budget_min * 60
+            if st["step"] >= self.steps or (over and st["step"] > 0):
+                self._end_epoch(elapsed())
+                if over:
+                    break
+                continue
+            if over or self.stop():
+                break
+            rng = np.random.default_rng([opts.seed, st["epoch"], st["step"]])
+            if st["step"] == 0 or not st.get("order"):  # drawn once per epoch, kept for a resume
+                st["order"] = self._order(st["epoch"]).tolist()
+            idx = st["order"][st["step"] * opts.batch: (st["step"] + 1) * opts.batch]
+            side = int(round(opts.long_side * rng.uniform(1 - opts.jitter, 1 + opts.jitter)))
+            x, sky = self.train_set.batch(idx, side, rng)
+            lr = lr_at(st["epoch"] * self.steps + st["step"], self._progress(elapsed()), opts.lr, opts.warmup_steps)
+            for g in self.optim.param_groups:
+                g["lr"] = lr
+            w = torch.from_numpy(self.train_set.weights[idx])
+            loss, per_image = sky_net_loss(self.sky(x), sky, w)
+            for i, v in zip(idx, per_image.tolist(), strict=True):
+                st["frame_loss"][i] = v
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.sky.parameters(), 10.0)
+            self.optim.step()
+            st["step"] += 1
+            self.emit({"event": "step", "epoch": st["epoch"] + 1, "step": st["step"], "steps": self.steps,
+                       "loss": float(loss.detach()), "lr": lr, "long_side": side, "elapsed_s": elapsed()})
+        st["elapsed_s"] = elapsed()
+        self._save()
+        return st["best_val"]
+
+    def _end_epoch(self, elapsed: float) -> None:
+        st = self.state
+        val = evaluate_sky(self.sky, self.cfg, self.val) if self.val else {}
+        st["epoch"] += 1
+        st["step"] = 0
+        st["elapsed_s"] = elapsed
+        st["history"].append({"epoch": st["epoch"], "val": val})
+        score = val.get("sky_iou", 0.0)
+        best = not self.val or score > st["best"]
+        if best:
+            st["best"], st["best_val"] = score, val
+            self.export(self.out / "best.safetensors", val)
+        self.emit({"event": "epoch", "epoch": st["epoch"], "val": val, "best": best, "elapsed_s": elapsed})
+        self._save()
+
+    def export(self, path: Path, val: dict) -> None:
+        """The detector's tensors and metadata as they came, plus this sky network and its figures."""
+        meta = {k: v for k, v in self.meta.items() if k not in ("config", "preset", "format")}
+        meta["sky_threshold"] = str(val.get("sky_threshold", meta.get("sky_threshold", 0.5)))
+        meta["sky_val"] = {k: round(float(v), 4) for k, v in val.items()}
+        preset = read_metadata(Path(self.opts.weights)).get("preset", "default")
+        save_weights(path, self.net, self.cfg, preset, **meta)
