@@ -39,6 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sky-from", type=Path, help="start the sky network from this weights file's sky network "
                    "(e.g. to put a trained sky network on newly trained detector weights)")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="sky clean-up field to store (sky_smooth, sky_min_area), value as JSON")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -47,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.set_defaults(func=run)
+
+
+CLEANUP_FIELDS = ("sky_smooth", "sky_min_area")
 
 
 def _problem(args: argparse.Namespace) -> str | None:
@@ -65,6 +70,14 @@ def _problem(args: argparse.Namespace) -> str | None:
         return f"--lr {args.lr} must be in (0, 1)"
     if args.time_budget_min is not None and args.time_budget_min <= 0:
         return "--time-budget-min must be > 0"
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in CLEANUP_FIELDS:
+            return f"--set {item!r}: give one of {', '.join(CLEANUP_FIELDS)} as KEY=VALUE"
+        try:
+            float(json.loads(value))
+        except (ValueError, TypeError):
+            return f"--set {item!r}: the value must be a number"
     if args.resume and not (args.out / "last.pt").is_file():
         return f"no checkpoint at {args.out / 'last.pt'}; start without --resume"
     if args.out.exists() and not args.out.is_dir():
@@ -122,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from)
-        trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"])
+        overrides = {k: float(json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
+        trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)
         best = trainer.run()
     except (SirstError, ValueError) as exc:
         events({"event": "error", "message": str(exc)})

@@ -139,6 +139,8 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
         "truncated": ["--weights", detector, "--out", broken, "--resume"],
         "no weights": ["--weights", tmp_path / "nope.safetensors", "--out", tmp_path / "r2"],
         "bad side": ["--weights", detector, "--out", tmp_path / "r3", "--long-side", "7"],
+        "unknown field": ["--weights", detector, "--out", tmp_path / "r4", "--set", "nms_iou=0.3"],
+        "out of range": ["--weights", detector, "--out", tmp_path / "r5", "--set", "sky_min_area=3", "--epochs", "0"],
     }
     for name, extra in cases.items():
         res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--threads", "1", *extra)
