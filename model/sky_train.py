@@ -159,10 +159,10 @@ class SkyTrainer:
         if self.net.sky_net is None:
             self.net.sky_net = SkyNet(self.cfg)
             init_from_detector(self.net.sky_net, detector)
-        if opts.sky_from is not None:
-            self._load_sky_from(Path(opts.sky_from))
         self.net.cfg = self.cfg
         self.sky = self.net.sky_net
+        if opts.sky_from is not None:
+            self._load_sky_from(Path(opts.sky_from))
         self.train_set = ShrunkFrames(train, int(math.ceil(opts.long_side * (1 + opts.jitter))))
         if not len(self.train_set):
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")

@@ -147,3 +147,26 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
         assert res.returncode == 2, (name, res.stderr)
         assert_clean(res)
         assert res.stderr.strip().splitlines()[-1].startswith("error: "), (name, res.stderr)
+
+
+def test_sky_from_with_zero_epochs_grafts_a_sky_network_onto_other_weights(dataset, trained, tmp_path) -> None:
+    """Another detector + the trained sky network, validated once and exported, nothing trained."""
+    torch.manual_seed(7)
+    other = tmp_path / "other.safetensors"
+    save_weights(other, BafeNet(preset("default", **TINY)), preset("default", **TINY), "default",
+                 operating_threshold="0.35")
+    out = tmp_path / "grafted.safetensors"
+    res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--weights", other,
+              "--sky-from", trained[1], "--out", tmp_path / "g", "--epochs", "0", "--threads", "1",
+              "--set", "sky_smooth=4", "--export-weights", out, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert_clean(res)
+    got, det, sky = load_file(str(out)), load_file(str(other)), load_file(str(trained[1]))
+    for k, v in got.items():
+        ref = sky[k] if k.startswith("sky_net.") else det[k]
+        assert torch.equal(v, ref), k
+    assert set(got) == set(det) | {k for k in sky if k.startswith("sky_net.")}
+    meta = read_metadata(out)
+    assert json.loads(meta["config"])["sky_smooth"] == 4 and meta["operating_threshold"] == "0.35"
+    events = [json.loads(line) for line in (tmp_path / "g" / "events.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1]
