@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--int8: activation / weight integer types")
     p.add_argument("--per-tensor", action="store_true", help="--int8: one weight scale per tensor, not per channel")
     p.add_argument("--no-gate", action="store_true", help="--int8: skip the val_v2 accuracy gate (recorded as not run)")
+    p.add_argument("--gate-frames", type=int, metavar="N",
+                   help="--int8: gate on N evenly spaced val_v2 frames only (a quick check, recorded as partial)")
     p.add_argument("--threads", type=int, default=1, help="--int8: threads for calibration and the gate")
     p.set_defaults(func=run)
 
@@ -88,11 +90,14 @@ def run_int8(args: argparse.Namespace, weights: Path) -> int:
         problem = why
     elif args.threads < 1:
         problem = f"--threads {args.threads}: use 1 or more"
+    elif args.gate_frames is not None and args.gate_frames < 1:
+        problem = f"--gate-frames {args.gate_frames}: use 1 or more"
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     data, gate = build_int8(weights, root, recipe, None if args.no_gate else "val_v2", args.threads,
-                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                            gate_frames=args.gate_frames)
     try:
         atomic_write_bytes(out, data)
     except OSError as exc:

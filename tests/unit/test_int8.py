@@ -135,7 +135,7 @@ def test_int8_backend_loads_a_matching_file_and_agrees_with_torch(tiny, tiny_roo
             u, v = ta.numpy().ravel(), tb.numpy().ravel()
             # A random-init net's maps vary little around their mean, so int8 noise is large
             # relative to that spread: measured correlation 0.91-0.99 and RMS error 0.14-0.42 of
-            # the reference's spread (benchmarks/int8_agreement.py --tiny); a wrong or constant map
+            # the reference's spread (measured on this fixture, two scenes); a wrong or constant map
             # would give ~0 correlation and an error near 1.
             assert np.corrcoef(u, v)[0, 1] >= 0.85, kind
             assert np.sqrt(np.mean((u - v) ** 2)) <= 0.55 * v.std(), kind
