@@ -107,17 +107,23 @@ def fp32_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
 def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
                 threads: int | None) -> OnnxRunner:
     """ORT on the int8 graph beside the weights; ORT fp32 (one warning line) when that file is
-    missing, truncated, made from other weights or failed its gate."""
-    from model.quantize import Int8Unusable, int8_path, read_int8
+    missing, truncated or made from other weights. A file whose recorded gate failed (or did not
+    run on the whole val split) still runs when asked for, with one warning line saying so: the
+    default backend only becomes int8 once the shipped file passes (ADR 0007)."""
+    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8
 
     _need_ort()
     path = int8_path(weights)
     try:
-        data, _ = read_int8(path, file_sha256(weights))
+        data, int8_meta = read_int8(path, file_sha256(weights))
         try:
-            return OnnxRunner(make_session(data, threads), cfg, Backend.ONNX_INT8)
+            runner = OnnxRunner(make_session(data, threads), cfg, Backend.ONNX_INT8)
         except Exception as exc:  # ORT refused a file that parsed (an op it cannot run)
             raise Int8Unusable(f"ONNX Runtime cannot load the int8 model {path} ({type(exc).__name__})") from exc
+        problem = gate_problem(int8_meta)
+        if problem:
+            log.warning("using the int8 model %s although %s", path, problem)
+        return runner
     except Int8Unusable as why:
         log.warning("%s; using ONNX Runtime fp32 instead", why)
     return fp32_runner(net, cfg, meta, weights, threads)

@@ -270,13 +270,27 @@ def int8_path(weights: Path) -> Path:
     return Path(weights).with_name(Path(weights).stem + INT8_SUFFIX)
 
 
+def gate_problem(meta: dict[str, str]) -> str | None:
+    """Why the file's recorded gate does not vouch for it (None: passed on the whole split)."""
+    gate = json.loads(meta.get("int8_gate", "{}"))
+    if not gate.get("run"):
+        return "its accuracy gate was not run"
+    if not gate.get("passed"):
+        return (f"it failed its accuracy gate (d mAP07 {gate.get('d_map07', 0):+.4f}, "
+                f"d sky IoU {gate.get('d_sky_iou', 0):+.4f} on {gate.get('int8', {}).get('images', '?')} frames)")
+    if not gate.get("whole_split", True):
+        return f"its gate ran on {gate.get('int8', {}).get('images', '?')} frames only"
+    return None
+
+
 class Int8Unusable(Exception):
     """Why an int8 file cannot serve these weights (the Predictor falls back to ORT fp32)."""
 
 
 def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
-    """The int8 model bytes and metadata, if the file is intact, is an int8 BAFE-Net model, was
-    made from exactly these weights and did not fail its gate; else Int8Unusable(reason)."""
+    """The int8 model bytes and metadata, if the file is intact, is an int8 BAFE-Net model and was
+    made from exactly these weights; else Int8Unusable(reason). The gate's verdict is the caller's
+    to report (``gate_problem``)."""
     import onnx
 
     if not path.is_file():
@@ -294,9 +308,5 @@ def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
     if meta.get("weights_sha256") != weights_sha256:
         raise Int8Unusable(f"int8 model {path} is stale: made from other weights "
                            f"(sha256 {meta.get('weights_sha256', '?')[:12]}, these {weights_sha256[:12]})")
-    gate = json.loads(meta.get("int8_gate", "{}"))
-    if gate.get("run") and not gate.get("passed"):
-        raise Int8Unusable(f"int8 model {path} failed its accuracy gate "
-                           f"(d mAP07 {gate.get('d_map07', 0):+.4f}, d sky IoU {gate.get('d_sky_iou', 0):+.4f})")
     return data, meta
 

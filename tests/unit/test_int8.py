@@ -167,14 +167,23 @@ def test_stale_truncated_failed_or_missing_int8_falls_back_to_fp32_with_one_line
     p, lines = _fallback(weights, caplog)
     assert p.backend is Backend.ONNX and len(lines) == 1 and "damaged or truncated" in lines[0]
 
-    target.write_bytes(_int8_bytes(weights, tiny_root, gate={"run": True, "passed": False, "d_map07": -0.02,
-                                                              "d_sky_iou": 0.0}))
-    p, lines = _fallback(weights, caplog)
-    assert p.backend is Backend.ONNX and len(lines) == 1 and "failed its accuracy gate" in lines[0]
     # the fallback really runs: same maps as a plain fp32 Predictor
     fp32 = Predictor(weights, threads=1, backend="onnx")
     prepared = fp32.prepare(scene(64, 96))
     np.testing.assert_array_equal(p.run_network(prepared)["cls"][0].numpy(), fp32.run_network(prepared)["cls"][0].numpy())
+
+
+def test_a_file_whose_gate_failed_runs_on_request_with_one_warning(tiny, tiny_root, tmp_path, caplog):
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(tiny.read_bytes())
+    gate = {"run": True, "passed": False, "d_map07": -0.02, "d_sky_iou": 0.0, "int8": {"images": 256}}
+    int8_path(weights).write_bytes(_int8_bytes(weights, tiny_root, gate=gate))
+    p, lines = _fallback(weights, caplog)
+    assert p.backend is Backend.ONNX_INT8 and len(lines) == 1
+    assert "failed its accuracy gate (d mAP07 -0.0200" in lines[0]
+    int8_path(weights).write_bytes(_int8_bytes(weights, tiny_root, gate={**gate, "passed": True}))
+    p, lines = _fallback(weights, caplog)
+    assert p.backend is Backend.ONNX_INT8 and lines == []
 
 
 def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny, tiny_root, tmp_path, capsys):
