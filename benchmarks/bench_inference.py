@@ -5,15 +5,17 @@ of them alike), medians and ratios. Network-only variants at 640x512 (a real Den
 
 - torch eager fp32 (the reference), torch.jit frozen (BN folded into convs, oneDNN fusions),
   torch channels-last, torch bf16 autocast (AVX512-BF16 / AMX where present);
-- ONNX Runtime fp32 (the Predictor's default), ONNX Runtime int8 (static QDQ quantisation,
-  per-channel weights, calibrated on train_v2 frames);
+- ONNX Runtime fp32, ONNX Runtime int8: the shipped ``resources/models/bafenet_default.int8.onnx``
+  (static QDQ, model/quantize.py, made by ``main.py export-model --int8``; row absent without it);
 
-plus end to end: ``Predictor.predict`` on an image in memory (both backends) and the ``predict``
+plus end to end: ``Predictor.predict`` on an image in memory (each backend) and the ``predict``
 command's pipeline on --n-e2e frames read from disk with every output file written (ms per
-image). ``speed vs R18`` = ResNet-18 time / variant time (> 1: faster than one ResNet-18 forward).
+image; ``onnx-int8`` loads the shipped int8 file). ``speed vs R18`` = ResNet-18 time / variant time (> 1: faster than one ResNet-18 forward).
 
-``--accuracy`` also evaluates every network variant once over val_v2 (mAP07 with legacy widths,
-sky IoU at the shipped sky threshold) and checks the gate: at most 0.005 lower than torch fp32.
+``--accuracy`` also evaluates every network variant once over val_v2 through the Predictor's stages
+(model/int8_gate.py: mAP07 with legacy widths, sky IoU of the final cleaned sky mask) and checks
+the gate: at most 0.005 lower than torch fp32. The int8 candidates themselves are explored by
+benchmarks/gate_int8.py.
 
     nice -n 10 .venv/bin/python benchmarks/bench_inference.py --reps 7 --accuracy
 """
@@ -95,30 +97,6 @@ def _to_maps(names, flat):
     return out
 
 
-def quantize_int8(data: bytes, frames: list[np.ndarray], tmp: Path) -> bytes:
-    """Static int8 QDQ model (per-channel weights, MinMax calibration on ``frames``)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(frames)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"image": x}
-
-    src, dst = tmp / "fp32.onnx", tmp / "int8.onnx"
-    src.write_bytes(data)
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    return dst.read_bytes()
-
-
 def timed(fn, *args) -> float:
     t = time.perf_counter()
     fn(*args)
@@ -126,21 +104,18 @@ def timed(fn, *args) -> float:
 
 
 def evaluate(predictor, runner, samples) -> tuple[float, float]:
-    """(mAP07, sky IoU at the shipped threshold) of ``runner`` + the Predictor's own stages."""
-    from core import metrics
-    from model.data import SKY_IGNORE
+    """(mAP07, sky IoU of the final mask) of ``runner`` inside the Predictor's own stages
+    (whole-frame sky pass included)."""
+    import copy
+    import threading
 
-    gts, dets, inter, union = [], [], 0, 0
-    for s in samples:
-        prepared = predictor.prepare(s.image)
-        p = predictor.finish(prepared, runner(prepared.x))
-        gts.append(s.boxes)
-        dets.append((p.boxes, p.scores))
-        if (s.sky != SKY_IGNORE).all():
-            m, gt = p.sky_mask(), s.sky == 1
-            inter += int(np.count_nonzero(m & gt))
-            union += int(np.count_nonzero(m | gt))
-    return metrics.evaluate_detections(gts, dets).mAP07, inter / max(union, 1)
+    from model.int8_gate import evaluate as gate_evaluate
+
+    other = copy.copy(predictor)
+    other._runner, other._lock = runner, threading.Lock()
+    other.backend = getattr(runner, "backend", predictor.backend)
+    fig = gate_evaluate(other, samples)
+    return fig.map07, fig.sky_iou
 
 
 def e2e_cli(frames_dir: Path, threads: int, backend: str) -> float:
@@ -174,9 +149,10 @@ def main() -> None:
 
     from core.imageio import read_image
     from model.backends import TorchRunner
-    from model.data import load_densesirst
     from model.inference import Predictor
+    from model.int8_gate import load_split
     from model.onnx_export import export_bytes, file_sha256, onnx_metadata
+    from model.quantize import Int8Unusable, int8_path, read_int8
 
     logging.disable(logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -190,18 +166,24 @@ def main() -> None:
     onnx_data = export_bytes(ref.net, ref.cfg, onnx_metadata(ref.cfg, ref.metadata, file_sha256(ref.weights)))
     export_s = time.perf_counter() - t
     t = time.perf_counter()
-    fast = Predictor(threads=args.threads)  # exports into the (empty) cache
+    fast = Predictor(threads=args.threads, backend="onnx")  # exports into the (empty) cache
     load_cold = time.perf_counter() - t
     t = time.perf_counter()
-    fast = Predictor(threads=args.threads)  # from the cache
+    fast = Predictor(threads=args.threads, backend="onnx")  # from the cache
     load_warm = time.perf_counter() - t
+    t = time.perf_counter()
+    fast8 = Predictor(threads=args.threads, backend="onnx-int8")
+    load_int8 = time.perf_counter() - t
     t = time.perf_counter()
     Predictor(threads=args.threads, backend="torch")
     load_torch = time.perf_counter() - t
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-inf-"))
-    calib = [ref.prepare(read_image(ROOT / "PNGImages" / f"{i}.png")).x
-             for i in (ROOT / "Splits" / "train_v2.txt").read_text().split()[:8]]
+    try:
+        int8_data, _ = read_int8(int8_path(ref.weights), file_sha256(ref.weights))
+    except Int8Unusable as why:
+        print(f"no int8 rows: {why}")
+        int8_data = None
     resnet = torchvision.models.resnet18(weights=None).eval()
     rx = torch.rand(1, 3, 512, 640)
 
@@ -216,8 +198,9 @@ def main() -> None:
         "torch channels-last": ChannelsLastRunner(ref.net),
         "torch bf16 autocast": Bf16Runner(ref.net),
         "ORT fp32": OrtRunner(onnx_data, ref.cfg, args.threads),
-        "ORT int8 QDQ": OrtRunner(quantize_int8(onnx_data, calib, tmp), ref.cfg, args.threads),
     }
+    if int8_data is not None:
+        net_variants["ORT int8 (shipped file)"] = OrtRunner(int8_data, ref.cfg, args.threads)
     net_variants = {k: v for k, v in net_variants.items() if k not in skip}
     e2e_dir = tmp / "frames"
     e2e_dir.mkdir()
@@ -226,8 +209,11 @@ def main() -> None:
     img = frames[0][1]
     rows = {"ResNet-18 forward (yardstick)": r18, **net_variants,
             "Predictor.predict onnx (in memory)": lambda _x: fast.predict(img),
+            **({"Predictor.predict onnx-int8 (in memory)": lambda _x: fast8.predict(img)} if int8_data else {}),
             "Predictor.predict torch (in memory)": lambda _x: ref.predict(img)}
     e2e = {"predict CLI onnx (disk, per image)": "onnx", "predict CLI torch (disk, per image)": "torch"}
+    if int8_data is not None:
+        e2e = {"predict CLI onnx-int8 (disk, per image)": "onnx-int8", **e2e}
     times: dict[str, list[float]] = {k: [] for k in [*rows, *e2e]}
     for fn in rows.values():
         fn(x)  # warm-up
@@ -242,16 +228,16 @@ def main() -> None:
     ref_ms = med.get("torch eager fp32", float("nan"))
     acc = {}
     if args.accuracy:
-        samples = load_densesirst(ROOT, "val_v2")
+        samples = load_split(ROOT, "val_v2")
         for name, runner in net_variants.items():
             acc[name] = evaluate(ref, runner, samples)
     print(f"640x512, {args.threads} threads, median of {args.reps} interleaved rounds; "
           f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}")
-    print(f"{'variant':<38}{'ms':>8}{'speed vs R18':>14}{'vs torch fp32':>15}"
+    print(f"{'variant':<42}{'ms':>8}{'speed vs R18':>14}{'vs torch fp32':>15}"
           + (f"{'mAP07':>8}{'d mAP':>8}{'sky IoU':>9}{'d sky':>8}{'gate':>6}" if acc else ""))
     ref_acc = acc.get("torch eager fp32")
     for name, m in med.items():
-        line = f"{name:<38}{m * 1000:>8.1f}{base / m:>13.2f}x{ref_ms / m:>14.2f}x"
+        line = f"{name:<42}{m * 1000:>8.1f}{base / m:>13.2f}x{ref_ms / m:>14.2f}x"
         if name in acc and ref_acc is not None:
             a, s = acc[name]
             da, ds = a - ref_acc[0], s - ref_acc[1]
@@ -259,10 +245,10 @@ def main() -> None:
             line += f"{a:>8.3f}{da:>+8.3f}{s:>9.3f}{ds:>+8.3f}{'ok' if ok else 'FAIL':>6}"
         print(line)
     print(f"ONNX export {export_s:.2f} s; Predictor load: onnx cold (export + cache) {load_cold:.2f} s, "
-          f"onnx cached {load_warm:.2f} s, torch {load_torch:.2f} s")
+          f"onnx cached {load_warm:.2f} s, onnx-int8 {load_int8:.2f} s, torch {load_torch:.2f} s")
     print("rounds (ms):")
     for name, v in times.items():
-        print(f"  {name:<38}" + " ".join(f"{1000 * t:.0f}" for t in v))
+        print(f"  {name:<42}" + " ".join(f"{1000 * t:.0f}" for t in v))
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -2,7 +2,10 @@
 
 ``TORCH`` runs the eager module and is the reference; ``ONNX`` runs the same network exported to
 ONNX in ONNX Runtime (about 1.7x faster on our CPUs, see benchmarks/bench_inference.py and
-docs/adr/0007). Both return torch tensors so the post-processing is shared.
+docs/adr/0007); ``ONNX_INT8`` runs the int8 graph shipped beside the weights
+(``<stem>.int8.onnx``, made by ``main.py export-model --int8``; model/quantize.py) when it was
+made from exactly these weights, and falls back to ``ONNX`` with one log line otherwise. All
+return torch tensors so the post-processing is shared.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from model.onnx_export import (
     GraphPart,
     cached_onnx,
     drop_cached,
+    file_sha256,
     output_names,
 )
 
@@ -34,6 +38,7 @@ HeadMaps = dict[str, list[Tensor]]
 class Backend(enum.Enum):
     TORCH = "torch"
     ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
 
 
 DEFAULT_BACKEND = Backend.ONNX
@@ -70,40 +75,75 @@ def make_session(data: bytes, threads: int | None, spin: bool = False):
 
 
 class OnnxRunner:
-    """ONNX Runtime on the exported graph (cached per weights file)."""
+    """ONNX Runtime on a session of the exported graph (fp32 or int8: same inputs and outputs)."""
 
-    backend = Backend.ONNX
-
-    def __init__(self, net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
-                 threads: int | None) -> None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as exc:
-            raise CheckpointError("the ONNX backend needs onnxruntime (pip install onnxruntime); "
-                                  "or use --backend torch") from exc
-        data = cached_onnx(net, cfg, meta, weights)
-        try:
-            self.session = make_session(data, threads)
-        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types for a bad file
-            log.warning("cached ONNX model rejected (%s); exporting again", exc)
-            drop_cached(weights)
-            self.session = make_session(cached_onnx(net, cfg, meta, weights), threads)
+    def __init__(self, session, cfg: BafeConfig, backend: Backend = Backend.ONNX) -> None:
+        self.session, self.backend = session, backend
         self.names = output_names(cfg)
-        self.levels = len(cfg.stages)
+        self.input = session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> HeadMaps:
-        arrays = self.session.run(self.names, {"image": x})
+        arrays = self.session.run(self.names, {self.input: x})
         out: HeadMaps = {kind: [] for kind in MAP_KINDS}
         for name, arr in zip(self.names, arrays, strict=True):
             out[name.rsplit("_", 1)[0]].append(torch.from_numpy(arr))
         return out
 
 
+def _need_ort() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise CheckpointError("the ONNX backend needs onnxruntime (pip install onnxruntime); "
+                              "or use --backend torch") from exc
+
+
+def fp32_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
+                threads: int | None) -> OnnxRunner:
+    """ORT on the fp32 export of these weights (cached per weights file)."""
+    _need_ort()
+    data = cached_onnx(net, cfg, meta, weights)
+    try:
+        session = make_session(data, threads)
+    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types for a bad file
+        log.warning("cached ONNX model rejected (%s); exporting again", exc)
+        drop_cached(weights)
+        session = make_session(cached_onnx(net, cfg, meta, weights), threads)
+    return OnnxRunner(session, cfg)
+
+
+def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
+                threads: int | None) -> OnnxRunner:
+    """ORT on the int8 graph beside the weights; ORT fp32 (one warning line) when that file is
+    missing, truncated or made from other weights. A file whose recorded gate failed (or did not
+    run on the whole val split) still runs when asked for, with one warning line saying so: the
+    default backend only becomes int8 once the shipped file passes (ADR 0007)."""
+    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8
+
+    _need_ort()
+    path = int8_path(weights)
+    try:
+        data, int8_meta = read_int8(path, file_sha256(weights))
+        try:
+            runner = OnnxRunner(make_session(data, threads), cfg, Backend.ONNX_INT8)
+        except Exception as exc:  # ORT refused a file that parsed (an op it cannot run)
+            raise Int8Unusable(f"ONNX Runtime cannot load the int8 model {path} ({type(exc).__name__})") from exc
+        problem = gate_problem(int8_meta)
+        if problem:
+            log.warning("using the int8 model %s although %s", path, problem)
+        return runner
+    except Int8Unusable as why:
+        log.warning("%s; using ONNX Runtime fp32 instead", why)
+    return fp32_runner(net, cfg, meta, weights, threads)
+
+
 def make_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],
                 weights: Path, threads: int | None) -> TorchRunner | OnnxRunner:
     if backend is Backend.TORCH:
         return TorchRunner(net, threads)
-    return OnnxRunner(net, cfg, meta, weights, threads)
+    if backend is Backend.ONNX_INT8:
+        return int8_runner(net, cfg, meta, weights, threads)
+    return fp32_runner(net, cfg, meta, weights, threads)
 
 
 class TorchSkyRunner:

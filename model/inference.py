@@ -5,7 +5,7 @@ The Predictor runs in three stages so callers can overlap them (model.pipeline):
 1. ``prepare``: gray, isolated hot / dead pixels repaired (core.badpixels, on by default), float32
    in [0, 1], zero-padded to a multiple of 32; with a whole-frame sky pass in the config
    (model.sky, ADR 0006) also the frame shrunk to ``sky_pass_long_side``, padded (thread-safe, no lock);
-2. ``run_network``: the backend (ONNX Runtime by default, eager torch as the reference) on the
+2. ``run_network``: the backend (ONNX Runtime by default, int8 or fp32; eager torch as the reference) on the
    padded image, then on the shrunk frame (the graph has dynamic H / W); calls are serialised by a
    lock, so one image at a time owns the cores;
 3. ``finish``: scores, box decoding, NMS, and the sky logits kept small (thread-safe).
@@ -181,7 +181,8 @@ def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool 
 
 class Predictor:
     """A loaded BAFE-Net. ``threads`` limits the backend's intra-op threads (None: all cores);
-    ``backend`` picks ONNX Runtime (default) or eager torch (the reference); ``bad_pixel_filter``
+    ``backend`` picks ONNX Runtime (DEFAULT_BACKEND; int8 when its gated file ships beside the
+    weights, model.backends) or eager torch (the reference); ``bad_pixel_filter``
     repairs isolated hot / dead pixels before the network (core.badpixels)."""
 
     def __init__(
@@ -208,6 +209,7 @@ class Predictor:
         self.bad_pixel_filter = bad_pixel_filter
         self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
+        self.backend = self._runner.backend  # ONNX_INT8 falls back to ONNX when its file is unusable
         self._lock = threading.Lock()
 
     def prepare(self, image: np.ndarray) -> Prepared:

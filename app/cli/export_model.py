@@ -1,9 +1,17 @@
-"""`main.py export-model --onnx FILE [--weights W]`: the model as a standalone ONNX file.
+"""`main.py export-model --onnx FILE | --int8 FILE --calib-data ROOT [--weights W]`: the model as ONNX.
 
-The graph has dynamic batch / height / width axes; its metadata (``onnx.ModelProto.metadata_props``,
-readable with ``onnxruntime.InferenceSession(...).get_modelmeta().custom_metadata_map``) holds the
-operating, sky, score and NMS thresholds, the strides, the full config and the weights' SHA-256,
-and describes the input and outputs (see model/onnx_export.py).
+``--onnx``: the fp32 graph, dynamic batch / height / width axes; its metadata
+(``onnx.ModelProto.metadata_props``, readable with
+``onnxruntime.InferenceSession(...).get_modelmeta().custom_metadata_map``) holds the operating,
+sky, score and NMS thresholds, the strides, the full config and the weights' SHA-256, and
+describes the input and outputs (see model/onnx_export.py).
+
+``--int8``: the same graph statically quantised to int8 (model/quantize.py), calibrated on
+train_v2 frames of ``--calib-data`` and gated on its val_v2 against ORT fp32 (model/int8_gate.py,
+unless ``--no-gate``); the metadata adds the recipe, the calibration frame ids and the gate figures.
+The Predictor's ``onnx-int8`` backend uses such a file when it lies beside the weights as
+``<stem>.int8.onnx`` and was made from exactly those weights. Exit 1 when the gate fails (the file
+is written with the failure recorded, and the Predictor will not use it).
 """
 
 from __future__ import annotations
@@ -12,30 +20,106 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli import EXIT_OK, EXIT_USAGE
+from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from model.quantize import DEFAULT_RECIPE, KEEP_GROUPS, Calibration, QTypes
+
     p = subparsers.add_parser(
-        "export-model", help="write the model as an ONNX file (thresholds in its metadata)",
-        description="Export BAFE-Net weights (default: the shipped model) to ONNX for use outside this app.")
-    p.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="output .onnx file")
+        "export-model", help="write the model as an ONNX file, fp32 or int8 (thresholds in its metadata)",
+        description="Export BAFE-Net weights (default: the shipped model) to ONNX for use outside this app, "
+                    "or as the int8 model the onnx-int8 backend loads.")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--onnx", type=Path, metavar="FILE", help="output fp32 .onnx file")
+    out.add_argument("--int8", type=Path, metavar="FILE",
+                     help="output int8 .onnx file (beside the weights as <stem>.int8.onnx for the Predictor)")
     p.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped model)")
+    p.add_argument("--calib-data", type=Path, metavar="DENSESIRST_ROOT",
+                   help="--int8: DenseSIRST root; train_v2 calibrates, val_v2 gates")
+    p.add_argument("--calib-frames", type=int, default=DEFAULT_RECIPE.frames,
+                   help=f"--int8: train_v2 frames, evenly spaced (default {DEFAULT_RECIPE.frames})")
+    p.add_argument("--calib-method", choices=[c.value for c in Calibration], default=DEFAULT_RECIPE.method.value)
+    p.add_argument("--keep-fp32", default="+".join(DEFAULT_RECIPE.keep_fp32), metavar="GROUPS",
+                   help=f"--int8: node groups kept in fp32, joined by + ({', '.join(KEEP_GROUPS)}; "
+                        f"'' for none; default {'+'.join(DEFAULT_RECIPE.keep_fp32) or 'none'})")
+    p.add_argument("--types", choices=[t.value for t in QTypes], default=DEFAULT_RECIPE.types.value,
+                   help="--int8: activation / weight integer types")
+    p.add_argument("--per-tensor", action="store_true", help="--int8: one weight scale per tensor, not per channel")
+    p.add_argument("--no-gate", action="store_true", help="--int8: skip the val_v2 accuracy gate (recorded as not run)")
+    p.add_argument("--gate-frames", type=int, metavar="N",
+                   help="--int8: gate on N evenly spaced val_v2 frames only (a quick check, recorded as partial)")
+    p.add_argument("--threads", type=int, default=1, help="--int8: threads for calibration and the gate")
     p.set_defaults(func=run)
+
+
+def _check_out(out: Path) -> str | None:
+    if out.is_dir():
+        return f"{out} is a folder; give a file name such as {out / 'bafenet.onnx'}"
+    if not out.parent.is_dir():
+        return f"folder {out.parent} does not exist; create it first"
+    return None
+
+
+def _recipe(args: argparse.Namespace):
+    from model.quantize import Calibration, QTypes, Recipe
+
+    groups = tuple(g for g in args.keep_fp32.split("+") if g)
+    try:
+        return Recipe(method=Calibration(args.calib_method), frames=args.calib_frames,
+                      per_channel=not args.per_tensor, types=QTypes(args.types), keep_fp32=groups), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def run_int8(args: argparse.Namespace, weights: Path) -> int:
+    from core.formats._io import atomic_write_bytes
+    from model.int8_gate import build_int8, gate_line
+
+    out: Path = args.int8
+    root = args.calib_data
+    problem = None
+    recipe, why = _recipe(args)
+    if root is None:
+        problem = "--int8 needs --calib-data DENSESIRST_ROOT (train_v2 frames calibrate, val_v2 gates)"
+    elif not (root / "Splits" / "train_v2.txt").is_file():
+        problem = f"{root} is not a DenseSIRST root: no Splits/train_v2.txt"
+    elif not args.no_gate and not (root / "Splits" / "val_v2.txt").is_file():
+        problem = f"{root} has no Splits/val_v2.txt for the accuracy gate; add it or pass --no-gate"
+    elif recipe is None:
+        problem = why
+    elif args.threads < 1:
+        problem = f"--threads {args.threads}: use 1 or more"
+    elif args.gate_frames is not None and args.gate_frames < 1:
+        problem = f"--gate-frames {args.gate_frames}: use 1 or more"
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    data, gate = build_int8(weights, root, recipe, None if args.no_gate else "val_v2", args.threads,
+                            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                            gate_frames=args.gate_frames)
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out} ({len(data) / 2**20:.1f} MB int8, {recipe.label()}) from {weights.name}; {gate_line(gate)}",
+          file=sys.stderr)
+    return EXIT_PARTIAL if gate.get("run") and not gate.get("passed") else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     from model.inference import default_weights_path
     from model.onnx_export import export_file
 
-    out: Path = args.onnx
-    if out.is_dir():
-        print(f"error: {out} is a folder; give a file name such as {out / 'bafenet.onnx'}", file=sys.stderr)
-        return EXIT_USAGE
-    if not out.parent.is_dir():
-        print(f"error: folder {out.parent} does not exist; create it first", file=sys.stderr)
+    out: Path = args.onnx if args.onnx is not None else args.int8
+    problem = _check_out(out)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     weights = args.weights if args.weights is not None else default_weights_path()
+    if args.int8 is not None:
+        return run_int8(args, weights)  # CheckpointError / FormatError (bad weights, data) -> exit 2 via main
     try:
         meta = export_file(weights, out)  # CheckpointError (bad weights) -> exit 2 via main
     except OSError as exc:

@@ -34,8 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--score-thr", type=float, default=0.05, help="lowest score written to detections.csv")
     p.add_argument("--operating-thr", type=float, help="score for the BBox XMLs (default: the model's)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the network (>= 1)")
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
-                   help="onnx: ONNX Runtime (default, faster); torch: the eager reference")
+    p.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default=None,
+                   help="onnx-int8: ONNX Runtime int8 (the <weights>.int8.onnx beside the weights; ORT fp32 "
+                        "with a warning when it is missing, stale or damaged); onnx: ONNX Runtime fp32; torch: "
+                        "the eager reference (default: the app's default backend, model.backends.DEFAULT_BACKEND)")
     p.add_argument("--no-bad-pixel-filter", action="store_true",
                    help="keep isolated hot/dead pixels (by default they are repaired first and counted)")
     p.set_defaults(func=run)
@@ -161,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     from core.formats._io import atomic_write_text
+    from model.backends import DEFAULT_BACKEND
     from model.inference import Predictor
 
-    predictor = Predictor(args.weights, threads=args.threads, backend=args.backend,  # CheckpointError: exit 2
+    predictor = Predictor(args.weights, threads=args.threads, backend=args.backend or DEFAULT_BACKEND,  # exit 2
                           bad_pixel_filter=not args.no_bad_pixel_filter)
     problem = ensure_out(args.out)
     if problem is not None:
