@@ -19,6 +19,10 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 from core.types import Target
 
+# Imported here, not in the fake's methods: importing torch on a worker thread of a busy
+# machine can take longer than a test waits.
+from model.inference import Prediction, Predictor
+
 
 class FakeWindow(QMainWindow):
     """The MainWindow API (docs/architecture.md), with counters for what the panels call."""
@@ -122,8 +126,6 @@ class FakePredictor:
         return gray
 
     def finish(self, gray: np.ndarray, _maps, score_thr: float | None = None):
-        from model.inference import Prediction
-
         self.thresholds.append(score_thr)
         if self.crash_on is not None and gray.flat[0] == self.crash_on:
             raise KeyError("a bug, not a bad image")
@@ -139,8 +141,6 @@ class FakePredictor:
                           operating_threshold=0.5, sky_stride=1)  # fmt: skip
 
     def targets(self, prediction, score_thr: float):
-        from model.inference import Predictor
-
         return Predictor.targets(self, prediction, score_thr)  # the real conversion (no self state)
 
     def predict_targets(self, image: np.ndarray, score_thr: float):
