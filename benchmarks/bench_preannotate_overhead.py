@@ -196,6 +196,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="network threads (as predict --threads)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds after a warm-up round")
     ap.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    ap.add_argument("--profile-gui", action="store_true",
+                    help="after the rounds, profile the GUI thread during one more GUI run (cProfile, top 25)")
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -246,6 +248,15 @@ def main() -> None:
             print(f"round {r + 1}: CLI {c['wall']:.2f} s {stage_text(c)}; GUI {g['wall']:.2f} s {stage_text(g)}"
                   f" gui-thread {g['gui_cpu']:.2f} s cpu, gc {g['gc']:.2f} s, {g['paints']} paints",
                   file=sys.stderr, flush=True)
+        if args.profile_gui:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()  # profiles the calling (GUI) thread only
+            prof.enable()
+            gui_run(window, controller, predictor, probe, ids)
+            prof.disable()
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         window.close()
         project.close()
 
