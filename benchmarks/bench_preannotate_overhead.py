@@ -262,6 +262,8 @@ def main() -> None:
 
     n = len(ids)
     med = statistics.median
+    if not cli_runs:
+        return  # --rounds 0: only the profile
     cli_ips = [n / r["wall"] for r in cli_runs]
     gui_ips = [n / r["wall"] for r in gui_runs]
     ratios = [g["wall"] / c["wall"] for c, g in zip(cli_runs, gui_runs, strict=True)]
