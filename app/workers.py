@@ -13,7 +13,6 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 from core.errors import SirstError
+from model.pipeline import PipelineStats, run_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,16 @@ IMAGE_ERRORS: tuple[type[BaseException], ...] = (SirstError, OSError, ValueError
 
 
 class PredictorLike(Protocol):
-    """What the worker needs from ``model.inference.Predictor``."""
+    """What the worker needs from ``model.inference.Predictor``: its pipeline stages
+    (model.pipeline) and the way from a Prediction to proposals."""
 
-    def predict_targets(self, image: Any, score_thr: float) -> tuple[list, Any]: ...
+    def prepare(self, image: Any) -> Any: ...
+
+    def run_network(self, prepared: Any) -> Any: ...
+
+    def finish(self, prepared: Any, maps: Any, score_thr: float | None = None) -> Any: ...
+
+    def targets(self, prediction: Any, score_thr: float) -> tuple[list, Any]: ...
 
 
 PredictorFactory = Callable[[Path | None], PredictorLike]
@@ -79,8 +86,9 @@ class PreannotateSummary:
     failed: dict[int, str] = field(default_factory=dict)
     cancelled: bool = False
     elapsed_s: float = 0.0
-    model_s: float = 0.0  # time spent inside predict_targets (for the overhead benchmark)
+    model_s: float = 0.0  # time spent in the network (for the overhead benchmark)
     load_s: float = 0.0  # time spent loading the predictor
+    stats: PipelineStats | None = None  # per-stage seconds of the run (model.pipeline)
 
     @property
     def untouched(self) -> int:
@@ -138,7 +146,7 @@ class PreannotateWorker(QThread):
         return given if given is not None else self.project.load_pixels(image_id)
 
     def cancel(self) -> None:
-        """Ask the run to stop after the image in progress (thread-safe)."""
+        """Ask the run to stop after the image in the network (thread-safe)."""
         self.requestInterruption()
 
     def run(self) -> None:
@@ -161,47 +169,33 @@ class PreannotateWorker(QThread):
         self.run_finished.emit(summary)
 
     def _loop(self, predictor: PredictorLike, summary: PreannotateSummary) -> None:
-        """Model on this thread; pixel reads, DB writes and reports on one I/O thread.
+        """The ``predict`` command's pipeline (model.pipeline): reader thread (pixels, prepare)
+        -> the network on this thread -> writer thread (finish, DB write, reports).
 
-        While the model runs on image k, the I/O thread stores image k-1's proposals and reads
-        image k+1, so the model never waits on disk or SQLite. The I/O thread runs its tasks in
-        order, so images are reported in order, each as soon as it is stored. Cancellation is
-        checked before each image; an image the model has finished is always stored.
+        Same code path as the CLI, so the two can only differ by the GUI's own work. The writer
+        handles images in order, each reported as soon as it is stored. Cancellation is checked
+        before each image; an image the network has finished is always stored.
         """
-        ids, eta = self.image_ids, EtaEstimator(summary.total)
-        tasks: list[Future] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preannotate-io") as io:
-            reads = [io.submit(self._load_pixels, ids[0])] if ids else []
-            for k, image_id in enumerate(ids):
-                if self.isInterruptionRequested():
-                    summary.cancelled = True
-                    break
-                if k + 1 < len(ids):  # queued before this image's write: read, then store
-                    reads.append(io.submit(self._load_pixels, ids[k + 1]))
-                outcome = self._predict(predictor, reads[k], summary)
-                if isinstance(outcome, BaseException):
-                    tasks.append(io.submit(self._report, image_id, outcome, summary, eta))
-                else:
-                    tasks.append(io.submit(self._store, image_id, *outcome, summary, eta))
-            # Leaving the block waits for the queued writes: run_finished comes after them.
-        for task in tasks:  # a bug in a write must surface (run_failed), not vanish in a future
-            if task.exception() is not None:
-                raise task.exception()
+        eta = EtaEstimator(summary.total)
 
-    def _predict(self, predictor: PredictorLike, pixels: Future, summary: PreannotateSummary):
-        """(targets, sky), or the per-image error to report."""
-        try:
-            image = pixels.result()
-            t = time.perf_counter()
-            targets, sky = predictor.predict_targets(image, self.score_thr)
-            summary.model_s += time.perf_counter() - t
-        except IMAGE_ERRORS as exc:
-            return exc
-        return targets, sky
+        def consume(image_id: int, result: Any) -> None:
+            if isinstance(result, BaseException):
+                self._report(image_id, result, summary, eta)
+            else:
+                self._store(image_id, predictor, result, summary, eta)
 
-    def _store(self, image_id: int, targets: list, sky, summary, eta: EtaEstimator) -> None:
-        """I/O thread: write one image's proposals as one edit, hand it on, then report it."""
+        stats = run_pipeline(self.image_ids, self._load_pixels, predictor, consume,
+                             score_thr=self.score_thr, cancelled=self.isInterruptionRequested,
+                             name="preannotate")  # fmt: skip
+        summary.cancelled = stats.cancelled
+        summary.model_s = stats.network_s
+        summary.stats = stats
+
+    def _store(self, image_id: int, predictor: PredictorLike, prediction, summary, eta) -> None:
+        """Writer thread: one image's Prediction stored as one edit, handed on, then reported.
+        ``predictor.targets`` is the one way from a Prediction to what the project stores."""
         try:
+            targets, sky = predictor.targets(prediction, self.score_thr)
             edit = self.project.propose(image_id, targets, sky, self.model.version_id)
         except IMAGE_ERRORS as exc:
             self._report(image_id, exc, summary, eta)
@@ -211,7 +205,7 @@ class PreannotateWorker(QThread):
         self._report(image_id, stored, summary, eta)
 
     def _report(self, image_id: int, outcome, summary: PreannotateSummary, eta) -> None:
-        """I/O thread: ``outcome`` is the number of proposals stored, or the image's error."""
+        """Writer thread: ``outcome`` is the number of proposals stored, or the image's error."""
         if isinstance(outcome, BaseException):
             summary.failed[image_id] = str(outcome)
             self.image_failed.emit(image_id, str(outcome))
@@ -314,6 +308,7 @@ class GuiThreadGarbageCollector(QObject):
         super().__init__(parent)
         self._thresholds = gc.get_threshold()
         self._long_lived = len(gc.get_objects(2))  # oldest generation after the last full pass
+        self._promoted = 0  # objects moved into it by this collector since then
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.check)
@@ -341,16 +336,32 @@ class GuiThreadGarbageCollector(QObject):
                 continue
             if generation == 2 and not self._full_pass_due():
                 continue
-            found = gc.collect(generation)
-            if generation == 2:
-                self._long_lived = len(gc.get_objects(2))
-            return found
+            return self.collect(generation)
         return 0
+
+    def collect(self, generation: int) -> int:
+        """One collection of ``generation`` (and the younger ones), keeping the count of objects
+        moved into the oldest generation that decides when a full pass is due."""
+        if generation >= 2:
+            found = gc.collect(2)
+            self._long_lived, self._promoted = len(gc.get_objects(2)), 0
+            return found
+        young = sum(len(gc.get_objects(g)) for g in range(generation + 1))  # small: cheap to list
+        found = gc.collect(generation)
+        if generation == 1:  # the survivors of a generation-1 pass join the oldest generation
+            self._promoted += max(0, young - found)
+        return found
 
     def _full_pass_due(self) -> bool:
         """CPython's rule: a full pass (hundreds of ms with torch loaded) only once the oldest
-        generation grew by a quarter since the last one."""
-        return len(gc.get_objects(2)) - self._long_lived > self._long_lived // 4
+        generation grew by a quarter since the last one.
+
+        Growth is counted as the survivors this collector moved into it, like CPython's own
+        ``long_lived_pending``; the oldest generation itself is only listed after a full pass.
+        Listing it on every check (386,000 objects with torch and Qt loaded: 0.5-0.65 s on this
+        loaded machine, all of it holding the GIL) starved the pre-annotation pipeline's threads
+        once the generation-2 count had passed its threshold (issue 13, ADR 0007)."""
+        return self._promoted > self._long_lived // 4
 
 
 _collector: GuiThreadGarbageCollector | None = None

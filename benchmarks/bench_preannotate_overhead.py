@@ -1,233 +1,294 @@
-"""How much the GUI adds to batch pre-annotation (goals: GUI within 10 % of the CLI, < 20 % over the model).
+"""GUI batch pre-annotation against the ``predict`` command on the same images (goal: GUI within 10 %).
 
-1. The model alone: ``Predictor.predict_targets`` over N images already in memory.
-2. The ``predict`` command's loop (app.cli.predict.predict_folder: reader thread, network, writer
-   thread writing the DenseSIRST files) on the same N images saved as PNG files, same predictor.
-3. The whole run inside a Qt app: the Pre-annotation panel's worker on the same N images of a
-   project (pixel reads, DB writes, signals, batched window refreshes), timed from Start to the
-   run-ended signal, with the same already-loaded predictor.
+Both variants run in this process with the same loaded Predictor (ONNX Runtime, 2 threads), in
+interleaved rounds (CLI, GUI, then GUI, CLI, ...) so the shared machine's load hits both alike:
 
-Images: the demo project when ``core.demo`` exists, else the first N DenseSIRST images imported
-into a temporary project (``--images`` to choose a folder). Weights: the shipped default when
-present, else a random-init network of the default preset (same cost as a trained one).
+- CLI: ``app.cli.predict.predict_folder`` (what ``main.py predict`` runs: model.pipeline, the
+  DenseSIRST files written on its writer thread) over the images as files;
+- GUI: the real MainWindow with every panel, the first image open, "Pre-annotate Selected" over
+  the same images in a project (model.pipeline inside the PreannotateWorker, DB writes on its
+  writer thread, each result one undoable edit), timed from Start to the run-ended signal while
+  the GUI thread runs its ordinary event loop.
 
-    .venv/bin/python benchmarks/bench_preannotate_overhead.py --n 8
+Images: ``--n`` DenseSIRST frames of mixed sizes (200x150 .. 1280x1024) copied into a temporary
+project (``--n`` 14 adds 1280x1024 and 1918x1080). Printed per variant: images/s per round and their median, the median GUI/CLI ratio, and
+where the time goes: per-image network time (wall, on the calling thread) and the other stages,
+process CPU seconds per image, and for the GUI run the GUI thread's CPU time, paint events and
+garbage-collection pauses.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_preannotate_overhead.py --n 12 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import resource
+import shutil
+import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DENSESIRST_IMAGES = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "datasets"
-    / "DenseSIRST"
-    / "SIRSTdevkit"
-    / "PNGImages"
+    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit" / "PNGImages"
 )
+# One frame of each size family, in this order, cycled to --n (names of the trainval release).
+MIXED = ("202105-Enhance-1.png", "Misc_1.png", "20210725-S4-1.png", "202105-Enhance-11.png", "Misc_106.png",
+         "20210725-S2-201.png", "202105-Enhance-30.png", "Misc_3.png", "S20210303_S10_48.png", "Misc_23.png",
+         "211_HD_126.png", "S2_52.png", "GAODE_6.png", "20210725-S1-1121.png")
 
 
-def build_project(tmp: Path, images: Path, n: int):
-    """A project with n new images (the demo project when available)."""
-    from core.project import NewImage, Project
-
-    try:
-        from core import demo
-    except ImportError:
-        demo = None
-    make = getattr(demo, "create_demo", None) or getattr(demo, "build_demo_project", None)
-    if make is not None:
-        made = make(tmp / "demo")
-        project = made if isinstance(made, Project) else Project.open(tmp / "demo")
-        return project, [i.id for i in project.list_images()[:n]], "demo project"
-    paths = sorted(images.glob("*.png"))[:n]
-    if not paths:
-        sys.exit(f"no images in {images}; pass --images DIR")
-    project = Project.create(tmp / "proj")
-    infos = project.add_images(NewImage(path=p) for p in paths)
-    return project, [i.id for i in infos], f"{len(paths)} images from {images}"
+def pick_images(folder: Path, n: int) -> list[Path]:
+    """``n`` frames of mixed sizes: the MIXED list first, then more 640x512 / other frames."""
+    chosen = [folder / name for name in MIXED if (folder / name).is_file()]
+    rest = [p for p in sorted(folder.glob("*.png")) if p not in chosen]
+    chosen += rest[: max(0, n - len(chosen))]
+    if len(chosen) < n:
+        sys.exit(f"need {n} PNG images in {folder}; pass --images DIR")
+    return chosen[:n]
 
 
-def load_weights(tmp: Path) -> tuple[Path | None, str]:
-    from model.inference import default_weights_path
+class Timed:
+    """The predictor with each pipeline stage timed (wall seconds, summed per stage)."""
 
-    if default_weights_path().is_file():
-        return None, "shipped default"
-    import torch
+    def __init__(self, predictor) -> None:
+        self._p = predictor
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
-    from model.checkpoint import save_weights
-    from model.config import preset
-    from model.net import BafeNet
+    def reset(self) -> dict[str, float]:
+        with self._lock:
+            out, self.seconds = dict(self.seconds), defaultdict(float)
+        return out
 
-    torch.manual_seed(0)
-    cfg = preset("default")
-    path = tmp / "random_default.safetensors"
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default")
-    return path, "random-init default preset"
+    def _timed(self, stage: str, fn, *args):
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self.seconds[stage] += time.perf_counter() - t
 
+    def prepare(self, image):
+        return self._timed("prepare", self._p.prepare, image)
 
-def model_alone(predictor, project, ids: list[int]) -> float:
-    """Best of the model run on the main thread and on a plain worker thread.
+    def run_network(self, prepared):
+        return self._timed("network", self._p.run_network, prepared)
 
-    Both are measured because torch's CPU threading behaves differently per calling thread
-    (on a busy 2-core machine the main thread's OpenMP pool can be several times slower); the
-    faster figure is the model's own cost, so the overhead below is never flattered.
-    """
-    import threading
+    def finish(self, prepared, maps, score_thr=None):
+        return self._timed("finish", self._p.finish, prepared, maps, score_thr)
 
-    pixels = [project.load_pixels(i) for i in ids]
-    predictor.predict_targets(pixels[0], 0.05)  # warm-up (allocator, lazy init)
-    timings: list[float] = []
+    def targets(self, prediction, score_thr):
+        return self._timed("targets", self._p.targets, prediction, score_thr)
 
-    def timed() -> None:
-        t0 = time.perf_counter()
-        for img in pixels:
-            predictor.predict_targets(img, 0.05)
-        timings.append(time.perf_counter() - t0)
-
-    timed()
-    thread = threading.Thread(target=timed)
-    thread.start()
-    thread.join()
-    return min(timings)
+    def __getattr__(self, name):
+        return getattr(self._p, name)
 
 
-def export_pixels(project, ids: list[int], folder: Path) -> list[tuple[str, Path]]:
-    """The project's images as 8/16-bit PNG files (what a user would hand to ``predict``)."""
-    import cv2
+class GuiProbe:
+    """Paint events and garbage-collection pauses on the GUI thread during a run."""
 
-    folder.mkdir()
-    out = []
-    for i in ids:
-        path = folder / f"img_{i}.png"
-        if not cv2.imwrite(str(path), project.load_pixels(i)):
-            sys.exit(f"cannot write {path}")
-        out.append((path.stem, path))
-    return out
+    def __init__(self, app) -> None:
+        from PySide6.QtCore import QEvent, QObject
+
+        probe = self
+
+        class Filter(QObject):
+            def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+                if event.type() == QEvent.Type.Paint:
+                    probe.paints += 1
+                return False
+
+        self.paints = 0
+        self.gc_s = 0.0
+        self._gc_t0 = 0.0
+        self._filter = Filter()
+        app.installEventFilter(self._filter)
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            self.gc_s += time.perf_counter() - self._gc_t0
+
+    def reset(self) -> tuple[int, float]:
+        out = (self.paints, self.gc_s)
+        self.paints, self.gc_s = 0, 0.0
+        return out
 
 
-def cli_run(predictor, todo: list[tuple[str, Path]], out: Path) -> float:
-    """Seconds for the predict command's pipeline over ``todo`` (files written to ``out``)."""
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cli_run(predictor, todo, out: Path) -> dict:
     import contextlib
     import io
-    import shutil
 
     from app.cli.predict import ensure_out, predict_folder
 
     shutil.rmtree(out, ignore_errors=True)
     ensure_out(out)
-    t0 = time.perf_counter()
+    c0, t0 = cpu_s(), time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
         _rows, failed = predict_folder(predictor, todo, out, predictor.operating_threshold, 0.05)
-    elapsed = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
     if failed:
         sys.exit(f"predict failed on {failed}")
-    return elapsed
+    return {"wall": wall, "cpu": cpu_s() - c0, "stages": predictor.reset()}
 
 
-def whole_run(window, predictor, ids: list[int]):
-    """One run of the Pre-annotation panel's controller, from Start to its run-ended signal."""
-    from PySide6.QtWidgets import QApplication
+def gui_run(window, controller, predictor, probe: GuiProbe, ids: list[int]) -> dict:
+    """One "Pre-annotate Selected" run, the GUI thread in its own event loop until run-ended."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
-    from app import preannotate_panel
-
-    app = QApplication.instance()
-    controller = window.findChild(preannotate_panel.PreannotateController)
+    loop = QEventLoop()
     result: dict = {}
 
     def ended(summary) -> None:
         result["summary"] = summary
+        loop.quit()
 
     controller.run_ended.connect(ended)
-    t0 = time.perf_counter()
-    controller.start(ids)
-    while "summary" not in result:
-        app.processEvents()
-        time.sleep(0.001)
-    elapsed = time.perf_counter() - t0
+    probe.reset()
+    c0, g0, t0 = cpu_s(), time.thread_time(), time.perf_counter()
+    QTimer.singleShot(0, lambda: controller.start(ids))
+    loop.exec()
+    wall = time.perf_counter() - t0
+    gui_cpu = time.thread_time() - g0
+    cpu = cpu_s() - c0
     controller.run_ended.disconnect(ended)
     controller.shutdown()
-    return elapsed, result["summary"]
+    summary = result["summary"]
+    if summary is None or summary.failed or len(summary.done) != len(ids):
+        sys.exit(f"GUI run failed: {summary}")
+    paints, gc_s = probe.reset()
+    return {"wall": wall, "cpu": cpu, "gui_cpu": gui_cpu, "paints": paints, "gc": gc_s,
+            "stages": predictor.reset(), "summary": summary}
 
 
-def _window(project):
-    try:
-        from app.main_window import MainWindow
-        from app.settings import AppSettings
+def stage_text(run: dict) -> str:
+    return "(" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(run["stages"].items())) + f", cpu {run['cpu']:.2f})"
 
-        window = MainWindow(AppSettings(), install_panels=False)
-        window.set_project(project)
-        window.show()
-        return window
-    except ImportError:
-        from tests.gui.test_preannotate_support import FakeWindow
 
-        return FakeWindow(project)
+def settle(app, seconds: float) -> None:
+    """Let the window finish its start-up work (thumbnails, prefetch) before timing."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=8, help="number of images")
+    ap.add_argument("--n", type=int, default=12, help="number of images (mixed sizes)")
     ap.add_argument("--images", type=Path, default=DENSESIRST_IMAGES)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the model")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating repeats; best kept")
+    ap.add_argument("--threads", type=int, default=2, help="network threads (as predict --threads)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds after a warm-up round")
     ap.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    ap.add_argument("--profile-gui", action="store_true",
+                    help="after the rounds, profile the GUI thread during one more GUI run (cProfile, top 25)")
     args = ap.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+
+    from app import preannotate_panel
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+    from core.project import NewImage, Project
     from model.inference import Predictor
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        project, ids, what = build_project(tmp, args.images, args.n)
-        weights, wname = load_weights(tmp)
-        predictor = Predictor(weights, threads=args.threads, backend=args.backend)
-        from PySide6.QtWidgets import QApplication
+        os.environ.setdefault("SIRST_STUDIO_DATA_DIR", str(tmp / "data"))
+        files = tmp / "files"
+        files.mkdir()
+        for p in pick_images(args.images, args.n):
+            shutil.copy2(p, files / p.name)
+        todo = [(p.stem, p) for p in sorted(files.iterdir())]
+        project = Project.create(tmp / "proj")
+        ids = [i.id for i in project.add_images(NewImage(path=p) for _, p in todo)]
+        sizes = sorted({f"{i.width}x{i.height}" for i in project.list_images()})
+        predictor = Timed(Predictor(None, threads=args.threads, backend=args.backend))
 
-        from app import preannotate_panel
+        create_application(exception_hook=False)
+        app = QApplication.instance()
+        window = MainWindow(AppSettings(), install_panels=True)
+        window.set_project(project)
+        window.show()
+        window.goto_image(ids[0])
+        controller = window.findChild(preannotate_panel.PreannotateController)
+        controller.predictor_factory = lambda _weights: predictor
+        probe = GuiProbe(app)
+        settle(app, 2.0)
 
-        _app = QApplication.instance() or QApplication([])
-        window = _window(project)
-        preannotate_panel.install(window, predictor_factory=lambda _w: predictor)
-        # Alternate the two measurements and keep each one's best round: the machine is shared,
-        # and the minimum is the figure least disturbed by other processes.
-        todo = export_pixels(project, ids, tmp / "files")
-        alones, wholes, clis = [], [], []
-        for _ in range(args.rounds):
-            alones.append(model_alone(predictor, project, ids))
-            clis.append(cli_run(predictor, todo, tmp / "cli_out"))
-            wholes.append(whole_run(window, predictor, ids))
-        alone, cli = min(alones), min(clis)
-        whole, summary = min(wholes, key=lambda r: r[0])
-        window_kind = type(window).__name__
+        cli_runs, gui_runs = [], []
+        cli_run(predictor, todo, tmp / "cli_out")  # warm-up: ORT's first run at each shape
+        gui_run(window, controller, predictor, probe, ids)
+        for r in range(args.rounds):
+            order = ("cli", "gui") if r % 2 == 0 else ("gui", "cli")
+            for variant in order:
+                if variant == "cli":
+                    cli_runs.append(cli_run(predictor, todo, tmp / "cli_out"))
+                else:
+                    gui_runs.append(gui_run(window, controller, predictor, probe, ids))
+                settle(app, 0.3)
+            c, g = cli_runs[-1], gui_runs[-1]
+            print(f"round {r + 1}: CLI {c['wall']:.2f} s {stage_text(c)}; GUI {g['wall']:.2f} s {stage_text(g)}"
+                  f" gui-thread {g['gui_cpu']:.2f} s cpu, gc {g['gc']:.2f} s, {g['paints']} paints",
+                  file=sys.stderr, flush=True)
+        if args.profile_gui:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()  # profiles the calling (GUI) thread only
+            prof.enable()
+            gui_run(window, controller, predictor, probe, ids)
+            prof.disable()
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         window.close()
         project.close()
+
     n = len(ids)
-    print(f"images: {what}; model: {wname} ({args.backend}); window: {window_kind}; threads {args.threads}")
-    print(f"model alone      : {alone:7.2f} s  ({1000 * alone / n:6.1f} ms/image)")
-    print(f"predict CLI loop : {cli:7.2f} s  ({1000 * cli / n:6.1f} ms/image)")
-    print(f"whole GUI run    : {whole:7.2f} s  ({1000 * whole / n:6.1f} ms/image)")
-    print(f"  of which model : {summary.model_s:7.2f} s (inside the worker)")
-    print(f"done {len(summary.done)}, failed {len(summary.failed)}; rounds {args.rounds}")
-    print("  model alone per round:", " ".join(f"{a:.2f}" for a in alones))
-    print("  predict CLI per round:", " ".join(f"{c:.2f}" for c in clis))
-    print("  whole run per round  :", " ".join(f"{w:.2f}" for w, _ in wholes))
-    print(f"GUI throughput vs CLI          : {100 * (cli / whole):5.1f} %  (goal >= 90 %; GUI time / CLI time"
-          f" = {whole / cli:.3f})")
-    print(
-        f"non-model time per image (read, DB write, GUI): {1000 * (whole - summary.model_s) / n:.1f} ms"
-    )
-    print(f"overhead vs model alone        : {100 * (whole - alone) / alone:5.1f} %  (goal < 20 %)")
-    print(
-        f"overhead vs model in the worker: {100 * (whole - summary.model_s) / summary.model_s:5.1f} %"
-    )
+    med = statistics.median
+    if not cli_runs:
+        return  # --rounds 0: only the profile
+    cli_ips = [n / r["wall"] for r in cli_runs]
+    gui_ips = [n / r["wall"] for r in gui_runs]
+    ratios = [g["wall"] / c["wall"] for c, g in zip(cli_runs, gui_runs, strict=True)]
+    print(f"{n} DenseSIRST frames ({', '.join(sizes)}); shipped model, {args.backend}, "
+          f"{args.threads} threads; {args.rounds} interleaved rounds after a warm-up")
+    print(f"{'round':>5} {'CLI img/s':>10} {'GUI img/s':>10} {'GUI/CLI time':>13}")
+    for k, (c, g, q) in enumerate(zip(cli_ips, gui_ips, ratios, strict=True), 1):
+        print(f"{k:>5} {c:>10.2f} {g:>10.2f} {q:>13.3f}")
+    print(f"{'median':>5} {med(cli_ips):>10.2f} {med(gui_ips):>10.2f} {med(ratios):>13.3f}"
+          f"   GUI throughput = {100 / med(ratios):.1f} % of the CLI's (goal >= 90 %)")
+
+    def per_image(runs: list[dict], key: str) -> float:
+        return 1000 * med(r["stages"].get(key, 0.0) for r in runs) / n
+
+    print("\nper image, medians over rounds (ms; stages overlap across threads):")
+    print(f"{'':>24} {'CLI':>8} {'GUI':>8}")
+    for stage in ("prepare", "network", "finish", "targets"):
+        print(f"{stage + ' (wall)':>24} {per_image(cli_runs, stage):>8.1f} {per_image(gui_runs, stage):>8.1f}")
+    print(f"{'end to end (wall)':>24} {1000 * med(r['wall'] for r in cli_runs) / n:>8.1f}"
+          f" {1000 * med(r['wall'] for r in gui_runs) / n:>8.1f}")
+    print(f"{'process CPU':>24} {1000 * med(r['cpu'] for r in cli_runs) / n:>8.1f}"
+          f" {1000 * med(r['cpu'] for r in gui_runs) / n:>8.1f}")
+    print(f"{'GUI thread CPU':>24} {'':>8} {1000 * med(r['gui_cpu'] for r in gui_runs) / n:>8.1f}")
+    print(f"{'GUI garbage collection':>24} {'':>8} {1000 * med(r['gc'] for r in gui_runs) / n:>8.1f}")
+    print(f"paint events per GUI run: {' '.join(str(r['paints']) for r in gui_runs)}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
 from core.errors import SirstError
-from model.inference import Prediction, Predictor, Prepared
+
+if TYPE_CHECKING:  # torch stays unloaded until a Predictor is built (the GUI imports this module)
+    from model.inference import Prediction, Predictor, Prepared
 
 T = TypeVar("T")
 
@@ -41,6 +43,7 @@ class PipelineStats:
     finish_s: float = 0.0
     consume_s: float = 0.0
     wall_s: float = 0.0
+    cancelled: bool = False  # stopped by ``cancelled()`` before every item was handled
 
 
 @dataclass
@@ -59,11 +62,14 @@ def run_pipeline(
     readers: int = 1,
     depth: int = 2,
     cancelled: Callable[[], bool] | None = None,
+    name: str = "pipeline",
 ) -> PipelineStats:
     """Run ``predictor`` over ``items``: ``load(item)`` gives pixels, ``consume(item, result)``
-    gets the Prediction or the item's error (anything ``load`` raised, or one of ITEM_ERRORS). Errors raised by ``consume``
-    stop the run and propagate. ``cancelled()`` is checked before each image; images already
-    through the network are still consumed."""
+    gets the Prediction or the item's error (anything ``load`` raised, or one of ITEM_ERRORS). Any other
+    error (in ``consume``, or a bug in ``finish``) stops the run and propagates: no item is consumed
+    after it. ``cancelled()`` is checked before each image; images already
+    through the network are still consumed. ``name`` prefixes the threads' names (``name-read``,
+    ``name-write``: profilers and tests tell the callers' threads apart)."""
     import time
 
     stats = PipelineStats()
@@ -77,26 +83,39 @@ def run_pipeline(
             return _Read(item, exc, time.perf_counter() - t)
 
     def finish(item: T, prepared: Prepared, maps) -> None:
+        if broken:
+            return
         t = time.perf_counter()
         try:
             result: Prediction | BaseException = predictor.finish(prepared, maps, score_thr)
         except ITEM_ERRORS as exc:
             result = exc
+        except BaseException as exc:  # a bug: the run stops, later images stay untouched
+            broken.append(exc)
+            raise
         t2 = time.perf_counter()
         stats.finish_s += t2 - t
         deliver(item, result)
         stats.consume_s += time.perf_counter() - t2
 
+    broken: list[BaseException] = []  # the first unexpected writer error: nothing is consumed after it
+
     def deliver(item: T, result: Prediction | BaseException) -> None:
+        if broken:
+            return
         if isinstance(result, BaseException):
             stats.failed += 1
         else:
             stats.images += 1
-        consume(item, result)
+        try:
+            consume(item, result)
+        except BaseException as exc:
+            broken.append(exc)
+            raise
 
     source = iter(items)
-    with ThreadPoolExecutor(max(1, readers), thread_name_prefix="pipeline-read") as pool, \
-            ThreadPoolExecutor(1, thread_name_prefix="pipeline-write") as writer:
+    with ThreadPoolExecutor(max(1, readers), thread_name_prefix=f"{name}-read") as pool, \
+            ThreadPoolExecutor(1, thread_name_prefix=f"{name}-write") as writer:
         pending: deque[Future[_Read[T]]] = deque()
         written: deque[Future[None]] = deque()
 
@@ -110,7 +129,10 @@ def run_pipeline(
         try:
             refill()
             while pending:
+                if broken:
+                    break  # surfaces below
                 if cancelled is not None and cancelled():
+                    stats.cancelled = True
                     break
                 r = pending.popleft().result()
                 refill()  # keep the readers busy while the network runs

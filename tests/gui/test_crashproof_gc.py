@@ -82,9 +82,29 @@ def test_a_full_pass_waits_until_the_oldest_generation_grew_by_a_quarter(qapp):
     try:
         assert not collector._full_pass_due()
         survivors = [[] for _ in range(len(gc.get_objects(2)) // 4 + 1000)]
-        gc.collect(1)  # what survives generation 1 moves to the oldest generation
+        collector.collect(1)  # what survives generation 1 moves to the oldest generation
         assert collector._full_pass_due()
+        collector.collect(2)
+        assert not collector._full_pass_due()  # counted afresh from the new oldest generation
         del survivors
+    finally:
+        collector.deleteLater()
+
+
+def test_a_check_never_lists_the_oldest_generation_unless_it_collects_it(qapp, monkeypatch):
+    """Listing it holds the GIL for hundreds of ms with torch loaded (issue 13): the timer's
+    check must not do it while the generation-2 count is past its threshold but no pass is due."""
+    collector = GuiThreadGarbageCollector(interval_ms=60_000)
+    try:
+        listed: list[int] = []
+        real = gc.get_objects
+        monkeypatch.setattr(gc, "get_objects", lambda generation=None: (listed.append(generation), real(generation))[1])
+        for _ in range(gc.get_threshold()[2] + 2):
+            collector.collect(1)  # generation 2's count now exceeds its threshold
+        assert gc.get_count()[2] > gc.get_threshold()[2] and not collector._full_pass_due()
+        for _ in range(5):
+            collector.check()
+        assert 2 not in listed and None not in listed
     finally:
         collector.deleteLater()
 

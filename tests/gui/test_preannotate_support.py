@@ -17,7 +17,11 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
-from core.types import Source, Target, TargetState
+from core.types import Target
+
+# Imported here, not in the fake's methods: importing torch on a worker thread of a busy
+# machine can take longer than a test waits.
+from model.inference import Prediction, Predictor
 
 
 class FakeWindow(QMainWindow):
@@ -77,13 +81,15 @@ class FakeWindow(QMainWindow):
 
 
 class FakePredictor:
-    """Proposes one target at the brightest pixel and the top half as sky.
+    """Proposes one target at the brightest pixel (score 0.9), one at (1.5, 1.5) (score 0.1) and
+    the top half as sky, through the real Predictor's stages (``prepare`` -> ``run_network`` ->
+    ``finish`` gives a real ``model.inference.Prediction``; ``targets`` is the real one).
 
-    ``gate``: a threading.Event the predictor waits on before each image (to cancel mid-run);
+    ``gate``: a threading.Event the network waits on before each image (to cancel mid-run);
     ``one_shot``: clear the gate after each pass, so every image needs its own ``gate.set()``;
-    ``fail_on``: pixel arrays whose first value is this number raise (a model error);
+    ``fail_on``: pixel arrays whose first value is this number raise in the network (a model error);
     ``bad_sky_on``: ... get a sky mask of the wrong shape (the project refuses to store it);
-    ``crash_on``: ... raise an unexpected error (a bug), which ends the run.
+    ``crash_on``: ... raise an unexpected error in ``finish`` (a bug), which ends the run.
     """
 
     def __init__(
@@ -103,37 +109,44 @@ class FakePredictor:
         self.fail_on = fail_on
         self.calls = 0
         self.thresholds: list[float] = []
-        self.entered = threading.Event()  # set when the first image is being predicted
+        self.entered = threading.Event()  # set when the first image is in the network
 
-    def predict_targets(self, image: np.ndarray, score_thr: float):
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return image if image.ndim == 2 else image[..., 0]
+
+    def run_network(self, gray: np.ndarray) -> np.ndarray:
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
             if self.one_shot:
                 self.gate.clear()  # the next image waits for its own release
         self.calls += 1
-        self.thresholds.append(score_thr)
-        gray = image if image.ndim == 2 else image[..., 0]
         if self.fail_on is not None and gray.flat[0] == self.fail_on:
             raise RuntimeError("model exploded on this image")
-        y, x = np.unravel_index(int(np.argmax(gray)), gray.shape)
-        targets = [
-            Target(
-                point=(x + 0.5, y + 0.5), box=(x - 1, y - 1, x + 2, y + 2), source=Source.MODEL,
-                score=0.9, state=TargetState.PROPOSAL,
-            ),
-            Target(
-                point=(1.5, 1.5), box=(1, 1, 3, 3), source=Source.MODEL, score=0.1,
-                state=TargetState.PROPOSAL,
-            ),
-        ]  # fmt: skip
-        sky = np.zeros(gray.shape, dtype=bool)
-        sky[: gray.shape[0] // 2] = True
-        if self.bad_sky_on is not None and gray.flat[0] == self.bad_sky_on:
-            sky = sky[:-1]  # the wrong size: the project must refuse to store it
+        return gray
+
+    def finish(self, gray: np.ndarray, _maps, score_thr: float | None = None):
+        self.thresholds.append(score_thr)
         if self.crash_on is not None and gray.flat[0] == self.crash_on:
             raise KeyError("a bug, not a bad image")
-        return targets, sky
+        y, x = np.unravel_index(int(np.argmax(gray)), gray.shape)
+        boxes = np.array([(x - 1, y - 1, x + 2, y + 2), (1, 1, 3, 3)], np.float32)
+        points = np.array([(x + 0.5, y + 0.5), (1.5, 1.5)], np.float32)
+        h, w = gray.shape
+        if self.bad_sky_on is not None and gray.flat[0] == self.bad_sky_on:
+            h -= 1  # the wrong size: the project must refuse to store it
+        logit = np.full((h, w), -8.0, np.float32)
+        logit[: gray.shape[0] // 2] = 8.0  # sky = the top half
+        return Prediction(boxes, np.array([0.9, 0.1], np.float32), points, logit, (h, w),
+                          operating_threshold=0.5, sky_stride=1)  # fmt: skip
+
+    def targets(self, prediction, score_thr: float):
+        return Predictor.targets(self, prediction, score_thr)  # the real conversion (no self state)
+
+    def predict_targets(self, image: np.ndarray, score_thr: float):
+        """The one-call form other panels (the inspector) use."""
+        gray = self.prepare(image)
+        return self.targets(self.finish(gray, self.run_network(gray), score_thr), score_thr)
 
 
 def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list[Path]:

@@ -72,9 +72,9 @@ def test_preannotating_the_open_image_reuses_its_pixels_and_is_one_undo_step(
     seen: list = []
 
     class Recording(FakePredictor):
-        def predict_targets(self, image, score_thr):
+        def prepare(self, image):
             seen.append(image)
-            return super().predict_targets(image, score_thr)
+            return super().prepare(image)
 
     panel_ctl = preannotate_panel.PreannotateController(w, lambda _weights: Recording())
     image_id = w.current_image_id

@@ -88,12 +88,30 @@ def test_consume_errors_stop_the_run_and_propagate(predictor):
 
     with pytest.raises(OSError, match="disk full"):
         run_pipeline(imgs, imgs.__getitem__, predictor, consume, depth=1)
-    assert seen[:2] == ["im0", "im1"] and len(seen) < 5
+    assert seen == ["im0", "im1"]  # nothing is consumed after the error, even what was already queued
 
 
 def test_cancel_stops_before_the_next_image(predictor):
     imgs = images(6)
     got = []
-    run_pipeline(imgs, imgs.__getitem__, predictor, lambda k, p: got.append(k),
-                 cancelled=lambda: len(got) >= 2, depth=1)
+    stats = run_pipeline(imgs, imgs.__getitem__, predictor, lambda k, p: got.append(k),
+                         cancelled=lambda: len(got) >= 2, depth=1, name="mine")
     assert 2 <= len(got) < 6 and got == list(imgs)[: len(got)]
+    assert stats.cancelled and stats.images == len(got)
+    done = run_pipeline(imgs, imgs.__getitem__, predictor, lambda k, p: None, cancelled=lambda: False)
+    assert not done.cancelled and done.images == 6
+
+
+def test_a_bug_in_finish_stops_the_run_with_later_images_unconsumed(predictor, monkeypatch):
+    imgs = images(5)
+    real, seen = predictor.finish, []
+
+    def finish(prepared, maps, score_thr=None):
+        if len(seen) == 1:
+            raise KeyError("a bug")
+        return real(prepared, maps, score_thr)
+
+    monkeypatch.setattr(predictor, "finish", finish)
+    with pytest.raises(KeyError, match="a bug"):
+        run_pipeline(imgs, imgs.__getitem__, predictor, lambda k, p: seen.append(k), depth=2)
+    assert seen == ["im0"]
