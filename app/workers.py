@@ -189,20 +189,24 @@ class PreannotateWorker(QThread):
                 raise task.exception()
 
     def _predict(self, predictor: PredictorLike, pixels: Future, summary: PreannotateSummary):
-        """(targets, sky), or the per-image error to report."""
+        """(Proposal,) (app.proposals: targets, sky, repaired pixels), or the per-image error."""
+        from app.proposals import predict_proposal
+
         try:
             image = pixels.result()
             t = time.perf_counter()
-            targets, sky = predictor.predict_targets(image, self.score_thr)
+            proposal = predict_proposal(predictor, image, self.score_thr)
             summary.model_s += time.perf_counter() - t
         except IMAGE_ERRORS as exc:
             return exc
-        return targets, sky
+        return (proposal,)
 
-    def _store(self, image_id: int, targets: list, sky, summary, eta: EtaEstimator) -> None:
+    def _store(self, image_id: int, proposal, summary, eta: EtaEstimator) -> None:
         """I/O thread: write one image's proposals as one edit, hand it on, then report it."""
+        from app.proposals import store_proposal
+
         try:
-            edit = self.project.propose(image_id, targets, sky, self.model.version_id)
+            edit = store_proposal(self.project, image_id, proposal, self.model.version_id)
         except IMAGE_ERRORS as exc:
             self._report(image_id, exc, summary, eta)
             return
