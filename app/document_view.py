@@ -63,20 +63,17 @@ BAD_PIXEL_TIP = ("Red x: a sensor pixel (isolated hot or dead) that the bad-pixe
 
 
 def setup_bad_pixel_action(action) -> None:
-    """Checked (markers shown) by default; enabled while the open image has any."""
+    """Checked: markers are shown by default wherever an image has any."""
     action.setCheckable(True)
     action.setChecked(True)
-    action.setEnabled(False)
     action.setStatusTip(BAD_PIXEL_TIP)
     action.setToolTip(f"{action.toolTip()}: {BAD_PIXEL_TIP}")
 
 
 def show_bad_pixels(window, coords) -> None:
-    """The open image's repaired pixels on the canvas; the View toggle follows whether any."""
-    action = window.actions_by_id["toggle_bad_pixels"]
+    """The open image's repaired pixels on the canvas, shown as the View toggle says."""
     window.canvas.set_bad_pixels(coords)
-    window.canvas.show_bad_pixels(action.isChecked())
-    action.setEnabled(coords is not None and len(coords) > 0)
+    window.canvas.show_bad_pixels(window.actions_by_id["toggle_bad_pixels"].isChecked())
 
 
 def follow_announcement(window, image_id: int) -> None:
