@@ -127,7 +127,7 @@ def cli_run(predictor, todo: list[tuple[str, Path]], out: Path) -> float:
     ensure_out(out)
     t0 = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
-        _rows, failed = predict_folder(predictor, todo, out, predictor.operating_threshold, 0.05)
+        _rows, failed, _pixels = predict_folder(predictor, todo, out, predictor.operating_threshold, 0.05)
     elapsed = time.perf_counter() - t0
     if failed:
         sys.exit(f"predict failed on {failed}")
