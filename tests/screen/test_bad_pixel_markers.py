@@ -44,7 +44,7 @@ def test_markers_show_at_injected_defects_and_hide_with_b(run_app, tmp_path: Pat
         project.propose(info.id, [], None, bad_pixels=found)
 
     app = run_app(root)
-    state = app.wait_image("defects", timeout=60)
+    state = app.wait_image("defects", timeout=240)  # app start on a loaded machine
     (ox, oy), (cx, cy) = state["image_origin"], state["image_corner"]
     sx, sy = (cx - ox) / w, (cy - oy) / h
 
