@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
+from app.proposals import predict_proposal, store_proposal
 from core.errors import SirstError
 
 log = logging.getLogger(__name__)
@@ -190,8 +191,6 @@ class PreannotateWorker(QThread):
 
     def _predict(self, predictor: PredictorLike, pixels: Future, summary: PreannotateSummary):
         """(Proposal,) (app.proposals: targets, sky, repaired pixels), or the per-image error."""
-        from app.proposals import predict_proposal
-
         try:
             image = pixels.result()
             t = time.perf_counter()
@@ -203,8 +202,6 @@ class PreannotateWorker(QThread):
 
     def _store(self, image_id: int, proposal, summary, eta: EtaEstimator) -> None:
         """I/O thread: write one image's proposals as one edit, hand it on, then report it."""
-        from app.proposals import store_proposal
-
         try:
             edit = store_proposal(self.project, image_id, proposal, self.model.version_id)
         except IMAGE_ERRORS as exc:
