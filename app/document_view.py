@@ -53,6 +53,27 @@ def redraw(window, edit: AnnotationEdit | None) -> None:
     if edit is None or edit.regions:
         rings, window._visit_rings = (window._visit_rings if edit is None else None), None
         window.canvas.set_sky(doc.sky_view(), doc.sky_view(TargetState.PROPOSAL), rings)
+    if edit is None or edit.bad_pixels is not None:
+        show_bad_pixels(window, doc.bad_pixels())
+
+
+# What the markers are, wherever the user meets them (menu status tip, Image dock tooltip).
+BAD_PIXEL_TIP = ("Red x: a sensor pixel (isolated hot or dead) that the bad-pixel filter repaired "
+                 "before the model ran, so that it was not taken for a target. Not a label.")  # fmt: skip
+
+
+def setup_bad_pixel_action(action) -> None:
+    """Checked: markers are shown by default wherever an image has any."""
+    action.setCheckable(True)
+    action.setChecked(True)
+    action.setStatusTip(BAD_PIXEL_TIP)
+    action.setToolTip(f"{action.toolTip()}: {BAD_PIXEL_TIP}")
+
+
+def show_bad_pixels(window, coords) -> None:
+    """The open image's repaired pixels on the canvas, shown as the View toggle says."""
+    window.canvas.set_bad_pixels(coords)
+    window.canvas.show_bad_pixels(window.actions_by_id["toggle_bad_pixels"].isChecked())
 
 
 def follow_announcement(window, image_id: int) -> None:

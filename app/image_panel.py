@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.document_view import BAD_PIXEL_TIP
 from core.types import ImageInfo, ReviewStatus, Split
 from widgets.scrolling import set_scrolled_layout
 from widgets.text import plural
@@ -103,6 +104,11 @@ class ImagePanel(QWidget):
         self.name_label.setText(f"<b>{info.name}</b>")
         facts = (f"{info.width} x {info.height}, {info.bit_depth}-bit, {info.channels} ch<br>"
                  f"{plural(info.n_targets, 'target')}, {self._proposal_text(info)}")  # fmt: skip
+        tip = ""
+        if info.n_bad_pixels is not None:  # recorded by the latest pre-annotation
+            facts += f"<br>{plural(info.n_bad_pixels, 'bad pixel')} repaired"
+            tip = BAD_PIXEL_TIP
+        self.facts_label.setToolTip(tip)
         if info.missing:
             facts += "<br><span style='color:#d9534f'>File missing: move it back to " \
                      f"{info.path} or re-import it.</span>"  # fmt: skip

@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
             "next_image": lambda: self.step_image(1), "prev_image": lambda: self.step_image(-1),
             "next_unreviewed": self.next_unreviewed, "mark_reviewed": self.mark_reviewed_and_next,
             "find": self.image_list.focus_search, "toggle_sky": self._toggle_sky,
+            "toggle_bad_pixels": self._toggle_bad_pixels,
             # Keys the canvas handles itself; the menu items do the same for the selection.
             "delete": lambda: c.delete_targets(self.canvas.selected_ids()),
             "accept": lambda: c.accept(self.canvas.selected_ids()),
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow):
                 menu.addAction(self.actions_by_id[action_id])
         self.actions_by_id["toggle_sky"].setCheckable(True)
         self.actions_by_id["toggle_sky"].setChecked(True)
+        document_view.setup_bad_pixel_action(self.actions_by_id["toggle_bad_pixels"])
         self.help_menu = self.menuBar().addMenu("&Help")
         self.actions_by_id["cheat_sheet"] = make_action(self, "cheat_sheet", slots["cheat_sheet"])
         self.help_menu.addAction(self.actions_by_id["cheat_sheet"])
@@ -386,6 +388,7 @@ class MainWindow(QMainWindow):
         self.project = self.thumbnails = self.prefetcher = self.document = None
         self.current_image_id = None
         self.image_panel.set_info(None)
+        document_view.show_bad_pixels(self, None)
         self.welcome.set_recent(self.settings.recent_projects())
         self.pages.setCurrentWidget(self.welcome)
         self._update_title()
@@ -502,6 +505,9 @@ class MainWindow(QMainWindow):
 
     def _toggle_sky(self) -> None:
         self.canvas.show_sky(self.actions_by_id["toggle_sky"].isChecked())
+
+    def _toggle_bad_pixels(self) -> None:
+        self.canvas.show_bad_pixels(self.actions_by_id["toggle_bad_pixels"].isChecked())
 
     def _show_cursor(self, x: float, y: float, value: object) -> None:
         self.cursor_label.setText(

@@ -79,6 +79,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         ("Right-click", "Del"), "Mode", True,
     ),  # fmt: skip
     Shortcut("toggle_sky", "Show / hide the &sky", ("H",), "View"),
+    Shortcut("toggle_bad_pixels", "Show / hide &bad-pixel markers", ("B",), "View"),
     Shortcut("fit", "&Fit the image", ("F", "Home"), "View", True),
     Shortcut("zoom", "Zoom at the cursor", ("Wheel",), "View", True),
     Shortcut("pan", "Pan", ("Middle/right drag", "Space+drag"), "View", True),
@@ -105,7 +106,8 @@ MENUS: dict[str, list[str | None]] = {
               "close_project", "quit"],
     "&Edit": ["undo", "redo", None, "delete", "select_all", None, "accept", "reject",
               "accept_above", "accept_sky"],
-    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "fit", "loupe"],
+    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "toggle_bad_pixels",
+              "fit", "loupe"],
     "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
 }  # fmt: skip
 # Mouse gestures and keys that only make sense on the canvas (nudge, pan...) are listed in the

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
+from app.proposals import proposal_from_prediction, store_proposal
 from core.errors import SirstError
 from model.pipeline import PipelineStats, run_pipeline
 
@@ -193,10 +194,11 @@ class PreannotateWorker(QThread):
 
     def _store(self, image_id: int, predictor: PredictorLike, prediction, summary, eta) -> None:
         """Writer thread: one image's Prediction stored as one edit, handed on, then reported.
-        ``predictor.targets`` is the one way from a Prediction to what the project stores."""
+        ``app.proposals`` is the one way from a Prediction to what the project stores (targets,
+        sky and the repaired sensor pixels)."""
         try:
-            targets, sky = predictor.targets(prediction, self.score_thr)
-            edit = self.project.propose(image_id, targets, sky, self.model.version_id)
+            proposal = proposal_from_prediction(predictor, prediction, self.score_thr)
+            edit = store_proposal(self.project, image_id, proposal, self.model.version_id)
         except IMAGE_ERRORS as exc:
             self._report(image_id, exc, summary, eta)
             return

@@ -141,7 +141,7 @@ def cli_run(predictor, todo, out: Path) -> dict:
     ensure_out(out)
     c0, t0 = cpu_s(), time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
-        _rows, failed = predict_folder(predictor, todo, out, predictor.operating_threshold, 0.05)
+        _rows, failed, _pixels = predict_folder(predictor, todo, out, predictor.operating_threshold, 0.05)
     wall = time.perf_counter() - t0
     if failed:
         sys.exit(f"predict failed on {failed}")

@@ -53,7 +53,7 @@ from core.types import (
     TargetState,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
 # Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
@@ -90,6 +90,9 @@ class ImageRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String)
     reviewed_at: Mapped[str | None] = mapped_column(String)
     assignee: Mapped[str | None] = mapped_column(String)
+    # v5: the sensor pixels the latest pre-annotation repaired (core.edits.BadPixels bytes: int32
+    # (x, y) pairs; NULL = not recorded). Deferred: listing images reads only its length.
+    bad_pixels: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (Index("ix_images_split_status", "split", "status"),)
 
@@ -479,7 +482,10 @@ def info_select() -> Select:
     """
     cols = [getattr(ImageRow, c) for c in INFO_COLS]
     counts = (_count_targets(TargetState.ACCEPTED), _count_targets(TargetState.PROPOSAL))
-    return select(*cols, *counts).order_by(ImageRow.id)
+    # The blob's length, not the blob (8 bytes per pixel; NULL stays NULL): both engines read it
+    # without loading the content.
+    n_bad = func.length(ImageRow.bad_pixels)
+    return select(*cols, *counts, n_bad).order_by(ImageRow.id)
 
 
 def enum_or(cls, value: object, default):
@@ -495,8 +501,9 @@ def infos(session: Session, stmt: Select) -> list[ImageInfo]:
     """Run an ``info_select()`` statement; ``missing`` is left False."""
     out = []
     for row in session.execute(stmt):
-        *base, n_acc, n_prop = row
+        *base, n_acc, n_prop, n_bad = row
         info = ImageInfo(**dict(zip(INFO_COLS, base, strict=True)))
+        info.n_bad_pixels = None if n_bad is None else int(n_bad) // 8
         info.split = enum_or(Split, info.split, Split.UNASSIGNED)
         info.status = enum_or(ReviewStatus, info.status, ReviewStatus.NEW)
         info.n_targets, info.n_proposals = int(n_acc), int(n_prop)

@@ -18,6 +18,7 @@ import numpy as np
 from core.edits import (
     FIELD_TYPES,
     AnnotationEdit,
+    BadPixels,
     FieldChange,
     ImageField,
     ImageLabels,
@@ -56,6 +57,9 @@ def info_after(info: ImageInfo, edit: AnnotationEdit) -> ImageInfo:
     for f in edit.fields:
         name = ImageField(f.name)
         setattr(out, name.value, FIELD_TYPES[name](f.after))
+    if edit.bad_pixels is not None:
+        after = edit.bad_pixels.after
+        out.n_bad_pixels = len(after) if after is not None else None
     if edit.version is not None:
         out.version = edit.version
     return out
@@ -74,6 +78,8 @@ class AnnotationDocument:
         self._regions: dict[TargetState, Region | None] = {}
         # Decoded skies, kept by the document (not by the edits, which an undo history keeps).
         self._masks: dict[TargetState, np.ndarray | None] = {}
+        self._bad_pixels: BadPixels | None = None  # repaired by the latest pre-annotation
+        self._bad_coords: np.ndarray | None = None  # decoded once per value
         self._observers: list[Observer] = []
 
     # ------------------------------------------------------------------ observers
@@ -97,11 +103,16 @@ class AnnotationDocument:
         self._regions, self._masks = {}, {}
         self._set_region(TargetState.ACCEPTED, labels.sky)
         self._set_region(TargetState.PROPOSAL, labels.sky_proposal)
+        self._set_bad_pixels(labels.bad_pixels)
         self._publish(DocumentChange(self.image_id, None, self.info, True))
 
     def clear(self) -> None:
         self.image_id = self.info = self.pixels = None
         self._targets, self._regions, self._masks = {}, {}, {}
+        self._set_bad_pixels(None)
+
+    def _set_bad_pixels(self, value: BadPixels | None) -> None:
+        self._bad_pixels, self._bad_coords = value, None
 
     def _set_region(self, state: TargetState, region: Region | None) -> None:
         self._regions[state] = region
@@ -141,6 +152,17 @@ class AnnotationDocument:
     def sky_view(self, state: TargetState = TargetState.ACCEPTED) -> np.ndarray | None:
         """The sky mask of ``state`` shared read-only (no copy: for views that only draw it)."""
         return self._mask(TargetState(state))
+
+    def bad_pixels(self) -> np.ndarray | None:
+        """int32 [K, 2] (x, y) of the sensor pixels the latest pre-annotation repaired, shared
+        read-only; None when none are recorded (never pre-annotated, or the filter was off)."""
+        if self._bad_pixels is None:
+            return None
+        if self._bad_coords is None:
+            arr = self._bad_pixels.coords()
+            arr.flags.writeable = False
+            self._bad_coords = arr
+        return self._bad_coords
 
     def annotation(self) -> ImageAnnotation:
         """Accepted targets and sky, as export and the BAG-CP preview read them."""
@@ -195,6 +217,8 @@ class AnnotationDocument:
                     self._targets[int(c.after.id)] = c.after
             for r in edit.regions:
                 self._set_region(TargetState(r.state), r.after)
+            if edit.bad_pixels is not None:
+                self._set_bad_pixels(edit.bad_pixels.after)
             self.info = info = info_after(self.info, edit)
         self._publish(DocumentChange(edit.image_id, edit, info, current))
 

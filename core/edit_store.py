@@ -18,6 +18,8 @@ from core.db import ImageRow, ModelVersionRow, TargetRow
 from core.edits import (
     FIELD_TYPES,
     AnnotationEdit,
+    BadPixelChange,
+    BadPixels,
     FieldChange,
     ImageField,
     Region,
@@ -57,6 +59,9 @@ def apply_edit(
     for f in edit.fields:
         name = ImageField(f.name)
         setattr(img, name.value, str(FIELD_TYPES[name](f.after)))
+    if edit.bad_pixels is not None:
+        after = edit.bad_pixels.after
+        img.bad_pixels = after.blob if after is not None else None
     return replace(edit, targets=tuple(resolved))
 
 
@@ -107,6 +112,32 @@ def current_region(s: Session, image_id: int, state: TargetState) -> Region | No
     return db.region_from_row(row) if row is not None else None
 
 
+def check_pixels(coords: np.ndarray | None, height: int, width: int, name: str) -> None:
+    """ProjectError unless ``coords`` is None or (x, y) rows inside the image."""
+    if coords is None:
+        return
+    arr = np.asarray(coords)
+    if arr.size == 0:
+        return
+    if arr.ndim != 2 or arr.shape[1] != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ProjectError(
+            f"repaired pixels of image {name!r} must be integer (x, y) rows, got {arr.dtype} "
+            f"{arr.shape}; nothing was stored"
+        )
+    xs, ys = arr[:, 0], arr[:, 1]
+    if xs.min() < 0 or ys.min() < 0 or xs.max() >= width or ys.max() >= height:
+        raise ProjectError(
+            f"repaired pixels of image {name!r} lie outside its {width}x{height} pixels; "
+            "nothing was stored"
+        )
+
+
+def current_bad_pixels(img: ImageRow) -> BadPixels | None:
+    """The repaired pixels stored with ``img`` (None: none recorded)."""
+    blob = img.bad_pixels
+    return BadPixels(bytes(blob)) if blob is not None else None
+
+
 def target_rows(s: Session, image_id: int, states: list[str] | None = None) -> list[TargetRow]:
     stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
     if states is not None:
@@ -120,9 +151,12 @@ def proposals_edit(
     targets: Iterable[Target],
     sky: np.ndarray | None,
     model_version_id: int | None,
+    bad_pixels: np.ndarray | None = None,
 ) -> AnnotationEdit:
     """The edit a pre-annotation result makes: old proposals (targets and sky) out, new ones in,
-    status NEW -> PRE_ANNOTATED. Undoing it brings the previous proposals back."""
+    the pixels its bad-pixel filter repaired recorded (``bad_pixels`` None: the filter was off,
+    so none are), status NEW -> PRE_ANNOTATED. Undoing it brings the previous proposals and
+    repaired pixels back."""
     proposal = TargetState.PROPOSAL
     old = [db.target_from_row(r) for r in target_rows(s, img.id, [proposal.value])]
     changes = [TargetChange(t, None) for t in old]
@@ -135,4 +169,7 @@ def proposals_edit(
     fields = ()
     if img.status == ReviewStatus.NEW.value:
         fields = (FieldChange(ImageField.STATUS, ReviewStatus.NEW, ReviewStatus.PRE_ANNOTATED),)
-    return AnnotationEdit(img.id, "Pre-annotate", tuple(changes), regions, fields)
+    old_pixels = current_bad_pixels(img)
+    new_pixels = BadPixels.from_coords(bad_pixels) if bad_pixels is not None else None
+    pixels = BadPixelChange(old_pixels, new_pixels) if old_pixels != new_pixels else None
+    return AnnotationEdit(img.id, "Pre-annotate", tuple(changes), regions, fields, pixels)

@@ -104,6 +104,44 @@ def _bare(region: Region | None) -> Region | None:
 
 
 @dataclass(frozen=True)
+class BadPixels:
+    """The sensor pixels the bad-pixel filter (core.badpixels) repaired before the model saw the
+    image, as the project stores them: int32 little-endian (x, y) pairs. Bytes, not an array, so
+    that the value compares and hashes like the rest of an edit; an empty value means the filter
+    ran and found none."""
+
+    blob: bytes = b""
+
+    @classmethod
+    def from_coords(cls, coords: np.ndarray) -> BadPixels:
+        arr = np.asarray(coords)
+        if arr.size and (arr.ndim != 2 or arr.shape[1] != 2):
+            raise ValueError(f"bad pixels are (x, y) rows, got an array of shape {arr.shape}")
+        return cls(arr.reshape(-1, 2).astype("<i4").tobytes())
+
+    def coords(self) -> np.ndarray:
+        """int32 [K, 2] (x, y), a fresh array."""
+        if len(self.blob) % 8:
+            raise ValueError(f"a stored bad-pixel list is damaged ({len(self.blob)} bytes)")
+        return np.frombuffer(self.blob, "<i4").reshape(-1, 2).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.blob) // 8
+
+
+@dataclass(frozen=True)
+class BadPixelChange:
+    """The repaired pixels recorded with the image replaced; None = none recorded (never
+    pre-annotated with the filter on)."""
+
+    before: BadPixels | None
+    after: BadPixels | None
+
+    def inverse(self) -> BadPixelChange:
+        return BadPixelChange(self.after, self.before)
+
+
+@dataclass(frozen=True)
 class FieldChange:
     name: ImageField
     before: object
@@ -122,6 +160,8 @@ class AnnotationEdit:
     targets: tuple[TargetChange, ...] = ()
     regions: tuple[RegionChange, ...] = ()
     fields: tuple[FieldChange, ...] = ()
+    # The sensor pixels a pre-annotation repaired (None: this edit leaves them as they are).
+    bad_pixels: BadPixelChange | None = None
     # The image's version once this edit was committed (ADR 0008); None: not committed / unknown.
     version: int | None = None
 
@@ -132,6 +172,7 @@ class AnnotationEdit:
             tuple(c.inverse() for c in self.targets),
             tuple(c.inverse() for c in self.regions),
             tuple(c.inverse() for c in self.fields),
+            self.bad_pixels.inverse() if self.bad_pixels is not None else None,
         )
 
     def compact(self) -> AnnotationEdit:
@@ -144,7 +185,7 @@ class AnnotationEdit:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.targets or self.regions or self.fields)
+        return not (self.targets or self.regions or self.fields or self.bad_pixels)
 
     def touches_targets(self) -> bool:
         return bool(self.targets)
@@ -169,9 +210,13 @@ class AnnotationEdit:
         for r in later.regions:
             regions[r.state] = RegionChange(r.state, regions[r.state].before if r.state in regions
                                             else r.before, r.after)  # fmt: skip
+        pixels = later.bad_pixels or self.bad_pixels
+        if self.bad_pixels is not None and later.bad_pixels is not None:
+            pixels = BadPixelChange(self.bad_pixels.before, later.bad_pixels.after)
         return replace(
             self,
             targets=tuple(merged.values()),
+            bad_pixels=pixels,
             regions=tuple(regions.values()),
             fields=tuple(fields.values()),
             version=later.version,
@@ -186,3 +231,4 @@ class ImageLabels:
     targets: list[Target]
     sky: Region | None
     sky_proposal: Region | None
+    bad_pixels: BadPixels | None = None  # repaired by the latest pre-annotation (None: not recorded)

@@ -81,7 +81,14 @@ def _migrate_3_to_4(conn: Connection) -> None:
     frozen.tables["edit_log"].create(conn)
 
 
+def _migrate_4_to_5(conn: Connection) -> None:
+    """v5: the sensor pixels the latest pre-annotation repaired, per image (int32 (x, y) pairs;
+    NULL = none recorded). Binary is spelt per engine: BLOB on SQLite, BYTEA on PostgreSQL."""
+    blob = "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"
+    conn.exec_driver_sql(f"ALTER TABLE images ADD COLUMN bad_pixels {blob}")
+
+
 # MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
 }  # fmt: skip

@@ -488,6 +488,7 @@ class Project(TeamOps):
                 found[0], targets,
                 edit_store.current_region(s, image_id, TargetState.ACCEPTED),
                 edit_store.current_region(s, image_id, TargetState.PROPOSAL),
+                edit_store.current_bad_pixels(s.get(ImageRow, image_id)),
             )  # fmt: skip
 
     def apply_edit(
@@ -554,15 +555,18 @@ class Project(TeamOps):
         targets: Iterable[Target],
         sky: np.ndarray | None,
         model_version_id: int | None = None,
+        bad_pixels: np.ndarray | None = None,
     ) -> AnnotationEdit:
         """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
-        so that the image's history can undo it back to the previous proposals."""
+        so that the image's history can undo it back to the previous proposals. ``bad_pixels``:
+        int [K, 2] (x, y) the bad-pixel filter repaired (None: it was off; none are recorded)."""
         with self._session(write=True) as s:
             img = team_store.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
+            edit_store.check_pixels(bad_pixels, img.height, img.width, img.name)
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
                 raise ProjectError(f"no model version with id {model_version_id} in this project")
-            edit = edit_store.proposals_edit(s, img, targets, sky, model_version_id)
+            edit = edit_store.proposals_edit(s, img, targets, sky, model_version_id, bad_pixels)
             return self._commit_edit(s, img, edit)
 
     def replace_proposals(
@@ -571,10 +575,11 @@ class Project(TeamOps):
         targets: Iterable[Target],
         sky: np.ndarray | None,
         model_version_id: int | None = None,
+        bad_pixels: np.ndarray | None = None,
     ) -> list[Target]:
         """Swap this image's proposals (targets and sky) for a new pre-annotation result;
         status NEW becomes PRE_ANNOTATED. Returns the stored proposals with their ids."""
-        edit = self.propose(image_id, targets, sky, model_version_id)
+        edit = self.propose(image_id, targets, sky, model_version_id, bad_pixels)
         return [c.after for c in edit.targets if c.after is not None]
 
     # ------------------------------------------------------------------ sky

@@ -86,6 +86,11 @@ def verify_before(s: Session, img: ImageRow, edit: AnnotationEdit) -> None:
                 f"the {TargetState(r.state).value} sky was modified",
                 img.edited_by,
             )
+    if edit.bad_pixels is not None:
+        from core.edit_store import current_bad_pixels
+
+        if current_bad_pixels(img) != edit.bad_pixels.before:
+            raise EditConflict(img.id, img.name, "its repaired pixels were replaced", img.edited_by)
     for f in edit.fields:
         name = ImageField(f.name)
         if str(getattr(img, name.value)) != str(f.before):

@@ -133,6 +133,8 @@ class ImageInfo:
     note: str = ""
     n_targets: int = 0  # accepted targets (filled by listing queries)
     n_proposals: int = 0
+    # Sensor pixels the latest pre-annotation repaired (core.badpixels); None: none recorded.
+    n_bad_pixels: int | None = None
     missing: bool = False  # file not found at the resolved path (filled by listing queries)
     # Teams (ADR 0008): bumped by every committed change (optimistic concurrency, live refresh);
     # who holds the image (claimed / assigned), who changed it last, who reviewed it.

@@ -48,6 +48,7 @@ from widgets.overlays import (
     painted_rect,
     view_scale,
 )
+from widgets.overlays_pixels import BadPixelsItem
 from widgets.overlays_sky import (
     DraftItem,
     SkyGeometry,
@@ -291,6 +292,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.view.setCentralItem(self.viewbox)
         self.image_item = _ImageItem(axisOrder="row-major")
         self.sky_item, self.sky_proposal_item = SkyItem(), SkyItem(proposal=True)
+        self.bad_pixels_item = BadPixelsItem()  # below the targets: a label always wins
         self.targets_item, self.highlight_item, self.draft_item = (
             TargetsItem(),
             BoxesItem(),
@@ -301,6 +303,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
                 self.image_item,
                 self.sky_proposal_item,
                 self.sky_item,
+                self.bad_pixels_item,
                 self.targets_item,
                 self.highlight_item,  # above targets: it often marks one of their boxes
                 self.draft_item,
@@ -409,6 +412,19 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
         self._reselect_ring()
+
+    def set_bad_pixels(self, coords: np.ndarray | None) -> None:
+        """Mark the sensor pixels the bad-pixel filter repaired: int [K, 2] (x, y); None or
+        empty: no markers."""
+        if coords is not None and self._gray is not None and len(coords):
+            arr = np.asarray(coords).reshape(-1, 2)
+            h, w = self._gray.shape
+            if arr.min() < 0 or arr[:, 0].max() >= w or arr[:, 1].max() >= h:
+                raise CanvasError(f"bad pixels outside the {w}x{h} image; pass those of the image shown")
+        self.bad_pixels_item.set_pixels(coords)
+
+    def show_bad_pixels(self, visible: bool) -> None:
+        self.bad_pixels_item.setVisible(bool(visible))
 
     def set_score_threshold(self, thr: float) -> None:
         """Hide proposals scoring below ``thr`` (live; hidden ones leave the selection)."""

@@ -8,7 +8,9 @@ clean-up its config asks for, as the GUI pre-annotates it); plus ``detections.cs
 >= --score-thr, continuous coordinates) for evaluation. Any size, 8/16-bit, gray or colour.
 
 Isolated hot / dead sensor pixels are repaired before the network (core.badpixels; counted per
-image; ``--no-bad-pixel-filter`` turns it off). Reading, the network and writing overlap (model.pipeline). Everything that can be checked
+image; ``--no-bad-pixel-filter`` turns it off). ``bad_pixels.csv`` (``image_id,x,y``, one row per
+repaired pixel, x = column and y = row of the pixel) says where: the header alone when none were
+repaired or the filter is off, so a previous run's file never survives. Reading, the network and writing overlap (model.pipeline). Everything that can be checked
 before the run (folder, output path, threads, weights and their config, file names) is, so bad
 input exits 2 with nothing written. Images that cannot be used (unreadable, a name that is not
 a safe image id, a second file with the same id) are reported and skipped: exit 1.
@@ -23,6 +25,8 @@ from pathlib import Path
 from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
+BAD_PIXELS_CSV = "bad_pixels.csv"
+BAD_PIXELS_HEADER = "image_id,x,y"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -124,11 +128,13 @@ def ensure_out(out: Path) -> str | None:
 def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating_thr: float,
                    score_thr: float) -> tuple[list[str], list[str]]:
     """Run the pipeline over (id, path) pairs, writing each image's files as it finishes:
-    (detections.csv rows with header, reasons for the images that failed)."""
+    (detections.csv rows with header, reasons for the images that failed, bad_pixels.csv rows
+    with header)."""
     from core.imageio import read_image
     from model.pipeline import run_pipeline
 
     rows, failed, done = ["image_id,xmin,ymin,xmax,ymax,score"], [], [0]
+    pixels = [BAD_PIXELS_HEADER]
 
     def consume(item: tuple[str, Path], pred) -> None:
         image_id, path = item
@@ -142,11 +148,12 @@ def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating
                     for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
         n = int((pred.scores >= operating_thr).sum())
         k = len(pred.bad_pixels)
+        pixels.extend(f"{image_id},{x},{y}" for x, y in pred.bad_pixels.tolist())
         bad = f", {k} bad pixel{'' if k == 1 else 's'} repaired" if k else ""
         print(f"[{done[0]}/{len(todo)}] {image_id}: {n} targets{bad}", file=sys.stderr)
 
     run_pipeline(todo, lambda item: read_image(item[1]), predictor, consume, score_thr=score_thr)
-    return rows, failed
+    return rows, failed, pixels
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,9 +182,10 @@ def run(args: argparse.Namespace) -> int:
     for reason in skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     thr = predictor.operating_threshold if args.operating_thr is None else args.operating_thr
-    rows, failed = predict_folder(predictor, todo, args.out, thr, args.score_thr)
+    rows, failed, pixels = predict_folder(predictor, todo, args.out, thr, args.score_thr)
     failed = skipped + failed
     atomic_write_text(args.out / "detections.csv", "\n".join(rows) + "\n")
+    atomic_write_text(args.out / BAD_PIXELS_CSV, "\n".join(pixels) + "\n")
     written = len(todo) + len(skipped) - len(failed)
     print(f"wrote {written} images to {args.out} (operating threshold {thr:.3f})"
           + (f"; skipped {len(failed)}" if failed else ""), file=sys.stderr)

@@ -1,0 +1,57 @@
+"""One image's model result as the project stores it: the single Prediction -> propose-edit
+conversion of the GUI (the pre-annotation worker calls it; so should any other path that turns
+a ``model.inference.Prediction`` into proposals).
+
+Besides the proposals and the sky it carries the sensor pixels the Predictor's bad-pixel filter
+repaired (core.badpixels), so that they are stored with the image in the same undoable edit and
+the canvas can show the annotator where they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.edits import AnnotationEdit
+from core.types import Target
+
+
+@dataclass(frozen=True)
+class Proposal:
+    targets: list[Target]
+    sky: np.ndarray | None
+    # int32 [K, 2] (x, y) repaired before the network; None: no filter ran, nothing is recorded.
+    bad_pixels: np.ndarray | None = None
+
+
+def proposal_from_prediction(predictor: Any, prediction: Any, score_thr: float) -> Proposal:
+    """Proposals scoring >= ``score_thr``, the cleaned sky and the repaired pixels of a
+    ``Prediction`` made by ``predictor`` (a ``model.inference.Predictor``)."""
+    targets, sky = predictor.targets(prediction, score_thr)
+    filtered = bool(getattr(predictor, "bad_pixel_filter", True))
+    bad = np.asarray(prediction.bad_pixels, np.int32).reshape(-1, 2) if filtered else None
+    return Proposal(targets, sky, bad)
+
+
+def predict_proposal(predictor: Any, image: np.ndarray, score_thr: float) -> Proposal:
+    """``image`` through ``predictor``. A real Predictor predicts once and the repaired pixels
+    come with the result; a stand-in offering only ``predict_targets`` (tests, scripted models)
+    has no bad-pixel filter, so it records none."""
+    predict = getattr(predictor, "predict", None)
+    if predict is None or not hasattr(predictor, "targets"):
+        targets, sky = predictor.predict_targets(image, score_thr)
+        return Proposal(targets, sky, None)
+    # As Predictor.predict_targets: detect down to the config's floor, then keep >= score_thr.
+    floor = getattr(getattr(predictor, "cfg", None), "score_thr", score_thr)
+    return proposal_from_prediction(predictor, predict(image, score_thr=min(score_thr, floor)),
+                                    score_thr)  # fmt: skip
+
+
+def store_proposal(
+    project: Any, image_id: int, proposal: Proposal, model_version_id: int | None
+) -> AnnotationEdit:
+    """Commit ``proposal`` as the image's pre-annotation edit (one undo step)."""
+    return project.propose(image_id, proposal.targets, proposal.sky, model_version_id,
+                           bad_pixels=proposal.bad_pixels)  # fmt: skip
