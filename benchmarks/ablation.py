@@ -1,9 +1,9 @@
 """Short-budget ablation of the paper's claims on the ``default`` preset (issue 12, ADR 0002).
 
 Every row trains from scratch with ``main.py train`` (same seed, train split, crops, batch, 1 thread,
-the same wall-clock ``--time-budget-min``, no validation during training), then its final weights
-are validated once with ``python -m model.validate`` (1 thread) on val_v2 (``--every N``: every N-th
-image, the same subset for every row). Rows:
+no validation during training), then its final weights are validated once with
+``python -m model.validate`` (1 thread) on val_v2 (``--every N``: every N-th image, the same subset
+for every row). Rows:
 
     a  default: seg head on, exchange dynamic, BAG-CP
     b  seg head off                    (--set seg_head=false; no exchange without a seg head)
@@ -11,12 +11,17 @@ image, the same subset for every row). Rows:
     d  exchange fixed                  (--set exchange="fixed")
     e  plain copy-paste, not BAG-CP    (--paste plain)
 
+Budget, one of: ``--epochs E`` (default 1 = 64 steps of 8 crops: the same optimiser steps and the same
+crops for every row, whatever else loads the machine) or ``--budget-min B`` (the same wall-clock
+budget; fair only while the load stays constant). Each row also records the CPU seconds of its
+training process (``resource.getrusage`` of the children), the load-independent cost.
+
 A row is named ``<letter>_s<seed>``; ``--rows a b a:1`` runs a and b at ``--seed`` and a again at
 seed 1. Resumable: a row whose ``OUT/<row>.json`` exists is skipped; a row whose training was killed
-continues with ``--resume`` (the budget counts resumes); a row trained but not validated is only
-validated. Rows run one after another, so they share whatever else loads the machine.
+continues with ``--resume``; a row trained but not validated is only validated. Rows run one after
+another.
 
-    nice -n 10 python benchmarks/ablation.py --out runs/ablation --budget-min 6 --every 2 --rows a b c d e a:1
+    nice -n 10 python benchmarks/ablation.py --out runs/ablation --epochs 1 --every 4 --rows a b c d e a:1
     python benchmarks/ablation.py --out runs/ablation --table      # print the table of what is done
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -55,10 +61,13 @@ def parse_row(item: str, seed: int) -> tuple[str, int]:
 
 def train_command(args: argparse.Namespace, letter: str, seed: int, run: Path, resume: bool) -> list[str]:
     cmd = [sys.executable, str(ROOT / "main.py"), "train", "--data", str(args.data), "--train-split", "train_v2",
-           "--val-split", "none", "--out", str(run), "--preset", "default", "--epochs", "100000",
+           "--val-split", "none", "--out", str(run), "--preset", "default",
            "--batch", str(args.batch), "--crop", str(args.crop), "--repeats", "1", "--seed", str(seed),
-           "--warmup-steps", str(args.warmup_steps), "--bagcp-prob", "0.5", "--threads", "1",
-           "--time-budget-min", f"{args.budget_min:g}"]
+           "--warmup-steps", str(args.warmup_steps), "--bagcp-prob", "0.5", "--threads", "1"]
+    if args.budget_min is not None:
+        cmd += ["--epochs", "100000", "--time-budget-min", f"{args.budget_min:g}"]
+    else:
+        cmd += ["--epochs", str(args.epochs)]
     if args.channels_last:
         cmd.append("--channels-last")
     cmd += ROWS[letter][1]
@@ -94,6 +103,21 @@ def step_stats(run: Path) -> dict[str, float]:
     return {"steps": steps, "train_s": elapsed, "final_loss": sum(tail) / max(len(tail), 1)}
 
 
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def _read_cpu(path: Path) -> float:
+    return float(path.read_text(encoding="utf-8")) if path.exists() else 0.0
+
+
+def _add_cpu(path: Path, seconds: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{_read_cpu(path) + seconds:.1f}", encoding="utf-8")
+    tmp.replace(path)
+
+
 def run_row(args: argparse.Namespace, letter: str, seed: int) -> None:
     name = f"{letter}_s{seed}"
     result = args.out / f"{name}.json"
@@ -105,8 +129,10 @@ def run_row(args: argparse.Namespace, letter: str, seed: int) -> None:
         resume = (run / "last.pt").exists()
         cmd = train_command(args, letter, seed, run, resume)
         print(f"{name}: {'resuming' if resume else 'training'}: {' '.join(cmd)}", flush=True)
+        cpu0 = _children_cpu()
         with open(args.out / f"{name}.train.log", "a", encoding="utf-8") as log:
             rc = subprocess.call(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _add_cpu(args.out / f"{name}.cpu", _children_cpu() - cpu0)  # summed over resumed sessions
         if rc != 0 or not trained(run):
             print(f"error: training of row {name} failed (exit {rc}); see {name}.train.log", flush=True)
             return
@@ -121,7 +147,8 @@ def run_row(args: argparse.Namespace, letter: str, seed: int) -> None:
     val = json.loads(proc.stdout.strip().splitlines()[-1])
     out = {"row": name, "letter": letter, "seed": seed, "what": ROWS[letter][0], "budget_min": args.budget_min,
            "train_command": " ".join(train_command(args, letter, seed, run, False)[1:]),
-           "validate_s": time.monotonic() - t0, **step_stats(run), **val}
+           "validate_s": time.monotonic() - t0, "train_cpu_s": _read_cpu(args.out / f"{name}.cpu"),
+           **step_stats(run), **val}
     if letter == "b":  # no seg head: the sky map is all zeros, its IoU means nothing
         out["sky_iou"] = None
     tmp = result.with_suffix(".tmp")
@@ -133,14 +160,16 @@ def run_row(args: argparse.Namespace, letter: str, seed: int) -> None:
 def table(out_dir: Path) -> str:
     """Markdown table of every finished row in out_dir."""
     rows = [json.loads(p.read_text(encoding="utf-8")) for p in out_dir.glob("*_s*.json")]
-    head = "| row | what | steps | mAP07 | mAP12 | recall | Pd | FA/img | op. thr | sky IoU | val images |"
-    lines = [head, "|" + "---|" * 11]
+    head = ("| row | what | steps | train wall s | train CPU s | final loss | mAP07 | mAP12 | recall | Pd | FA/img "
+            "| op. thr | sky IoU | val images |")
+    lines = [head, "|" + "---|" * 14]
 
     def f(v: float | None, nd: int = 3) -> str:
         return "-" if v is None else f"{v:.{nd}f}"
 
     for r in sorted(rows, key=lambda r: (r["seed"], r["letter"])):
-        lines.append(f"| {r['row']} | {r['what']} | {r['steps']} | {f(r['mAP07'])} | {f(r['mAP12'])} | "
+        lines.append(f"| {r['row']} | {r['what']} | {r['steps']} | {r['train_s']:.0f} | {r.get('train_cpu_s', 0):.0f} | "
+                     f"{f(r['final_loss'])} | {f(r['mAP07'])} | {f(r['mAP12'])} | "
                      f"{f(r['recall'])} | {f(r['pd'])} | {f(r['fa_per_image'], 2)} | {f(r['threshold'])} | "
                      f"{f(r['sky_iou'])} | {r.get('images', '?')} |")
     return "\n".join(lines)
@@ -152,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs/ablation", help="run folders and result JSONs")
     ap.add_argument("--rows", nargs="+", default=list(ROWS), help="rows to run: letter or letter:seed")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--budget-min", type=float, default=6.0, help="training wall-clock minutes per row")
+    ap.add_argument("--epochs", type=int, default=1, help="epochs of 512 / batch steps per row (the default budget)")
+    ap.add_argument("--budget-min", type=float, help="instead: training wall-clock minutes per row")
     ap.add_argument("--every", type=int, default=1, help="validate on every N-th val_v2 image")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=256)
