@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor
 
 from core.errors import FormatError
-from core.types import ImageAnnotation, Target
+from core.types import ImageAnnotation, PasteMode, Target
 
 log = logging.getLogger(__name__)
 SKY_IGNORE = 255
@@ -73,18 +72,6 @@ def load_project(root: Path, split: str, reviewed_only: bool = False) -> list[Sa
         status = ReviewStatus.REVIEWED if reviewed_only else None
         infos = project.list_images(split=Split(split), status=status)
         return [make_sample(i.name, project.load_pixels(i.id), project.annotation(i.id)) for i in infos]
-
-
-class PasteMode(Enum):
-    """Copy-paste augmentation of the training crops (``train --paste``).
-
-    BAGCP is the paper's BAG-CP (clusters in the sky, Gaussian blend); PLAIN is Table III's plain
-    copy-paste (targets scattered anywhere, their pixels copied as they are), the ablation baseline.
-    """
-
-    BAGCP = "bagcp"
-    PLAIN = "plain"
-    OFF = "off"
 
 
 class BagcpAugment:

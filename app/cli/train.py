@@ -23,6 +23,7 @@ from pathlib import Path
 
 from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from core.location import project_arg
+from core.types import PasteMode
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bagcp-prob", type=float, default=0.5, help="copy-paste probability per crop (0: off)")
-    p.add_argument("--paste", choices=["bagcp", "plain", "off"], default="bagcp",
+    p.add_argument("--paste", choices=[m.value for m in PasteMode], default=PasteMode.BAGCP.value,
                    help="copy-paste kind: bagcp (clusters in the sky, Gaussian blend), plain (targets copied "
                         "as they are, anywhere; the paper's baseline) or off")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, events: _Events) -> int:
     import torch
 
-    from model.data import CropSampler, PasteMode, try_bagcp
+    from model.data import CropSampler, try_bagcp
     from model.train import Precision, TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
