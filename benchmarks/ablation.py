@@ -21,7 +21,7 @@ seed 1. Resumable: a row whose ``OUT/<row>.json`` exists is skipped; a row whose
 continues with ``--resume``; a row trained but not validated is only validated. Rows run one after
 another.
 
-    nice -n 10 python benchmarks/ablation.py --out runs/ablation --epochs 1 --every 4 --rows a b c d e a:1
+    nice -n 10 python benchmarks/ablation.py --out runs/ablation --epochs 1 --every 8 --rows a c d b e a:1
     python benchmarks/ablation.py --out runs/ablation --table      # print the table of what is done
 """
 
@@ -86,8 +86,12 @@ def trained(run: Path) -> bool:
         return False
 
 
+TAIL = 16  # training losses are averaged over the last TAIL steps (the same crops for every row)
+
+
 def step_stats(run: Path) -> dict[str, float]:
-    """Optimiser steps done (all sessions), training seconds and the mean loss of the last 10 steps."""
+    """Optimiser steps done (all sessions), training seconds and the mean losses of the last TAIL steps
+    (``final_loss`` = total, ``final_sky`` etc. per term)."""
     steps, losses, elapsed = 0, [], 0.0
     for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines():
         try:
@@ -96,11 +100,15 @@ def step_stats(run: Path) -> dict[str, float]:
             continue
         if ev.get("event") == "step":
             steps += 1
-            losses.append(ev["losses"]["total"])
+            losses.append(ev["losses"])
         elif ev.get("event") == "done":
             elapsed = float(ev.get("elapsed_s", 0.0))
-    tail = losses[-10:]
-    return {"steps": steps, "train_s": elapsed, "final_loss": sum(tail) / max(len(tail), 1)}
+    tail = losses[-TAIL:]
+    out = {"steps": steps, "train_s": elapsed}
+    for key in ("total", "cls", "box", "ctr", "sky"):
+        vals = [t[key] for t in tail if key in t]
+        out["final_loss" if key == "total" else f"final_{key}"] = sum(vals) / len(vals) if vals else None
+    return out
 
 
 def _children_cpu() -> float:
@@ -158,20 +166,30 @@ def run_row(args: argparse.Namespace, letter: str, seed: int) -> None:
 
 
 def table(out_dir: Path) -> str:
-    """Markdown table of every finished row in out_dir."""
+    """Markdown table of every finished row in out_dir (losses re-read from the run's events)."""
     rows = [json.loads(p.read_text(encoding="utf-8")) for p in out_dir.glob("*_s*.json")]
-    head = ("| row | what | steps | train wall s | train CPU s | final loss | mAP07 | mAP12 | recall | Pd | FA/img "
-            "| op. thr | sky IoU | val images |")
+    head = ("| row | what | steps | train wall s | train CPU s | loss total / cls / sky (last 16 steps) | mAP07 "
+            "| mAP12 | recall | Pd | FA/img | op. thr | sky IoU | val images |")
     lines = [head, "|" + "---|" * 14]
 
     def f(v: float | None, nd: int = 3) -> str:
         return "-" if v is None else f"{v:.{nd}f}"
 
     for r in sorted(rows, key=lambda r: (r["seed"], r["letter"])):
+        if (out_dir / r["row"] / "events.jsonl").exists():
+            r.update(step_stats(out_dir / r["row"]))
+        losses = f"{f(r['final_loss'])} / {f(r.get('final_cls'))} / {f(r.get('final_sky'))}"
         lines.append(f"| {r['row']} | {r['what']} | {r['steps']} | {r['train_s']:.0f} | {r.get('train_cpu_s', 0):.0f} | "
-                     f"{f(r['final_loss'])} | {f(r['mAP07'])} | {f(r['mAP12'])} | "
+                     f"{losses} | {f(r['mAP07'])} | {f(r['mAP12'])} | "
                      f"{f(r['recall'])} | {f(r['pd'])} | {f(r['fa_per_image'], 2)} | {f(r['threshold'])} | "
                      f"{f(r['sky_iou'])} | {r.get('images', '?')} |")
+    done = {r["row"] for r in rows}
+    for run in sorted(d for d in out_dir.glob("*_s*") if d.is_dir() and d.name not in done):
+        if (run / "events.jsonl").exists():  # still training, or trained but not validated
+            st = step_stats(run)
+            losses = f"{f(st['final_loss'])} / {f(st.get('final_cls'))} / {f(st.get('final_sky'))}"
+            what = ROWS.get(run.name.split("_")[0], ("?", []))[0]
+            lines.append(f"| {run.name} | {what} | {st['steps']} | - | - | {losses} | not validated |" + " |" * 7)
     return "\n".join(lines)
 
 
