@@ -21,6 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from core.errors import SirstError
+from core.types import PasteMode
 
 MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
 EXIT_INTERRUPTED = 3  # app/cli: "interrupted (state saved)"
@@ -40,6 +41,7 @@ class TrainOptions:
     epochs: int = 5
     preset: str = "default"
     bagcp_prob: float | None = 0.5
+    paste: PasteMode = PasteMode.BAGCP  # which copy-paste the probability applies to
     reviewed_only: bool = True
     resume: bool = False
     nproc: int = 1  # data-parallel training processes (train --nproc)
@@ -117,6 +119,8 @@ def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -
         args.append("--reviewed-only")
     if opts.bagcp_prob is not None:
         args += ["--bagcp-prob", f"{float(opts.bagcp_prob):g}"]
+    if PasteMode(opts.paste) is not PasteMode.BAGCP:  # BAG-CP is the CLI default
+        args += ["--paste", PasteMode(opts.paste).value]
     if opts.resume:
         args.append("--resume")
     if opts.nproc > 1:

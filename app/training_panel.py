@@ -44,7 +44,7 @@ from app.train_process import (
 )
 from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
-from core.types import ModelVersion, ReviewStatus, Split
+from core.types import ModelVersion, PasteMode, ReviewStatus, Split
 from model.config import PRESETS  # plain dataclasses, no torch
 from widgets.scrolling import set_scrolled_layout
 from widgets.text import plural
@@ -148,13 +148,19 @@ class TrainingPanel(QWidget):
         self.nproc.setToolTip("Training processes (torch.distributed); the batch is split among them")
         self.preset = QComboBox()
         self.preset.addItems(PRESETS)
-        self.bagcp = QCheckBox("BAG-CP copy-paste, probability")
+        self.bagcp = QCheckBox("Copy-paste, probability")
         self.bagcp.setChecked(True)
         self.bagcp_prob = QDoubleSpinBox()
         self.bagcp_prob.setRange(0.0, 1.0)
         self.bagcp_prob.setSingleStep(0.1)
         self.bagcp_prob.setValue(0.5)
+        self.paste = QComboBox()  # train --paste: BAG-CP, or plain copy-paste (the paper's baseline)
+        self.paste.addItem("BAG-CP", PasteMode.BAGCP)
+        self.paste.addItem("plain", PasteMode.PLAIN)
+        self.paste.setToolTip("BAG-CP: clusters of real targets in the sky, Gaussian blend; "
+                              "plain: targets copied as they are, anywhere (for comparison)")
         self.bagcp.toggled.connect(self.bagcp_prob.setEnabled)
+        self.bagcp.toggled.connect(self.paste.setEnabled)
         self.train_button = QPushButton("Train")
         self.stop_button = QPushButton("Stop")
         self.resume_button = QPushButton("Resume")
@@ -183,6 +189,7 @@ class TrainingPanel(QWidget):
         bag = QHBoxLayout()
         bag.addWidget(self.bagcp)
         bag.addWidget(self.bagcp_prob)
+        bag.addWidget(self.paste)
         form.addRow(bag)
         buttons = QHBoxLayout()
         for b in (self.train_button, self.stop_button, self.resume_button):
@@ -217,7 +224,7 @@ class TrainingPanel(QWidget):
         prob = self.bagcp_prob.value() if self.bagcp.isChecked() else 0.0
         return TrainOptions(
             epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
-            nproc=self.nproc.value(),
+            paste=PasteMode(self.paste.currentData()), nproc=self.nproc.value(),
         )
 
     def start_training(self) -> bool:

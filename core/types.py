@@ -46,6 +46,18 @@ class CanvasMode(StrEnum):
     EDIT_SKY = "edit_sky"
 
 
+class PasteMode(StrEnum):
+    """Copy-paste augmentation of the training crops (``train --paste``, the Training dock).
+
+    BAGCP is the paper's BAG-CP (clusters in the sky, Gaussian blend); PLAIN is Table III's plain
+    copy-paste (targets scattered anywhere, their pixels copied as they are), the ablation baseline.
+    """
+
+    BAGCP = "bagcp"
+    PLAIN = "plain"
+    OFF = "off"
+
+
 class SkyOp(StrEnum):
     """How a drawn sky polygon combines with the sky mask."""
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from core.errors import FormatError
-from core.types import ImageAnnotation, Target
+from core.types import ImageAnnotation, PasteMode, Target
 
 log = logging.getLogger(__name__)
 SKY_IGNORE = 255
@@ -51,13 +51,13 @@ def make_sample(name: str, raw: np.ndarray, annotation: ImageAnnotation) -> Samp
     return Sample(name, image, arr, sky, 65535 if raw.dtype == np.uint16 else 255)
 
 
-def load_densesirst(root: Path, split: str) -> list[Sample]:
-    """Every image of a DenseSIRST split, decoded into RAM."""
+def load_densesirst(root: Path, split: str, every: int = 1) -> list[Sample]:
+    """Every image (or every ``every``-th, in split order) of a DenseSIRST split, decoded into RAM."""
     from core.formats.densesirst import read_sample, read_split
     from core.imageio import read_image
 
     out = []
-    for image_id in read_split(root, split):
+    for image_id in read_split(root, split)[::every]:
         s = read_sample(root, image_id)
         out.append(make_sample(image_id, read_image(s.image_path), s.annotation))
     return out
@@ -75,19 +75,23 @@ def load_project(root: Path, split: str, reviewed_only: bool = False) -> list[Sa
 
 
 class BagcpAugment:
-    """BAG-CP copy-paste on training crops, when core.bagcp is available."""
+    """BAG-CP (or plain) copy-paste on training crops, when core.bagcp is available."""
 
-    def __init__(self, samples: Iterable[Sample], prob: float, seed: int = 0) -> None:
+    def __init__(self, samples: Iterable[Sample], prob: float, seed: int = 0,
+                 mode: PasteMode = PasteMode.BAGCP) -> None:
         from core.bagcp import BagcpConfig
         from core.target_library import TargetLibrary
 
+        if mode is PasteMode.OFF:
+            raise ValueError("PasteMode.OFF pastes nothing: use no augmenter (try_bagcp returns None)")
         pairs = []
         for s in samples:
             raw = np.round(s.image * s.raw_max).astype(np.uint16 if s.raw_max > 255 else np.uint8)
             sky = s.sky == 1 if (s.sky != SKY_IGNORE).any() else None
             pairs.append((raw, ImageAnnotation(targets=[Target(box=tuple(b)) for b in s.boxes], sky=sky)))
         self.library = TargetLibrary.from_annotations(pairs)
-        self.cfg = BagcpConfig()
+        self.mode = mode
+        self.cfg = BagcpConfig() if mode is PasteMode.BAGCP else BagcpConfig.strategy("b")
         self.prob = prob
 
     def __call__(
@@ -95,7 +99,9 @@ class BagcpAugment:
     ) -> tuple[np.ndarray, np.ndarray]:
         from core.bagcp import synthesize
 
-        if rng.random() >= self.prob or len(self.library) == 0 or not (sky == 1).any():
+        if rng.random() >= self.prob or len(self.library) == 0:
+            return image, boxes
+        if self.cfg.background_aware and not (sky == 1).any():  # BAG-CP pastes into sky only
             return image, boxes
         raw = np.round(image * raw_max).astype(np.uint16 if raw_max > 255 else np.uint8)
         existing = [Target(box=tuple(float(v) for v in b)) for b in boxes]
@@ -104,16 +110,17 @@ class BagcpAugment:
         return res.image.astype(np.float32) / raw_max, np.concatenate([boxes, new])
 
 
-def try_bagcp(samples: list[Sample], prob: float) -> BagcpAugment | None:
-    """A BAG-CP augmenter, or None (with a log line) when the module is absent or prob is 0."""
-    if prob <= 0:
+def try_bagcp(samples: list[Sample], prob: float, mode: PasteMode = PasteMode.BAGCP) -> BagcpAugment | None:
+    """A copy-paste augmenter, or None (with a log line) when the module is absent, prob is 0 or
+    the mode is OFF."""
+    if prob <= 0 or mode is PasteMode.OFF:
         return None
     try:
-        aug = BagcpAugment(samples, prob)
+        aug = BagcpAugment(samples, prob, mode=mode)
     except ImportError as exc:
         log.warning("BAG-CP unavailable (%s); training without it", exc)
         return None
-    log.info("BAG-CP on (p=%.2f) with a library of %d targets", prob, len(aug.library))
+    log.info("%s copy-paste on (p=%.2f) with a library of %d targets", mode.value, prob, len(aug.library))
     return aug
 
 

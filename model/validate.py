@@ -146,13 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="val_v2")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--every", type=int, default=1, metavar="N",
+                    help="validate on every N-th image of the split (in split order; 1: all)")
     args = ap.parse_args(argv)
+    if args.every < 1:
+        ap.error(f"--every {args.every}: must be >= 1")
     torch.set_num_threads(args.threads)
     net, cfg, _ = build_from_weights(args.weights)
     over = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     cfg = dataclasses.replace(cfg, **over)
-    res = validate(net, cfg, load_densesirst(args.data, args.split))
-    print(json.dumps({"weights": str(args.weights), "split": args.split, "overrides": over, **(res or {})}))
+    samples = load_densesirst(args.data, args.split, every=args.every)
+    res = validate(net, cfg, samples)
+    print(json.dumps({"weights": str(args.weights), "split": args.split, "every": args.every,
+                      "images": len(samples), "overrides": over, **(res or {})}))
     return 0
 
 

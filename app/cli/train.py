@@ -23,6 +23,7 @@ from pathlib import Path
 
 from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from core.location import project_arg
+from core.types import PasteMode
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +49,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up (fine-tuning needs few)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--bagcp-prob", type=float, default=0.5, help="BAG-CP probability per crop (0: off)")
+    p.add_argument("--bagcp-prob", type=float, default=0.5, help="copy-paste probability per crop (0: off)")
+    p.add_argument("--paste", choices=[m.value for m in PasteMode], default=PasteMode.BAGCP.value,
+                   help="copy-paste kind: bagcp (clusters in the sky, Gaussian blend), plain (targets copied "
+                        "as they are, anywhere; the paper's baseline) or off")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--init-weights", type=Path,
                    help="fine-tune: start from these weights (.safetensors or a run's last.pt)")
@@ -300,7 +304,7 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
         raise ValueError(f"--whole-frames {args.whole_frames} exceeds the {len(train)} training images")
     print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
     sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
-                          bagcp=try_bagcp(train, args.bagcp_prob))
+                          bagcp=try_bagcp(train, args.bagcp_prob, PasteMode(args.paste)))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
                         lr=args.lr, warmup_steps=args.warmup_steps, repeats=args.repeats, seed=args.seed, resume=args.resume,
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),

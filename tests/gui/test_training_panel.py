@@ -302,3 +302,15 @@ def test_processes_spin_box_passes_nproc(setup):
     args = train_command(project.location, project.root / "r", panel.options())
     assert args[args.index("--nproc") + 1] == "2"
     assert args[args.index("--project") + 1] == str(project.root)
+
+
+def test_copy_paste_kind_box_passes_paste(setup):
+    """The dock's copy-paste box becomes `train --paste plain`; BAG-CP (the default) adds no flag."""
+    _window, panel, _script, project = setup
+    args = train_command(project.root, project.root / "r", panel.options())
+    assert "--paste" not in args and args[args.index("--bagcp-prob") + 1] == "0.5"
+    panel.paste.setCurrentIndex(panel.paste.findText("plain"))
+    args = train_command(project.root, project.root / "r", panel.options())
+    assert args[args.index("--paste") + 1] == "plain"
+    panel.bagcp.setChecked(False)
+    assert not panel.paste.isEnabled()

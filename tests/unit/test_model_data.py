@@ -87,3 +87,62 @@ def test_bagcp_adds_labelled_targets_in_the_sky():
     for x0, y0, x1, y1 in np.floor(boxes[len(s.boxes):]).astype(int):
         boxed[y0 : y1 + 1, x0 : x1 + 1] = True
     assert not (changed & ~boxed).any()  # pixels change only inside the new targets' boxes
+
+
+# One 3x3 target on a flat background of 50: its pixels, hand-written, are what plain paste must copy.
+_TARGET = np.array([[150, 200, 150], [200, 250, 200], [150, 200, 150]], np.uint8)
+
+
+def _paste_scene(sky_value: int):
+    """64x64 background 50 with _TARGET at rows/cols 7..9 (its 250 peak at (8, 8) lies on the
+    stride-4 grid BAG-CP samples the value range from, so source and crop share the range 50..250)."""
+    raw = np.full((64, 64), 50, np.uint8)
+    raw[7:10, 7:10] = _TARGET
+    ann = ImageAnnotation(targets=[Target(box=(7, 7, 10, 10))], sky=np.full((64, 64), bool(sky_value)))
+    return make_sample("paste", raw, ann)
+
+
+def test_plain_paste_copies_the_target_pixels_verbatim_even_outside_the_sky():
+    pytest.importorskip("core.bagcp")
+    from model.data import BagcpAugment, PasteMode
+
+    s = _paste_scene(sky_value=0)  # no sky at all: plain copy-paste ignores the background
+    aug = BagcpAugment([s], prob=1.0, mode=PasteMode.PLAIN)
+    out, boxes = aug(s.image.copy(), s.sky.copy(), s.boxes.copy(), s.raw_max, np.random.default_rng(3))
+    new = boxes[len(s.boxes):].astype(int)
+    assert len(new) >= 8  # strategy (b): 8-12 targets per draw, scattered
+    pasted = np.zeros(out.shape, bool)
+    for x0, y0, x1, y1 in new:
+        assert (x1 - x0, y1 - y0) == (3, 3)
+        np.testing.assert_allclose(out[y0:y1, x0:x1] * 255, _TARGET, atol=1e-3)
+        pasted[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(np.round(out * 255)[~pasted], np.round(s.image * 255)[~pasted])
+
+
+def test_bagcp_blends_instead_of_copying_and_needs_sky():
+    pytest.importorskip("core.bagcp")
+    from model.data import BagcpAugment, PasteMode
+
+    s = _paste_scene(sky_value=0)
+    aug = BagcpAugment([s], prob=1.0, mode=PasteMode.BAGCP)
+    out, boxes = aug(s.image.copy(), s.sky.copy(), s.boxes.copy(), s.raw_max, np.random.default_rng(3))
+    assert len(boxes) == 1 and np.array_equal(out, s.image)  # no sky: nothing pasted
+    s = _paste_scene(sky_value=1)
+    out, boxes = aug(s.image.copy(), s.sky.copy(), s.boxes.copy(), s.raw_max, np.random.default_rng(3))
+    new = boxes[len(s.boxes):].astype(int)
+    assert len(new) >= 8
+    for x0, y0, x1, y1 in new:
+        px = np.round(out[y0:y1, x0:x1] * 255)
+        # Eq. 1 on a background of 50: 50 + lambda * G * (target - 50) with lambda * G < 1 almost
+        # everywhere, so values stay within [50, 250] and the peak falls short of a verbatim copy.
+        assert px.min() >= 50 and px.max() <= 250
+        assert px.max() < 250 or not np.array_equal(px, _TARGET[: y1 - y0, : x1 - x0])
+
+
+def test_paste_off_gives_no_augmenter():
+    from model.data import PasteMode, try_bagcp
+
+    s = _paste_scene(sky_value=1)
+    assert try_bagcp([s], 0.5, PasteMode.OFF) is None
+    assert try_bagcp([s], 0.0, PasteMode.PLAIN) is None
+    assert try_bagcp([s], 0.5, PasteMode.PLAIN).mode is PasteMode.PLAIN
