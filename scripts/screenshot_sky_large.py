@@ -2,15 +2,17 @@
 
     .venv/bin/python scripts/screenshot_sky_large.py \\
         --weights resources/models/bafenet_default.safetensors \\
-        --out docs/screenshots/sky_large_frame_app.png [--image iraytek-218]
+        --out docs/screenshots/sky_large_frame_app.png [--image iraytek-118] [--keep DIR]
 
 What it does, as a user would: imports the frame (pixels only, so the sky on screen is the
 model's, not the ground truth) into a temporary project with ``main.py import``, registers the
 weights as the project's active model version (what a finished training run does; the Training
 dock's model picker selects among these), starts ``main.py gui PROJECT`` on an Xvfb of its own,
 presses the Pre-annotate Current Image shortcut (Ctrl+Shift+P) through xdotool, waits until the
-proposed sky is stored in project.sqlite and drawn on the screen, and writes the X root window
-(ImageMagick ``import``) to ``--out`` atomically. It reuses the screen-test harness
+proposed sky is stored in project.sqlite and its outline is on the screen, and writes the main
+window's part of the X root window (ImageMagick ``import``) to ``--out`` atomically. With no window
+manager the window is moved and sized to the 1600x1000 screen first; the frame must then lie wholly
+inside the canvas (fitted to the view, nothing cut off) or the script fails. It reuses the screen-test harness
 (tests/screen/harness.py) for Xvfb, the app process and the screen probe.
 
 Needs Xvfb, xdotool and ImageMagick (``apt-get install -y xvfb xdotool imagemagick``); exits
@@ -150,7 +152,8 @@ def fill_screen(app: AppUnderTest, name: str) -> dict:
 def window_png(shot: np.ndarray, window: list[int]) -> bytes:
     """The main window's part of a root-window grab, as PNG bytes."""
     x, y, w, h = window
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(shot[y : y + h, x : x + w, ::-1]))
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(shot[y : y + h, x : x + w, ::-1]),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 9])  # fmt: skip
     if not ok:
         raise ShotError("could not encode the screenshot as PNG")
     return png.tobytes()
