@@ -177,7 +177,7 @@ def outline_pixels(shot: np.ndarray) -> np.ndarray:
 
 
 def wait_drawn(app: AppUnderTest, before: np.ndarray, box) -> np.ndarray:
-    """Grab until amber outline pixels appear on the frame and two grabs in a row agree."""
+    """Grab until amber outline pixels appear on the frame and two grabs of it in a row agree."""
     x0, y0, x1, y1 = box
     already = outline_pixels(before[y0:y1, x0:x1])
     deadline = time.monotonic() + DRAW_TIMEOUT_S
@@ -185,9 +185,11 @@ def wait_drawn(app: AppUnderTest, before: np.ndarray, box) -> np.ndarray:
     while time.monotonic() < deadline:
         shot = app.grab()
         new = int((outline_pixels(shot[y0:y1, x0:x1]) & ~already).sum())
-        if new >= MIN_OUTLINE_PX and last is not None and np.array_equal(shot, last):
+        # Stable means the frame's pixels only: a text cursor elsewhere blinks between grabs.
+        frame = shot[y0:y1, x0:x1]
+        if new >= MIN_OUTLINE_PX and last is not None and np.array_equal(frame, last):
             return shot
-        last = shot
+        last = frame
         time.sleep(0.5)
     raise ShotError(f"the sky proposal was stored but only {new} outline pixels appeared on "
                     f"the canvas (expected at least {MIN_OUTLINE_PX})")  # fmt: skip
