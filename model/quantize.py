@@ -103,7 +103,7 @@ class Recipe:
 
 
 # The recipe export-model --int8 uses unless told otherwise: the gate's best candidate (ADR 0007).
-DEFAULT_RECIPE = Recipe(keep_fp32=("heads", "exchange"))
+DEFAULT_RECIPE = Recipe(keep_fp32=("heads", "exchange", "towers"))
 
 
 @dataclass

