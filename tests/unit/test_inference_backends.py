@@ -52,7 +52,7 @@ def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("size", [(64, 64), (100, 70), (161, 227)])
 def test_onnx_matches_torch_exactly_without_the_dynamic_choice(fixed_weights, size):
-    onnx = Predictor(fixed_weights, threads=1)
+    onnx = Predictor(fixed_weights, threads=1, backend="onnx")
     ref = Predictor(fixed_weights, threads=1, backend="torch")
     assert onnx.backend is Backend.ONNX and ref.backend is Backend.TORCH
     prepared = ref.prepare(scene(*size))
@@ -68,7 +68,7 @@ def test_shipped_model_final_detections_agree(tmp_path):
     match one to one (IoU >= 0.9, score within 0.01) except for at most 5 % flipped by near-ties;
     sky masks differ on at most 0.5 % of the pixels."""
     weights = default_weights_path()
-    onnx, ref = Predictor(weights, threads=2), Predictor(weights, threads=2, backend="torch")
+    onnx, ref = Predictor(weights, threads=2, backend="onnx"), Predictor(weights, threads=2, backend="torch")
     from core.imageio import read_image
 
     root = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
