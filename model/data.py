@@ -202,15 +202,22 @@ def pad_image(image: np.ndarray, multiple: int = 32) -> tuple[Tensor, tuple[int,
 def whole_frame_batch(samples: list[Sample], long_side: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """Whole frames shrunk to long_side (area average), h-flipped at random, padded to a common
     multiple of 32: images [B, 1, H, W] and sky [B, H, W] (nearest-resized; padding SKY_IGNORE)."""
+    return shrunk_sky_batch([(s.image, s.sky) for s in samples], long_side, rng)
+
+
+def shrunk_sky_batch(frames: list[tuple[np.ndarray, np.ndarray]], long_side: int,
+                     rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """(image, sky) pairs shrunk to long_side (area average; sky nearest), each h-flipped with
+    probability 1/2, zero / SKY_IGNORE padded to a common multiple of 32."""
     import cv2
 
     from model.sky import downscale
 
     imgs, skies = [], []
-    for s in samples:
-        img = downscale(s.image, long_side)
+    for image, sky in frames:
+        img = downscale(image, long_side)
         h, w = img.shape
-        sky = cv2.resize(s.sky, (w, h), interpolation=cv2.INTER_NEAREST) if (h, w) != s.sky.shape else s.sky
+        sky = cv2.resize(sky, (w, h), interpolation=cv2.INTER_NEAREST) if (h, w) != sky.shape else sky
         if rng.random() < 0.5:
             img, sky = img[:, ::-1], sky[:, ::-1]
         imgs.append(img)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from core.errors import CheckpointError
 from model.checkpoint import build_from_weights, load_state, read_metadata, save_state, save_weights
 from model.config import BafeConfig
-from model.data import SKY_IGNORE, Sample
+from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
 from model.sky import downscale, sky_net_logit
 from model.skynet import SkyNet, init_from_detector
 from model.train import lr_at, seed_everything
@@ -76,24 +76,7 @@ class ShrunkFrames:
 
     def batch(self, idx: list[int], long_side: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Images [B, 1, H, W] (zero-padded to multiples of 32) and sky [B, H, W] (SKY_IGNORE padding)."""
-        imgs, skies = [], []
-        for i in idx:
-            img, sky = self.items[i]
-            img = downscale(img, long_side)
-            if img.shape != sky.shape:
-                sky = cv2.resize(sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            if rng.random() < 0.5:
-                img, sky = img[:, ::-1], sky[:, ::-1]
-            imgs.append(img)
-            skies.append(sky)
-        ph = -(-max(i.shape[0] for i in imgs) // 32) * 32
-        pw = -(-max(i.shape[1] for i in imgs) // 32) * 32
-        x = torch.zeros(len(imgs), 1, ph, pw)
-        t = torch.full((len(imgs), ph, pw), SKY_IGNORE, dtype=torch.uint8)
-        for k, (img, sky) in enumerate(zip(imgs, skies, strict=True)):
-            x[k, 0, : img.shape[0], : img.shape[1]] = torch.from_numpy(np.ascontiguousarray(img))
-            t[k, : sky.shape[0], : sky.shape[1]] = torch.from_numpy(np.ascontiguousarray(sky))
-        return x, t
+        return shrunk_sky_batch([self.items[i] for i in idx], long_side, rng)
 
 
 def sky_net_loss(logits: torch.Tensor, sky: torch.Tensor, weights: torch.Tensor | None = None
