@@ -25,8 +25,10 @@ from core import db, edit_store, team_store
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
-from core.location import as_url, redact, server_root
+from core.location import redact
 from core.machine import MachineSettings, PathMap
+from core.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
+from core.project_open import is_writable as is_writable  # re-exported: core.project's API
 from core.team_ops import TeamOps
 from core.types import (
     ImageAnnotation,
@@ -41,9 +43,6 @@ from core.types import (
 
 if TYPE_CHECKING:
     from core.imageio import ImageHeader
-
-DB_NAME = "project.sqlite"
-MODELS_DIR = "models"
 
 
 @dataclass
@@ -72,17 +71,11 @@ class ProjectStats:
     model_versions: list[ModelVersion] = field(default_factory=list)
 
 
-def is_writable(root: Path) -> bool:
-    """Can this process write the project (folder and database file; a read-only mount too)?"""
-    files = [root, root / DB_NAME]
-    return all(os.access(p, os.W_OK) for p in files if p.exists())
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Project(TeamOps):
+class Project(ProjectConnect, TeamOps):
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
     def __init__(
@@ -121,102 +114,6 @@ class Project(TeamOps):
     @property
     def display_name(self) -> str:
         return self.db_path if isinstance(self.db_path, str) else self.root.name
-
-    @classmethod
-    def create(cls, root: Path | str, machine: MachineSettings | None = None) -> Project:
-        """Make a new project folder (it may exist, but must not hold a project yet), or a new
-        project in an empty server database (``root`` a URL)."""
-        url = as_url(root)
-        if url is not None:
-            return cls._connect_server(url, machine, create=True)
-        root = Path(root).absolute()
-        if (root / DB_NAME).exists():
-            raise ProjectError(f"{root} already holds a project; open it instead of creating one")
-        if root.exists() and not root.is_dir():
-            raise ProjectError(f"{root} is a file; choose a folder for the new project")
-        (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
-        return cls._connect(root, machine)
-
-    @classmethod
-    def open(
-        cls, root: Path | str, machine: MachineSettings | None = None, read_only: bool | None = None
-    ) -> Project:
-        """Open an existing project (a folder or a server URL), upgrading its schema when it was
-        made by an older version. ``read_only`` (SQLite): True never writes (info, export); None
-        (default) opens read-only only when the folder, the database file or the mount is not
-        writable."""
-        url = as_url(root)
-        if url is not None:
-            return cls._connect_server(url, machine, create=False)
-        root = Path(root).absolute()
-        if not (root / DB_NAME).is_file():
-            raise ProjectError(
-                f"{root} is not a SIRST Studio project (no {DB_NAME} inside); create one with "
-                "File > New Project in the GUI or by importing images with `main.py import`"
-            )
-        if read_only is None:
-            read_only = not is_writable(root)
-        if read_only:
-            return cls._connect_read_only(root, machine)
-        (root / MODELS_DIR).mkdir(exist_ok=True)
-        return cls._connect(root, machine)
-
-    @classmethod
-    def _connect_read_only(cls, root: Path, machine: MachineSettings | None) -> Project:
-        db_path = root / DB_NAME
-        # mode=ro still needs the -shm file of a WAL database; on a read-only folder or
-        # mount SQLite cannot create it, and only immutable=1 can read the file
-        for immutable in (False, True):
-            engine = db.make_engine(db_path, read_only=True, immutable=immutable)
-            try:
-                db.check_schema_read_only(engine, db_path)
-                return cls(root, engine, machine=machine, read_only=True)
-            except ProjectError:
-                engine.dispose()
-                if immutable or is_writable(root):
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def open_or_create(cls, root: Path | str, machine: MachineSettings | None = None) -> Project:
-        url = as_url(root)
-        if url is not None:
-            return cls._connect_server(url, machine, create=None)
-        root = Path(root)
-        return cls.open(root, machine) if (root / DB_NAME).exists() else cls.create(root, machine)
-
-    @classmethod
-    def _connect(cls, root: Path, machine: MachineSettings | None) -> Project:
-        engine = db.make_engine(root / DB_NAME)
-        _upgrade(engine, root / DB_NAME)
-        return cls(root, engine, machine=machine)
-
-    @classmethod
-    def _connect_server(cls, url: str, machine: MachineSettings | None, create: bool | None) -> Project:
-        """``create``: True = the database must be empty, False = it must hold a project,
-        None = either (open or create)."""
-        engine = db.make_engine(url)
-        label = redact(url)
-        if create is not None:
-            try:
-                with engine.connect() as conn:
-                    version, _app_id, has_tables = db._read_meta(conn)
-            except (DBAPIError, sqlite3.Error) as e:
-                engine.dispose()
-                raise db.damaged(label, e) from e
-            if create and (version or has_tables):
-                engine.dispose()
-                raise ProjectError(f"{label} already holds tables; open it instead of creating one")
-            if not create and not version:
-                engine.dispose()
-                raise ProjectError(
-                    f"{label} holds no SIRST Studio project (the database is empty or foreign); "
-                    "create one with `main.py import SRC URL` or File > Open server project"
-                )
-        _upgrade(engine, label)
-        root = server_root(url)
-        (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
-        return cls(root, engine, url=url, machine=machine)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -659,24 +556,6 @@ class Project(TeamOps):
         st.n_proposals = per_state.get(TargetState.PROPOSAL.value, 0)
         st.n_missing = len(self.check_missing()) if check_files else 0
         return st
-
-
-def _machine_settings() -> MachineSettings:
-    from core import machine
-
-    return machine.load()
-
-
-def _upgrade(engine, label: Path | str) -> None:
-    """Bring the schema up to date; the engine is disposed when that fails."""
-    try:
-        db.upgrade_schema(engine, label)
-    except (DBAPIError, sqlite3.Error) as e:
-        engine.dispose()
-        raise db.damaged(label, e) from e
-    except BaseException:
-        engine.dispose()
-        raise
 
 
 def _default_status(ann: ImageAnnotation | None) -> ReviewStatus:
