@@ -18,46 +18,27 @@ the selected vertex, Delete with a ring (not a vertex) selected removes the ring
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import SirstError
-from core.geometry import Ring, mask_to_rings
+from core.geometry import Ring
 from core.types import Box, CanvasMode, SkyOp, Target
+from widgets.canvas_display import CanvasDisplayMixin, CanvasImageItem
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
-from widgets.canvas_render import DisplayPlan, RenderedImage, render_image, same_colors
-from widgets.display_controls import (
-    DisplayControls,
-    DisplaySettings,
-    Histogram,
-    auto_levels,
-    display_gray,
-    histogram_of,
+from widgets.canvas_render import (  # defined there; app/prefetch.py and tests import from here
+    DisplayPlan,
+    PreparedImage,
+    SkyShapes,
+    prepare_image,  # noqa: F401 (re-exported)
+    sky_shapes,
 )
+from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
 from widgets.loupe import Loupe
-from widgets.overlays import (
-    ACCEPTED,
-    PROPOSAL,
-    SKY_FILL,
-    SKY_PROPOSAL_FILL,
-    BoxesItem,
-    TargetsItem,
-    painted_rect,
-    view_scale,
-)
+from widgets.overlays import ACCEPTED, PROPOSAL, BoxesItem, TargetsItem
 from widgets.overlays_pixels import BadPixelsItem
-from widgets.overlays_sky import (
-    DraftItem,
-    SkyGeometry,
-    SkyItem,
-    sky_geometry,
-    tint_image,
-    tint_regions,
-    visible_pixels,
-)
+from widgets.overlays_sky import DraftItem, SkyItem
 
 MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
 # What each mode expects, shown on the canvas (top left) so the annotator never has to guess.
@@ -72,127 +53,6 @@ MODE_HINTS = {
 
 class CanvasError(SirstError, ValueError):
     """Data handed to the canvas cannot be shown (wrong shape, unknown mode...)."""
-
-
-class _ImageItem(pg.ImageItem):
-    """ImageItem drawn nearest-neighbour when zoomed in, and only the part in view."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._tint_region: np.ndarray | None = None
-        self._tint_colors: list[QtGui.QColor] = []
-        self._offered: RenderedImage | None = None
-
-    def setImage(self, image=None, **kwargs) -> None:  # noqa: N802 (pyqtgraph override)
-        if image is not None:
-            self._offered = None  # rendered for the previous data
-        super().setImage(image, **kwargs)
-
-    def offer(self, rendered: RenderedImage | None) -> None:
-        """A render of the data just set, made ahead (``render_image``); used while it matches."""
-        self._offered = rendered
-
-    def set_tints(self, tints: list[tuple[np.ndarray | None, QtGui.QColor]]) -> None:
-        """Translucent fills (sky, proposed sky) blended into the rendered image."""
-        masks, colors = [m for m, _ in tints], [c for _, c in tints]
-        offered = self._offered
-        if offered is not None and offered.matches_masks(masks, colors):
-            self._tint_region = offered.region  # same fills: no full-image pass here
-        else:
-            self._tint_region = tint_regions(masks)
-        self._tint_colors = colors
-        self._renderRequired = True
-        self.update()
-
-    def render(self) -> None:
-        offered = self._offered
-        if (
-            offered is not None
-            and offered.region is self._tint_region
-            and same_colors(offered.colors, self._tint_colors)
-            and offered.matches_display(self.levels, self.lut)
-        ):
-            # Made ahead by the same functions from the same inputs: the same pixels.
-            self.qimage = offered.qimage
-            self._renderRequired = self._unrenderable = False
-            return
-        super().render()
-        # pyqtgraph renders a 256-entry LUT as an indexed image, which Qt draws ~8x slower than
-        # RGB32 (every frame): convert once per display change, blending the sky fills in too.
-        if self.qimage is not None:
-            self.qimage = tint_image(self.qimage, self._tint_region, self._tint_colors)
-
-    def paint(self, painter: QtGui.QPainter, *args) -> None:
-        if self.image is None:
-            return
-        if self._renderRequired:
-            self.render()
-            if self._unrenderable:
-                return
-        # Bilinear blur hides 3-px targets when zoomed in; smoothing only helps when zoomed out.
-        painter.setRenderHint(
-            QtGui.QPainter.RenderHint.SmoothPixmapTransform, view_scale(painter) < 1
-        )
-        h, w = self.image.shape[:2]
-        area = QtCore.QRectF(0, 0, w, h)
-        view = painted_rect(painter)  # not self.viewRect(): stale after zoom / pan / new image
-        if view is not None:
-            area = visible_pixels(area, view)
-        if area.isEmpty():
-            return
-        painter.drawImage(area, self.qimage, area)
-
-
-@dataclass(frozen=True)
-class PreparedImage:
-    """What ``set_image`` derives from raw pixels, computed ahead (``prepare_image``) so that a
-    prefetched image costs the GUI thread no histogram, percentile or luminance pass."""
-
-    raw: np.ndarray
-    gray: np.ndarray
-    levels: tuple[float, float]
-    histogram: Histogram
-    rendered: RenderedImage | None = None  # the first paint's image, for the plan given
-
-
-def prepare_image(
-    img: np.ndarray,
-    plan: DisplayPlan | None = None,
-    masks: tuple[np.ndarray | None, ...] = (),
-) -> PreparedImage:
-    """Pure numpy (+ QImage): safe on a worker thread. CanvasError-free (set_image reports bad
-    arrays). With ``plan`` (``IRCanvas.display_plan()``) and the sky ``masks`` (accepted,
-    proposed), the displayed image is rendered too, so the switch costs the GUI thread no
-    full-image pass while the display stays as planned."""
-    gray = display_gray(img)
-    levels = auto_levels(gray)
-    rendered = None
-    if plan is not None:
-        window = levels if plan.auto else plan.levels
-        fills = plan.fills
-        shown = tuple(masks[: len(fills)]) + (None,) * (len(fills) - len(masks))
-        rendered = render_image(gray, window, plan.lut, shown, fills, plan)
-    return PreparedImage(img, gray, levels, histogram_of(gray), rendered)
-
-
-@dataclass(frozen=True)
-class SkyShapes:
-    """A sky mask's polygons and the outline item's geometry (``sky_shapes``)."""
-
-    rings: list[Ring]
-    geometry: SkyGeometry
-
-
-def sky_rings(mask: np.ndarray | None) -> list[Ring]:
-    """The polygons ``set_sky`` draws for a mask (pure: safe on a worker thread)."""
-    return mask_to_rings(np.asarray(mask, dtype=bool)) if mask is not None else []
-
-
-def sky_shapes(mask: np.ndarray | None) -> SkyShapes:
-    """``sky_rings`` plus what the outline item builds from them (path, hit-test arrays): the
-    whole of ``set_sky``'s work for a mask, safe on a worker thread."""
-    rings = sky_rings(mask)
-    return SkyShapes(rings, sky_geometry([r.points for r in rings], [r.is_hole for r in rings]))
 
 
 class _View(pg.GraphicsView):
@@ -244,7 +104,7 @@ class _View(pg.GraphicsView):
         self._canvas._place_overlays()
 
 
-class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
+class IRCanvas(CanvasInputMixin, CanvasDisplayMixin, QtWidgets.QWidget):
     """The annotation canvas. See the module docstring for the mouse and keyboard map.
 
     Signal payloads beyond the contract: ``targets_edit_requested`` items are
@@ -290,7 +150,7 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.view = _View(self)
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.view.setCentralItem(self.viewbox)
-        self.image_item = _ImageItem(axisOrder="row-major")
+        self.image_item = CanvasImageItem(axisOrder="row-major")
         self.sky_item, self.sky_proposal_item = SkyItem(), SkyItem(proposal=True)
         self.bad_pixels_item = BadPixelsItem()  # below the targets: a label always wins
         self.targets_item, self.highlight_item, self.draft_item = (
@@ -502,22 +362,6 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         self.display_controls.set_settings(new)
         self._apply_display(new)
 
-    def display_settings(self) -> DisplaySettings:
-        return DisplaySettings(self._settings.levels, self._settings.gamma, self._settings.cmap)
-
-    def show_sky(self, visible: bool) -> None:
-        self._sky_visible = bool(visible)
-        self.sky_item.setVisible(self._sky_visible or self._mode == "edit_sky")
-        self.sky_proposal_item.setVisible(self._sky_visible)
-        self._update_tints()
-        self._update_plan()
-
-    def _update_tints(self) -> None:
-        shown = self._sky_visible
-        self.image_item.set_tints(
-            [(self._sky_mask, SKY_FILL), (self._sky_proposal, SKY_PROPOSAL_FILL)] if shown else []
-        )
-
     def set_loupe_visible(self, visible: bool) -> None:
         self.loupe_enabled = bool(visible)
         self.loupe.setVisible(self.loupe_enabled and self.loupe.isVisible())
@@ -543,27 +387,6 @@ class IRCanvas(CanvasInputMixin, QtWidgets.QWidget):
         return (
             self._gray is not None and 0 <= x < self._gray.shape[1] and 0 <= y < self._gray.shape[0]
         )
-
-    def _apply_display(self, settings: DisplaySettings) -> None:
-        self._settings = settings
-        self._lut = settings.lut()
-        self.image_item.setLookupTable(self._lut, update=False)
-        if self.image_item.image is not None:
-            # Without an image pyqtgraph keeps levels for the next setImage, where they would
-            # override the window set_image picks (auto levels of the first image).
-            self.image_item.setLevels(settings.levels)
-        self._update_plan()
-
-    def display_plan(self) -> DisplayPlan | None:
-        """How the next image will be displayed (``prepare_image`` renders it ahead). Safe to
-        call from any thread: it returns an immutable snapshot, no Qt call."""
-        return self._plan
-
-    def _update_plan(self, *_args) -> None:
-        auto = self._gray is None or self.display_controls.auto_check.isChecked()
-        fills = (SKY_FILL, SKY_PROPOSAL_FILL) if self._sky_visible else ()
-        levels = (float(self._settings.levels[0]), float(self._settings.levels[1]))
-        self._plan = DisplayPlan(levels, self._lut, auto, tuple(QtGui.QColor(c) for c in fills))
 
     def _selection_maybe_changed(self, before: list[int]) -> None:
         after = self.targets_item.selected_ids()

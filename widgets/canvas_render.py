@@ -5,6 +5,9 @@ LUT pass, then ``tint_image``) is pure numpy + QImage work, so the prefetch thre
 the display the canvas shows now (a ``DisplayPlan`` snapshot). The item uses the result only if
 it was made from exactly the data, window, LUT, masks and fill colours it is about to render;
 otherwise it renders itself. Both paths call the same functions, so the pixels are the same.
+
+``prepare_image`` and ``sky_shapes`` are everything the prefetch thread does ahead for the canvas
+(display pass, render, sky outlines); the GUI-thread side is in ``widgets/canvas_display.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 from pyqtgraph import functions_qimage
 from PySide6 import QtGui
 
-from widgets.overlays_sky import tint_image, tint_regions
+from core.geometry import Ring, mask_to_rings
+from widgets.display_controls import Histogram, auto_levels, display_gray, histogram_of
+from widgets.overlays_sky import SkyGeometry, sky_geometry, tint_image, tint_regions
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +95,58 @@ def render_image(
     region = tint_regions(list(masks))
     tinted = tint_image(qimage, region, list(colors))
     return RenderedImage(gray, levels, lut, masks, tuple(colors), region, tinted, plan)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """What ``set_image`` derives from raw pixels, computed ahead (``prepare_image``) so that a
+    prefetched image costs the GUI thread no histogram, percentile or luminance pass."""
+
+    raw: np.ndarray
+    gray: np.ndarray
+    levels: tuple[float, float]
+    histogram: Histogram
+    rendered: RenderedImage | None = None  # the first paint's image, for the plan given
+
+
+def prepare_image(
+    img: np.ndarray,
+    plan: DisplayPlan | None = None,
+    masks: tuple[np.ndarray | None, ...] = (),
+) -> PreparedImage:
+    """Pure numpy (+ QImage): safe on a worker thread. CanvasError-free (set_image reports bad
+    arrays). With ``plan`` (``IRCanvas.display_plan()``) and the sky ``masks`` (accepted,
+    proposed), the displayed image is rendered too, so the switch costs the GUI thread no
+    full-image pass while the display stays as planned."""
+    gray = display_gray(img)
+    levels = auto_levels(gray)
+    rendered = None
+    if plan is not None:
+        window = levels if plan.auto else plan.levels
+        fills = plan.fills
+        shown = tuple(masks[: len(fills)]) + (None,) * (len(fills) - len(masks))
+        rendered = render_image(gray, window, plan.lut, shown, fills, plan)
+    return PreparedImage(img, gray, levels, histogram_of(gray), rendered)
+
+
+@dataclass(frozen=True)
+class SkyShapes:
+    """A sky mask's polygons and the outline item's geometry (``sky_shapes``)."""
+
+    rings: list[Ring]
+    geometry: SkyGeometry
+
+
+def sky_rings(mask: np.ndarray | None) -> list[Ring]:
+    """The polygons ``set_sky`` draws for a mask (pure: safe on a worker thread)."""
+    return mask_to_rings(np.asarray(mask, dtype=bool)) if mask is not None else []
+
+
+def sky_shapes(mask: np.ndarray | None) -> SkyShapes:
+    """``sky_rings`` plus what the outline item builds from them (path, hit-test arrays): the
+    whole of ``set_sky``'s work for a mask, safe on a worker thread."""
+    rings = sky_rings(mask)
+    return SkyShapes(rings, sky_geometry([r.points for r in rings], [r.is_hole for r in rings]))
 
 
 def same_colors(a, b) -> bool:
