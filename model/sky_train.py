@@ -181,6 +181,7 @@ class SkyTrainer:
             init_from_detector(self.net.sky_net, detector)
         self.net.cfg = self.cfg
         self.sky = self.net.sky_net
+        self.sky.flip = self.cfg.sky_flip  # a network loaded with the weights was built with their config
         if opts.sky_from is not None:
             self._load_sky_from(Path(opts.sky_from))
         self.train_set = ShrunkFrames(train, int(math.ceil(self.long_side * (1 + opts.jitter))))

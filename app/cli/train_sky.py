@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "moving average of the weights with this decay (e.g. 0.99; 0: off)")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="sky clean-up field to store (sky_smooth, sky_min_area), value as JSON")
+                   help="inference field to store (sky_smooth, sky_min_area; sky_flip 1 to average with the mirrored frame), value as JSON")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -54,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-CLEANUP_FIELDS = ("sky_smooth", "sky_min_area")
+CLEANUP_FIELDS = ("sky_smooth", "sky_min_area", "sky_flip")  # inference-side fields --set may store
 
 
 def _problem(args: argparse.Namespace) -> str | None:
@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema)
-        overrides = {k: float(json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
+        overrides = {k: (bool if k == "sky_flip" else float)(json.loads(v))
+                     for k, _, v in (item.partition("=") for item in args.set)}
         trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)
         best = trainer.run()
     except (SirstError, ValueError) as exc:
