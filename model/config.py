@@ -48,6 +48,8 @@ class BafeConfig:
     # A dedicated whole-frame sky network (model.skynet) gives the sky instead of the detector's sky
     # head; it runs on the frame shrunk to sky_pass_long_side (docs/adr/0010).
     sky_net: bool = False
+    # The sky network also looks at the mirrored frame and averages the two logits (inference only)
+    sky_flip: bool = False
     # Sky proposal clean-up (core.geometry.clean_sky_mask): smoothing sigma in pixels of the long side
     # 1000 (scaled with the image) and the smallest island / hole kept, as a fraction of the image area.
     sky_smooth: float = 0.0

@@ -93,7 +93,8 @@ def onnx_metadata(cfg: BafeConfig, meta: dict[str, str], weights_sha256: str) ->
         "sky_net": "when config.sky_net is true, the sky comes from the companion graph FILE.sky.onnx "
         "(input image = the frame shrunk by area average to config.sky_pass_long_side, or as it is when "
         "no larger, zero-padded to multiples of 32; output sky_whole logit [N,1,h/4,w/4]); upsample it "
-        "bilinearly to the shrunk frame, then to the full frame, before the threshold and the clean-up",
+        "bilinearly to the shrunk frame, then to the full frame, before the threshold and the clean-up "
+        "(with config.sky_flip the graph itself averages the frame's logit with the mirrored frame's)",
         "sky_pass": "when config.sky_pass_long_side > 0 and the frame is larger: run the graph again on the "
         "frame shrunk (area average) to that long side; its sky_0, upsampled to the shrunk frame and then "
         "bilinearly to the full frame, replaces (config.sky_pass_weight 1) or blends with the full-frame "

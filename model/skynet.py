@@ -9,7 +9,10 @@ frames in training and at inference, and gives every location the frame's global
 - a global context vector (average pool of the stride-16 level, PSPNet's "image pooling") added to
   that level, then a top-down path stride 16 -> 8 -> 4 (FPN-like, each step zero-initialised so the
   network starts as the detector's level-0 sky head);
-- a sky logit at stride 4 of its input.
+- a sky logit at stride 4 of its input;
+- with ``cfg.sky_flip`` (inference only, so it is part of the ONNX graph too), the mean of the logit
+  of the frame and the mirrored logit of the mirrored frame: a second look that costs one more sky
+  pass and lifts the per-image median sky IoU on val_v2 (MODEL.md).
 
 It lives inside BafeNet as ``sky_net`` (one weights file), but detection never runs it, so training
 it cannot move a single detection.
@@ -17,6 +20,7 @@ it cannot move a single detection.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
@@ -40,6 +44,7 @@ class SkyNet(nn.Module):
         super().__init__()
         c, g = cfg.fpn_channels, cfg.gn_groups
         self.mean, self.std = cfg.mean, cfg.std
+        self.flip = cfg.sky_flip
         self.backbone = Backbone(cfg.backbone, (2, 3, 4))
         self.fpn = FeaturePyramidNetwork(self.backbone.out_channels, c)
         self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1), nn.ReLU(inplace=True))
@@ -54,6 +59,13 @@ class SkyNet(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.flip and not self.training:  # training sees plain frames (and flips as augmentation)
+            n = x.shape[0]
+            both = self.single(torch.cat([x, x.flip(-1)]))
+            return 0.5 * (both[:n] + both[n:].flip(-1))
+        return self.single(x)
+
+    def single(self, x: Tensor) -> Tensor:
         f4, f8, f16 = self.backbone((x - self.mean) / self.std)
         p4, p8, p16 = self.fpn({"0": f4, "1": f8, "2": f16}).values()
         t = self.coarse(p16 + self.context(p16))

@@ -29,7 +29,7 @@ from model.net import BafeNet
 from model.validate import validate
 
 LOSS_KEYS = ("cls", "box", "ctr", "sky", "total")
-INHERITED_FIELDS = ("sky_pass_long_side", "sky_pass_weight", "sky_net", "sky_smooth", "sky_min_area")
+INHERITED_FIELDS = ("sky_pass_long_side", "sky_pass_weight", "sky_net", "sky_flip", "sky_smooth", "sky_min_area")
 Emit = Callable[[dict], None]
 Batch = tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]
 

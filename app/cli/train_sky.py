@@ -35,12 +35,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-split", help="default train_v2 for --data, train for --project")
     p.add_argument("--reviewed-only", action="store_true", help="project: only images with status reviewed")
     p.add_argument("--val-split", help="default val_v2 / val; 'none' to skip (then the last epoch is kept)")
-    p.add_argument("--long-side", type=int, default=320, help="long side of the shrunk frame the sky network sees")
+    p.add_argument("--long-side", type=int, help="long side of the shrunk frame the sky network sees (default: "
+                   "that of the sky network it starts from, --sky-from or --weights; 448 for a new one)")
     p.add_argument("--sky-from", type=Path, help="start the sky network from this weights file's sky network "
                    "(e.g. to put a trained sky network on newly trained detector weights)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help="validate and export an exponential "
+                   "moving average of the weights with this decay (e.g. 0.99; 0: off)")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="sky clean-up field to store (sky_smooth, sky_min_area), value as JSON")
+                   help="inference field to store (sky_smooth, sky_min_area; sky_flip 1 to average with the mirrored frame), value as JSON")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -51,13 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-CLEANUP_FIELDS = ("sky_smooth", "sky_min_area")
+CLEANUP_FIELDS = ("sky_smooth", "sky_min_area", "sky_flip")  # inference-side fields --set may store
 
 
 def _problem(args: argparse.Namespace) -> str | None:
     if not args.weights.is_file():
         return f"weights {args.weights} not found"
-    if not 64 <= args.long_side <= 4096:
+    if args.long_side is not None and not 64 <= args.long_side <= 4096:
         return f"--long-side {args.long_side} must be in 64..4096"
     for name in ("batch", "threads"):
         if getattr(args, name) < 1:
@@ -66,6 +69,8 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--epochs must be 0 or more"
     if args.sky_from is not None and not args.sky_from.is_file():
         return f"--sky-from {args.sky_from} not found"
+    if not 0 <= args.ema < 1:
+        return f"--ema {args.ema} must be in [0, 1)"
     if not 0 < args.lr < 1:
         return f"--lr {args.lr} must be in (0, 1)"
     if args.time_budget_min is not None and args.time_budget_min <= 0:
@@ -134,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
         train, val = _load_data(args)
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
-                               seed=args.seed, resume=args.resume, sky_from=args.sky_from)
-        overrides = {k: float(json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
+                               seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema)
+        overrides = {k: (bool if k == "sky_flip" else float)(json.loads(v))
+                     for k, _, v in (item.partition("=") for item in args.set)}
         trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)
         best = trainer.run()
     except (SirstError, ValueError) as exc:

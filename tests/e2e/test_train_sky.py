@@ -170,3 +170,26 @@ def test_sky_from_with_zero_epochs_grafts_a_sky_network_onto_other_weights(datas
     assert json.loads(meta["config"])["sky_smooth"] == 4 and meta["operating_threshold"] == "0.35"
     events = [json.loads(line) for line in (tmp_path / "g" / "events.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1]
+
+
+def test_ema_exports_the_averaged_weights_not_the_trained_ones(dataset, detector, tmp_path) -> None:
+    """With --ema the exported sky network is the moving average kept in last.pt, which differs
+    from the weights the optimiser trained."""
+    from model.checkpoint import load_state
+
+    run = tmp_path / "ema"
+    out = tmp_path / "ema.safetensors"
+    res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "none", "--weights", detector,
+              "--out", run, "--epochs", "2", "--batch", "2", "--long-side", "64", "--threads", "1", "--ema", "0.9",
+              "--export-weights", out, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert_clean(res)
+    state = load_state(run / "last.pt")
+    got = {k[len("sky_net."):]: v for k, v in load_file(str(out)).items() if k.startswith("sky_net.")}
+    assert set(got) == set(state["average"])
+    for k, v in got.items():
+        assert torch.equal(v, state["average"][k]), k
+    moved = [k for k, v in got.items() if v.is_floating_point() and not torch.equal(v, state["model"][k])]
+    assert moved  # the average lags behind the trained weights
+    bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x", "--ema", "1.5")
+    assert bad.returncode == 2 and "--ema" in bad.stderr

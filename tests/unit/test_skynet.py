@@ -66,3 +66,32 @@ def test_sky_iou_counts_equal_brute_force_counts_at_every_threshold() -> None:
         gt = rng.random((40, 60)) < 0.4
         brute = [[np.count_nonzero((prob >= t) & gt), np.count_nonzero((prob >= t) | gt)] for t in SKY_THRESHOLDS]
         assert sky_iou_counts(prob, gt).tolist() == brute
+
+
+def test_sky_flip_averages_the_frame_and_its_mirror_at_inference_and_in_onnx() -> None:
+    """sky_flip: mean of net(x) and mirror(net(mirror(x))), computed here from a plain network with
+    the same weights; training mode is left plain; the exported ONNX graph gives the same."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from model.onnx_export import GraphPart, export_bytes
+
+    torch.manual_seed(11)
+    plain = SkyNet(preset("default", **TINY)).eval()
+    for p in plain.parameters():
+        p.data.normal_(0, 0.05)
+    cfg = preset("default", sky_net=True, sky_flip=True, sky_pass_long_side=64, **TINY)
+    host = BafeNet(cfg)
+    host.sky_net.load_state_dict(plain.state_dict())
+    flip = host.sky_net.eval()
+    x = torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        ref = 0.5 * (plain(x) + plain(x.flip(-1)).flip(-1))
+        got = flip(x)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+        assert (got - plain(x)).abs().max() > 1e-4  # the mirror really adds something
+    sess = ort.InferenceSession(export_bytes(host, cfg, {}, GraphPart.SKY), providers=["CPUExecutionProvider"])
+    onnx_out = sess.run(None, {"image": x[:1].numpy()})[0]
+    np.testing.assert_allclose(onnx_out, ref[:1].numpy(), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # last: a training-mode pass moves the BatchNorm statistics
+        torch.testing.assert_close(flip.train()(x), plain.train()(x))
