@@ -55,6 +55,8 @@ class SkyTrainOptions:
     seed: int = 0
     resume: bool = False
     sky_from: Path | None = None  # start the sky network from this weights file's sky network
+    sky_average: tuple[Path, ...] = ()  # or from the mean of these epoch states' sky networks (epoch_NNN.pt)
+    keep_epochs: bool = False  # write RUN/epoch_NNN.pt (the state after each epoch) for a later --sky-average
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); validated and exported
 
 
@@ -133,6 +135,22 @@ class WeightAverage:
                 avg.copy_(cur)
 
 
+def average_states(paths: list[Path]) -> tuple[dict[str, torch.Tensor], BafeConfig]:
+    """The mean of the sky networks of several epoch states (floating tensors averaged, BatchNorm
+    statistics included; integer counters from the last) and the last one's config. Late epochs
+    of one run, averaged, vary less from one to the next than any single epoch (MODEL.md)."""
+    if not paths:
+        raise CheckpointError("no epoch states to average")
+    states = [load_state(Path(p)) for p in paths]
+    first = states[0]["model"]
+    for p, st in zip(paths, states, strict=True):
+        if set(st["model"]) != set(first) or any(st["model"][k].shape != v.shape for k, v in first.items()):
+            raise CheckpointError(f"{p} holds a different sky network from {paths[0]}; average states of one run")
+    mean = {k: (sum(st["model"][k] for st in states) / len(states)) if v.is_floating_point()
+            else states[-1]["model"][k] for k, v in first.items()}
+    return mean, BafeConfig.from_json(states[-1]["config"])
+
+
 def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
     """Pooled sky IoU at the best threshold, then per-image median and large-frame IoU of the
     cleaned proposal at that threshold (as the Predictor gives it to the annotator)."""
@@ -184,6 +202,8 @@ class SkyTrainer:
         self.sky.flip = self.cfg.sky_flip  # a network loaded with the weights was built with their config
         if opts.sky_from is not None:
             self._load_sky_from(Path(opts.sky_from))
+        elif opts.sky_average:
+            self.sky.load_state_dict(average_states(list(opts.sky_average))[0])
         self.train_set = ShrunkFrames(train, int(math.ceil(self.long_side * (1 + opts.jitter))))
         if not len(self.train_set):
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
@@ -208,6 +228,8 @@ class SkyTrainer:
             return BafeConfig.from_json(load_state(self.out / "last.pt")["config"]).sky_pass_long_side
         if self.opts.sky_from is not None:
             cfg = BafeConfig.from_json(read_metadata(Path(self.opts.sky_from))["config"])
+        elif self.opts.sky_average:
+            cfg = BafeConfig.from_json(load_state(Path(self.opts.sky_average[-1]))["config"])
         return cfg.sky_pass_long_side if cfg.sky_net else DEFAULT_LONG_SIDE
 
     def _load_sky_from(self, path: Path) -> None:
@@ -239,6 +261,8 @@ class SkyTrainer:
             state["average"] = self.average.module.state_dict()
             self.state["average_updates"] = self.average.updates
         save_state(self.out / "last.pt", state)
+        if self.opts.keep_epochs and self.state["step"] == 0 and self.state["epoch"] > 0:
+            save_state(self.out / f"epoch_{self.state['epoch']:03d}.pt", state)
 
     def _progress(self, elapsed: float) -> float:
         st = self.state

@@ -41,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "(e.g. to put a trained sky network on newly trained detector weights)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help="validate and export an exponential "
                    "moving average of the weights with this decay (e.g. 0.99; 0: off)")
+    p.add_argument("--sky-average", type=Path, nargs="+", default=[], metavar="EPOCH_PT",
+                   help="start the sky network from the mean of these epoch states (RUN/epoch_NNN.pt of a run "
+                   "with --keep-epochs); with --epochs 0 this validates and exports the average")
+    p.add_argument("--keep-epochs", action="store_true", help="also write RUN/epoch_NNN.pt after every epoch")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference field to store (sky_smooth, sky_min_area; sky_flip 1 to average with the mirrored frame), value as JSON")
@@ -69,6 +73,11 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--epochs must be 0 or more"
     if args.sky_from is not None and not args.sky_from.is_file():
         return f"--sky-from {args.sky_from} not found"
+    if args.sky_from is not None and args.sky_average:
+        return "give --sky-from or --sky-average, not both"
+    for path in args.sky_average:
+        if not path.is_file():
+            return f"--sky-average {path} not found"
     if not 0 <= args.ema < 1:
         return f"--ema {args.ema} must be in [0, 1)"
     if not 0 < args.lr < 1:
@@ -139,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         train, val = _load_data(args)
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
-                               seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema)
+                               seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema,
+                               sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs)
         overrides = {k: (bool if k == "sky_flip" else float)(json.loads(v))
                      for k, _, v in (item.partition("=") for item in args.set)}
         trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)

@@ -193,3 +193,33 @@ def test_ema_exports_the_averaged_weights_not_the_trained_ones(dataset, detector
     assert moved  # the average lags behind the trained weights
     bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x", "--ema", "1.5")
     assert bad.returncode == 2 and "--ema" in bad.stderr
+
+
+def test_keep_epochs_then_sky_average_exports_the_mean_of_the_epochs(dataset, detector, tmp_path) -> None:
+    """--keep-epochs writes one state per epoch; --sky-average A B --epochs 0 exports their mean,
+    computed here tensor by tensor from the two files."""
+    from model.checkpoint import load_state
+
+    run = tmp_path / "keep"
+    res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "none", "--weights", detector,
+              "--out", run, "--epochs", "2", "--batch", "2", "--long-side", "64", "--threads", "1", "--keep-epochs",
+              timeout=300)
+    assert res.returncode == 0, res.stderr
+    first, second = run / "epoch_001.pt", run / "epoch_002.pt"
+    assert first.is_file() and second.is_file()
+    out = tmp_path / "avg.safetensors"
+    res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--weights", detector,
+              "--sky-average", first, second, "--out", tmp_path / "avg", "--epochs", "0", "--threads", "1",
+              "--export-weights", out, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert_clean(res)
+    a, b = load_state(first)["model"], load_state(second)["model"]
+    got = {k[len("sky_net."):]: v for k, v in load_file(str(out)).items() if k.startswith("sky_net.")}
+    assert set(got) == set(a)
+    for k, v in got.items():
+        ref = (a[k] + b[k]) / 2 if a[k].is_floating_point() else b[k]
+        torch.testing.assert_close(v, ref, rtol=0, atol=1e-7, msg=k)
+    assert json.loads(read_metadata(out)["config"])["sky_pass_long_side"] == 64  # inherited from the states
+    bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x",
+              "--sky-average", tmp_path / "missing.pt")
+    assert bad.returncode == 2 and "missing.pt" in bad.stderr
