@@ -1,0 +1,58 @@
+"""Cost of the whole-frame sky pass: the previous setting (long side 320, one look) against the
+shipped one (448, frame + mirror), side by side in interleaved rounds (medians), torch eager.
+
+    python benchmarks/bench_sky_pass.py [--threads 2] [--reps 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "resources" / "models" / "bafenet_default.safetensors"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=7)
+    args = ap.parse_args()
+    import numpy as np
+    import torch
+
+    from model.checkpoint import build_from_weights
+    from model.sky import sky_net_logit
+    from model.skynet import SkyNet
+
+    torch.set_num_threads(args.threads)
+    net, cfg, _ = build_from_weights(WEIGHTS)
+    variants = {}
+    for name, side, flip in (("320 x1", 320, False), ("448 x1", 448, False), ("448 + mirror", 448, True)):
+        sky = SkyNet(dataclasses.replace(cfg, sky_flip=flip))
+        sky.load_state_dict(net.sky_net.state_dict())
+        variants[name] = (sky.eval(), side)
+    rng = np.random.default_rng(0)
+    for size in ((512, 640), (1024, 1280)):
+        image = rng.random(size, dtype=np.float32)
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        for rep in range(args.reps + 1):
+            for name, (sky, side) in variants.items():
+                t = time.perf_counter()
+                sky_net_logit(sky, image, side)
+                if rep:  # the first round warms up
+                    times[name].append((time.perf_counter() - t) * 1000)
+        base = statistics.median(times["320 x1"])
+        for name, ts in times.items():
+            ms = statistics.median(ts)
+            print(f"{size[1]}x{size[0]} {name:13s} {ms:7.1f} ms  ({ms / base:.2f}x the 320 pass)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
