@@ -190,7 +190,9 @@ class SkyTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(opts.seed)
         self.net, cfg, self.meta = build_from_weights(Path(opts.weights))
-        self.long_side = opts.long_side or self._start_long_side(cfg)
+        resumed = load_state(self.out / "last.pt") if opts.resume else None  # read once, used twice
+        averaged = average_states(list(opts.sky_average)) if opts.sky_average and resumed is None else None
+        self.long_side = opts.long_side or self._start_long_side(cfg, resumed, averaged)
         self.cfg = dataclasses.replace(cfg, sky_net=True, sky_pass_long_side=self.long_side,
                                        sky_pass_weight=1.0, **(overrides or {}))
         detector = {k: v for k, v in self.net.state_dict().items() if not k.startswith("sky_net.")}
@@ -202,8 +204,8 @@ class SkyTrainer:
         self.sky.flip = self.cfg.sky_flip  # a network loaded with the weights was built with their config
         if opts.sky_from is not None:
             self._load_sky_from(Path(opts.sky_from))
-        elif opts.sky_average:
-            self.sky.load_state_dict(average_states(list(opts.sky_average))[0])
+        elif averaged is not None:
+            self.sky.load_state_dict(averaged[0])
         self.train_set = ShrunkFrames(train, int(math.ceil(self.long_side * (1 + opts.jitter))))
         if not len(self.train_set):
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
@@ -213,8 +215,8 @@ class SkyTrainer:
         self.average = WeightAverage(self.sky, opts.ema) if opts.ema > 0 else None
         self.state = {"epoch": 0, "step": 0, "best": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": [],
                       "frame_loss": [1.0] * len(self.train_set)}
-        if opts.resume:
-            st = load_state(self.out / "last.pt")
+        if resumed is not None:
+            st = resumed
             self.sky.load_state_dict(st["model"])
             self.optim.load_state_dict(st["optim"])
             self.state = st["progress"]
@@ -222,14 +224,16 @@ class SkyTrainer:
                 self.average.module.load_state_dict(st["average"])
                 self.average.updates = self.state.get("average_updates", 0)
 
-    def _start_long_side(self, cfg: BafeConfig) -> int:
-        """The long side of the sky network training starts from (--sky-from, else the weights')."""
-        if self.opts.resume:
-            return BafeConfig.from_json(load_state(self.out / "last.pt")["config"]).sky_pass_long_side
+    def _start_long_side(self, cfg: BafeConfig, resumed: dict | None,
+                         averaged: tuple[dict, BafeConfig] | None) -> int:
+        """The long side of the sky network training starts from: the checkpoint's on a resume,
+        else --sky-from's or the averaged epochs', else the weights' (DEFAULT_LONG_SIDE for none)."""
+        if resumed is not None:
+            return BafeConfig.from_json(resumed["config"]).sky_pass_long_side
         if self.opts.sky_from is not None:
             cfg = BafeConfig.from_json(read_metadata(Path(self.opts.sky_from))["config"])
-        elif self.opts.sky_average:
-            cfg = BafeConfig.from_json(load_state(Path(self.opts.sky_average[-1]))["config"])
+        elif averaged is not None:
+            cfg = averaged[1]
         return cfg.sky_pass_long_side if cfg.sky_net else DEFAULT_LONG_SIDE
 
     def _load_sky_from(self, path: Path) -> None:

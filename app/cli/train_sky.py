@@ -58,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-CLEANUP_FIELDS = ("sky_smooth", "sky_min_area", "sky_flip")  # inference-side fields --set may store
+# The inference-side fields --set may store, with the type their JSON value is read as
+CLEANUP_FIELDS = {"sky_smooth": float, "sky_min_area": float, "sky_flip": bool}
 
 
 def _problem(args: argparse.Namespace) -> str | None:
@@ -150,8 +151,7 @@ def run(args: argparse.Namespace) -> int:
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema,
                                sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs)
-        overrides = {k: (bool if k == "sky_flip" else float)(json.loads(v))
-                     for k, _, v in (item.partition("=") for item in args.set)}
+        overrides = {k: CLEANUP_FIELDS[k](json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
         trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)
         best = trainer.run()
     except (SirstError, ValueError) as exc:

@@ -223,3 +223,25 @@ def test_keep_epochs_then_sky_average_exports_the_mean_of_the_epochs(dataset, de
     bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x",
               "--sky-average", tmp_path / "missing.pt")
     assert bad.returncode == 2 and "missing.pt" in bad.stderr
+
+
+def test_resume_continues_the_run_at_its_own_long_side(dataset, detector, tmp_path) -> None:
+    """A run stopped after epoch 1 and resumed without --long-side goes on at the checkpoint's
+    long side (64 here, not the default 448) and ends after epoch 2."""
+    from model.checkpoint import load_state
+    from model.config import BafeConfig
+
+    run = tmp_path / "resume"
+    common = ["--data", dataset, "--train-split", "train", "--val-split", "val", "--weights", detector,
+              "--out", run, "--batch", "2", "--threads", "1"]
+    first = cli("train-sky", *common, "--epochs", "1", "--long-side", "64", timeout=300)
+    assert first.returncode == 0, first.stderr
+    again = cli("train-sky", *common, "--epochs", "2", "--resume", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert_clean(again)
+    state = load_state(run / "last.pt")
+    assert state["progress"]["epoch"] == 2
+    assert BafeConfig.from_json(state["config"]).sky_pass_long_side == 64
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert {e["long_side"] for e in events if e["event"] == "step"} <= set(range(51, 78))  # 64 +- 20 %
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
