@@ -8,6 +8,8 @@ document, so the canvas shows it within about a second; other images' list rows 
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -31,6 +33,7 @@ from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
 
 MAX_ROWS_PER_TICK = 50  # list rows re-read per poll for other images' changes
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 1.0, 30.0  # live refresh back-off after a lost server
 POLL_MS = 500  # well inside the 2 s the issue allows, and one cheap query per tick on SQLite
 OPEN_SERVER = Shortcut("open_server_project", "Open &Server Project...", ("Ctrl+Shift+O",), "File")
 CLAIM = Shortcut("claim_image", "&Claim this image", ("Ctrl+Alt+C",), "Team")
@@ -108,6 +111,8 @@ class LiveRefresh(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
+        self._retry_at = 0.0  # non-zero: the connection was lost, the next tick reconnects
+        self._backoff = RECONNECT_FIRST_S
 
     def start(self, project) -> None:
         from core.live import ChangeListener
@@ -122,6 +127,8 @@ class LiveRefresh(QObject):
 
     def stop(self) -> None:
         self.timer.stop()
+        self.timer.setInterval(POLL_MS)
+        self._retry_at, self._backoff = 0.0, RECONNECT_FIRST_S
         if self.listener is not None:
             self.listener.close()
             self.listener = None
@@ -131,11 +138,14 @@ class LiveRefresh(QObject):
         if project is None or listener is None:
             return
         try:
-            changes = listener.poll(0.0)
+            changes = listener.reconnect() if self._retry_at else listener.poll(0.0)
         except SirstError as exc:
-            self.stop()
-            self.window.show_message(f"Live refresh stopped: {exc}")
+            self._lost(exc)
             return
+        if self._retry_at:
+            self._retry_at, self._backoff = 0.0, RECONNECT_FIRST_S
+            self.timer.setInterval(POLL_MS)
+            self.window.show_message("Live refresh resumed: caught up with the changes made meanwhile", 6000)
         latest: dict[int, tuple[int, str]] = {}
         for c in changes:
             latest[c.image_id] = (c.version, c.author)
@@ -152,6 +162,15 @@ class LiveRefresh(QObject):
                 others += 1
             self._apply(project, image_id, version, author)
 
+    def _lost(self, exc: Exception) -> None:
+        """The server went away (restart, outage): retry with back-off, say so meanwhile."""
+        self._retry_at = time.monotonic() + self._backoff
+        self.timer.setInterval(int(self._backoff * 1000))
+        self.window.show_message(
+            f"Live refresh lost ({exc}); reconnecting in {self._backoff:.0f} s", int(self._backoff * 1000) + 1000
+        )
+        self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+
     def _apply(self, project, image_id: int, version: int, author: str) -> None:
         window, doc = self.window, self.window.document
         window.prefetcher.forget(image_id)
@@ -161,8 +180,8 @@ class LiveRefresh(QObject):
                 return  # our own change (the document is at that version already)
             info = doc.info
             window.image_panel.set_info(info)
-            window.show_message(f"{author} changed this image; it shows their change now", 6000)
-            self.changed_by_other.emit(image_id, author)
+            if author != project.user:  # one's own change (a claim, another window) is no news
+                window.show_message(f"{author} changed this image; it shows their change now", 6000)
         else:
             try:
                 info = project.get_image(image_id)
@@ -172,6 +191,8 @@ class LiveRefresh(QObject):
         if old is not None and old.version < info.version:
             info.missing = old.missing
             window.list_model.update_image(info)
+        if current:
+            self.changed_by_other.emit(image_id, author)  # after the row: listeners read it
 
 
 class TeamPanel(QWidget):
@@ -355,6 +376,11 @@ def install(window) -> TeamPanel:
     panel = TeamPanel(window)
     live = LiveRefresh(window)
     panel.live = live
+    # The Team dock's "last change by" follows every change of the open image, live ones too.
+    live.changed_by_other.connect(lambda iid, _who: panel.on_image_changed(iid))
+    window.annotation_changed.connect(
+        lambda iid: panel.on_image_changed(iid) if iid == window.current_image_id else None
+    )
 
     def ask_server_project() -> None:
         last = window.project.url if window.project is not None and window.project.is_server else ""

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
-from core.errors import ProjectError
+from core.errors import ImageBusy, ProjectError
 from core.migrations import MIGRATIONS
 from core.types import (
     ImageInfo,
@@ -254,6 +254,11 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
         )
 
 
+LOCK_TIMEOUT_MS = 4000
+IDLE_TX_TIMEOUT_MS = 10000
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
+
+
 def _server_engine(url: str) -> Engine:
     from core.location import check_server_url
 
@@ -261,7 +266,15 @@ def _server_engine(url: str) -> Engine:
         return create_engine(
             check_server_url(url),
             pool_pre_ping=True,  # a server restart must not break the next edit
-            connect_args={"connect_timeout": 10, "application_name": "sirst-studio"},
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": "sirst-studio",
+                # Nobody waits on a stalled peer (ADR 0008): a writer gives up on a row lock after
+                # LOCK_TIMEOUT_MS, and the server ends a transaction left idle (a suspended
+                # laptop holding a lock) after IDLE_TX_TIMEOUT_MS, which frees its locks.
+                "options": f"-c lock_timeout={LOCK_TIMEOUT_MS} "
+                f"-c idle_in_transaction_session_timeout={IDLE_TX_TIMEOUT_MS}",
+            },
         )
     except ModuleNotFoundError as e:  # the DBAPI driver is imported here
         raise ProjectError(
@@ -391,6 +404,13 @@ def _check_version(db_path: Path | str, version: int, app_id: int, server: bool 
 def damaged(db_path: Path | str, error: Exception) -> ProjectError:
     """The ProjectError for a database the engine refuses to read or write."""
     orig = getattr(error, "orig", None) or error
+    if getattr(orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+        return ImageBusy(
+            f"another user's save of this image has not finished within {LOCK_TIMEOUT_MS // 1000} s "
+            "(their program may be frozen or offline); nothing was changed: try again in a few "
+            "seconds (the server releases a stalled save after "
+            f"{IDLE_TX_TIMEOUT_MS // 1000} s)"
+        )
     if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
         return ProjectError(
             f"the project database refused the change ({orig}); nothing was saved, reload and retry"

@@ -181,6 +181,12 @@ class AnnotationDocument:
             if current:
                 self.load(self.image_id, pixels=self.pixels)  # show what the other person did
             raise
+        if current and expected is not None and resolved.version != expected + 1:
+            # Someone else changed other objects of this image meanwhile (conflicts are per
+            # object, ADR 0008): reload so the document holds their change too, not only ours.
+            self.load(self.image_id, pixels=self.pixels)
+            self._publish(DocumentChange(resolved.image_id, resolved, self.info, True))
+            return resolved
         self._absorb(resolved)
         return resolved
 

@@ -47,5 +47,10 @@ class EditConflict(ProjectError):
         )
 
 
+class ImageBusy(ProjectError):
+    """Another writer holds the image (its save has not finished within the lock timeout: a
+    frozen laptop, a cut network). Nothing was changed; the same edit may simply be retried."""
+
+
 class CheckpointError(SirstError):
     """A model checkpoint is missing, truncated or incompatible."""

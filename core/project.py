@@ -260,11 +260,18 @@ class Project(ProjectConnect, TeamOps):
         self, s: Session, img: ImageRow, edit: AnnotationEdit, expected_version: int | None = None,
         verify: bool = False,
     ) -> AnnotationEdit:  # fmt: skip
-        """Apply ``edit`` inside ``s`` with the team bookkeeping: version check, stale-value
-        check, author on every label, new version + edit log (+ NOTIFY on a server)."""
-        team_store.check_version(img, expected_version)
+        """Apply ``edit`` inside ``s`` with the team bookkeeping: stale-value check, author on
+        every label, new version + edit log (+ NOTIFY on a server).
+
+        Conflicts are per object (ADR 0008, "granularity"): with ``verify`` the edit is refused
+        only when a value it replaces (a target, a sky, a field) changed meanwhile, so two people
+        editing different targets of one image both succeed, and an undo that is stale on the
+        image's version only goes through. Without ``verify`` (a blind write) the image's version
+        is the guard."""
         if verify:
             team_store.verify_before(s, img, edit)
+        else:
+            team_store.check_version(img, expected_version)
         resolved = edit_store.apply_edit(s, img, edit, author=self.user)
         version = team_store.touch(s, img, self.user, edit.text, team_store.sets_reviewed(edit))
         return replace(resolved, version=version)

@@ -66,8 +66,10 @@ def verify_before(s: Session, img: ImageRow, edit: AnnotationEdit) -> None:
         if c.before is None:
             continue
         row = s.get(TargetRow, int(c.before.id))
-        if row is None or row.image_id != img.id:
-            continue  # edit_store refuses it with its own message (deleted / other image)
+        if row is None:  # ids are never reused: it existed, and someone deleted it meanwhile
+            raise EditConflict(img.id, img.name, f"target {c.before.id} was deleted", img.edited_by)
+        if row.image_id != img.id:
+            continue  # edit_store refuses it with its own message (another image's target)
         if db.target_from_row(row) != c.before:
             raise EditConflict(
                 img.id,

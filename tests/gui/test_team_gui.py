@@ -135,3 +135,28 @@ def test_claim_filter_and_next_unreviewed_skip_others(window, server_project, qt
     monkeypatch.setattr("app.team_panel.show_error", lambda *a: reported.append(a[2]))
     window.actions_by_id["claim_image"].trigger()
     assert "held by bob" in reported[0]
+
+
+def test_own_claim_is_not_news_and_the_team_dock_follows_live_changes(window, server_project, qtbot, monkeypatch):
+    _open_through_the_menu(window, server_project, monkeypatch)
+    iid, panel = window.current_image_id, window.team_panel
+    window.statusBar().clearMessage()
+    panel.claim_current()
+    qtbot.wait(1200)  # two live-refresh ticks hear our own claim
+    assert "changed this image" not in window.statusBar().currentMessage()
+    assert f"held by {window.project.user}" in panel.holder_label.text()
+    with Project.open(server_project, machine=MachineSettings("bob")) as bob:
+        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
+    qtbot.waitUntil(lambda: "last change by bob" in panel.holder_label.text(), timeout=3000)
+    assert "bob changed this image" in window.statusBar().currentMessage()
+
+
+def test_live_refresh_reconnects_after_losing_the_server(window, server_project, qtbot, monkeypatch):
+    _open_through_the_menu(window, server_project, monkeypatch)
+    live, iid = window.team_panel.live, window.current_image_id
+    live.listener._conn.close()  # what a server restart does to the listening connection
+    qtbot.waitUntil(lambda: "reconnecting" in window.statusBar().currentMessage(), timeout=3000)
+    with Project.open(server_project, machine=MachineSettings("bob")) as bob:
+        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))  # made while not listening
+    qtbot.waitUntil(lambda: len(window.document.targets) == 1, timeout=5000)
+    assert live.timer.isActive() and live.timer.interval() == 500

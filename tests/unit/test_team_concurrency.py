@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from core.document import AnnotationDocument
@@ -15,7 +16,7 @@ from core.live import ChangeListener
 from core.machine import MachineSettings
 from core.project import Project
 from core.types import ImageAnnotation, ReviewStatus, Target
-from tests.unit.test_project import new
+from tests.unit.test_project import H, W, new
 
 
 @pytest.fixture
@@ -117,3 +118,58 @@ def test_the_change_feed_names_image_version_and_author(team) -> None:
         assert listener.poll() == []
     finally:
         listener.close()
+
+
+def test_two_users_editing_different_targets_of_one_image_both_land(team) -> None:
+    """Conflicts are per object (ADR 0008): bob's document is stale on the image's version,
+    but his edit touches another target than ann's, so it lands, and his document then
+    holds ann's change as well as his own (equal to the database)."""
+    pa, pb, iid, _ = team
+    da, dbb = _docs(pa, pb, iid)
+    first, second = sorted(da.targets, key=lambda t: t.id)
+    da.apply(da.edit_targets_edit([replace(first, box=(3, 3, 8, 8))], "Resize"))
+    b_second = next(t for t in dbb.targets if t.id == second.id)
+    dbb.apply(dbb.edit_targets_edit([replace(b_second, point=(22.0, 10.0))], "Move"))
+    stored = {x.id: x for x in pa.targets(iid)}
+    assert stored[first.id].box == (3.0, 3.0, 8.0, 8.0)  # ann's edit is there
+    assert stored[second.id].point == (22.0, 10.0)  # and bob's
+    assert {x.id: (x.box, x.point) for x in dbb.targets} == {
+        x.id: (x.box, x.point) for x in stored.values()
+    }
+    assert [(v, who) for v, who, _, _ in pa.history(iid)] == [(1, "ann"), (2, "bob")]
+    # A sky edit by ann and a target edit by bob of the same image: both land too.
+    sky = np.zeros((H, W), bool)
+    sky[:10] = True
+    da.refresh()
+    da.apply(da.sky_edit(sky, "Draw sky"))
+    b_first = next(t for t in dbb.targets if t.id == first.id)
+    dbb.apply(dbb.edit_targets_edit([replace(b_first, point=(6.0, 6.0))], "Move"))
+    assert pa.sky_mask(iid) is not None and pa.sky_mask(iid)[:10].all()
+    assert {x.id: x for x in pa.targets(iid)}[first.id].point == (6.0, 6.0)
+
+
+def test_an_undo_before_the_live_refresh_is_not_lost(team) -> None:
+    """Ann edits, bob edits another target, ann undoes before her window heard of bob: the undo
+    goes through (it is stale on the version only) and bob's change stays."""
+    pa, pb, iid, _ = team
+    da, dbb = _docs(pa, pb, iid)
+    first, second = sorted(da.targets, key=lambda t: t.id)
+    mine = da.apply(da.edit_targets_edit([replace(first, box=(2, 2, 9, 9))], "Resize"))
+    dbb.refresh()
+    b_second = next(t for t in dbb.targets if t.id == second.id)
+    dbb.apply(dbb.edit_targets_edit([replace(b_second, point=(25.0, 12.0))], "Move"))
+    da.apply(mine.inverse())  # no EditConflict: ann's undo touches only her own target
+    stored = {x.id: x for x in pa.targets(iid)}
+    assert stored[first.id].box == first.box
+    assert stored[second.id].point == (25.0, 12.0)
+    assert [x.id for x in da.targets] == [x.id for x in pa.targets(iid)]
+
+
+def test_an_edit_of_a_target_someone_deleted_is_a_conflict(team) -> None:
+    pa, pb, iid, _ = team
+    da, _dbb = _docs(pa, pb, iid)
+    t = da.targets[0]
+    pb.delete_targets(iid, [t.id])
+    with pytest.raises(EditConflict, match=f"target {t.id} was deleted"):
+        da.apply(da.edit_targets_edit([replace(t, point=(1.0, 1.0))], "Move"))
+    assert t.id not in {x.id for x in da.targets}  # the document shows bob's deletion
