@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 import app.extensions
 from app import document_view, project_actions
 from app.annotation_controller import AnnotationController, UndoStacks
+from app.claims import ClaimGuard
 from app.commands import EditCommand
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self.prefetcher = None
         self._score_threshold = self.settings.score_threshold()
         self.undo_stacks = UndoStacks(self)
+        self.claim_guard = ClaimGuard(self)  # asks before editing an image someone else holds
         self.controller = AnnotationController(self)
         self._build_central()
         self._build_docks()
@@ -275,7 +277,7 @@ class MainWindow(QMainWindow):
 
     def apply_edit(self, edit: AnnotationEdit) -> None:
         """An undoable edit of any image: onto that image's stack, committed at once."""
-        if self.refuse_if_read_only():
+        if self.refuse_if_read_only() or self.claim_guard.refuse(edit.image_id):
             return
         self.undo_stacks.stack(edit.image_id).push(EditCommand(self.document, edit))
 

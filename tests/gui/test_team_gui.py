@@ -160,3 +160,34 @@ def test_live_refresh_reconnects_after_losing_the_server(window, server_project,
         bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))  # made while not listening
     qtbot.waitUntil(lambda: len(window.document.targets) == 1, timeout=5000)
     assert live.timer.isActive() and live.timer.interval() == 500
+
+
+def test_editing_an_image_someone_else_holds_asks_first(window, server_project, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    _open_through_the_menu(window, server_project, monkeypatch)
+    iid = window.current_image_id
+    with Project.open(server_project, machine=MachineSettings("bob")) as bob:
+        bob.claim(iid)
+    qtbot.waitUntil(lambda: window.list_model.info(iid).assignee == "bob", timeout=3000)
+    asked = []
+
+    def answer(button):
+        def question(_parent, _title, text, *_args):
+            asked.append(text)
+            return button
+
+        return question
+
+    edit = window.document.add_target_edit(Target(point=(5, 6), box=(4, 5, 7, 8)), "Add target")
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    window.apply_edit(edit)
+    assert "held by bob" in asked[0]
+    with Project.open(server_project, machine=MachineSettings("carol")) as carol:
+        assert carol.targets(iid) == []  # declined: nothing written
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    window.apply_edit(edit)
+    window.apply_edit(window.document.add_target_edit(Target(point=(15, 6)), "Add target"))
+    assert len(asked) == 2  # asked once more, then remembered for this image
+    with Project.open(server_project, machine=MachineSettings("carol")) as carol:
+        assert len(carol.targets(iid)) == 2
