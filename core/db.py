@@ -361,6 +361,11 @@ def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
     an advisory lock makes two clients opening a new project at once take turns.
     """
     try:
+        # Opening a current project reads only: it never waits on another writer's lock.
+        with engine.connect() as conn:
+            version, app_id, has_tables = _read_meta(conn)
+        if version == SCHEMA_VERSION and app_id == APPLICATION_ID:
+            return version
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
             if is_server(conn):
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPLICATION_ID})")
