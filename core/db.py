@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
+from core.edits import Region
 from core.errors import ImageBusy, ProjectError
 from core.migrations import MIGRATIONS
 from core.types import (
@@ -180,20 +181,9 @@ class EditLogRow(Base):
 # Masks as PNG blobs
 
 
-def encode_mask(mask: np.ndarray) -> bytes:
-    """Bool [H, W] -> PNG bytes of uint8 0/255 (core.maskcodec, the files' codec too)."""
-    try:
-        return maskcodec.encode_png(mask)
-    except ValueError as exc:
-        raise ProjectError(str(exc)) from None
-
-
-def decode_mask(blob: bytes) -> np.ndarray:
-    """PNG bytes -> fresh bool [H, W] array."""
-    mask = maskcodec.decode_png(blob)
-    if mask is None:
-        raise ProjectError("a mask stored in the project is damaged (PNG blob cannot be decoded)")
-    return mask
+# The stored-mask codec lives with the one mask codec (core/maskcodec.py); these names stay.
+encode_mask = maskcodec.encode_stored
+decode_mask = maskcodec.decode_stored
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,10 +585,8 @@ def region_row(image_id: int, state: TargetState, region) -> RegionRow:
     )  # fmt: skip
 
 
-def region_from_row(row: RegionRow):
+def region_from_row(row: RegionRow) -> Region:
     """The core.edits.Region stored in ``row`` (not decoded: the PNG is the value)."""
-    from core.edits import Region
-
     return Region(bytes(row.mask_png), Source(row.source), row.model_version_id)
 
 

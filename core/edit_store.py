@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -85,10 +86,13 @@ def _apply_target(s: Session, image_id: int, c: TargetChange, author: str | None
     return TargetChange(None, replace(c.after, id=row.id))
 
 
+def now() -> str:
+    """The time stamp of a change (UTC, ms)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def _stamp(row: TargetRow, author: str | None) -> TargetRow:
     if author is not None:
-        from core.team_store import now
-
         row.edited_by, row.edited_at = author, now()
     return row
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from core.maskcodec import decode_stored, encode_stored
 from core.types import ReviewStatus, Source, Split, Target, TargetState
 
 
@@ -64,18 +65,14 @@ class Region:
     def from_mask(
         cls, mask: np.ndarray, source: Source = Source.MANUAL, model_version_id: int | None = None
     ) -> Region:
-        from core.db import encode_mask  # the one mask codec of the project database
-
         arr = np.array(mask, dtype=bool)  # a copy: the caller may go on modifying its array
         arr.flags.writeable = False
-        return cls(encode_mask(arr), Source(source), model_version_id, arr)
+        return cls(encode_stored(arr), Source(source), model_version_id, arr)
 
     def view(self) -> np.ndarray:
         """The decoded mask, shared and read-only (decoded on first use)."""
         if self._mask is None:
-            from core.db import decode_mask
-
-            arr = decode_mask(self.png)
+            arr = decode_stored(self.png)
             arr.flags.writeable = False
             object.__setattr__(self, "_mask", arr)
         return self._mask

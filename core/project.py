@@ -450,7 +450,7 @@ class Project(ProjectConnect, TeamOps):
             img = team_store.locked_image(s, image_id)
             for i in {int(i) for i in ids}:
                 row = edit_store.owned_target_row(s, image_id, i)
-                row.state, row.edited_by, row.edited_at = value, self.user, team_store.now()
+                row.state, row.edited_by, row.edited_at = value, self.user, edit_store.now()
             team_store.touch(s, img, self.user, f"Set targets {value}")
 
     def propose(

@@ -7,20 +7,15 @@ same transaction NOTIFYs the change, delivered to listeners when it commits (cor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core import db
 from core.db import EditLogRow, ImageRow, TargetRow
+from core.edit_store import current_bad_pixels, current_region, now
 from core.edits import AnnotationEdit, ImageField
 from core.errors import EditConflict, ProjectError
 from core.types import ReviewStatus, TargetState
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def locked_image(s: Session, image_id: int) -> ImageRow:
@@ -77,8 +72,6 @@ def verify_before(s: Session, img: ImageRow, edit: AnnotationEdit) -> None:
                 f"target {c.before.id} was modified",
                 row.edited_by or img.edited_by,
             )
-    from core.edit_store import current_region
-
     for r in edit.regions:
         stored = current_region(s, img.id, TargetState(r.state))
         if (stored.png if stored else None) != (r.before.png if r.before else None):
@@ -89,8 +82,6 @@ def verify_before(s: Session, img: ImageRow, edit: AnnotationEdit) -> None:
                 img.edited_by,
             )
     if edit.bad_pixels is not None:
-        from core.edit_store import current_bad_pixels
-
         if current_bad_pixels(img) != edit.bad_pixels.before:
             raise EditConflict(img.id, img.name, "its repaired pixels were replaced", img.edited_by)
     for f in edit.fields:
