@@ -336,13 +336,6 @@ def _write_meta(conn: Connection, version: int) -> None:
         )  # fmt: skip
 
 
-def init_schema(engine: Engine) -> None:
-    """Create the current schema in an empty database (one transaction)."""
-    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-        Base.metadata.create_all(conn)
-        _write_meta(conn, SCHEMA_VERSION)
-
-
 def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
     """Bring the database to SCHEMA_VERSION (creating it in an empty database); returns the
     version found before upgrading (0: it was empty).

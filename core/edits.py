@@ -184,12 +184,6 @@ class AnnotationEdit:
     def is_empty(self) -> bool:
         return not (self.targets or self.regions or self.fields or self.bad_pixels)
 
-    def touches_targets(self) -> bool:
-        return bool(self.targets)
-
-    def touches_regions(self) -> bool:
-        return bool(self.regions)
-
     def merged_with(self, later: AnnotationEdit) -> AnnotationEdit:
         """This edit followed by ``later`` as one (consecutive nudges of the same targets)."""
         if later.image_id != self.image_id:
