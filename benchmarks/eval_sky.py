@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.geometry import ring_stats  # noqa: E402
 from model.checkpoint import build_from_weights  # noqa: E402
 from model.config import BafeConfig  # noqa: E402
-from model.data import SKY_IGNORE, load_densesirst, pad_image  # noqa: E402
+from model.data import SKY_IGNORE, load_densesirst  # noqa: E402
+from model.frames import pad_image  # noqa: E402
 from model.sky import fuse_sky, sky_logit_map, sky_proposal, whole_frame_sky_logit  # noqa: E402
 from model.validate import SKY_THRESHOLDS, SkyScores, best_sky_threshold, sky_iou_counts  # noqa: E402
 

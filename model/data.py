@@ -18,6 +18,7 @@ from torch import Tensor
 
 from core.errors import FormatError
 from core.types import ImageAnnotation, PasteMode, Target
+from model.frames import downscale
 
 log = logging.getLogger(__name__)
 SKY_IGNORE = 255
@@ -190,15 +191,6 @@ def clip_boxes(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     return b[ok].reshape(-1, 4)
 
 
-def pad_image(image: np.ndarray, multiple: int = 32) -> tuple[Tensor, tuple[int, int]]:
-    """Whole image [H, W] float32 -> padded tensor [1, 1, H', W'] and the padded size."""
-    h, w = image.shape
-    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    out = torch.zeros(1, 1, ph, pw)
-    out[0, 0, :h, :w] = torch.from_numpy(np.ascontiguousarray(image))
-    return out, (ph, pw)
-
-
 def whole_frame_batch(samples: list[Sample], long_side: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """Whole frames shrunk to long_side (area average), h-flipped at random, padded to a common
     multiple of 32: images [B, 1, H, W] and sky [B, H, W] (nearest-resized; padding SKY_IGNORE)."""
@@ -210,8 +202,6 @@ def shrunk_sky_batch(frames: list[tuple[np.ndarray, np.ndarray]], long_side: int
     """(image, sky) pairs shrunk to long_side (area average; sky nearest), each h-flipped with
     probability 1/2, zero / SKY_IGNORE padded to a common multiple of 32."""
     import cv2
-
-    from model.sky import downscale
 
     imgs, skies = [], []
     for image, sky in frames:

@@ -30,8 +30,9 @@ import torch
 from core.types import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
 from model.config import BafeConfig
+from model.frames import Prepared, _no_pixels, pad_image, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
-from model.sky import clean_proposal, downscale, sky_pass_enabled, sky_prob_for_image
+from model.sky import clean_proposal, sky_pass_enabled, sky_prob_for_image
 from model.skynet import SKY_NET_STRIDE
 
 # Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
@@ -41,23 +42,6 @@ WHOLE_SKY = "sky_whole"
 def default_weights_path() -> Path:
     """resources/models/bafenet_default.safetensors of this checkout."""
     return Path(__file__).resolve().parent.parent / "resources" / "models" / "bafenet_default.safetensors"
-
-
-def _no_pixels() -> np.ndarray:
-    return np.zeros((0, 2), np.int32)
-
-
-@dataclass
-class Prepared:
-    """An image ready for the network: x float32 [1, 1, H', W'] (padded), size (H, W), the (x, y)
-    of the pixels the bad-pixel filter repaired, and the whole-frame sky pass input (None: no pass,
-    or the frame is no larger than the pass's long side, so the full-resolution map is that pass)."""
-
-    x: np.ndarray
-    size: tuple[int, int]
-    bad_pixels: np.ndarray = field(default_factory=_no_pixels)
-    sky_x: np.ndarray | None = None  # float32 [1, 1, h', w']: the shrunk frame, padded
-    sky_size: tuple[int, int] | None = None  # (h, w) of the shrunk frame
 
 
 @dataclass
@@ -135,8 +119,6 @@ def infer_image(
     """Reference path (eager torch, full-size sky with the config's whole-frame pass, no clean-up):
     float32 [H, W] in [0, 1] -> (boxes [N, 4], scores [N], sky_prob [H, W]). Validation during
     training uses it."""
-    from model.data import pad_image
-
     h, w = image.shape
     x, padded = pad_image(image)
     out = net(x)
@@ -150,33 +132,6 @@ def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
     return np.stack([(b[:, 0] + b[:, 2]) / 2 - 0.5, (b[:, 1] + b[:, 3]) / 2 - 0.5], axis=1)
-
-
-def _padded(gray: np.ndarray, multiple: int) -> np.ndarray:
-    h, w = gray.shape
-    x = np.zeros((1, 1, -(-h // multiple) * multiple, -(-w // multiple) * multiple), np.float32)
-    x[0, 0, :h, :w] = gray
-    return x
-
-
-def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool = True,
-                  sky_long_side: int = 0, sky_always: bool = False) -> Prepared:
-    """Any image -> gray (bad pixels repaired), float32 in [0, 1], zero-padded network input; with
-    ``sky_long_side`` > 0 and a larger frame, also the frame shrunk to it (area average) for the
-    whole-frame sky pass (``sky_always``: the frame itself when it is no larger, for a dedicated
-    sky network)."""
-    from core.badpixels import clean_frame
-    from core.imageio import to_model_input
-
-    gray, bad = clean_frame(image, bad_pixel_filter)
-    img = to_model_input(gray).astype(np.float32, copy=False)
-    prepared = Prepared(_padded(img, multiple), img.shape, bad)
-    if sky_long_side > 0 and max(img.shape) > sky_long_side:
-        small = downscale(img, sky_long_side)
-        prepared.sky_x, prepared.sky_size = _padded(small, multiple), small.shape
-    elif sky_always and sky_long_side > 0:
-        prepared.sky_x, prepared.sky_size = prepared.x, img.shape
-    return prepared
 
 
 class Predictor:

@@ -10,49 +10,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torchvision
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 
+from model.blocks import Backbone, conv_tower
 from model.config import BafeConfig
 from model.exchange import HardExchange
 from model.skynet import SkyNet
-
-_STAGE_CHANNELS = {
-    "resnet18": {2: 64, 3: 128, 4: 256, 5: 512},
-    "resnet34": {2: 64, 3: 128, 4: 256, 5: 512},
-    "resnet50": {2: 256, 3: 512, 4: 1024, 5: 2048},
-}
-
-
-class Backbone(nn.Module):
-    """ResNet (weights=None, 1-channel stem) truncated after the deepest stage the FPN needs."""
-
-    def __init__(self, name: str, stages: tuple[int, ...]) -> None:
-        super().__init__()
-        net = getattr(torchvision.models, name)(weights=None)
-        net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        self.stages = stages
-        layers = [net.layer1, net.layer2, net.layer3, net.layer4][: max(stages) - 1]
-        self.layers = nn.ModuleList(layers)
-        self.out_channels = [_STAGE_CHANNELS[name][s] for s in stages]
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        outs = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i + 2 in self.stages:
-                outs.append(x)
-        return outs
-
-
-def conv_tower(channels: int, n: int, groups: int) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for _ in range(n):
-        mods += [nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(groups, channels), nn.ReLU(inplace=True)]
-    return nn.Sequential(*mods)
 
 
 class Scale(nn.Module):

@@ -140,7 +140,7 @@ def calibration_inputs(cfg: BafeConfig, root: Path, n: int, split: str = "train_
     pass and the frame is larger, the shrunk frame (``sky_pass``)."""
     from core.errors import FormatError
     from core.imageio import read_image
-    from model.inference import prepare_image
+    from model.frames import prepare_image
     from model.sky import sky_pass_enabled
 
     long_side = cfg.sky_pass_long_side if sky_pass and sky_pass_enabled(cfg) else 0

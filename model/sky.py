@@ -17,17 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from model.config import BafeConfig
-from model.data import pad_image
-
-
-def downscale(image: np.ndarray, long_side: int) -> np.ndarray:
-    """float32 [H, W] shrunk (area average) so that max(H, W) == long_side; unchanged if smaller."""
-    h, w = image.shape
-    scale = long_side / max(h, w)
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2 wants (width, height)
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+from model.frames import downscale, pad_image
 
 
 def sky_logit_map(out: dict[str, list[Tensor]], image_size: tuple[int, int], padded: tuple[int, int]) -> Tensor:
@@ -54,7 +44,6 @@ def whole_frame_sky_logit(net: torch.nn.Module, image: np.ndarray, long_side: in
 def sky_net_logit(sky_net: torch.nn.Module, image: np.ndarray, long_side: int) -> np.ndarray:
     """float32 [H, W] sky logit of the whole-frame sky network (model.skynet) on the frame shrunk
     to long_side (or as it is, when no larger), upsampled as the Predictor does it."""
-    import cv2
 
     from model.postprocess import upsample_logit
     from model.skynet import SKY_NET_STRIDE

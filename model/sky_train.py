@@ -31,7 +31,8 @@ from core.errors import CheckpointError
 from model.checkpoint import build_from_weights, load_state, read_metadata, save_state, save_weights
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
-from model.sky import downscale, sky_net_logit
+from model.frames import downscale
+from model.sky import sky_net_logit
 from model.skynet import SkyNet, init_from_detector
 from model.train import lr_at, seed_everything
 from model.validate import SKY_THRESHOLDS, SkyScores, best_sky_threshold, sky_iou_counts

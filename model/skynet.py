@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 
+from model.blocks import Backbone, conv_tower
 from model.config import BafeConfig
 
 SKY_NET_PREFIX = "sky_net."
@@ -39,8 +40,6 @@ class SkyNet(nn.Module):
     """Image [B, 1, H, W] in [0, 1] (H, W multiples of 32) -> sky logit [B, 1, H/4, W/4]."""
 
     def __init__(self, cfg: BafeConfig) -> None:
-        from model.net import Backbone, conv_tower  # net imports this module: import late
-
         super().__init__()
         c, g = cfg.fpn_channels, cfg.gn_groups
         self.mean, self.std = cfg.mean, cfg.std

@@ -157,7 +157,7 @@ def test_whole_frame_sky_pass_matches_the_eager_reference(sky_pass_weights, back
     """Both backends run the second, downscaled pass (ONNX through its dynamic H / W) and give
     the sky of model.sky.sky_prob_for_image (eager torch, F.interpolate); the mask is that
     probability thresholded, then cleaned by model.sky.sky_proposal."""
-    from model.data import pad_image
+    from model.frames import pad_image
     from model.sky import sky_prob_for_image, sky_proposal
 
     p = Predictor(sky_pass_weights, threads=1, backend=backend, bad_pixel_filter=False)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.types import ImageAnnotation, Target
-from model.data import SKY_IGNORE, CropSampler, clip_boxes, make_sample, pad_image
+from model.data import SKY_IGNORE, CropSampler, clip_boxes, make_sample
+from model.frames import pad_image
 
 
 def _sample(h=100, w=120):

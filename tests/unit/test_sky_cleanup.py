@@ -7,8 +7,9 @@ import torch
 
 from core.geometry import clean_sky_mask, ring_stats
 from model.config import BafeConfig, preset
+from model.frames import downscale
 from model.net import BafeNet
-from model.sky import downscale, sky_proposal, whole_frame_sky_logit
+from model.sky import sky_proposal, whole_frame_sky_logit
 
 torch.set_num_threads(1)
 
