@@ -244,6 +244,12 @@ def install(window) -> ReviewKeys:
         if spec.action_id.startswith("toggle_"):
             action.setCheckable(True)
             action.setChecked(True)
+    # No project: the keys do nothing, and Tab moves the focus on the welcome page as usual.
+    actions = [window.actions_by_id[spec.action_id] for spec in SHORTCUTS]
+    for action in actions:
+        action.setEnabled(window.project is not None)
+    window.project_opened.connect(lambda _p: [a.setEnabled(True) for a in actions])
+    window.project_closed.connect(lambda _p: [a.setEnabled(False) for a in actions])
     for title, ids in MENUS.items():
         menu = window_menu(window, title)
         menu.addSeparator()

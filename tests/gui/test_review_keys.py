@@ -221,6 +221,9 @@ def test_review_keys_are_in_menus_and_cheat_sheet(review):
         assert (spec.category, spec.label.replace("&", ""), key_text(spec)) in rows_
         menu = titles["&View" if spec.category == "View" else "&Navigate"]
         assert review.actions_by_id[spec.action_id] in menu.actions()
+        assert review.actions_by_id[spec.action_id].isEnabled()
+    review.close_project()  # the welcome page: Tab moves the focus, no review key is live
+    assert not any(review.actions_by_id[s.action_id].isEnabled() for s in SHORTCUTS)
 
 
 def test_accept_above_threshold_adds_no_duplicate(qtbot, main_window):
