@@ -4,8 +4,8 @@
 
 - **Next / previous proposal** (Tab / Shift+Tab, by descending score, as CVAT steps through
   objects): selects it and centres the canvas on it (``IRCanvas.reveal``).
-- **Accept / reject and step on**: A / R (and their Edit-menu items) accept or reject the selected
-  proposals, then select the next proposal in score order.
+- **Accept / reject and step on**: A / R (and their Edit-menu items; Del on a proposal) accept or
+  reject the selected proposals, then select the next proposal in score order.
 - **Zoom keys** (+ or =, -, 0 for 1:1) and **hide accepted targets / proposals** (T / P), in the
   View menu.
 - A **key guard** (an application event filter): while the focus is anywhere in the main window
@@ -59,7 +59,7 @@ EDITING_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Dow
                 Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_Home, Qt.Key.Key_End}  # fmt: skip
 CHORD = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
          | Qt.KeyboardModifier.MetaModifier)  # fmt: skip
-DECISION_KEYS = {Qt.Key.Key_A, Qt.Key.Key_R}
+DECISION_KEYS = {Qt.Key.Key_A, Qt.Key.Key_R, Qt.Key.Key_Delete, Qt.Key.Key_Backspace}
 
 
 def is_text_input(widget: QWidget | None) -> bool:
@@ -88,11 +88,13 @@ class ReviewKeys(QObject):
         self.canvas = window.canvas
         self._cursor: tuple[float, int] | None = None  # (-score, id) of the proposal last shown
         self._decision_by_key = False
+        self._picked_proposal = False  # the last non-empty selection held a proposal
         self.canvas.selection_changed.connect(self._follow_selection)
         window.image_changed.connect(self._forget_cursor)
         # After the controller (connected first) has accepted / rejected: step on.
         self.canvas.accept_requested.connect(self._after_decision)
         self.canvas.reject_requested.connect(self._after_decision)
+        self.canvas.delete_requested.connect(self._after_delete)
 
     # ------------------------------------------------------------------ review navigation
     def step(self, direction: int) -> int | None:
@@ -139,6 +141,10 @@ class ReviewKeys(QObject):
         if self._decision_by_key:
             self.step(1)
 
+    def _after_delete(self, _ids: list) -> None:
+        if self._decision_by_key and self._picked_proposal:  # Del on a proposal rejects it
+            self.step(1)
+
     def _key(self, tid: int) -> tuple[float, int]:
         t = self.canvas.targets_item.target(tid)
         return (-(t.score if t.score is not None else 1.0), int(tid))
@@ -146,6 +152,8 @@ class ReviewKeys(QObject):
     def _follow_selection(self, ids: list) -> None:
         proposals = [tid for tid in ids if (t := self.canvas.targets_item.target(tid)) is not None
                      and t.state == TargetState.PROPOSAL]  # fmt: skip
+        if ids:
+            self._picked_proposal = bool(proposals)
         if proposals:
             self._cursor = min(self._key(tid) for tid in proposals)
 

@@ -115,11 +115,16 @@ def test_accept_and_reject_keys_decide_and_step_on(review, qtbot):
     key(qtbot, w, Qt.Key.Key_R)
     assert 0.75 not in by_score(w)  # a rejected proposal is deleted
     assert selected_score(w) == 0.65
-    key(qtbot, w, Qt.Key.Key_Delete)  # Del deletes the selection, from the list too
+    key(qtbot, w, Qt.Key.Key_Delete)  # Del rejects the selection too, from the list as well
     assert 0.65 not in by_score(w)
     assert {s: st for s, (_i, st) in by_score(w).items()} == {0.95: "accepted", 0.55: "proposal"}
+    assert selected_score(w) == 0.55
+    key(qtbot, w, Qt.Key.Key_A)  # the last one: nothing left to step to
+    assert w.canvas.selected_ids() == [] and "No proposals" in w.statusBar().currentMessage()
+    assert by_score(w)[0.55][1] == "accepted"
     w.undo_stacks.undo()  # each decision is one undo step
-    assert by_score(w)[0.65][1] == "proposal"
+    w.undo_stacks.undo()
+    assert by_score(w)[0.65][1] == "proposal" and by_score(w)[0.55][1] == "proposal"
 
 
 def test_menu_accept_steps_like_the_key(review, qtbot):
