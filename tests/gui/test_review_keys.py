@@ -175,6 +175,10 @@ def test_view_keys_from_the_image_list(review, qtbot):
     before = w.current_image_id
     key(qtbot, w, Qt.Key.Key_D)
     assert w.current_image_id != before
+    w.image_panel.status_combo.setFocus()  # a combo box claims letters for its type-ahead
+    before = w.current_image_id
+    key(qtbot, w, Qt.Key.Key_S)  # previous image, all the same
+    assert w.current_image_id != before
 
 
 def test_a_text_field_types_the_keys_and_esc_gives_them_back(review, qtbot):
