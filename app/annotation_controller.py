@@ -125,7 +125,7 @@ class AnnotationController(QObject):
         """Push an accept edit; say so when it rejected proposals that duplicate a label."""
         self._push(edit)
         dropped = sum(1 for c in edit.targets if c.after is None) if edit is not None else 0
-        if dropped:
+        if dropped and not getattr(self.w.project, "read_only", False):  # else: why it was refused
             self.w.show_message(f"{plural(dropped, 'proposal')} on an already accepted target "
                                 "rejected instead of accepted (no duplicate labels).")  # fmt: skip
 

@@ -235,31 +235,53 @@ def test_review_keys_are_in_menus_and_cheat_sheet(review):
     assert not any(review.actions_by_id[s.action_id].isEnabled() for s in SHORTCUTS)
 
 
-def test_accept_above_threshold_adds_no_duplicate(qtbot, main_window):
-    """A reviewed image with hand labels; model proposals on two of them (stored the way a user
-    gets them: proposals first, labels drawn on top) and one new: accepting all above the
-    threshold adds only the new one, as one undo step."""
-    w = main_window
-    root = w.project.root
+def labelled_image_with_duplicates(w) -> int:
+    """A reviewed demo image with hand labels; model proposals on two of them (stored the way a
+    user gets them: proposals first, labels drawn on top) and a new one at (5, 5), score 0.85."""
     image = next(i for i in w.project.list_images() if i.n_targets >= 2)
     w.goto_image(image.id)
     labels = [t for t in w.document.targets if t.state == TargetState.ACCEPTED and t.box]
-    a, b = labels[:2]
     on_top = [Target(box=(t.box[0] + 0.2, t.box[1] + 0.2, t.box[2] + 0.2, t.box[3] + 0.1),
                      score=0.9, source=Source.MODEL, state=TargetState.PROPOSAL)
-              for t in (a, b)]  # fmt: skip
+              for t in labels[:2]]  # fmt: skip
     w.project.propose(image.id, [proposal(5, 5, 0.85)], None)
     for t in on_top:  # labels drawn over proposals: stored as they would be
         w.project.add_target(image.id, t)
     w.reload_current()  # labels written straight through the project: re-read them
-    accepted_before = rows(root, "SELECT COUNT(*) FROM targets WHERE image_id = ? AND "
-                           "state = 'accepted'", image.id)[0][0]  # fmt: skip
+    return image.id
+
+
+def states(root: Path, image_id: int) -> list[str]:
+    return sorted(r[0] for r in rows(root, "SELECT state FROM targets WHERE image_id = ?", image_id))
+
+
+def test_accept_above_threshold_adds_no_duplicate(qtbot, main_window):
+    """Accepting all above the threshold adds only the new one, as one undo step."""
+    w = main_window
+    root = w.project.root
+    image_id = labelled_image_with_duplicates(w)
+    accepted_before = states(root, image_id).count("accepted")
     w.set_score_threshold(0.8)
-    assert w.controller.accept_above_threshold() == 1
-    after = rows(root, "SELECT x0, y0, state FROM targets WHERE image_id = ?", image.id)
+    w.actions_by_id["accept_above"].trigger()  # the toolbar's "Accept above threshold"
+    after = rows(root, "SELECT x0, y0, state FROM targets WHERE image_id = ?", image_id)
     assert [r for r in after if r[2] == "proposal"] == []
     assert sum(r[2] == "accepted" for r in after) == accepted_before + 1
     assert (4.0, 4.0, "accepted") in after
+    assert "2 proposals on an already accepted target" in w.statusBar().currentMessage()
     w.undo_stacks.undo()
-    assert sum(r[0] == "proposal" for r in rows(root, "SELECT state FROM targets WHERE "
-                                                "image_id = ?", image.id)) == 3  # fmt: skip
+    assert states(root, image_id).count("proposal") == 3
+
+
+def test_accepting_one_duplicate_rejects_it(qtbot, main_window):
+    w = main_window
+    root = w.project.root
+    image_id = labelled_image_with_duplicates(w)
+    before = states(root, image_id)
+    dup = next(t for t in w.document.targets if t.state == TargetState.PROPOSAL and t.score == 0.9)
+    w.canvas.select([dup.id])
+    w.canvas.view.setFocus()
+    qtbot.keyClick(w.canvas.view, Qt.Key.Key_A)
+    after = states(root, image_id)
+    assert after.count("accepted") == before.count("accepted")  # no second label
+    assert after.count("proposal") == before.count("proposal") - 1  # the duplicate is gone
+    assert rows(root, "SELECT COUNT(*) FROM targets WHERE id = ?", dup.id) == [(0,)]
