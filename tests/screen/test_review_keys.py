@@ -133,3 +133,8 @@ def test_keyboard_only_review_after_a_click_in_the_image_list(run_app, review_pr
         ((40, 200), "proposal"), ((80, 80), "accepted"), ((150, 60), "accepted"),
         ((220, 180), "accepted")]  # fmt: skip
     assert focus_after_click != "QGraphicsView"  # all of it without giving the canvas focus
+
+    # Zoom keys as X sends them ("plus" is Shift+equal on this keymap): 1:1, in, out, in.
+    for keysym, zoom in (("0", "1.00x"), ("plus", "1.50x"), ("minus", "1.00x"), ("equal", "1.50x")):
+        app.key(keysym)
+        app.wait_for(lambda s, z=zoom: s["zoom_label"].endswith(f"zoom {z}"), what=f"zoom {zoom}")
