@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from core.duplicates import centre
 from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM
 
 ZOOM_STEP = 1.5  # one + / - key press
@@ -28,7 +27,10 @@ class CanvasViewMixin:
         if target is None or int(target_id) not in self.targets_item.visible_ids():
             return False
         self.select([int(target_id)])
-        x, y = centre(target)
+        if target.box is not None:  # the box centre, else the labelled pixel's centre
+            x, y = (target.box[0] + target.box[2]) / 2, (target.box[1] + target.box[3]) / 2
+        else:
+            x, y = target.point[0] + 0.5, target.point[1] + 0.5
         self.center_on(x, y, max(self.zoom(), float(min_zoom)))
         return True
 
