@@ -119,7 +119,15 @@ class AnnotationController(QObject):
     def accept(self, ids: list) -> None:
         doc = self._doc()
         if doc is not None:
-            self._push(doc.set_states_edit(self._proposals(doc, ids), TargetState.ACCEPTED))
+            self._push_accept(doc.accept_edit(self._proposals(doc, ids)))
+
+    def _push_accept(self, edit: AnnotationEdit | None) -> None:
+        """Push an accept edit; say so when it rejected proposals that duplicate a label."""
+        self._push(edit)
+        dropped = sum(1 for c in edit.targets if c.after is None) if edit is not None else 0
+        if dropped and not getattr(self.w.project, "read_only", False):  # else: why it was refused
+            self.w.show_message(f"{plural(dropped, 'proposal')} on an already accepted target "
+                                "rejected instead of accepted (no duplicate labels).")  # fmt: skip
 
     def reject(self, ids: list) -> None:
         doc = self._doc()
@@ -131,17 +139,17 @@ class AnnotationController(QObject):
             self._push(doc.delete_edit(found, f"Reject {n} proposal{'s' * (n != 1)}"))
 
     def accept_above_threshold(self) -> int:
-        """Accept every proposal whose score reaches the toolbar threshold; returns how many."""
+        """Accept every proposal whose score reaches the toolbar threshold (duplicates of
+        accepted targets are rejected instead, core.duplicates); returns how many were accepted."""
         doc = self._doc()
         if doc is None:
             return 0
         thr = self.w.score_threshold
         found = [t.id for t in doc.targets if t.state == TargetState.PROPOSAL
                  and (t.score if t.score is not None else 1.0) >= thr]  # fmt: skip
-        if found:
-            text = f"Accept {plural(len(found), 'proposal')} with score >= {thr:.2f}"
-            self._push(doc.set_states_edit(found, TargetState.ACCEPTED, text))
-        return len(found)
+        edit = doc.accept_edit(found, f" with score >= {thr:.2f}")
+        self._push_accept(edit)
+        return sum(1 for c in edit.targets if c.after is not None) if edit is not None else 0
 
     # ---------------------------------------------------------------- sky
     def sky_polygon(self, ring: object, mode: SkyOp | str) -> None:

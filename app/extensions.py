@@ -21,6 +21,7 @@ PANELS = [
     "app.image_actions",
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
     "app.team_panel",
+    "app.review_keys",  # review keys, zoom / hide keys, single keys wherever focus is
 ]
 
 

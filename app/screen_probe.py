@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from core.fileio import atomic_write_text
 
@@ -79,6 +79,15 @@ def canvas_state(window) -> dict:
     overlays = (canvas.status, canvas.loupe, canvas.hint)
     state["overlays"] = [r for r in map(_rect, overlays) if r]
     state["zoom_label"] = canvas.status.text() if canvas.status.isVisible() else ""
+    state["selected"] = canvas.selected_ids()
+    focus = QApplication.focusWidget()
+    state["focus"] = focus.objectName() or type(focus).__name__ if focus is not None else None
+    lv = window.image_list.view  # the current row of the image list, to click on
+    row = lv.visualRect(lv.currentIndex())
+    state["list_row"] = (
+        [*_global_point(lv.viewport(), QPointF(row.center())), row.width(), row.height()]
+        if row.isValid() and lv.isVisible() else None
+    )  # fmt: skip
     return state
 
 

@@ -55,10 +55,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("delete", "&Delete selected", ("Del", "Backspace"), "Edit", True),
     Shortcut("nudge", "Nudge selected by 1 px", ("Arrows",), "Edit", True),
     Shortcut("resize", "Resize selected box by 1 px", ("Shift+Arrows",), "Edit", True),
-    Shortcut("accept", "&Accept selected proposals", ("A",), "Edit", True),
-    Shortcut("reject", "Re&ject selected proposals", ("R",), "Edit", True),
+    Shortcut("accept", "&Accept selected proposals, then the next", ("A",), "Edit", True),
+    Shortcut("reject", "Re&ject selected proposals, then the next", ("R",), "Edit", True),
     Shortcut("select_all", "Select all visible targets", ("Ctrl+A",), "Edit", True),
-    Shortcut("cancel", "Cancel the drawing or drag in progress", ("Esc",), "Edit", True),
+    Shortcut("cancel", "Cancel the drawing or drag; elsewhere: keys back to the canvas",
+             ("Esc",), "Edit", True),
     Shortcut(
         "accept_above", "Accept all proposals above the &threshold", ("Ctrl+Shift+A",), "Edit"
     ),

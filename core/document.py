@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.duplicates import split_duplicates
 from core.edits import (
     FIELD_TYPES,
     AnnotationEdit,
@@ -258,6 +259,24 @@ class AnnotationDocument:
         text = text or f"Accept {n} proposal{'s' * (n != 1)}"
         changes = tuple(TargetChange(t, replace(t, state=TargetState(state))) for t in found)
         return self._edit(text, targets=changes)
+
+    def accept_edit(self, ids: Iterable[int], qualifier: str = "") -> AnnotationEdit | None:
+        """Accept the proposals among ``ids``, as one edit. A proposal that duplicates an accepted
+        target, or a higher-scoring proposal accepted with it (core.duplicates), is rejected
+        instead, so accepting never labels one object twice. ``qualifier`` ends the undo text's
+        first part ("Accept 3 proposals<qualifier>")."""
+        found = [t for t in self.targets_by_id(sorted({int(i) for i in ids}))
+                 if t.state == TargetState.PROPOSAL]  # fmt: skip
+        if not found:
+            return None
+        accepted = [t for t in self._targets.values() if t.state == TargetState.ACCEPTED]
+        kept, dupes = split_duplicates(found, accepted)
+        text = f"Accept {len(kept)} proposal{'s' * (len(kept) != 1)}{qualifier}"
+        if dupes:
+            text += f", reject {len(dupes)} duplicate{'s' * (len(dupes) != 1)}"
+        changes = [TargetChange(t, replace(t, state=TargetState.ACCEPTED)) for t in kept]
+        changes += [TargetChange(t, None) for t in dupes]
+        return self._edit(text, targets=tuple(changes))
 
     def sky_edit(self, mask: np.ndarray | None, text: str) -> AnnotationEdit | None:
         """The accepted sky replaced by ``mask`` (None removes it)."""

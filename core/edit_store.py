@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core import db
 from core.db import ImageRow, ModelVersionRow, TargetRow
+from core.duplicates import split_duplicates
 from core.edits import (
     FIELD_TYPES,
     AnnotationEdit,
@@ -160,11 +161,14 @@ def proposals_edit(
     """The edit a pre-annotation result makes: old proposals (targets and sky) out, new ones in,
     the pixels its bad-pixel filter repaired recorded (``bad_pixels`` None: the filter was off,
     so none are), status NEW -> PRE_ANNOTATED. Undoing it brings the previous proposals and
-    repaired pixels back."""
+    repaired pixels back. Proposals that duplicate an accepted target (core.duplicates) are not
+    stored: re-pre-annotating a reviewed image proposes only what is new."""
     proposal = TargetState.PROPOSAL
     old = [db.target_from_row(r) for r in target_rows(s, img.id, [proposal.value])]
+    accepted = [db.target_from_row(r) for r in target_rows(s, img.id, [TargetState.ACCEPTED.value])]
+    new, _same = split_duplicates(list(targets), accepted, among_themselves=False)
     changes = [TargetChange(t, None) for t in old]
-    changes += [TargetChange(None, replace(t, id=None, state=proposal)) for t in targets]
+    changes += [TargetChange(None, replace(t, id=None, state=proposal)) for t in new]
     regions = ()
     before = current_region(s, img.id, proposal)
     after = Region.from_mask(sky, Source.MODEL, model_version_id) if sky is not None else None

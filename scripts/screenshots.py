@@ -259,7 +259,8 @@ def shoot_stats(window, app, out: Path) -> None:
 
 
 def shoot_shell(window, app, out: Path, tmp: Path) -> int:
-    """Welcome, main window, sky editing, cheat sheet, export dialog; returns the shown image."""
+    """Welcome, main window, sky editing, keyboard review, cheat sheet, export dialog; returns
+    the shown image."""
     from app.export_dialog import ExportDialog
     from app.settings import demo_project_dir
     from app.shortcuts import CheatSheetDialog
@@ -277,6 +278,12 @@ def shoot_shell(window, app, out: Path, tmp: Path) -> int:
     show_sky_edit(window, app)
     save(window, out / "sky_edit.png")
     window.set_mode("edit")
+    window.canvas.fit()
+
+    window.review_keys.step(1)  # Tab: the best proposal selected and centred (keyboard review)
+    settle(app)
+    save(window, out / "review_keys.png")
+    window.canvas.select([])
     window.canvas.fit()
 
     sheet = CheatSheetDialog(window)

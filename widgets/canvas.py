@@ -34,6 +34,7 @@ from widgets.canvas_render import (  # defined there; app/prefetch.py and tests 
     prepare_image,  # noqa: F401 (re-exported)
     sky_shapes,
 )
+from widgets.canvas_view import CanvasViewMixin
 from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
 from widgets.loupe import Loupe
 from widgets.overlays import ACCEPTED, PROPOSAL, BoxesItem, TargetsItem
@@ -104,7 +105,7 @@ class _View(pg.GraphicsView):
         self._canvas._place_overlays()
 
 
-class IRCanvas(CanvasInputMixin, CanvasDisplayMixin, QtWidgets.QWidget):
+class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.QWidget):
     """The annotation canvas. See the module docstring for the mouse and keyboard map.
 
     Signal payloads beyond the contract: ``targets_edit_requested`` items are

@@ -201,6 +201,7 @@ class TargetsItem(pg.GraphicsObject):
         self.scores = np.zeros(0)
         self.targets: list[Target] = []
         self.threshold = 0.0
+        self.show_accepted = self.show_proposals = True  # View > hide targets / proposals
         self.visible = np.zeros(0, dtype=bool)
         self.selected = np.zeros(0, dtype=bool)
         self._index: dict[int, int] = {}
@@ -239,10 +240,16 @@ class TargetsItem(pg.GraphicsObject):
         self.threshold = float(thr)
         self._update_visible()
 
+    def set_kinds_visible(self, accepted: bool, proposals: bool) -> None:
+        """Hide every accepted target and/or every proposal (hidden ones leave the selection)."""
+        self.show_accepted, self.show_proposals = bool(accepted), bool(proposals)
+        self._update_visible()
+
     def _update_visible(self) -> None:
         with np.errstate(invalid="ignore"):
             below = self.proposal & (np.nan_to_num(self.scores, nan=np.inf) < self.threshold)
-        self.visible = ~below
+        shown = np.where(self.proposal, self.show_proposals, self.show_accepted)
+        self.visible = ~below & shown
         self.selected &= self.visible
         self._invalidate(geometry=True)
 
