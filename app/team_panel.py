@@ -8,14 +8,13 @@ document, so the canvas shows it within about a second; other images' list rows 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDockWidget,
     QFormLayout,
     QHBoxLayout,
     QInputDialog,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.export_dialog import show_error
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
@@ -41,6 +41,8 @@ SERVER_ADVICE = ("Check the URL (postgresql+psycopg://user@host:port/database), 
 
 # Filter choices besides the annotators' names (combo item data).
 EVERYONE, MINE, NOBODY = "\x00everyone", "\x00mine", "\x00nobody"
+
+DOCK = DockSpec("dock_team", "Team", {Workspace.LABEL: Place(Area.RightDockWidgetArea, 2)})
 
 
 class ServerProjectDialog(QDialog):
@@ -367,10 +369,7 @@ def install(window) -> TeamPanel:
     for spec, slot in ((CLAIM, panel.claim_current), (RELEASE, panel.release_current),
                        (ASSIGN, panel.assign_selected)):  # fmt: skip
         menu.addAction(panel_action(window, spec, slot))
-    dock = QDockWidget("Team", window)
-    dock.setObjectName("dock_team")
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+    install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     window.project_opened.connect(live.start)
     window.project_closed.connect(lambda _p: live.stop())
