@@ -21,6 +21,8 @@ PANELS = [
     "app.image_actions",
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
     "app.team_panel",
+    "app.object_list_panel",
+    "app.navigator_panel",
 ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -213,19 +214,19 @@ class PreannotatePanel(QWidget):
         controller.run_failed.connect(self._on_failed)
 
     def _build_layout(self) -> None:
-        buttons = QHBoxLayout()
-        for label, slot in (
+        buttons = QGridLayout()  # two columns: fits the narrow column of the Label workspace
+        for k, (label, slot) in enumerate((
             ("Current", self.run_current),
             ("Selected", self.run_selected),
             ("All unreviewed", self.run_unreviewed),
-        ):
+        )):  # fmt: skip
             b = QPushButton(label)
             b.clicked.connect(slot)
-            buttons.addWidget(b)
+            buttons.addWidget(b, k // 2, k % 2)
+        buttons.addWidget(self.cancel_button, 1, 1)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.eta)
-        row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addLayout(row)

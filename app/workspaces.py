@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QScrollArea, QToolBar
 
 from app.docks import DOCKED_FEATURES, Area, DockSpec, Place, Workspace
 from app.shortcuts import make_action
@@ -25,7 +25,7 @@ DEFAULT_SIZE = (1400, 900)
 # Column widths (left / right areas) as a fraction of the window's width, and the bottom area's
 # height as a fraction of its height. Label keeps >= 60 % of a 1366x768 window for the canvas.
 EXTENT = {
-    Workspace.LABEL: {Area.LeftDockWidgetArea: 0.15, Area.RightDockWidgetArea: 0.175},
+    Workspace.LABEL: {Area.LeftDockWidgetArea: 0.145, Area.RightDockWidgetArea: 0.17},
     Workspace.TRAIN: {Area.LeftDockWidgetArea: 0.15, Area.RightDockWidgetArea: 0.36},
     Workspace.INSPECT: {Area.LeftDockWidgetArea: 0.15, Area.BottomDockWidgetArea: 0.46},
 }
@@ -42,6 +42,26 @@ def default_size(window: QMainWindow) -> QSize:
         return QSize(*DEFAULT_SIZE)
     free = screen.availableGeometry()
     return QSize(min(DEFAULT_SIZE[0], free.width()), min(DEFAULT_SIZE[1], free.height()))
+
+
+def _dock_height(dock: QDockWidget, width: int) -> int:
+    """The height ``dock`` needs to show all its controls at ``width`` (word-wrapped labels grow
+    taller as the column narrows; a form panel's scroll area would otherwise scroll)."""
+    widget = dock.widget()
+    chrome = dock.sizeHint().height() - widget.sizeHint().height()  # title bar and frame
+    inner_width = max(width - 8, 50)
+    area = widget.findChild(QScrollArea, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    content = area.widget() if area is not None else widget
+    if content is None:
+        return dock.sizeHint().height()
+    if content.hasHeightForWidth():
+        height = content.heightForWidth(inner_width)
+    else:
+        height = content.sizeHint().height()
+    if area is not None:
+        margins = widget.contentsMargins()
+        height += margins.top() + margins.bottom() + 2 * area.frameWidth()
+    return max(height, content.minimumSizeHint().height()) + chrome
 
 
 def _vertical(area: Area) -> bool:
@@ -72,15 +92,25 @@ class WorkspaceLayout(QObject):
         if not dock.objectName():
             dock.setObjectName(spec.name)
         dock.setFeatures(self._features())
-        self._docks[dock.objectName()] = (dock, spec)
         place = spec.place(self._current)
+        mate = self._slot_mate(place) if place is not None else None
+        self._docks[dock.objectName()] = (dock, spec)
         self._window.addDockWidget(place.area if place else spec.default_area, dock)
         if self._panels_menu is not None:
             self._panels_menu.addAction(self._toggle_action(dock))
         if place is None:
             dock.hide()
-        else:
-            self._arrange(self._current, resize=False)
+        elif mate is not None:  # same slot: a tab beside it (the full arrangement waits for
+            self._window.tabifyDockWidget(mate, dock)  # restore / switch / reset)
+            mate.raise_()
+
+    def _slot_mate(self, place: Place) -> QDockWidget | None:
+        """A dock already in ``place``'s area and slot in the current workspace."""
+        for dock, spec in self._docks.values():
+            other = spec.place(self._current)
+            if other is not None and (other.area, other.slot) == (place.area, place.slot):
+                return dock
+        return None
 
     def docks(self) -> list[QDockWidget]:
         return [dock for dock, _spec in self._docks.values()]
@@ -192,6 +222,10 @@ class WorkspaceLayout(QObject):
         columns = self._columns(workspace)
         members = {id(d) for stack in columns.values() for tabs in stack for d, _p in tabs}
         for dock in self.docks():
+            if dock.isFloating():
+                dock.setFloating(False)
+            # Taken out first, so that stacking and tabbing again start from nothing.
+            window.removeDockWidget(dock)
             if id(dock) not in members:
                 dock.hide()
         for area, stack in columns.items():
@@ -229,7 +263,8 @@ class WorkspaceLayout(QObject):
                 across_sizes.append(max(int(total * share), MIN_EXTENT[area]))
             if not _vertical(area) or len(stack) < 2:
                 continue
-            needs = [self._need(tabs) for tabs in stack]
+            width = across_sizes[-1] if share is not None else stack[0][0][0].width()
+            needs = [self._need(tabs, width) for tabs in stack]
             column_height = sum(tabs[0][0].height() for tabs in stack)
             fixed = sum(n for n in needs if n is not None)
             n_fill = sum(1 for n in needs if n is None) or 1
@@ -242,11 +277,11 @@ class WorkspaceLayout(QObject):
             window.resizeDocks(along, along_sizes, Qt.Orientation.Vertical)
 
     @staticmethod
-    def _need(tabs: list[tuple[QDockWidget, Place]]) -> int | None:
-        """Height a slot needs: the tallest of its tabbed docks' size hints; None to fill."""
+    def _need(tabs: list[tuple[QDockWidget, Place]], width: int) -> int | None:
+        """Height a slot needs at ``width``: its tallest dock's; None for a slot that fills."""
         if any(place.fill for _dock, place in tabs):
             return None
-        return max(dock.sizeHint().height() for dock, _place in tabs)
+        return max(_dock_height(dock, width) for dock, _place in tabs)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self._window and event.type() == QEvent.Type.Show and self._size_on_show:

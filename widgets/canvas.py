@@ -330,6 +330,33 @@ class IRCanvas(CanvasInputMixin, CanvasDisplayMixin, QtWidgets.QWidget):
     def selected_ids(self) -> list[int]:
         return self.targets_item.selected_ids()
 
+    def gray(self) -> np.ndarray | None:
+        """The grays shown (RGB as luminance), in the units the display levels apply to."""
+        return self._gray
+
+    def view_rect(self) -> QtCore.QRectF:
+        """The image area the view shows now, in image coordinates."""
+        return self.viewbox.viewRect()
+
+    def select_and_centre(self, target_id: int) -> bool:
+        """Select one target and centre the view on it (zoom kept); False when it is not shown."""
+        target = self.targets_item.target(target_id)
+        if target is None or int(target_id) not in self.targets_item.visible_ids():
+            return False
+        self.select([int(target_id)])
+        if target.box is not None:
+            x0, y0, x1, y1 = target.box
+            self.center_on((x0 + x1) / 2, (y0 + y1) / 2)
+        else:
+            self.center_on(target.point[0] + 0.5, target.point[1] + 0.5)
+        return True
+
+    def set_kinds_visible(self, accepted: bool = True, proposals: bool = True) -> None:
+        """Show or hide all accepted targets / all proposals (hidden ones leave the selection)."""
+        before = self.targets_item.selected_ids()
+        self.targets_item.set_kinds_visible(accepted, proposals)
+        self._selection_maybe_changed(before)
+
     def visible_ids(self) -> list[int]:
         """Ids of the targets drawn now (accepted + proposals at or above the score threshold)."""
         return self.targets_item.visible_ids()

@@ -201,6 +201,7 @@ class TargetsItem(pg.GraphicsObject):
         self.scores = np.zeros(0)
         self.targets: list[Target] = []
         self.threshold = 0.0
+        self.show_accepted = self.show_proposals = True  # the object list's hide toggles
         self.visible = np.zeros(0, dtype=bool)
         self.selected = np.zeros(0, dtype=bool)
         self._index: dict[int, int] = {}
@@ -242,9 +243,14 @@ class TargetsItem(pg.GraphicsObject):
     def _update_visible(self) -> None:
         with np.errstate(invalid="ignore"):
             below = self.proposal & (np.nan_to_num(self.scores, nan=np.inf) < self.threshold)
-        self.visible = ~below
+        hidden = np.where(self.proposal, not self.show_proposals, not self.show_accepted)
+        self.visible = ~below & ~hidden
         self.selected &= self.visible
         self._invalidate(geometry=True)
+
+    def set_kinds_visible(self, accepted: bool, proposals: bool) -> None:
+        self.show_accepted, self.show_proposals = bool(accepted), bool(proposals)
+        self._update_visible()
 
     def set_selected(self, ids: list[int]) -> None:
         self.selected = np.isin(self.ids, np.asarray(list(ids), dtype=np.int64)) & self.visible
