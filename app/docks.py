@@ -21,7 +21,8 @@ Area = Qt.DockWidgetArea
 # Docks move between areas and tab together, but do not tear off when a splitter drag slips onto
 # their title bar (issue 19): floating is an explicit choice (View > Detachable Panels).
 DOCKED_FEATURES = (
-    QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
+    QDockWidget.DockWidgetFeature.DockWidgetClosable
+    | QDockWidget.DockWidgetFeature.DockWidgetMovable
 )
 
 

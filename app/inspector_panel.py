@@ -69,8 +69,10 @@ from widgets.text import plural
 log = logging.getLogger(__name__)
 
 DOCK_NAME = "InspectorDock"
-DOCK = DockSpec(DOCK_NAME, "False alarms", {Workspace.INSPECT: Place(Area.BottomDockWidgetArea, 0, fill=True)},
-                menu=MENU, menu_text="&False-alarm Inspector")  # fmt: skip
+DOCK = DockSpec(
+    DOCK_NAME, "False alarms", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    menu=MENU, menu_text="&False-alarm Inspector",
+)
 STORED = "stored proposals"
 CROP = 48
 HIT_COLOR = "#ff4040"

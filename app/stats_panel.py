@@ -33,8 +33,10 @@ from widgets.stats_view import StatsView
 
 MENU = "&Tools"
 DOCK_NAME = "StatsDock"
-DOCK = DockSpec(DOCK_NAME, "Dataset statistics", {Workspace.INSPECT: Place(Area.BottomDockWidgetArea, 0, fill=True)},
-                menu=MENU, menu_text="Dataset &Statistics")  # fmt: skip
+DOCK = DockSpec(
+    DOCK_NAME, "Dataset statistics", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    menu=MENU, menu_text="Dataset &Statistics",
+)
 # label -> list_images keyword arguments
 SCOPES: dict[str, dict[str, object]] = {
     "Reviewed images": {"status": ReviewStatus.REVIEWED},

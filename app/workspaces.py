@@ -26,8 +26,8 @@ DEFAULT_SIZE = (1400, 900)
 # height as a fraction of its height. Label keeps >= 60 % of a 1366x768 window for the canvas.
 EXTENT = {
     Workspace.LABEL: {Area.LeftDockWidgetArea: 0.145, Area.RightDockWidgetArea: 0.17},
-    Workspace.TRAIN: {Area.LeftDockWidgetArea: 0.15, Area.RightDockWidgetArea: 0.36},
-    Workspace.INSPECT: {Area.LeftDockWidgetArea: 0.15, Area.BottomDockWidgetArea: 0.46},
+    Workspace.TRAIN: {Area.LeftDockWidgetArea: 0.145, Area.RightDockWidgetArea: 0.36},
+    Workspace.INSPECT: {Area.LeftDockWidgetArea: 0.145, Area.RightDockWidgetArea: 0.5},
 }
 MIN_EXTENT = {Area.LeftDockWidgetArea: 190, Area.RightDockWidgetArea: 230,
               Area.BottomDockWidgetArea: 260, Area.TopDockWidgetArea: 120}  # fmt: skip
