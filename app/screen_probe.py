@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
 from PySide6.QtWidgets import QWidget
 
+from app import layout_probe
 from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
@@ -79,6 +80,8 @@ def canvas_state(window) -> dict:
     overlays = (canvas.status, canvas.loupe, canvas.hint)
     state["overlays"] = [r for r in map(_rect, overlays) if r]
     state["zoom_label"] = canvas.status.text() if canvas.status.isVisible() else ""
+    if layout_probe.enabled():
+        state["layout"] = layout_probe.layout_state(window)
     return state
 
 
