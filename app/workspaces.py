@@ -190,8 +190,7 @@ class WorkspaceLayout(QObject):
         self._states[self._current] = self._window.saveState(LAYOUT_VERSION)
         self._current = workspace
         self._check(workspace)
-        saved = self._states.get(workspace)
-        if saved is None or not self._window.restoreState(saved, LAYOUT_VERSION):
+        if not self._restore_state(workspace):
             self._arrange(workspace, resize=True)
 
     def reset(self) -> None:
@@ -306,8 +305,20 @@ class WorkspaceLayout(QObject):
         except ValueError:
             self._current = DEFAULT
         self._check(self._current)
-        saved = self._states.get(self._current)
-        if saved is not None and self._window.restoreState(saved, LAYOUT_VERSION):
+        if self._restore_state(self._current):
             return True
         self._arrange(self._current, resize=True)
         return False
+
+    def _restore_state(self, workspace: Workspace) -> bool:
+        """The workspace as it was saved; False when nothing (usable) was saved."""
+        saved = self._states.get(workspace)
+        if saved is None:
+            return False
+        if not self._window.restoreState(saved, LAYOUT_VERSION):
+            return False
+        members = {id(d) for d in self.docks_of(workspace)}
+        for dock in self.docks():  # Qt shows the docks a state does not name: not ours
+            if id(dock) not in members:
+                dock.hide()
+        return True
