@@ -85,6 +85,12 @@ class WorkspaceLayout(QObject):
         self.reset_action: QAction | None = None
         self._size_on_show = False
         window.installEventFilter(self)
+        # A panel's content changes with the image (a wrapped line more in the Image dock): grow
+        # a dock that no longer shows all its controls, once the new image is laid out.
+        self._fit_timer = QTimer(self, singleShot=True, interval=0)
+        self._fit_timer.timeout.connect(self.ensure_fits)
+        window.image_changed.connect(self._fit_timer.start)
+        window.project_opened.connect(self._fit_timer.start)
 
     # ------------------------------------------------------------------ docks
     def add(self, dock: QDockWidget, spec: DockSpec) -> None:
@@ -274,6 +280,27 @@ class WorkspaceLayout(QObject):
             window.resizeDocks(across, across_sizes, Qt.Orientation.Horizontal)
         if along:
             window.resizeDocks(along, along_sizes, Qt.Orientation.Vertical)
+
+    def ensure_fits(self) -> None:
+        """Grow each shown dock of a stacked column that is shorter than its controls need,
+        taking the height from the column's filling dock (the user's other sizes stay)."""
+        window = self._window
+        if not window.isVisible():
+            return
+        for area, stack in self._columns(self._current).items():
+            if not _vertical(area) or len(stack) < 2:
+                continue
+            fill = next((tabs[0][0] for tabs in stack if any(p.fill for _d, p in tabs)), None)
+            if fill is None or not fill.isVisible():
+                continue
+            for tabs in stack:
+                dock = next((d for d, _p in tabs if d.isVisible()), None)
+                if dock is None or dock is fill or dock.isFloating():
+                    continue
+                short = _dock_height(dock, dock.width()) - dock.height()
+                if short > 0:
+                    sizes = [dock.height() + short, max(fill.height() - short, 60)]
+                    window.resizeDocks([dock, fill], sizes, Qt.Orientation.Vertical)
 
     @staticmethod
     def _need(tabs: list[tuple[QDockWidget, Place]], width: int) -> int | None:

@@ -147,3 +147,23 @@ def test_layout_probe_sees_a_squeezed_dock(window):
     window.layout().activate()
     problems = layout_probe.dock_problems(image)
     assert any("Mark reviewed" in p and "cut off" in p for p in problems), problems
+
+
+def test_a_dock_grows_when_an_opened_image_needs_more_room(qtbot, app_project_dir):
+    """Sized on the welcome page, the Image dock gets more lines once an image is shown: it
+    grows (the Objects list gives the room) instead of hiding "Mark reviewed & next"."""
+    w = make_window(qtbot)
+    try:
+        w.resize(1366, 768)
+        w.workspaces.reset()
+        w.workspaces.fit_sizes()
+        qtbot.wait(50)
+        image = w.image_dock
+        before = image.height()
+        assert w.open_project(app_project_dir)
+        qtbot.waitUntil(lambda: image.height() > before, timeout=3000)
+        assert layout_probe.dock_problems(image) == []
+        button = w.image_panel.review_button
+        assert image.rect().contains(button.mapTo(image, button.rect().bottomRight()))
+    finally:
+        w.close()
