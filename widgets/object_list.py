@@ -45,7 +45,12 @@ def _size(t: Target) -> tuple[float, str]:
     if t.box is None:
         return 0.0, "point"
     w, h = t.box[2] - t.box[0], t.box[3] - t.box[1]
-    return w * h, f"{w:g} x {h:g}"
+    return w * h, f"{_px(w)} x {_px(h)}"
+
+
+def _px(v: float) -> str:
+    """Whole pixels as such (hand-drawn boxes), model boxes to a tenth of a pixel."""
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-6 else f"{v:.1f}"
 
 
 class ObjectTableModel(QAbstractTableModel):
