@@ -167,3 +167,36 @@ def test_a_dock_grows_when_an_opened_image_needs_more_room(qtbot, app_project_di
         assert image.rect().contains(button.mapTo(image, button.rect().bottomRight()))
     finally:
         w.close()
+
+
+def test_gallery_rows_show_their_captions_in_the_inspect_workspace(qtbot, app_project_dir):
+    """Issue 19: in the old bottom dock the gallery's captions showed only with the canvas
+    squeezed to ~180 px. In Inspect (1366x768) whole rows, crop and caption, are in view."""
+    from app.inspector_panel import STORED, InspectorPanel
+
+    w = make_window(qtbot)
+    try:
+        w.resize(1366, 768)
+        assert w.open_project(app_project_dir)
+        w.show_dock(w.findChild(QDockWidget, "InspectorDock"))
+        w.workspaces.reset()
+        w.workspaces.fit_sizes()
+        panel = w.findChild(InspectorPanel)
+        panel.refresh_sources()
+        panel.choose_source(STORED)
+        with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+            assert panel.start() is not False
+        gallery = panel.gallery.list
+        qtbot.waitUntil(lambda: gallery.count() > 0, timeout=5000)
+        viewport = gallery.viewport().rect()
+        first_row = [gallery.visualItemRect(gallery.item(i)) for i in range(gallery.count())]
+        first_row = [r for r in first_row if r.top() == first_row[0].top()]
+        assert len(first_row) >= 3  # a wide column: several crops per row
+        grid = gallery.gridSize()
+        for rect in first_row:
+            assert viewport.contains(rect), (rect, viewport)
+        assert viewport.height() >= 2 * grid.height()  # two whole rows, captions included
+        caption = gallery.item(0).text()
+        assert caption and ("FA" in caption or "Miss" in caption)
+    finally:
+        w.close()
