@@ -19,7 +19,8 @@ import pytest
 from app.layout_probe import LAYOUT_ENV
 from core.project import Project
 from core.types import Source, Target, TargetState
-from tests.screen.harness import AppUnderTest, XServer
+from tests.screen.conftest import SWITCH
+from tests.screen.harness import APT_LINE, AppUnderTest, XServer, missing_tools
 
 SIZES = [(1366, 768), (1400, 900)]
 WORKSPACES = {"label": "alt+1", "train": "alt+2", "inspect": "alt+3"}
@@ -66,8 +67,12 @@ def _keep(app: AppUnderTest, name: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_default_layout_fits_the_screen(size, review_project, tmp_path, monkeypatch) -> None:
-    if os.environ.get("SIRST_SCREEN_TESTS", "1") == "0":
-        pytest.skip("screen-level tests switched off")
+    if os.environ.get(SWITCH, "1") == "0":
+        pytest.skip(f"screen-level tests switched off ({SWITCH}=0)")
+    if missing_tools():  # as tests/screen/conftest.py: CI must not pass by skipping
+        pytest.fail(
+            f"screen-level tests need {', '.join(missing_tools())}: {APT_LINE}", pytrace=False
+        )
     monkeypatch.setenv(LAYOUT_ENV, "1")
     server = XServer(tmp_path, size)
     work = tmp_path / "app"
