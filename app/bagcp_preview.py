@@ -20,9 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDockWidget,
     QHBoxLayout,
     QProgressBar,
     QPushButton,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import PanelJob
 from app.stats_panel import MENU
 from app.workers import (
@@ -49,6 +49,10 @@ from widgets.text import plural
 log = logging.getLogger(__name__)
 
 DOCK_NAME = "BagcpPreviewDock"
+DOCK = DockSpec(
+    DOCK_NAME, "BAG-CP preview", {Workspace.TRAIN: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    menu=MENU, menu_text="&BAG-CP Preview",
+)
 LIBRARY_FILE = "bagcp_library.npz"
 SYNTHETIC_DIR = "synthetic"
 PASTED_COLOR = "#ff40ff"
@@ -428,13 +432,7 @@ class BagcpPreviewPanel(QWidget):
 def install(window) -> BagcpPreviewPanel:
     """Add the BAG-CP preview dock and its Tools-menu entry."""
     panel = BagcpPreviewPanel(window)
-    dock = QDockWidget("BAG-CP preview", window)
-    dock.setObjectName(DOCK_NAME)
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
-    action = dock.toggleViewAction()
-    action.setText("&BAG-CP Preview")
-    window.tool_menu(MENU).addAction(action)
+    install_dock(window, panel, DOCK)
     window.image_changed.connect(panel.on_image_changed)
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)

@@ -22,6 +22,8 @@ PANELS = [
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
     "app.team_panel",
     "app.review_keys",  # review keys, zoom / hide keys, single keys wherever focus is
+    "app.object_list_panel",
+    "app.navigator_panel",
 ]
 
 

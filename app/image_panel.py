@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -25,6 +25,10 @@ NOTE_IDLE_MS = 600  # a note is saved this long after the last keystroke (and on
 
 class _NoteEdit(QPlainTextEdit):
     focus_lost = Signal()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        # Four lines by default (it grows with the dock): the Image dock must fit a 768-px screen.
+        return QSize(200, self.fontMetrics().lineSpacing() * 4 + 12)
 
     def focusOutEvent(self, event) -> None:  # noqa: N802
         super().focusOutEvent(event)
@@ -56,7 +60,12 @@ class ImagePanel(QWidget):
             self.split_combo.addItem(split.value, split.value)
         self.note_edit = _NoteEdit(self)
         self.note_edit.setPlaceholderText("Notes about this image (saved automatically)")
-        self.review_button = QPushButton("Mark reviewed && next (Ctrl+Enter)", self)
+        self.review_button = QPushButton("Mark reviewed && next", self)
+        self.review_button.setToolTip("Mark this image reviewed and open the next unreviewed one "
+                                      "(Ctrl+Enter)")  # fmt: skip
+        for combo in (self.status_combo, self.split_combo):  # the dock may be narrow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self._note_timer = QTimer(self, singleShot=True, interval=NOTE_IDLE_MS)
         self._build()
         self.status_combo.activated.connect(lambda _i: self._emit("status", self.status_combo))

@@ -23,7 +23,6 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import PanelJob
 from app.stats_panel import MENU
 from app.workers import (
@@ -69,6 +69,10 @@ from widgets.text import plural
 log = logging.getLogger(__name__)
 
 DOCK_NAME = "InspectorDock"
+DOCK = DockSpec(
+    DOCK_NAME, "False alarms", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    menu=MENU, menu_text="&False-alarm Inspector",
+)
 STORED = "stored proposals"
 CROP = 48
 HIT_COLOR = "#ff4040"
@@ -494,14 +498,7 @@ class InspectorPanel(QWidget):
 def install(window, predictor_factory: PredictorFactory | None = None) -> InspectorPanel:
     """Add the False-alarm inspector dock (hidden until asked for) and its Tools-menu entry."""
     panel = InspectorPanel(window, predictor_factory)
-    dock = QDockWidget("False alarms", window)
-    dock.setObjectName(DOCK_NAME)
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
-    dock.hide()
-    action = dock.toggleViewAction()
-    action.setText("&False-alarm Inspector")
-    window.tool_menu(MENU).addAction(action)
+    install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)

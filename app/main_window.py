@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QSlider,
     QStackedWidget,
-    QWidget,
 )
 
 import app.extensions
@@ -25,11 +24,13 @@ from app import document_view, project_actions
 from app.annotation_controller import AnnotationController, UndoStacks
 from app.claims import ClaimGuard
 from app.commands import EditCommand
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
 from app.settings import AppSettings
 from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
+from app.workspaces import WorkspaceLayout, default_size
 from core.document import AnnotationDocument, DocumentChange
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
@@ -68,12 +69,12 @@ class MainWindow(QMainWindow):
         self.undo_stacks = UndoStacks(self)
         self.claim_guard = ClaimGuard(self)  # asks before editing an image someone else holds
         self.controller = AnnotationController(self)
+        self.workspaces = WorkspaceLayout(self, self.settings)  # every dock goes through it
         self._build_central()
         self._build_docks()
         self.actions_by_id: dict[str, QAction] = {}
         self.shortcut_table = ShortcutTable()  # SHORTCUTS + what panels register
         self._tool_menus: dict[str, QMenu] = {}
-        self._panel_docks: dict[Qt.DockWidgetArea, QDockWidget] = {}
         self._prefetch_timer = QTimer(self, singleShot=True, interval=PREFETCH_DELAY_MS)
         self._prefetch_timer.timeout.connect(self._prefetch_neighbours)
         self._build_menus()
@@ -81,13 +82,11 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.setAcceptDrops(True)
-        self.resize(1400, 900)
+        self.resize(default_size(self))
         if install_panels:
             app.extensions.install_all(self)
-        if not self.settings.restore_window(self):
-            self.resizeDocks(
-                [self.images_dock, self.image_dock], [330, 320], Qt.Orientation.Horizontal
-            )
+        self.settings.restore_window(self)
+        self.workspaces.restore()
         self.welcome.set_recent(self.settings.recent_projects())
         self._update_title()
 
@@ -116,19 +115,12 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListWidget(self)
         self.image_list.set_source_model(self.list_model)
         self.image_panel = ImagePanel(self)
-        self.images_dock = self._dock(
-            "Images", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea
+        everywhere = {w: Place(Area.LeftDockWidgetArea, 0, fill=True) for w in Workspace}
+        self.images_dock = install_dock(
+            self, self.image_list, DockSpec("dock_images", "Images", everywhere)
         )
-        self.image_dock = self._dock(
-            "Image", self.image_panel, Qt.DockWidgetArea.RightDockWidgetArea
-        )
-
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{title.lower()}")  # saveState() needs stable names
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+        self.image_dock = install_dock(self, self.image_panel, DockSpec(
+            "dock_image", "Image", {Workspace.LABEL: Place(Area.RightDockWidgetArea, 0)}))  # fmt: skip
 
     def _slots(self) -> dict[str, object]:
         c = self.controller
@@ -182,6 +174,7 @@ class MainWindow(QMainWindow):
         self.actions_by_id["toggle_sky"].setCheckable(True)
         self.actions_by_id["toggle_sky"].setChecked(True)
         document_view.setup_bad_pixel_action(self.actions_by_id["toggle_bad_pixels"])
+        self.view_menu = self.menuBar().actions()[list(MENUS).index("&View")].menu()
         self.help_menu = self.menuBar().addMenu("&Help")
         self.actions_by_id["cheat_sheet"] = make_action(self, "cheat_sheet", slots["cheat_sheet"])
         self.help_menu.addAction(self.actions_by_id["cheat_sheet"])
@@ -207,6 +200,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Proposal threshold ", self))
         bar.addWidget(self.threshold_slider)
         bar.addWidget(self.threshold_label)
+        self.workspaces.build_menus(self.view_menu, bar)
 
     def _build_status_bar(self) -> None:
         self.cursor_label = QLabel("", self)
@@ -296,17 +290,19 @@ class MainWindow(QMainWindow):
             self._tool_menus[title] = menu
         return menu
 
-    def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
-        """Add a panel's dock; panels sharing an area are tabbed so the canvas keeps its room."""
-        if not dock.objectName():
-            dock.setObjectName(f"dock_{dock.windowTitle().lower().replace(' ', '_')}")
-        self.addDockWidget(area, dock)
-        first = self._panel_docks.get(area)
-        if first is None:
-            self._panel_docks[area] = dock
-        else:
-            self.tabifyDockWidget(first, dock)
-            first.raise_()
+    def add_dock(
+        self, dock: QDockWidget, spec: DockSpec | Qt.DockWidgetArea = Area.RightDockWidgetArea
+    ) -> None:
+        """Add a panel's dock (``app.docks.install_dock`` builds it from a DockSpec); a bare area
+        puts it in every workspace, tabbed with that area's docks."""
+        if not isinstance(spec, DockSpec):
+            name = dock.objectName() or f"dock_{dock.windowTitle().lower().replace(' ', '_')}"
+            spec = DockSpec(name, dock.windowTitle(), default_area=spec)
+        self.workspaces.add(dock, spec)
+
+    def show_dock(self, dock: QDockWidget) -> None:
+        """Show and raise a dock, switching to a workspace that has it when needed."""
+        self.workspaces.reveal(dock)
 
     def register_action(self, spec, slot) -> QAction:
         """A panel's action, listed in the cheat sheet; ShortcutError if its key is taken."""
@@ -529,6 +525,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.image_panel.commit_note()
         self.settings.save_window(self)
+        self.workspaces.save()
         self.close_project()
         self.settings.sync()
         super().closeEvent(event)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QDockWidget,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.shortcuts import Shortcut, panel_action
 from app.workers import (
     PROPOSAL_SCORE_THRESHOLD,
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 MENU = "&Model"
 REFRESH_MS = 250  # at most four window refresh batches per second during a run
 DOCK_NAME = "PreannotateDock"  # objectName: QMainWindow.saveState needs it
+DOCK = DockSpec(DOCK_NAME, "Pre-annotation", {Workspace.LABEL: Place(Area.RightDockWidgetArea, 2)})
 IDLE_TEXT = "Run the active model to propose targets and sky."
 # Registered in the window's shortcut table: listed in the cheat sheet, no key bound twice.
 SHORTCUTS = (
@@ -212,19 +214,19 @@ class PreannotatePanel(QWidget):
         controller.run_failed.connect(self._on_failed)
 
     def _build_layout(self) -> None:
-        buttons = QHBoxLayout()
-        for label, slot in (
+        buttons = QGridLayout()  # two columns: fits the narrow column of the Label workspace
+        for k, (label, slot) in enumerate((
             ("Current", self.run_current),
             ("Selected", self.run_selected),
             ("All unreviewed", self.run_unreviewed),
-        ):
+        )):  # fmt: skip
             b = QPushButton(label)
             b.clicked.connect(slot)
-            buttons.addWidget(b)
+            buttons.addWidget(b, k // 2, k % 2)
+        buttons.addWidget(self.cancel_button, 1, 1)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.eta)
-        row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addLayout(row)
@@ -335,10 +337,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> None:
     """Add the Model-menu actions and the Pre-annotation dock to ``window``."""
     controller = PreannotateController(window, predictor_factory)
     panel = PreannotatePanel(window, controller)
-    dock = QDockWidget("Pre-annotation", window)
-    dock.setObjectName(DOCK_NAME)
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+    install_dock(window, panel, DOCK)
     _add_actions(window, panel, controller)
     # A worker must never write into a project that has been closed or replaced.
     window.project_opened.connect(controller.on_project_opened)

@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
+from app import layout_probe
 from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
@@ -88,6 +89,8 @@ def canvas_state(window) -> dict:
         [*_global_point(lv.viewport(), QPointF(row.center())), row.width(), row.height()]
         if row.isValid() and lv.isVisible() else None
     )  # fmt: skip
+    if layout_probe.enabled():
+        state["layout"] = layout_probe.layout_state(window)
     return state
 
 

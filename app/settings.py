@@ -102,16 +102,41 @@ class AppSettings:
 
     # ---------------------------------------------------------------- window
     def save_window(self, window: QMainWindow) -> None:
+        """The window's geometry (its dock layout: ``save_layout``)."""
         self._s.setValue("window/geometry", window.saveGeometry())
-        self._s.setValue("window/state", window.saveState())
+        self._s.remove("window/state")  # the unversioned layout of before LAYOUT_VERSION
 
     def restore_window(self, window: QMainWindow) -> bool:
-        """Restore geometry and dock layout; False when nothing was saved yet (first run)."""
+        """Restore the geometry; False when nothing was saved yet (first run)."""
         geometry = self._s.value("window/geometry")
-        state = self._s.value("window/state")
-        restored = False
         if isinstance(geometry, QByteArray | bytes) and geometry:
-            restored = window.restoreGeometry(QByteArray(geometry))
-        if isinstance(state, QByteArray | bytes) and state:
-            restored = window.restoreState(QByteArray(state)) and restored
-        return restored
+            return window.restoreGeometry(QByteArray(geometry))
+        return False
+
+    def save_layout(self, version: int, workspace: str, states: dict[str, QByteArray]) -> None:
+        """The current workspace and each workspace's dock arrangement, tagged with ``version``."""
+        self._s.remove("layout")
+        self._s.setValue("layout/version", int(version))
+        self._s.setValue("layout/workspace", workspace)
+        for name, state in states.items():
+            self._s.setValue(f"layout/state_{name}", state)
+
+    def saved_layout(self, version: int) -> tuple[str | None, dict[str, QByteArray]]:
+        """(workspace, states) saved under ``version``; (None, {}) for another version or none:
+        a layout saved by an older default must not come back half-broken."""
+        try:
+            saved = int(self._s.value("layout/version", -1))
+        except (TypeError, ValueError):
+            saved = -1
+        if saved != int(version):
+            return None, {}
+        workspace = str(self._s.value("layout/workspace", "") or "") or None
+        states = {}
+        self._s.beginGroup("layout")
+        keys = self._s.childKeys()
+        self._s.endGroup()
+        for key in keys:
+            value = self._s.value(f"layout/{key}")
+            if key.startswith("state_") and isinstance(value, QByteArray | bytes) and value:
+                states[key.removeprefix("state_")] = QByteArray(value)
+        return workspace, states

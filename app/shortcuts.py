@@ -86,6 +86,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("pan", "Pan", ("Middle/right drag", "Space+drag"), "View", True),
     Shortcut("loupe", "Show / hide the &loupe", ("L",), "View", True),
     Shortcut("cheat_sheet", "&Keyboard Shortcuts", ("F1", "?"), "Help"),
+    # Workspaces and layout (app/workspaces.py builds these actions)
+    Shortcut("workspace_label", "&Label workspace", ("Alt+1",), "View"),
+    Shortcut("workspace_train", "&Train workspace", ("Alt+2",), "View"),
+    Shortcut("workspace_inspect", "&Inspect workspace", ("Alt+3",), "View"),
+    Shortcut("reset_layout", "&Reset Layout", (), "View"),
     # Navigation and review
     Shortcut("next_image", "&Next image", ("D", "PgDown"), "Navigate"),
     Shortcut("prev_image", "&Previous image", ("S", "PgUp"), "Navigate"),

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import PanelJob
 from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, on_project_closed
 from app.workers import stop_thread as stop_thread  # re-exported for old imports
@@ -33,6 +33,10 @@ from widgets.stats_view import StatsView
 
 MENU = "&Tools"
 DOCK_NAME = "StatsDock"
+DOCK = DockSpec(
+    DOCK_NAME, "Dataset statistics", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    menu=MENU, menu_text="Dataset &Statistics",
+)
 # label -> list_images keyword arguments
 SCOPES: dict[str, dict[str, object]] = {
     "Reviewed images": {"status": ReviewStatus.REVIEWED},
@@ -210,14 +214,7 @@ class StatsPanel(QWidget):
 def install(window) -> StatsPanel:
     """Add the Dataset statistics dock (hidden until asked for) and its Tools-menu entry."""
     panel = StatsPanel(window)
-    dock = QDockWidget("Dataset statistics", window)
-    dock.setObjectName(DOCK_NAME)
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
-    dock.hide()  # a big plot grid: shown on demand from the menu
-    action = dock.toggleViewAction()
-    action.setText("Dataset &Statistics")
-    window.tool_menu(MENU).addAction(action)
+    install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)
     window.annotation_changed.connect(panel.mark_stale)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDockWidget,
     QFormLayout,
     QHBoxLayout,
     QInputDialog,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.export_dialog import show_error
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
@@ -44,6 +44,8 @@ SERVER_ADVICE = ("Check the URL (postgresql+psycopg://user@host:port/database), 
 
 # Filter choices besides the annotators' names (combo item data).
 EVERYONE, MINE, NOBODY = "\x00everyone", "\x00mine", "\x00nobody"
+
+DOCK = DockSpec("dock_team", "Team", {Workspace.LABEL: Place(Area.RightDockWidgetArea, 2)})
 
 
 class ServerProjectDialog(QDialog):
@@ -205,19 +207,26 @@ class TeamPanel(QWidget):
         self.user_edit.setPlaceholderText("your name (default: the OS user)")
         self.user_edit.editingFinished.connect(self._save_user)
         self.filter_combo = QComboBox(self)
+        self.filter_combo.setSizeAdjustPolicy(  # the dock shares a narrow column (workspaces)
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.filter_combo.setMinimumContentsLength(8)
         self.filter_combo.currentIndexChanged.connect(self._apply_filter)
         self.claim_button = QPushButton("Claim", self)
         self.release_button = QPushButton("Release", self)
         self.assign_button = QPushButton("Assign...", self)
         self.holder_label = QLabel(self)
+        self.holder_label.setWordWrap(True)
         self.unmapped_label = QLabel(self)
         self.unmapped_label.setWordWrap(True)
         self.unmapped_label.setStyleSheet("color: #c0392b")
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("You are:", self.user_edit)
         form.addRow("Show images of:", self.filter_combo)
         buttons = QHBoxLayout()
         for b in (self.claim_button, self.release_button, self.assign_button):
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 20)  # not the 80 px default
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -393,10 +402,7 @@ def install(window) -> TeamPanel:
     for spec, slot in ((CLAIM, panel.claim_current), (RELEASE, panel.release_current),
                        (ASSIGN, panel.assign_selected)):  # fmt: skip
         menu.addAction(panel_action(window, spec, slot))
-    dock = QDockWidget("Team", window)
-    dock.setObjectName("dock_team")
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+    install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     window.project_opened.connect(live.start)
     window.project_closed.connect(lambda _p: live.stop())

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.preannotate_panel import MENU, format_eta
 from app.shortcuts import Shortcut, panel_action
 from app.train_process import (
@@ -51,6 +52,7 @@ from widgets.text import plural
 from widgets.train_plot import TrainPlot
 
 DOCK_NAME = "TrainingDock"
+DOCK = DockSpec(DOCK_NAME, "Training", {Workspace.TRAIN: Place(Area.RightDockWidgetArea, 0, fill=True)})
 IDLE_TEXT = "Train a new model from the reviewed images."
 # Registered in the window's shortcut table: listed in the cheat sheet, no key bound twice.
 SHORTCUTS = (
@@ -465,8 +467,7 @@ def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
     menu = window.tool_menu(MENU)
 
     def train() -> None:
-        dock.show()
-        dock.raise_()
+        window.show_dock(dock)
         panel.start_training()
 
     slots = (train, panel.stop_training, panel.resume_training)
@@ -477,10 +478,7 @@ def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
 def install(window) -> None:
     """Add the Training dock and the Model-menu training actions to ``window``."""
     panel = TrainingPanel(window)
-    dock = QDockWidget("Training", window)
-    dock.setObjectName(DOCK_NAME)
-    dock.setWidget(panel)
-    window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+    dock = install_dock(window, panel, DOCK)
     _add_actions(window, panel, dock)
     window.project_opened.connect(panel.on_project_opened)
     on_project_closed(window, panel.on_project_closed)

@@ -66,12 +66,11 @@ def wait_signal(app, signal, start: Callable[[], object], what: str) -> tuple:
 
 
 def dock(window, name: str):
-    """Show and raise a panel's dock (object name from its module's DOCK_NAME)."""
+    """Show and raise a panel's dock (object name from its module's DOCK_NAME), in its workspace."""
     from PySide6.QtWidgets import QDockWidget
 
     found = window.findChild(QDockWidget, name)
-    found.show()
-    found.raise_()
+    window.show_dock(found)
     return found
 
 
@@ -197,13 +196,11 @@ def shoot_training(window, app, out: Path, events: Path) -> None:
         if event["event"] in signals:
             signals[event["event"]].emit(event)
     panel.plot.redraw()
-    # The whole right column for the dock: the plots need height for their legends.
-    window.image_dock.hide()
+    # A wide right column for the dock (the Train workspace): the plots need room for legends.
     window.resizeDocks([training_dock], [720], Qt.Orientation.Horizontal)
     hover_canvas(window, app)
     settle(app, 0.8)
     save(window, out / "training.png")
-    window.image_dock.show()
 
 
 def shoot_bagcp(window, app, out: Path, image_id: int) -> None:
@@ -239,7 +236,6 @@ def shoot_inspector(window, app, out: Path) -> None:
     settle(app, 0.8)
     save(inspector_dock, out / "inspector.png")
     inspector_dock.setFloating(False)
-    inspector_dock.hide()
 
 
 def shoot_stats(window, app, out: Path) -> None:
@@ -255,7 +251,6 @@ def shoot_stats(window, app, out: Path) -> None:
     settle(app, 0.8)
     save(stats_dock, out / "stats.png")
     stats_dock.setFloating(False)
-    stats_dock.hide()
 
 
 def shoot_shell(window, app, out: Path, tmp: Path) -> int:
@@ -273,7 +268,12 @@ def shoot_shell(window, app, out: Path, tmp: Path) -> int:
     window.open_project(demo_project_dir())
     window.goto_image(image_id)
     settle(app, 1.5)
+    # The best proposal selected, as after a click in the Objects list (canvas and list in step).
+    best = window.object_list.widget.ids()[:1]
+    window.canvas.select(best)
+    settle(app, 0.3)
     save(window, out / "main_window.png")
+    window.canvas.select([])
 
     show_sky_edit(window, app)
     save(window, out / "sky_edit.png")

@@ -331,6 +331,14 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
     def selected_ids(self) -> list[int]:
         return self.targets_item.selected_ids()
 
+    def gray(self) -> np.ndarray | None:
+        """The grays shown (RGB as luminance), in the units the display levels apply to."""
+        return self._gray
+
+    def view_rect(self) -> QtCore.QRectF:
+        """The image area the view shows now, in image coordinates."""
+        return self.viewbox.viewRect()
+
     def visible_ids(self) -> list[int]:
         """Ids of the targets drawn now (accepted + proposals at or above the score threshold)."""
         return self.targets_item.visible_ids()

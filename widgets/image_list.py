@@ -208,6 +208,8 @@ class ImageListWidget(QWidget):
         self.proxy = ImageFilterProxy(self)
         self.view = QListView(self)
         self.view.setUniformItemSizes(True)  # one row height: no per-row layout for 10k rows
+        # The delegate elides to the width it gets; a narrow dock needs no sideways scrolling.
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setItemDelegate(ImageItemDelegate(self.view))
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setModel(self.proxy)
@@ -343,6 +345,9 @@ class ImageListWidget(QWidget):
 
 def _combo(parent: QWidget, all_label: str, values: list[str]) -> QComboBox:
     combo = QComboBox(parent)
+    # Narrow docks (a 1366-px screen) may squeeze the two filters side by side.
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(5)
     combo.addItem(all_label, None)
     for value in values:
         combo.addItem(value, value)

@@ -18,6 +18,7 @@ def scrolled(layout: QLayout, parent: QWidget | None = None) -> QScrollArea:
     inner = QWidget()
     inner.setLayout(layout)
     area = QScrollArea(parent)
+    area.setObjectName("panel_scroll")  # a form panel's own scroll area (app/layout_probe.py)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+PLOT_HINT_HEIGHT = 170  # each plot's preferred height; the dock gives them what it has
 
 # Stable colours per series so "total" is the same blue in every run.
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -59,6 +61,11 @@ class TrainPlot(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(redraw_ms)
         self._timer.timeout.connect(self.redraw)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        # pyqtgraph asks 480 px per plot; inside a scrolled dock with word-wrapped labels Qt
+        # sizes the content by the hints, so that pushed the second plot below the dock's edge.
+        return QSize(360, 2 * PLOT_HINT_HEIGHT)
 
     # ------------------------------------------------------------------ data in
     def set_epochs(self, epochs: int) -> None:

@@ -32,8 +32,8 @@ def test_every_documented_panel_method_exists():
     from app.main_window import MainWindow
 
     bullets = re.findall(r"^- `(app/\w+\.py)`:(.*?)(?=^- `|\Z)", section("Panels"), re.M | re.S)
-    assert len(bullets) == 8  # preannotate, training, bagcp, inspector, image actions, stats, team,
-    # review keys
+    assert len(bullets) == 10  # preannotate, training, bagcp, inspector, image actions, stats, team,
+    # review keys, object list, navigator
     for path, text in bullets:
         module = importlib.import_module(path[:-3].replace("/", "."))
         owners = [module, *(c for _, c in inspect.getmembers(module, inspect.isclass)

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 from core.types import Target
@@ -65,9 +65,12 @@ class FakeWindow(QMainWindow):
             self._menus[title] = self.menuBar().addMenu(title)
         return self._menus[title]
 
-    def add_dock(self, dock: QDockWidget, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+    def add_dock(self, dock: QDockWidget, spec) -> None:
         self.docks.append(dock)
-        self.addDockWidget(area, dock)
+        self.addDockWidget(spec.default_area, dock)
+
+    def show_dock(self, dock: QDockWidget) -> None:
+        dock.show()
 
     def selected_image_ids(self) -> list[int]:
         return list(self.selection)

@@ -44,13 +44,13 @@ def _free_display() -> int:
 class XServer:
     """An Xvfb of its own (a free display number), stopped by ``stop``."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, size: tuple[int, int] = SCREEN) -> None:
         for _ in range(5):  # another process may take the number between the check and the start
             self.number = _free_display()
             self.display = f":{self.number}"
             log = open(log_dir / f"xvfb{self.number}.log", "w")  # noqa: SIM115 (lives with it)
             self.proc = subprocess.Popen(
-                ["Xvfb", self.display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+                ["Xvfb", self.display, "-screen", "0", f"{size[0]}x{size[1]}x24",
                  "-nolisten", "tcp"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -1,0 +1,63 @@
+"""The Navigator dock: a minimap of the open image (widgets/navigator.py) that follows the
+canvas's view and pans it on a click or drag."""
+
+from __future__ import annotations
+
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from core.document import DocumentChange
+from widgets.navigator import NavigatorWidget, overview
+
+DOCK = DockSpec("dock_navigator", "Navigator",
+                {Workspace.LABEL: Place(Area.LeftDockWidgetArea, 1)})  # fmt: skip
+
+
+class NavigatorPanel:
+    """Keeps the minimap's picture and rectangle in step with the canvas."""
+
+    def __init__(self, window) -> None:
+        self.window = window
+        self.widget = NavigatorWidget()
+        canvas = window.canvas
+        self.widget.pan_requested.connect(lambda x, y: canvas.center_on(x, y))
+        canvas.viewbox.sigRangeChanged.connect(self.follow_view)
+        canvas.display_controls.display_changed.connect(self.refresh_picture)
+        window.project_opened.connect(self.on_project_opened)
+        window.project_closed.connect(self.on_project_closed)
+        self._unsubscribe = None
+
+    def on_project_closed(self, _project: object = None) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.widget.set_frame(None)
+
+    def on_project_opened(self, _project: object = None) -> None:
+        self.on_project_closed()
+        self._unsubscribe = self.window.document.subscribe(self.on_document_changed)
+        self.refresh_picture()
+
+    def on_document_changed(self, change: DocumentChange) -> None:
+        if change.current and change.edit is None:  # a new image (labels do not show here)
+            self.refresh_picture()
+
+    def refresh_picture(self, *_args) -> None:
+        canvas = self.window.canvas
+        gray = canvas.gray()
+        if gray is None or self.window.project is None:
+            self.widget.set_frame(None)
+            return
+        s = canvas.display_settings()
+        h, w = gray.shape[:2]
+        self.widget.set_frame(overview(gray, s.levels, s.gamma), w, h)
+        self.follow_view()
+
+    def follow_view(self, *_args) -> None:
+        self.widget.set_view_rect(self.window.canvas.view_rect())
+
+
+def install(window) -> NavigatorPanel:
+    """Add the Navigator dock (Label workspace) to ``window``."""
+    panel = NavigatorPanel(window)
+    install_dock(window, panel.widget, DOCK)
+    window.navigator = panel
+    return panel

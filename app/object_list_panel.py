@@ -1,0 +1,69 @@
+"""The Objects dock: the open image's targets and proposals (widgets/object_list.py), in step with
+the canvas. It subscribes to the window's AnnotationDocument while a project is open (every
+edit, undo and image switch refreshes it) and unsubscribes when the project closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from core.document import DocumentChange
+from widgets.object_list import ObjectListWidget
+
+DOCK = DockSpec("dock_objects", "Objects",
+                {Workspace.LABEL: Place(Area.RightDockWidgetArea, 1, fill=True)})  # fmt: skip
+
+
+class ObjectListPanel:
+    """Connects an ObjectListWidget to the window's document and canvas."""
+
+    def __init__(self, window) -> None:
+        self.window = window
+        self.widget = ObjectListWidget()
+        self._unsubscribe: Callable[[], None] | None = None
+        canvas = window.canvas
+        self.widget.set_threshold(window.score_threshold)
+        self.widget.selection_requested.connect(canvas.select)
+        self.widget.centre_requested.connect(canvas.reveal)  # the one "show this object" call
+        self.widget.kinds_changed.connect(canvas.set_kinds_visible)
+        # The list's Targets / Proposals boxes and View > Show / hide (T / P) are one setting.
+        for check, action_id in ((self.widget.targets_check, "toggle_targets"),
+                                 (self.widget.proposals_check, "toggle_proposals")):  # fmt: skip
+            action = window.actions_by_id.get(action_id)
+            if action is not None:
+                check.toggled.connect(action.setChecked)
+                action.toggled.connect(check.setChecked)
+        canvas.selection_changed.connect(self.widget.set_selected)
+        window.score_threshold_changed.connect(self.widget.set_threshold)
+        window.project_opened.connect(self.on_project_opened)
+        window.project_closed.connect(self.on_project_closed)
+
+    def on_project_opened(self, _project: object = None) -> None:
+        self.on_project_closed()
+        document = self.window.document
+        if document is not None:
+            self._unsubscribe = document.subscribe(self.on_document_changed)
+            self.widget.set_targets(document.targets)
+
+    def on_project_closed(self, _project: object = None) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.widget.set_targets([])
+
+    def on_document_changed(self, change: DocumentChange) -> None:
+        if change.current:
+            self.widget.set_targets(self.window.document.targets)
+            self.widget.set_selected(self.window.canvas.selected_ids())
+
+    def subscribed(self) -> bool:
+        return self._unsubscribe is not None
+
+
+def install(window) -> ObjectListPanel:
+    """Add the Objects dock (Label workspace) to ``window``."""
+    panel = ObjectListPanel(window)
+    install_dock(window, panel.widget, DOCK)
+    window.object_list = panel
+    return panel
