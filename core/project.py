@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import db, edit_store, team_store
+from core.attention_store import AttentionOps
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
@@ -75,7 +76,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Project(ProjectConnect, TeamOps):
+class Project(ProjectConnect, TeamOps, AttentionOps):
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
     def __init__(
