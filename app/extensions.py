@@ -21,6 +21,8 @@ PANELS = [
     "app.image_actions",
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
     "app.team_panel",
+    "app.review_queue",  # issue 20: Next image by attention, the list's "needs attention" sort
+    "app.noise_panel",  # issue 20: the label-noise finder
 ]
 
 

@@ -113,6 +113,12 @@ class AttentionOps:
                                     ImageAttentionRow.reason))  # fmt: skip
             return {int(i): (float(sc), str(r)) for i, sc, r in rows}
 
+    def attention_of(self, image_id: int) -> tuple[float, str] | None:
+        """(score, reason) of one image; None when it was never ranked."""
+        with self._session() as s:
+            row = s.get(ImageAttentionRow, int(image_id))
+            return (float(row.score), str(row.reason)) if row is not None else None
+
     def attention_order(self, include_reviewed: bool = False, limit: int | None = None) -> list[int]:
         """Image ids by attention, most first (ties: import order); unranked images are not in it."""
         stmt = (select(ImageAttentionRow.image_id)

@@ -151,3 +151,27 @@ def test_accepting_the_models_view_changes_the_rows(project: Project) -> None:
     project.apply_edit(edit)
     assert rows(path, "SELECT note FROM images") == [("second look: label the model scores 0.08 at 32:32",)]
     assert second_look_edit(project.get_image(info.id), disputes[att.DisputeKind.DOUBTFUL]) is None
+
+
+def test_storing_a_prediction_scores_the_image(project: Project) -> None:
+    """app.proposals: a pre-annotation result is stored with its attention (operating threshold
+    and uncertain sky from the Prediction itself)."""
+    from app.proposals import proposal_from_prediction, store_proposal
+    from model.inference import Prediction
+
+    (info,) = project.add_images([new("a")])
+    prob = np.full((H, W), 0.95, np.float32)
+    prob[:10] = 0.5  # 10 rows = 10 % of the frame within the band around the 0.5 sky threshold
+    logit = np.log(prob / (1 - prob)).astype(np.float32)
+    boxes = np.array([[20, 20, 24, 24], [60, 60, 64, 64]], np.float32)
+    pred = Prediction(boxes, np.array([0.62, 0.3], np.float32), boxes[:, :2] + 1.5, None, (H, W),
+                      operating_threshold=0.6, sky_threshold=0.5, sky_whole_logit=logit)  # fmt: skip
+    stand_in = SimpleNamespace(targets=lambda p, thr: ([
+        Target(box=tuple(b), source=Source.MODEL, score=float(s), state=TargetState.PROPOSAL)
+        for b, s in zip(p.boxes.tolist(), p.scores.tolist(), strict=True) if s >= thr], p.sky_mask()))
+    proposal = proposal_from_prediction(stand_in, pred, 0.05)
+    assert proposal.operating == pytest.approx(0.6) and proposal.sky_uncertain == pytest.approx(0.1)
+    store_proposal(project, info.id, proposal, None)
+    # 0.62 is 0.02 from 0.6 (near), 0.3 is 0.3 away; no labels; 10 % uncertain sky = 2 points
+    assert rows(project.db_path, "SELECT score, reason, operating FROM image_attention") == [
+        (pytest.approx(3.0), "sky uncertain 10 %, 1 proposal near threshold", pytest.approx(0.6))]
