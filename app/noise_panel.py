@@ -36,7 +36,7 @@ from widgets.text import plural
 
 MENU = "&Review"
 DOCK_NAME = "dock_label_noise"
-FIND = Shortcut("noise_find", "Find &Label Noise in Reviewed Images", (), "Review")
+FIND = Shortcut("noise_find", "Find &Label Noise in Reviewed Images", ("Ctrl+Shift+L",), "Review")
 TAKE = Shortcut("noise_take_model", "Label noise: take the &model's view", ("M",), "Review")
 KEEP = Shortcut("noise_keep", "Label noise: &keep the label", ("K",), "Review")
 SECOND = Shortcut("noise_second_look", "Label noise: mark for a &second look", ("Shift+M",), "Review")
@@ -149,8 +149,12 @@ class NoisePanel(QWidget):
             return False
         row = self.queue.currentRow()
         self.items.pop(row)
-        self.queue.takeItem(row)  # the next entry becomes current and is shown
+        self.queue.blockSignals(True)  # the next entry is shown once, below
+        self.queue.takeItem(row)
+        self.queue.setCurrentRow(min(row, len(self.items) - 1))
+        self.queue.blockSignals(False)
         self.status.setText(f"{plural(len(self.items), 'label')} left in dispute.")
+        self._on_row(self.queue.currentRow())
         return True
 
     def _on_row(self, row: int) -> None:
