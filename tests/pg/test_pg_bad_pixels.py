@@ -16,6 +16,7 @@ def test_v4_server_project_gets_the_bad_pixel_column(pg_url) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:  # back to v4 exactly: v5 only added images.bad_pixels
         conn.exec_driver_sql("ALTER TABLE images DROP COLUMN bad_pixels")
+        conn.exec_driver_sql("DROP TABLE image_attention, label_verdicts")  # the step after v5
         conn.exec_driver_sql("UPDATE sirst_meta SET value = '4' WHERE key = 'schema_version'")
     with Project.open(pg_url) as p:
         (info,) = p.list_images()
