@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
-from app.workers import TaskThread, on_project_closed, stop_thread, while_current
+from app.workers import on_project_closed
 from core.attention import DisputeKind, Verdict
 from core.attention_store import QueueItem, accept_model_edit, second_look_edit
 from core.errors import SirstError
@@ -52,7 +53,7 @@ class NoisePanel(QWidget):
         super().__init__()
         self.window = window
         self.items: list[QueueItem] = []
-        self._job: TaskThread | None = None
+        self.job = PanelJob(window, self)
         self.find_button = QPushButton("Find label noise")
         self.find_button.clicked.connect(self.start)
         self.status = QLabel(IDLE_TEXT)
@@ -82,26 +83,23 @@ class NoisePanel(QWidget):
         if project is None:
             self.window.show_message("Open a project first.")
             return False
-        if self._job is not None and self._job.isRunning():
-            return False
         operating = float(self.window.score_threshold)
-        job = TaskThread(lambda progress, cancelled: project.noise_queue(operating, progress, cancelled),
-                         parent=self.window, alive=lambda: self.window.project is project)  # fmt: skip
-        job.progress_changed.connect(while_current(lambda: self._job, job, self._on_progress))
-        job.task_finished.connect(while_current(lambda: self._job, job, self.show_items))
-        job.task_failed.connect(self.status.setText)
-        self._job = job
-        self.status.setText("Scanning the reviewed images...")
-        job.start()
-        return True
+        started = self.job.start(lambda progress, cancelled: project.noise_queue(operating, progress,
+                                                                                 cancelled),
+                                 self.show_items, self.status.setText, self._on_progress)  # fmt: skip
+        if started:
+            self.status.setText("Scanning the reviewed images...")
+        return started
 
     def wait(self, timeout_ms: int = 60_000) -> None:
         """Block until a scan finished and its queue is shown (tests, scripts)."""
-        if self._job is not None:
-            self._job.wait(timeout_ms)
-            from PySide6.QtCore import QCoreApplication
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
 
+        deadline = QDeadlineTimer(timeout_ms)
+        while self.job.is_running() and not deadline.hasExpired():
             QCoreApplication.processEvents()
+            if self.job.thread is not None:
+                self.job.thread.wait(20)
 
     def _on_progress(self, done: int, total: int) -> None:
         self.status.setText(f"Scanning the reviewed images: {done} / {total}")
@@ -173,8 +171,7 @@ class NoisePanel(QWidget):
 
     # ------------------------------------------------------------------ project
     def on_project_closed(self, _project=None) -> None:
-        stop_thread(self._job)
-        self._job = None
+        self.job.stop()
         self.show_items([])
         self.status.setText(IDLE_TEXT)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.image_list_model import ATTENTION_ROLE
+from app.jobs import PanelJob
 from app.shortcuts import Shortcut, panel_action
-from app.workers import TaskThread, stop_thread, while_current
 from widgets.text import plural
 
 MENU = "&Review"
@@ -37,7 +37,7 @@ class ReviewQueue:
         for action in (self.next_action, self.sort_action, self.rank_action):
             menu.addAction(action)
         menu.addSeparator()
-        self._job: TaskThread | None = None
+        self.job = PanelJob(window, window)
         window.project_opened.connect(self._on_project_opened)
         window.project_closed.connect(self._on_project_closed)
         window.annotation_changed.connect(self._on_annotation_changed)
@@ -89,26 +89,22 @@ class ReviewQueue:
         if project is None:
             self.window.show_message("Open a project first.")
             return False
-        if self.window.refuse_if_read_only() or (self._job is not None and self._job.isRunning()):
+        if self.window.refuse_if_read_only():
             return False
         operating = float(self.window.score_threshold)
-        job = TaskThread(lambda progress, cancelled: project.rank_images(operating, None, progress,
-                                                                          cancelled),
-                         parent=self.window, alive=lambda: self.window.project is project)  # fmt: skip
-        job.progress_changed.connect(while_current(lambda: self._job, job, self._on_progress))
-        job.task_finished.connect(while_current(lambda: self._job, job, self._on_ranked))
-        job.task_failed.connect(self.window.show_message)
-        self._job = job
-        job.start()
-        return True
+        return self.job.start(lambda progress, cancelled: project.rank_images(operating, None, progress,
+                                                                              cancelled),
+                              self._on_ranked, self.window.show_message, self._on_progress)  # fmt: skip
 
     def wait(self, timeout_ms: int = 60_000) -> None:
         """Block until a ranking finished and its result is shown (tests, scripts)."""
-        if self._job is not None:
-            self._job.wait(timeout_ms)
-            from PySide6.QtCore import QCoreApplication
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
 
+        deadline = QDeadlineTimer(timeout_ms)
+        while self.job.is_running() and not deadline.hasExpired():
             QCoreApplication.processEvents()
+            if self.job.thread is not None:
+                self.job.thread.wait(20)
 
     def _on_progress(self, done: int, total: int) -> None:
         self.window.show_message(f"Ranking images by attention: {done} / {total}", 2000)
@@ -125,9 +121,7 @@ class ReviewQueue:
         self.reload()
 
     def _on_project_closed(self, _project) -> None:
-        stop_thread(self._job)
-        self._job = None
-        self.model.set_attention({})
+        self.model.set_attention({})  # the job stops itself (PanelJob)
 
     def _on_annotation_changed(self, image_id: int) -> None:
         project = self.window.project

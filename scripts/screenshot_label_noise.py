@@ -76,7 +76,7 @@ def main() -> int:
     dock(window, "dock_label_noise")
     panel = window.noise_panel
     panel.start()
-    wait_for(app, lambda: not panel._job.isRunning(), "the label-noise scan")
+    wait_for(app, lambda: not panel.job.is_running(), "the label-noise scan")
     settle(app, 0.3)
     panel.queue.setCurrentRow(0)
     settle(app, 1.5)
