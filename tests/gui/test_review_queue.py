@@ -153,3 +153,34 @@ def test_noise_queue_one_key_answers_change_the_rows(qtbot, window) -> None:
     win.actions_by_id["noise_find"].trigger()
     noise.wait()
     assert [q.image_id for q in noise.items] == [ids[1]] * 4
+
+
+def test_preannotation_scores_every_image_and_the_list_follows(qtbot, tmp_path) -> None:
+    """A batch pre-annotation in the real window: each image gets its image_attention row (the
+    Prediction's operating threshold, its uncertain sky) and the list's sort key follows."""
+    from app import preannotate_panel
+    from app.application import create_application
+    from app.image_list_model import ATTENTION_ROLE
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+    from tests.gui.test_preannotate_support import FakePredictor, make_project
+
+    project, ids = make_project(tmp_path, 3)
+    create_application(exception_hook=False)
+    win = MainWindow(AppSettings(), install_panels=False)
+    qtbot.addWidget(win)
+    win.set_project(project)
+    review_queue.install(win)
+    preannotate_panel.install(win, predictor_factory=lambda weights: FakePredictor(weights))
+    panel = win.findChild(preannotate_panel.PreannotatePanel)
+    model = win.list_model
+    assert [model.data(model.index(r), ATTENTION_ROLE) for r in range(3)] == [-1.0] * 3  # unranked
+    with qtbot.waitSignal(panel.controller.run_ended, timeout=20_000):
+        assert panel.run_unreviewed()
+    stored = sql(project.db_path, "SELECT image_id, score, sky_uncertain, operating FROM image_attention "
+                 "ORDER BY image_id")  # fmt: skip
+    # FakePredictor: scores 0.9 and 0.1 (neither within 0.15 of 0.5), a sky logit of +-8 (certain)
+    assert stored == [(i, 0.0, 0.0, 0.5) for i in ids]
+    assert [model.data(model.index(r), ATTENTION_ROLE) for r in range(3)] == [0.0] * 3
+    panel.controller.shutdown(5000)
+    win.close()
