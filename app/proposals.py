@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.attention import sky_uncertain_share
+from core.attention import sky_uncertain_share_logit
 from core.edits import AnnotationEdit
 from core.types import Target
 
@@ -44,8 +44,17 @@ def proposal_from_prediction(predictor: Any, prediction: Any, score_thr: float) 
     targets, sky = predictor.targets(prediction, score_thr)
     filtered = bool(getattr(predictor, "bad_pixel_filter", True))
     bad = np.asarray(prediction.bad_pixels, np.int32).reshape(-1, 2) if filtered else None
-    uncertain = sky_uncertain_share(prediction.sky_prob, prediction.sky_threshold)
-    return Proposal(targets, sky, bad, float(prediction.operating_threshold), uncertain)
+    return Proposal(targets, sky, bad, float(prediction.operating_threshold), _sky_uncertain(prediction))
+
+
+def _sky_uncertain(prediction: Any) -> float | None:
+    """Share of uncertain sky on the network's own small logit map (the whole-frame pass when
+    there is one, else the stride-4 map): a full-size sigmoid would cost 20-40 ms per frame."""
+    whole = getattr(prediction, "sky_whole_logit", None)
+    logit = whole if whole is not None else getattr(prediction, "sky_logit", None)
+    if logit is None:
+        return None
+    return sky_uncertain_share_logit(logit, prediction.sky_threshold)
 
 
 def predict_proposal(predictor: Any, image: np.ndarray, score_thr: float) -> Proposal:

@@ -137,6 +137,17 @@ def sky_uncertain_share(sky_prob: np.ndarray, sky_threshold: float) -> float:
     return float(np.count_nonzero((p >= lo) & (p <= hi)) / p.size)
 
 
+def sky_uncertain_share_logit(sky_logit: np.ndarray, sky_threshold: float) -> float:
+    """``sky_uncertain_share`` on the logit (no sigmoid): pre-annotation passes the network's own
+    low-resolution map, whose area shares are those of the full-size map it is upsampled to."""
+    t = min(max(float(sky_threshold), 1e-6), 1 - 1e-6)
+    z = np.asarray(sky_logit, np.float32)
+    if z.size == 0:
+        return 0.0
+    return float(np.count_nonzero(np.abs(z - np.float32(math.log(t / (1 - t)))) <= SKY_LOGIT_BAND)
+                 / z.size)  # fmt: skip
+
+
 def centre(t: Target) -> tuple[float, float]:
     """A target's centre in continuous coordinates (the box centre, else the point's pixel centre)."""
     if t.box is not None:

@@ -92,3 +92,10 @@ def test_image_priority_orders_by_strongest_then_sum() -> None:
     d = lambda s: att.Dispute(att.DisputeKind.UNLABELLED, s, (0, 0, 1, 1))  # noqa: E731
     images = {"a": [d(0.7)], "b": [d(0.9), d(0.1)], "c": [d(0.9), d(0.5)], "d": []}
     assert sorted(images, key=lambda k: att.image_priority(images[k])) == ["c", "b", "a", "d"]
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_uncertain_share_on_the_logit_is_the_same(threshold: float) -> None:
+    prob = np.array([[0.1, 0.3, 0.5, 0.7], [0.75, 0.14, 0.27, 0.54]], np.float64)
+    logit = np.log(prob / (1 - prob))
+    assert att.sky_uncertain_share_logit(logit, threshold) == att.sky_uncertain_share(prob, threshold)
