@@ -81,5 +81,5 @@ def store_proposal(
     record = getattr(project, "record_attention", None)  # stand-in projects of tests lack it
     if record is not None:
         operating = proposal.operating if proposal.operating is not None else DEFAULT_OPERATING
-        record(image_id, operating, proposal.sky_uncertain, model_version_id)
+        record(image_id, operating, proposal.sky_uncertain, model_version_id, proposal.sky)
     return edit

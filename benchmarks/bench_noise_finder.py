@@ -111,7 +111,8 @@ def located(err: Injected, disputes: list[att.Dispute]) -> bool:
     covered = 0
     for d in disputes:
         if d.kind is att.DisputeKind.SKY and d.region is not None:
-            covered += int(d.region[y0:y1, x0:x1].sum())
+            bx, by = int(d.box[0]), int(d.box[1])  # the region is cropped to its box
+            covered += int(d.region[max(y0 - by, 0) : max(y1 - by, 0), max(x0 - bx, 0) : max(x1 - bx, 0)].sum())
     return covered >= 0.5 * (x1 - x0) * (y1 - y0)
 
 

@@ -59,8 +59,9 @@ class Verdict(StrEnum):
 class Dispute:
     """One label the model disputes. ``box`` frames it on the image (for the canvas and the key
     that remembers a verdict); ``target_id`` is the accepted target (DOUBTFUL) or the proposal
-    (UNLABELLED); ``region`` (SKY) is the bool mask of the contradicted region, True where the
-    model's view differs, and ``model_says_sky`` whether the model calls that region sky."""
+    (UNLABELLED); ``region`` (SKY) is the bool mask of the contradicted region cropped to ``box``
+    (``region[r, c]`` is image pixel (box x0 + c, box y0 + r): a queue of hundreds of regions must
+    not hold a full frame each), and ``model_says_sky`` whether the model calls that region sky."""
 
     kind: DisputeKind
     strength: float
@@ -207,8 +208,8 @@ def sky_disputes(accepted: np.ndarray | None, proposed: np.ndarray | None) -> li
             continue
         x, y, w, h = (int(stats[k, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP,
                                                  cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))  # fmt: skip
-        region = lab == k
-        says_sky = bool(np.asarray(proposed, bool)[region].mean() >= 0.5)
+        region = lab[y : y + h, x : x + w] == k
+        says_sky = bool(np.asarray(proposed, bool)[y : y + h, x : x + w][region].mean() >= 0.5)
         share = area / diff.size
         out.append(Dispute(DisputeKind.SKY, min(1.0, share / SHARE_PER_POINT),
                            (float(x), float(y), float(x + w), float(y + h)), None, None, region,
