@@ -179,7 +179,12 @@ class AttentionOps:
 
     @staticmethod
     def _disputes(s: Session, img: ImageRow, operating: float) -> list[att.Dispute]:
+        """None without a model result (no proposal, no proposed sky): an image the model never
+        saw would have every label "scored zero"."""
         rows = edit_store.target_rows(s, img.id)
+        has_sky = db.sky_row(s, img.id, TargetState.PROPOSAL) is not None
+        if not has_sky and not any(r.state == TargetState.PROPOSAL.value for r in rows):
+            return []
         targets = [db.target_from_row(r) for r in rows]
         found = att.target_disputes(targets, targets, operating)
         found += att.sky_disputes(*_skies(s, img.id))

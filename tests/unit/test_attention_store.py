@@ -126,7 +126,11 @@ def test_verdicts_hide_disputes_and_are_stored(project: Project) -> None:
     assert rows(project.db_path, "SELECT image_id, key, verdict FROM label_verdicts") == [
         (info.id, "doubtful:52:52", "kept")]
     assert found[0].key not in {d.key for d in project.label_disputes(info.id, operating=0.5)}
-    # the queue is over reviewed images only
+    # the queue is over reviewed images only, with a model result
+    (bare,) = project.add_images([new("never_predicted")])
+    project.add_target(bare.id, Target(box=(5, 5, 9, 9)))
+    project.set_status(bare.id, ReviewStatus.REVIEWED)
+    assert project.label_disputes(bare.id, operating=0.5) == []
     assert project.noise_queue(operating=0.5) == []
     project.set_status(info.id, ReviewStatus.REVIEWED)
     assert len(project.noise_queue(operating=0.5)) == 3
