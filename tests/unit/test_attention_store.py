@@ -179,3 +179,16 @@ def test_storing_a_prediction_scores_the_image(project: Project) -> None:
     # 0.62 is 0.02 from 0.6 (near), 0.3 is 0.3 away; no labels; 10 % uncertain sky = 2 points
     assert rows(project.db_path, "SELECT score, reason, operating FROM image_attention") == [
         (pytest.approx(3.0), "sky uncertain 10 %, 1 proposal near threshold", pytest.approx(0.6))]
+
+
+def test_a_stale_dispute_is_refused_and_changes_nothing(project: Project) -> None:
+    from core.errors import ProjectError
+
+    (info,) = project.add_images([new("a")])
+    labelled(project, info.id)
+    doubtful = next(d for d in project.label_disputes(info.id, 0.5) if d.kind is att.DisputeKind.DOUBTFUL)
+    project.delete_targets(info.id, [doubtful.target_id])  # someone else removed the label meanwhile
+    before = rows(project.db_path, "SELECT id, state FROM targets ORDER BY id")
+    with pytest.raises(ProjectError, match="no longer exists; refresh the queue"):
+        accept_model_edit(project.labels(info.id), doubtful)
+    assert rows(project.db_path, "SELECT id, state FROM targets ORDER BY id") == before
