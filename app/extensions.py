@@ -24,6 +24,8 @@ PANELS = [
     "app.review_keys",  # review keys, zoom / hide keys, single keys wherever focus is
     "app.object_list_panel",
     "app.navigator_panel",
+    "app.review_queue",  # issue 20: Next image by attention, the list's "needs attention" sort
+    "app.noise_panel",  # issue 20: the label-noise finder
 ]
 
 

@@ -15,6 +15,11 @@ from app.thumbnails import ThumbnailCache
 from core.types import ImageInfo
 from widgets.image_list import ImageRole
 
+# The review queue (issue 20, app/review_queue.py): the stored attention score (the list's sort key
+# for "needs attention"; -1 for an image never ranked) and its human reason.
+ATTENTION_ROLE = int(Qt.ItemDataRole.UserRole) + 40
+REASON_ROLE = int(Qt.ItemDataRole.UserRole) + 41
+
 _ROLE_GETTERS = {
     int(Qt.ItemDataRole.DisplayRole): lambda i: i.name,
     int(ImageRole.ID): lambda i: i.id,
@@ -27,7 +32,7 @@ _ROLE_GETTERS = {
 }
 
 
-def _tooltip(info: ImageInfo) -> str:
+def _tooltip(info: ImageInfo, reason: str = "") -> str:
     lines = [
         info.name,
         f"{info.width}x{info.height}, {info.bit_depth}-bit, {info.channels} channel(s)",
@@ -37,6 +42,8 @@ def _tooltip(info: ImageInfo) -> str:
         lines.append("The file is missing: move it back or re-import the folder.")
     if info.note:
         lines.append(f"Note: {info.note}")
+    if reason:
+        lines.append(f"Needs attention: {reason}")
     return "\n".join(lines)
 
 
@@ -51,6 +58,7 @@ class ImageListModel(QAbstractListModel):
         # or above the score threshold, not the pre-annotation cap ("100 proposals").
         self._scores: dict[int, list[float]] | None = None
         self._threshold = 0.0
+        self._attention: dict[int, tuple[float, str]] = {}  # image id -> (score, reason)
         self.thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.thumbnail_ready.connect(self._on_thumbnail)
@@ -68,6 +76,11 @@ class ImageListModel(QAbstractListModel):
             return self.thumbnails.get(info) if self.thumbnails is not None else None
         if role == ImageRole.N_PROPOSALS:
             return self.proposals_shown(info)
+        if role in (ATTENTION_ROLE, REASON_ROLE, Qt.ItemDataRole.ToolTipRole):
+            score, reason = self._attention.get(int(info.id), (-1.0, ""))
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return _tooltip(info, reason)
+            return score if role == ATTENTION_ROLE else reason
         getter = _ROLE_GETTERS.get(int(role))
         return getter(info) if getter is not None else None
 
@@ -89,6 +102,22 @@ class ImageListModel(QAbstractListModel):
         if self._scores is None:
             return
         self._scores[int(image_id)] = sorted(scores)
+        row = self._rows.get(int(image_id))
+        if row is not None:
+            self.dataChanged.emit(self.index(row), self.index(row))
+
+    # ---------------------------------------------------------------- attention
+    def set_attention(self, attention: dict[int, tuple[float, str]]) -> None:
+        """Every ranked image's (score, reason) (``Project.attention_scores()``)."""
+        self._attention = {int(k): (float(s), str(r)) for k, (s, r) in attention.items()}
+        self._all_changed()
+
+    def update_attention(self, image_id: int, entry: tuple[float, str] | None) -> None:
+        """One image's (score, reason) after it was pre-annotated or ranked (None: unranked)."""
+        if entry is None:
+            self._attention.pop(int(image_id), None)
+        else:
+            self._attention[int(image_id)] = (float(entry[0]), str(entry[1]))
         row = self._rows.get(int(image_id))
         if row is not None:
             self.dataChanged.emit(self.index(row), self.index(row))

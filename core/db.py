@@ -54,7 +54,7 @@ from core.types import (
     TargetState,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6  # queue branch: lands as v7 after scale's v6 (see core/migrations.py)
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
 # Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
@@ -175,6 +175,47 @@ class EditLogRow(Base):
     action: Mapped[str] = mapped_column(String)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class ImageAttentionRow(Base):
+    """v6 (queue branch, issue 20): how much an image needs a human (core.attention), written when
+    it is pre-annotated or ranked; the image list sorts by ``score`` in SQL (index)."""
+
+    __tablename__ = "image_attention"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    sky_uncertain: Mapped[float | None] = mapped_column(Float)  # share of the frame; NULL: unknown
+    operating: Mapped[float | None] = mapped_column(Float)  # the model's operating threshold
+    updated: Mapped[str | None] = mapped_column(String)
+    # The model's detections at pre-annotation, before proposals duplicating accepted labels were
+    # dropped (core.duplicates): float32 [K, 3] (centre x, centre y, score). The evidence that the
+    # model agrees with a label, which the stored proposals no longer hold.
+    support: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+    __table_args__ = (Index("ix_image_attention_score", "score"),)
+
+
+class LabelVerdictRow(Base):
+    """v6 (queue branch): the annotator's answer to a label the model disputes (the noise
+    finder): kept or marked for a second look, so that it is not shown again."""
+
+    __tablename__ = "label_verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String)  # core.attention.Dispute.key
+    verdict: Mapped[str] = mapped_column(String)  # core.attention.Verdict
+    author: Mapped[str | None] = mapped_column(String)
+    at: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (UniqueConstraint("image_id", "key", name="uq_label_verdict"),)
 
 
 # ---------------------------------------------------------------------------------------------

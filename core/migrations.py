@@ -88,7 +88,29 @@ def _migrate_4_to_5(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE images ADD COLUMN bad_pixels {blob}")
 
 
+def _migrate_attention(conn: Connection) -> None:
+    """v6 -> v7 once merged after the sort-key step of branch `scale` (v5 -> v6 on branch `queue`
+    alone): the review queue's attention per image and the noise finder's verdicts (issue 20).
+    Plain DDL, the same on both engines."""
+    conn.exec_driver_sql(
+        "CREATE TABLE image_attention ("
+        "image_id INTEGER NOT NULL PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE, "
+        "model_version_id INTEGER REFERENCES model_versions (id) ON DELETE SET NULL, "
+        "score FLOAT NOT NULL, reason TEXT NOT NULL, sky_uncertain FLOAT, operating FLOAT, "
+        f"updated VARCHAR, support {'BLOB' if conn.dialect.name == 'sqlite' else 'BYTEA'})"
+    )
+    conn.exec_driver_sql("CREATE INDEX ix_image_attention_score ON image_attention (score)")
+    serial = "INTEGER NOT NULL PRIMARY KEY" if conn.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
+    conn.exec_driver_sql(
+        f"CREATE TABLE label_verdicts (id {serial}, "
+        "image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE, "
+        "key VARCHAR NOT NULL, verdict VARCHAR NOT NULL, author VARCHAR, at VARCHAR, "
+        "CONSTRAINT uq_label_verdict UNIQUE (image_id, key))"
+    )
+
+
 # MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
+    5: _migrate_attention,  # queue branch: key 6 (v6 -> v7) after scale's v5 -> v6
 }  # fmt: skip

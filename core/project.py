@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import db, edit_store, team_store
+from core.attention_store import AttentionOps, keep_support
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
@@ -75,7 +76,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Project(ProjectConnect, TeamOps):
+class Project(ProjectConnect, TeamOps, AttentionOps):
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
     def __init__(
@@ -464,6 +465,7 @@ class Project(ProjectConnect, TeamOps):
         """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
         so that the image's history can undo it back to the previous proposals. ``bad_pixels``:
         int [K, 2] (x, y) the bad-pixel filter repaired (None: it was off; none are recorded)."""
+        targets = list(targets)
         with self._session(write=True) as s:
             img = team_store.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
@@ -471,6 +473,9 @@ class Project(ProjectConnect, TeamOps):
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
                 raise ProjectError(f"no model version with id {model_version_id} in this project")
             edit = edit_store.proposals_edit(s, img, targets, sky, model_version_id, bad_pixels)
+            # Proposals duplicating accepted labels are not stored; the model's detections are
+            # kept as the evidence that it agrees with those labels (label-noise finder).
+            keep_support(s, img.id, targets)
             return self._commit_edit(s, img, edit)
 
     def replace_proposals(

@@ -16,6 +16,7 @@ def test_v4_server_project_gets_the_bad_pixel_column(pg_url) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:  # back to v4 exactly: v5 only added images.bad_pixels
         conn.exec_driver_sql("ALTER TABLE images DROP COLUMN bad_pixels")
+        conn.exec_driver_sql("DROP TABLE image_attention, label_verdicts")  # the step after v5
         conn.exec_driver_sql("UPDATE sirst_meta SET value = '4' WHERE key = 'schema_version'")
     with Project.open(pg_url) as p:
         (info,) = p.list_images()
@@ -30,5 +31,5 @@ def test_v4_server_project_gets_the_bad_pixel_column(pg_url) -> None:
             "WHERE table_name = 'images' AND column_name = 'bad_pixels'").scalar()  # fmt: skip
         blob = conn.exec_driver_sql("SELECT bad_pixels FROM images").scalar()
     engine.dispose()
-    assert int(version) == db.SCHEMA_VERSION == 5 and kind == "bytea"
+    assert int(version) == db.SCHEMA_VERSION >= 5 and kind == "bytea"
     assert np.frombuffer(bytes(blob), "<i4").reshape(-1, 2).tolist() == [[1, 2], [3, 0]]
