@@ -3,8 +3,11 @@
 Ground truth: the split's ``SIRST/BBox`` boxes and ``SkySeg`` masks under GT_ROOT. Predictions (as
 written by ``main.py predict``): ``PRED_DIR/detections.csv`` (every scored detection: AP and
 recall), ``PRED_DIR/SIRST/BBox/<id>.xml`` (the detections kept at the operating threshold: Pd and
-false alarms per image) and ``PRED_DIR/SkySeg/BinaryMask/<id>_pixels0.png`` (sky IoU). Metrics are
-given with legacy (+1) widths, as the paper, and with plain widths (definitions in core/metrics.py).
+false alarms per image) and ``PRED_DIR/SkySeg/BinaryMask/<id>_pixels0.png`` (sky IoU). AP and recall
+are given with legacy (+1) widths, as the paper, and with plain widths. Pd / FA follow the field's
+definition (a kept box's centre within 3 px of a target's centre, one to one; keys ``pd``,
+``fa_per_image``); the IoU-matched variant is ``pd_iou`` / ``fa_per_image_iou`` (Pd@IoU0.5 /
+FA@IoU0.5 at the default ``--iou``). Definitions in core/metrics.py.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("gt_root", type=Path, help="DenseSIRST root with the labels")
     p.add_argument("split", help="split name (Splits/<split>.txt), e.g. val_v2")
     p.add_argument("pred_dir", type=Path, help="folder written by `main.py predict`")
-    p.add_argument("--iou", type=_unit_interval, default=0.5, help="IoU threshold of a match (default 0.5)")
+    p.add_argument("--iou", type=_unit_interval, default=0.5,
+                   help="IoU threshold of a match for AP, recall and Pd@IoU / FA@IoU (default 0.5); "
+                        "Pd / FA match by centre distance (3 px)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -100,26 +105,37 @@ def _load(gt_root: Path, split: str, pred_dir: Path):
 
 
 def compute(gt_root: Path, split: str, pred_dir: Path, iou: float = 0.5) -> dict:
-    """Every metric, keyed by name (legacy widths unsuffixed, plain widths with ``_plain``)."""
+    """Every metric, keyed by name (legacy widths unsuffixed, plain widths with ``_plain``; Pd / FA by
+    centre distance, which does not depend on the widths, and by IoU with ``_iou``)."""
     from core import metrics
 
     gts, dets, kept, sky_pred, sky_gt, missing = _load(gt_root, split, pred_dir)
     res: dict = {"images": len(gts), "targets": int(sum(len(g) for g in gts)), "missing_predictions": len(missing)}
     for suffix, legacy in (("", True), ("_plain", False)):
         d = metrics.evaluate_detections(gts, dets, iou, legacy)
-        pd, fa = metrics.pd_fa(gts, kept, iou, legacy)
+        pd, fa = metrics.pd_fa_iou(gts, kept, iou, legacy)
         res.update({f"mAP07{suffix}": d.mAP07, f"mAP12{suffix}": d.mAP12, f"recall{suffix}": d.recall,
-                    f"pd{suffix}": pd, f"fa_per_image{suffix}": fa})
+                    f"pd_iou{suffix}": pd, f"fa_per_image_iou{suffix}": fa})
+    res["iou"] = iou
+    res["centre_px"] = metrics.CENTRE_DIST_PX
+    res["pd"], res["fa_per_image"] = metrics.pd_fa(gts, kept)
     res["sky_iou"] = metrics.sky_iou(sky_pred, sky_gt) if sky_gt else None
     return res
 
 
 def table(res: dict) -> str:
-    lines = [f"{'metric':<14}{'legacy (+1)':>14}{'plain':>10}"]
-    for key in ("mAP07", "mAP12", "recall", "pd", "fa_per_image"):
-        lines.append(f"{key:<14}{res[key]:>14.4f}{res[key + '_plain']:>10.4f}")
+    w = 20
+    lines = [f"{'metric':<{w}}{'legacy (+1)':>14}{'plain':>10}"]
+    for key in ("mAP07", "mAP12", "recall"):
+        lines.append(f"{key:<{w}}{res[key]:>14.4f}{res[key + '_plain']:>10.4f}")
+    centre = f"(centre {res['centre_px']:g} px)"
+    lines.append(f"{'Pd ' + centre:<{w}}{res['pd']:>14.4f}")
+    lines.append(f"{'FA/img ' + centre:<{w}}{res['fa_per_image']:>14.4f}")
+    iou = f"@IoU{res['iou']:g}"
+    lines.append(f"{'Pd' + iou:<{w}}{res['pd_iou']:>14.4f}{res['pd_iou_plain']:>10.4f}")
+    lines.append(f"{'FA/img' + iou:<{w}}{res['fa_per_image_iou']:>14.4f}{res['fa_per_image_iou_plain']:>10.4f}")
     sky = res["sky_iou"]
-    lines.append(f"{'sky_iou':<14}{'-' if sky is None else f'{sky:.4f}':>14}")
+    lines.append(f"{'sky_iou':<{w}}{'-' if sky is None else f'{sky:.4f}':>14}")
     lines.append(f"{res['images']} images, {res['targets']} targets, "
                  f"{res['missing_predictions']} images without a prediction XML")
     return "\n".join(lines)
