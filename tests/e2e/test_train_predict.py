@@ -143,4 +143,5 @@ def test_evaluate_matches_hand_computation(dataset, tmp_path, capsys):
     assert res["pd"] == pytest.approx(1 / 6) and res["fa_per_image"] == pytest.approx(0.5)
     assert res["pd_iou"] == pytest.approx(1 / 6) and res["fa_per_image_iou"] == pytest.approx(0.5)
     assert res["sky_iou"] == pytest.approx(30 / 40)
+    assert res["sky_median"] == pytest.approx(30 / 40) and res["sky_large"] is None  # no 1280x1024 frame
     assert cli_main(["evaluate", str(dataset), "val", str(tmp_path / "nowhere")]) == 2
