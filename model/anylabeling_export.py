@@ -15,6 +15,11 @@ to the input, as ``main.py predict`` computes them (model.postprocess). The outp
 bad-pixel repair (``predict`` repairs isolated hot / dead pixels first) and the sky (a second
 network; X-AnyLabeling's detector models draw boxes only). Thresholds go into the YAML: the
 model's operating threshold as ``confidence_threshold`` and the config's NMS IoU.
+
+Export at the size of the frames to label (default 640x512): a frame of that size passes the
+letterbox unchanged and gets exactly ``predict``'s boxes. Other frames are scaled and padded with
+grey bands, and the network's dynamic channel selection pools over the whole input, bands
+included, so their scores shift (ADR 0011 has the figures).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from model.config import BafeConfig
 MODEL_TYPE = "yolov8"  # X-AnyLabeling's model type whose output layout the graph follows
 CLASSES = ("target",)  # the class list of this app's YOLO export (core.formats.yolo)
 INPUT_NAME, OUTPUT_NAME = "images", "output0"
-DEFAULT_SIZE = (640, 640)  # (height, width), X-AnyLabeling's usual YOLO input
+DEFAULT_SIZE = (512, 640)  # (height, width): the commonest infrared frame, 640x512, runs unletterboxed
 ANYLABELING_FORMAT = "bafenet-x-anylabeling-v1"
 _BT601 = (0.299, 0.587, 0.114)
 
@@ -84,7 +89,7 @@ def check_size(size: tuple[int, int], multiple: int = 32) -> str | None:
     """Why (height, width) cannot be the graph's input, or None."""
     h, w = size
     if h < multiple or w < multiple or h % multiple or w % multiple:
-        return f"input size {w}x{h}: width and height must be multiples of {multiple} (e.g. 640x640)"
+        return f"input size {w}x{h}: width and height must be multiples of {multiple} (e.g. 640x512)"
     if h * w > 4096 * 4096:
         return f"input size {w}x{h} is larger than 4096x4096"
     return None

@@ -13,11 +13,11 @@ The Predictor's ``onnx-int8`` backend uses such a file when it lies beside the w
 ``<stem>.int8.onnx`` and was made from exactly those weights. Exit 1 when the gate fails (the file
 is written with the failure recorded, and the Predictor will not use it).
 
-``--onnx FILE --for x-anylabeling [--size 640 | WIDTHxHEIGHT]``: one static-size graph with the
-box decoding inside, in the layout X-AnyLabeling's YOLOv8-style custom models read (RGB [1, 3, H, W]
-in [0, 1], letterboxed; output [1, 4 + 1, N] = cx, cy, w, h in input pixels and the target score,
-ready for its score filter and NMS), and FILE with suffix .yaml, the model config X-AnyLabeling
-loads (model/anylabeling_export.py).
+``--onnx FILE --for x-anylabeling [--size WIDTHxHEIGHT | N]`` (default 640x512): one static-size
+graph with the box decoding inside, in the layout X-AnyLabeling's YOLOv8-style custom models read
+(RGB [1, 3, H, W] in [0, 1], letterboxed; output [1, 4 + 1, N] = cx, cy, w, h in input pixels and
+the target score, ready for its score filter and NMS), and FILE with suffix .yaml, the model
+config X-AnyLabeling loads (model/anylabeling_export.py).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "plus FILE.yaml, the model config X-AnyLabeling loads)")
     p.add_argument("--size", default=None, metavar="N|WxH",
                    help="--for x-anylabeling: the graph's fixed input, N for NxN or WIDTHxHEIGHT, multiples of 32 "
-                        "(default 640; frames are letterboxed to it, so 1280x1024 keeps 1280x1024 frames unscaled)")
+                        "(default 640x512). Give your frames' size: other frames are letterboxed to it (scaled, "
+                        "grey bands), which shifts the scores")
     p.add_argument("--calib-data", type=Path, metavar="DENSESIRST_ROOT",
                    help="--int8: DenseSIRST root; train_v2 calibrates, val_v2 gates")
     p.add_argument("--calib-frames", type=int, default=DEFAULT_RECIPE.frames,
