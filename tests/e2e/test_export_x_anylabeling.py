@@ -136,3 +136,14 @@ def test_int8_and_non_onnx_names_are_refused(tmp_path, capsys):
     assert cli_main(["export-model", "--onnx", str(tmp_path / "m.yaml"), "--for", "x-anylabeling"]) == 2
     assert ".onnx name" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_weights_exit_2_and_write_nothing(tmp_path, capsys):
+    bad = tmp_path / "w" / "bad.safetensors"
+    bad.parent.mkdir()
+    bad.write_bytes(b"junk\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cli_main(["export-model", "--onnx", str(out / "m.onnx"), "--for", "x-anylabeling", "--weights", str(bad)]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
