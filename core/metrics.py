@@ -7,8 +7,13 @@ ground-truth box of its image is >= the IoU threshold (detections taken best sco
 
 - mAP07: VOC 2007 11-point interpolated AP; mAP12: area under the interpolated PR curve.
 - recall: recall over all detections given (the final point of the PR curve).
-- Pd: fraction of ground-truth targets matched by the detections kept at the operating threshold;
-  FA/img: unmatched kept detections per image.
+- Pd / FA (the infrared small-target convention, as the field's papers and our referee count them):
+  a kept detection (at the operating threshold) finds a target when its box centre lies within
+  3 px (Euclidean, inclusive) of the target's box centre, one to one; Pd = found targets / targets,
+  FA/img = kept detections that found none, per image (``pd_fa``). Targets are served in the order
+  of their nearest detection's distance, each taking its nearest free detection
+  (/work/shared/tools/effort.py counts the same way).
+- Pd@IoU0.5 / FA@IoU0.5: the same with a VOC IoU >= 0.5 match instead (``pd_fa_iou``).
 - sky IoU: intersection over union of sky pixels summed over all images with a sky label.
 """
 
@@ -102,10 +107,53 @@ def evaluate_detections(
     )
 
 
-def pd_fa(
+CENTRE_DIST_PX = 3.0  # the field's Pd radius: a predicted centre within 3 px of a true centre
+
+
+def box_centres(boxes: np.ndarray) -> np.ndarray:
+    """[N, 2] (x, y) centres of (x1, y1, x2, y2) boxes (the same with legacy or plain widths)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+
+
+def centre_matches(gt: np.ndarray, boxes: np.ndarray, max_dist: float = CENTRE_DIST_PX) -> np.ndarray:
+    """For each ground-truth box, the index of the detection matched to it (-1: missed), one to one
+    by centre distance <= max_dist. Targets closest to some detection choose first, each taking its
+    nearest free detection (ties: the first detection). Ties between targets are broken by numpy's
+    default argsort, as the referee (effort.py) does, so both count the same on every input."""
+    gc, pc = box_centres(gt), box_centres(boxes)
+    out = np.full(len(gc), -1, dtype=np.int64)
+    if len(gc) == 0 or len(pc) == 0:
+        return out
+    dist = np.linalg.norm(gc[:, None, :] - pc[None, :, :], axis=2)
+    free = np.ones(len(pc), dtype=bool)
+    for i in np.argsort(dist.min(axis=1)):
+        cand = np.flatnonzero(free & (dist[i] <= max_dist))
+        if len(cand):
+            j = int(cand[np.argmin(dist[i, cand])])
+            free[j] = False
+            out[i] = j
+    return out
+
+
+def pd_fa(gts: list[np.ndarray], boxes: list[np.ndarray], max_dist: float = CENTRE_DIST_PX) -> tuple[float, float]:
+    """(Pd, false alarms per image) of the detections kept at the operating threshold, matched by
+    centre distance (the field's definition; ``pd_fa_iou`` for the IoU variant)."""
+    n_gt = n_hit = n_det = 0
+    for gt, b in zip(gts, boxes, strict=True):
+        gt = np.asarray(gt).reshape(-1, 4)
+        b = np.asarray(b).reshape(-1, 4)
+        hits = int((centre_matches(gt, b, max_dist) >= 0).sum())
+        n_gt += len(gt)
+        n_hit += hits
+        n_det += len(b)
+    return (n_hit / n_gt if n_gt else 0.0), ((n_det - n_hit) / len(gts) if gts else 0.0)
+
+
+def pd_fa_iou(
     gts: list[np.ndarray], boxes: list[np.ndarray], iou_thr: float = 0.5, legacy: bool = True
 ) -> tuple[float, float]:
-    """(Pd, false alarms per image) for the detections kept at the operating threshold."""
+    """(Pd@IoU, false alarms per image @IoU) of the kept detections, VOC-matched at IoU >= iou_thr."""
     n_gt = n_hit = n_fa = 0
     for gt, b in zip(gts, boxes, strict=True):
         gt = np.asarray(gt).reshape(-1, 4)

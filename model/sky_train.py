@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import CheckpointError
+from model.card_meta import merged_sky
 from model.checkpoint import build_from_weights, load_state, read_metadata, save_state, save_weights
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
@@ -344,6 +345,8 @@ class SkyTrainer:
         """The detector's tensors and metadata as they came, plus this sky network and its figures."""
         meta = {k: v for k, v in self.meta.items() if k not in ("config", "preset", "format")}
         meta["sky_threshold"] = str(val.get("sky_threshold", meta.get("sky_threshold", 0.5)))
-        meta["sky_val"] = {k: round(float(v), 4) for k, v in val.items()}
+        # one set of figures: the sky network's replace the detector's own-head sky figures (model.card_meta)
+        meta["val"] = merged_sky(meta.get("val"), {k: round(float(v), 4) for k, v in val.items()})
+        meta.pop("sky_val", None)
         preset = read_metadata(Path(self.opts.weights)).get("preset", "default")
         save_weights(path, self.net, self.cfg, preset, **meta)

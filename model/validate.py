@@ -75,7 +75,8 @@ class SkyScores:
 def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:
-    """mAP07, mAP12, recall (legacy widths), sky_iou, pd, fa_per_image, the operating threshold
+    """mAP07, mAP12, recall (legacy widths), sky_iou, pd, fa_per_image (centre within 3 px),
+    pd_iou, fa_per_image_iou (IoU >= 0.5), the operating threshold
     (best F1) and the sky threshold (best IoU); None when ``stop()`` turned true midway."""
     was_training = net.training
     net.eval()
@@ -97,6 +98,7 @@ def validate(
     thr = metrics.best_f1_threshold(gts, dets)
     kept = [b[sc >= thr] for b, sc in dets]
     pd, fa = metrics.pd_fa(gts, kept)
+    pd_iou, fa_iou = metrics.pd_fa_iou(gts, kept)
     sky = best_sky_threshold(sky_counts)
     return {
         "mAP07": det.mAP07,
@@ -106,6 +108,8 @@ def validate(
         **proposal_scores(sky_maps, sky["sky_threshold"], cfg),
         "pd": pd,
         "fa_per_image": fa,
+        "pd_iou": pd_iou,
+        "fa_per_image_iou": fa_iou,
         "threshold": float(np.round(thr, 4)),
     }
 

@@ -12,15 +12,29 @@ unless ``--no-gate``); the metadata adds the recipe, the calibration frame ids a
 The Predictor's ``onnx-int8`` backend uses such a file when it lies beside the weights as
 ``<stem>.int8.onnx`` and was made from exactly those weights. Exit 1 when the gate fails (the file
 is written with the failure recorded, and the Predictor will not use it).
+
+``--onnx FILE --for x-anylabeling [--size WIDTHxHEIGHT | N]`` (default 640x512): one static-size
+graph with the box decoding inside, in the layout X-AnyLabeling's YOLOv8-style custom models read
+(RGB [1, 3, H, W] in [0, 1], letterboxed; output [1, 4 + 1, N] = cx, cy, w, h in input pixels and
+the target score, ready for its score filter and NMS), and FILE with suffix .yaml, the model
+config X-AnyLabeling loads (model/anylabeling_export.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+
+
+class Consumer(enum.Enum):
+    """Who reads the --onnx file: this app's graph (raw head maps) or X-AnyLabeling's YOLO layout."""
+
+    STUDIO = "sirst-studio"
+    X_ANYLABELING = "x-anylabeling"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--int8", type=Path, metavar="FILE",
                      help="output int8 .onnx file (beside the weights as <stem>.int8.onnx for the Predictor)")
     p.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped model)")
+    p.add_argument("--for", dest="consumer", choices=[c.value for c in Consumer], default=Consumer.STUDIO.value,
+                   help="--onnx: sirst-studio (raw head maps, dynamic size, sky graph beside it; default) or "
+                        "x-anylabeling (one static-size graph with decoded boxes and scores, YOLOv8 layout, "
+                        "plus FILE.yaml, the model config X-AnyLabeling loads)")
+    p.add_argument("--size", default=None, metavar="N|WxH",
+                   help="--for x-anylabeling: the graph's fixed input, N for NxN or WIDTHxHEIGHT, multiples of 32 "
+                        "(default 640x512). Give your frames' size: other frames are letterboxed to it (scaled, "
+                        "grey bands), which shifts the scores")
     p.add_argument("--calib-data", type=Path, metavar="DENSESIRST_ROOT",
                    help="--int8: DenseSIRST root; train_v2 calibrates, val_v2 gates")
     p.add_argument("--calib-frames", type=int, default=DEFAULT_RECIPE.frames,
@@ -108,6 +130,32 @@ def run_int8(args: argparse.Namespace, weights: Path) -> int:
     return EXIT_PARTIAL if gate.get("run") and not gate.get("passed") else EXIT_OK
 
 
+def run_anylabeling(args: argparse.Namespace, weights: Path) -> int:
+    from model.anylabeling_export import DEFAULT_SIZE, export_x_anylabeling, parse_size
+
+    out: Path = args.onnx
+    if out.suffix.lower() != ".onnx":
+        print(f"error: {out.name}: give the graph a .onnx name (its YAML is written beside it as "
+              f"{out.with_suffix('.yaml').name})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        size = DEFAULT_SIZE if args.size is None else parse_size(args.size)
+    except ValueError as exc:
+        print(f"error: --size {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        res = export_x_anylabeling(weights, out, size)  # CheckpointError (bad weights) -> exit 2 via main
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    h, w = res.size
+    print(f"wrote {res.onnx_path} ({res.onnx_path.stat().st_size / 2**20:.1f} MB, input 1x3x{h}x{w}, output "
+          f"1x5x{res.candidates}) and {res.yaml_path.name} (confidence {res.confidence_threshold:.3f}, NMS IoU "
+          f"{res.nms_threshold:g}) from {weights.name}; in X-AnyLabeling: Auto Labeling > Load Custom Model > "
+          f"{res.yaml_path.name}", file=sys.stderr)
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     from model.inference import default_weights_path
     from model.onnx_export import export_file
@@ -118,6 +166,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     weights = args.weights if args.weights is not None else default_weights_path()
+    consumer = Consumer(args.consumer)
+    if consumer is Consumer.X_ANYLABELING and args.int8 is not None:
+        print("error: --for x-anylabeling writes an fp32 graph: use --onnx FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.size is not None and consumer is not Consumer.X_ANYLABELING:
+        print("error: --size is for --for x-anylabeling (the app's own graph takes any size)", file=sys.stderr)
+        return EXIT_USAGE
+    if consumer is Consumer.X_ANYLABELING:
+        return run_anylabeling(args, weights)
     if args.int8 is not None:
         return run_int8(args, weights)  # CheckpointError / FormatError (bad weights, data) -> exit 2 via main
     try:

@@ -139,7 +139,9 @@ def test_evaluate_matches_hand_computation(dataset, tmp_path, capsys):
     assert res["mAP07"] == pytest.approx(5.5 / 11)
     # area: 1 * 2/6 + 3/4 * 1/6
     assert res["mAP12"] == pytest.approx(2 / 6 + 0.75 / 6)
-    # kept at the operating threshold: one hit of 6, one false alarm over 2 images
+    # kept at the operating threshold: one hit of 6, one false alarm over 2 images (by centre and by IoU)
     assert res["pd"] == pytest.approx(1 / 6) and res["fa_per_image"] == pytest.approx(0.5)
+    assert res["pd_iou"] == pytest.approx(1 / 6) and res["fa_per_image_iou"] == pytest.approx(0.5)
     assert res["sky_iou"] == pytest.approx(30 / 40)
+    assert res["sky_median"] == pytest.approx(30 / 40) and res["sky_large"] is None  # no 1280x1024 frame
     assert cli_main(["evaluate", str(dataset), "val", str(tmp_path / "nowhere")]) == 2

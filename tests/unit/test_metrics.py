@@ -57,10 +57,41 @@ def test_voc_ap_perfect_and_empty():
 
 def test_pd_fa_and_best_threshold():
     gts, dets = _case()
-    pd, fa = metrics.pd_fa(gts, [b for b, _ in dets], legacy=False)
+    pd, fa = metrics.pd_fa_iou(gts, [b for b, _ in dets], legacy=False)
     assert pd == pytest.approx(2 / 3) and fa == pytest.approx(0.5)
+    assert metrics.pd_fa(gts, [b for b, _ in dets]) == pytest.approx((2 / 3, 0.5))
     # F1 at 0.9: 2*1/(1+3)=.5; at 0.8: 2*2/(2+3)=.8; at 0.7: 2*2/(3+3)=.67 -> 0.8
     assert metrics.best_f1_threshold(gts, dets, legacy=False) == pytest.approx(0.8)
+
+
+def test_pd_by_centre_distance_differs_from_iou_on_small_boxes():
+    gt = np.array([[10, 10, 13, 13]])  # a 3x3 target, centre (11.5, 11.5)
+    shifted = np.array([[12, 10, 15, 13]])  # 2 px to the right: centre distance 2, IoU plain 3/15
+    assert metrics.pd_fa([gt], [shifted]) == (1.0, 0.0)
+    assert metrics.pd_fa_iou([gt], [shifted], legacy=False) == (0.0, 1.0)
+    # exactly 3 px away counts, 3.05 px does not
+    assert metrics.pd_fa([gt], [gt + [0, 3, 0, 3]]) == (1.0, 0.0)
+    assert metrics.pd_fa([gt], [gt + [2, 2, 2, 2]]) == (1.0, 0.0)  # 2.83 px diagonally
+    assert metrics.pd_fa([gt], [gt + [3.05, 0, 3.05, 0]]) == (0.0, 1.0)
+    # a large box centred on the target but 10x bigger: a hit by centre, not by IoU
+    big = np.array([[1.5, 1.5, 21.5, 21.5]])
+    assert metrics.pd_fa([gt], [big]) == (1.0, 0.0)
+    assert metrics.pd_fa_iou([gt], [big])[0] == 0.0
+
+
+def test_centre_matching_is_one_to_one_closest_target_first():
+    # targets with centres (0, 0) and (2.5, 0); detections with centres (1.5, 0) and (-2, 0).
+    gt = np.array([[-1, -1, 1, 1], [1.5, -1, 3.5, 1]])
+    det = np.array([[0.5, -1, 2.5, 1], [-3, -1, -1, 1]])
+    # target 1 is closest to a detection (1.0 to det 0) and takes it; target 0 then takes det 1 (2.0).
+    # Serving target 0 first would have taken det 0 (1.5) and left target 1 nothing within 3 px.
+    assert metrics.centre_matches(gt, det).tolist() == [1, 0]
+    # one detection between two targets finds only one of them; the other is missed
+    assert metrics.pd_fa([gt], [det[:1]]) == (0.5, 0.0)
+    # two detections on one target: one hit, one false alarm
+    assert metrics.pd_fa([gt[:1]], [np.array([[-1, -1, 1, 1], [-1, -0.5, 1, 1.5]])]) == (1.0, 1.0)
+    assert metrics.centre_matches(np.zeros((0, 4)), det).tolist() == []
+    assert metrics.centre_matches(gt, np.zeros((0, 4))).tolist() == [-1, -1]
 
 
 def test_sky_iou_pooled_and_skips_unlabelled():
