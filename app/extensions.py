@@ -17,6 +17,7 @@ PANELS = [
     "app.training_panel",
     "app.bagcp_preview",
     "app.inspector_panel",
+    "app.model_warmup",  # after the panels whose runs use the kept model
     "app.stats_panel",
     "app.image_actions",
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)

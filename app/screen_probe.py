@@ -21,6 +21,7 @@ from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
 INTERVAL_MS = 100
+INTERVAL_ENV = "SIRST_SCREEN_PROBE_MS"  # a finer interval for benchmarks timing what appears
 
 
 def _rect(widget: QWidget | None) -> list[int] | None:
@@ -79,6 +80,10 @@ def canvas_state(window) -> dict:
     overlays = (canvas.status, canvas.loupe, canvas.hint)
     state["overlays"] = [r for r in map(_rect, overlays) if r]
     state["zoom_label"] = canvas.status.text() if canvas.status.isVisible() else ""
+    state["drawn_targets"] = len(canvas.visible_ids())  # accepted + proposals drawn now
+    state["status_message"] = window.statusBar().currentMessage()
+    model_state = getattr(window, "model_status", None)  # app/model_warmup.py
+    state["model"] = model_state() if model_state is not None else None
     return state
 
 
@@ -90,7 +95,8 @@ class ScreenProbe(QObject):
         self._window = window
         self._path = path
         self._last = ""
-        self._timer = QTimer(self, interval=INTERVAL_MS)
+        interval = int(os.environ.get(INTERVAL_ENV) or INTERVAL_MS)
+        self._timer = QTimer(self, interval=max(10, interval))
         self._timer.timeout.connect(self.write)
         self._timer.start()
 
