@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Build the shipped model's ONNX graphs into the user's cache now, not at the first start.
+	-$(BIN)/python -c 'from model.inference import Predictor; Predictor()'
 	@touch $(STAMP)
 
 run: $(STAMP)
