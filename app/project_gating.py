@@ -19,9 +19,12 @@ from app.workers import on_project_closed
 # Actions of app/shortcuts.py that act on an open project or image.
 ACTIONS = ("import", "export", "close_project", "delete", "select_all", "accept", "reject",
            "accept_above", "accept_sky", "mode_edit", "mode_draw_sky", "mode_edit_sky", "fit",
-           "next_image", "prev_image", "next_unreviewed", "mark_reviewed", "find")  # fmt: skip
-# objectNames of the docks whose panels work on the open project.
-DOCKS = ("PreannotateDock", "TrainingDock", "BagcpPreviewDock", "InspectorDock", "StatsDock")
+           "next_image", "prev_image", "next_unreviewed", "mark_reviewed", "find",
+           "preannotate_current", "preannotate_selected", "preannotate_unreviewed")  # fmt: skip
+# objectNames of the docks whose panels work on the open project. Not the Training dock: a
+# training run goes on after its project closes and must stay stoppable (the panel greys its
+# Train button itself).
+DOCKS = ("PreannotateDock", "BagcpPreviewDock", "InspectorDock", "StatsDock")
 
 
 def set_project_controls(window, enabled: bool) -> None:

@@ -163,15 +163,16 @@ def test_controls_needing_a_project_are_grey_without_one(qtbot, app_project_dir)
     dock = w.findChild(QDockWidget, "PreannotateDock")
 
     def enabled() -> list[bool]:
-        return [w.actions_by_id[a].isEnabled() for a in ("export", "accept_above", "mode_edit")] \
-            + [dock.widget().isEnabled()]  # fmt: skip
+        ids = ("export", "accept_above", "mode_edit", "preannotate_current")
+        return [w.actions_by_id[a].isEnabled() for a in ids] + [dock.widget().isEnabled()]
 
-    assert enabled() == [False] * 4
+    assert enabled() == [False] * 5
     assert w.actions_by_id["open_project"].isEnabled()
     assert w.open_project(app_project_dir)
-    assert enabled() == [True] * 4
+    assert enabled() == [True] * 5
     w.close_project()
-    assert enabled() == [False] * 4
+    assert enabled() == [False] * 5
+    assert w.findChild(QDockWidget, "TrainingDock").widget().isEnabled()  # Stop stays usable
     w.close()
 
 
