@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
-from app.commands import EditCommand
+from app.commands import EditCommand, KeyStep
 from core import geometry
 from core.document import AnnotationDocument, field_edit
 from core.edits import AnnotationEdit, ImageField
@@ -74,7 +74,7 @@ class AnnotationController(QObject):
             return None
         return doc
 
-    def _push(self, edit: AnnotationEdit | None, mergeable: bool = False) -> None:
+    def _push(self, edit: AnnotationEdit | None, mergeable: KeyStep | None = None) -> None:
         if edit is not None and not edit.is_empty:
             self.w.push_command(EditCommand(self.w.document, edit, mergeable))
 
@@ -104,9 +104,12 @@ class AnnotationController(QObject):
                 new.append(moved_target(by_id[int(tid)], point, box))
         if not new or old == new:
             return
-        nudge = all(is_nudge(o, n) for o, n in zip(old, new, strict=True))
-        text = "Nudge targets" if nudge else f"Edit {len(new)} target{'s' * (len(new) != 1)}"
-        self._push(doc.edit_targets_edit(new, text), mergeable=nudge)
+        steps = {key_step(o, n) for o, n in zip(old, new, strict=True)}
+        step = steps.pop() if len(steps) == 1 else None
+        text = {KeyStep.MOVE: "Nudge targets", KeyStep.RESIZE: "Resize targets"}.get(
+            step, f"Edit {len(new)} target{'s' * (len(new) != 1)}"
+        )
+        self._push(doc.edit_targets_edit(new, text), mergeable=step)
 
     def delete_targets(self, ids: list) -> None:
         doc = self._doc()
@@ -246,6 +249,20 @@ def is_nudge(old: Target, new: Target) -> bool:
         pairs += list(zip(old.point, new.point, strict=True))
     deltas = [b - a for a, b in pairs]
     return bool(deltas) and any(deltas) and all(d in (-1.0, 0.0, 1.0) for d in deltas)
+
+
+def key_step(old: Target, new: Target) -> KeyStep | None:
+    """Which keyboard step turned ``old`` into ``new``: a 1 px move (the box keeps its size), a
+    1 px resize (Shift + arrow), or None (not a keyboard step)."""
+    if not is_nudge(old, new):
+        return None
+    if old.box is None or new.box is None:
+        return KeyStep.MOVE
+    same_size = all(
+        math.isclose(new.box[k + 2] - new.box[k], old.box[k + 2] - old.box[k], abs_tol=1e-6)
+        for k in (0, 1)
+    )
+    return KeyStep.MOVE if same_size else KeyStep.RESIZE
 
 
 def _pair(value: object) -> tuple[float, float]:

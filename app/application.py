@@ -11,7 +11,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.settings import APPLICATION, ORGANIZATION
-from core.errors import SirstError
+from core.errors import EditConflict, SirstError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,24 @@ def error_text(exc: BaseException) -> tuple[str, str]:
     )
 
 
+CONFLICT_MESSAGE_MS = 20_000
+
+
+def tell_conflict(exc: EditConflict) -> bool:
+    """Say a refused edit in the status bar of the main window(s): someone else changed the
+    image first (ADR 0008), the image already shows their labels and nothing was lost, so this
+    is news, not an error. False when no window can say it (the error dialog then does)."""
+    told = False
+    for widget in QApplication.topLevelWidgets():
+        say = getattr(widget, "show_message", None)
+        if say is not None and widget.isVisible():
+            say(f"Not applied: {exc}", CONFLICT_MESSAGE_MS)
+            told = True
+    if told:
+        log.info("edit conflict: %s", exc)
+    return told
+
+
 def show_exception(
     exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
@@ -58,6 +76,8 @@ def show_exception(
     if issubclass(exc_type, KeyboardInterrupt) or QApplication.instance() is None:
         sys.__excepthook__(exc_type, exc, tb)
         return
+    if isinstance(exc, EditConflict) and tell_conflict(exc):
+        return  # routine in a team: a status message, not an error dialog
     if _showing_error:
         return
     _showing_error = True

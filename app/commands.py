@@ -8,15 +8,25 @@ its own image (the project refuses anything else, see ADR 0004).
 
 from __future__ import annotations
 
+import enum
 import sys
+from dataclasses import replace
 
 from PySide6.QtGui import QUndoCommand
 
 from core.document import AnnotationDocument
 from core.edits import AnnotationEdit, ImageField
 
-NUDGE_ID = 1001  # QUndoCommand.id() of mergeable nudges
+NUDGE_ID = 1001  # QUndoCommand.id() of mergeable nudges (arrow keys: the selection moves)
 NOTE_ID = 1002  # consecutive note edits of one image merge too
+RESIZE_ID = 1003  # Shift + arrow steps (the box grows or shrinks): merge with each other only
+
+
+class KeyStep(enum.Enum):
+    """A keyboard step of the selection; a run of steps of one kind is one undo step."""
+
+    MOVE = NUDGE_ID
+    RESIZE = RESIZE_ID
 
 
 class EditCommand(QUndoCommand):
@@ -32,14 +42,16 @@ class EditCommand(QUndoCommand):
         self,
         document: AnnotationDocument,
         edit: AnnotationEdit,
-        mergeable: bool = False,
+        mergeable: KeyStep | bool | None = None,
         applied: bool = False,
     ) -> None:
         super().__init__(edit.text)
         self.document = document
         self.edit = edit  # after the first redo: with the ids its new targets got
-        self.mergeable = mergeable
+        # True (older callers): a move. A run of moves and a run of resizes are separate steps.
+        self.mergeable = KeyStep.MOVE if mergeable is True else (mergeable or None)
         self._applied = applied
+        self._done_once = applied  # redo() ran once: the next ones are "redo <action>"
 
     @property
     def image_id(self) -> int:
@@ -50,11 +62,21 @@ class EditCommand(QUndoCommand):
             self._applied = False
             self._run(lambda: self.document.record(self.edit))
             self.edit = self.edit.compact()
-        else:
+        elif not self._done_once:
+            self._done_once = True
             self._run(lambda: setattr(self, "edit", self.document.apply(self.edit).compact()))
+        else:  # the project's edit log says what happened: "redo <action>" (issue 19)
+            text = self.edit.text
+
+            def again() -> None:
+                done = self.document.apply(replace(self.edit, text=f"redo {text}"))
+                self.edit = replace(done, text=text).compact()
+
+            self._run(again)
 
     def undo(self) -> None:
-        self._run(lambda: self.document.apply(self.edit.inverse()))
+        # Logged as "undo <action>", not under the action's own name.
+        self._run(lambda: self.document.apply(replace(self.edit.inverse(), text=f"undo {self.edit.text}")))
 
     def _run(self, step) -> None:
         try:
@@ -64,8 +86,8 @@ class EditCommand(QUndoCommand):
             _report(sys.exc_info())
 
     def id(self) -> int:
-        if self.mergeable:
-            return NUDGE_ID
+        if self.mergeable is not None:
+            return self.mergeable.value
         if [f.name for f in self.edit.fields] == [ImageField.NOTE] and not self.edit.targets:
             return NOTE_ID
         return -1
@@ -76,7 +98,7 @@ class EditCommand(QUndoCommand):
             return False
         if other.image_id != self.image_id:
             return False
-        if self.mergeable and _ids(other.edit) != _ids(self.edit):
+        if self.mergeable is not None and _ids(other.edit) != _ids(self.edit):
             return False
         self.edit = self.edit.merged_with(other.edit)
         return True

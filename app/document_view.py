@@ -41,6 +41,13 @@ def follow_change(window, change: DocumentChange) -> None:
         window._announcing = False
 
 
+def clear_readouts(window, *_args: object) -> None:
+    """The status bar's cursor read-out and "saved HH:MM:SS" belong to the image (and project)
+    they were said for: blank them on an image switch and when the project closes."""
+    window.cursor_label.setText("")
+    window.saved_label.setText("")
+
+
 def redraw(window, edit: AnnotationEdit | None) -> None:
     """Only what ``edit`` touched (everything for a load); the selection survives an edit."""
     doc = window.document

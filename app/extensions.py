@@ -17,8 +17,10 @@ PANELS = [
     "app.training_panel",
     "app.bagcp_preview",
     "app.inspector_panel",
+    "app.model_warmup",  # after the panels whose runs use the kept model
     "app.stats_panel",
     "app.image_actions",
+    "app.project_gating",  # after every panel: greys what needs a project while none is open
     "app.screen_probe",  # no-op unless SIRST_SCREEN_PROBE is set (screen-level tests)
     "app.team_panel",
     "app.review_keys",  # review keys, zoom / hide keys, single keys wherever focus is

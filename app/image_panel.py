@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -19,8 +19,6 @@ from app.document_view import BAD_PIXEL_TIP
 from core.types import ImageInfo, ReviewStatus, Split
 from widgets.scrolling import set_scrolled_layout
 from widgets.text import plural
-
-NOTE_IDLE_MS = 600  # a note is saved this long after the last keystroke (and on focus loss)
 
 
 class _NoteEdit(QPlainTextEdit):
@@ -66,12 +64,12 @@ class ImagePanel(QWidget):
         for combo in (self.status_combo, self.split_combo):  # the dock may be narrow
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
-        self._note_timer = QTimer(self, singleShot=True, interval=NOTE_IDLE_MS)
         self._build()
         self.status_combo.activated.connect(lambda _i: self._emit("status", self.status_combo))
         self.split_combo.activated.connect(lambda _i: self._emit("split", self.split_combo))
-        self.note_edit.textChanged.connect(self._note_timer.start)
-        self._note_timer.timeout.connect(self.commit_note)
+        # Saved at every change (consecutive note edits of an image merge into one undo step,
+        # app/commands.py): a crash right after typing loses nothing shown (issue 19).
+        self.note_edit.textChanged.connect(self.commit_note)
         self.note_edit.focus_lost.connect(self.commit_note)
         self.review_button.clicked.connect(self.mark_reviewed_clicked)
         self.set_info(None)
@@ -127,11 +125,10 @@ class ImagePanel(QWidget):
             combo.setCurrentIndex(combo.findData(str(value)))
             combo.blockSignals(False)
         self._saved_note = info.note
-        if not keep_note:
+        if not keep_note and self.note_edit.toPlainText() != info.note:  # keeps the cursor
             self.note_edit.blockSignals(True)
             self.note_edit.setPlainText(info.note)
             self.note_edit.blockSignals(False)
-            self._note_timer.stop()
 
     def _proposal_text(self, info: ImageInfo) -> str:
         if self.proposal_counter is None or not info.n_proposals:
@@ -146,7 +143,6 @@ class ImagePanel(QWidget):
 
     def commit_note(self) -> None:
         """Emit the note when it differs from what the project holds."""
-        self._note_timer.stop()
         text = self.note_edit.toPlainText()
         if self._image_id is not None and text != self._saved_note:
             self._saved_note = text

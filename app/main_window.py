@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.image_list.current_image_changed.connect(self.goto_image)
         # Whoever changed an image's labels, its list row (counts, status colour) follows.
         self.annotation_changed.connect(self._on_annotation_changed)
+        self.image_changed.connect(lambda _id: document_view.clear_readouts(self))
         self.image_panel.field_edited.connect(self.controller.set_field)
         self.image_panel.mark_reviewed_clicked.connect(self.mark_reviewed_and_next)
         self.welcome.new_requested.connect(lambda: project_actions.new_project(self))
@@ -380,6 +381,7 @@ class MainWindow(QMainWindow):
                 worker.close()
         self.list_model.set_thumbnails(None)
         self.list_model.set_images([])
+        self.image_list.set_filters()  # the next project's list shows all its images
         self.undo_stacks.clear_all()
         self._unsubscribe()
         self.project.close()
@@ -387,6 +389,7 @@ class MainWindow(QMainWindow):
         self.current_image_id = None
         self.image_panel.set_info(None)
         document_view.show_bad_pixels(self, None)
+        document_view.clear_readouts(self)
         self.welcome.set_recent(self.settings.recent_projects())
         self.pages.setCurrentWidget(self.welcome)
         self._update_title()
@@ -395,7 +398,8 @@ class MainWindow(QMainWindow):
         name = self.project.display_name if self.project is not None else None
         if name and getattr(self.project, "read_only", False):
             name += " (read-only)"
-        self.setWindowTitle(f"{APP_TITLE} — {name}" if name else APP_TITLE)
+        # Qt adds " — SIRST Studio" (the application's display name) to a title not ending in it.
+        self.setWindowTitle(f"{name} — {APP_TITLE}" if name else APP_TITLE)
 
     # ---------------------------------------------------------------- images
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:

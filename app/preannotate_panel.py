@@ -9,6 +9,7 @@ is never slowed down by per-image GUI work.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
@@ -92,6 +93,7 @@ class PreannotateController(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(refresh_ms)
         self._timer.timeout.connect(self.flush_refresh)
+        self._last_flush = float("-inf")  # time.monotonic() of the last flush
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.isRunning()
@@ -146,6 +148,7 @@ class PreannotateController(QObject):
     def flush_refresh(self) -> None:
         """Tell the window about every image finished since the last flush."""
         self._timer.stop()
+        self._last_flush = time.monotonic()
         pending, self._pending = self._pending, set()
         edits, self._edits = self._edits, []
         if not pending or self.window.project is not self._run_project:
@@ -174,7 +177,12 @@ class PreannotateController(QObject):
             self.cancel()  # project closed mid-run: stop writing into it at the next image
             return
         self._pending.add(image_id)
-        if not self._timer.isActive():
+        if self._timer.isActive():
+            return
+        # A result after a quiet spell shows at once; a fast run's next ones are batched.
+        if time.monotonic() - self._last_flush >= self._timer.interval() / 1000:
+            self.flush_refresh()
+        else:
             self._timer.start()
 
     def _on_run_finished(self, summary: PreannotateSummary) -> None:

@@ -127,10 +127,26 @@ def export_dialog(window) -> None:
     if window.project is None:
         window.show_message("Open a project first: there is nothing to export.")
         return
-    dialog = ExportDialog(window.project, window, window.settings.last_dir("export"))
+    purpose = export_purpose(window.project)
+    start = window.settings.last_dir(purpose, default_export_dir(window.project))
+    dialog = ExportDialog(window.project, window, start)
     dialog.exec()
     if dialog.out_edit.text():
-        window.settings.set_last_dir("export", dialog.out_edit.text())
+        window.settings.set_last_dir(purpose, dialog.out_edit.text())
+
+
+EXPORTS_FOLDER = "exports"
+
+
+def default_export_dir(project) -> Path:
+    """Where a project's first export goes: ``exports`` beside its database (for a server
+    project, beside its local files), not the home folder."""
+    return Path(project.root) / EXPORTS_FOLDER
+
+
+def export_purpose(project) -> str:
+    """Settings key of the folder this project last exported into (each project its own)."""
+    return f"export:{project.location}"
 
 
 def build_demo(root: Path, progress: Callable[..., object] | None = None) -> None:

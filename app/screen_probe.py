@@ -22,6 +22,7 @@ from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
 INTERVAL_MS = 100
+INTERVAL_ENV = "SIRST_SCREEN_PROBE_MS"  # a finer interval for benchmarks timing what appears
 
 
 def _rect(widget: QWidget | None) -> list[int] | None:
@@ -91,6 +92,10 @@ def canvas_state(window) -> dict:
     )  # fmt: skip
     if layout_probe.enabled():
         state["layout"] = layout_probe.layout_state(window)
+    state["drawn_targets"] = len(canvas.visible_ids())  # accepted + proposals drawn now
+    state["status_message"] = window.statusBar().currentMessage()
+    model_state = getattr(window, "model_status", None)  # app/model_warmup.py
+    state["model"] = model_state() if model_state is not None else None
     return state
 
 
@@ -102,7 +107,8 @@ class ScreenProbe(QObject):
         self._window = window
         self._path = path
         self._last = ""
-        self._timer = QTimer(self, interval=INTERVAL_MS)
+        interval = int(os.environ.get(INTERVAL_ENV) or INTERVAL_MS)
+        self._timer = QTimer(self, interval=max(10, interval))
         self._timer.timeout.connect(self.write)
         self._timer.start()
 

@@ -94,8 +94,8 @@ class AppSettings:
     def set_score_threshold(self, value: float) -> None:
         self._s.setValue("score_threshold", float(value))
 
-    def last_dir(self, purpose: str) -> str:
-        return str(self._s.value(f"last_dir/{purpose}", str(Path.home())))
+    def last_dir(self, purpose: str, default: Path | str | None = None) -> str:
+        return str(self._s.value(f"last_dir/{purpose}", str(default or Path.home())))
 
     def set_last_dir(self, purpose: str, path: Path | str) -> None:
         self._s.setValue(f"last_dir/{purpose}", str(path))

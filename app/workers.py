@@ -354,6 +354,18 @@ class GuiThreadGarbageCollector(QObject):
             self._promoted += max(0, young - found)
         return found
 
+    def freeze(self) -> int:
+        """Move every object alive now into Python's permanent generation (``gc.freeze``): none
+        of them is traversed by a collection again. Done once the model is loaded: torch and
+        ONNX Runtime bring about 400,000 long-lived objects (modules, classes, functions) whose
+        first passes through generations 0 and 1 held the GIL for 1-3 s on a loaded machine,
+        in the middle of the first pre-annotation (issue 19). Cyclic garbage among the objects
+        frozen is never freed: they are almost all import-time objects that live as long as
+        the process. Returns the number of objects frozen."""
+        gc.freeze()
+        self._long_lived, self._promoted = len(gc.get_objects(2)), 0
+        return gc.get_freeze_count()
+
     def _full_pass_due(self) -> bool:
         """CPython's rule: a full pass (hundreds of ms with torch loaded) only once the oldest
         generation grew by a quarter since the last one.

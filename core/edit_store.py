@@ -55,7 +55,12 @@ def apply_edit(
     ``author`` is recorded on every target it writes (ADR 0008)."""
     if edit.image_id != img.id:
         raise ProjectError(f"an edit of image {edit.image_id} cannot be applied to image {img.id}")
-    resolved = [_apply_target(s, img.id, c, author) for c in edit.targets]
+    loaded = _load_targets(s, edit.targets)  # held: the session only keeps weak references
+    applied = [(c, _apply_target(s, img.id, c, author)) for c in edit.targets]
+    s.flush()  # once for the whole edit: the new rows get their ids (a pre-annotation adds dozens)
+    resolved = [c if row is None else TargetChange(None, replace(c.after, id=row.id))
+                for c, row in applied]  # fmt: skip
+    del loaded
     for change in edit.regions:
         _apply_region(s, img, change)
     for f in edit.fields:
@@ -67,14 +72,28 @@ def apply_edit(
     return replace(edit, targets=tuple(resolved))
 
 
-def _apply_target(s: Session, image_id: int, c: TargetChange, author: str | None) -> TargetChange:
+LOAD_CHUNK = 500  # ids per SELECT ... IN (...), well below every backend's parameter limit
+
+
+def _load_targets(s: Session, changes: Iterable[TargetChange]) -> list[TargetRow]:
+    """One SELECT for the rows an edit updates or deletes (per 500), instead of one per row:
+    ``s.get`` then finds them in the session while the caller holds the returned rows."""
+    ids = sorted({int(c.before.id) for c in changes if c.before is not None and c.before.id is not None})
+    rows: list[TargetRow] = []
+    for k in range(0, len(ids), LOAD_CHUNK):
+        rows += s.scalars(select(TargetRow).where(TargetRow.id.in_(ids[k : k + LOAD_CHUNK]))).all()
+    return rows
+
+
+def _apply_target(s: Session, image_id: int, c: TargetChange, author: str | None) -> TargetRow | None:
+    """Apply one change; the new row for an added target (its id comes with the edit's flush)."""
     if c.after is None:
         s.delete(owned_target_row(s, image_id, c.before.id))
-        return c
+        return None
     if c.before is not None:
         row = db.fill_target_row(owned_target_row(s, image_id, c.before.id), c.after)
         _stamp(row, author)
-        return c
+        return None
     row = _stamp(db.fill_target_row(TargetRow(image_id=image_id), c.after), author)
     if c.after.id is not None:
         # A restore (undo of a delete, redo of an add): ids are never reused (AUTOINCREMENT), so
@@ -83,8 +102,7 @@ def _apply_target(s: Session, image_id: int, c: TargetChange, author: str | None
             raise ProjectError(f"cannot restore target {c.after.id}: it exists already")
         row.id = int(c.after.id)
     s.add(row)
-    s.flush()
-    return TargetChange(None, replace(c.after, id=row.id))
+    return row
 
 
 def now() -> str:

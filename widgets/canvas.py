@@ -36,7 +36,7 @@ from widgets.canvas_render import (  # defined there; app/prefetch.py and tests 
 )
 from widgets.canvas_view import CanvasViewMixin
 from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
-from widgets.loupe import Loupe
+from widgets.loupe import Loupe, loupe_position
 from widgets.overlays import ACCEPTED, PROPOSAL, BoxesItem, TargetsItem
 from widgets.overlays_pixels import BadPixelsItem
 from widgets.overlays_sky import DraftItem, SkyItem
@@ -419,7 +419,11 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         )
         self.hint.setFixedSize(width, text_rect.height() + 6)
         self.hint.move(4, 4)
-        self.loupe.move(self.view.width() - self.loupe.width() - 6, 6)
+        self.loupe.move(loupe_position(
+            self.view.size(), self.loupe.size(), self._cursor_pos,
+            0 if self.hint.isHidden() else self.hint.y() + self.hint.height(),
+            0 if self.status.isHidden() else self.view.height() - self.status.y(),
+        ))  # fmt: skip
 
     def _toggle_loupe(self) -> None:
         self.set_loupe_visible(not self.loupe_enabled)

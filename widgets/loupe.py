@@ -32,6 +32,26 @@ def extract_patch(data: np.ndarray, cx: int, cy: int, radius: int) -> tuple[np.n
     return patch, inside
 
 
+def loupe_position(
+    view: QtCore.QSize, size: QtCore.QSize, cursor: QtCore.QPointF | None,
+    top_reserved: int, bottom_reserved: int, margin: int = 6,
+) -> QtCore.QPoint:
+    """Where the loupe goes in a view of size ``view``: on the side away from the cursor (right
+    when the cursor is in the left half, and so on), at the bottom above the read-out
+    (``bottom_reserved`` px) unless the cursor is in the lower half, then at the top below the
+    mode hint (``top_reserved`` px). So it never covers what is being looked at, the hint or the
+    read-out, nor the image's top corners while the cursor is in the upper half."""
+    w, h = size.width(), size.height()
+    cx = cursor.x() if cursor is not None else 0.0
+    cy = cursor.y() if cursor is not None else 0.0
+    x = margin if cx >= view.width() / 2 else view.width() - w - margin
+    if cy >= view.height() / 2:
+        y = top_reserved + margin
+    else:
+        y = view.height() - bottom_reserved - h - margin
+    return QtCore.QPoint(int(x), int(max(y, 0)))
+
+
 class Loupe(QtWidgets.QFrame):
     """Magnified nearest-neighbour view: ``radius`` px around the cursor at ``zoom`` x."""
 

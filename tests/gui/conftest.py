@@ -31,6 +31,9 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     QCoreApplication.setOrganizationName("SIRST Studio Tests")
     QCoreApplication.setApplicationName("SIRST Studio Tests")
     monkeypatch.setenv("SIRST_STUDIO_DATA_DIR", str(base / "data"))
+    # No background model load in a window a test opens a project in (app/model_warmup.py): it
+    # would only cost CPU seconds and delay the thread join after the test. Its own tests enable it.
+    monkeypatch.setenv("SIRST_STUDIO_WARM_MODEL", "0")
     yield base
 
 

@@ -27,7 +27,7 @@ def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier):
 
 def test_title_list_and_first_image(main_window, app_project_dir):
     w = main_window
-    assert w.windowTitle() == f"SIRST Studio — {app_project_dir.name}"
+    assert w.windowTitle() == f"{app_project_dir.name} — SIRST Studio"
     with Project.open(app_project_dir) as p:
         infos = p.list_images()
     assert w.list_model.ids() == [i.id for i in infos]

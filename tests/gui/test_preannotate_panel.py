@@ -102,6 +102,23 @@ def test_cancel_mid_run_leaves_later_images_untouched(qtbot, setup):
     assert "cancelled, 2 left untouched" in panel.status.text()
 
 
+def test_the_first_result_of_a_run_shows_at_once_not_after_the_batch_interval(qtbot, setup):
+    window, panel, project, ids, made, factory = setup
+    panel.controller._timer.setInterval(600_000)  # batching alone would show it at the run's end
+    gate = threading.Event()
+    factory.kwargs = {"gate": gate, "one_shot": True}
+    changed: list[int] = []
+    window.annotation_changed.connect(changed.append)
+    with qtbot.waitSignal(panel.controller.run_ended, timeout=WAIT_MS):
+        assert panel.controller.start(ids[:2])
+        gate.set()  # image 1 only: image 2 waits in the network for its own release
+        qtbot.waitUntil(lambda: changed == [ids[0]], timeout=WAIT_MS)
+        assert len(project.targets(ids[0], state=PROPOSAL)) == 2  # shown as stored
+        assert project.targets(ids[1]) == []
+        gate.set()
+    assert changed == ids[:2]
+
+
 def test_closing_the_project_mid_run_stops_writing(qtbot, setup):
     window, panel, project, ids, made, factory = setup
     gate = threading.Event()

@@ -9,7 +9,7 @@ from core.project import Project
 def test_read_only_project_title_and_refused_edit(main_window, app_project_dir, qtbot):
     w = main_window
     w.set_project(Project.open(app_project_dir, read_only=True))
-    assert w.windowTitle().endswith(f"{app_project_dir.name} (read-only)")
+    assert w.windowTitle().startswith(f"{app_project_dir.name} (read-only)")
     image_id = w.project.list_images()[0].id
     w.goto_image(image_id)
     before = len(w.project.targets(image_id))

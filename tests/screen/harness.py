@@ -96,6 +96,9 @@ class AppUnderTest:
             SIRST_SCREEN_PROBE=str(self.probe_path),
             PYTHONPATH=str(REPO),
         )
+        # No background model load (app/model_warmup.py) unless the caller's environment asks for
+        # it: it competes with the paints these tests grab, and each app has a fresh model cache.
+        env.setdefault("SIRST_STUDIO_WARM_MODEL", "0")
         self.env = env
         self.log = work / "app.log"
         self.proc = subprocess.Popen(
