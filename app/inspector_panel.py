@@ -114,7 +114,12 @@ def targets_to_detections(targets: list[Target]) -> Detections:
 
 
 def stored_detections(project, image_id: int) -> Detections:
-    """The image's stored model proposals (state proposal, source model)."""
+    """What the model found at the image's latest pre-annotation: its whole result as the store
+    keeps it (duplicates of accepted labels included, which are not stored as proposals), else
+    (pre-annotated by an older version) the stored model proposals."""
+    found = project.model_detections(image_id) if hasattr(project, "model_detections") else None
+    if found is not None:
+        return found[:, :4].astype(np.float64), found[:, 4].astype(np.float64)
     props = [t for t in project.targets(image_id, TargetState.PROPOSAL) if t.source == Source.MODEL]
     return targets_to_detections(props)
 

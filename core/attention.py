@@ -165,10 +165,11 @@ def _box_of(t: Target) -> Box:
     return (cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5)
 
 
-def support_points(targets: Sequence[Target]) -> np.ndarray:
-    """float32 [K, 3] (centre x, centre y, score) of the model's detections: what the store keeps
-    as the model's evidence for labels (``ImageAttentionRow.support``)."""
-    return np.array([(*centre(t), t.score or 0.0) for t in targets], np.float32).reshape(-1, 3)
+def support_boxes(targets: Sequence[Target]) -> np.ndarray:
+    """float32 [K, 5] (x0, y0, x1, y1, score) of the model's detections (a point: the 3x3 box
+    around it): what the store keeps as the model's whole result (``ImageAttentionRow.support``),
+    duplicates of labels included, which the stored proposals no longer hold."""
+    return np.array([(*_box_of(t), t.score or 0.0) for t in targets], np.float32).reshape(-1, 5)
 
 
 def target_disputes(
@@ -176,7 +177,7 @@ def target_disputes(
     support: np.ndarray | None = None,
 ) -> list[Dispute]:  # fmt: skip
     """DOUBTFUL labels and UNLABELLED detections (see the module docstring); none without labels.
-    ``support``: the model's detections at pre-annotation ([K, 3] x, y, score), counted with the
+    ``support``: the model's detections at pre-annotation ([K, 5] box, score), counted with the
     stored proposals as evidence for a label (proposals that duplicate a label are not stored)."""
     labels = [t for t in labels if t.state == TargetState.ACCEPTED]
     proposals = [t for t in proposals if t.state == TargetState.PROPOSAL]
@@ -189,8 +190,9 @@ def target_disputes(
     near = dist <= MATCH_DIST
     ev_c, ev_s = pc, ps  # the evidence for labels: stored proposals and the support points
     if support is not None and len(support):
-        sp = np.asarray(support, float).reshape(-1, 3)
-        ev_c, ev_s = np.vstack([pc, sp[:, :2]]), np.concatenate([ps, sp[:, 2]])
+        sp = np.asarray(support, float).reshape(-1, 5)
+        sc = np.stack([(sp[:, 0] + sp[:, 2]) / 2, (sp[:, 1] + sp[:, 3]) / 2], axis=1)
+        ev_c, ev_s = np.vstack([pc, sc]), np.concatenate([ps, sp[:, 4]])
     ev_near = (np.linalg.norm(lc[:, None] - ev_c[None], axis=2) <= MATCH_DIST if len(ev_c)
                else np.zeros((len(lc), 0), bool))  # fmt: skip
     out: list[Dispute] = []

@@ -47,7 +47,7 @@ def _skies(s: Session, image_id: int, proposed=None):
 
 
 def _support(blob: bytes | None) -> np.ndarray | None:
-    return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, 3)
+    return None if blob is None else np.frombuffer(blob, np.float32).reshape(-1, 5)
 
 
 def _image_attention(
@@ -67,7 +67,7 @@ def _image_attention(
 def keep_support(s: Session, image_id: int, targets: list) -> None:
     """Store the model's detections of a pre-annotation (``ImageAttentionRow.support``) inside
     the caller's transaction; the score is left to ``record_attention`` (0 until then)."""
-    blob = att.support_points(targets).tobytes()
+    blob = att.support_boxes(targets).tobytes()
     row = s.get(ImageAttentionRow, int(image_id))
     if row is None:
         s.add(ImageAttentionRow(image_id=int(image_id), score=0.0, reason="", support=blob))
@@ -101,7 +101,7 @@ class AttentionOps:
                 model_version_id = old.model_version_id
             # support: the model's detections of this pre-annotation (None keeps the stored ones)
             blob = (old.support if old is not None else None) if support is None else (
-                np.asarray(support, np.float32).reshape(-1, 3).tobytes())  # fmt: skip
+                np.asarray(support, np.float32).reshape(-1, 5).tobytes())  # fmt: skip
             a = _image_attention(s, img, float(operating), sky_uncertain, proposed_sky, _support(blob))
         with self._session(write=True) as s:
             s.merge(ImageAttentionRow(
@@ -189,6 +189,14 @@ class AttentionOps:
             return int(first) if first is not None else None
 
     # ------------------------------------------------------------------ noise finder
+    def model_detections(self, image_id: int) -> np.ndarray | None:
+        """float32 [K, 5] (x0, y0, x1, y1, score): every detection of the image's latest
+        pre-annotation, those duplicating accepted labels included (not stored as proposals);
+        None when it was pre-annotated before they were kept (or never)."""
+        with self._session() as s:
+            row = s.get(ImageAttentionRow, int(image_id))
+            return None if row is None else _support(row.support)
+
     def label_disputes(self, image_id: int, operating: float) -> list[att.Dispute]:
         """What the model disputes on one image now, strongest first, without the disputes the
         annotator answered already (kept / second look)."""

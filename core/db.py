@@ -195,7 +195,7 @@ class ImageAttentionRow(Base):
     operating: Mapped[float | None] = mapped_column(Float)  # the model's operating threshold
     updated: Mapped[str | None] = mapped_column(String)
     # The model's detections at pre-annotation, before proposals duplicating accepted labels were
-    # dropped (core.duplicates): float32 [K, 3] (centre x, centre y, score). The evidence that the
+    # dropped (core.duplicates): float32 [K, 5] (x0, y0, x1, y1, score). The evidence that the
     # model agrees with a label, which the stored proposals no longer hold.
     support: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
