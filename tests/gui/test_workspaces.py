@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(120)
 LABEL = {"dock_images", "dock_navigator", "dock_image", "dock_objects", "PreannotateDock",
          "dock_team"}  # fmt: skip
 TRAIN = {"dock_images", "TrainingDock", "BagcpPreviewDock"}
-INSPECT = {"dock_images", "InspectorDock", "StatsDock"}
+INSPECT = {"dock_images", "InspectorDock", "StatsDock", "dock_label_noise"}
 
 
 def make_window(qtbot):
@@ -46,7 +46,7 @@ def open_docks(w) -> set[str]:
 def test_view_panels_lists_every_dock_and_toggles_it(window):
     menu = window.findChild(type(window.view_menu), "menu_panels")
     docks = window.findChildren(QDockWidget)
-    assert len(docks) == 10
+    assert len(docks) == 11  # 10 + the label-noise finder (issue 20)
     assert sorted(a.text() for a in menu.actions()) == sorted(d.windowTitle() for d in docks)
     objects = next(a for a in menu.actions() if a.text() == "Objects")
     dock = window.findChild(QDockWidget, "dock_objects")
