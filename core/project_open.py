@@ -52,6 +52,7 @@ class ProjectConnect:
     def create(cls, root: Path | str, machine: MachineSettings | None = None) -> Self:
         """Make a new project folder (it may exist, but must not hold a project yet), or a new
         project in an empty server database (``root`` a URL)."""
+        machine = machine if machine is not None else _machine_settings()  # bad settings: touch nothing
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=True)
@@ -71,6 +72,7 @@ class ProjectConnect:
         made by an older version. ``read_only`` (SQLite): True never writes (info, export); None
         (default) opens read-only only when the folder, the database file or the mount is not
         writable."""
+        machine = machine if machine is not None else _machine_settings()
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=False)
@@ -105,6 +107,7 @@ class ProjectConnect:
 
     @classmethod
     def open_or_create(cls, root: Path | str, machine: MachineSettings | None = None) -> Self:
+        machine = machine if machine is not None else _machine_settings()
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=None)
