@@ -415,15 +415,27 @@ def target_from_row(row: TargetRow) -> Target:
     mask = None
     if row.mask_png is not None:
         mask = TargetMask(int(row.mask_x0 or 0), int(row.mask_y0 or 0), decode_mask(row.mask_png))
-    return Target(
-        point=(row.px, row.py) if row.px is not None and row.py is not None else None,
-        box=(row.x0, row.y0, row.x1, row.y1) if row.x0 is not None else None,
-        mask=mask,
-        source=enum_or(Source, row.source, Source.MANUAL),
-        score=row.score,
-        state=enum_or(TargetState, row.state, TargetState.PROPOSAL),  # unknown: never a label
-        id=row.id,
-    )
+    box = None
+    if row.x0 is not None:
+        box = (row.x0, row.y0, row.x1, row.y1)
+        if None not in box:
+            # Another tool may store a box by two opposite corners (x0 > x1 or y0 > y1): it is
+            # the same rectangle, read with its corners in order (README "Exports").
+            (x0, x1), (y0, y1) = sorted((row.x0, row.x1)), sorted((row.y0, row.y1))
+            box = (x0, y0, x1, y1)
+    try:
+        return Target(
+            point=(row.px, row.py) if row.px is not None and row.py is not None else None,
+            box=box,
+            mask=mask,
+            source=enum_or(Source, row.source, Source.MANUAL),
+            score=row.score,
+            state=enum_or(TargetState, row.state, TargetState.PROPOSAL),  # unknown: never a label
+            id=row.id,
+        )
+    except (ValueError, TypeError) as e:  # an empty box, a NaN...: written by another program
+        raise ProjectError(f"stored target {row.id} is unusable ({e}); delete it or fix its row "
+                           "in the targets table") from e
 
 
 def fill_target_row(row: TargetRow, target: Target) -> TargetRow:

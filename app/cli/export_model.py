@@ -61,6 +61,27 @@ def _check_out(out: Path) -> str | None:
     return None
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Do ``a`` and ``b`` name one file (symlinks, hard links, ``..`` and relative paths)?"""
+    import os
+
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:  # a symlink loop: resolve() cannot say; the write itself will fail clearly
+        return False
+
+
+def _overwrites_input(outputs: list[Path], inputs: list[Path]) -> str | None:
+    """Refuse an output that is one of the files the export reads (before anything is written)."""
+    for out in outputs:
+        for src in inputs:
+            if same_file(out, src):
+                return f"{out} is the input file {src}; writing it would destroy what is exported, choose another name"
+    return None
+
+
 def _recipe(args: argparse.Namespace):
     from model.quantize import Calibration, QTypes, Recipe
 
@@ -110,7 +131,7 @@ def run_int8(args: argparse.Namespace, weights: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from model.inference import default_weights_path
-    from model.onnx_export import export_file
+    from model.onnx_export import export_file, sky_companion
 
     out: Path = args.onnx if args.onnx is not None else args.int8
     problem = _check_out(out)
@@ -118,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     weights = args.weights if args.weights is not None else default_weights_path()
+    # the detector's file and the sky network's companion (model/onnx_export.py) against what is read
+    inputs = [weights] + ([args.calib_data / "Splits" / f"{s}.txt" for s in ("train_v2", "val_v2")]
+                          if args.int8 is not None and args.calib_data is not None else [])  # fmt: skip
+    problem = _overwrites_input([out, sky_companion(out)] if args.onnx is not None else [out], inputs)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if args.int8 is not None:
         return run_int8(args, weights)  # CheckpointError / FormatError (bad weights, data) -> exit 2 via main
     try:
