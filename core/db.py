@@ -243,9 +243,11 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
     """A read-only project must already have the current schema (no migration can run)."""
     try:
         with engine.connect() as conn:
-            version, app_id, _tables = _read_meta(conn)
+            version, app_id, tables = _read_meta(conn)
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
+    if version == 0 and app_id == 0 and not tables:
+        raise empty_database(db_path)
     _check_version(db_path, version, app_id)
     if version < SCHEMA_VERSION:
         raise ProjectError(
@@ -340,9 +342,10 @@ def init_schema(engine: Engine) -> None:
         _write_meta(conn, SCHEMA_VERSION)
 
 
-def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
-    """Bring the database to SCHEMA_VERSION (creating it in an empty database); returns the
-    version found before upgrading (0: it was empty).
+def upgrade_schema(engine: Engine, db_path: Path | str, adopt_empty: bool = True) -> int:
+    """Bring the database to SCHEMA_VERSION (creating it in an empty database, unless
+    ``adopt_empty`` is False: then an empty database is refused as ``check_schema_read_only``
+    refuses it); returns the version found before upgrading (0: it was empty).
 
     Everything runs in one transaction, so a failure leaves the database as it was. On a server
     an advisory lock makes two clients opening a new project at once take turns.
@@ -353,7 +356,9 @@ def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPLICATION_ID})")
             version, app_id, has_tables = _read_meta(conn)
             if version == 0 and app_id == 0 and not has_tables:
-                found = 0  # empty database (e.g. a creation that was interrupted): start afresh
+                if not adopt_empty:
+                    raise empty_database(db_path)
+                found = 0  # a new database: create the schema
                 Base.metadata.create_all(conn)
             else:
                 found = version
@@ -364,6 +369,15 @@ def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
     return found
+
+
+def empty_database(db_path: Path | str) -> ProjectError:
+    """An SQLite project file without any schema (left by an older version whose project creation
+    failed, e.g. on a full disk): every command refuses it with this message (issue 25)."""
+    return ProjectError(
+        f"{db_path} is an empty database without a SIRST Studio schema (a project creation that "
+        "failed?); delete it (and any project.sqlite-wal / -shm beside it) and create the project again"
+    )
 
 
 def _check_version(db_path: Path | str, version: int, app_id: int, server: bool = False) -> None:
