@@ -56,6 +56,8 @@ def _create_database(path: Path) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # a creation killed earlier
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     engine = db.make_engine(tmp)
     try:
@@ -63,14 +65,17 @@ def _create_database(path: Path) -> None:
             db.upgrade_schema(engine, path)
             with engine.connect() as conn:  # the WAL into the file: nothing may stay behind in it
                 busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-        except (DBAPIError, sqlite3.Error, SQLAlchemyError) as e:
-            raise db.damaged(path, e) from e
+        except (DBAPIError, sqlite3.Error, SQLAlchemyError, ProjectError) as e:  # "disk I/O error" when full
+            cause = e.__cause__ if isinstance(e, ProjectError) and e.__cause__ is not None else e
+            why = str(getattr(cause, "orig", None) or cause).strip()
+            raise ProjectError(f"cannot create the project database {path} ({why}); nothing was left "
+                               "behind: check the free space and that the folder is writable") from e
         finally:
             engine.dispose()
         if busy:
             raise ProjectError(f"could not finish writing {path}; check the free space and retry")
-        if (root_db := path).exists():
-            raise ProjectError(f"{root_db.parent} already holds a project; open it instead of creating one")
+        if path.exists():
+            raise ProjectError(f"{path.parent} already holds a project; open it instead of creating one")
         os.replace(tmp, path)
     finally:
         for suffix in ("", *_SIDE_FILES):
