@@ -63,10 +63,13 @@ class RunLock:
     inherited its descriptor: the ranks). ``RunBusy`` (exit 2) when it is held."""
 
     def __init__(self, run_dir: Path) -> None:
-        import fcntl
-
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / LOCK_NAME
+        self.fd = -1
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; the ranks still die with their launcher
+            return
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -141,8 +144,9 @@ def launch(argv: list[str], nproc: int, run_dir: Path, main_py: Path) -> int:
     try:
         for rank in range(nproc):
             rank_env = dict(env, RANK=str(rank), LOCAL_RANK=str(rank))
-            procs.append(subprocess.Popen(cmd, env=rank_env, pass_fds=(lock.fd,), stderr=subprocess.PIPE,
-                                          preexec_fn=_die_with(os.getpid())))  # fmt: skip
+            procs.append(subprocess.Popen(cmd, env=rank_env, pass_fds=(lock.fd,) if lock.fd >= 0 else (),
+                                          stderr=subprocess.PIPE,
+                                          preexec_fn=_die_with(os.getpid()) if os.name == "posix" else None))  # fmt: skip
             relays.append(threading.Thread(target=_relay, args=(procs, rank), daemon=True))
             relays[-1].start()
         code, report = _supervise(procs, run_dir)
