@@ -326,9 +326,10 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- project lifecycle
     def open_project(self, root: str | Path) -> bool:
         """Open a project folder or server URL; on failure a dialog says why and what to do."""
-        from core.location import project_arg
+        from core.location import as_url
 
-        return project_actions.open_project(self, project_arg(str(root)))
+        # a URL stays a string (Path() folds its "//"); a bad one is refused inside, in a dialog
+        return project_actions.open_project(self, as_url(str(root)) or Path(root))
 
     def set_project(self, project) -> None:
         """Show ``project`` (already opened); used by every way of opening one."""

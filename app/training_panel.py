@@ -47,6 +47,7 @@ from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
 from core.types import ModelVersion, PasteMode, ReviewStatus, Split
 from model.config import PRESETS  # plain dataclasses, no torch
+from model.ddp_launch import usable_cores  # no torch either
 from widgets.scrolling import set_scrolled_layout
 from widgets.text import plural
 from widgets.train_plot import TrainPlot
@@ -146,7 +147,7 @@ class TrainingPanel(QWidget):
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(5)
         self.nproc = QSpinBox()  # data-parallel processes (train --nproc, model/distributed.py)
-        self.nproc.setRange(1, 64)
+        self.nproc.setRange(1, max(1, usable_cores()))  # more: refused unless --allow-oversubscribe
         self.nproc.setToolTip("Training processes (torch.distributed); the batch is split among them")
         self.preset = QComboBox()
         self.preset.addItems(PRESETS)

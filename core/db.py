@@ -274,9 +274,11 @@ def check_schema_read_only(engine: Engine, db_path: Path) -> None:
     """A read-only project must already have the current schema (no migration can run)."""
     try:
         with engine.connect() as conn:
-            version, app_id, _tables = _read_meta(conn)
+            version, app_id, tables = _read_meta(conn)
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
+    if version == 0 and app_id == 0 and not tables:
+        raise empty_database(db_path)
     _check_version(db_path, version, app_id)
     if version < SCHEMA_VERSION:
         raise ProjectError(
@@ -377,9 +379,10 @@ def _write_meta(conn: Connection, version: int) -> None:
         )  # fmt: skip
 
 
-def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
-    """Bring the database to SCHEMA_VERSION (creating it in an empty database); returns the
-    version found before upgrading (0: it was empty).
+def upgrade_schema(engine: Engine, db_path: Path | str, adopt_empty: bool = True) -> int:
+    """Bring the database to SCHEMA_VERSION (creating it in an empty database, unless
+    ``adopt_empty`` is False: then an empty database is refused as ``check_schema_read_only``
+    refuses it); returns the version found before upgrading (0: it was empty).
 
     Everything runs in one transaction, so a failure leaves the database as it was. On a server
     an advisory lock makes two clients opening a new project at once take turns.
@@ -395,7 +398,9 @@ def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPLICATION_ID})")
             version, app_id, has_tables = _read_meta(conn)
             if version == 0 and app_id == 0 and not has_tables:
-                found = 0  # empty database (e.g. a creation that was interrupted): start afresh
+                if not adopt_empty:
+                    raise empty_database(db_path)
+                found = 0  # a new database: create the schema
                 Base.metadata.create_all(conn)
             else:
                 found = version
@@ -406,6 +411,15 @@ def upgrade_schema(engine: Engine, db_path: Path | str) -> int:
     except exc.DatabaseError as e:
         raise damaged(db_path, e) from e
     return found
+
+
+def empty_database(db_path: Path | str) -> ProjectError:
+    """An SQLite project file without any schema (left by an older version whose project creation
+    failed, e.g. on a full disk): every command refuses it with this message (issue 25)."""
+    return ProjectError(
+        f"{db_path} is an empty database without a SIRST Studio schema (a project creation that "
+        "failed?); delete it (and any project.sqlite-wal / -shm beside it) and create the project again"
+    )
 
 
 def _check_version(db_path: Path | str, version: int, app_id: int, server: bool = False) -> None:
@@ -464,15 +478,27 @@ def target_from_row(row: TargetRow) -> Target:
     mask = None
     if row.mask_png is not None:
         mask = TargetMask(int(row.mask_x0 or 0), int(row.mask_y0 or 0), decode_mask(row.mask_png))
-    return Target(
-        point=(row.px, row.py) if row.px is not None and row.py is not None else None,
-        box=(row.x0, row.y0, row.x1, row.y1) if row.x0 is not None else None,
-        mask=mask,
-        source=enum_or(Source, row.source, Source.MANUAL),
-        score=row.score,
-        state=enum_or(TargetState, row.state, TargetState.PROPOSAL),  # unknown: never a label
-        id=row.id,
-    )
+    box = None
+    if row.x0 is not None:
+        box = (row.x0, row.y0, row.x1, row.y1)
+        if None not in box:
+            # Another tool may store a box by two opposite corners (x0 > x1 or y0 > y1): it is
+            # the same rectangle, read with its corners in order (README "Exports").
+            (x0, x1), (y0, y1) = sorted((row.x0, row.x1)), sorted((row.y0, row.y1))
+            box = (x0, y0, x1, y1)
+    try:
+        return Target(
+            point=(row.px, row.py) if row.px is not None and row.py is not None else None,
+            box=box,
+            mask=mask,
+            source=enum_or(Source, row.source, Source.MANUAL),
+            score=row.score,
+            state=enum_or(TargetState, row.state, TargetState.PROPOSAL),  # unknown: never a label
+            id=row.id,
+        )
+    except (ValueError, TypeError) as e:  # an empty box, a NaN...: written by another program
+        raise ProjectError(f"stored target {row.id} is unusable ({e}); delete it or fix its row "
+                           "in the targets table") from e
 
 
 def fill_target_row(row: TargetRow, target: Target) -> TargetRow:

@@ -7,6 +7,7 @@ the URL (ADR 0008), so two machines never fight over one cache and the server ho
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import re
@@ -39,17 +40,38 @@ def check_server_url(url: str) -> str:
 
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
-        raise ProjectError(f"{redact(url)} is not a valid database URL ({e})") from e
+    except (ArgumentError, ValueError) as e:  # ValueError: a port that is not a number, "[::1"
+        raise ProjectError(f"{redact(url)} is not a valid database URL ({_url_problem(url, e)}); "
+                           f"the form is {URL_FORM}") from e
     if parsed.get_backend_name() not in SERVER_DIALECTS:
         raise ProjectError(
             f"{redact(url)}: SIRST Studio projects live in a folder (SQLite) or on a PostgreSQL "
-            "server (postgresql+psycopg://user@host:port/database); "
-            f"'{parsed.get_backend_name()}' is not supported"
+            f"server ({URL_FORM}); '{parsed.get_backend_name()}' is not supported"
         )
+    try:
+        parsed.get_dialect()  # the driver after "+": one SQLAlchemy knows, before any connection
+    except ArgumentError as e:  # NoSuchModuleError
+        raise ProjectError(
+            f"{redact(url)}: unknown database driver '{parsed.get_driver_name()}'; "
+            f"use postgresql+psycopg ({URL_FORM})"
+        ) from e
+    except ImportError:
+        pass  # a known driver that is not installed: make_engine says how to install it
     if not parsed.database:
         raise ProjectError(f"{redact(url)} names no database; add /DATABASE at the end")
     return url
+
+
+URL_FORM = "postgresql+psycopg://user@host:port/database"
+
+
+def _url_problem(url: str, e: Exception) -> str:
+    """SQLAlchemy's parse error in the user's terms."""
+    if url.count("[") != url.count("]"):
+        return "the [ ] around an IPv6 host are not closed"
+    if "invalid literal for int()" in str(e):
+        return "the port is not a number"
+    return str(e)
 
 
 def redact(url: str) -> str:
@@ -59,7 +81,7 @@ def redact(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
@@ -86,11 +108,22 @@ def server_root(url: str) -> Path:
     return cache_home() / "servers" / f"{slug}-{digest}"
 
 
+class BadLocation(ProjectError, argparse.ArgumentTypeError):
+    """A server URL that cannot name a project: argparse reports it as a usage error (exit 2,
+    before the command touches anything), everything else as the ProjectError it is."""
+
+
 def project_arg(text: str) -> Path | str:
     """argparse ``type`` for PROJECT: a server URL stays a string (``Path`` would fold its
-    "//" and make a local folder of it), anything else is a folder path."""
+    "//" and make a local folder of it), checked here so that every command refuses a malformed
+    one before it starts; anything else is a folder path."""
     url = as_url(text)
-    return url if url is not None else Path(text)
+    if url is None:
+        return Path(text)
+    try:
+        return check_server_url(url)
+    except ProjectError as e:
+        raise BadLocation(str(e)) from None
 
 
 def describe(target: Path | str) -> str:

@@ -94,9 +94,36 @@ def load(path: Path | None = None) -> MachineSettings:
         return MachineSettings()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return MachineSettings(user=data.get("user") or None, path_map=PathMap.of(data.get("path_map")))
-    except (OSError, ValueError, AttributeError, TypeError) as e:
+    except (OSError, ValueError) as e:
         raise ProjectError(f"machine settings {path} cannot be read ({e}); fix or delete it") from e
+    # Checked field by field before any project is touched: a wrong type must be a clear error
+    # naming the field, never a crash later in the middle of creating a project.
+    if not isinstance(data, dict):
+        raise _bad_field(path, None, "must be a JSON object like " + _EXAMPLE, data)
+    user = data.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _bad_field(path, "user", "must be your name as text (or null for the login name)", user)
+    pairs = data.get("path_map")
+    if pairs is not None and not (
+        isinstance(pairs, list)
+        and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs)
+    ):
+        raise _bad_field(path, "path_map", 'must be a list of ["stored prefix", "local prefix"] pairs', pairs)
+    try:
+        path_map = PathMap.of(pairs)
+    except ProjectError as e:
+        raise ProjectError(f'machine settings {path}: "path_map": {e}; fix or delete the file') from e
+    return MachineSettings(user=user or None, path_map=path_map)
+
+
+_EXAMPLE = '{"user": "alice", "path_map": [["/mnt/share/ir", "Z:/ir"]]}'
+
+
+def _bad_field(path: Path, name: str | None, rule: str, value: object) -> ProjectError:
+    what = f'"{name}" ' if name else ""
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ProjectError(f"machine settings {path}: {what}{rule}, not {shown}; fix or delete the file")
 
 
 def save(settings: MachineSettings, path: Path | None = None) -> Path:

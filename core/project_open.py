@@ -33,16 +33,53 @@ def _machine_settings() -> MachineSettings:
     return machine.load()
 
 
-def _upgrade(engine, label: Path | str) -> None:
+def _upgrade(engine, label: Path | str, adopt_empty: bool = True) -> None:
     """Bring the schema up to date; the engine is disposed when that fails."""
     try:
-        db.upgrade_schema(engine, label)
+        db.upgrade_schema(engine, label, adopt_empty)
     except (DBAPIError, sqlite3.Error) as e:
         engine.dispose()
         raise db.damaged(label, e) from e
     except BaseException:
         engine.dispose()
         raise
+
+
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _create_database(path: Path) -> None:
+    """A new project database at ``path``, all or nothing: the schema is made in a temp file
+    beside it, checkpointed into that one file and moved into place, so a failure (a full disk)
+    or a kill leaves no schema-less project.sqlite behind, only a temp file that is removed."""
+    import secrets
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # a creation killed earlier
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    engine = db.make_engine(tmp)
+    try:
+        try:
+            db.upgrade_schema(engine, path)
+            with engine.connect() as conn:  # the WAL into the file: nothing may stay behind in it
+                busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        except (DBAPIError, sqlite3.Error, SQLAlchemyError, ProjectError) as e:  # "disk I/O error" when full
+            cause = e.__cause__ if isinstance(e, ProjectError) and e.__cause__ is not None else e
+            why = str(getattr(cause, "orig", None) or cause).strip()
+            raise ProjectError(f"cannot create the project database {path} ({why}); nothing was left "
+                               "behind: check the free space and that the folder is writable") from e
+        finally:
+            engine.dispose()
+        if busy:
+            raise ProjectError(f"could not finish writing {path}; check the free space and retry")
+        if path.exists():
+            raise ProjectError(f"{path.parent} already holds a project; open it instead of creating one")
+        os.replace(tmp, path)
+    finally:
+        for suffix in ("", *_SIDE_FILES):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
 
 
 class ProjectConnect:
@@ -52,6 +89,7 @@ class ProjectConnect:
     def create(cls, root: Path | str, machine: MachineSettings | None = None) -> Self:
         """Make a new project folder (it may exist, but must not hold a project yet), or a new
         project in an empty server database (``root`` a URL)."""
+        machine = machine if machine is not None else _machine_settings()  # bad settings: touch nothing
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=True)
@@ -60,7 +98,20 @@ class ProjectConnect:
             raise ProjectError(f"{root} already holds a project; open it instead of creating one")
         if root.exists() and not root.is_dir():
             raise ProjectError(f"{root} is a file; choose a folder for the new project")
+        made, folder = [], root / MODELS_DIR  # the folders this creation makes, deepest first
+        while not folder.exists() and folder != folder.parent:
+            made.append(folder)
+            folder = folder.parent
         (root / MODELS_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            _create_database(root / DB_NAME)
+        except BaseException:
+            for folder in made:  # leave the disk as it was (each only while still empty)
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
         return cls._connect(root, machine)
 
     @classmethod
@@ -71,6 +122,7 @@ class ProjectConnect:
         made by an older version. ``read_only`` (SQLite): True never writes (info, export); None
         (default) opens read-only only when the folder, the database file or the mount is not
         writable."""
+        machine = machine if machine is not None else _machine_settings()
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=False)
@@ -105,6 +157,7 @@ class ProjectConnect:
 
     @classmethod
     def open_or_create(cls, root: Path | str, machine: MachineSettings | None = None) -> Self:
+        machine = machine if machine is not None else _machine_settings()
         url = as_url(root)
         if url is not None:
             return cls._connect_server(url, machine, create=None)
@@ -114,7 +167,7 @@ class ProjectConnect:
     @classmethod
     def _connect(cls, root: Path, machine: MachineSettings | None) -> Self:
         engine = db.make_engine(root / DB_NAME)
-        _upgrade(engine, root / DB_NAME)
+        _upgrade(engine, root / DB_NAME, adopt_empty=False)  # only _create_database makes schemas
         return cls(root, engine, machine=machine)
 
     @classmethod

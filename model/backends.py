@@ -31,6 +31,7 @@ from model.onnx_export import (
 )
 
 log = logging.getLogger(__name__)
+SKY_INPUT = "image"  # the sky graph's input name (model/onnx_export.py)
 
 HeadMaps = dict[str, list[Tensor]]
 
@@ -76,12 +77,43 @@ def make_session(data: bytes, threads: int | None, spin: bool = False):
     return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
 
 
+class GraphMismatch(Exception):
+    """A valid ONNX graph that is not the network the runner needs (other inputs or outputs)."""
+
+
+def check_graph(session, outputs: list[str], input_name: str | None = None) -> None:
+    """GraphMismatch unless the session takes one float image [N, 1, H, W] (named ``input_name``
+    when given) and yields every name of ``outputs`` as a float tensor of rank 4: a valid ONNX
+    file of another network must be refused before it runs, not fail in the middle of a run."""
+
+    def rank4_float(arg) -> bool:
+        return arg.type == "tensor(float)" and len(arg.shape or ()) == 4
+
+    inputs = session.get_inputs()
+    channels = inputs[0].shape[1] if len(inputs) == 1 and rank4_float(inputs[0]) else 0
+    if not (channels == 1 or channels is None or isinstance(channels, str)):  # str: a symbolic dim
+        got = ", ".join(f"{a.name} {a.type} {a.shape}" for a in inputs)
+        raise GraphMismatch(f"it takes {got or 'no input'}, not one float image [N, 1, H, W]")
+    if input_name is not None and inputs[0].name != input_name:
+        raise GraphMismatch(f"its input is '{inputs[0].name}', not '{input_name}'")
+    have = {a.name: a for a in session.get_outputs()}
+    missing = [n for n in outputs if n not in have]
+    if missing:
+        raise GraphMismatch(f"it lacks the output{'s' * (len(missing) > 1)} {', '.join(missing[:4])}"
+                            f"{' ...' if len(missing) > 4 else ''}: a model of another network")
+    wrong = [n for n in outputs if not rank4_float(have[n])]
+    if wrong:
+        a = have[wrong[0]]
+        raise GraphMismatch(f"its output {a.name} is {a.type} {a.shape}, not a float map [N, C, h, w]")
+
+
 class OnnxRunner:
     """ONNX Runtime on a session of the exported graph (fp32 or int8: same inputs and outputs)."""
 
     def __init__(self, session, cfg: BafeConfig, backend: Backend = Backend.ONNX) -> None:
         self.session, self.backend = session, backend
         self.names = output_names(cfg)
+        check_graph(session, self.names)
         self.input = session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> HeadMaps:
@@ -106,12 +138,11 @@ def fp32_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
     _need_ort()
     data = cached_onnx(net, cfg, meta, weights)
     try:
-        session = make_session(data, threads)
-    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types for a bad file
+        return OnnxRunner(make_session(data, threads), cfg)
+    except Exception as exc:  # ORT's Fail/InvalidProtobuf for a bad file; GraphMismatch for another network
         log.warning("cached ONNX model rejected (%s); exporting again", exc)
-        drop_cached(weights)
-        session = make_session(cached_onnx(net, cfg, meta, weights), threads)
-    return OnnxRunner(session, cfg)
+    drop_cached(weights)
+    return OnnxRunner(make_session(cached_onnx(net, cfg, meta, weights), threads), cfg)
 
 
 def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
@@ -128,6 +159,8 @@ def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
         data, int8_meta = read_int8(path, file_sha256(weights))
         try:
             runner = OnnxRunner(make_session(data, threads), cfg, Backend.ONNX_INT8)
+        except GraphMismatch as exc:  # a valid file of another network, with the right metadata
+            raise Int8Unusable(f"the int8 model {path} does not fit these weights ({exc})") from exc
         except Exception as exc:  # ORT refused a file that parsed (an op it cannot run)
             raise Int8Unusable(f"ONNX Runtime cannot load the int8 model {path} ({type(exc).__name__})") from exc
         problem = gate_problem(int8_meta)
@@ -168,13 +201,14 @@ class OnnxSkyRunner:
                  threads: int | None) -> None:
         try:
             self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
-        except Exception as exc:  # a damaged cache file: export again once
+            check_graph(self.session, [SKY_OUTPUT], SKY_INPUT)
+        except Exception as exc:  # a damaged cache file, or one of another network: export again once
             log.warning("cached ONNX sky model rejected (%s); exporting again", exc)
             drop_cached(weights)
             self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
 
     def __call__(self, x: np.ndarray) -> Tensor:
-        return torch.from_numpy(self.session.run([SKY_OUTPUT], {"image": x})[0])
+        return torch.from_numpy(self.session.run([SKY_OUTPUT], {SKY_INPUT: x})[0])
 
 
 def make_sky_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],

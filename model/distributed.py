@@ -1,7 +1,7 @@
 """Data-parallel training across processes with torch.distributed (gloo on CPU, nccl on GPU).
 
-``main.py train --nproc N`` re-runs itself under torchrun's launcher (``torch.distributed.run``,
-standalone rendezvous on this machine); each worker builds a ``DistributedTrainer``:
+``main.py train --nproc N`` re-runs itself as N ranks, children of the command itself (env://
+rendezvous on this machine; model/ddp_launch.py supervises them); each builds a ``DistributedTrainer``:
 - every rank draws the same global batch of crops as a single process would (same seeds), and a
   ``DistributedSampler`` over that batch gives each rank its share: the union over ranks is the
   one-process batch, so the loss curve follows the one-process run with the same global batch;
@@ -20,9 +20,6 @@ tolerance).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,30 +56,12 @@ def strip_nproc(argv: list[str]) -> list[str]:
     return out
 
 
-def launch(argv: list[str], nproc: int, main_py: Path | None = None) -> int:
-    """Run ``main.py <argv>`` as ``nproc`` ranks under torchrun; returns its exit code.
+def launch(argv: list[str], nproc: int, run_dir: Path, main_py: Path | None = None) -> int:
+    """Run ``main.py <argv>`` as ``nproc`` ranks supervised by this process (model/ddp_launch.py);
+    returns the run's exit code."""
+    from model import ddp_launch
 
-    SIGINT / SIGTERM reaching this process are passed to the launcher, which passes them to
-    every rank: each saves nothing but rank 0 writes last.pt, and --resume continues."""
-    main_py = main_py or Path(__file__).resolve().parents[1] / "main.py"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-           f"--nproc-per-node={int(nproc)}", str(main_py), *strip_nproc(argv)]  # fmt: skip
-    env = dict(os.environ, **{WORKER_ENV: "1"})
-    env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.Popen(cmd, env=env)
-    previous = {}
-
-    def forward(signum, _frame) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, forward)
-    try:
-        return proc.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return ddp_launch.launch(argv, nproc, run_dir, main_py or Path(__file__).resolve().parents[1] / "main.py")
 
 
 def init_process_group() -> tuple[int, int]:

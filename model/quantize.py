@@ -270,9 +270,31 @@ def int8_path(weights: Path) -> Path:
     return Path(weights).with_name(Path(weights).stem + INT8_SUFFIX)
 
 
+def read_gate(meta: dict[str, str]) -> dict:
+    """The file's recorded gate (``int8_gate``), checked field by field; Int8Unusable when it is
+    not the JSON object ``build_int8`` writes (a file whose provenance cannot be read is not used)."""
+    raw = meta.get("int8_gate", "{}")
+    try:
+        gate = json.loads(raw)
+    except ValueError:
+        gate = None
+    numbers = ("tolerance", "d_map07", "d_sky_iou", "d_fa_per_image")
+    ok = (
+        isinstance(gate, dict)
+        and all(isinstance(gate.get(k, False), bool) for k in ("run", "passed", "whole_split"))
+        and all(isinstance(gate.get(k, 0), int | float) and not isinstance(gate.get(k, 0), bool) for k in numbers)
+        and all(isinstance(gate.get(k, {}), dict) for k in ("fp32", "int8"))
+    )
+    if not ok:
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise Int8Unusable(f"the int8 model's gate record (int8_gate) is broken: {shown!r}")
+    return gate
+
+
 def gate_problem(meta: dict[str, str]) -> str | None:
-    """Why the file's recorded gate does not vouch for it (None: passed on the whole split)."""
-    gate = json.loads(meta.get("int8_gate", "{}"))
+    """Why the file's recorded gate does not vouch for it (None: passed on the whole split);
+    Int8Unusable when the record is broken (see ``read_gate``)."""
+    gate = read_gate(meta)
     if not gate.get("run"):
         return "its accuracy gate was not run"
     if not gate.get("passed"):
@@ -308,5 +330,6 @@ def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
     if meta.get("weights_sha256") != weights_sha256:
         raise Int8Unusable(f"int8 model {path} is stale: made from other weights "
                            f"(sha256 {meta.get('weights_sha256', '?')[:12]}, these {weights_sha256[:12]})")
+    read_gate(meta)  # a broken gate record: unusable, like a damaged file
     return data, meta
 

@@ -83,6 +83,27 @@ def _check_out(out: Path) -> str | None:
     return None
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Do ``a`` and ``b`` name one file (symlinks, hard links, ``..`` and relative paths)?"""
+    import os
+
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:  # a symlink loop: resolve() cannot say; the write itself will fail clearly
+        return False
+
+
+def _overwrites_input(outputs: list[Path], inputs: list[Path]) -> str | None:
+    """Refuse an output that is one of the files the export reads (before anything is written)."""
+    for out in outputs:
+        for src in inputs:
+            if same_file(out, src):
+                return f"{out} is the input file {src}; writing it would destroy what is exported, choose another name"
+    return None
+
+
 def _recipe(args: argparse.Namespace):
     from model.quantize import Calibration, QTypes, Recipe
 
@@ -158,7 +179,7 @@ def run_anylabeling(args: argparse.Namespace, weights: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from model.inference import default_weights_path
-    from model.onnx_export import export_file
+    from model.onnx_export import export_file, sky_companion
 
     out: Path = args.onnx if args.onnx is not None else args.int8
     problem = _check_out(out)
@@ -172,6 +193,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.size is not None and consumer is not Consumer.X_ANYLABELING:
         print("error: --size is for --for x-anylabeling (the app's own graph takes any size)", file=sys.stderr)
+        return EXIT_USAGE
+    # what is written (the graph and its sky companion, or the graph and its YAML) against what is read
+    inputs = [weights] + ([args.calib_data / "Splits" / f"{s}.txt" for s in ("train_v2", "val_v2")]
+                          if args.int8 is not None and args.calib_data is not None else [])  # fmt: skip
+    if consumer is Consumer.X_ANYLABELING:
+        outputs = [out, out.with_suffix(".yaml")]
+    else:
+        outputs = [out, sky_companion(out)] if args.onnx is not None else [out]
+    problem = _overwrites_input(outputs, inputs)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if consumer is Consumer.X_ANYLABELING:
         return run_anylabeling(args, weights)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.cli import EXIT_USAGE
+from core.location import project_arg
 
 
 def add_parser(subparsers) -> None:
@@ -17,7 +18,7 @@ def add_parser(subparsers) -> None:
         description="Start SIRST Studio. Without PROJECT, the welcome screen offers new / open / "
         "recent projects and the demo project.",
     )
-    parser.add_argument("project", nargs="?", help="project folder or server URL "
+    parser.add_argument("project", nargs="?", type=project_arg, help="project folder or server URL "
                         "(postgresql+psycopg://user@host:port/db) to open directly")  # fmt: skip
     parser.set_defaults(func=run)
 
@@ -38,9 +39,7 @@ def launch(project: Path | str | None, on_ready: Callable[[object], None] | None
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.location import project_arg
-
-    project = project_arg(args.project) if args.project else None
+    project = args.project  # a folder Path or a checked server URL (core.location.project_arg)
     if isinstance(project, Path) and not project.is_dir():
         print(f"error: {project} is not a folder; pass a project folder (one that holds "
               "project.sqlite) or run without PROJECT to use the welcome screen", file=sys.stderr)  # fmt: skip

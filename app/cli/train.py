@@ -67,6 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes (torch.distributed; "
                    "--batch is the global batch, a multiple of N)")
+    p.add_argument("--allow-oversubscribe", action="store_true",
+                   help="allow --nproc above the CPU cores this process may use")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
                    help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
@@ -163,6 +165,11 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         config_from_arguments(args)
     except ValueError as exc:
         return str(exc)
+    if args.nproc != 1:  # before any process starts (model/ddp_launch.py)
+        from model.ddp_launch import nproc_problem
+
+        if msg := nproc_problem(args.nproc, args.batch, args.whole_frames, args.allow_oversubscribe):
+            return msg
     if args.resume:
         return _resume_problem(args.out / "last.pt")
     return None
@@ -260,11 +267,13 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:  # before the run folder is touched
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if args.nproc > 1:
-        from model import distributed
+    from model import distributed
+    from model.ddp_launch import RunLock
 
-        if not distributed.in_worker():  # relaunch as N ranks under torchrun (model/distributed.py)
-            return distributed.launch(sys.argv[1:], args.nproc)
+    if args.nproc > 1 and not distributed.in_worker():  # relaunch as N ranks (model/ddp_launch.py)
+        return distributed.launch(sys.argv[1:], args.nproc, args.out)
+    # one run per folder: the ranks share their launcher's lock (inherited), others take it here
+    lock = None if distributed.in_worker() else RunLock(args.out)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     events = _Events(args.events_jsonl, args.out)
     try:
@@ -280,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERNAL
     finally:
         events.close()
+        if lock is not None:
+            lock.release()
 
 
 def _train(args: argparse.Namespace, events: _Events) -> int:

@@ -16,8 +16,10 @@ OTHER_USERS_OWN = ("SIRST_CONFIG_DIR", "SIRST_CACHE_DIR", "SIRST_STUDIO_CACHE")
 
 
 def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
-        user: int | None = None) -> subprocess.CompletedProcess:  # fmt: skip
-    """``python main.py ARGS`` (as ``user`` via setpriv when given); a hang fails the test."""
+        user: int | None = None, max_file_bytes: int | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+    """``python main.py ARGS`` (as ``user`` via setpriv when given); a hang fails the test.
+    ``max_file_bytes``: RLIMIT_FSIZE, a full disk without root (writes beyond it fail with EFBIG;
+    Python ignores SIGXFSZ)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "SIRST_LOG_DIR": str(REPO / ".pytest_logs"),
                 **(env or {})}  # fmt: skip
     cmd = [sys.executable, str(REPO / "main.py"), *map(str, args)]
@@ -26,8 +28,15 @@ def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
         full_env["HOME"] = "/tmp"
         for key in OTHER_USERS_OWN:  # that user has their own settings, not the test's
             full_env.pop(key, None)
+    limit = None
+    if max_file_bytes is not None:
+        import resource
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=REPO)  # fmt: skip
+                          cwd=REPO, preexec_fn=limit)  # fmt: skip
 
 
 def assert_clean(result: subprocess.CompletedProcess) -> None:

@@ -1,4 +1,4 @@
-"""`main.py train --nproc 2`: torchrun launcher, gloo on CPU, rank 0 checkpoints, resume; the loss
+"""`main.py train --nproc 2`: ranks under model/ddp_launch.py, gloo on CPU, rank 0 checkpoints, resume; the loss
 curve of 2 processes follows 1 process with the same global batch (model/distributed.py)."""
 
 from __future__ import annotations

@@ -182,13 +182,17 @@ def test_foreign_sqlite_file_is_not_taken_for_a_project(tmp_path: Path) -> None:
     assert columns(root / "project.sqlite", "songs") == ["title"]
 
 
-def test_empty_database_file_is_initialised(tmp_path: Path) -> None:
+def test_empty_database_file_is_refused_by_every_way_of_opening(tmp_path: Path) -> None:
+    # what an older version left when a creation was killed or hit a full disk (today's creation
+    # is all or nothing); read-write and read-only opening agree (issue 25 item 9)
     root = tmp_path / "interrupted"
     root.mkdir()
-    (root / "project.sqlite").write_bytes(b"")  # a creation killed before its first commit
-    with Project.open(root) as p:
-        assert p.list_images() == []
-    assert pragma(root / "project.sqlite", "user_version") == db.SCHEMA_VERSION
+    (root / "project.sqlite").write_bytes(b"")
+    for opener in (Project.open, Project.open_or_create, lambda r: Project.open(r, read_only=True)):
+        with pytest.raises(ProjectError, match="empty database without a SIRST Studio schema"):
+            opener(root)
+    with sqlite3.connect(root / "project.sqlite") as con:  # nothing was adopted
+        assert con.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
 # The v2 schema, as today's SIRST Studio (before v3) created it: rowid keys that SQLite reuses.
