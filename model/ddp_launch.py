@@ -32,6 +32,22 @@ LOCK_NAME = ".lock"
 EXIT_INTERRUPTED = 3  # README "Command line"
 
 
+WORKER_ENV = "SIRST_DDP_WORKER"  # set by launch(): this process is one rank of a run
+
+
+def strip_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N`` (the workers must not launch again)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask; os.cpu_count() without one)."""
     try:
@@ -123,8 +139,6 @@ def launch(argv: list[str], nproc: int, run_dir: Path, main_py: Path) -> int:
     SIGINT / SIGTERM reaching the launcher are passed to every rank (rank 0 saves last.pt, exit 3).
     A rank that dies from a signal or fails stops the others; the exit code is then 3 when the
     folder holds a checkpoint to ``--resume`` from, else that of the failure (1 for a signal)."""
-    from model.distributed import WORKER_ENV, strip_nproc
-
     lock = RunLock(run_dir)
     env = dict(os.environ, **{WORKER_ENV: "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
                                "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc)})  # fmt: skip

@@ -28,10 +28,10 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from model import ddp_launch
 from model.data import whole_frame_batch
+from model.ddp_launch import WORKER_ENV, strip_nproc  # noqa: F401 (re-exported)
 from model.train import LOSS_KEYS, Trainer, lr_at, train_step
-
-WORKER_ENV = "SIRST_DDP_WORKER"  # set by launch(): this process is one rank of a run
 
 
 def world() -> tuple[int, int]:
@@ -43,24 +43,10 @@ def in_worker() -> bool:
     return os.environ.get(WORKER_ENV) == "1"
 
 
-def strip_nproc(argv: list[str]) -> list[str]:
-    """``argv`` without ``--nproc N`` / ``--nproc=N`` (the workers must not launch again)."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == "--nproc":
-            skip = True
-        elif not a.startswith("--nproc="):
-            out.append(a)
-    return out
-
 
 def launch(argv: list[str], nproc: int, run_dir: Path, main_py: Path | None = None) -> int:
     """Run ``main.py <argv>`` as ``nproc`` ranks supervised by this process (model/ddp_launch.py);
     returns the run's exit code."""
-    from model import ddp_launch
-
     return ddp_launch.launch(argv, nproc, run_dir, main_py or Path(__file__).resolve().parents[1] / "main.py")
 
 
