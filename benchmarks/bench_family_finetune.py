@@ -102,12 +102,33 @@ def fine_tune(out: Path, n_train: int, minutes: float, steps: int, threads: int,
     return best
 
 
+def sky_fine_tune(out: Path, detector: Path, minutes: float, threads: int, seed: int) -> Path:
+    """`main.py train-sky` on family_ft: the sky network of ``detector`` for ``minutes`` more
+    (the detector is copied unchanged; no validation: the sky threshold is kept)."""
+    run = out / "sky"
+    best = run / "best.safetensors"
+    if best.is_file():
+        return best
+    cmd = [sys.executable, str(ROOT / "main.py"), "train-sky", "--data", str(out / "ds"), "--train-split",
+           "family_ft", "--val-split", "none", "--weights", str(detector), "--sky-from", str(detector),
+           "--out", str(run), "--epochs", "100", "--lr", "3e-4", "--threads", str(threads), "--seed", str(seed),
+           "--time-budget-min", f"{minutes:g}"]  # fmt: skip
+    if (run / "last.pt").is_file():
+        cmd.append("--resume")
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.call(cmd, cwd=ROOT)
+    if code != 0 or not best.is_file():
+        raise SystemExit(f"the sky fine-tune exited with code {code}; rerun to resume")
+    return best
+
+
 def evaluate(out: Path, split: str, weights: dict[str, Path], threads: int, every: int = 1) -> dict:
     """Both models on every ``every``-th frame of a split (cached in OUT/eval_<split>.json)."""
     from core.formats.densesirst import read_split
     from model.compare import densesirst_items, evaluate_models
 
-    path = out / f"eval_{split}.json"
+    tag = "" if set(weights) == {"base", "fine-tuned"} else "_" + "_".join(sorted(weights))
+    path = out / f"eval_{split}{tag}.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     ids = read_split(out / "ds", split)[::every]
@@ -140,7 +161,12 @@ def table(out: Path) -> str:
         if not path.is_file():
             continue
         res = json.loads(path.read_text(encoding="utf-8"))
-        for model in ("base", "fine-tuned"):
+        extra = out / f"eval_{split}_sky.json"
+        if extra.is_file():
+            res |= json.loads(extra.read_text(encoding="utf-8"))
+        for model in ("base", "fine-tuned", "sky"):
+            if model not in res:
+                continue
             f = res[model]
             e = f["effort"]
             rows.append(f"| {label} | {res['images']} | {model} | {f['mAP07']:.3f} | {f['pd']:.3f} | "
@@ -166,12 +192,28 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--others-every", type=int, default=1, metavar="N",
                     help="evaluate every N-th frame of the other families (1: all 197; for a loaded machine)")
+    ap.add_argument("--sky-minutes", type=float, default=0.0,
+                    help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
+                         "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
     ap.add_argument("--table", action="store_true", help="only print the table of a finished run")
     args = ap.parse_args()
     if args.table:
         print(table(args.out))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.sky_minutes > 0:
+        detector = args.out / "ft" / "best.safetensors"
+        if not detector.is_file():
+            raise SystemExit("run the detector fine-tune first (without --sky-minutes)")
+        t0, load0 = time.monotonic(), os.getloadavg()
+        sky = sky_fine_tune(args.out, detector, args.sky_minutes, args.threads, args.seed)
+        (args.out / "meta_sky.json").write_text(json.dumps({
+            "command": " ".join(sys.argv), "sky_wall_s_this_invocation": round(time.monotonic() - t0),
+            "load_before": load0, "load_after": os.getloadavg()}, indent=1), encoding="utf-8")
+        evaluate(args.out, "family_eval", {"sky": sky}, args.threads)
+        evaluate(args.out, "others", {"sky": sky}, args.threads, args.others_every)
+        print(table(args.out), flush=True)
+        return 0
     splits = make_splits(args.data, args.out, args.family, args.n_train, args.seed)
     sizes = {png_size(args.out / "ds" / "PNGImages" / f"{i}.png") for i in splits["family_ft"]}
     print(f"family {args.family}: {len(splits['family_ft'])} frames to fine-tune on, {len(splits['family_eval'])} "
