@@ -52,7 +52,8 @@ def family_of(image_id: str) -> str:
 
 
 def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> dict[str, list[str]]:
-    """OUT/ds: links to the dataset's folders and three splits of val_v2 (written once)."""
+    """OUT/ds: links to the dataset's folders, three splits of val_v2 and "replay" = family_ft +
+    all of train_v2 (written once)."""
     import numpy as np
 
     from core.formats.densesirst import read_split
@@ -60,7 +61,7 @@ def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> 
     ds = out / "ds"
     splits_dir = ds / "Splits"
     if (splits_dir / "family_eval.txt").is_file():
-        return {n: read_split(ds, n) for n in ("family_ft", "family_eval", "others")}
+        return {n: read_split(ds, n) for n in ("family_ft", "family_eval", "others", "replay")}
     splits_dir.mkdir(parents=True, exist_ok=True)
     for name in ("PNGImages", "SIRST", "SkySeg"):
         link = ds / name
@@ -75,20 +76,21 @@ def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> 
     splits = {"family_ft": [i for k, i in enumerate(fam) if k in pick],
               "family_eval": [i for k, i in enumerate(fam) if k not in pick],
               "others": [i for i in val if family_of(i) != family]}
+    splits["replay"] = splits["family_ft"] + read_split(data, "train_v2")
     for name, ids in splits.items():
         (splits_dir / f"{name}.txt").write_text("\n".join(ids), encoding="utf-8")
     return splits
 
 
-def fine_tune(out: Path, n_train: int, minutes: float, steps: int, threads: int, seed: int) -> Path:
-    """`main.py train` from the shipped weights on family_ft (resumed when a last.pt is there)."""
+def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int) -> Path:
+    """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there)."""
     run = out / "ft"
     best = run / "best.safetensors"
     events = run / "events.jsonl"
     if best.is_file() and events.is_file() and '"event": "done"' in events.read_text(encoding="utf-8"):
         return best
     repeats = max(1, -(-steps * FINE_TUNE.batch // n_train))
-    cmd = [sys.executable, str(ROOT / "main.py"), "train", "--data", str(out / "ds"), "--train-split", "family_ft",
+    cmd = [sys.executable, str(ROOT / "main.py"), "train", "--data", str(out / "ds"), "--train-split", split,
            "--val-split", "none", "--out", str(run), "--init-weights", str(SHIPPED_WEIGHTS), "--epochs", "1",
            "--repeats", str(repeats), "--batch", str(FINE_TUNE.batch), "--lr", f"{FINE_TUNE.lr:g}",
            "--warmup-steps", str(FINE_TUNE.warmup_steps), "--threads", str(threads), "--seed", str(seed),
@@ -192,6 +194,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--others-every", type=int, default=1, metavar="N",
                     help="evaluate every N-th frame of the other families (1: all 197; for a loaded machine)")
+    ap.add_argument("--replay", action="store_true",
+                    help="fine-tune on the family frames plus all of train_v2 (as a project trains on every "
+                         "reviewed image) instead of the family frames alone; use another --out")
     ap.add_argument("--sky-minutes", type=float, default=0.0,
                     help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
                          "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
@@ -220,7 +225,8 @@ def main() -> int:
           f"to evaluate, sizes {sorted(sizes)}; {len(splits['others'])} other val_v2 frames", flush=True)
     t0 = time.monotonic()
     load0 = os.getloadavg()
-    best = fine_tune(args.out, len(splits["family_ft"]), args.minutes, args.steps, args.threads, args.seed)
+    split = "replay" if args.replay else "family_ft"
+    best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed)
     ft_s = time.monotonic() - t0
     meta = {"command": " ".join(sys.argv), "fine_tune_first_losses": first_losses(args.out / "ft"),
             "fine_tune_wall_s_this_invocation": round(ft_s), "load_before_fine_tune": load0,
