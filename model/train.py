@@ -127,7 +127,9 @@ class Trainer:
         self.cfg: BafeConfig = preset(opts.preset, **(self._inherited(opts) | opts.overrides))
         self.steps = max(1, math.ceil(len(train) * opts.repeats / opts.batch))
         seed_everything(opts.seed)  # before the network exists: its initial weights come from torch's generator
-        self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": []}
+        self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": [],
+                      # saved with the state, so a resumed fine-tune still knows its parent's sky threshold
+                      "parent_sky": {"threshold": self._parent_sky_threshold, "keep": self._keep_sky_threshold}}
         self.net = self._new_net()
         self.optim = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         if opts.resume:
@@ -306,8 +308,9 @@ class Trainer:
         return True
 
     def _sky_threshold(self, val: dict) -> float:
-        if self._keep_sky_threshold or "sky_threshold" not in val:
-            return self._parent_sky_threshold
+        parent = self.state.get("parent_sky") or {"threshold": 0.5, "keep": False}  # older last.pt: none
+        if parent["keep"] or "sky_threshold" not in val:
+            return float(parent["threshold"])
         return float(val["sky_threshold"])
 
     def _halt(self, t0: float, base: float, interrupted: bool) -> TrainResult:
