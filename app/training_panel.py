@@ -463,8 +463,10 @@ class TrainingPanel(QWidget):
             return
         flags, _note = plan_training(self.window.project)
         self.run_dir, self._run_root = run_dir, root
-        self._opts = replace(self.options(), extra=flags)
+        # its original budget is unknown here: the resumed run goes on to the end of its epochs
+        self._opts = replace(self.options(), extra=flags, time_budget_min=None)
         self._replay(read_events(run_dir))
+        self.epochs.setValue(self._epochs)  # Resume continues to the run's own number of epochs
         self._say(f"Run {run_dir.name} did not finish; Resume continues it.")
 
     def _replay(self, events: list[dict]) -> None:
