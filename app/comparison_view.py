@@ -97,7 +97,9 @@ class ComparisonView(QWidget):
             n = comparison.get("images", 0)
             self.title.setText(f"New model {new!r} against the active {active!r} on {n} val "
                                f"image{'' if n == 1 else 's'} (each at its own thresholds).")
-        self.table.setHorizontalHeaderLabels([f"Active: {active}", f"New: {new}", "Change"])
+        # the names are in the title: a narrow dock would cut them in the headers
+        self.table.horizontalHeaderItem(0).setToolTip(f"the active model, {active}")
+        self.table.horizontalHeaderItem(1).setToolTip(f"the model of this run, {new}")
         self.activate_button.setEnabled(can_activate)
 
     def cell(self, row: int, column: int) -> str:
