@@ -131,7 +131,24 @@ def compare_run(args, best_weights: Path, emit, stop) -> dict | None:
         result["error"] = f"the comparison failed: {exc}"
     atomic_write_text(Path(args.out) / COMPARISON_FILE, json.dumps(result, indent=1) + "\n")
     emit(result)
+    if not getattr(emit, "jsonl", True):  # the readable log: a table after the event's JSON
+        print(format_comparison(result), file=sys.stderr)
     return result
+
+
+def format_comparison(result: dict) -> str:
+    """The comparison as a small text table (what the Training dock shows)."""
+    from model.compare import ROWS
+
+    if result.get("error"):
+        return f"no comparison: {result['error']}"
+    lines = [f"{str(result['images']) + ' val images':<35}{'active':>10}{'new':>10}"]
+    for key, label, _higher in ROWS:
+        old, new = result[ACTIVE].get(key), result[NEW].get(key)
+        cells = "".join(f"{v:>10.3f}" if isinstance(v, int | float) else f"{'-':>10}" for v in (old, new))
+        lines.append(f"  {label:<33}{cells}")
+    lines.append(f"  active: {result['active_name']}; new: {result['new_name']}")
+    return "\n".join(lines)
 
 
 def read_comparison(run_dir: Path) -> dict | None:
