@@ -14,12 +14,13 @@ import os
 import signal
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from app.model_versions import ParentModel
 from core.errors import SirstError
 from core.types import PasteMode
 
@@ -45,7 +46,49 @@ class TrainOptions:
     reviewed_only: bool = True
     resume: bool = False
     nproc: int = 1  # data-parallel training processes (train --nproc)
+    init_weights: Path | None = None  # fine-tune from these weights (None: from scratch)
+    parent_name: str | None = None  # the model version those weights are (recorded with the new one)
+    time_budget_min: float | None = None  # train --time-budget-min
+    lr: float | None = None  # None: the CLI's defaults for the three
+    warmup_steps: int | None = None
+    repeats: int | None = None
+    threads: int | None = None
+    compare: bool = True  # after training, compare with the active model on the val images
     extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
+
+
+@dataclass(frozen=True)
+class FineTuneDefaults:
+    """What "Train" does by default: continue the active model for a few minutes on one core.
+
+    The parent already detects targets and segments the sky; a few hundred crops of the newly
+    reviewed images adapt it, while the full learning rate (2e-3, from scratch) would undo much
+    of what it learned in the first steps. One core leaves the other to the annotator's GUI and
+    pre-annotation (two torch threads on a busy 2-core machine wait on each other). Validation
+    runs once, at the end (each one costs a pass over the val images).
+    """
+
+    lr: float = 5e-4  # a quarter of the from-scratch rate; half the shipped detector's 1e-3 fine-tune
+    warmup_steps: int = 10
+    steps: int = 64  # optimiser steps of 8 crops aimed at (about 2-4 s each on one core)
+    batch: int = 8  # the CLI's default batch
+    epochs: int = 1
+    minutes: float = 5.0  # the time budget (training + validation); the rate anneals to reach it
+    threads: int = 1
+
+    def repeats(self, n_train: int) -> int:
+        """Crops per training image so that one epoch is about ``steps`` steps."""
+        return max(1, -(-self.steps * self.batch // max(n_train, 1)))
+
+
+FINE_TUNE = FineTuneDefaults()
+
+
+def fine_tune_options(opts: TrainOptions, parent: ParentModel, n_train: int) -> TrainOptions:
+    """``opts`` turned into a short fine-tune of ``parent`` (FINE_TUNE) on ``n_train`` images."""
+    return replace(opts, init_weights=parent.weights, parent_name=parent.name, preset=parent.preset,
+                   lr=FINE_TUNE.lr, warmup_steps=FINE_TUNE.warmup_steps, repeats=FINE_TUNE.repeats(n_train),
+                   threads=FINE_TUNE.threads)
 
 
 def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
@@ -125,6 +168,16 @@ def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -
         args.append("--resume")
     if opts.nproc > 1:
         args += ["--nproc", str(int(opts.nproc))]
+    if opts.init_weights is not None:
+        args += ["--init-weights", str(opts.init_weights)]
+    for flag, value in (("--time-budget-min", opts.time_budget_min), ("--lr", opts.lr),
+                        ("--warmup-steps", opts.warmup_steps), ("--repeats", opts.repeats),
+                        ("--threads", opts.threads)):  # fmt: skip
+        if value is not None:
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(int(value))]
+    args.append("--no-register")  # the dock registers the version itself (register_done_run)
+    if opts.compare:
+        args.append("--compare")
     return args + list(opts.extra)
 
 
@@ -141,6 +194,8 @@ class TrainProcess(QObject):
     epoch_finished = Signal(dict)  # "epoch"
     checkpoint_saved = Signal(dict)  # "checkpoint"
     training_finished = Signal(dict)  # "done": best weights + val metrics
+    comparison_progress = Signal(dict)  # "compare_progress": images evaluated so far
+    comparison_ready = Signal(dict)  # "comparison": the new model against the active one
     training_failed = Signal(str, str)  # message, stderr tail
     training_stopped = Signal(int)  # exit code (3: checkpoint saved; other: killed)
     process_exited = Signal(int)  # any exit (after the signals above)
@@ -152,6 +207,8 @@ class TrainProcess(QObject):
         "epoch": "epoch_finished",
         "checkpoint": "checkpoint_saved",
         "done": "training_finished",
+        "compare_progress": "comparison_progress",
+        "comparison": "comparison_ready",
     }
 
     def __init__(self, parent: QObject | None = None, kill_timeout_ms: int = 20_000) -> None:

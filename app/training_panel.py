@@ -8,11 +8,8 @@ version; the combo box picks the project's active version, which pre-annotation 
 
 from __future__ import annotations
 
-import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Signal
@@ -32,20 +29,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.comparison_view import ComparisonView
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.model_versions import active_parent
 from app.preannotate_panel import MENU, format_eta
 from app.shortcuts import Shortcut, panel_action
 from app.train_process import (
+    FINE_TUNE,
     TrainOptions,
     TrainProcess,
     find_resumable_run,
+    fine_tune_options,
     new_run_dir,
     read_events,
-    train_command,
+)
+from app.training_plan import (  # noqa: F401  (default_command, plan_training: part of this module's API)
+    _same_location,
+    default_command,
+    plan_training,
+    register_done_run,
+    reviewed_train_count,
 )
 from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
-from core.types import ModelVersion, PasteMode, ReviewStatus, Split
+from core.types import ModelVersion, PasteMode
 from model.config import PRESETS  # plain dataclasses, no torch
 from model.ddp_launch import usable_cores  # no torch either
 from widgets.scrolling import set_scrolled_layout
@@ -65,60 +72,6 @@ SHORTCUTS = (
 CommandBuilder = Callable[[Path, Path, TrainOptions], tuple[str, list[str]]]
 
 
-def _same_location(a: Path | str, b: Path | str | None) -> bool:
-    """One project: the same server URL, or the same folder (a server project's root is a cache)."""
-    if b is None or isinstance(a, str) or isinstance(b, str):
-        return a == b
-    return Path(a).resolve() == Path(b).resolve()
-
-
-def default_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> tuple[str, list[str]]:
-    return sys.executable, train_command(project_root, run_dir, opts)
-
-
-def plan_training(project) -> tuple[tuple[str, ...], str]:
-    """Extra train flags for this project's reviewed images, and a note for the user.
-
-    The train CLI reads the reviewed images of the ``train`` split and validates on ``val``.
-    When training is impossible the note starts with "Cannot train" and says what to do.
-    """
-    counts = Counter(i.split for i in project.list_images(status=ReviewStatus.REVIEWED))
-    n_train, n_val = counts.get(Split.TRAIN, 0), counts.get(Split.VAL, 0)
-    if n_train == 0:
-        others = sum(counts.values())
-        where = f" ({others} reviewed images are in other splits)" if others else ""
-        return (), (
-            f"Cannot train: no reviewed images in the train split{where}. Set the split of "
-            "reviewed images to train (and a few to val) in the Image dock, then train again."
-        )
-    if n_val == 0:
-        return ("--val-split", "none"), (
-            f"{n_train} reviewed train images; no reviewed val images, so no validation "
-            "(the last epoch's weights are kept)."
-        )
-    return (), f"{n_train} reviewed train images, {n_val} reviewed val images."
-
-
-def register_done_run(project, event: dict, run_dir: Path, opts: TrainOptions) -> ModelVersion:
-    """Add the finished run's best weights to ``project`` as a new (inactive) model version."""
-    weights = Path(str(event.get("best_weights") or ""))
-    if not weights.is_file():
-        raise SirstError(
-            f"the training run reported weights {weights} but the file is not there; "
-            f"look in {run_dir} and retrain if it is empty"
-        )
-    val = {k: v for k, v in (event.get("val") or {}).items() if isinstance(v, int | float)}
-    mv = ModelVersion(
-        id=None,
-        name=run_dir.name,
-        path=str(weights),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        metrics={**val, "elapsed_s": event.get("elapsed_s"), "epochs": opts.epochs},
-        preset=opts.preset,
-    )
-    return project.add_model_version(mv)
-
-
 class TrainingPanel(QWidget):
     """Training controls, live plot and the active-model picker."""
 
@@ -135,6 +88,7 @@ class TrainingPanel(QWidget):
         self._opts = TrainOptions()
         self._resumable = False
         self._steps, self._epochs = 1, 1
+        self._new_version: ModelVersion | None = None  # registered by the last run, not yet activated
         self._build_widgets()
         self._build_layout()
         self._connect_process()
@@ -143,9 +97,23 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ building
     def _build_widgets(self) -> None:
+        self.from_scratch = QCheckBox("From scratch")
+        self.from_scratch.setToolTip("Unticked: Train continues the active model for a few minutes "
+                                     "(a fine-tune); ticked: a new network from random weights (hours)")
+        self.start_from = QLabel("")
+        self.start_from.setWordWrap(True)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(5)
+        self.epochs.setValue(FINE_TUNE.epochs)
+        self.budget = QDoubleSpinBox()  # train --time-budget-min; 0 = none
+        self.budget.setRange(0.0, 10_000.0)
+        self.budget.setDecimals(1)
+        self.budget.setSuffix(" min")
+        self.budget.setSpecialValueText("no limit")
+        self.budget.setValue(FINE_TUNE.minutes)
+        self.budget.setToolTip("Training stops after this long (validation included); the learning rate "
+                               "anneals to reach its end by then")
+        self.from_scratch.toggled.connect(self._on_scratch_toggled)
         self.nproc = QSpinBox()  # data-parallel processes (train --nproc, model/distributed.py)
         self.nproc.setRange(1, max(1, usable_cores()))  # more: refused unless --allow-oversubscribe
         self.nproc.setToolTip("Training processes (torch.distributed); the batch is split among them")
@@ -182,11 +150,18 @@ class TrainingPanel(QWidget):
         self.versions = QComboBox()
         self.versions.setToolTip("The model that pre-annotation uses")
         self.versions.currentIndexChanged.connect(self._on_version_picked)
+        self.comparison = ComparisonView()
+        self.comparison.activate_requested.connect(self.activate_new_version)
 
     def _build_layout(self) -> None:
         form = QFormLayout()
         form.addRow("Active model", self.versions)
+        start = QHBoxLayout()
+        start.addWidget(self.start_from, 1)
+        start.addWidget(self.from_scratch)
+        form.addRow("Start from", start)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Time budget", self.budget)
         form.addRow("Processes", self.nproc)
         form.addRow("Preset", self.preset)
         bag = QHBoxLayout()
@@ -207,6 +182,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(row)
         layout.addWidget(self.status)
+        layout.addWidget(self.comparison)
         layout.addWidget(self.plot, 3)
         layout.addWidget(self.error_box, 1)
 
@@ -217,6 +193,8 @@ class TrainingPanel(QWidget):
         p.epoch_finished.connect(self._on_epoch)
         p.checkpoint_saved.connect(self._on_checkpoint)
         p.training_finished.connect(self._on_done)
+        p.comparison_progress.connect(self._on_compare_progress)
+        p.comparison_ready.connect(self._on_comparison)
         p.training_failed.connect(self._on_failed)
         p.training_stopped.connect(self._on_stopped)
         p.process_exited.connect(self._on_exited)
@@ -228,6 +206,7 @@ class TrainingPanel(QWidget):
         return TrainOptions(
             epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
             paste=PasteMode(self.paste.currentData()), nproc=self.nproc.value(),
+            time_budget_min=self.budget.value() or None,
         )
 
     def start_training(self) -> bool:
@@ -240,8 +219,14 @@ class TrainingPanel(QWidget):
         flags, note = plan_training(project)
         if note.startswith("Cannot train"):
             return self._say(note)
-        self.plot.clear()
         opts = replace(self.options(), extra=flags)
+        if not self.from_scratch.isChecked():
+            try:
+                parent = active_parent(project)
+            except SirstError as exc:
+                return self._say(f"Cannot fine-tune: {exc}.")
+            opts = fine_tune_options(opts, parent, reviewed_train_count(project))
+        self.plot.clear()
         started = self._launch(project.location, new_run_dir(project.root), opts)
         self._say(f"Starting training: {note}")
         return started
@@ -269,6 +254,8 @@ class TrainingPanel(QWidget):
         self._resumable = False
         self.error_box.clear()
         self.error_box.hide()
+        self.comparison.clear()
+        self._new_version = None
         if not opts.resume:  # a resumed run continues from where its bar stopped
             self.progress.setValue(0)
         self.eta.setText("")
@@ -322,10 +309,50 @@ class TrainingPanel(QWidget):
             self._show_error(f"Training finished but its model could not be registered: {exc}")
             return
         self.refresh_versions()
-        self._say(
-            f"Training finished: model version {mv.name!r} added; pick it as the active model."
-        )
+        self._new_version = mv
+        then = ("comparing it with the active model…" if self._opts.compare
+                else "pick it as the active model.")  # fmt: skip
+        self._say(f"Training finished: model version {mv.name!r} added; {then}")
         self.version_registered.emit(mv)
+
+    def _on_compare_progress(self, ev: dict) -> None:
+        self.comparison.show_progress(int(ev.get("done") or 0), int(ev.get("total") or 0))
+
+    def _on_comparison(self, ev: dict) -> None:
+        self.comparison.show_comparison(ev, can_activate=self._new_version is not None)
+        if self._new_version is not None:
+            self._say(f"Compare, then activate {self._new_version.name!r} if it is better "
+                      "(or keep the active model).")  # fmt: skip
+
+    def activate_new_version(self) -> bool:
+        """Make the model of the last run the active one (the "Activate" button)."""
+        project, mv = self.window.project, self._new_version
+        if project is None or mv is None:
+            return self._say("No new model to activate.")
+        index = self.versions.findData(mv.id)
+        if index < 0:
+            return self._say(f"Model version {mv.name!r} is not in the open project.")
+        self.versions.setCurrentIndex(index)  # -> _on_version_picked: stored, signal sent
+        self.comparison.activate_button.setEnabled(False)
+        return True
+
+    def _on_scratch_toggled(self, scratch: bool) -> None:
+        """From scratch needs epochs, not minutes; a fine-tune the reverse (the defaults swap)."""
+        self.epochs.setValue(5 if scratch else FINE_TUNE.epochs)
+        self.budget.setValue(0.0 if scratch else FINE_TUNE.minutes)
+        self._show_start_from()
+
+    def _show_start_from(self) -> None:
+        project = self.window.project
+        self.preset.setEnabled(self.from_scratch.isChecked())  # a fine-tune keeps its parent's preset
+        if self.from_scratch.isChecked():
+            self.start_from.setText("random weights")
+            return
+        try:
+            name = active_parent(project).name
+        except SirstError as exc:
+            name = f"(unusable: {exc})"
+        self.start_from.setText(f"the active model, {name}")
 
     def _on_failed(self, message: str, stderr: str) -> None:
         self.eta.setText("")
@@ -373,6 +400,7 @@ class TrainingPanel(QWidget):
         self.versions.setCurrentIndex(current)
         self.versions.setEnabled(project is not None)
         self.versions.blockSignals(False)
+        self._show_start_from()
 
     def _on_version_picked(self, index: int) -> None:
         project = self.window.project
@@ -382,6 +410,7 @@ class TrainingPanel(QWidget):
         project.set_active_model(version_id)
         active = project.active_model()
         self._say(f"Pre-annotation now uses {active.name if active else SHIPPED_DEFAULT_NAME!r}.")
+        self._show_start_from()
         self.active_model_changed.emit(active)
 
     # ------------------------------------------------------------------ helpers
@@ -425,6 +454,7 @@ class TrainingPanel(QWidget):
             self.eta.setText("")
             self.error_box.clear()
             self.error_box.hide()
+            self.comparison.clear()
             self._say(IDLE_TEXT)
         self._update_buttons(has_project=False)
 
@@ -436,8 +466,10 @@ class TrainingPanel(QWidget):
             return
         flags, _note = plan_training(self.window.project)
         self.run_dir, self._run_root = run_dir, root
-        self._opts = replace(self.options(), extra=flags)
+        # its original budget is unknown here: the resumed run goes on to the end of its epochs
+        self._opts = replace(self.options(), extra=flags, time_budget_min=None)
         self._replay(read_events(run_dir))
+        self.epochs.setValue(self._epochs)  # Resume continues to the run's own number of epochs
         self._say(f"Run {run_dir.name} did not finish; Resume continues it.")
 
     def _replay(self, events: list[dict]) -> None:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Proposals are stored down to this score so the window's score slider can re-filter them live
 # without running the model again (the paper's test-time threshold is 0.05 too).
 PROPOSAL_SCORE_THRESHOLD = 0.05
-SHIPPED_DEFAULT_NAME = "shipped default"
+from app.model_versions import SHIPPED_DEFAULT_NAME  # noqa: E402  (re-exported)
 
 # Per-image failures that must not stop a batch: unreadable files, DB refusals (wrong mask shape),
 # model errors on one odd image (torch raises RuntimeError / ValueError for bad shapes).

@@ -29,7 +29,6 @@ from model.net import BafeNet
 from model.validate import validate
 
 LOSS_KEYS = ("cls", "box", "ctr", "sky", "total")
-INHERITED_FIELDS = ("sky_pass_long_side", "sky_pass_weight", "sky_net", "sky_flip", "sky_smooth", "sky_min_area")
 Emit = Callable[[dict], None]
 Batch = tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]
 
@@ -123,10 +122,14 @@ class Trainer:
         self.emit, self.stop = emit, stop
         self.out = Path(opts.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self._parent_sky_threshold = 0.5  # the sky threshold stored when no validation picks one
+        self._keep_sky_threshold = False
         self.cfg: BafeConfig = preset(opts.preset, **(self._inherited(opts) | opts.overrides))
         self.steps = max(1, math.ceil(len(train) * opts.repeats / opts.batch))
         seed_everything(opts.seed)  # before the network exists: its initial weights come from torch's generator
-        self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": []}
+        self.state = {"epoch": 0, "step": 0, "best_map": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": [],
+                      # saved with the state, so a resumed fine-tune still knows its parent's sky threshold
+                      "parent_sky": {"threshold": self._parent_sky_threshold, "keep": self._keep_sky_threshold}}
         self.net = self._new_net()
         self.optim = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         if opts.resume:
@@ -134,18 +137,32 @@ class Trainer:
         elif opts.init_weights is not None:
             self._init_from(Path(opts.init_weights))
 
-    @staticmethod
-    def _inherited(opts: TrainOptions) -> dict:
-        """Inference-side fields (whole-frame sky pass, sky network, clean-up) of the weights a
-        fine-tune starts from: a retrained model keeps the sky its parent gave (and its sky network,
-        whose tensors carry over and which crop training leaves as it is)."""
+    def _inherited(self, opts: TrainOptions) -> dict:
+        """The whole config of the weights a fine-tune starts from (``--set`` still overrides): the
+        network continues as its parent was built, keeps the sky its parent gave (sky pass, sky
+        network, whose tensors carry over and which crop training leaves as it is, clean-up) and,
+        until a validation picks new ones, the parent's operating and sky thresholds."""
         if opts.init_weights is None or opts.resume or Path(opts.init_weights).suffix == ".pt":
             return {}
+        import dataclasses
+
         from model.checkpoint import parse_config, read_metadata
 
         path = Path(opts.init_weights)
-        parent = parse_config(path, read_metadata(path)["config"])
-        return {k: getattr(parent, k) for k in INHERITED_FIELDS}
+        meta = read_metadata(path)
+        parent_preset = meta.get("preset")
+        if parent_preset is not None and parent_preset != opts.preset:
+            raise CheckpointError(f"{path} is a {parent_preset!r} model; fine-tune it with --preset {parent_preset}")
+        parent = parse_config(path, meta["config"])
+        fields = {f.name: getattr(parent, f.name) for f in dataclasses.fields(parent)}
+        thr = meta.get("operating_threshold")
+        if thr is not None:
+            fields["operating_threshold"] = float(thr)
+        self._parent_sky_threshold = float(meta.get("sky_threshold", 0.5))
+        # Crop training never moves a sky network: its threshold stays the one chosen for it (a new
+        # choice on a few val images would only be noise).
+        self._keep_sky_threshold = bool(parent.sky_net)
+        return fields
 
     def _new_net(self) -> BafeNet:
         net = BafeNet(self.cfg)
@@ -279,7 +296,7 @@ class Trainer:
             thr = val.get("threshold", self.cfg.operating_threshold)
             save_weights(self.out / "best.safetensors", self.net, self.cfg, self.opts.preset,
                          val=val, epoch=st["epoch"], operating_threshold=str(thr),
-                         sky_threshold=str(val.get("sky_threshold", 0.5)))
+                         sky_threshold=str(self._sky_threshold(val)))
         left = (self.opts.epochs - st["epoch"]) * self.steps
         self.emit({"event": "epoch", "epoch": st["epoch"], "losses": losses, "val": val, "best": is_best,
                    "elapsed_s": st["elapsed_s"], "eta_s": self._eta(t0, done_here, left)})
@@ -289,6 +306,12 @@ class Trainer:
         path = self._save()
         self.emit({"event": "checkpoint", "path": str(path), "epoch": st["epoch"], "best": False})
         return True
+
+    def _sky_threshold(self, val: dict) -> float:
+        parent = self.state.get("parent_sky") or {"threshold": 0.5, "keep": False}  # older last.pt: none
+        if parent["keep"] or "sky_threshold" not in val:
+            return float(parent["threshold"])
+        return float(val["sky_threshold"])
 
     def _halt(self, t0: float, base: float, interrupted: bool) -> TrainResult:
         """Save the resume state; on a normal end (last epoch or time budget) emit "done"."""

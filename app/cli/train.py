@@ -74,6 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
                         "--set changes inference-side config fields (sky pass, sky clean-up) on the way")
     p.add_argument("--sky-threshold", type=float, help="with --export: the sky-probability threshold to store")
+    from app.train_finish import add_arguments  # --from-active, --no-register, --compare
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -267,8 +270,13 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:  # before the run folder is touched
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    from app.train_finish import fine_tune_problem
     from model import distributed
     from model.ddp_launch import RunLock
+
+    if (problem := fine_tune_problem(args)) is not None:  # resolves --from-active into --init-weights
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     if args.nproc > 1 and not distributed.in_worker():  # relaunch as N ranks (model/ddp_launch.py)
         return distributed.launch(sys.argv[1:], args.nproc, args.out)
@@ -325,12 +333,16 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
     from model.distributed import make_trainer, shutdown
 
     try:
-        result = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+        trainer = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"])
+        result = trainer.run()
     finally:
         shutdown()
     if result.interrupted:
         print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    from app.train_finish import finish_run  # register the version, compare with the active model
+
+    finish_run(args, result.best_weights, result.val, trainer.state.get("elapsed_s"), events, lambda: stop["flag"])
     if args.export_weights is not None and result.best_weights is not None:
         return _export(args.out, args.export_weights)
     return EXIT_OK

@@ -271,7 +271,7 @@ def test_unfinished_run_from_an_earlier_session_can_be_resumed(qtbot, setup):
     window, panel, script, project = setup
     run_dir = _fake_run(project.root, "20240101-000000", ["start", "checkpoint"])
     logged = [
-        {"event": "start", "steps_per_epoch": 4},
+        {"event": "start", "steps_per_epoch": 4, "epochs": 7},
         {"event": "step", "epoch": 1, "step": 2, "steps": 4, "losses": {"total": 3.0}},
         {"event": "epoch", "epoch": 1, "val": {"mAP07": 0.25}},
     ]
@@ -292,6 +292,8 @@ def test_unfinished_run_from_an_earlier_session_can_be_resumed(qtbot, setup):
     with qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS):
         assert panel.resume_training()
     assert seen[0][0] == run_dir and seen[0][1].resume
+    # to the run's own 7 epochs, and no time budget of today's settings (it would end a resumed run)
+    assert seen[0][1].epochs == 7 and seen[0][1].time_budget_min is None
 
 
 def test_processes_spin_box_passes_nproc(setup):

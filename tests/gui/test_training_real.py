@@ -55,6 +55,7 @@ def test_train_register_pick_and_preannotate(qtbot, window):
     win, ids = window
     panel = win.findChild(training_panel.TrainingPanel)
     panel.command_builder = tiny_builder
+    panel.from_scratch.setChecked(True)  # a tiny network from scratch (fine-tunes: test_training_finetune_real)
     panel.epochs.setValue(1)
     with (
         qtbot.waitSignal(panel.version_registered, timeout=WAIT_MS) as reg,
@@ -92,6 +93,7 @@ def test_real_stop_then_resume(qtbot, window):
     win, _ = window
     panel = win.findChild(training_panel.TrainingPanel)
     panel.command_builder = tiny_builder
+    panel.from_scratch.setChecked(True)
     panel.epochs.setValue(200)  # far more than the test waits for
     with qtbot.waitSignal(panel.process.step_logged, timeout=WAIT_MS):
         assert panel.start_training()

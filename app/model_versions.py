@@ -1,0 +1,54 @@
+"""Model versions of a project, without Qt: where a fine-tune starts and how a finished run is
+registered. The Training dock and `main.py train --project` both register through
+``register_run``, so a version looks the same whichever started the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.errors import SirstError
+from core.types import ModelVersion
+
+SHIPPED_DEFAULT_NAME = "shipped default"
+# = model.inference.default_weights_path(), without importing torch into the GUI (tested equal)
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "resources" / "models" / "bafenet_default.safetensors"
+
+
+@dataclass(frozen=True)
+class ParentModel:
+    """The weights a fine-tune starts from: the project's active version or the shipped default."""
+
+    weights: Path
+    name: str
+    preset: str
+    version_id: int | None
+
+
+def active_parent(project) -> ParentModel:
+    """The project's active model version (its weights file must exist), else the shipped default."""
+    active = project.active_model() if project is not None else None
+    if active is None:
+        return ParentModel(SHIPPED_WEIGHTS, SHIPPED_DEFAULT_NAME, "default", None)
+    path = Path(project.resolve_path(active))
+    if not path.is_file():
+        raise SirstError(f"the active model {active.name!r} has no weights file at {path}; "
+                         "pick another model or train from scratch")
+    return ParentModel(path, active.name, active.preset, active.id)
+
+
+def register_run(project, weights: Path | str, val: dict, *, name: str, epochs: int, preset: str,
+                 elapsed_s: float | None = None, parent: str | None = None) -> ModelVersion:
+    """Add a finished run's best weights to ``project`` as a new, inactive model version."""
+    weights = Path(str(weights or ""))
+    if not str(weights) or not weights.is_file():
+        raise SirstError(f"the training run reported weights {weights} but the file is not there; "
+                         "retrain if the run folder is empty")
+    metrics = {k: v for k, v in (val or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    metrics |= {"elapsed_s": elapsed_s, "epochs": int(epochs)}
+    if parent is not None:
+        metrics["fine_tuned_from"] = parent
+    mv = ModelVersion(id=None, name=name, path=str(weights),
+                      created=datetime.now(UTC).isoformat(timespec="seconds"), metrics=metrics, preset=preset)
+    return project.add_model_version(mv)

@@ -1,0 +1,249 @@
+"""Does the loop pay? Fine-tune the shipped model on ~40 frames of one camera family, then compare
+it with the shipped model on the family's other frames and on the other families.
+
+What is held out, honestly: the shipped model was trained on train_v2 only and chosen on val_v2
+(checkpoint, thresholds; resources/models/MODEL.md). Its training therefore saw the family's
+train_v2 frames, but never its val_v2 frames. This benchmark splits the family's val_v2 frames
+(seeded): ``--n-train`` of them play the annotator's newly corrected frames (the fine-tune's
+training set), the rest are the family's evaluation frames; the other families' val_v2 frames
+measure what the fine-tune costs elsewhere. The fine-tune runs `main.py train` with the Training
+dock's fine-tune recipe (app.train_process.FINE_TUNE: lr, warm-up, one thread) but a longer
+budget, and without validation (`--val-split none`), so the parent's operating and sky thresholds
+are kept and no evaluation frame is used to choose anything.
+
+Both models are evaluated by model.compare (ONNX Runtime fp32, each at its stored thresholds):
+mAP07, Pd / FA per image, sky IoU of the cleaned proposal and corrections per image (core.effort).
+
+    nohup nice -n 10 python benchmarks/bench_family_finetune.py --data ../shared/datasets/DenseSIRST/SIRSTdevkit \\
+        --out runs/family_ft > runs/family_ft.log 2>&1 &
+
+Resumable: each stage leaves its result in OUT (ds/, ft/ with last.pt, eval_*.json); rerunning
+the same command continues where it stopped. ``--table`` prints the result table only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.model_versions import SHIPPED_WEIGHTS  # noqa: E402
+from app.train_process import FINE_TUNE  # noqa: E402
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return struct.unpack(">II", head[16:24])
+
+
+def family_of(image_id: str) -> str:
+    """The camera family of a DenseSIRST id: its leading name (iraytek-96 -> iraytek)."""
+    head = image_id.replace("_", "-").split("-")[0]
+    return "".join(c for c in head if c.isalpha()) or head
+
+
+def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> dict[str, list[str]]:
+    """OUT/ds: links to the dataset's folders, three splits of val_v2 and "replay" = family_ft +
+    all of train_v2 (written once)."""
+    import numpy as np
+
+    from core.formats.densesirst import read_split
+
+    ds = out / "ds"
+    splits_dir = ds / "Splits"
+    if (splits_dir / "family_eval.txt").is_file():
+        return {n: read_split(ds, n) for n in ("family_ft", "family_eval", "others", "replay")}
+    splits_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("PNGImages", "SIRST", "SkySeg"):
+        link = ds / name
+        if not link.exists():
+            link.symlink_to((data / name).resolve())
+    val = read_split(data, "val_v2")
+    fam = [i for i in val if family_of(i) == family]
+    if len(fam) <= n_train:
+        raise SystemExit(f"family {family!r} has {len(fam)} val_v2 frames; need more than --n-train {n_train}")
+    rng = np.random.default_rng(seed)
+    pick = set(rng.choice(len(fam), size=n_train, replace=False).tolist())
+    splits = {"family_ft": [i for k, i in enumerate(fam) if k in pick],
+              "family_eval": [i for k, i in enumerate(fam) if k not in pick],
+              "others": [i for i in val if family_of(i) != family]}
+    splits["replay"] = splits["family_ft"] + read_split(data, "train_v2")
+    for name, ids in splits.items():
+        (splits_dir / f"{name}.txt").write_text("\n".join(ids), encoding="utf-8")
+    return splits
+
+
+def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int) -> Path:
+    """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there)."""
+    run = out / "ft"
+    best = run / "best.safetensors"
+    events = run / "events.jsonl"
+    if best.is_file() and events.is_file() and '"event": "done"' in events.read_text(encoding="utf-8"):
+        return best
+    repeats = max(1, -(-steps * FINE_TUNE.batch // n_train))
+    cmd = [sys.executable, str(ROOT / "main.py"), "train", "--data", str(out / "ds"), "--train-split", split,
+           "--val-split", "none", "--out", str(run), "--init-weights", str(SHIPPED_WEIGHTS), "--epochs", "1",
+           "--repeats", str(repeats), "--batch", str(FINE_TUNE.batch), "--lr", f"{FINE_TUNE.lr:g}",
+           "--warmup-steps", str(FINE_TUNE.warmup_steps), "--threads", str(threads), "--seed", str(seed),
+           "--time-budget-min", f"{minutes:g}"]  # fmt: skip
+    if (run / "last.pt").is_file():
+        cmd.append("--resume")
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.call(cmd, cwd=ROOT)
+    if code != 0 or not best.is_file():
+        raise SystemExit(f"the fine-tune exited with code {code}; rerun to resume")
+    return best
+
+
+def sky_fine_tune(out: Path, detector: Path, minutes: float, threads: int, seed: int) -> Path:
+    """`main.py train-sky` on family_ft: the sky network of ``detector`` for ``minutes`` more
+    (the detector is copied unchanged; no validation: the sky threshold is kept)."""
+    run = out / "sky"
+    best = run / "best.safetensors"
+    if best.is_file():
+        return best
+    cmd = [sys.executable, str(ROOT / "main.py"), "train-sky", "--data", str(out / "ds"), "--train-split",
+           "family_ft", "--val-split", "none", "--weights", str(detector), "--sky-from", str(detector),
+           "--out", str(run), "--epochs", "100", "--lr", "3e-4", "--threads", str(threads), "--seed", str(seed),
+           "--time-budget-min", f"{minutes:g}"]  # fmt: skip
+    if (run / "last.pt").is_file():
+        cmd.append("--resume")
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.call(cmd, cwd=ROOT)
+    if code != 0 or not best.is_file():
+        raise SystemExit(f"the sky fine-tune exited with code {code}; rerun to resume")
+    return best
+
+
+def evaluate(out: Path, split: str, weights: dict[str, Path], threads: int, every: int = 1) -> dict:
+    """Both models on every ``every``-th frame of a split (cached in OUT/eval_<split>.json)."""
+    from core.formats.densesirst import read_split
+    from model.compare import densesirst_items, evaluate_models
+
+    tag = "" if set(weights) == {"base", "fine-tuned"} else "_" + "_".join(sorted(weights))
+    path = out / f"eval_{split}{tag}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    ids = read_split(out / "ds", split)[::every]
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            print(f"  {split}: {done}/{total} images, {time.monotonic() - t0:.0f} s", flush=True)
+
+    res = evaluate_models(weights, densesirst_items(out / "ds", ids), len(ids), threads=threads, progress=progress)
+    res = {"split": split, "images": len(ids), "every": every, "seconds": round(time.monotonic() - t0, 1),
+           "load": os.getloadavg(), **res}  # fmt: skip
+    path.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    return res
+
+
+def first_losses(run: Path) -> dict:
+    for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        ev = json.loads(line)
+        if ev.get("event") == "step":
+            return ev["losses"]
+    return {}
+
+
+def table(out: Path) -> str:
+    rows = ["| frames | images | model | mAP07 | Pd | FA/img | sky IoU | corrections/img (del / add / fix / sky) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for split, label in (("family_eval", "family, not fine-tuned on"), ("others", "other families")):
+        path = out / f"eval_{split}.json"
+        if not path.is_file():
+            continue
+        res = json.loads(path.read_text(encoding="utf-8"))
+        extra = out / f"eval_{split}_sky.json"
+        if extra.is_file():
+            res |= json.loads(extra.read_text(encoding="utf-8"))
+        for model in ("base", "fine-tuned", "sky"):
+            if model not in res:
+                continue
+            f = res[model]
+            e = f["effort"]
+            rows.append(f"| {label} | {res['images']} | {model} | {f['mAP07']:.3f} | {f['pd']:.3f} | "
+                        f"{f['fa_per_image']:.2f} | {f['sky_iou']:.3f} | {e['actions_per_img_assisted']:.2f} "
+                        f"({e['of_which_deletes']:.2f} / {e['adds']:.2f} / {e['box_fixes']:.2f} / "
+                        f"{e['sky_edits']:.2f}) |")
+    meta = out / "meta.json"
+    if meta.is_file():
+        rows.append("")
+        rows.append("```\n" + meta.read_text(encoding="utf-8").strip() + "\n```")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/DenseSIRST/SIRSTdevkit")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "family_ft")
+    ap.add_argument("--family", default="iraytek", help="camera family (the leading name of the ids)")
+    ap.add_argument("--n-train", type=int, default=40, help="family frames the fine-tune trains on")
+    ap.add_argument("--minutes", type=float, default=12.0, help="the fine-tune's time budget (<= 15)")
+    ap.add_argument("--steps", type=int, default=128, help="optimiser steps of 8 crops aimed at")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--others-every", type=int, default=1, metavar="N",
+                    help="evaluate every N-th frame of the other families (1: all 197; for a loaded machine)")
+    ap.add_argument("--replay", action="store_true",
+                    help="fine-tune on the family frames plus all of train_v2 (as a project trains on every "
+                         "reviewed image) instead of the family frames alone; use another --out")
+    ap.add_argument("--sky-minutes", type=float, default=0.0,
+                    help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
+                         "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
+    ap.add_argument("--table", action="store_true", help="only print the table of a finished run")
+    args = ap.parse_args()
+    if args.table:
+        print(table(args.out))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.sky_minutes > 0:
+        detector = args.out / "ft" / "best.safetensors"
+        if not detector.is_file():
+            raise SystemExit("run the detector fine-tune first (without --sky-minutes)")
+        t0, load0 = time.monotonic(), os.getloadavg()
+        sky = sky_fine_tune(args.out, detector, args.sky_minutes, args.threads, args.seed)
+        (args.out / "meta_sky.json").write_text(json.dumps({
+            "command": " ".join(sys.argv), "sky_wall_s_this_invocation": round(time.monotonic() - t0),
+            "load_before": load0, "load_after": os.getloadavg()}, indent=1), encoding="utf-8")
+        evaluate(args.out, "family_eval", {"sky": sky}, args.threads)
+        evaluate(args.out, "others", {"sky": sky}, args.threads, args.others_every)
+        print(table(args.out), flush=True)
+        return 0
+    splits = make_splits(args.data, args.out, args.family, args.n_train, args.seed)
+    sizes = {png_size(args.out / "ds" / "PNGImages" / f"{i}.png") for i in splits["family_ft"]}
+    print(f"family {args.family}: {len(splits['family_ft'])} frames to fine-tune on, {len(splits['family_eval'])} "
+          f"to evaluate, sizes {sorted(sizes)}; {len(splits['others'])} other val_v2 frames", flush=True)
+    t0 = time.monotonic()
+    load0 = os.getloadavg()
+    split = "replay" if args.replay else "family_ft"
+    best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed)
+    ft_s = time.monotonic() - t0
+    meta = {"command": " ".join(sys.argv), "fine_tune_first_losses": first_losses(args.out / "ft"),
+            "fine_tune_wall_s_this_invocation": round(ft_s), "load_before_fine_tune": load0,
+            "load_after_fine_tune": os.getloadavg(),
+            "fine_tune_events": sum(1 for _ in (args.out / "ft" / "events.jsonl").open())}  # fmt: skip
+    steps = [json.loads(line) for line in (args.out / "ft" / "events.jsonl").open() if '"step"' in line]
+    if steps:
+        meta |= {"fine_tune_steps": len(steps), "fine_tune_elapsed_s": round(steps[-1]["elapsed_s"]),
+                 "fine_tune_last_losses": steps[-1]["losses"]}  # fmt: skip
+    weights = {"base": SHIPPED_WEIGHTS, "fine-tuned": best}
+    evaluate(args.out, "family_eval", weights, args.threads)
+    evaluate(args.out, "others", weights, args.threads, args.others_every)
+    meta["load_at_end"] = os.getloadavg()
+    (args.out / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    print(table(args.out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

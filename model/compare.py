@@ -1,0 +1,158 @@
+"""Two models side by side on the same labelled images, as pre-annotation would serve them.
+
+Each model runs through its own ``Predictor`` (ONNX Runtime fp32 for both, so the comparison is
+not coloured by one of them having a gated int8 file), at its own operating and sky thresholds
+(the ones stored in its weights, which the GUI uses). Per model:
+
+- mAP07: every detection (score >= the config's 0.05), legacy widths, IoU >= 0.5 (core.metrics)
+- Pd / FA per image: the boxes kept at the operating threshold, rounded to pixels as `predict`
+  writes them (core.metrics.pd_fa)
+- sky IoU: the cleaned sky proposal against the labelled sky, pooled over the labelled images
+- corrections per image: core.effort on the same kept boxes and sky proposal
+
+Used by `main.py train --compare` (the Training dock's comparison before "Activate") and by
+benchmarks/bench_family_finetune.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import metrics
+from core.effort import Corrections, image_corrections, summarize
+
+COMPARE_BACKEND = "onnx"
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class EvalItem:
+    """One labelled image: raw pixels (as stored), true boxes, true sky (None: not labelled)."""
+
+    name: str
+    raw: np.ndarray
+    boxes: np.ndarray  # float [N, 4] (x1, y1, x2, y2)
+    sky: np.ndarray | None  # bool [H, W]
+
+
+def _boxes(annotation) -> np.ndarray:
+    boxes = [t.box for t in annotation.targets if t.box is not None]
+    return np.asarray(boxes, np.float64).reshape(-1, 4)
+
+
+def project_items(root, split: str, reviewed_only: bool = True) -> tuple[int, Iterator[EvalItem]]:
+    """(count, items) of a project split; images are read one at a time as the items are used."""
+    from core.project import Project
+    from core.types import ReviewStatus, Split
+
+    project = Project.open(root)
+    status = ReviewStatus.REVIEWED if reviewed_only else None
+    infos = project.list_images(split=Split(split), status=status)
+
+    def gen() -> Iterator[EvalItem]:
+        try:
+            for info in infos:
+                ann = project.annotation(info.id)
+                sky = None if ann.sky is None else np.asarray(ann.sky, bool)
+                yield EvalItem(info.name, project.load_pixels(info.id), _boxes(ann), sky)
+        finally:
+            project.close()
+
+    return len(infos), gen()
+
+
+def densesirst_items(root: Path, ids: list[str]) -> Iterator[EvalItem]:
+    """DenseSIRST images by id (boxes from SIRST/BBox, sky from SkySeg), read one at a time."""
+    from core.formats.densesirst import read_sample
+    from core.imageio import read_image
+
+    for image_id in ids:
+        s = read_sample(root, image_id)
+        sky = None if s.annotation.sky is None else np.asarray(s.annotation.sky, bool)
+        yield EvalItem(image_id, read_image(s.image_path), _boxes(s.annotation), sky)
+
+
+def rounded(boxes: np.ndarray) -> np.ndarray:
+    """Boxes rounded to pixel edges, at least 1 px wide and high (as `predict` writes them)."""
+    b = np.round(np.asarray(boxes, np.float64).reshape(-1, 4))
+    b[:, 2] = np.maximum(b[:, 2], b[:, 0] + 1)
+    b[:, 3] = np.maximum(b[:, 3], b[:, 1] + 1)
+    return b
+
+
+class _Tally:
+    """What one model accumulates over the images."""
+
+    def __init__(self) -> None:
+        self.gts: list[np.ndarray] = []
+        self.dets: list[tuple[np.ndarray, np.ndarray]] = []
+        self.kept: list[np.ndarray] = []
+        self.inter = self.union = 0
+        self.corrections: list[Corrections] = []
+
+    def add(self, item: EvalItem, pred) -> None:
+        kept = rounded(pred.boxes[pred.scores >= pred.operating_threshold])
+        sky = pred.sky_mask()
+        self.gts.append(item.boxes)
+        self.dets.append((pred.boxes, pred.scores))
+        self.kept.append(kept)
+        if item.sky is not None:
+            self.inter += int(np.count_nonzero(sky & item.sky))
+            self.union += int(np.count_nonzero(sky | item.sky))
+        self.corrections.append(image_corrections(item.boxes, kept, item.sky, sky))
+
+    def figures(self) -> dict:
+        det = metrics.evaluate_detections(self.gts, self.dets)
+        pd, fa = metrics.pd_fa(self.gts, self.kept)
+        effort = summarize(self.corrections)
+        return {
+            "images": len(self.gts), "mAP07": det.mAP07, "mAP12": det.mAP12, "pd": pd, "fa_per_image": fa,
+            "sky_iou": self.inter / self.union if self.union else None,
+            "corrections_per_image": effort.get("actions_per_img_assisted"),
+            "effort": effort,
+        }  # fmt: skip
+
+
+def load_predictor(weights: Path, threads: int | None = 1):
+    from model.inference import Predictor
+
+    return Predictor(weights, threads=threads, backend=COMPARE_BACKEND)
+
+
+def evaluate_models(weights: dict[str, Path], items: Iterable[EvalItem], total: int = 0,
+                    threads: int | None = 1, progress: Progress | None = None,
+                    stop: Callable[[], bool] | None = None) -> dict[str, dict] | None:
+    """Figures of each named model on the same items (one pass over the images); None when
+    ``stop()`` turned true midway."""
+    predictors = {name: load_predictor(w, threads) for name, w in weights.items()}
+    tallies = {name: _Tally() for name in weights}
+    done = 0
+    for item in items:
+        if stop is not None and stop():
+            return None
+        for name, predictor in predictors.items():
+            tallies[name].add(item, predictor.predict(item.raw))
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    out = {}
+    for name, p in predictors.items():
+        out[name] = tallies[name].figures() | {
+            "weights": str(weights[name]), "operating_threshold": p.operating_threshold,
+            "sky_threshold": p.sky_threshold,
+        }  # fmt: skip
+    return out
+
+
+# The rows of the comparison table: (key, label, higher is better)
+ROWS = (
+    ("mAP07", "mAP07", True),
+    ("pd", "Pd", True),
+    ("fa_per_image", "False alarms / image", False),
+    ("sky_iou", "Sky IoU", True),
+    ("corrections_per_image", "Corrections / image", False),
+)
