@@ -25,6 +25,8 @@ from core import db, edit_store, team_store
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
+from core.image_query import natural_key
+from core.listing import ImageListing
 from core.location import redact
 from core.machine import MachineSettings, PathMap
 from core.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
@@ -75,7 +77,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Project(ProjectConnect, TeamOps):
+class Project(ProjectConnect, TeamOps, ImageListing):
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
     def __init__(
@@ -227,8 +229,11 @@ class Project(ProjectConnect, TeamOps):
         return found[0] if found else None
 
     def check_missing(self) -> list[ImageInfo]:
-        """Images whose file is not at its resolved path (moved or deleted)."""
-        return [i for i in self.list_images(check_files=True) if i.missing]
+        """Images whose file is not at its resolved path (moved or deleted); one stat each."""
+        infos = self.images_by_id(self.missing_ids())
+        for info in infos:
+            info.missing = True
+        return infos
 
     def _image_row(self, s: Session, image_id: int) -> ImageRow:
         row = s.get(ImageRow, image_id)
@@ -308,7 +313,7 @@ class Project(ProjectConnect, TeamOps):
             name=name, path=self._stored_path(item.path), width=int(header.width),
             height=int(header.height), bit_depth=int(header.bit_depth),
             channels=int(header.channels), sha256=str(sha), split=Split(item.split).value,
-            status=ReviewStatus(status).value, note="", created=_now(),
+            status=ReviewStatus(status).value, note="", created=_now(), sort_key=natural_key(name),
         )  # fmt: skip
         return row, ann
 
@@ -554,7 +559,7 @@ class Project(ProjectConnect, TeamOps):
         st.n_images = sum(st.images_by_split_status.values())
         st.n_targets = per_state.get(TargetState.ACCEPTED.value, 0)
         st.n_proposals = per_state.get(TargetState.PROPOSAL.value, 0)
-        st.n_missing = len(self.check_missing()) if check_files else 0
+        st.n_missing = len(self.missing_ids()) if check_files else 0
         return st
 
 
