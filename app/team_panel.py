@@ -239,8 +239,11 @@ class TeamPanel(QWidget):
         """Folders of missing images that no path mapping covers (what to add to the map)."""
         from core.machine import FILE_NAME, config_dir
 
-        model = self.window.list_model  # listed with check_files=True when the project opened
-        unmapped = project.unmapped_images([model.info(i) for i in model.ids()])
+        # The list checks files in the background (issue 22); called again when it is done.
+        missing = project.images_by_id(sorted(self.window.list_model.missing_ids()))
+        for info in missing:
+            info.missing = True
+        unmapped = project.unmapped_images(missing)
         if not unmapped:
             self.unmapped_label.clear()
             return
@@ -372,6 +375,9 @@ def install(window) -> TeamPanel:
     dock.setWidget(panel)
     window.add_dock(dock, Qt.DockWidgetArea.LeftDockWidgetArea)
     window.project_opened.connect(panel.on_project_opened)
+    window.list_model.files_checked.connect(
+        lambda: window.project is not None and panel.show_unmapped(window.project)
+    )
     window.project_opened.connect(live.start)
     window.project_closed.connect(lambda _p: live.stop())
     window.project_closed.connect(panel.on_project_closed)
