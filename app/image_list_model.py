@@ -79,6 +79,7 @@ class ImageListModel(QAbstractListModel):
         self._shown: dict[int, int] = {}  # image id -> proposals at or above the threshold
         self._threshold = 0.0
         self._missing: set[int] = set()
+        self._files_complete = False
         self._runner = QueryRunner(self)
         self._runner.result_ready.connect(self._swap)
         self._checker: FileChecker | None = None
@@ -151,11 +152,12 @@ class ImageListModel(QAbstractListModel):
         self._infos.clear()
         self._shown.clear()
         self._missing.clear()
+        self._files_complete = False
         self.endResetModel()
         if project is not None:
             self._checker = FileChecker(project, parent=self)
             self._checker.checked.connect(self._on_checked)
-            self._checker.pass_done.connect(self.files_checked)
+            self._checker.pass_done.connect(self._on_pass_done)
             self._start_query()
         else:
             self._generation += 1
@@ -260,8 +262,13 @@ class ImageListModel(QAbstractListModel):
         """Images whose file was found missing so far (complete once ``files_checked``)."""
         return set(self._missing)
 
+    def _on_pass_done(self) -> None:
+        self._files_complete = True  # after every batch's result: signals arrive in order
+        self.files_checked.emit()
+
     def files_complete(self) -> bool:
-        return self._checker is not None and self._checker.done
+        """Every image's file was checked once (``missing_ids()`` is complete)."""
+        return self._files_complete
 
     # ---------------------------------------------------------------- rows
     def set_thumbnails(self, thumbnails: ThumbnailCache | None) -> None:
