@@ -66,6 +66,7 @@ class ImageListModel(QAbstractListModel):
 
     result_swapped = Signal()  # a query's answer is shown (rows, order and counts are new)
     files_checked = Signal()  # every image's file was checked once (missing_ids() is complete)
+    query_failed = Signal(str)  # the database refused the list's query (the list is empty)
 
     def __init__(self, thumbnails: ThumbnailCache | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -127,10 +128,12 @@ class ImageListModel(QAbstractListModel):
         self.pages_read += 1
         self._store(self.project.images_by_id(ids))
 
-    def _store(self, infos: list[ImageInfo]) -> None:
+    def _store(self, infos: list[ImageInfo], shown: dict[int, int] | None = None) -> None:
         ids = [int(i.id) for i in infos]
-        self._shown.update(dict.fromkeys(ids, 0))
-        self._shown.update(self.project.proposals_at_or_above(ids, self._threshold))
+        if shown is None:
+            shown = dict.fromkeys(ids, 0)
+            shown.update(self.project.proposals_at_or_above(ids, self._threshold))
+        self._shown.update(shown)
         for info in infos:
             self._infos[int(info.id)] = info
         while len(self._infos) > CACHE_ROWS:
@@ -183,7 +186,7 @@ class ImageListModel(QAbstractListModel):
         if self.project is None:
             return
         self._generation += 1
-        self._runner.request(self.project, self._generation, self._query)
+        self._runner.request(self.project, self._generation, self._query, self._threshold)
 
     def pending(self) -> bool:
         """True while a query's answer is not shown yet."""
@@ -209,8 +212,12 @@ class ImageListModel(QAbstractListModel):
             result.ids, result.sorted_ids, result.rows_of_sorted)  # fmt: skip
         self._total = result.total
         if self.project is not None and result.first:
-            self._store(result.first)
+            # counts read with the result are stale if the threshold moved meanwhile
+            fresh = result.threshold == self._threshold
+            self._store(result.first, result.first_shown if fresh else None)
         self.endResetModel()
+        if result.error:
+            self.query_failed.emit(f"The image list could not be read: {result.error}")
         self.result_swapped.emit()
 
     def close(self) -> None:

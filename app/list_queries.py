@@ -35,15 +35,21 @@ class ListResult:
     rows_of_sorted: np.ndarray = field(repr=False)
     total: int
     first: list[ImageInfo]
+    first_shown: dict[int, int]  # proposals at or above the threshold of the first rows
+    threshold: float = 0.0  # the threshold first_shown counted at
     error: str | None = None
 
 
-def run_query(project, generation: int, query: ImageQuery, first_rows: int = FIRST_ROWS) -> ListResult:
+def run_query(project, generation: int, query: ImageQuery, threshold: float,
+              first_rows: int = FIRST_ROWS) -> ListResult:  # fmt: skip
     ids = project.image_ids(query)
     order = np.argsort(ids, kind="stable")
     total = len(ids) if query.is_everything else project.count_images()
-    first = project.images_by_id(ids[:first_rows].tolist())
-    return ListResult(generation, query, ids, ids[order], order, total, first)
+    head = ids[:first_rows].tolist()
+    shown = dict.fromkeys(head, 0)
+    shown.update(project.proposals_at_or_above(head, threshold))
+    return ListResult(generation, query, ids, ids[order], order, total,
+                      project.images_by_id(head), shown, threshold)  # fmt: skip
 
 
 class QueryRunner(QObject):
@@ -56,20 +62,20 @@ class QueryRunner(QObject):
         super().__init__(parent)
         ensure_gui_thread_gc()
         self._cond = threading.Condition()
-        self._request: tuple[object, int, ImageQuery] | None = None
+        self._request: tuple[object, int, ImageQuery, float] | None = None
         self._done: ListResult | None = None
         self._running = 0  # generation being run
         self._stopped = False
         self.queries_run = 0
         self._thread: threading.Thread | None = None
 
-    def request(self, project, generation: int, query: ImageQuery) -> None:
+    def request(self, project, generation: int, query: ImageQuery, threshold: float = 0.0) -> None:
         with self._cond:
             if self._thread is None:  # started on first use, again after close()
                 self._stopped = False
                 self._thread = threading.Thread(target=self._run, name="list-queries", daemon=True)
                 self._thread.start()
-            self._request = (project, generation, query)
+            self._request = (project, generation, query, threshold)
             self._cond.notify_all()
 
     def wait_for(self, generation: int, timeout: float = 120.0) -> ListResult | None:
@@ -96,12 +102,13 @@ class QueryRunner(QObject):
                 self._cond.wait_for(lambda: self._stopped or self._request is not None)
                 if self._stopped:
                     return
-                (project, generation, query), self._request = self._request, None
+                (project, generation, query, threshold), self._request = self._request, None
             try:
-                result = run_query(project, generation, query)
+                result = run_query(project, generation, query, threshold)
             except (SirstError, OSError) as exc:
                 empty = np.empty(0, np.int64)
-                result = ListResult(generation, query, empty, empty, empty, 0, [], str(exc))
+                result = ListResult(generation, query, empty, empty, empty, 0, [], {}, threshold,
+                                    str(exc))
             with self._cond:
                 self.queries_run += 1
                 self._done = result

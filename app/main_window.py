@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._show_cursor)
         self.threshold_slider.valueChanged.connect(lambda v: self.set_score_threshold(v / 100))
         self.image_list.current_image_changed.connect(self.goto_image)
+        self.list_model.query_failed.connect(self.show_message)
         # Whoever changed an image's labels, its list row (counts, status colour) follows.
         self.annotation_changed.connect(self._on_annotation_changed)
         self.image_panel.field_edited.connect(self.controller.set_field)

@@ -63,6 +63,8 @@ def build(target: Path | str, n: int, frame: Path, log=print) -> float:
     order = np.random.default_rng(0).permutation(n)
     with Project.open_or_create(target) as project:
         have = project.count_images()
+        if have >= n:
+            return time.perf_counter() - t0
         for start in range(have - have % BATCH, n, BATCH):
             project.add_images(items(n, frame, start, min(start + BATCH, n), order))
             if start % (5 * BATCH) == 0:
