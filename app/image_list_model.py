@@ -216,6 +216,8 @@ class ImageListModel(QAbstractListModel):
             fresh = result.threshold == self._threshold
             self._store(result.first, result.first_shown if fresh else None)
         self.endResetModel()
+        if self._checker is not None:
+            self._checker.start_full_pass()  # the list is shown: now every file, gently
         if result.error:
             self.query_failed.emit(f"The image list could not be read: {result.error}")
         self.result_swapped.emit()

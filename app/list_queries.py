@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -123,13 +124,16 @@ class FileChecker(QObject):
 
     checked = Signal(object, object)
     pass_done = Signal()
-    BATCH = 2000
+    BATCH = 500
+    # The full pass gives way: it rests as long as each batch took (stat loops hold the GIL
+    # between calls, and the list's own query and the GUI thread come first).
+    REST = 1.0
 
-    def __init__(self, project, full_pass: bool = True, parent: QObject | None = None) -> None:
+    def __init__(self, project, parent: QObject | None = None) -> None:
         super().__init__(parent)
         ensure_gui_thread_gc()
         self._project = project
-        self._full_pass = full_pass
+        self._full_pass = False  # start_full_pass(): once the list is shown
         self._cond = threading.Condition()
         self._wanted: OrderedDict[int, None] = OrderedDict()
         self._seen: set[int] = set()
@@ -143,6 +147,11 @@ class FileChecker(QObject):
             for i in ids:
                 if int(i) not in self._seen:
                     self._wanted[int(i)] = None
+            self._cond.notify_all()
+
+    def start_full_pass(self) -> None:
+        with self._cond:
+            self._full_pass = True
             self._cond.notify_all()
 
     def forget(self, image_id: int) -> None:
@@ -173,6 +182,7 @@ class FileChecker(QObject):
                 if self._stopped:
                     return
                 wanted = self._next_wanted()
+            started = time.perf_counter()
             try:
                 if wanted:
                     rows = self._project.image_paths(wanted)
@@ -193,3 +203,5 @@ class FileChecker(QObject):
                 self._seen.update(i for i, _ in rows)
             gone = set(missing)
             self.checked.emit(missing, [i for i, _ in rows if i not in gone])
+            if not wanted:
+                time.sleep(max(0.002, self.REST * (time.perf_counter() - started)))
