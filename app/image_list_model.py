@@ -75,7 +75,7 @@ class ImageListModel(QAbstractListModel):
         self._generation = 0
         self._applied = 0
         self._ids = self._sorted = self._rows_of_sorted = _EMPTY
-        self._total = 0
+        self._total, self._total_known = 0, False
         self._infos: OrderedDict[int, ImageInfo] = OrderedDict()
         self._shown: dict[int, int] = {}  # image id -> proposals at or above the threshold
         self._threshold = 0.0
@@ -151,7 +151,7 @@ class ImageListModel(QAbstractListModel):
         self.beginResetModel()
         self.project = project
         self._ids = self._sorted = self._rows_of_sorted = _EMPTY
-        self._total = 0
+        self._total, self._total_known = 0, False
         self._infos.clear()
         self._shown.clear()
         self._missing.clear()
@@ -178,6 +178,7 @@ class ImageListModel(QAbstractListModel):
 
     def refresh(self) -> None:
         """Re-read everything (after images were added or changed outside the window)."""
+        self._total_known = False
         self._infos.clear()
         self._shown.clear()
         self._start_query()
@@ -186,7 +187,8 @@ class ImageListModel(QAbstractListModel):
         if self.project is None:
             return
         self._generation += 1
-        self._runner.request(self.project, self._generation, self._query, self._threshold)
+        known = self._total if self._total_known else None  # images added: refresh() forgets
+        self._runner.request(self.project, self._generation, self._query, self._threshold, known)
 
     def pending(self) -> bool:
         """True while a query's answer is not shown yet."""
@@ -211,6 +213,7 @@ class ImageListModel(QAbstractListModel):
         self._ids, self._sorted, self._rows_of_sorted = (
             result.ids, result.sorted_ids, result.rows_of_sorted)  # fmt: skip
         self._total = result.total
+        self._total_known = not result.error
         if self.project is not None and result.first:
             # counts read with the result are stale if the threshold moved meanwhile
             fresh = result.threshold == self._threshold
@@ -306,6 +309,8 @@ class ImageListModel(QAbstractListModel):
             for f in ("status", "split", "assignee")
         )
         if listed != matches(info, self._query) or moved:
+            if old is None and not listed:
+                self._total_known = False  # maybe a new image: count again
             self._start_query()
         else:
             self._row_changed(image_id)

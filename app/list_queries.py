@@ -42,10 +42,14 @@ class ListResult:
 
 
 def run_query(project, generation: int, query: ImageQuery, threshold: float,
-              first_rows: int = FIRST_ROWS) -> ListResult:  # fmt: skip
+              total: int | None = None, first_rows: int = FIRST_ROWS) -> ListResult:  # fmt: skip
+    """``total``: the project's image count when known (no count query then)."""
     ids = project.image_ids(query)
     order = np.argsort(ids, kind="stable")
-    total = len(ids) if query.is_everything else project.count_images()
+    if query.is_everything:
+        total = len(ids)
+    elif total is None:
+        total = project.count_images()
     head = ids[:first_rows].tolist()
     shown = dict.fromkeys(head, 0)
     shown.update(project.proposals_at_or_above(head, threshold))
@@ -63,20 +67,21 @@ class QueryRunner(QObject):
         super().__init__(parent)
         ensure_gui_thread_gc()
         self._cond = threading.Condition()
-        self._request: tuple[object, int, ImageQuery, float] | None = None
+        self._request: tuple | None = None
         self._done: ListResult | None = None
         self._running = 0  # generation being run
         self._stopped = False
         self.queries_run = 0
         self._thread: threading.Thread | None = None
 
-    def request(self, project, generation: int, query: ImageQuery, threshold: float = 0.0) -> None:
+    def request(self, project, generation: int, query: ImageQuery, threshold: float = 0.0,
+                total: int | None = None) -> None:  # fmt: skip
         with self._cond:
             if self._thread is None:  # started on first use, again after close()
                 self._stopped = False
                 self._thread = threading.Thread(target=self._run, name="list-queries", daemon=True)
                 self._thread.start()
-            self._request = (project, generation, query, threshold)
+            self._request = (project, generation, query, threshold, total)
             self._cond.notify_all()
 
     def wait_for(self, generation: int, timeout: float = 120.0) -> ListResult | None:
@@ -103,9 +108,9 @@ class QueryRunner(QObject):
                 self._cond.wait_for(lambda: self._stopped or self._request is not None)
                 if self._stopped:
                     return
-                (project, generation, query, threshold), self._request = self._request, None
+                (project, generation, query, threshold, total), self._request = self._request, None
             try:
-                result = run_query(project, generation, query, threshold)
+                result = run_query(project, generation, query, threshold, total)
             except (SirstError, OSError) as exc:
                 empty = np.empty(0, np.int64)
                 result = ListResult(generation, query, empty, empty, empty, 0, [], {}, threshold,
