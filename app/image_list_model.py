@@ -237,16 +237,16 @@ class ImageListModel(QAbstractListModel):
         if image_id not in self._shown:
             if self.project is None:
                 return info.n_proposals
-            found = self.project.proposals_at_or_above([image_id], self._threshold)
-            self._shown[image_id] = found.get(image_id, 0)
+            row = self.row_of(image_id, wait=False)  # counted for its whole page at once
+            ids = [image_id] if row is None else self._ids[row - row % PAGE :][:PAGE].tolist()
+            self._shown.update(dict.fromkeys(ids, 0))
+            self._shown.update(self.project.proposals_at_or_above(ids, self._threshold))
         return self._shown[image_id]
 
     def set_threshold(self, threshold: float) -> None:
+        """Counts at the new threshold are read for the rows painted next, a page per query."""
         self._threshold = float(threshold)
-        if self.project is not None and self._shown:
-            ids = list(self._shown)
-            self._shown = dict.fromkeys(ids, 0)
-            self._shown.update(self.project.proposals_at_or_above(ids, self._threshold))
+        self._shown.clear()
         self._all_changed()
 
     def threshold(self) -> float:
