@@ -76,6 +76,8 @@ class ImageListModel(QAbstractListModel):
         self._applied = 0
         self._ids = self._sorted = self._rows_of_sorted = _EMPTY
         self._total, self._total_known = 0, False
+        self._rows = 0  # len(self._ids), or the count while only the top rows' ids are known
+        self._partial = 0  # generation whose top rows are shown (its whole answer is coming)
         self._infos: OrderedDict[int, ImageInfo] = OrderedDict()
         self._shown: dict[int, int] = {}  # image id -> proposals at or above the threshold
         self._threshold = 0.0
@@ -91,9 +93,10 @@ class ImageListModel(QAbstractListModel):
 
     # ---------------------------------------------------------------- Qt model
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else self._rows
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> object:
+        # rows past the ids known yet (the top of the list is shown before the rest arrives)
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
         if role == ImageRole.ID:
@@ -152,6 +155,7 @@ class ImageListModel(QAbstractListModel):
         self.project = project
         self._ids = self._sorted = self._rows_of_sorted = _EMPTY
         self._total, self._total_known = 0, False
+        self._rows = 0
         self._infos.clear()
         self._shown.clear()
         self._missing.clear()
@@ -208,8 +212,14 @@ class ImageListModel(QAbstractListModel):
     def _swap(self, result: ListResult) -> None:
         if result.generation != self._generation or self._applied == self._generation:
             return  # an answer to an older question (typing went on), or already shown
+        if not result.complete and self._partial == result.generation:
+            return
         self.beginResetModel()
-        self._applied = result.generation
+        if result.complete:
+            self._applied = result.generation
+        else:
+            self._partial = result.generation
+        self._rows = len(result.ids) if result.complete else result.total
         self._ids, self._sorted, self._rows_of_sorted = (
             result.ids, result.sorted_ids, result.rows_of_sorted)  # fmt: skip
         self._total = result.total
@@ -219,7 +229,7 @@ class ImageListModel(QAbstractListModel):
             fresh = result.threshold == self._threshold
             self._store(result.first, result.first_shown if fresh else None)
         self.endResetModel()
-        if self._checker is not None:
+        if self._checker is not None and result.complete:
             self._checker.start_full_pass()  # the list is shown: now every file, gently
         if result.error:
             self.query_failed.emit(f"The image list could not be read: {result.error}")
@@ -258,8 +268,8 @@ class ImageListModel(QAbstractListModel):
         self._row_changed(int(image_id))
 
     def _all_changed(self) -> None:
-        if len(self._ids):
-            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(self._rows - 1))
 
     # ---------------------------------------------------------------- missing files
     def _on_checked(self, missing: list[int], present: list[int]) -> None:

@@ -39,6 +39,20 @@ class ListResult:
     first_shown: dict[int, int]  # proposals at or above the threshold of the first rows
     threshold: float = 0.0  # the threshold first_shown counted at
     error: str | None = None
+    complete: bool = True  # False: only the first rows' ids (``total`` rows are coming)
+
+
+def run_head(project, generation: int, query: ImageQuery, threshold: float) -> ListResult:
+    """The first rows and the count, before the whole id list: an index read of a few rows,
+    so a million-image project shows its list at once (only for the unfiltered list, where
+    the count is cheap)."""
+    ids = project.image_ids(query, limit=FIRST_ROWS)
+    order = np.argsort(ids, kind="stable")
+    head = ids.tolist()
+    shown = dict.fromkeys(head, 0)
+    shown.update(project.proposals_at_or_above(head, threshold))
+    return ListResult(generation, query, ids, ids[order], order, project.count_images(),
+                      project.images_by_id(head), shown, threshold, complete=False)  # fmt: skip
 
 
 def run_query(project, generation: int, query: ImageQuery, threshold: float,
@@ -110,6 +124,8 @@ class QueryRunner(QObject):
                     return
                 (project, generation, query, threshold, total), self._request = self._request, None
             try:
+                if query.is_everything and total is None:  # opening: show the top at once
+                    self.result_ready.emit(run_head(project, generation, query, threshold))
                 result = run_query(project, generation, query, threshold, total)
             except (SirstError, OSError) as exc:
                 empty = np.empty(0, np.int64)

@@ -105,9 +105,12 @@ def bench_list(target, n: int) -> dict[str, str]:
     t0 = time.perf_counter()
     project = Project.open(target)
     model.set_project(project)
+    wait_until(lambda: model.rowCount() > 0 and model.data(model.index(0)) is not None)
+    widget.view.viewport().repaint()
+    out["open -> list shown (top rows)"] = f"{(time.perf_counter() - t0) * 1e3:8.0f} ms  (rows {model.rowCount():,})"
     wait_until(lambda: not model.pending())
     widget.view.viewport().repaint()
-    out["open -> list shown"] = f"{(time.perf_counter() - t0) * 1e3:8.0f} ms  (rows {model.rowCount():,})"
+    out["open -> every row's id read"] = f"{(time.perf_counter() - t0) * 1e3:8.0f} ms"
     out["RSS after open"] = f"{rss_mb():8.0f} MB  (+{rss_mb() - rss0:.0f} MB)"
 
     def typed(text: str):

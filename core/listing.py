@@ -76,12 +76,14 @@ def fetch_ids(session, stmt: Select) -> np.ndarray:
 
 
 class ImageListing:
-    def image_ids(self, query: ImageQuery | None = None) -> np.ndarray:
-        """Ids of the images matching ``query``, in its order (int64 array)."""
+    def image_ids(self, query: ImageQuery | None = None, limit: int | None = None) -> np.ndarray:
+        """Ids of the images matching ``query``, in its order (int64 array); the first
+        ``limit`` only when given."""
         query = query if query is not None else ImageQuery()
         with self._session() as s:
             sqlite = s.get_bind().dialect.name == "sqlite"
-            return fetch_ids(s, ordered(filtered(select(ImageRow.id), query), query, sqlite))
+            stmt = ordered(filtered(select(ImageRow.id), query), query, sqlite)
+            return fetch_ids(s, stmt if limit is None else stmt.limit(int(limit)))
 
     def count_images(self, query: ImageQuery | None = None) -> int:
         """How many images match ``query`` (all of them for None)."""

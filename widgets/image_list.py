@@ -283,8 +283,8 @@ class ImageListWidget(QWidget):
         return self._model.rowCount() if self._model is not None else 0
 
     def current_id(self) -> int | None:
-        index = self.view.currentIndex()
-        return int(index.data(ImageRole.ID)) if index.isValid() else None
+        value = self.view.currentIndex().data(ImageRole.ID)
+        return int(value) if value is not None else None
 
     def set_current_id(self, image_id: int, emit: bool = True) -> bool:
         """Make ``image_id`` current (scrolls to it); False when it is filtered out or unknown.
@@ -367,10 +367,12 @@ class ImageListWidget(QWidget):
         return index if index.isValid() else None
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            self._wanted = int(current.data(ImageRole.ID))
-        if self._emit_current and current.isValid():
-            self.current_image_changed.emit(int(current.data(ImageRole.ID)))
+        value = current.data(ImageRole.ID) if current.isValid() else None
+        if value is None:
+            return  # a row whose id is not read yet (the list's answer is still coming)
+        self._wanted = int(value)
+        if self._emit_current:
+            self.current_image_changed.emit(int(value))
 
 
 def _list_view(parent: QWidget) -> QTableView:

@@ -130,3 +130,17 @@ def test_next_unreviewed_follows_the_list_order_and_wraps(listed):
     assert model.next_unreviewed(order[0], None) == unreviewed[-1]
     listed.project.assign([unreviewed[-1]], "bob")
     assert model.next_unreviewed(order[0], "me") is None  # bob's image is his
+
+
+def test_the_top_of_the_list_shows_before_the_whole_answer(listed):
+    from app.list_queries import FIRST_ROWS, run_head
+
+    model, project = listed.model, listed.project
+    natural = model.ids()
+    model.refresh()  # a new question; answer it with its top rows only
+    head = run_head(project, model._generation, model.query(), model.threshold())
+    model._swap(head)
+    assert model.pending() and model.rowCount() == N  # every row, the scroll bar right
+    assert [model.data(model.index(r), ImageRole.ID) for r in range(FIRST_ROWS)] == natural[:FIRST_ROWS]
+    assert model.data(model.index(FIRST_ROWS), ImageRole.ID) is None  # not known yet
+    assert model.ids() == natural and not model.pending()  # the whole answer follows
