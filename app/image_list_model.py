@@ -337,6 +337,16 @@ class ImageListModel(QAbstractListModel):
             info.missing = image_id in self._missing
         return info
 
+    def cached(self, image_id: int) -> ImageInfo | None:
+        """The row as the list holds it (None when not read yet: then the database has it)."""
+        info = self._infos.get(int(image_id))
+        if info is not None:
+            info.missing = int(image_id) in self._missing
+        return info
+
+    def is_missing(self, image_id: int) -> bool:
+        return int(image_id) in self._missing
+
     def row_of(self, image_id: int, wait: bool = True) -> int | None:
         """The row of an image in the current list (None: not listed)."""
         if wait:

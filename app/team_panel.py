@@ -168,7 +168,7 @@ class LiveRefresh(QObject):
                 info = project.get_image(image_id)
             except SirstError:
                 return  # deleted meanwhile
-        old = window.list_model.info(image_id)
+        old = window.list_model.cached(image_id)  # a row not read yet is read fresh when shown
         if old is not None and old.version < info.version:
             info.missing = old.missing
             window.list_model.update_image(info)

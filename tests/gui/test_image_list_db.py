@@ -144,3 +144,17 @@ def test_the_top_of_the_list_shows_before_the_whole_answer(listed):
     assert [model.data(model.index(r), ImageRole.ID) for r in range(FIRST_ROWS)] == natural[:FIRST_ROWS]
     assert model.data(model.index(FIRST_ROWS), ImageRole.ID) is None  # not known yet
     assert model.ids() == natural and not model.pending()  # the whole answer follows
+
+
+def test_an_edit_of_a_row_not_read_yet_is_counted_once(main_window):
+    from core.edits import AnnotationEdit, TargetChange
+    from core.types import Target
+
+    w = main_window
+    other = [i for i in w.list_model.ids() if i != w.current_image_id][-1]
+    w.list_model._infos.pop(other, None)  # the list never read this row (never scrolled to)
+    before = w.project.get_image(other).n_targets
+    w.apply_edit(AnnotationEdit(other, "Add target", (TargetChange(None, Target(point=(3.0, 3.0))),)))
+    stored = w.project.get_image(other).n_targets
+    assert stored == before + 1
+    assert w.list_model.info(other).n_targets == stored  # not before + 2
