@@ -376,7 +376,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], n: int | None = None) 
         return
     pool = ThreadPoolExecutor(n, thread_name_prefix="import")
     try:
-        window = deque(pool.submit(fn, x) for x in islice(it, 3 * n))
+        # a batch ahead: the workers go on while the caller commits the previous batch
+        window = deque(pool.submit(fn, x) for x in islice(it, BATCH + 2 * n))
         while window:
             done = window.popleft().result()
             window.extend(pool.submit(fn, x) for x in islice(it, 1))
