@@ -25,11 +25,12 @@ def follow_change(window, change: DocumentChange) -> None:
     if edit is None:
         return  # a (re)load: goto_image updates the row and the dock itself
     window.prefetcher.forget(change.image_id)  # its prefetched labels are stale now
-    old = window.list_model.info(change.image_id)
+    # the row as listed before the edit; a row the list has not read yet is read as it is now
+    old = window.list_model.cached(change.image_id)
     info = change.info
     if info is None:  # another image than the open one (a note, a worker's result)
         info = info_after(old, edit) if old is not None else window.project.get_image(edit.image_id)
-    info.missing = old.missing if old is not None else False
+    info.missing = window.list_model.is_missing(change.image_id)
     window.list_model.update_image(info)
     if change.current:
         window.image_panel.set_info(info)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.workers import ensure_gui_thread_gc
 from core.errors import SirstError
+from core.image_query import ImageQuery
 from core.types import ReviewStatus, Split
 from widgets.text import plural
 
@@ -346,8 +347,8 @@ class ExportDialog(_JobDialog):
         self.reviewed_check.setToolTip(
             "Leave out images nobody has reviewed: exported, they would say 'no targets here'"
         )
-        n_all = len(project.list_images()) if project is not None else 0
-        n_rev = (len(project.list_images(status=ReviewStatus.REVIEWED))
+        n_all = project.count_images() if project is not None else 0  # counted in SQL
+        n_rev = (project.count_images(ImageQuery(status=ReviewStatus.REVIEWED))
                  if project is not None else 0)  # fmt: skip
         self.reviewed_check.setText(f"Reviewed images only ({n_rev} of {plural(n_all, 'image')})")
         self.form.addRow("Format", self.format_combo)

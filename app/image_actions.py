@@ -17,7 +17,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from app.shortcuts import Shortcut, panel_action
-from app.workers import TaskThread, stop_thread
 from core.document import field_edit
 from core.edits import ImageField
 from core.errors import SirstError
@@ -51,11 +50,8 @@ class ImageActions:
         self.panel.proposal_counter = self._count_for
         self.model.set_threshold(window.score_threshold)
         self.actions: list[QAction] = []
-        self._loader: TaskThread | None = None
-        self._fresh: dict[int, list[float]] = {}  # edited while the loader ran: newer than it
         self._build_menu()
         window.project_opened.connect(self._on_project_opened)
-        window.project_closed.connect(self._on_project_closed)
         window.annotation_changed.connect(self._on_annotation_changed)
         window.score_threshold_changed.connect(self._on_threshold)
 
@@ -144,46 +140,20 @@ class ImageActions:
     def _count_for(self, info) -> tuple[int, float]:
         return self.model.proposals_shown(info), self.model.threshold()
 
-    def _on_project_opened(self, project) -> None:
-        """Load every proposal score off the GUI thread (1M proposals take seconds); until they
-        arrive the list shows the stored per-image counts."""
+    def _on_project_opened(self, _project) -> None:
+        """Counts are read with each page of the list (SQL, at the current threshold)."""
         self.model.set_threshold(self.window.score_threshold)
-        stop_thread(self._loader)
-        self._fresh = {}
-        loader = TaskThread(lambda _progress, _cancelled: project.proposal_scores(),
-                            parent=self.window)  # fmt: skip
-        loader.task_finished.connect(lambda scores: self._scores_loaded(loader, project, scores))
-        loader.task_failed.connect(self.window.show_message)
-        self._loader = loader
-        loader.start()
-
-    def _scores_loaded(self, loader: TaskThread, project, scores: dict) -> None:
-        if loader is not self._loader or self.window.project is not project:
-            return  # a late result of a project that was closed or replaced
-        scores.update(self._fresh)
-        self.model.set_proposal_scores(scores)
-        self.panel.refresh()
-
-    def _on_project_closed(self, _project) -> None:
-        stop_thread(self._loader)
-        self._loader = None
-        self.model.set_proposal_scores(None)
 
     def wait_loaded(self, timeout_ms: int = 30_000) -> None:
-        """Block until the scores are loaded (tests, scripts)."""
-        if self._loader is not None:
-            self._loader.wait(timeout_ms)
-            from PySide6.QtCore import QCoreApplication
-
-            QCoreApplication.processEvents()
+        """Block until the list's rows (and their counts) are shown (tests, scripts)."""
+        del timeout_ms  # the list's query has its own bound
+        self.model.sync()
 
     def _on_annotation_changed(self, image_id: int) -> None:
         project = self.window.project
         if project is None:
             return
-        scores = project.proposal_scores(image_id).get(int(image_id), [])
-        self._fresh[int(image_id)] = scores
-        self.model.update_proposal_scores(image_id, scores)
+        self.model.refresh_counts(image_id)
         if image_id == self.window.current_image_id:
             self.panel.refresh()
 

@@ -36,7 +36,7 @@ from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
 from core.types import CanvasMode, ImageInfo, ReviewStatus
 from widgets.canvas import IRCanvas
-from widgets.image_list import ImageListWidget, ImageRole
+from widgets.image_list import ImageListWidget
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._show_cursor)
         self.threshold_slider.valueChanged.connect(lambda v: self.set_score_threshold(v / 100))
         self.image_list.current_image_changed.connect(self.goto_image)
+        self.list_model.query_failed.connect(self.show_message)
         # Whoever changed an image's labels, its list row (counts, status colour) follows.
         self.annotation_changed.connect(self._on_annotation_changed)
         self.image_changed.connect(lambda _id: document_view.clear_readouts(self))
@@ -343,7 +344,7 @@ class MainWindow(QMainWindow):
         self.thumbnails = ThumbnailCache(project, parent=self)
         self.list_model.set_thumbnails(self.thumbnails)
         self.prefetcher = ImagePrefetcher(project, display=self.canvas.display_plan)
-        self.list_model.set_images(project.list_images(check_files=True))
+        self.list_model.set_project(project)  # listed in the background (issue 22)
         self.settings.add_recent(project.location)
         self.settings.set_last_project(project.location)
         self.pages.setCurrentWidget(self.editor)
@@ -353,11 +354,10 @@ class MainWindow(QMainWindow):
 
     def _show_first_image(self) -> None:
         last = self.settings.last_image(self.project.location)
-        ids = self.list_model.ids()
         found = self.project.find_image(last) if last else None
-        target = (
-            found.id if found is not None and found.id in set(ids) else (ids[0] if ids else None)
-        )
+        if found is None:
+            self.image_list.sync()  # the first row of the list (no need to wait otherwise)
+        target = found.id if found is not None else self.list_model.id_at(0)
         if target is None:
             self._show_page_message("This project has no images yet.\n\nUse File > Import (Ctrl+I) "
                                     "or drop a folder of images on this window.")  # fmt: skip
@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
     def reload_images(self) -> None:
         """Re-list the project's images (after an import)."""
         if self.project is not None:
-            self.list_model.set_images(self.project.list_images(check_files=True))
+            self.list_model.refresh()
             if self.current_image_id is None:
                 self._show_first_image()
 
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
             if worker is not None:
                 worker.close()
         self.list_model.set_thumbnails(None)
-        self.list_model.set_images([])
+        self.list_model.set_project(None)
         self.image_list.set_filters()  # the next project's list shows all its images
         self.undo_stacks.clear_all()
         self._unsubscribe()
@@ -482,15 +482,9 @@ class MainWindow(QMainWindow):
                               "This is the first image in the list.", 3000)  # fmt: skip
 
     def next_unreviewed(self) -> None:
-        current = self.current_image_id
         me = self.project.user if self.project is not None else None
-        target = self.image_list.next_matching(
-            lambda index: (
-                index.data(ImageRole.STATUS) != ReviewStatus.REVIEWED.value
-                and index.data(ImageRole.ID) != current
-                and index.data(ImageRole.ASSIGNEE) in (None, "", me)  # others' images: theirs
-            )
-        )
+        self.image_list.sync()  # others' images (held by someone else) are theirs: skipped
+        target = self.list_model.next_unreviewed(self.current_image_id, me)
         if target is None:
             self.show_message("Every image in the list is reviewed.", 5000)
         else:
@@ -532,5 +526,6 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self)
         self.workspaces.save()
         self.close_project()
+        self.list_model.close()
         self.settings.sync()
         super().closeEvent(event)

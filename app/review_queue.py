@@ -9,11 +9,9 @@ order (Shift+N), which the database finds with one indexed query on any project 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-
-from app.image_list_model import ATTENTION_ROLE
 from app.jobs import PanelJob
 from app.shortcuts import Shortcut, panel_action
+from core.image_query import ImageSort
 from widgets.text import plural
 
 MENU = "&Review"
@@ -41,28 +39,30 @@ class ReviewQueue:
         window.project_opened.connect(self._on_project_opened)
         window.project_closed.connect(self._on_project_closed)
         window.annotation_changed.connect(self._on_annotation_changed)
+        window.image_list.sort_combo.currentIndexChanged.connect(self._follow_sort)
         if window.project is not None:
             self._on_project_opened(window.project)
 
     # ------------------------------------------------------------------ list
     def set_sorted(self, on: bool) -> None:
-        """Sort the list by attention, most first (ties keep the project order), or back."""
-        proxy = self.window.image_list.proxy
-        keep = self.window.image_list.current_id()
-        proxy.setSortRole(ATTENTION_ROLE)
-        if on:
-            proxy.sort(0, Qt.SortOrder.DescendingOrder)
-        else:  # column -1: the source (project) order; ascending, or it comes back reversed
-            proxy.sort(-1, Qt.SortOrder.AscendingOrder)
-        proxy.setDynamicSortFilter(bool(on))  # rows move when a new ranking arrives
-        if keep is not None:
-            self.window.image_list.set_current_id(keep, emit=False)
+        """Sort the list by attention, most first (the database orders it: core.listing), or
+        back to name order."""
+        self.window.image_list.set_sort(ImageSort.ATTENTION if on else ImageSort.NAME)
         if self.sort_action.isChecked() != bool(on):
             self.sort_action.setChecked(bool(on))
 
+    def _follow_sort(self, _index: int = 0) -> None:
+        """The list's own sort box may leave (or pick) the attention order: the menu follows."""
+        on = self.model.query().sort == ImageSort.ATTENTION
+        if self.sort_action.isChecked() != on:
+            self.sort_action.blockSignals(True)
+            self.sort_action.setChecked(on)
+            self.sort_action.blockSignals(False)
+
     def reload(self) -> None:
-        project = self.window.project
-        self.model.set_attention(project.attention_scores() if project is not None else {})
+        """New scores: the rows move when the list is sorted by them."""
+        if self.window.project is not None and self.model.query().sort == ImageSort.ATTENTION:
+            self.model.refresh()
 
     # ------------------------------------------------------------------ navigation
     def next_image(self) -> int | None:
@@ -121,12 +121,10 @@ class ReviewQueue:
         self.reload()
 
     def _on_project_closed(self, _project) -> None:
-        self.model.set_attention({})  # the job stops itself (PanelJob)
+        pass  # the job stops itself (PanelJob); the list resets its query
 
-    def _on_annotation_changed(self, image_id: int) -> None:
-        project = self.window.project
-        if project is not None:  # a pre-annotation stores the image's new attention
-            self.model.update_attention(image_id, project.attention_of(image_id))
+    def _on_annotation_changed(self, _image_id: int) -> None:
+        self.reload()  # a pre-annotation stores the image's new attention
 
 
 def install(window) -> ReviewQueue:

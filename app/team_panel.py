@@ -189,7 +189,7 @@ class LiveRefresh(QObject):
                 info = project.get_image(image_id)
             except SirstError:
                 return  # deleted meanwhile
-        old = window.list_model.info(image_id)
+        old = window.list_model.cached(image_id)  # a row not read yet is read fresh when shown
         if old is not None and old.version < info.version:
             info.missing = old.missing
             window.list_model.update_image(info)
@@ -269,8 +269,11 @@ class TeamPanel(QWidget):
         """Folders of missing images that no path mapping covers (what to add to the map)."""
         from core.machine import FILE_NAME, config_dir
 
-        model = self.window.list_model  # listed with check_files=True when the project opened
-        unmapped = project.unmapped_images([model.info(i) for i in model.ids()])
+        # The list checks files in the background (issue 22); called again when it is done.
+        missing = project.images_by_id(sorted(self.window.list_model.missing_ids()))
+        for info in missing:
+            info.missing = True
+        unmapped = project.unmapped_images(missing)
         if not unmapped:
             self.unmapped_label.clear()
             return
@@ -404,6 +407,9 @@ def install(window) -> TeamPanel:
         menu.addAction(panel_action(window, spec, slot))
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
+    window.list_model.files_checked.connect(
+        lambda: window.project is not None and panel.show_unmapped(window.project)
+    )
     window.project_opened.connect(live.start)
     window.project_closed.connect(lambda _p: live.stop())
     window.project_closed.connect(panel.on_project_closed)

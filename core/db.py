@@ -42,7 +42,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from core import maskcodec
 from core.edits import Region
 from core.errors import ImageBusy, ProjectError
-from core.migrations import MIGRATIONS
+from core.image_query import natural_key
+from core.migrations import MIGRATIONS, SORT_INDEXES
 from core.types import (
     ImageInfo,
     ModelVersion,
@@ -54,7 +55,7 @@ from core.types import (
     TargetState,
 )
 
-SCHEMA_VERSION = 6  # queue branch: lands as v7 after scale's v6 (see core/migrations.py)
+SCHEMA_VERSION = 7  # v6: the list's natural sort key; v7: the review queue's tables
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
 # Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
@@ -94,8 +95,17 @@ class ImageRow(Base):
     # v5: the sensor pixels the latest pre-annotation repaired (core.edits.BadPixels bytes: int32
     # (x, y) pairs; NULL = not recorded). Deferred: listing images reads only its length.
     bad_pixels: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # v6: core.image_query.natural_key(name), what the image list sorts by ("Enhance-2" before
+    # "Enhance-11"); compared bytewise on both engines ("C" collation on PostgreSQL).
+    sort_key: Mapped[str] = mapped_column(
+        String().with_variant(String(collation="C"), "postgresql"),
+        default=lambda ctx: natural_key(ctx.get_current_parameters()["name"]),
+    )
 
-    __table_args__ = (Index("ix_images_split_status", "split", "status"),)
+    __table_args__ = (
+        Index("ix_images_split_status", "split", "status"),
+        *(Index(name, *cols) for name, cols in SORT_INDEXES.items()),
+    )
 
 
 class TargetRow(Base):

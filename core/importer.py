@@ -15,9 +15,14 @@ so that export writes the same split files (e.g. ``train_v2``, ``val_v2``, ``tra
 from __future__ import annotations
 
 import json
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from core import fileio, imageio
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
@@ -27,6 +32,8 @@ from core.project import NewImage, Project
 from core.types import ReviewStatus, Split
 
 BATCH = 32
+T = TypeVar("T")
+R = TypeVar("R")
 SPLIT_RECORD = "densesirst_splits.json"
 Progress = Callable[..., object]  # progress(done, total, label)
 
@@ -141,19 +148,24 @@ def import_densesirst(
             report.fail(name, message)
     present = _present_names(project)
 
+    def load(image_id: str):
+        try:
+            sample = ds.read_sample(root, image_id)
+            return sample, imageio.probe_file(sample.image_path)
+        except (FormatError, ImageReadError) as exc:
+            return exc, None
+
     def items() -> Iterator[NewImage | None]:
-        for image_id in ids:
-            if image_id in present:
-                report.existing += 1
+        todo = [i for i in ids if i not in present]
+        for _ in range(len(ids) - len(todo)):
+            report.existing += 1
+            yield None
+        for image_id, (sample, probed) in zip(todo, ordered_map(load, todo), strict=True):
+            if probed is None:
+                report.fail(image_id, str(sample))
                 yield None
                 continue
-            try:
-                sample = ds.read_sample(root, image_id)
-                header, sha = imageio.probe_file(sample.image_path)
-            except (FormatError, ImageReadError) as exc:
-                report.fail(image_id, str(exc))
-                yield None
-                continue
+            header, sha = probed
             report.warnings += [(image_id, w) for w in sample.warnings]
             yield NewImage(
                 path=sample.image_path, name=image_id, annotation=sample.annotation,
@@ -227,19 +239,24 @@ def import_coco(
     present = _present_names(project)
     forced = Split(split) if split else None
 
+    def load(entry):
+        try:
+            return _coco_item(entry, images_dir, json_path, forced)
+        except SirstError as exc:
+            return exc
+
     def items() -> Iterator[NewImage | None]:
-        for entry in entries:
-            if entry.name in present:
-                report.existing += 1
+        todo = [e for e in entries if e.name not in present]
+        for _ in range(len(entries) - len(todo)):
+            report.existing += 1
+            yield None
+        for entry, item in zip(todo, ordered_map(load, todo), strict=True):
+            if isinstance(item, SirstError):
+                report.fail(entry.name, str(item))
                 yield None
                 continue
-            try:
-                item = _coco_item(entry, images_dir, json_path, forced)
-                report.warnings += [(entry.name, w) for w in entry.warnings]
-                yield item
-            except SirstError as exc:
-                report.fail(entry.name, str(exc))
-                yield None
+            report.warnings += [(entry.name, w) for w in entry.warnings]
+            yield item
 
     _add_in_batches(project, items(), len(entries), report, progress)
     return report
@@ -296,19 +313,24 @@ def import_images(
     taken = set(infos)
     report = ImportReport()
 
+    def load(path: Path):
+        try:
+            check_id(path.stem, "file name")  # a name every exporter would refuse
+            return imageio.probe_file(path)
+        except (ImageReadError, FormatError) as exc:
+            return exc
+
     def items() -> Iterator[NewImage | None]:
-        for path in paths:
-            if path.resolve() in known_paths:
-                report.existing += 1
+        todo = [p for p in paths if p.resolve() not in known_paths]
+        for _ in range(len(paths) - len(todo)):
+            report.existing += 1
+            yield None
+        for path, probed in zip(todo, ordered_map(load, todo), strict=True):
+            if isinstance(probed, SirstError):
+                report.fail(path.name, str(probed))
                 yield None
                 continue
-            try:
-                check_id(path.stem, "file name")  # a name every exporter would refuse
-                header, sha = imageio.probe_file(path)
-            except (ImageReadError, FormatError) as exc:
-                report.fail(path.name, str(exc))
-                yield None
-                continue
+            header, sha = probed
             name = _free_name(path.stem, taken)
             taken.add(name)
             yield NewImage(path=path.resolve(), name=name, split=Split(split),
@@ -330,6 +352,38 @@ def _free_name(stem: str, taken: set[str]) -> str:
 # ---------------------------------------------------------------------------- batching
 def _present_names(project: Project) -> set[str]:
     return {i.name for i in project.list_images()}
+
+
+def workers() -> int:
+    """Threads that read and check files: the cores this process may use (at most 4)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], n: int | None = None) -> Iterator[R]:
+    """``map(fn, items)`` on a thread pool, results in order, a few items ahead at most.
+
+    Reading, inflating (zlib), hashing (hashlib), decoding (OpenCV) and most numpy work release
+    the GIL, so a file check per thread uses every core. ``fn`` must return its expected errors
+    as values: any exception it raises stops the iteration, pending work is cancelled."""
+    n = workers() if n is None else n
+    it = iter(items)
+    if n <= 1:
+        yield from map(fn, it)
+        return
+    pool = ThreadPoolExecutor(n, thread_name_prefix="import")
+    try:
+        # a batch ahead: the workers go on while the caller commits the previous batch
+        window = deque(pool.submit(fn, x) for x in islice(it, BATCH + 2 * n))
+        while window:
+            done = window.popleft().result()
+            window.extend(pool.submit(fn, x) for x in islice(it, 1))
+            yield done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _add_in_batches(

@@ -23,7 +23,8 @@ def to_uint8(mask: np.ndarray) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"a mask must be a non-empty 2-D array, got shape {arr.shape}")
-    return np.where(arr.astype(bool), FOREGROUND, 0).astype(np.uint8)
+    # bool bytes are 0 / 1: one uint8 multiply, no int64 temporary (import encodes every mask)
+    return np.asarray(arr, dtype=bool).view(np.uint8) * np.uint8(FOREGROUND)
 
 
 def encode_png(mask: np.ndarray) -> bytes:
@@ -64,7 +65,12 @@ def from_pixels(gray: np.ndarray) -> np.ndarray:
 def unusual_values(gray: np.ndarray) -> str | None:
     """A warning when the samples are not one of the plain encodings ({0, 1}, {0, 255},
     {0, 65535} or a single value); None when they are."""
-    values = np.unique(np.asarray(gray))
+    a = np.asarray(gray)
+    if a.size and a.dtype.kind in "ui":  # the common case, in a few vectorised passes
+        top = int(a.max())
+        if top in (0, 1, 255, 65535) and np.count_nonzero(a) == np.count_nonzero(a == top):
+            return None
+    values = np.unique(a)
     nonzero = values[values != 0]
     if nonzero.size <= 1 and (nonzero.size == 0 or int(nonzero[0]) in (1, 255, 65535)):
         return None

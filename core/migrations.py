@@ -88,9 +88,44 @@ def _migrate_4_to_5(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE images ADD COLUMN bad_pixels {blob}")
 
 
+# v6 indexes of the image list (name -> columns): natural order, and natural order within one
+# status or split (a filtered list reads its rows in order from the index, no sort step).
+SORT_INDEXES: dict[str, tuple[str, ...]] = {
+    "ix_images_sort": ("sort_key", "id"),
+    "ix_images_status_sort": ("status", "sort_key", "id"),
+    "ix_images_split_sort": ("split", "sort_key", "id"),
+}
+_FILL_CHUNK = 20_000
+
+
+def _migrate_5_to_6(conn: Connection) -> None:
+    """v6: images.sort_key (the natural sort key of the name, core.image_query.natural_key),
+    filled for every image, and the indexes of the image list. "C" collation on PostgreSQL so
+    that both engines compare the key bytewise."""
+    from core.image_query import natural_key  # pure function of the name: same on both engines
+
+    server = conn.dialect.name != "sqlite"
+    collate = ' COLLATE "C"' if server else ""
+    conn.exec_driver_sql(f"ALTER TABLE images ADD COLUMN sort_key VARCHAR{collate} NOT NULL DEFAULT ''")
+    if not server:  # one UPDATE statement, the key computed by SQLite calling Python
+        conn.connection.driver_connection.create_function("sirst_natural_key", 1, natural_key,
+                                                          deterministic=True)  # fmt: skip
+        conn.exec_driver_sql("UPDATE images SET sort_key = sirst_natural_key(name)")
+    else:
+        last = 0
+        while rows := conn.exec_driver_sql(
+            f"SELECT id, name FROM images WHERE id > {int(last)} ORDER BY id LIMIT {_FILL_CHUNK}"
+        ).all():
+            conn.exec_driver_sql("UPDATE images SET sort_key = %(k)s WHERE id = %(i)s",
+                                 [{"k": natural_key(n), "i": i} for i, n in rows])  # fmt: skip
+            last = rows[-1][0]
+    for name, cols in SORT_INDEXES.items():
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON images ({', '.join(cols)})")
+
+
 def _migrate_attention(conn: Connection) -> None:
-    """v6 -> v7 once merged after the sort-key step of branch `scale` (v5 -> v6 on branch `queue`
-    alone): the review queue's attention per image and the noise finder's verdicts (issue 20).
+    """v7: the review queue's attention per image (with the model's whole result as support)
+    and the noise finder's verdicts (issue 20).
     Plain DDL, the same on both engines."""
     conn.exec_driver_sql(
         "CREATE TABLE image_attention ("
@@ -112,5 +147,6 @@ def _migrate_attention(conn: Connection) -> None:
 # MIGRATIONS[v] upgrades a database from schema v to v + 1. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
-    5: _migrate_attention,  # queue branch: key 6 (v6 -> v7) after scale's v5 -> v6
+    5: _migrate_5_to_6,
+    6: _migrate_attention,
 }  # fmt: skip

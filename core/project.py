@@ -26,6 +26,8 @@ from core.attention_store import AttentionOps, keep_support
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
 from core.errors import ProjectError
+from core.image_query import natural_key
+from core.listing import ImageListing
 from core.location import redact
 from core.machine import MachineSettings, PathMap
 from core.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
@@ -76,7 +78,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Project(ProjectConnect, TeamOps, AttentionOps):
+class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     """Open with ``Project.open(root)`` / ``Project.create(root)``; see docs/architecture.md."""
 
     def __init__(
@@ -228,8 +230,11 @@ class Project(ProjectConnect, TeamOps, AttentionOps):
         return found[0] if found else None
 
     def check_missing(self) -> list[ImageInfo]:
-        """Images whose file is not at its resolved path (moved or deleted)."""
-        return [i for i in self.list_images(check_files=True) if i.missing]
+        """Images whose file is not at its resolved path (moved or deleted); one stat each."""
+        infos = self.images_by_id(self.missing_ids())
+        for info in infos:
+            info.missing = True
+        return infos
 
     def _image_row(self, s: Session, image_id: int) -> ImageRow:
         row = s.get(ImageRow, image_id)
@@ -316,7 +321,7 @@ class Project(ProjectConnect, TeamOps, AttentionOps):
             name=name, path=self._stored_path(item.path), width=int(header.width),
             height=int(header.height), bit_depth=int(header.bit_depth),
             channels=int(header.channels), sha256=str(sha), split=Split(item.split).value,
-            status=ReviewStatus(status).value, note="", created=_now(),
+            status=ReviewStatus(status).value, note="", created=_now(), sort_key=natural_key(name),
         )  # fmt: skip
         return row, ann
 
@@ -566,7 +571,7 @@ class Project(ProjectConnect, TeamOps, AttentionOps):
         st.n_images = sum(st.images_by_split_status.values())
         st.n_targets = per_state.get(TargetState.ACCEPTED.value, 0)
         st.n_proposals = per_state.get(TargetState.PROPOSAL.value, 0)
-        st.n_missing = len(self.check_missing()) if check_files else 0
+        st.n_missing = len(self.missing_ids()) if check_files else 0
         return st
 
 

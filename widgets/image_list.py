@@ -1,8 +1,10 @@
-"""The project's image list: search, status / split filters, thumbnails, status colours.
+"""The project's image list: search, status / split filters, sort order, thumbnails, status colours.
 
-Plain view code: it reads an item model through the roles of :class:`ImageRole` (the app's
-``ImageListModel`` provides them) and never touches the database. Rows have one fixed height and
-thumbnails arrive lazily, so 10,000 images scroll as fast as 10.
+Plain view code: it reads an item model through the roles of :class:`ImageRole` and hands the
+filters to it as a :class:`core.image_query.ImageQuery` (``model.set_query``: the app's
+``ImageListModel`` runs it in the database, off the GUI thread). It never touches the database.
+Typing in the search box is debounced (one query for a burst of keys). Rows have one fixed height
+and thumbnails arrive lazily, so a million images scroll as fast as ten.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
     QRect,
     QSize,
-    QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
@@ -26,16 +27,18 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
-    QListView,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from core.image_query import SORTS, ImageQuery, ImageSort
 from core.types import ReviewStatus, Split
 from widgets.text import plural
 
@@ -57,47 +60,7 @@ STATUS_COLORS = {
 }
 ROW_HEIGHT = 52
 THUMB = 44
-
-
-class ImageFilterProxy(QSortFilterProxyModel):
-    """Filters by name substring (case-insensitive), status and split."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._search = ""
-        self._status: str | None = None
-        self._split: str | None = None
-        self._holder: tuple[bool, str | None] = (False, None)  # (active, assignee; None = nobody)
-
-    def set_assignee_filter(self, active: bool, assignee: str | None = None) -> None:
-        """Only images held by ``assignee`` (None: by nobody) while ``active``."""
-        holder = (bool(active), assignee if active else None)
-        if holder == self._holder:
-            return
-        self.beginFilterChange()
-        self._holder = holder
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def set_filters(self, search: str, status: str | None, split: str | None) -> None:
-        if (search.lower(), status, split) == (self._search, self._status, self._split):
-            return
-        self.beginFilterChange()
-        self._search, self._status, self._split = search.lower(), status, split
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
-        model = self.sourceModel()
-        index = model.index(row, 0, parent)
-        if self._status is not None and index.data(ImageRole.STATUS) != self._status:
-            return False
-        if self._split is not None and index.data(ImageRole.SPLIT) != self._split:
-            return False
-        if self._holder[0] and (index.data(ImageRole.ASSIGNEE) or None) != self._holder[1]:
-            return False
-        if self._search:
-            name = index.data(Qt.ItemDataRole.DisplayRole) or ""
-            return self._search in name.lower()
-        return True
+SEARCH_DEBOUNCE_MS = 150  # a burst of keystrokes runs one query, for the last one
 
 
 class ImageItemDelegate(QStyledItemDelegate):
@@ -193,7 +156,8 @@ def _fit_details(metrics, width: int, split: str, n_t: int, n_p: int, missing: b
 
 
 class ImageListWidget(QWidget):
-    """Search box + filters + the list. Emits ``current_image_changed(id)`` on user navigation."""
+    """Search box + filters + sort + the list. Emits ``current_image_changed(id)`` on user
+    navigation. The model must offer ``set_query(ImageQuery)`` (see the module docstring)."""
 
     current_image_changed = Signal(int)
     filters_changed = Signal()
@@ -205,19 +169,24 @@ class ImageListWidget(QWidget):
         self.search.setClearButtonEnabled(True)
         self.status_filter = _combo(self, "All statuses", [s.value for s in ReviewStatus])
         self.split_filter = _combo(self, "All splits", [s.value for s in Split])
-        self.proxy = ImageFilterProxy(self)
-        self.view = QListView(self)
-        self.view.setUniformItemSizes(True)  # one row height: no per-row layout for 10k rows
-        # The delegate elides to the width it gets; a narrow dock needs no sideways scrolling.
-        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sort_combo = QComboBox(self)
+        self.sort_combo.setToolTip("Order of the list")
+        for key, spec in SORTS.items():
+            self.sort_combo.addItem(spec.label, key.value)
+        self.view = _list_view(self)
         self.view.setItemDelegate(ImageItemDelegate(self.view))
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setModel(self.proxy)
         self.count_label = QLabel(self)
+        self._model: QAbstractItemModel | None = None
+        self._holder: tuple[str] | None = None
+        self._wanted: int | None = None  # the current image, re-selected when rows are swapped
+        self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._apply_filters)
         self._build_layout()
-        self.search.textChanged.connect(self._apply_filters)
+        self.search.textChanged.connect(lambda _t: self._debounce.start())
         self.status_filter.currentIndexChanged.connect(self._apply_filters)
         self.split_filter.currentIndexChanged.connect(self._apply_filters)
+        self.sort_combo.currentIndexChanged.connect(self._apply_filters)
         self._emit_current = True
 
     def _build_layout(self) -> None:
@@ -228,32 +197,62 @@ class ImageListWidget(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
         layout.addLayout(filters)
+        layout.addWidget(self.sort_combo)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.count_label)
 
     # ---------------------------------------------------------------- model
     def set_source_model(self, model: QAbstractItemModel | None) -> None:
-        self.proxy.setSourceModel(model)
+        self._model = model
+        self.view.setModel(model)
         selection = self.view.selectionModel()
-        selection.currentChanged.connect(self._on_current_changed)
-        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved) if model else ():
-            signal.connect(self._update_count)
+        if selection is not None:
+            selection.currentChanged.connect(self._on_current_changed)
+        if model is not None:
+            model.modelReset.connect(self._on_reset)
+            for signal in (model.rowsInserted, model.rowsRemoved):
+                signal.connect(self._update_count)
         self._update_count()
+
+    def query(self) -> ImageQuery:
+        """The filters and order as set in the widgets."""
+        return ImageQuery(
+            search=self.search.text().strip(),
+            status=_enum_or_none(ReviewStatus, self.status_filter.currentData()),
+            split=_enum_or_none(Split, self.split_filter.currentData()),
+            holder=self._holder,
+            sort=ImageSort(self.sort_combo.currentData() or ImageSort.NAME.value),
+        )
 
     def _update_count(self, *_args: object) -> None:
-        model = self.proxy.sourceModel()
-        total = model.rowCount() if model is not None else 0
-        self.count_label.setText(f"{self.proxy.rowCount()} of {plural(total, 'image')}")
+        model = self._model
+        shown = model.rowCount() if model is not None else 0
+        total_of = getattr(model, "total_count", None)
+        total = total_of() if total_of is not None else shown
+        self.count_label.setText(f"{shown} of {plural(total, 'image')}")
 
     def _apply_filters(self, *_args: object) -> None:
+        self._debounce.stop()
         keep = self.current_id()
-        self.proxy.set_filters(
-            self.search.text(), self.status_filter.currentData(), self.split_filter.currentData()
-        )
         if keep is not None:
-            self.set_current_id(keep, emit=False)
-        self._update_count()
+            self._wanted = keep
+        if self._model is not None:
+            self._model.set_query(self.query())
         self.filters_changed.emit()
+
+    def _on_reset(self) -> None:
+        """New rows swapped in: select the current image again (it stays where the user is)."""
+        if self._wanted is not None:
+            self._select(self._wanted, emit=False)
+        self._update_count()
+
+    def sync(self) -> None:
+        """Run a pending search now and wait for the model's answer (before reading rows)."""
+        if self._debounce.isActive():
+            self._apply_filters()
+        sync = getattr(self._model, "sync", None)
+        if sync is not None:
+            sync()
 
     def set_filters(
         self, search: str = "", status: str | None = None, split: str | None = None
@@ -261,28 +260,43 @@ class ImageListWidget(QWidget):
         self.search.setText(search)
         self.status_filter.setCurrentIndex(max(self.status_filter.findData(status), 0))
         self.split_filter.setCurrentIndex(max(self.split_filter.findData(split), 0))
+        self._apply_filters()
+
+    def set_sort(self, sort: ImageSort) -> None:
+        self.sort_combo.setCurrentIndex(max(self.sort_combo.findData(ImageSort(sort).value), 0))
 
     def set_assignee_filter(self, active: bool, assignee: str | None = None) -> None:
-        keep = self.current_id()
-        self.proxy.set_assignee_filter(active, assignee)
-        if keep is not None:
-            self.set_current_id(keep, emit=False)
-        self._update_count()
-        self.filters_changed.emit()
+        holder = (assignee or "",) if active else None
+        if holder != self._holder:
+            self._holder = holder
+            self._apply_filters()
 
     # ---------------------------------------------------------------- navigation
     def visible_ids(self) -> list[int]:
-        return [
-            int(self.proxy.index(r, 0).data(ImageRole.ID)) for r in range(self.proxy.rowCount())
-        ]
+        self.sync()
+        ids = getattr(self._model, "ids", None)
+        if ids is not None:
+            return ids()
+        return [int(self._model.index(r, 0).data(ImageRole.ID)) for r in range(self._rows())]
+
+    def _rows(self) -> int:
+        return self._model.rowCount() if self._model is not None else 0
 
     def current_id(self) -> int | None:
-        index = self.view.currentIndex()
-        return int(index.data(ImageRole.ID)) if index.isValid() else None
+        value = self.view.currentIndex().data(ImageRole.ID)
+        return int(value) if value is not None else None
 
     def set_current_id(self, image_id: int, emit: bool = True) -> bool:
-        """Make ``image_id`` current (scrolls to it); False when it is filtered out or unknown."""
-        index = self._proxy_index(image_id)
+        """Make ``image_id`` current (scrolls to it); False when it is filtered out or unknown.
+        While the model's answer is pending it is selected when the rows arrive."""
+        self._wanted = int(image_id)
+        pending = getattr(self._model, "pending", None)
+        if pending is not None and pending():
+            return True
+        return self._select(int(image_id), emit)
+
+    def _select(self, image_id: int, emit: bool) -> bool:
+        index = self._index_of(image_id)
         if index is None:
             return False
         self._emit_current = emit
@@ -297,50 +311,91 @@ class ImageListWidget(QWidget):
 
     def neighbour_id(self, step: int) -> int | None:
         """The image ``step`` rows away in the visible order (None past either end)."""
-        rows = self.proxy.rowCount()
+        self.sync()
+        rows = self._rows()
         if rows == 0:
             return None
         current = self.view.currentIndex()
         row = current.row() + step if current.isValid() else (0 if step > 0 else rows - 1)
-        return int(self.proxy.index(row, 0).data(ImageRole.ID)) if 0 <= row < rows else None
+        return int(self._model.index(row, 0).data(ImageRole.ID)) if 0 <= row < rows else None
 
     def next_matching(self, accept: Callable[[QModelIndex], bool]) -> int | None:
-        """The first visible image after the current one (wrapping) for which ``accept`` holds."""
-        rows = self.proxy.rowCount()
+        """The first visible image after the current one (wrapping) for which ``accept`` holds
+        (reads every row: for small lists; the app model answers *next unreviewed* in SQL)."""
+        self.sync()
+        rows = self._rows()
         start = self.view.currentIndex().row() if self.view.currentIndex().isValid() else -1
         for k in range(1, rows + 1):
-            index = self.proxy.index((start + k) % rows, 0)
+            index = self._model.index((start + k) % rows, 0)
             if accept(index):
                 return int(index.data(ImageRole.ID))
         return None
 
     def selected_ids(self) -> list[int]:
-        rows = sorted(self.view.selectionModel().selectedRows(), key=lambda i: i.row())
-        return [int(i.data(ImageRole.ID)) for i in rows]
+        """Selected images in list order (ranges read at once: select-all of 1M rows is cheap)."""
+        selection = self.view.selectionModel()
+        if selection is None:
+            return []
+        between = getattr(self._model, "ids_between", None)
+        out: list[tuple[int, list[int]]] = []
+        for rng in selection.selection():
+            top, bottom = rng.top(), rng.bottom()
+            if between is not None:
+                out.append((top, between(top, bottom)))
+            else:
+                out.append((top, [int(self._model.index(r, 0).data(ImageRole.ID))
+                                  for r in range(top, bottom + 1)]))  # fmt: skip
+        return [i for _, ids in sorted(out, key=lambda t: t[0]) for i in ids]
 
     def focus_search(self) -> None:
         self.search.setFocus()
         self.search.selectAll()
 
-    def _proxy_index(self, image_id: int) -> QModelIndex | None:
-        model = self.proxy.sourceModel()
+    def _index_of(self, image_id: int) -> QModelIndex | None:
+        model = self._model
         if model is None:
             return None
-        row_of = getattr(model, "row_of", None)  # fast path: the app model keeps an id -> row map
+        row_of = getattr(model, "row_of", None)  # fast path: the app model maps id -> row
         if row_of is not None:
             row = row_of(image_id)
-            source = model.index(row, 0) if row is not None else QModelIndex()
+            index = model.index(row, 0) if row is not None else QModelIndex()
         else:
             hits = model.match(
                 model.index(0, 0), ImageRole.ID, image_id, 1, Qt.MatchFlag.MatchExactly
             )
-            source = hits[0] if hits else QModelIndex()
-        index = self.proxy.mapFromSource(source) if source.isValid() else QModelIndex()
+            index = hits[0] if hits else QModelIndex()
         return index if index.isValid() else None
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if self._emit_current and current.isValid():
-            self.current_image_changed.emit(int(current.data(ImageRole.ID)))
+        value = current.data(ImageRole.ID) if current.isValid() else None
+        if value is None:
+            return  # a row whose id is not read yet (the list's answer is still coming)
+        self._wanted = int(value)
+        if self._emit_current:
+            self.current_image_changed.emit(int(value))
+
+
+def _list_view(parent: QWidget) -> QTableView:
+    """A one-column table shown as a list. Not a QListView: its layout asks the model for an index
+    of every row (a Python call each: 1.8 s for a million rows after every filter change); a
+    table's rows are fixed-height header sections, laid out without asking the model."""
+    view = QTableView(parent)
+    view.horizontalHeader().hide()
+    view.verticalHeader().hide()
+    view.horizontalHeader().setStretchLastSection(True)
+    rows = view.verticalHeader()
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(ROW_HEIGHT)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    return view
+
+
+def _enum_or_none(cls, value):
+    return cls(value) if value is not None else None
 
 
 def _combo(parent: QWidget, all_label: str, values: list[str]) -> QComboBox:

@@ -12,6 +12,9 @@ from app.cli import EXIT_OK, EXIT_USAGE
 from core.location import project_arg
 
 _MAX_MISSING_SHOWN = 10
+# Above this many images `info` answers from the database alone unless --check-files asks
+# (one stat per image: seconds for a million files, minutes on a network share).
+CHECK_FILES_UP_TO = 50_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project", type=project_arg, help="project folder (holds project.sqlite) or "
                    "server URL postgresql+psycopg://user@host:port/db")  # fmt: skip
+    files = p.add_mutually_exclusive_group()
+    files.add_argument("--check-files", dest="check_files", action="store_true", default=None,
+                       help="look for every image file (default: only up to "
+                            f"{CHECK_FILES_UP_TO:,} images)")  # fmt: skip
+    files.add_argument("--no-check-files", dest="check_files", action="store_false",
+                       help="answer from the database alone")
     p.set_defaults(func=run)
 
 
@@ -38,19 +47,27 @@ def run(args: argparse.Namespace) -> int:
 
     with project:
         stats = project.stats(check_files=False)
-        missing = project.check_missing()
+        check = args.check_files
+        if check is None:
+            check = stats.n_images <= CHECK_FILES_UP_TO
+        missing = project.check_missing() if check else None  # one stat per image
         where = f"{project.db_path} (local files: {project.root})" if project.is_server else project.root
         print(f"Project {where}")
         print(_split_status_table(stats.images_by_split_status))
         print()
         print(f"Targets:          {stats.n_targets} accepted, {stats.n_proposals} proposals")
         print(f"Images with sky:  {stats.n_with_sky} of {stats.n_images}")
-        print(f"Missing files:    {len(missing)}")
+        if missing is None:
+            print(f"Missing files:    not checked ({stats.n_images:,} images; "
+                  "--check-files looks for every file)")  # fmt: skip
+            missing = []
+        else:
+            print(f"Missing files:    {len(missing)}")
         for info in missing[:_MAX_MISSING_SHOWN]:
             print(f"    {info.name}: {project.resolve_path(info)}")
         if len(missing) > _MAX_MISSING_SHOWN:
             print(f"    ... and {len(missing) - _MAX_MISSING_SHOWN} more")
-        for folder, infos in project.unmapped_images().items():
+        for folder, infos in project.unmapped_images(missing).items():
             print(f"    {len(infos)} under {folder}: no path mapping covers it on this machine; "
                   f"add [stored prefix, local prefix] to path_map in {config_dir() / FILE_NAME}")  # fmt: skip
         print(_model_lines(stats.model_versions))

@@ -290,6 +290,9 @@ class _Owned:
     boxes: list[tuple[int, int, int, int]]  # pixel ranges of the boxes
     labels: np.ndarray | None  # 8-connected blob label of every pixel
     owner: dict[int, int]  # blob label -> index of the box holding most of it
+    # cv2 stats per label (left, top, width, height, area): a blob's extent without a pass over
+    # the whole image per target (that pass was most of a DenseSIRST import, issue 22)
+    stats: np.ndarray | None = None
 
 
 def _blob_owners(mask: np.ndarray | None, boxes: list[Box]) -> _Owned | None:
@@ -299,7 +302,9 @@ def _blob_owners(mask: np.ndarray | None, boxes: list[Box]) -> _Owned | None:
     ranges = [_pixel_range(b, h, w) for b in boxes]
     if not mask.any() or not boxes:
         return _Owned(mask, ranges, None, {})
-    _n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    _n, labels, stats, _centroids = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     best: dict[int, tuple[int, int]] = {}  # label -> (pixels inside the box, box index)
     for k, (xa, ya, xb, yb) in enumerate(ranges):
         if xb <= xa or yb <= ya:
@@ -308,7 +313,7 @@ def _blob_owners(mask: np.ndarray | None, boxes: list[Box]) -> _Owned | None:
         for lab, cnt in zip(ids.tolist(), counts.tolist(), strict=True):
             if lab and cnt > best.get(lab, (0, -1))[0]:
                 best[lab] = (cnt, k)
-    return _Owned(mask, ranges, labels, {lab: k for lab, (_c, k) in best.items()})
+    return _Owned(mask, ranges, labels, {lab: k for lab, (_c, k) in best.items()}, stats)
 
 
 def _target_mask(owned: _Owned | None, k: int) -> TargetMask | None:
@@ -319,12 +324,14 @@ def _target_mask(owned: _Owned | None, k: int) -> TargetMask | None:
     xa, ya, xb, yb = owned.boxes[k]
     mine = [lab for lab, owner in owned.owner.items() if owner == k]
     if owned.labels is not None and mine:
-        ys, xs = np.nonzero(np.isin(owned.labels, mine))
+        st = owned.stats[mine]
+        left, top = int(st[:, cv2.CC_STAT_LEFT].min()), int(st[:, cv2.CC_STAT_TOP].min())
+        right = int((st[:, cv2.CC_STAT_LEFT] + st[:, cv2.CC_STAT_WIDTH]).max())
+        bottom = int((st[:, cv2.CC_STAT_TOP] + st[:, cv2.CC_STAT_HEIGHT]).max())
         if xb > xa and yb > ya:
-            xa, ya = min(xa, int(xs.min())), min(ya, int(ys.min()))
-            xb, yb = max(xb, int(xs.max()) + 1), max(yb, int(ys.max()) + 1)
+            xa, ya, xb, yb = min(xa, left), min(ya, top), max(xb, right), max(yb, bottom)
         else:
-            xa, ya, xb, yb = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+            xa, ya, xb, yb = left, top, right, bottom
     if xb <= xa or yb <= ya:
         return None
     bx0, by0, bx1, by1 = owned.boxes[k]

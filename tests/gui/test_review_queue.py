@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import noise_panel, review_queue
-from app.image_list_model import REASON_ROLE
 from core.document import field_edit
 from core.edits import ImageField
+from core.image_query import ImageSort
 from core.types import ReviewStatus, Source, Target, TargetState
 from tests.gui.test_inspector_support import write_png
 
@@ -80,11 +80,10 @@ def test_sort_by_needs_attention_follows_the_rows(window) -> None:
     assert len(stored) == N - 1 and len({s for _, s, _ in stored}) == N - 1
     win.actions_by_id["sort_attention"].trigger()
     assert win.image_list.visible_ids() == [i for i, _, _ in stored] + [ids[-1]]  # unranked last
-    proxy = win.image_list.proxy
-    for row, (_id, _, reason) in enumerate(stored):
-        index = proxy.index(row, 0)
-        assert index.data(REASON_ROLE) == reason
-        assert f"Needs attention: {reason}" in index.data(Qt.ItemDataRole.ToolTipRole)
+    model = win.list_model
+    for row, (_id, score, reason) in enumerate(stored):
+        tip = model.data(model.index(row), Qt.ItemDataRole.ToolTipRole)
+        assert f"Needs attention {score:.1f}: {reason}" in tip
     assert "4 proposals near threshold" in stored[0][2]
     win.actions_by_id["sort_attention"].trigger()  # off: the project order again
     assert win.image_list.visible_ids() == ids
@@ -115,7 +114,8 @@ def test_rank_images_rescores_from_the_stored_labels(window) -> None:
     assert sql(win.project.db_path, "SELECT score, reason FROM image_attention WHERE image_id = ?",
                ids[0]) == [(3.0, "sky disputed 10 %")]  # fmt: skip
     row = win.list_model.row_of(ids[0])
-    assert win.list_model.data(win.list_model.index(row), REASON_ROLE) == "sky disputed 10 %"
+    tip = win.list_model.data(win.list_model.index(row), Qt.ItemDataRole.ToolTipRole)
+    assert "Needs attention 3.0: sky disputed 10 %" in tip
 
 
 def test_noise_queue_one_key_answers_change_the_rows(qtbot, window) -> None:
@@ -162,7 +162,6 @@ def test_preannotation_scores_every_image_and_the_list_follows(qtbot, tmp_path) 
     Prediction's operating threshold, its uncertain sky) and the list's sort key follows."""
     from app import preannotate_panel
     from app.application import create_application
-    from app.image_list_model import ATTENTION_ROLE
     from app.main_window import MainWindow
     from app.settings import AppSettings
     from tests.gui.test_preannotate_support import FakePredictor, make_project
@@ -176,13 +175,18 @@ def test_preannotation_scores_every_image_and_the_list_follows(qtbot, tmp_path) 
     preannotate_panel.install(win, predictor_factory=lambda weights: FakePredictor(weights))
     panel = win.findChild(preannotate_panel.PreannotatePanel)
     model = win.list_model
-    assert [model.data(model.index(r), ATTENTION_ROLE) for r in range(3)] == [-1.0] * 3  # unranked
+    tips = [model.data(model.index(r), Qt.ItemDataRole.ToolTipRole) for r in range(3)]
+    assert not any("Needs attention" in t for t in tips)  # unranked
     with qtbot.waitSignal(panel.controller.run_ended, timeout=20_000):
         assert panel.run_unreviewed()
     stored = sql(project.db_path, "SELECT image_id, score, sky_uncertain, operating FROM image_attention "
                  "ORDER BY image_id")  # fmt: skip
     # FakePredictor: scores 0.9 and 0.1 (neither within 0.15 of 0.5), a sky logit of +-8 (certain)
     assert stored == [(i, 0.0, 0.0, 0.5) for i in ids]
-    assert [model.data(model.index(r), ATTENTION_ROLE) for r in range(3)] == [0.0] * 3
+    win.image_list.set_sort(ImageSort.ATTENTION)  # the list sorts by the stored scores (all 0)
+    win.image_list.sync()
+    assert win.image_list.visible_ids() == ids
+    tips = [model.data(model.index(r), Qt.ItemDataRole.ToolTipRole) for r in range(3)]
+    assert all("Needs attention 0.0: nothing left to check" in t for t in tips)
     panel.controller.shutdown(5000)
     win.close()

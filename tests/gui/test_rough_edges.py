@@ -331,18 +331,28 @@ def test_selected_row_details_are_readable(qtbot, monkeypatch):
 
 
 # ---------------------------------------------------------------- 12: proposals above threshold
-def test_list_counts_proposals_at_or_above_the_threshold():
+def test_list_counts_proposals_at_or_above_the_threshold(tmp_path):
+    from types import SimpleNamespace
+
+    from core.project import NewImage, Project
+    from core.types import ImageAnnotation, Target, TargetState
+
+    proposals = [Target(point=(1.0, 1.0), box=(0, 0, 2, 2), state=TargetState.PROPOSAL,
+                        score=0.01 * k) for k in range(100)]  # fmt: skip
+    header = SimpleNamespace(width=4, height=3, bit_depth=8, channels=1)
     model = ImageListModel()
-    info = ImageInfo(id=7, name="a", path="a.png", width=4, height=3, bit_depth=8, channels=1,
-                     sha256="", n_proposals=100)  # fmt: skip
-    model.set_images([info])
-    index = model.index(0)
-    assert model.data(index, ImageRole.N_PROPOSALS) == 100  # no scores known yet
-    model.set_proposal_scores({7: [0.01 * k for k in range(100)]})
-    model.set_threshold(0.5)
-    assert model.data(index, ImageRole.N_PROPOSALS) == 50
-    model.set_threshold(0.9)
-    assert model.data(index, ImageRole.N_PROPOSALS) == 10
+    with Project.create(tmp_path / "p") as project:
+        project.add_images([NewImage("a.png", annotation=ImageAnnotation(proposals),
+                                     header=header, sha256="0")])  # fmt: skip
+        model.set_project(project)
+        model.sync()
+        index = model.index(0)
+        assert model.data(index, ImageRole.N_PROPOSALS) == 100  # threshold 0: all of them
+        model.set_threshold(0.5)  # counted in the database at the threshold
+        assert model.data(index, ImageRole.N_PROPOSALS) == 50
+        model.set_threshold(0.9)
+        assert model.data(index, ImageRole.N_PROPOSALS) == 10
+        model.close()
 
 
 def test_window_list_follows_the_threshold(main_window, qtbot):

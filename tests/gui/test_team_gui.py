@@ -76,7 +76,9 @@ def test_open_server_project_live_refresh_and_conflict(window, server_project, q
     iid = window.current_image_id
     assert iid is not None and window.document.targets == []
     panel = window.team_panel
-    assert "gone.png" not in panel.unmapped_label.text() and "share" in panel.unmapped_label.text()
+    # files are checked in the background; the dock names the unmapped folder once they are
+    qtbot.waitUntil(lambda: "share" in panel.unmapped_label.text(), timeout=10_000)
+    assert "gone.png" not in panel.unmapped_label.text()
 
     # Live: bob (another machine) adds a target to the open image; it shows here within 2 s.
     with Project.open(server_project, machine=MachineSettings("bob")) as bob:

@@ -6,6 +6,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from core import db
+from core.migrations import SORT_INDEXES
 from core.project import Project
 from tests.unit.test_project import new
 
@@ -17,6 +18,9 @@ def test_v4_server_project_gets_the_bad_pixel_column(pg_url) -> None:
     with engine.begin() as conn:  # back to v4 exactly: v5 only added images.bad_pixels
         conn.exec_driver_sql("ALTER TABLE images DROP COLUMN bad_pixels")
         conn.exec_driver_sql("DROP TABLE image_attention, label_verdicts")  # the step after v5
+        for name in SORT_INDEXES:  # and v6 the sort key and its indexes
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("ALTER TABLE images DROP COLUMN sort_key")
         conn.exec_driver_sql("UPDATE sirst_meta SET value = '4' WHERE key = 'schema_version'")
     with Project.open(pg_url) as p:
         (info,) = p.list_images()

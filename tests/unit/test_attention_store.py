@@ -53,14 +53,14 @@ def project(tmp_path: Path):
         yield p
 
 
-def test_v5_file_is_upgraded_with_its_rows_intact(tmp_path: Path) -> None:
+def test_v6_file_is_upgraded_with_its_rows_intact(tmp_path: Path) -> None:
     root = tmp_path / "old"
     with Project.create(root) as p:
         (info,) = p.add_images([new("a")])
         labelled(p, info.id)
     path = root / "project.sqlite"
-    con = sqlite3.connect(path)  # the same file as v5 wrote it: without this step's tables
-    con.executescript("DROP TABLE image_attention; DROP TABLE label_verdicts; PRAGMA user_version=5;")
+    con = sqlite3.connect(path)  # the same file as v6 wrote it: without this step's tables
+    con.executescript("DROP TABLE image_attention; DROP TABLE label_verdicts; PRAGMA user_version=6;")
     con.close()
     before = {t: rows(path, f"SELECT * FROM {t} ORDER BY id") for t in ("images", "targets", "regions")}
     with Project.open(root) as p:

@@ -72,3 +72,30 @@ def test_info_on_a_plain_folder_exits_2_with_a_hint(tmp_path: Path) -> None:
     assert "not a SIRST Studio project" in res.stderr and "New Project" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "project.sqlite").exists()
+
+
+def test_info_stats_each_file_once_or_not_at_all(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Issue 22: `info` used to stat every file twice (missing files, then unmapped ones)."""
+    import os.path
+
+    from app.cli import main
+
+    root = tmp_path / "proj"
+    _build(root, tmp_path)
+    stats: list[str] = []
+    real_exists = os.path.exists
+
+    def counting_exists(path) -> bool:
+        if str(path).endswith(".png"):
+            stats.append(str(path))
+        return real_exists(path)
+
+    monkeypatch.setattr(os.path, "exists", counting_exists)
+    assert main(["info", str(root)]) == 0
+    assert "Missing files:    2" in capsys.readouterr().out
+    assert sorted(stats) == sorted(str(tmp_path / f"{n}.png") for n in ("present", "lost", "lost2"))
+    stats.clear()
+    assert main(["info", "--no-check-files", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert stats == [] and "Missing files:    not checked (3 images" in out
+    assert "Targets:          2 accepted, 1 proposals" in out  # the rest still answers

@@ -96,7 +96,7 @@ def test_v1_project_is_upgraded_on_open(tmp_path: Path) -> None:
         p.replace_proposals(1, [Target(point=(1, 1))], ~sky, model_version_id=None)
         assert np.array_equal(p.sky_mask(1, TargetState.PROPOSAL), ~sky)
     db_path = root / "project.sqlite"
-    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION >= 6
+    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 7
     assert "note" in columns(db_path, "images")
     assert "model_version_id" in columns(db_path, "regions")
     with Project.open(root) as p:  # a second open finds nothing left to migrate
@@ -241,7 +241,7 @@ def test_v2_project_gets_ids_that_are_never_reused(tmp_path: Path) -> None:
         assert p.add_target(1, Target(point=(3, 3))).id == 10
         p.set_sky_mask(1, ~sky)
         p.set_sky_mask(1, sky)
-    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION >= 6
+    assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 7
     for table in ("targets", "regions"):
         assert "AUTOINCREMENT" in sql_of(db_path, table)
     con = sqlite3.connect(db_path)
