@@ -1,6 +1,6 @@
 """Task workspaces and the dock layout: View > Label / Train / Inspect, View > Panels, Reset Layout.
 
-Each workspace shows the docks of one task (ADR 0011): Label keeps the canvas big with the image
+Each workspace shows the docks of one task (ADR 0012): Label keeps the canvas big with the image
 list, the Image dock, the object list, the navigator and pre-annotation; Train gives the training
 plot and the BAG-CP preview a wide column; Inspect gives the false-alarm gallery and the dataset
 statistics the bottom of the window. Every dock comes through ``app.docks.install_dock`` (or

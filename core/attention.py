@@ -2,7 +2,7 @@
 disputes (numpy / OpenCV only; no Qt, no torch, no database).
 
 Both compare what the model proposed (stored proposals with their scores, the proposed sky) with
-what is labelled (accepted targets, the accepted sky). The rules, in points (why: docs/adr/0011-queue-attention-and-label-noise.md):
+what is labelled (accepted targets, the accepted sky). The rules, in points (why: docs/adr/0016-attention-and-label-noise.md):
 
 - a proposal within ``NEAR_BAND`` of the operating threshold: 1 point (the annotator must decide);
 - sky uncertain: the share of the frame whose sky probability lies near the sky threshold

@@ -1,4 +1,4 @@
-"""The review queue and the label-noise finder on a project's database (issue 20, docs/adr/0011-queue-attention-and-label-noise.md).
+"""The review queue and the label-noise finder on a project's database (issue 20, docs/adr/0016-attention-and-label-noise.md).
 
 A mixin of ``core.project.Project`` (it uses only ``_session`` and ``user``): the attention of an
 image (core.attention) is stored in ``image_attention`` when it is pre-annotated or ranked, so a

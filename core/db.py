@@ -188,7 +188,7 @@ class EditLogRow(Base):
 
 
 class ImageAttentionRow(Base):
-    """v6 (queue branch, issue 20): how much an image needs a human (core.attention), written when
+    """v7 (issue 20): how much an image needs a human (core.attention), written when
     it is pre-annotated or ranked; the image list sorts by ``score`` in SQL (index)."""
 
     __tablename__ = "image_attention"
@@ -213,7 +213,7 @@ class ImageAttentionRow(Base):
 
 
 class LabelVerdictRow(Base):
-    """v6 (queue branch): the annotator's answer to a label the model disputes (the noise
+    """v7: the annotator's answer to a label the model disputes (the noise
     finder): kept or marked for a second look, so that it is not shown again."""
 
     __tablename__ = "label_verdicts"

@@ -1,6 +1,6 @@
 """BAFE-Net as a custom YOLO-style model for X-AnyLabeling: one static ONNX graph plus its YAML.
 
-X-AnyLabeling's ``yolov8`` model type (docs/adr/0011-metrics-x-anylabeling.md) feeds the graph an
+X-AnyLabeling's ``yolov8`` model type (docs/adr/0018-pd-fa-and-x-anylabeling.md) feeds the graph an
 RGB frame letterboxed to the graph's fixed input size (aspect kept, the rest filled with grey 114),
 as float32 [1, 3, H, W] in [0, 1], and reads one output [1, 4 + classes, N]: per candidate the box
 centre x, centre y, width, height in input pixels, then one score per class. It keeps the
@@ -19,7 +19,7 @@ model's operating threshold as ``confidence_threshold`` and the config's NMS IoU
 Export at the size of the frames to label (default 640x512): a frame of that size passes the
 letterbox unchanged and gets exactly ``predict``'s boxes. Other frames are scaled and padded with
 grey bands, and the network's dynamic channel selection pools over the whole input, bands
-included, so their scores shift (ADR 0011 has the figures).
+included, so their scores shift (ADR 0018 has the figures).
 """
 
 from __future__ import annotations

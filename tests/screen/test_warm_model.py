@@ -1,4 +1,4 @@
-"""The warm model in the real app (issue 19, ADR 0011): opening a project loads the active model in
+"""The warm model in the real app (issue 19, ADR 0013): opening a project loads the active model in
 the background (the probe reports the status bar's state), and a pre-annotation pressed after it
 stores its result. Checked against project.sqlite read with sqlite3."""
 
