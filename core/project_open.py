@@ -12,7 +12,7 @@ from typing import Self
 
 from sqlalchemy.exc import DBAPIError
 
-from core import db
+from core import db, schema
 from core.errors import ProjectError
 from core.location import as_url, redact, server_root
 from core.machine import MachineSettings
@@ -36,7 +36,7 @@ def _machine_settings() -> MachineSettings:
 def _upgrade(engine, label: Path | str, adopt_empty: bool = True) -> None:
     """Bring the schema up to date; the engine is disposed when that fails."""
     try:
-        db.upgrade_schema(engine, label, adopt_empty)
+        schema.upgrade_schema(engine, label, adopt_empty)
     except (DBAPIError, sqlite3.Error) as e:
         engine.dispose()
         raise db.damaged(label, e) from e
@@ -62,7 +62,7 @@ def _create_database(path: Path) -> None:
     engine = db.make_engine(tmp)
     try:
         try:
-            db.upgrade_schema(engine, path)
+            schema.upgrade_schema(engine, path)
             with engine.connect() as conn:  # the WAL into the file: nothing may stay behind in it
                 busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
         except (DBAPIError, sqlite3.Error, SQLAlchemyError, ProjectError) as e:  # "disk I/O error" when full
@@ -147,7 +147,7 @@ class ProjectConnect:
         for immutable in (False, True):
             engine = db.make_engine(db_path, read_only=True, immutable=immutable)
             try:
-                db.check_schema_read_only(engine, db_path)
+                schema.check_schema_read_only(engine, db_path)
                 return cls(root, engine, machine=machine, read_only=True)
             except ProjectError:
                 engine.dispose()
@@ -179,7 +179,7 @@ class ProjectConnect:
         if create is not None:
             try:
                 with engine.connect() as conn:
-                    version, _app_id, has_tables = db._read_meta(conn)
+                    version, _app_id, has_tables = schema.read_meta(conn)
             except (DBAPIError, sqlite3.Error) as e:
                 engine.dispose()
                 raise db.damaged(label, e) from e
