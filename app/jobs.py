@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import QCoreApplication, QObject
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject
 
 from app.workers import (
     Cancelled,
@@ -79,6 +79,14 @@ class PanelJob(QObject):
         self.thread, self.project = thread, project
         thread.start()
         return True
+
+    def wait(self, timeout_ms: int = 60_000) -> None:
+        """Block until the job finished and its result was delivered (tests, scripts)."""
+        deadline = QDeadlineTimer(timeout_ms)
+        while self.is_running() and not deadline.hasExpired():
+            QCoreApplication.processEvents()
+            if self.thread is not None:
+                self.thread.wait(20)
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check; its (partial) result is still delivered."""

@@ -95,13 +95,7 @@ class NoisePanel(QWidget):
 
     def wait(self, timeout_ms: int = 60_000) -> None:
         """Block until a scan finished and its queue is shown (tests, scripts)."""
-        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
-
-        deadline = QDeadlineTimer(timeout_ms)
-        while self.job.is_running() and not deadline.hasExpired():
-            QCoreApplication.processEvents()
-            if self.job.thread is not None:
-                self.job.thread.wait(20)
+        self.job.wait(timeout_ms)
 
     def _on_progress(self, done: int, total: int) -> None:
         self.status.setText(f"Scanning the reviewed images: {done} / {total}")

@@ -98,13 +98,7 @@ class ReviewQueue:
 
     def wait(self, timeout_ms: int = 60_000) -> None:
         """Block until a ranking finished and its result is shown (tests, scripts)."""
-        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
-
-        deadline = QDeadlineTimer(timeout_ms)
-        while self.job.is_running() and not deadline.hasExpired():
-            QCoreApplication.processEvents()
-            if self.job.thread is not None:
-                self.job.thread.wait(20)
+        self.job.wait(timeout_ms)
 
     def _on_progress(self, done: int, total: int) -> None:
         self.window.show_message(f"Ranking images by attention: {done} / {total}", 2000)
