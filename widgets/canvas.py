@@ -26,7 +26,8 @@ from core.errors import SirstError
 from core.geometry import Ring
 from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_display import CanvasDisplayMixin, CanvasImageItem
-from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM, CanvasInputMixin
+from widgets.canvas_hit import MAX_ZOOM, MIN_ZOOM, pick_tolerance
+from widgets.canvas_input import CanvasInputMixin
 from widgets.canvas_render import (  # defined there; app/prefetch.py and tests import from here
     DisplayPlan,
     PreparedImage,
@@ -34,6 +35,7 @@ from widgets.canvas_render import (  # defined there; app/prefetch.py and tests 
     prepare_image,  # noqa: F401 (re-exported)
     sky_shapes,
 )
+from widgets.canvas_tools import Reads
 from widgets.canvas_view import CanvasViewMixin
 from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
 from widgets.loupe import Loupe, loupe_position
@@ -139,10 +141,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self._sky_mask: np.ndarray | None = None
         self._sky_proposal: np.ndarray | None = None
         self._sky_visible = True
-        self._draft: list[tuple[float, float]] = []
-        self._press = None  # canvas_input._Press while a mouse button is down
-        self._space = False
-        self._sky_anchor: tuple[float, float] | None = None
+        self._init_tools()  # one tool per mode (widgets/canvas_input.py, TOOLS)
         self._plan: DisplayPlan | None = None
         self._build()
         self._update_plan()
@@ -221,8 +220,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
             raise CanvasError(f"{exc}; pass the image as read by core.imageio.read_image") from exc
         first = self._gray is None or self._gray.dtype != gray.dtype
         self._raw, self._gray = np.asarray(img), gray
-        self._draft = []
-        self.draft_item.set_draft([], None, False)
+        self._tool.reset()  # a polygon half-drawn on the previous image goes
         if first or (not keep_view and self.display_controls.auto_check.isChecked()):
             levels = prepared.levels if prepared is not None else auto_levels(gray)
             self._settings = DisplaySettings(levels, self._settings.gamma, self._settings.cmap)
@@ -244,7 +242,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         return self._raw
 
     def set_targets(self, targets: list[Target]) -> None:
-        self._cancel_drag_on(("target", "move", "resize"))  # its targets may be gone or moved
+        self._cancel_drag_on(Reads.TARGETS)  # its targets may be gone or moved
         before = self.targets_item.selected_ids()
         self.targets_item.set_targets(targets)
         self._selection_maybe_changed(before)
@@ -263,7 +261,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
                     f"sky mask shape {np.shape(m)} does not match the image "
                     f"{self._gray.shape}; pass the mask of the image shown"
                 )
-        self._cancel_drag_on(("vertex", "edge", "vdelete"))  # ring indices change with new data
+        self._cancel_drag_on(Reads.SKY)  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
         if shapes is None:
@@ -272,7 +270,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self.sky_item.set_geometry(shapes[0].geometry)
         self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
-        self._reselect_ring()
+        self._tool.sky_changed()
 
     def set_bad_pixels(self, coords: np.ndarray | None) -> None:
         """Mark the sensor pixels the bad-pixel filter repaired: int [K, 2] (x, y); None or
@@ -296,17 +294,9 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise CanvasError(f"unknown canvas mode {mode!r}; use one of {', '.join(MODES)}")
-        self._cancel_interaction()
         self._mode = CanvasMode(mode)
-        self.sky_item.editing = mode == "edit_sky"
-        self.sky_item.setVisible(self._sky_visible or mode == "edit_sky")
-        shape = (
-            QtCore.Qt.CursorShape.ArrowCursor
-            if mode == "edit"
-            else QtCore.Qt.CursorShape.CrossCursor
-        )
-        self.view.setCursor(shape)
-        self.sky_item.update()
+        self._switch_tool(self._mode)  # cancels a drag; the tool sets its cursor
+        self.sky_item.setVisible(self._sky_visible or self._tool.edits_sky)
         self.hint.setText(MODE_HINTS[mode])
         self._place_overlays()
 
@@ -318,7 +308,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         if mode not in ("add", "subtract"):
             raise CanvasError(f"unknown sky mode {mode!r}; use 'add' or 'subtract'")
         self._sky_mode = SkyOp(mode)
-        self._update_draft()
+        self._tool.sky_mode_changed()
 
     def set_highlight_boxes(self, boxes: list[Box], color: object = "#ff4df0") -> None:
         self.highlight_item.set_boxes(boxes, color)
@@ -390,7 +380,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         return self.view.mapFromScene(self.viewbox.mapViewToScene(QtCore.QPointF(x, y)))
 
     def _tol(self) -> float:
-        return self.PICK_PX / self.zoom()
+        return pick_tolerance(self.zoom())
 
     def _in_image(self, x: float, y: float) -> bool:
         return (
@@ -556,8 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "edit_sky":
         canvas.sky_item.set_selection(0, 0)
     elif args.mode == "draw_sky":
-        canvas._draft = [(60.0, 60.0), (200.0, 40.0), (230.0, 150.0)]
-        canvas._update_draft((120.0, 170.0))
+        canvas.active_tool().draft = [(60.0, 60.0), (200.0, 40.0), (230.0, 150.0)]
+        canvas.active_tool().show_draft((120.0, 170.0))
     if args.screenshot:
 
         def shoot() -> None:

@@ -6,7 +6,7 @@ matches what it is about to render. ``CanvasDisplayMixin`` (a mixin of ``IRCanva
 display settings, the sky fills and the ``DisplayPlan`` snapshot the prefetch thread reads
 (docs/adr/0009-render-ahead-on-the-prefetch-thread.md). It uses the canvas's ``image_item``,
 sky items, ``display_controls`` and the state ``IRCanvas.__init__`` sets (``_settings``,
-``_lut``, ``_gray``, ``_sky_mask``, ``_sky_proposal``, ``_sky_visible``, ``_mode``, ``_plan``).
+``_lut``, ``_gray``, ``_sky_mask``, ``_sky_proposal``, ``_sky_visible``, ``_tool``, ``_plan``).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class CanvasDisplayMixin:
 
     def show_sky(self, visible: bool) -> None:
         self._sky_visible = bool(visible)
-        self.sky_item.setVisible(self._sky_visible or self._mode == "edit_sky")
+        self.sky_item.setVisible(self._sky_visible or self._tool.edits_sky)
         self.sky_proposal_item.setVisible(self._sky_visible)
         self._update_tints()
         self._update_plan()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.canvas_input import MAX_ZOOM, MIN_ZOOM
+from widgets.canvas_hit import MAX_ZOOM, MIN_ZOOM
 
 ZOOM_STEP = 1.5  # one + / - key press
 REVEAL_ZOOM = 6.0  # a revealed target is shown at least this large (screen px per image px)

@@ -5,7 +5,7 @@ Thousands of targets are drawn by ONE item from numpy arrays turned into a few c
 ``QPainterPath`` objects (rebuilt only when the data, selection or zoom level change, never while
 panning), with 1-px cosmetic pens (Qt's fast path) at any zoom. Every line gets a dark shadow
 on both sides, so overlays read over both black sky and hot clutter.
-Hit-testing is numpy on the same arrays; the canvas owns the interaction logic.
+Hit-testing reads the same arrays (widgets/canvas_hit.py); the canvas tools own the interaction.
 """
 
 from __future__ import annotations
@@ -289,67 +289,6 @@ class TargetsItem(pg.GraphicsObject):
             return QtCore.QRectF()
         x0, x1, y0, y1 = np.nanmin(xs), np.nanmax(xs), np.nanmin(ys), np.nanmax(ys)
         return QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
-
-    # -- hit testing ---------------------------------------------------------------------
-    def hit_target(self, x: float, y: float, tol: float) -> int | None:
-        """Id of the visible target under (x, y): inside its box grown by ``tol`` or near its point.
-
-        Among several, the smallest box wins, so a 3-px target inside a big one stays clickable.
-        """
-        if not len(self.ids):
-            return None
-        b = self.boxes
-        with np.errstate(invalid="ignore"):
-            in_box = (
-                (x >= b[:, 0] - tol)
-                & (x <= b[:, 2] + tol)
-                & (y >= b[:, 1] - tol)
-                & (y <= b[:, 3] + tol)
-            )
-            d = np.hypot(self.centres[:, 0] - x, self.centres[:, 1] - y)
-            near = d <= 1.5 * tol
-        hit = (in_box | near) & self.visible
-        if not hit.any():
-            return None
-        area = np.nan_to_num((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), nan=0.0)
-        cx = np.where(np.isfinite(b[:, 0]), (b[:, 0] + b[:, 2]) / 2, self.centres[:, 0])
-        cy = np.where(np.isfinite(b[:, 1]), (b[:, 1] + b[:, 3]) / 2, self.centres[:, 1])
-        dist = np.hypot(cx - x, cy - y)
-        order = np.lexsort((dist[hit], area[hit]))
-        return int(self.ids[hit][order[0]])
-
-    def hit_handle(
-        self, x: float, y: float, tol: float
-    ) -> tuple[int, tuple[bool, bool, bool, bool]] | None:
-        """(id, (left, top, right, bottom)) when (x, y) is on an edge or corner of a selected box.
-
-        Boxes smaller than 4 tolerances are moved, not resized: at that size the edges would
-        swallow the whole body.
-        """
-        for k in np.flatnonzero(self.selected):
-            x0, y0, x1, y1 = self.boxes[k]
-            if not np.isfinite(x0) or (x1 - x0) < 4 * tol or (y1 - y0) < 4 * tol:
-                continue
-            if not (x0 - tol <= x <= x1 + tol and y0 - tol <= y <= y1 + tol):
-                continue
-            edges = (abs(x - x0) <= tol, abs(y - y0) <= tol, abs(x - x1) <= tol, abs(y - y1) <= tol)
-            if any(edges):
-                return int(self.ids[k]), edges
-        return None
-
-    def ids_in_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
-        """Visible targets whose box centre (or point) lies in the rectangle."""
-        b = self.boxes
-        cx = np.where(np.isfinite(b[:, 0]), (b[:, 0] + b[:, 2]) / 2, self.centres[:, 0])
-        cy = np.where(np.isfinite(b[:, 1]), (b[:, 1] + b[:, 3]) / 2, self.centres[:, 1])
-        with np.errstate(invalid="ignore"):
-            inside = (
-                (cx >= min(x0, x1))
-                & (cx <= max(x0, x1))
-                & (cy >= min(y0, y1))
-                & (cy <= max(y0, y1))
-            )
-        return [int(i) for i in self.ids[inside & self.visible]]
 
     # -- painting ------------------------------------------------------------------------
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)

@@ -2,18 +2,18 @@
 and the translucent sky fills blended into the displayed image.
 
 Split from widgets/overlays.py (targets) to keep each file readable; same drawing rules: 1-px
-cosmetic strokes with a dark shadow, batched handles, numpy hit-testing.
+cosmetic strokes with a dark shadow, batched handles; hit-testing is widgets/canvas_hit.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
+from widgets.canvas_hit import RingIndex, ring_index
 from widgets.overlays import (
     HANDLE_PX,
     PREVIEW,
@@ -35,29 +35,18 @@ class SkyGeometry:
     rings: list[np.ndarray] = field(default_factory=list)
     holes: list[bool] = field(default_factory=list)
     path: QtGui.QPainterPath = field(default_factory=QtGui.QPainterPath)
-    vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    ring_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
-    vertex_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
-    seg_end: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    bboxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
-    areas: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    index: RingIndex = field(default_factory=RingIndex)
 
 
 def sky_geometry(rings: list[np.ndarray], holes: list[bool] | None = None) -> SkyGeometry:
     """Outline path and hit-testing arrays of ``rings``: numpy and a QPainterPath, no item, so
     the prefetch thread can build them for the next image."""
-    rings = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rings]
-    counts = [len(r) for r in rings]
+    index = ring_index(rings)
     return SkyGeometry(
-        rings=rings,
-        holes=list(holes) if holes is not None else [False] * len(rings),
-        path=rings_path(rings),
-        vertices=np.vstack(rings) if rings else np.zeros((0, 2)),
-        ring_of=np.repeat(np.arange(len(rings)), counts),
-        vertex_of=np.concatenate([np.arange(c) for c in counts]) if counts else np.zeros(0, np.intp),
-        seg_end=np.vstack([np.roll(r, -1, axis=0) for r in rings]) if rings else np.zeros((0, 2)),
-        bboxes=np.array([[*r.min(axis=0), *r.max(axis=0)] for r in rings]).reshape(-1, 4),
-        areas=np.array([abs(_shoelace(r)) for r in rings]),
+        rings=index.rings,
+        holes=list(holes) if holes is not None else [False] * len(index.rings),
+        path=rings_path(index.rings),
+        index=index,
     )
 
 
@@ -82,12 +71,7 @@ class SkyItem(pg.GraphicsObject):
         self.selected_vertex: int | None = None
         self.hover_ring: int | None = None
         self._preview: np.ndarray | None = None
-        self._vertices = np.zeros((0, 2))
-        self._ring_of = np.zeros(0, dtype=np.intp)
-        self._vertex_of = np.zeros(0, dtype=np.intp)
-        self._seg_end = np.zeros((0, 2))
-        self._bboxes = np.zeros((0, 4))
-        self._areas = np.zeros(0)
+        self.index = RingIndex()  # hit-testing arrays (widgets/canvas_hit.py)
 
     def set_rings(self, rings: list[np.ndarray], holes: list[bool] | None = None) -> None:
         self.set_geometry(sky_geometry(rings, holes))
@@ -99,8 +83,7 @@ class SkyItem(pg.GraphicsObject):
         self.rings, self.holes, self._path = g.rings, g.holes, g.path
         self.selected_ring = self.selected_vertex = self.hover_ring = None
         self._preview = None
-        self._vertices, self._ring_of, self._vertex_of = g.vertices, g.ring_of, g.vertex_of
-        self._seg_end, self._bboxes, self._areas = g.seg_end, g.bboxes, g.areas
+        self.index = g.index
         self.update()
 
     def set_selection(self, ring: int | None, vertex: int | None = None) -> None:
@@ -116,49 +99,6 @@ class SkyItem(pg.GraphicsObject):
         """Live feedback while a vertex is dragged: the edited ring as it would become."""
         self._preview = points
         self.update()
-
-    # -- hit testing ---------------------------------------------------------------------
-    def vertex_at(self, x: float, y: float, tol: float) -> tuple[int, int] | None:
-        if not len(self._vertices):
-            return None
-        d = np.hypot(self._vertices[:, 0] - x, self._vertices[:, 1] - y)
-        k = int(np.argmin(d))
-        return (int(self._ring_of[k]), int(self._vertex_of[k])) if d[k] <= tol else None
-
-    def edge_at(
-        self, x: float, y: float, tol: float
-    ) -> tuple[int, int, tuple[float, float]] | None:
-        """(ring, index of the segment's first vertex, closest point) for the nearest edge."""
-        if not len(self._vertices):
-            return None
-        a, b = self._vertices, self._seg_end
-        ab = b - a
-        denom = np.maximum((ab**2).sum(axis=1), 1e-12)
-        t = np.clip(((x - a[:, 0]) * ab[:, 0] + (y - a[:, 1]) * ab[:, 1]) / denom, 0.0, 1.0)
-        proj = a + t[:, None] * ab
-        d = np.hypot(proj[:, 0] - x, proj[:, 1] - y)
-        k = int(np.argmin(d))
-        if d[k] > tol:
-            return None
-        return (
-            int(self._ring_of[k]),
-            int(self._vertex_of[k]),
-            (float(proj[k, 0]), float(proj[k, 1])),
-        )
-
-    def ring_at(self, x: float, y: float) -> int | None:
-        """The smallest ring containing (x, y) (a hole inside a sky region wins over the region)."""
-        if not len(self.rings):
-            return None
-        bb = self._bboxes
-        cand = np.flatnonzero((x >= bb[:, 0]) & (x <= bb[:, 2]) & (y >= bb[:, 1]) & (y <= bb[:, 3]))
-        inside = [
-            int(k)
-            for k in cand
-            if cv2.pointPolygonTest(self.rings[k].astype(np.float32), (float(x), float(y)), False)
-            >= 0
-        ]
-        return min(inside, key=lambda k: self._areas[k]) if inside else None
 
     # -- painting ------------------------------------------------------------------------
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
@@ -266,11 +206,6 @@ def _blend(ctab: np.ndarray, combo: int, colors: list[QtGui.QColor]) -> np.ndarr
             rgb = rgb * (1.0 - a) + np.array([color.red(), color.green(), color.blue()]) * a
     c = np.round(rgb).astype(np.uint32)
     return np.uint32(0xFF000000) | (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
-
-
-def _shoelace(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
 class DraftItem(pg.GraphicsObject):

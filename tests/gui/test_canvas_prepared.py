@@ -23,8 +23,8 @@ def shown(canvas: IRCanvas) -> tuple:
     rings = [(r.points.tobytes(), r.is_hole) for r in canvas._rings]
     item = canvas.sky_item
     outline = (item._path.elementCount(), [(e.x, e.y) for e in map(item._path.elementAt, range(item._path.elementCount()))],
-               item._vertices.tobytes(), item._seg_end.tobytes(), item._bboxes.tobytes(),
-               item._areas.tobytes(), item.holes)  # fmt: skip
+               item.index.vertices.tobytes(), item.index.seg_end.tobytes(), item.index.bboxes.tobytes(),
+               item.index.areas.tobytes(), item.holes)  # fmt: skip
     return (canvas._settings.levels, curve[0].tobytes(), curve[1].tobytes(), rings, outline,
             canvas.image_item.image.tobytes())  # fmt: skip
 
