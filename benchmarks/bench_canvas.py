@@ -26,6 +26,8 @@ from PySide6 import QtWidgets  # noqa: E402
 from core.geometry import mask_to_rings  # noqa: E402
 from core.types import Source, Target, TargetState  # noqa: E402
 from widgets.canvas import IRCanvas  # noqa: E402
+from widgets.canvas_hit import edge_at, ring_at, target_at, vertex_at  # noqa: E402
+from widgets.canvas_tools import target_arrays  # noqa: E402
 
 H, W = 1024, 1280
 
@@ -155,13 +157,13 @@ def main() -> int:
 
     report("window/level drag step (re-render + repaint)", frames(app, canvas, window_drag, 30))
     report("grab() of the whole widget at fit", frames(app, canvas, lambda i: canvas.grab(), 20))
-    ti = canvas.targets_item
-    sk = canvas.sky_item
+    ti = target_arrays(canvas)
+    sk = canvas.sky_item.index
     print(
-        f"hit_target {timed(lambda: ti.hit_target(640.2, 300.7, 1.5)):.3f} ms   "
-        f"vertex_at {timed(lambda: sk.vertex_at(640.2, 770.1, 1.5)):.3f} ms   "
-        f"edge_at {timed(lambda: sk.edge_at(640.2, 770.1, 1.5)):.3f} ms   "
-        f"ring_at {timed(lambda: sk.ring_at(640.2, 300.1)):.3f} ms"
+        f"target_at {timed(lambda: target_at(ti, 640.2, 300.7, 1.5)):.3f} ms   "
+        f"vertex_at {timed(lambda: vertex_at(sk, 640.2, 770.1, 1.5)):.3f} ms   "
+        f"edge_at {timed(lambda: edge_at(sk, 640.2, 770.1, 1.5)):.3f} ms   "
+        f"ring_at {timed(lambda: ring_at(sk, 640.2, 300.1)):.3f} ms"
     )
     print(
         f"set_targets({len(targets)}) {timed(lambda: canvas.set_targets(targets), 10):.1f} ms   "

@@ -80,7 +80,7 @@ def handle_at(
             continue
         edges = (abs(x - x0) <= tol, abs(y - y0) <= tol, abs(x - x1) <= tol, abs(y - y1) <= tol)
         if any(edges):
-            return int(t.ids[k]), edges
+            return int(t.ids[k]), tuple(bool(e) for e in edges)
     return None
 
 
