@@ -1,0 +1,235 @@
+"""One canvas tool per mode (widgets/canvas_tools*.py): the table covers every mode, switching
+modes activates / deactivates the tools, and for each tool a sequence of real mouse and key
+events on the app's canvas lands as the expected rows of the project (read through a fresh
+``Project`` each time, not through the canvas or the document)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from core.geometry import mask_to_rings
+from core.project import Project
+from core.types import CanvasMode, Source, Target, TargetState
+from widgets.canvas import IRCanvas
+from widgets.canvas_input import TOOLS
+from widgets.canvas_tools_sky import DrawSkyTool, EditSkyTool
+from widgets.canvas_tools_targets import TargetsTool
+
+LEFT, RIGHT, MIDDLE = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton
+NO_MOD, CTRL, SHIFT = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier,
+                       Qt.KeyboardModifier.ShiftModifier)  # fmt: skip
+
+
+def rows(root, image_id: int) -> tuple[dict[int, Target], np.ndarray | None]:
+    """The image's targets by id and its accepted sky, as stored."""
+    with Project.open(root) as p:
+        return {t.id: t for t in p.targets(image_id)}, p.sky_mask(image_id)
+
+
+class Driver:
+    """Real input on the canvas viewport, positions in image coordinates."""
+
+    def __init__(self, qtbot, canvas: IRCanvas) -> None:
+        self.qtbot, self.canvas = qtbot, canvas
+        self.viewport = canvas.view.viewport()
+
+    def pos(self, x: float, y: float) -> QPoint:
+        return self.canvas.image_to_widget(x, y)
+
+    def click(self, x: float, y: float, button=LEFT, mod=NO_MOD) -> None:
+        self.qtbot.mouseClick(self.viewport, button, mod, self.pos(x, y))
+
+    def drag(self, a: tuple[float, float], b: tuple[float, float], button=LEFT, mod=NO_MOD) -> None:
+        pa, pb = self.pos(*a), self.pos(*b)
+        self.qtbot.mousePress(self.viewport, button, mod, pa)
+        for k in range(1, 9):  # past the drag threshold, then live feedback
+            self.qtbot.mouseMove(self.viewport, pa + (pb - pa) * (k / 8))
+        self.qtbot.mouseRelease(self.viewport, button, mod, pb)
+
+    def key(self, key, mod=NO_MOD) -> None:
+        self.viewport.setFocus()
+        self.qtbot.keyClick(self.viewport, key, mod)
+
+
+@pytest.fixture
+def studio(main_window, qtbot, app_project_dir):
+    """The demo image with the most sky, a 36 x 36 sky-free block (ox, oy) on it."""
+    w = main_window
+    p = w.project
+    best = max(p.list_images(), key=lambda i: (p.sky_mask(i.id) is not None, i.n_targets))
+    w.goto_image(best.id)
+    sky = p.sky_mask(best.id)
+    free = [(ox, oy) for oy in range(8, best.height - 44, 4) for ox in range(8, best.width - 44, 4)
+            if not sky[oy:oy + 36, ox:ox + 36].any()
+            and all(not (t.box[0] < ox + 36 and t.box[2] > ox and t.box[1] < oy + 36 and t.box[3] > oy)
+                    for t in p.targets(best.id) if t.box is not None)]  # fmt: skip
+    if not free:
+        pytest.skip("the demo image has no free 36 x 36 block")
+    return w, Driver(qtbot, w.canvas), best.id, app_project_dir, free[len(free) // 2]
+
+
+# ============================================================================ the table
+def test_one_tool_per_mode_and_switching_activates_them(qtbot) -> None:
+    assert set(TOOLS) == set(CanvasMode)
+    assert (TOOLS[CanvasMode.EDIT], TOOLS[CanvasMode.DRAW_SKY], TOOLS[CanvasMode.EDIT_SKY]) == (
+        TargetsTool, DrawSkyTool, EditSkyTool)  # fmt: skip
+    c = IRCanvas()
+    qtbot.addWidget(c)
+    c.resize(500, 400)
+    c.show()
+    qtbot.waitExposed(c)
+    c.set_image(np.full((60, 80), 1000, np.uint16))
+    c.center_on(30, 30, zoom=5.0)
+    d = Driver(qtbot, c)
+    expected = {CanvasMode.EDIT: Qt.CursorShape.ArrowCursor, CanvasMode.DRAW_SKY: Qt.CursorShape.CrossCursor,
+                CanvasMode.EDIT_SKY: Qt.CursorShape.CrossCursor}  # fmt: skip
+    for mode in CanvasMode:
+        c.set_mode(mode)
+        assert type(c.active_tool()) is TOOLS[mode] and c.active_tool().mode == mode
+        assert c.view.cursor().shape() == expected[mode]
+        assert c.sky_item.editing == (mode == CanvasMode.EDIT_SKY)
+    # Leaving "draw_sky" drops the polygon being drawn (nothing left on screen either).
+    c.set_mode("draw_sky")
+    d.click(10, 10)
+    d.click(20, 10)
+    assert c.draft_item.points == [pytest.approx((10, 10), abs=0.2), pytest.approx((20, 10), abs=0.2)]
+    c.set_mode("edit")
+    assert c.draft_item.points == [] and c.draft_item.cursor is None
+    c.set_mode("draw_sky")
+    assert c.active_tool().draft == []
+    # A mode switch in the middle of a rubber-band drag takes the band away.
+    c.set_mode("edit")
+    pa, pb = d.pos(5, 5), d.pos(25, 25)
+    qtbot.mousePress(d.viewport, LEFT, CTRL, pa)
+    qtbot.mouseMove(d.viewport, pb)
+    qtbot.mouseMove(d.viewport, pb + QPoint(3, 3))
+    assert c.rubber.isVisible()
+    c.set_mode("edit_sky")
+    assert not c.rubber.isVisible()
+    qtbot.mouseRelease(d.viewport, LEFT, CTRL, pb)
+    assert c.view.cursor().shape() == Qt.CursorShape.CrossCursor
+
+
+# ============================================================================ targets tool
+def test_targets_tool_adds_resizes_by_an_edge_and_deletes_a_rubber_band(studio) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    w.canvas.center_on(ox + 18, oy + 18, zoom=12.0)
+    before, _ = rows(root, image_id)
+    d.click(ox + 8.5, oy + 8.5)
+    d.click(ox + 26.5, oy + 26.5)
+    after, _ = rows(root, image_id)
+    added = sorted(set(after) - set(before), key=lambda i: after[i].point)
+    assert len(added) == 2
+    first = after[added[0]]
+    assert first.point == pytest.approx((ox + 8, oy + 8), abs=3)
+    x0, y0, x1, y1 = first.box
+    d.click((x0 + x1) / 2, (y0 + y1) / 2)  # select it: its handles appear
+    assert w.canvas.selected_ids() == [first.id]
+    d.drag((x1, (y0 + y1) / 2), (x1 + 3, (y0 + y1) / 2))  # its right edge, 3 px to the right
+    resized = rows(root, image_id)[0][first.id]
+    assert resized.box == pytest.approx((x0, y0, x1 + 3, y1))
+    # Ctrl + drag around both new targets selects them; Delete removes exactly those rows.
+    w.canvas.select([])
+    d.drag((ox + 1, oy + 1), (ox + 34, oy + 34), mod=CTRL)
+    assert sorted(w.canvas.selected_ids()) == sorted(added)
+    d.key(Qt.Key.Key_Delete)
+    left, _ = rows(root, image_id)
+    assert set(left) == set(before)
+
+
+def test_targets_tool_double_click_accepts_and_shift_arrow_grows(studio) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    proposal = Target(point=(ox + 17, oy + 17), box=(ox + 15, oy + 15, ox + 20, oy + 20),
+                      source=Source.MODEL, score=0.9, state=TargetState.PROPOSAL)  # fmt: skip
+    w.project.replace_proposals(image_id, [proposal], None)
+    w.reload_current()
+    (pid,) = [i for i, t in rows(root, image_id)[0].items() if t.state == TargetState.PROPOSAL]
+    w.canvas.center_on(ox + 18, oy + 18, zoom=12.0)
+    d.qtbot.mouseDClick(d.viewport, LEFT, NO_MOD, d.pos(ox + 17.5, oy + 17.5))
+    accepted = rows(root, image_id)[0][pid]
+    assert accepted.state == TargetState.ACCEPTED and accepted.box == proposal.box
+    d.click(ox + 17.5, oy + 17.5)
+    d.key(Qt.Key.Key_Right, SHIFT)
+    d.key(Qt.Key.Key_Down, SHIFT)
+    assert rows(root, image_id)[0][pid].box == pytest.approx((ox + 15, oy + 15, ox + 21, oy + 21))
+
+
+# ============================================================================ sky tools
+def draw_square(d: Driver, ox: int, oy: int, close_by_double_click: bool = False) -> tuple[int, int]:
+    """Draw-sky clicks at the pixel centres of a 24 px square's corners inside the free block,
+    plus one stray vertex that Backspace drops, then close. Returns the square's corner."""
+    sx, sy = ox + 4, oy + 8  # the block's top 8 rows stay free for the edit-sky test's spike
+    for vx, vy in ((0, 0), (24, 0), (24, 24), (12, 27)):
+        d.click(sx + vx + 0.5, sy + vy + 0.5)
+    d.key(Qt.Key.Key_Backspace)
+    d.click(sx + 0.5, sy + 24.5)
+    if close_by_double_click:  # Qt delivers a double-click as a click, then a double-click event
+        d.qtbot.mouseDClick(d.viewport, LEFT, NO_MOD, d.pos(sx + 0.5, sy + 24.5))
+    else:
+        d.key(Qt.Key.Key_Return)
+    return sx, sy
+
+
+def test_draw_sky_tool_backspace_then_double_click_closes(studio) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    _, sky0 = rows(root, image_id)
+    d.key(Qt.Key.Key_2)
+    assert w.canvas.mode() == "draw_sky"
+    w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
+    sx, sy = draw_square(d, ox, oy, close_by_double_click=True)
+    _, sky = rows(root, image_id)
+    assert sky[sy + 1 : sy + 24, sx + 1 : sx + 24].all()  # the square is sky now
+    assert not sky[sy + 26 : sy + 28, sx : sx + 25].any()  # the dropped vertex left no spike
+    ys, xs = np.nonzero(sky != sky0)
+    assert ys.min() >= sy and ys.max() <= sy + 25 and xs.min() >= sx and xs.max() <= sx + 25
+
+
+def test_edit_sky_tool_inserts_deletes_a_vertex_and_deletes_the_ring(studio) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    _, sky0 = rows(root, image_id)
+    d.key(Qt.Key.Key_2)
+    w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
+    sx, sy = draw_square(d, ox, oy)
+    _, square = rows(root, image_id)
+    d.key(Qt.Key.Key_3)
+    assert w.canvas.mode() == "edit_sky"
+    ring = next(r for r in mask_to_rings(square) if (r.points.min(axis=0) >= (sx - 1, sy - 1)).all()
+                and (r.points.max(axis=0) <= (sx + 26, sy + 26)).all())  # fmt: skip
+    top = ring.points[:, 1].min()
+    mid = (ring.points[:, 0].min() + ring.points[:, 0].max()) / 2
+    # Press on the top edge between two vertices and pull 6 px up: a vertex is inserted there.
+    d.drag((mid, top), (mid, top - 6))
+    _, peaked = rows(root, image_id)
+    tip_x, tip_y = int(np.floor(mid)), int(np.floor(top - 6))
+    assert peaked[tip_y + 2, tip_x] and not square[tip_y + 2, tip_x]
+    assert np.array_equal(peaked[sy + 2 :], square[sy + 2 :])  # below the top edge: unchanged
+    assert not (peaked & ~square)[: tip_y].any()  # nothing above the tip
+    # Right-click on the tip vertex removes it: the ring joins the tip's neighbours (the stored
+    # outline follows pixel steps), so the spike loses its top pixels and nothing else changes.
+    d.click(tip_x + 0.5, tip_y + 0.5, button=RIGHT)
+    _, back = rows(root, image_id)
+    assert peaked[tip_y, tip_x] and not back[tip_y, tip_x]
+    assert (back <= peaked).all() and (back >= square).all() and back.sum() < peaked.sum()
+    # Click inside the ring (off its edges) and Delete: the ring goes, the sky is as before.
+    d.click(sx + 12.5, sy + 12.5)
+    d.key(Qt.Key.Key_Delete)
+    _, gone = rows(root, image_id)
+    assert np.array_equal(gone, sky0)
+
+
+# ============================================================================ panning
+@pytest.mark.parametrize("mode", list(CanvasMode))
+def test_a_middle_drag_pans_in_every_mode_and_writes_nothing(studio, mode) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    w.canvas.set_mode(mode)
+    w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
+    targets0, sky0 = rows(root, image_id)
+    before = w.canvas.widget_to_image(QPointF(100, 100))
+    d.drag((ox + 18, oy + 18), (ox + 8, oy + 13), button=MIDDLE)  # 10 px left, 5 px up
+    after = w.canvas.widget_to_image(QPointF(100, 100))
+    assert after == pytest.approx((before[0] + 10, before[1] + 5), abs=0.3)
+    targets1, sky1 = rows(root, image_id)
+    assert targets1 == targets0 and np.array_equal(sky1, sky0)
+    assert w.canvas.view.cursor().shape() == type(w.canvas.active_tool()).cursor
