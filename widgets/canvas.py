@@ -14,6 +14,7 @@ double-click a proposal to accept it, Ctrl+A selects all visible. "draw_sky": cl
 Enter or double-click closes (Shift at closing subtracts), Backspace drops the last vertex.
 "edit_sky": drag a vertex, press on an edge and drag to insert one, right-click or Delete removes
 the selected vertex, Delete with a ring (not a vertex) selected removes the ring.
+Each mode is one tool class (widgets/canvas_tools*.py, table ``TOOLS`` in widgets/canvas_input.py).
 """
 
 from __future__ import annotations
@@ -44,14 +45,6 @@ from widgets.overlays_pixels import BadPixelsItem
 from widgets.overlays_sky import DraftItem, SkyItem
 
 MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
-# What each mode expects, shown on the canvas (top left) so the annotator never has to guess.
-MODE_HINTS = {
-    CanvasMode.EDIT: "Targets: click on a target to add it · drag to move · arrows nudge · Del deletes",
-    CanvasMode.DRAW_SKY: "Draw sky: click vertices · Enter closes and adds · Shift+Enter subtracts · "
-    "Backspace drops the last vertex · Esc cancels",
-    CanvasMode.EDIT_SKY: "Edit sky: drag a vertex · drag an edge to insert one · right-click or Del "
-    "removes the vertex · Del on a selected ring removes it",
-}
 
 
 class CanvasError(SirstError, ValueError):
@@ -184,7 +177,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
             "background: rgba(16,17,19,200); color: #e8eaed; padding: 2px 6px;"
         )
         self.status.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.hint = QtWidgets.QLabel(MODE_HINTS[CanvasMode.EDIT], self.view)
+        self.hint = QtWidgets.QLabel(self._tool.hint, self.view)
         self.hint.setStyleSheet(
             "background: rgba(16,17,19,190); color: #c8cbd0; padding: 2px 6px;"
         )
@@ -297,7 +290,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self._mode = CanvasMode(mode)
         self._switch_tool(self._mode)  # cancels a drag; the tool sets its cursor
         self.sky_item.setVisible(self._sky_visible or self._tool.edits_sky)
-        self.hint.setText(MODE_HINTS[mode])
+        self.hint.setText(self._tool.hint)
         self._place_overlays()
 
     def mode(self) -> str:

@@ -112,6 +112,7 @@ class CanvasTool:
     drag, ignore clicks, keys and hovers."""
 
     mode: ClassVar[CanvasMode]
+    hint: ClassVar[str]  # what the mode expects, shown on the canvas (top left)
     cursor: ClassVar[Cursor] = Cursor.CrossCursor  # the cursor while no drag is in progress
     edits_sky: ClassVar[bool] = False  # sky outlines shown (and editable) even with sky hidden
 

@@ -37,6 +37,8 @@ class DrawSkyTool(CanvasTool):
     """The "draw_sky" mode: the polygon being drawn is ``draft`` (image coordinates)."""
 
     mode = CanvasMode.DRAW_SKY
+    hint = ("Draw sky: click vertices · Enter closes and adds · Shift+Enter subtracts · "
+            "Backspace drops the last vertex · Esc cancels")  # fmt: skip
 
     def __init__(self, canvas: Any) -> None:
         super().__init__(canvas)
@@ -195,6 +197,8 @@ class EditSkyTool(CanvasTool):
     on, so the same ring stays selected when the edited sky comes back as new rings."""
 
     mode = CanvasMode.EDIT_SKY
+    hint = ("Edit sky: drag a vertex · drag an edge to insert one · right-click or Del "
+            "removes the vertex · Del on a selected ring removes it")  # fmt: skip
     edits_sky = True
 
     def __init__(self, canvas: Any) -> None:

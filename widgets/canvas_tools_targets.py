@@ -170,6 +170,7 @@ class TargetsTool(CanvasTool):
     """The "edit" mode."""
 
     mode = CanvasMode.EDIT
+    hint = "Targets: click on a target to add it · drag to move · arrows nudge · Del deletes"
     cursor = Cursor.ArrowCursor
 
     def press(self, pt: Pointer) -> Gesture:
