@@ -28,6 +28,27 @@ def rows(root, image_id: int) -> tuple[dict[int, Target], np.ndarray | None]:
         return {t.id: t for t in p.targets(image_id)}, p.sky_mask(image_id)
 
 
+def rows_when(qtbot, root, image_id: int, ready) -> tuple[dict[int, Target], np.ndarray | None]:
+    """The rows once ``ready(rows)`` holds (an edit may be saved off the GUI thread); after 5 s
+    the rows as they are, for the test's assertions to report."""
+    got: list = []
+
+    def check() -> bool:
+        got[:] = [rows(root, image_id)]
+        return bool(ready(got[0]))
+
+    try:
+        qtbot.waitUntil(check, timeout=5000)
+    except AssertionError:
+        pass
+    return got[0]
+
+
+def new_sky(old: np.ndarray | None):
+    """``ready`` for ``rows_when``: the stored sky differs from ``old``."""
+    return lambda r: (r[1] is None) != (old is None) or (r[1] is not None and not np.array_equal(r[1], old))
+
+
 class Driver:
     """Real input on the canvas viewport, positions in image coordinates."""
 
@@ -119,7 +140,7 @@ def test_targets_tool_adds_resizes_by_an_edge_and_deletes_a_rubber_band(studio) 
     before, _ = rows(root, image_id)
     d.click(ox + 8.5, oy + 8.5)
     d.click(ox + 26.5, oy + 26.5)
-    after, _ = rows(root, image_id)
+    after, _ = rows_when(d.qtbot, root, image_id, lambda r: len(set(r[0]) - set(before)) == 2)
     added = sorted(set(after) - set(before), key=lambda i: after[i].point)
     assert len(added) == 2
     first = after[added[0]]
@@ -128,14 +149,14 @@ def test_targets_tool_adds_resizes_by_an_edge_and_deletes_a_rubber_band(studio) 
     d.click((x0 + x1) / 2, (y0 + y1) / 2)  # select it: its handles appear
     assert w.canvas.selected_ids() == [first.id]
     d.drag((x1, (y0 + y1) / 2), (x1 + 3, (y0 + y1) / 2))  # its right edge, 3 px to the right
-    resized = rows(root, image_id)[0][first.id]
+    resized = rows_when(d.qtbot, root, image_id, lambda r: r[0][first.id].box != first.box)[0][first.id]
     assert resized.box == pytest.approx((x0, y0, x1 + 3, y1))
     # Ctrl + drag around both new targets selects them; Delete removes exactly those rows.
     w.canvas.select([])
     d.drag((ox + 1, oy + 1), (ox + 34, oy + 34), mod=CTRL)
     assert sorted(w.canvas.selected_ids()) == sorted(added)
     d.key(Qt.Key.Key_Delete)
-    left, _ = rows(root, image_id)
+    left, _ = rows_when(d.qtbot, root, image_id, lambda r: not set(added) & set(r[0]))
     assert set(left) == set(before)
 
 
@@ -148,12 +169,13 @@ def test_targets_tool_double_click_accepts_and_shift_arrow_grows(studio) -> None
     (pid,) = [i for i, t in rows(root, image_id)[0].items() if t.state == TargetState.PROPOSAL]
     w.canvas.center_on(ox + 18, oy + 18, zoom=12.0)
     d.qtbot.mouseDClick(d.viewport, LEFT, NO_MOD, d.pos(ox + 17.5, oy + 17.5))
-    accepted = rows(root, image_id)[0][pid]
+    accepted = rows_when(d.qtbot, root, image_id, lambda r: r[0][pid].state != TargetState.PROPOSAL)[0][pid]
     assert accepted.state == TargetState.ACCEPTED and accepted.box == proposal.box
     d.click(ox + 17.5, oy + 17.5)
     d.key(Qt.Key.Key_Right, SHIFT)
     d.key(Qt.Key.Key_Down, SHIFT)
-    assert rows(root, image_id)[0][pid].box == pytest.approx((ox + 15, oy + 15, ox + 21, oy + 21))
+    grown = rows_when(d.qtbot, root, image_id, lambda r: r[0][pid].box[3] != proposal.box[3])[0][pid]
+    assert grown.box == pytest.approx((ox + 15, oy + 15, ox + 21, oy + 21))
 
 
 # ============================================================================ sky tools
@@ -179,7 +201,7 @@ def test_draw_sky_tool_backspace_then_double_click_closes(studio) -> None:
     assert w.canvas.mode() == "draw_sky"
     w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
     sx, sy = draw_square(d, ox, oy, close_by_double_click=True)
-    _, sky = rows(root, image_id)
+    _, sky = rows_when(d.qtbot, root, image_id, new_sky(sky0))
     assert sky[sy + 1 : sy + 24, sx + 1 : sx + 24].all()  # the square is sky now
     assert not sky[sy + 26 : sy + 28, sx : sx + 25].any()  # the dropped vertex left no spike
     ys, xs = np.nonzero(sky != sky0)
@@ -192,7 +214,7 @@ def test_edit_sky_tool_inserts_deletes_a_vertex_and_deletes_the_ring(studio) -> 
     d.key(Qt.Key.Key_2)
     w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
     sx, sy = draw_square(d, ox, oy)
-    _, square = rows(root, image_id)
+    _, square = rows_when(d.qtbot, root, image_id, new_sky(sky0))
     d.key(Qt.Key.Key_3)
     assert w.canvas.mode() == "edit_sky"
     ring = next(r for r in mask_to_rings(square) if (r.points.min(axis=0) >= (sx - 1, sy - 1)).all()
@@ -201,7 +223,7 @@ def test_edit_sky_tool_inserts_deletes_a_vertex_and_deletes_the_ring(studio) -> 
     mid = (ring.points[:, 0].min() + ring.points[:, 0].max()) / 2
     # Press on the top edge between two vertices and pull 6 px up: a vertex is inserted there.
     d.drag((mid, top), (mid, top - 6))
-    _, peaked = rows(root, image_id)
+    _, peaked = rows_when(d.qtbot, root, image_id, new_sky(square))
     tip_x, tip_y = int(np.floor(mid)), int(np.floor(top - 6))
     assert peaked[tip_y + 2, tip_x] and not square[tip_y + 2, tip_x]
     assert np.array_equal(peaked[sy + 2 :], square[sy + 2 :])  # below the top edge: unchanged
@@ -209,13 +231,13 @@ def test_edit_sky_tool_inserts_deletes_a_vertex_and_deletes_the_ring(studio) -> 
     # Right-click on the tip vertex removes it: the ring joins the tip's neighbours (the stored
     # outline follows pixel steps), so the spike loses its top pixels and nothing else changes.
     d.click(tip_x + 0.5, tip_y + 0.5, button=RIGHT)
-    _, back = rows(root, image_id)
+    _, back = rows_when(d.qtbot, root, image_id, new_sky(peaked))
     assert peaked[tip_y, tip_x] and not back[tip_y, tip_x]
     assert (back <= peaked).all() and (back >= square).all() and back.sum() < peaked.sum()
     # Click inside the ring (off its edges) and Delete: the ring goes, the sky is as before.
     d.click(sx + 12.5, sy + 12.5)
     d.key(Qt.Key.Key_Delete)
-    _, gone = rows(root, image_id)
+    _, gone = rows_when(d.qtbot, root, image_id, new_sky(back))
     assert np.array_equal(gone, sky0)
 
 
