@@ -34,7 +34,9 @@ def follow_change(window, change: DocumentChange) -> None:
     window.list_model.update_image(info)
     if change.current:
         window.image_panel.set_info(info)
-    window.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
+    queue = getattr(window, "save_queue", None)
+    if queue is None or queue.idle():  # else the status bar says what is still being saved
+        window.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
     window._announcing = True  # our own announcement: nothing to re-read
     try:
         window.annotation_changed.emit(change.image_id)
