@@ -158,7 +158,7 @@ class SaveQueue(QObject):
                     and w.state != WriteState.WRITING]  # fmt: skip
             for w in gone:
                 self._queue.remove(w)
-                w.state = WriteState.DISCARDED
+                w.state, w.error = WriteState.DISCARDED, None  # the user's choice: no error
                 w.done.set()
                 self._results.append(w)
             self._cond.notify_all()

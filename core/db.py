@@ -340,6 +340,13 @@ def damaged(db_path: Path | str, error: Exception) -> ProjectError:
             "seconds (the server releases a stalled save after "
             f"{IDLE_TX_TIMEOUT_MS // 1000} s)"
         )
+    if isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig):
+        # Another program's write has held the project for the whole busy timeout (a frozen
+        # process): the same edit may simply be retried (the GUI's save queue does, ADR 0022).
+        return ImageBusy(
+            f"another program has been saving to project database {db_path} for 30 s without "
+            "finishing (it may be frozen); nothing was changed: try again when it is done"
+        )
     if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
         return ProjectError(
             f"the project database refused the change ({orig}); nothing was saved, reload and retry"

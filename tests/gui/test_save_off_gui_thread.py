@@ -1,0 +1,210 @@
+"""Edits are saved off the GUI thread (issue 22, ADR 0022), on SQLite and on a real PostgreSQL
+server: a frozen peer (SIGSTOP) holding the image's lock never freezes the window, the edits stay
+shown and on the undo stack, land once the peer is gone, and closing the project flushes them.
+
+The truth is the database, read on a connection of its own; the "returns at once" assertion is
+not timed: the edit call returns, and is shown, while the peer still holds the lock we control.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from core.machine import MachineSettings
+from core.project import NewImage, Project
+from core.types import ReviewStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+LAND_MS = 120_000  # generous: the machine is shared; nothing here is a timing claim
+
+# A peer that takes the lock a save needs and hangs in its transaction: the SQLite write lock
+# (BEGIN IMMEDIATE) or the image's row lock on the server (with no idle timeout of its own, so
+# that only we end it).
+SQLITE_PEER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    time.sleep(600)
+    """
+)
+PG_PEER = textwrap.dedent(
+    """
+    import sys, time
+    from sqlalchemy import text
+    from core import db
+    engine = db.make_engine(sys.argv[1])
+    with engine.begin() as conn:
+        conn.execute(text("SET idle_in_transaction_session_timeout = 0"))
+        conn.execute(text("SELECT id FROM images WHERE id = :i FOR UPDATE"), {"i": int(sys.argv[2])})
+        print("locked", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path: Path) -> str:
+    """A project with one 48x64 image holding a bright blob, on either back-end."""
+    img = np.full((48, 64), 20, np.uint8)
+    img[20:25, 30:35] = 220
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    where = str(tmp_path / "proj") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with Project.create(where, machine=MachineSettings("ann")) as p:
+        p.add_images([NewImage(tmp_path / "a.png", status=ReviewStatus.NEW)])
+    return where
+
+
+@pytest.fixture
+def window(qtbot, location):
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    create_application(exception_hook=False)
+    w = MainWindow(AppSettings(), install_panels=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_project(location)
+    yield w
+    w.close()
+
+
+class Peer:
+    """The stalled colleague: started, holding the lock, then stopped (a suspended laptop)."""
+
+    def __init__(self, location: str, image_id: int) -> None:
+        server = location.startswith("postgresql")
+        args = [PG_PEER, location, str(image_id)] if server else \
+            [SQLITE_PEER, str(Path(location) / "project.sqlite")]  # fmt: skip
+        self.proc = subprocess.Popen([sys.executable, "-c", *args], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert self.proc.stdout.readline().strip() == "locked"
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def holds_lock(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # a stopped process dies too; its lock goes with it
+        self.proc.wait(30)
+
+
+def stored(location: str, image_id: int) -> tuple[list[tuple[int, float, float]], list[str]]:
+    """(id, px, py) of the image's targets and its edit log's actions, read on a connection of
+    its own (the database is the truth, not the window)."""
+    q_targets = "SELECT id, px, py FROM targets WHERE image_id = %s ORDER BY id"
+    q_log = "SELECT action FROM edit_log WHERE image_id = %s ORDER BY id"
+    if location.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(location.replace("postgresql+psycopg", "postgresql")) as conn:
+            rows = conn.execute(q_targets, (image_id,)).fetchall()
+            log = [a for (a,) in conn.execute(q_log, (image_id,)).fetchall()]
+    else:
+        conn = sqlite3.connect(f"file:{Path(location) / 'project.sqlite'}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(q_targets.replace("%s", "?"), (image_id,)).fetchall()
+            log = [a for (a,) in conn.execute(q_log.replace("%s", "?"), (image_id,)).fetchall()]
+        finally:
+            conn.close()
+    return [(int(i), float(x), float(y)) for i, x, y in rows], log
+
+
+def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, location, qtbot):
+    iid = window.current_image_id
+    stack = window.undo_stacks.stack(iid)
+    peer = Peer(location, iid)
+    try:
+        window.controller.add_target(32.0, 22.0)
+        # The call returned while the peer still holds the lock: shown, on the undo stack, not
+        # in the database yet.
+        assert peer.holds_lock()
+        (added,) = window.document.targets
+        assert added.id < 0  # a provisional id until its save lands
+        assert window.canvas.visible_ids() == [added.id]
+        assert [stack.command(k).text() for k in range(stack.count())] == ["Add target"]
+        assert stored(location, iid) == ([], [])
+        assert window.saved_label.text() == "saving 1 edit..."
+        # An edit on top of the unsaved one (a nudge of the new target) queues behind it.
+        px, py = added.point
+        window.controller.edit_targets([(added.id, (px + 1, py), None)])
+        assert [t.point for t in window.document.targets] == [(px + 1, py)]
+        assert stack.count() == 2
+        if location.startswith("postgresql"):
+            # The save gave up on the lock (4 s): it is kept and retried, and the user is told.
+            qtbot.waitUntil(lambda: window.save_queue.status().busy is not None, timeout=LAND_MS)
+            assert "being saved by someone else" in window.saved_label.text()
+            assert window.save_status.discard_button.isVisibleTo(window)
+            assert stack.count() == 2 and window.document.targets[0].point == (px + 1, py)
+        assert stored(location, iid) == ([], [])
+    finally:
+        peer.kill()
+    qtbot.waitUntil(window.save_queue.idle, timeout=LAND_MS)
+    qtbot.waitUntil(lambda: window.saved_label.text().startswith("saved"), timeout=LAND_MS)
+    rows, log = stored(location, iid)
+    (real,) = window.document.targets
+    assert rows == [(real.id, px + 1, py)] and real.id > 0  # the window took the stored id
+    assert window.canvas.visible_ids() == [real.id]
+    assert log == ["Add target", "Nudge targets"]
+    assert [stack.command(k).text() for k in range(stack.count())] == ["Add target", "Nudge targets"]
+    assert not window.save_status.discard_button.isVisibleTo(window)
+    # Both steps undo in the database, by the real id.
+    stack.undo()
+    stack.undo()
+    assert window.save_queue.flush(60)
+    assert stored(location, iid)[0] == []
+    assert window.document.targets == []
+
+
+def test_closing_the_project_waits_for_a_pending_save(window, location, qtbot):
+    iid = window.current_image_id
+    peer = Peer(location, iid)
+    try:
+        window.controller.add_target(32.0, 22.0)
+        assert peer.holds_lock() and stored(location, iid) == ([], [])
+        (shown,) = window.document.targets
+        QTimer.singleShot(500, peer.kill)  # the peer goes away while the window is closing
+        window.close_project()
+    finally:
+        peer.kill()
+    rows, log = stored(location, iid)
+    assert [(x, y) for _i, x, y in rows] == [shown.point] and log == ["Add target"]
+
+
+def test_discarding_a_save_the_stalled_peer_blocks(window, location, qtbot, monkeypatch):
+    if not location.startswith("postgresql"):
+        pytest.skip("SQLite reports a held lock after its 30 s busy timeout only")
+    iid = window.current_image_id
+    stack = window.undo_stacks.stack(iid)
+    peer = Peer(location, iid)
+    try:
+        window.controller.add_target(32.0, 22.0)
+        qtbot.waitUntil(lambda: window.save_queue.status().busy is not None, timeout=LAND_MS)
+        monkeypatch.setattr(QMessageBox, "question",
+                            lambda *a, **k: QMessageBox.StandardButton.Discard)  # fmt: skip
+        window.save_status.discard_button.click()
+        assert window.save_queue.idle()
+        assert window.document.targets == []  # the stored labels again
+        assert stack.command(0).text() == "Add target (not saved)"  # kept in the history, marked
+        stack.undo()  # a step that did not happen undoes nothing
+        assert window.document.targets == []
+    finally:
+        peer.kill()
+    assert window.save_queue.flush(60)
+    assert stored(location, iid) == ([], [])
