@@ -58,6 +58,7 @@ class PendingWrite:
     error: Exception | None = None
     attempts: int = 0
     retry_in: float = 0.0
+    holders: tuple[str, ...] = ()  # who keeps the image locked, when the server can tell
     handled: bool = False  # the GUI thread has taken its result
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -215,7 +216,12 @@ class SaveQueue(QObject):
         self._finish(write, WriteState.LANDED, resolved=resolved, learned=learned)
 
     def _busy(self, write: PendingWrite, exc: ImageBusy) -> None:
+        try:
+            holders = tuple(self.project.stalled_savers())
+        except Exception:  # noqa: BLE001 - only for the message: never in the way of the retry
+            holders = ()
         with self._cond:
+            write.holders = holders
             write.attempts += 1
             write.error = exc
             write.retry_in = min(RETRY_FIRST_S * 2 ** (write.attempts - 1), RETRY_MAX_S)

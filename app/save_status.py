@@ -50,7 +50,7 @@ class SaveStatusBar(QObject):
         busy = status.busy
         if busy is None:
             return f"saving {n}..."
-        return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by someone else "
+        return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by {_who(busy)} "
                 f"(their program may be frozen or offline); retrying in {busy.retry_in:.0f} s")  # fmt: skip
 
     def show(self, status: SaveStatus) -> None:
@@ -65,9 +65,9 @@ class SaveStatusBar(QObject):
         if busy is not None and busy.seq != self._busy_told:
             self._busy_told = busy.seq
             self.window.show_message(
-                f"{self.name(busy.image_id)} is being saved by someone else whose program is not "
-                "responding: your edits are kept and shown, and saved as soon as it is free "
-                "(retrying). Discard unsaved gives them up.", 15000)  # fmt: skip
+                f"{self.name(busy.image_id)} is being saved by {_who(busy)}, whose program is not "
+                "responding: try again later, or keep working: your edits are kept and shown, and "
+                "saved as soon as it is free (retrying). Discard unsaved gives them up.", 15000)  # fmt: skip
 
     def ask_discard(self) -> None:
         status = self.queue.status() if self.queue is not None else None
@@ -90,6 +90,10 @@ class SaveStatusBar(QObject):
         """A save of another image than the open one was refused: its list row re-reads."""
         if write.image_id != self.window.current_image_id:
             self.window.annotation_changed.emit(write.image_id)
+
+
+def _who(write: PendingWrite) -> str:
+    return " and ".join(write.holders) if write.holders else "someone else"
 
 
 def flush_before_close(window, queue: SaveQueue) -> bool:

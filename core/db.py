@@ -249,7 +249,9 @@ def is_server(engine: Engine | Connection) -> bool:
     return engine.dialect.name != "sqlite"
 
 
-def make_engine(target: Path | str, read_only: bool = False, immutable: bool = False) -> Engine:
+def make_engine(
+    target: Path | str, read_only: bool = False, immutable: bool = False, user: str | None = None
+) -> Engine:
     """The engine of a project database: an SQLite file path, or a server URL (str).
 
     Shared by threads: one pooled connection per Session. SQLite gets its pragmas on each
@@ -258,7 +260,7 @@ def make_engine(target: Path | str, read_only: bool = False, immutable: bool = F
     change); ``immutable`` also skips locking and the -shm file, for a database on a read-only
     folder or mount, where SQLite could not create one."""
     if isinstance(target, str):
-        return _server_engine(target)
+        return _server_engine(target, user)
     db_path = Path(target)
     if not read_only:
         url = f"sqlite:///{db_path}"
@@ -280,12 +282,13 @@ def _on_connect_read_only(dbapi_conn, _record) -> None:
         cur.close()
 
 
+APP_NAME = "sirst-studio"  # the server sessions' application_name (":<user>" appended)
 LOCK_TIMEOUT_MS = 4000
 IDLE_TX_TIMEOUT_MS = 10000
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 
 
-def _server_engine(url: str) -> Engine:
+def _server_engine(url: str, user: str | None = None) -> Engine:
     from core.location import check_server_url
 
     try:
@@ -294,7 +297,8 @@ def _server_engine(url: str) -> Engine:
             pool_pre_ping=True,  # a server restart must not break the next edit
             connect_args={
                 "connect_timeout": 10,
-                "application_name": "sirst-studio",
+                # who this session saves for: named to a colleague whose save it blocks
+                "application_name": f"{APP_NAME}:{user}"[:63] if user else APP_NAME,
                 # Nobody waits on a stalled peer (ADR 0008): a writer gives up on a row lock after
                 # LOCK_TIMEOUT_MS, and the server ends a transaction left idle (a suspended
                 # laptop holding a lock) after IDLE_TX_TIMEOUT_MS, which frees its locks.
