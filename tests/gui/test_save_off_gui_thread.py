@@ -231,3 +231,53 @@ def test_an_undo_after_someone_elses_change_of_the_image_is_not_refused(window, 
     stack.redo()
     assert window.save_queue.flush(60)
     assert len(stored(location, iid)[0]) == 2 and len(window.document.targets) == 2
+
+
+# A window's save queue with many edits submitted (each adds a target tagged k), killed mid-way.
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from PySide6.QtCore import QCoreApplication
+    from app.save_queue import SaveQueue
+    from core.edits import AnnotationEdit, TargetChange
+    from core.machine import MachineSettings
+    from core.project import Project
+    from core.types import Target
+    app = QCoreApplication([])
+    queue = SaveQueue(Project.open(sys.argv[1], machine=MachineSettings("ann")))
+    iid = int(sys.argv[2])
+    for k in range(int(sys.argv[3])):
+        queue.submit(AnnotationEdit(iid, f"add {k}", (TargetChange(None, Target(
+            point=(1.0, 2.0), score=float(k), id=-(k + 1))),)))
+    print("submitted", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_a_killed_process_loses_only_the_unsaved_tail_and_corrupts_nothing(location, qtbot):
+    n = 3000
+    with Project.open(location) as p:
+        iid = p.list_images()[0].id
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, location, str(iid), str(n)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "submitted"
+        qtbot.waitUntil(lambda: len(stored(location, iid)[0]) >= 20, timeout=LAND_MS)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    rows, log = stored(location, iid)
+    m = len(rows)
+    assert 20 <= m < n
+    # Exactly the first m edits, in the order they were made, each once: a prefix, no hole.
+    assert log == [f"add {k}" for k in range(m)]
+    with Project.open(location) as p:
+        assert sorted(t.score for t in p.targets(iid)) == [float(k) for k in range(m)]
+        assert [v for v, *_ in p.history(iid)] == list(range(1, m + 1))
+    if not location.startswith("postgresql"):
+        conn = sqlite3.connect(Path(location) / "project.sqlite")
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        finally:
+            conn.close()
