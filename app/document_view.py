@@ -55,7 +55,8 @@ def redraw(window, edit: AnnotationEdit | None) -> None:
     """Only what ``edit`` touched (everything for a load); the selection survives an edit."""
     doc = window.document
     if edit is None or edit.targets:
-        selected = set(window.canvas.selected_ids())
+        renamed = getattr(doc, "renamed", {})  # provisional ids whose save landed (ADR 0022)
+        selected = {renamed.get(i, i) for i in window.canvas.selected_ids()}
         window.canvas.set_targets(doc.targets)
         keep = [t.id for t in doc.targets if t.id in selected]
         if keep and edit is not None:

@@ -30,6 +30,7 @@ class SavingDocument(AnnotationDocument):
         self._folded: dict[int, PendingWrite] = {}  # seq -> unsaved write shown in the labels
         self._next_id = -1  # provisional target ids: negative, never reused in a session
         self.on_refused = None  # called with a refused write of another image (its list row)
+        self.renamed: dict[int, int] = {}  # provisional -> real id of the targets just saved
 
     # ------------------------------------------------------------------ writing
     def apply(self, edit: AnnotationEdit, owner: object | None = None) -> AnnotationEdit:
@@ -116,14 +117,19 @@ class SavingDocument(AnnotationDocument):
         if resolved.version != self.info.version + 1:
             self.load(self.image_id, pixels=self.pixels)  # someone else's change came in between
             return
+        self.renamed = {}
         for mine, saved in zip(write.edit.targets, resolved.targets, strict=True):
             if mine.before is None and mine.after.id != saved.after.id:
                 target = self._targets.pop(int(mine.after.id), None)
                 if target is not None:
                     self._targets[int(saved.after.id)] = replace(target, id=saved.after.id)
+                    self.renamed[int(mine.after.id)] = int(saved.after.id)
         self.info = replace(self.info, version=resolved.version)
-        # Observers redraw from it (the targets' real ids) and may now say "saved".
-        self._publish(DocumentChange(resolved.image_id, resolved, self.info, True))
+        # Observers redraw from it (the targets' real ids, a selection follows) and say "saved".
+        try:
+            self._publish(DocumentChange(resolved.image_id, resolved, self.info, True))
+        finally:
+            self.renamed = {}
 
 
 def _tell(owner: object | None, what: str, value: object) -> None:

@@ -138,6 +138,7 @@ def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, loca
         (added,) = window.document.targets
         assert added.id < 0  # a provisional id until its save lands
         assert window.canvas.visible_ids() == [added.id]
+        window.canvas.select([added.id])
         assert [stack.command(k).text() for k in range(stack.count())] == ["Add target"]
         assert stored(location, iid) == ([], [])
         # (the server's lock timeout may already have passed on a busy machine)
@@ -162,6 +163,7 @@ def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, loca
     (real,) = window.document.targets
     assert rows == [(real.id, px + 1, py)] and real.id > 0  # the window took the stored id
     assert window.canvas.visible_ids() == [real.id]
+    assert window.canvas.selected_ids() == [real.id]  # the selection followed the id
     assert log == ["Add target", "Nudge targets"]
     assert [stack.command(k).text() for k in range(stack.count())] == ["Add target", "Nudge targets"]
     assert not window.save_status.discard_button.isVisibleTo(window)
