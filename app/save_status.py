@@ -50,8 +50,8 @@ class SaveStatusBar(QObject):
         busy = status.busy
         if busy is None:
             return f"saving {n}..."
-        return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by {_who(busy)} "
-                f"(their program may be frozen or offline); retrying in {busy.retry_in:.0f} s")  # fmt: skip
+        return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by {_who(busy)}; "
+                f"retrying ({plural(busy.attempts, 'try', 'tries')} so far)")  # fmt: skip
 
     def show(self, status: SaveStatus) -> None:
         label = self.window.saved_label
