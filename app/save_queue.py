@@ -15,6 +15,7 @@ queued signal), where the document reconciles its provisional state.
 from __future__ import annotations
 
 import enum
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from PySide6.QtCore import QObject, Signal
 
 from core.edits import AnnotationEdit, TargetChange
-from core.errors import ImageBusy, ProjectError
+from core.errors import ImageBusy, ProjectError, ServerUnreachable
 
 RETRY_FIRST_S = 0.5  # back-off of a busy save: 0.5, 1, 2, 4, 5, 5... s between attempts
 RETRY_MAX_S = 5.0
@@ -176,7 +177,10 @@ class SaveQueue(QObject):
             if not write.handled:
                 write.handled = True
                 if self.on_result is not None:
-                    self.on_result(write)
+                    try:
+                        self.on_result(write)
+                    except Exception:  # noqa: BLE001 - e.g. a reload while the server is down
+                        sys.excepthook(*sys.exc_info())  # said; the other results still follow
         self.status_changed.emit(self.status())
 
     def close(self) -> None:
@@ -206,7 +210,7 @@ class SaveQueue(QObject):
         try:
             edit, fresh = _translate(write.edit, ids, for_writing=True)
             resolved = self.project.apply_edit(edit)
-        except ImageBusy as exc:
+        except (ImageBusy, ServerUnreachable) as exc:  # worth waiting for: kept, retried
             self._busy(write, exc)
             return
         except Exception as exc:  # noqa: BLE001 - any refusal is the GUI's to report
@@ -215,7 +219,7 @@ class SaveQueue(QObject):
         learned = {pid: resolved.targets[i].after.id for i, pid in fresh.items()}
         self._finish(write, WriteState.LANDED, resolved=resolved, learned=learned)
 
-    def _busy(self, write: PendingWrite, exc: ImageBusy) -> None:
+    def _busy(self, write: PendingWrite, exc: ImageBusy | ServerUnreachable) -> None:
         try:
             holders = tuple(self.project.stalled_savers())
         except Exception:  # noqa: BLE001 - only for the message: never in the way of the retry

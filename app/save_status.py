@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QPushButton
 
 from app.save_queue import PendingWrite, SaveQueue, SaveStatus
+from core.errors import ImageBusy, ServerUnreachable
 from widgets.text import plural
 
 QUIET_FLUSH_S = 1.0  # closing waits this long for pending saves before it shows a dialog
@@ -50,6 +51,9 @@ class SaveStatusBar(QObject):
         busy = status.busy
         if busy is None:
             return f"saving {n}..."
+        if isinstance(busy.error, ServerUnreachable):
+            return (f"{n} not saved yet: the server cannot be reached; "
+                    f"retrying ({plural(busy.attempts, 'try', 'tries')} so far)")  # fmt: skip
         return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by {_who(busy)}; "
                 f"retrying ({plural(busy.attempts, 'try', 'tries')} so far)")  # fmt: skip
 
@@ -62,7 +66,7 @@ class SaveStatusBar(QObject):
             return
         label.setText(self.describe(status))
         busy = status.busy
-        if busy is not None and busy.seq != self._busy_told:
+        if busy is not None and busy.seq != self._busy_told and isinstance(busy.error, ImageBusy):
             self._busy_told = busy.seq
             self.window.show_message(
                 f"{self.name(busy.image_id)} is being saved by {_who(busy)}, whose program is not "

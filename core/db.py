@@ -41,7 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
 from core.edits import Region
-from core.errors import ImageBusy, ProjectError
+from core.errors import ImageBusy, ProjectError, ServerUnreachable
 from core.image_query import natural_key
 from core.migrations import SORT_INDEXES
 from core.types import (
@@ -356,7 +356,10 @@ def damaged(db_path: Path | str, error: Exception) -> ProjectError:
             f"the project database refused the change ({orig}); nothing was saved, reload and retry"
         )
     if isinstance(db_path, str):  # a server URL (already without its password)
-        return ProjectError(
+        # Unreachable (down, restarting, network cut) is worth retrying; the rest is not.
+        cls = ServerUnreachable if isinstance(error, exc.OperationalError | exc.InterfaceError) \
+            else ProjectError  # fmt: skip
+        return cls(
             f"project database {db_path} cannot be used ({str(orig).strip()}); check that the "
             "server runs, the URL (user, host, port, database) and that you may log in"
         )

@@ -56,20 +56,24 @@ PG_PEER = textwrap.dedent(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request, tmp_path: Path) -> str:
-    """A project with one 48x64 image holding a bright blob, on either back-end."""
+def make_project(where: str, tmp_path: Path) -> str:
+    """A project with one 48x64 image holding a bright blob."""
     img = np.full((48, 64), 20, np.uint8)
     img[20:25, 30:35] = 220
     cv2.imwrite(str(tmp_path / "a.png"), img)
-    where = str(tmp_path / "proj") if request.param == "sqlite" else request.getfixturevalue("pg_url")
     with Project.create(where, machine=MachineSettings("ann")) as p:
         p.add_images([NewImage(tmp_path / "a.png", status=ReviewStatus.NEW)])
     return where
 
 
-@pytest.fixture
-def window(qtbot, location):
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path: Path) -> str:
+    """The project, on either back-end."""
+    where = str(tmp_path / "proj") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return make_project(where, tmp_path)
+
+
+def open_window(qtbot, location: str):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
@@ -80,6 +84,12 @@ def window(qtbot, location):
     w.show()
     qtbot.waitExposed(w)
     assert w.open_project(location)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, location):
+    w = open_window(qtbot, location)
     yield w
     w.close()
 
@@ -283,3 +293,35 @@ def test_a_killed_process_loses_only_the_unsaved_tail_and_corrupts_nothing(locat
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             conn.close()
+
+
+def test_an_edit_made_while_the_server_is_down_lands_when_it_is_back(qtbot, tmp_path):
+    from tests.pgserver import start_server
+
+    try:
+        server = start_server()
+    except (FileNotFoundError, RuntimeError) as e:
+        if os.environ.get("SIRST_REQUIRE_PG") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server: {e}")
+    ctl = [str(server.bin_dir / "pg_ctl"), "-D", str(server.base / "data"), "-w", "-t", "60"]
+    try:
+        url = make_project(server.create_database(), tmp_path)
+        window = open_window(qtbot, url)
+        iid = window.current_image_id
+        assert server._run(*ctl, "-m", "fast", "stop").returncode == 0
+        window.controller.add_target(32.0, 22.0)
+        (shown,) = window.document.targets  # shown and kept while the server is away
+        qtbot.waitUntil(lambda: "the server cannot be reached" in window.saved_label.text(),
+                        timeout=LAND_MS)  # fmt: skip
+        assert window.undo_stacks.stack(iid).command(0).text() == "Add target"
+        opts = f"-h 127.0.0.1 -p {server.port} -k {server.base} -c fsync=off"
+        r = server._run(*ctl, "-l", str(server.base / "server.log"), "-o", opts, "start")
+        assert r.returncode == 0, r.stderr
+        qtbot.waitUntil(window.save_queue.idle, timeout=LAND_MS)
+        rows, log = stored(url, iid)
+        assert [(x, y) for _i, x, y in rows] == [shown.point] and log == ["Add target"]
+        assert [t.id for t in window.document.targets] == [rows[0][0]]
+        window.close()
+    finally:
+        server.stop()
