@@ -113,7 +113,10 @@ class EditCommand(QUndoCommand):
         if self._void:
             return
         self._void = True
-        self.setText(f"{self.text()} (not saved)")
+        try:
+            self.setText(f"{self.text()} (not saved)")
+        except RuntimeError:  # the stack already deleted this step (undone, then replaced)
+            pass
         if write.error is not None:  # a discard was the user's own choice: nothing to report
             exc = write.error
             _report((type(exc), exc, exc.__traceback__))

@@ -61,6 +61,7 @@ class PendingWrite:
     retry_in: float = 0.0
     holders: tuple[str, ...] = ()  # who keeps the image locked, when the server can tell
     handled: bool = False  # the GUI thread has taken its result
+    discard_requested: bool = False  # discarded while being written: dropped if it fails busy
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -115,7 +116,8 @@ class SaveQueue(QObject):
 
     def status(self) -> SaveStatus:
         with self._cond:
-            busy = next((w for w in self._queue if w.state == WriteState.BUSY), None)
+            # waiting for its retry or being retried: busy until it lands (no flicker)
+            busy = next((w for w in self._queue if w.attempts > 0), None)
             return SaveStatus(len(self._queue), busy)
 
     def unsaved(self, image_id: int | None = None) -> list[PendingWrite]:
@@ -154,10 +156,13 @@ class SaveQueue(QObject):
 
     def discard(self, image_id: int | None = None) -> int:
         """Drop every unsaved write of ``image_id`` (the busy one and those made on top of it;
-        None: of every image); returns how many. A write being committed is left to finish."""
+        None: of every image); returns how many. A write being tried right now is dropped when
+        the attempt comes back busy (if it lands instead, it is saved)."""
         with self._cond:
-            gone = [w for w in self._queue if image_id in (None, w.image_id)
-                    and w.state != WriteState.WRITING]  # fmt: skip
+            mine = [w for w in self._queue if image_id in (None, w.image_id)]
+            gone = [w for w in mine if w.state != WriteState.WRITING]
+            for w in mine:
+                w.discard_requested = True
             for w in gone:
                 self._queue.remove(w)
                 w.state, w.error = WriteState.DISCARDED, None  # the user's choice: no error
@@ -165,7 +170,7 @@ class SaveQueue(QObject):
                 self._results.append(w)
             self._cond.notify_all()
         self.drain()
-        return len(gone)
+        return len(mine)
 
     def drain(self) -> None:
         """Hand the finished writes to ``on_result`` (GUI thread), then announce the status."""
@@ -220,6 +225,9 @@ class SaveQueue(QObject):
         self._finish(write, WriteState.LANDED, resolved=resolved, learned=learned)
 
     def _busy(self, write: PendingWrite, exc: ImageBusy | ServerUnreachable) -> None:
+        if write.discard_requested:  # the user gave it up while this attempt ran
+            self._finish(write, WriteState.DISCARDED)
+            return
         try:
             holders = tuple(self.project.stalled_savers())
         except Exception:  # noqa: BLE001 - only for the message: never in the way of the retry

@@ -110,11 +110,12 @@ def flush_before_close(window, queue: SaveQueue) -> bool:
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
     bar = window.save_status
+    discarded = False
     try:
         while True:
             status = queue.status()
             if status.pending == 0:
-                return True
+                return not discarded
             dialog.setLabelText(f"Waiting for the database before closing: {bar.describe(status)}")
             dialog.show()
             QApplication.processEvents()
@@ -125,9 +126,8 @@ def flush_before_close(window, queue: SaveQueue) -> bool:
                     "lose them?", QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
                     QMessageBox.StandardButton.Cancel)  # fmt: skip
                 if answer == QMessageBox.StandardButton.Discard:
-                    queue.discard()
-                    queue.flush(60)  # the write being committed, if any
-                    return False
+                    queue.discard()  # a write being tried ends with this attempt
+                    discarded = True
                 dialog.reset()
             queue.flush(0.1)
     finally:

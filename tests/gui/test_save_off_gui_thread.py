@@ -22,6 +22,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from app.save_queue import WriteState
 from core.machine import MachineSettings
 from core.project import NewImage, Project
 from core.types import ReviewStatus, Target
@@ -208,11 +209,19 @@ def test_discarding_a_save_the_stalled_peer_blocks(window, location, qtbot, monk
     peer = Peer(location, iid)
     try:
         window.controller.add_target(32.0, 22.0)
-        qtbot.waitUntil(lambda: window.save_queue.status().busy is not None, timeout=LAND_MS)
+        queue = window.save_queue
+        # Clicked while a retry is being tried (it waits out the lock timeout): that attempt
+        # is dropped when it comes back busy.
+        qtbot.waitUntil(lambda: queue.unsaved()[0].attempts >= 1
+                        and queue.unsaved()[0].state == WriteState.WRITING, timeout=LAND_MS)  # fmt: skip
+        assert window.save_status.discard_button.isVisibleTo(window)
         monkeypatch.setattr(QMessageBox, "question",
                             lambda *a, **k: QMessageBox.StandardButton.Discard)  # fmt: skip
         window.save_status.discard_button.click()
-        assert window.save_queue.idle()
+        # (an attempt running at the click is dropped when it comes back busy: the peer is
+        # still stopped, so it cannot land)
+        qtbot.waitUntil(lambda: window.save_queue.idle() and window.document.targets == [],
+                        timeout=LAND_MS)  # fmt: skip
         assert window.document.targets == []  # the stored labels again
         assert stack.command(0).text() == "Add target (not saved)"  # kept in the history, marked
         stack.undo()  # a step that did not happen undoes nothing
