@@ -22,6 +22,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from app import save_queue
 from app.save_queue import WriteState
 from core.machine import MachineSettings
 from core.project import NewImage, Project
@@ -65,6 +66,12 @@ def make_project(where: str, tmp_path: Path) -> str:
     with Project.create(where, machine=MachineSettings("ann")) as p:
         p.add_images([NewImage(tmp_path / "a.png", status=ReviewStatus.NEW)])
     return where
+
+
+@pytest.fixture(autouse=True)
+def product_grace(monkeypatch):
+    """The grace the app ships with (the suite's conftest raises it for other tests)."""
+    monkeypatch.setattr(save_queue, "GRACE_S", save_queue.DEFAULT_GRACE_S)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
