@@ -108,11 +108,8 @@ class SavingDocument(AnnotationDocument):
     def _reconcile(self, write: PendingWrite, shown: bool) -> None:
         resolved = write.resolved
         if not shown:
-            if resolved.version > self.info.version:  # landed between a reload's read and its fold
-                if resolved.version == self.info.version + 1:
-                    self._absorb(resolved)
-                else:
-                    self.load(self.image_id, pixels=self.pixels)
+            if resolved.version > self.info.version:  # landed between a reload's read and its
+                self.load(self.image_id, pixels=self.pixels)  # fold: read it (and refold) again
             return
         if resolved.version != self.info.version + 1:
             self.load(self.image_id, pixels=self.pixels)  # someone else's change came in between

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app import save_queue
 from app.save_queue import WriteState
+from core.errors import EditConflict
 from core.machine import MachineSettings
 from core.project import NewImage, Project
 from core.types import ReviewStatus, Target
@@ -341,3 +343,40 @@ def test_an_edit_made_while_the_server_is_down_lands_when_it_is_back(qtbot, tmp_
         window.close()
     finally:
         server.stop()
+
+
+@pytest.mark.qt_no_exception_capture
+def test_a_save_refused_after_the_call_returned_keeps_the_step_marked(window, location, qtbot,
+                                                                      monkeypatch):  # fmt: skip
+    """The window's nudge is made on a stale target (bob changed it, the window had not heard)
+    and waits behind the stalled peer; when it is tried it is refused: the step stays in the
+    history marked "(not saved)", its undo queued behind it is not written either, the image
+    shows bob's target, and the user is told who changed it."""
+    told = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: told.append(exc[1]))
+    iid = window.current_image_id
+    stack = window.undo_stacks.stack(iid)
+    window.controller.add_target(32.0, 22.0)
+    assert window.save_queue.flush(60)
+    (mine,) = window.document.targets
+    with Project.open(location, machine=MachineSettings("bob")) as bob:
+        bob.update_target(iid, replace(mine, point=(40.0, 40.0)))
+    peer = Peer(location, iid)
+    try:
+        px, py = mine.point
+        window.controller.edit_targets([(mine.id, (px + 1, py), None)])
+        assert window.document.targets[0].point == (px + 1, py)  # shown at once
+        stack.undo()  # queued behind the nudge, by the same step
+        assert window.document.targets[0].point == (px, py)
+    finally:
+        peer.kill()
+    qtbot.waitUntil(lambda: window.save_queue.idle() and bool(told), timeout=LAND_MS)
+    rows, log = stored(location, iid)
+    assert [(x, y) for _i, x, y in rows] == [(40.0, 40.0)]
+    assert log == ["Add target", "Edit target"]  # neither the nudge nor its undo was written
+    assert [t.point for t in window.document.targets] == [(40.0, 40.0)]  # bob's, reloaded
+    assert [stack.command(k).text() for k in range(stack.count())] == [
+        "Add target", "Nudge targets (not saved)"]  # fmt: skip
+    assert isinstance(told[0], EditConflict) and told[0].by == "bob"
+    stack.redo()  # a step that did not happen redoes nothing either
+    assert window.save_queue.idle() and stored(location, iid)[1] == log
