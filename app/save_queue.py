@@ -18,6 +18,7 @@ import enum
 import os
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,7 @@ class PendingWrite:
     holders: tuple[str, ...] = ()  # who keeps the image locked, when the server can tell
     handled: bool = False  # the GUI thread has taken its result
     discard_requested: bool = False  # discarded while being written: dropped if it fails busy
+    started: float = 0.0  # time.monotonic() when the current attempt began
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -74,10 +76,12 @@ class PendingWrite:
 
 @dataclass(frozen=True)
 class SaveStatus:
-    """What the status bar says: how many saves are pending, and the busy one if any."""
+    """What the status bar says: how many saves are pending, the busy one if any, and how long
+    the save being tried has waited for the database (a held lock makes it wait)."""
 
     pending: int
     busy: PendingWrite | None = None
+    waiting_s: float = 0.0
 
 
 class SaveQueue(QObject):
@@ -121,7 +125,9 @@ class SaveQueue(QObject):
         with self._cond:
             # waiting for its retry or being retried: busy until it lands (no flicker)
             busy = next((w for w in self._queue if w.attempts > 0), None)
-            return SaveStatus(len(self._queue), busy)
+            head = self._queue[0] if self._queue else None
+            waiting = time.monotonic() - head.started if head and head.state == WriteState.WRITING else 0.0
+            return SaveStatus(len(self._queue), busy, waiting)
 
     def unsaved(self, image_id: int | None = None) -> list[PendingWrite]:
         """The writes not committed yet (of ``image_id`` only, if given), in order."""
@@ -207,7 +213,7 @@ class SaveQueue(QObject):
                 if self._closing:
                     return
                 write = self._queue[0]
-                write.state = WriteState.WRITING
+                write.state, write.started = WriteState.WRITING, time.monotonic()
                 ids = dict(self._ids)
             self._write(write, ids)
 

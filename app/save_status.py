@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QPushButton
 
 from app.save_queue import PendingWrite, SaveQueue, SaveStatus
@@ -18,6 +18,7 @@ from core.errors import ImageBusy, ServerUnreachable
 from widgets.text import plural
 
 QUIET_FLUSH_S = 1.0  # closing waits this long for pending saves before it shows a dialog
+SLOW_SAVE_S = 2.0  # a save waiting longer than this for the database is said to be waiting
 
 
 class SaveStatusBar(QObject):
@@ -34,10 +35,14 @@ class SaveStatusBar(QObject):
         self.discard_button.setVisible(False)
         self.discard_button.clicked.connect(self.ask_discard)
         window.statusBar().addPermanentWidget(self.discard_button)
+        # While saves are pending the text is refreshed every second (how long it has waited).
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(lambda: self.show(self.queue.status()) if self.queue else None)
 
     def attach(self, queue: SaveQueue | None) -> None:
         self.queue = queue
         self._busy_told = None
+        self._tick.stop()
         self.discard_button.setVisible(False)
         if queue is not None:
             queue.status_changed.connect(self.show)
@@ -49,6 +54,9 @@ class SaveStatusBar(QObject):
     def describe(self, status: SaveStatus) -> str:
         n = plural(status.pending, "edit")
         busy = status.busy
+        if busy is None and status.waiting_s >= SLOW_SAVE_S:
+            return (f"saving {n}... (waiting {status.waiting_s:.0f} s for the database: someone "
+                    "else is saving)")  # fmt: skip
         if busy is None:
             return f"saving {n}..."
         if isinstance(busy.error, ServerUnreachable):
@@ -60,6 +68,10 @@ class SaveStatusBar(QObject):
     def show(self, status: SaveStatus) -> None:
         label = self.window.saved_label
         self.discard_button.setVisible(status.busy is not None)
+        if status.pending and not self._tick.isActive():
+            self._tick.start()
+        elif not status.pending:
+            self._tick.stop()
         if status.pending == 0:
             if label.text().startswith("saving") or "not saved" in label.text():
                 label.setText(f"saved {time.strftime('%H:%M:%S')}")

@@ -168,8 +168,11 @@ def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, loca
         window.controller.edit_targets([(added.id, (px + 1, py), None)])
         assert [t.point for t in window.document.targets] == [(px + 1, py)]
         assert stack.count() == 2
+        # The status bar says the save is waiting for the database (refreshed every second)...
+        qtbot.waitUntil(lambda: "for the database" in window.saved_label.text()
+                        or "being saved by" in window.saved_label.text(), timeout=LAND_MS)  # fmt: skip
         if location.startswith("postgresql"):
-            # The save gave up on the lock (4 s): it is kept and retried, and the user is told.
+            # ...and once the save gave up on the lock (4 s), it is kept, retried, and said.
             qtbot.waitUntil(lambda: window.save_queue.status().busy is not None, timeout=LAND_MS)
             assert "being saved by bob" in window.saved_label.text()  # who holds it, named
             assert window.save_status.discard_button.isVisibleTo(window)
