@@ -204,6 +204,8 @@ class SaveQueue(QObject):
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout=60)
+        self.advanced.disconnect(self.drain)
+        self.deleteLater()  # one queue per opened project: not kept by the window
 
     # ---------------------------------------------------------------- worker thread
     def _run(self) -> None:
