@@ -52,31 +52,48 @@ class EditCommand(QUndoCommand):
         self.mergeable = KeyStep.MOVE if mergeable is True else (mergeable or None)
         self._applied = applied
         self._done_once = applied  # redo() ran once: the next ones are "redo <action>"
+        self._void = False  # its save was refused after the fact: it does nothing any more
 
     @property
     def image_id(self) -> int:
         return self.edit.image_id
 
     def redo(self) -> None:
+        if self._void:
+            return
         if self._applied:
             self._applied = False
             self._run(lambda: self.document.record(self.edit))
             self.edit = self.edit.compact()
         elif not self._done_once:
             self._done_once = True
-            self._run(lambda: setattr(self, "edit", self.document.apply(self.edit).compact()))
+            self._run(lambda: setattr(self, "edit", self._apply(self.edit).compact()))
         else:  # the project's edit log says what happened: "redo <action>" (issue 19)
             text = self.edit.text
 
             def again() -> None:
-                done = self.document.apply(replace(self.edit, text=f"redo {text}"))
+                done = self._apply(replace(self._known(self.edit), text=f"redo {text}"))
                 self.edit = replace(done, text=text).compact()
 
             self._run(again)
 
     def undo(self) -> None:
+        if self._void:
+            return
         # Logged as "undo <action>", not under the action's own name.
-        self._run(lambda: self.document.apply(replace(self.edit.inverse(), text=f"undo {self.edit.text}")))
+        edit = self._known(self.edit)
+        self._run(lambda: self._apply(replace(edit.inverse(), text=f"undo {edit.text}")))
+
+    def _apply(self, edit: AnnotationEdit) -> AnnotationEdit:
+        """Through the window's saving document (off the GUI thread, ADR 0022) when it is one."""
+        if hasattr(self.document, "queue"):
+            return self.document.apply(edit, owner=self)
+        return self.document.apply(edit)
+
+    def _known(self, edit: AnnotationEdit) -> AnnotationEdit:
+        """``edit`` with the real ids of targets it added while their save was pending."""
+        known = getattr(self.document, "known", None)
+        return known(edit) if known is not None else edit
 
     def _run(self, step) -> None:
         try:
@@ -84,6 +101,25 @@ class EditCommand(QUndoCommand):
         except Exception:  # noqa: BLE001 - reported below, never raised into Qt
             self.setObsolete(True)  # the stack drops a command whose edit did not happen
             _report(sys.exc_info())
+
+    # ---- told by the save queue (GUI thread) when a save that outlived the grace finished
+    def saved(self, resolved: AnnotationEdit) -> None:
+        """One of this step's saves landed: keep the real ids of the targets it added."""
+        self.edit = self._known(self.edit)
+
+    def refused(self, write) -> None:
+        """A save of this step was refused (or discarded by the user): the step did not happen
+        and stays in the history, marked, doing nothing; the image shows the stored labels."""
+        if self._void:
+            return
+        self._void = True
+        try:
+            self.setText(f"{self.text()} (not saved)")
+        except RuntimeError:  # the stack already deleted this step (undone, then replaced)
+            pass
+        if write.error is not None:  # a discard was the user's own choice: nothing to report
+            exc = write.error
+            _report((type(exc), exc, exc.__traceback__))
 
     def id(self) -> int:
         if self.mergeable is not None:
@@ -96,11 +132,15 @@ class EditCommand(QUndoCommand):
         """Consecutive nudges of the same selection (or note edits) become one undo step."""
         if not isinstance(other, EditCommand) or other.id() != self.id() or self.id() == -1:
             return False
-        if other.image_id != self.image_id:
+        if other.image_id != self.image_id or self._void or other._void:
             return False
-        if self.mergeable is not None and _ids(other.edit) != _ids(self.edit):
+        mine, theirs = self._known(self.edit), self._known(other.edit)  # the same ids for both
+        if self.mergeable is not None and _ids(theirs) != _ids(mine):
             return False
-        self.edit = self.edit.merged_with(other.edit)
+        self.edit = mine.merged_with(theirs)
+        queue = getattr(self.document, "queue", None)
+        if queue is not None:  # the stack deletes ``other``: its pending saves answer to us
+            queue.reown(other, self)
         return True
 
 

@@ -34,7 +34,9 @@ def follow_change(window, change: DocumentChange) -> None:
     window.list_model.update_image(info)
     if change.current:
         window.image_panel.set_info(info)
-    window.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
+    queue = getattr(window, "save_queue", None)
+    if queue is None or queue.idle():  # else the status bar says what is still being saved
+        window.saved_label.setText(f"saved {time.strftime('%H:%M:%S')}")
     window._announcing = True  # our own announcement: nothing to re-read
     try:
         window.annotation_changed.emit(change.image_id)
@@ -53,7 +55,8 @@ def redraw(window, edit: AnnotationEdit | None) -> None:
     """Only what ``edit`` touched (everything for a load); the selection survives an edit."""
     doc = window.document
     if edit is None or edit.targets:
-        selected = set(window.canvas.selected_ids())
+        renamed = getattr(doc, "renamed", {})  # provisional ids whose save landed (ADR 0022)
+        selected = {renamed.get(i, i) for i in window.canvas.selected_ids()}
         window.canvas.set_targets(doc.targets)
         keep = [t.id for t in doc.targets if t.id in selected]
         if keep and edit is not None:

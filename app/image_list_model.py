@@ -17,6 +17,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from app.list_queries import FileChecker, ListResult, QueryRunner
 from app.thumbnails import ThumbnailCache
+from core.errors import ProjectError
 from core.image_query import ImageQuery
 from core.types import ImageInfo, ReviewStatus
 from widgets.image_list import ImageRole
@@ -260,8 +261,12 @@ class ImageListModel(QAbstractListModel):
                 return info.n_proposals
             row = self.row_of(image_id, wait=False)  # counted for its whole page at once
             ids = [image_id] if row is None else self._ids[row - row % PAGE :][:PAGE].tolist()
+            try:
+                counts = self.project.proposals_at_or_above(ids, self._threshold)
+            except ProjectError:  # the server is away (a paint must not raise): asked again later
+                return info.n_proposals
             self._shown.update(dict.fromkeys(ids, 0))
-            self._shown.update(self.project.proposals_at_or_above(ids, self._threshold))
+            self._shown.update(counts)
         return self._shown[image_id]
 
     def set_threshold(self, threshold: float) -> None:

@@ -27,6 +27,9 @@ from app.commands import EditCommand
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
+from app.save_queue import SaveQueue
+from app.save_status import SaveStatusBar, flush_before_close
+from app.saving_document import SavingDocument
 from app.settings import AppSettings
 from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
@@ -59,6 +62,7 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else AppSettings()
         self.project = None
         self.document: AnnotationDocument | None = None  # the open image's labels and pixels
+        self.save_queue: SaveQueue | None = None  # commits the document's edits, in order
         self._unsubscribe = None
         self._announcing = False
         self._visit_rings = None  # sky polygons prefetched with the image being shown
@@ -208,6 +212,7 @@ class MainWindow(QMainWindow):
         self.saved_label.setObjectName("saved_label")
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.statusBar().addPermanentWidget(self.saved_label)
+        self.save_status = SaveStatusBar(self)  # "saving 2 edits..." and Discard unsaved
 
     def _connect(self) -> None:
         self.controller.connect_canvas(self.canvas)
@@ -339,7 +344,10 @@ class MainWindow(QMainWindow):
         from app.thumbnails import ThumbnailCache
 
         self.project = project
-        self.document = AnnotationDocument(project)
+        self.save_queue = SaveQueue(project, self)  # edits are saved off the GUI thread
+        self.document = SavingDocument(project, self.save_queue)
+        self.document.on_refused = self.save_status.refused
+        self.save_status.attach(self.save_queue)
         self._unsubscribe = self.document.subscribe(self._on_document_changed)
         self.thumbnails = ThumbnailCache(project, parent=self)
         self.list_model.set_thumbnails(self.thumbnails)
@@ -377,6 +385,9 @@ class MainWindow(QMainWindow):
         # First, while the project is still open: panels stop the workers that read or write it.
         self.project_closed.emit(self.project)
         self.image_panel.commit_note()
+        flush_before_close(self, self.save_queue)  # every pending save lands (or is discarded)
+        self.save_queue.close()
+        self.save_status.attach(None)
         for worker in (self.thumbnails, self.prefetcher):
             if worker is not None:
                 worker.close()
@@ -386,7 +397,7 @@ class MainWindow(QMainWindow):
         self.undo_stacks.clear_all()
         self._unsubscribe()
         self.project.close()
-        self.project = self.thumbnails = self.prefetcher = self.document = None
+        self.project = self.thumbnails = self.prefetcher = self.document = self.save_queue = None
         self.current_image_id = None
         self.image_panel.set_info(None)
         document_view.show_bad_pixels(self, None)

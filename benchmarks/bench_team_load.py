@@ -12,6 +12,7 @@ image's edit log has versions 1..n without a gap. Prints commit latency p50 / p9
     .venv/bin/python benchmarks/bench_team_load.py --server            # starts a PostgreSQL
     .venv/bin/python benchmarks/bench_team_load.py --url postgresql+psycopg://u@h:5432/db
     .venv/bin/python benchmarks/bench_team_load.py --sqlite /tmp/loadproj [--procs 8 --edits 300]
+    ... --queued   each annotator saves through the GUI's save queue (app/save_queue.py, ADR 0022)
 """
 
 from __future__ import annotations
@@ -72,12 +73,15 @@ def prepare(target: Path | str, n_images: int) -> list[int]:
         return [i.id for i in infos]
 
 
-def annotator(target, k: int, n_edits: int, ids: list[int], seed: int, start, out) -> None:
-    """One process: ``n_edits`` committed edits; conflicts counted and the intent redone."""
+def annotator(target, k: int, n_edits: int, ids: list[int], seed: int, start, out,
+              queued: bool = False) -> None:  # fmt: skip
+    """One process: ``n_edits`` committed edits; conflicts counted and the intent redone.
+    ``queued``: through the window's save queue (its worker thread commits), not directly."""
     rng = random.Random(seed * 1000 + k)
     committed, conflicts, errors, lat = [], 0, [], []
     try:
         with Project.open(target, machine=MachineSettings(f"ann{k}")) as p:
+            apply = _queued_apply(p) if queued else p.apply_edit
             start.wait()
             for j in range(n_edits):
                 iid, increment = rng.choice(ids), rng.random() < 0.5
@@ -94,7 +98,7 @@ def annotator(target, k: int, n_edits: int, ids: list[int], seed: int, start, ou
                             point=(1.0, 2.0), score=tag)),))  # fmt: skip
                     t0 = time.perf_counter()
                     try:
-                        p.apply_edit(edit, expected_version=info.version)
+                        apply(edit, expected_version=info.version)
                     except EditConflict:
                         conflicts += 1
                         continue
@@ -106,11 +110,31 @@ def annotator(target, k: int, n_edits: int, ids: list[int], seed: int, start, ou
     out.put((k, committed, conflicts, errors, lat))
 
 
-def run_load(target: Path | str, procs: int, edits: int, n_images: int = 4, seed: int = 0) -> LoadResult:
+def _queued_apply(project):
+    """``apply_edit`` through a SaveQueue: submit, wait for the worker's result, raise its error."""
+    from PySide6.QtCore import QCoreApplication
+
+    from app.save_queue import SaveQueue, WriteState
+
+    QCoreApplication.instance() or QCoreApplication([])
+    queue = SaveQueue(project)
+
+    def apply(edit, expected_version=None):  # verified per object, as the window saves
+        write = queue.submit(edit)
+        write.done.wait()
+        if write.state != WriteState.LANDED:
+            raise write.error
+        return write.resolved
+
+    return apply
+
+
+def run_load(target: Path | str, procs: int, edits: int, n_images: int = 4, seed: int = 0,
+             queued: bool = False) -> LoadResult:  # fmt: skip
     ids = prepare(target, n_images)
     ctx = mp.get_context("spawn")  # no engine or connection inherited from the parent
     start, out = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=annotator, args=(target, k, edits, ids, seed, start, out))
+    workers = [ctx.Process(target=annotator, args=(target, k, edits, ids, seed, start, out, queued))
                for k in range(procs)]  # fmt: skip
     for w in workers:
         w.start()
@@ -171,6 +195,7 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--edits", type=int, default=300)
     ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--queued", action="store_true", help="save through app/save_queue.py")
     args = ap.parse_args()
     server = None
     if args.server:
@@ -183,8 +208,9 @@ def main() -> int:
     else:
         target = args.sqlite
     try:
-        res = run_load(target, args.procs, args.edits, args.images)
-        print(report("postgresql" if isinstance(target, str) else "sqlite", res, args.procs, args.edits))
+        res = run_load(target, args.procs, args.edits, args.images, queued=args.queued)
+        name = "postgresql" if isinstance(target, str) else "sqlite"
+        print(report(name + (" (save queue)" if args.queued else ""), res, args.procs, args.edits))
         for e in res.errors[:10]:
             print("  ", e)
         return 0 if res.ok else 1

@@ -41,7 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
 from core.edits import Region
-from core.errors import ImageBusy, ProjectError
+from core.errors import ImageBusy, ProjectError, ServerUnreachable
 from core.image_query import natural_key
 from core.migrations import SORT_INDEXES
 from core.types import (
@@ -249,7 +249,9 @@ def is_server(engine: Engine | Connection) -> bool:
     return engine.dialect.name != "sqlite"
 
 
-def make_engine(target: Path | str, read_only: bool = False, immutable: bool = False) -> Engine:
+def make_engine(
+    target: Path | str, read_only: bool = False, immutable: bool = False, user: str | None = None
+) -> Engine:
     """The engine of a project database: an SQLite file path, or a server URL (str).
 
     Shared by threads: one pooled connection per Session. SQLite gets its pragmas on each
@@ -258,7 +260,7 @@ def make_engine(target: Path | str, read_only: bool = False, immutable: bool = F
     change); ``immutable`` also skips locking and the -shm file, for a database on a read-only
     folder or mount, where SQLite could not create one."""
     if isinstance(target, str):
-        return _server_engine(target)
+        return _server_engine(target, user)
     db_path = Path(target)
     if not read_only:
         url = f"sqlite:///{db_path}"
@@ -280,12 +282,13 @@ def _on_connect_read_only(dbapi_conn, _record) -> None:
         cur.close()
 
 
+APP_NAME = "sirst-studio"  # the server sessions' application_name (":<user>" appended)
 LOCK_TIMEOUT_MS = 4000
 IDLE_TX_TIMEOUT_MS = 10000
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 
 
-def _server_engine(url: str) -> Engine:
+def _server_engine(url: str, user: str | None = None) -> Engine:
     from core.location import check_server_url
 
     try:
@@ -294,7 +297,8 @@ def _server_engine(url: str) -> Engine:
             pool_pre_ping=True,  # a server restart must not break the next edit
             connect_args={
                 "connect_timeout": 10,
-                "application_name": "sirst-studio",
+                # who this session saves for: named to a colleague whose save it blocks
+                "application_name": f"{APP_NAME}:{user}"[:63] if user else APP_NAME,
                 # Nobody waits on a stalled peer (ADR 0008): a writer gives up on a row lock after
                 # LOCK_TIMEOUT_MS, and the server ends a transaction left idle (a suspended
                 # laptop holding a lock) after IDLE_TX_TIMEOUT_MS, which frees its locks.
@@ -340,12 +344,22 @@ def damaged(db_path: Path | str, error: Exception) -> ProjectError:
             "seconds (the server releases a stalled save after "
             f"{IDLE_TX_TIMEOUT_MS // 1000} s)"
         )
+    if isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig):
+        # Another program's write has held the project for the whole busy timeout (a frozen
+        # process): the same edit may simply be retried (the GUI's save queue does, ADR 0022).
+        return ImageBusy(
+            f"another program has been saving to project database {db_path} for 30 s without "
+            "finishing (it may be frozen); nothing was changed: try again when it is done"
+        )
     if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
         return ProjectError(
             f"the project database refused the change ({orig}); nothing was saved, reload and retry"
         )
     if isinstance(db_path, str):  # a server URL (already without its password)
-        return ProjectError(
+        # Unreachable (down, restarting, network cut) is worth retrying; the rest is not.
+        cls = ServerUnreachable if isinstance(error, exc.OperationalError | exc.InterfaceError) \
+            else ProjectError  # fmt: skip
+        return cls(
             f"project database {db_path} cannot be used ({str(orig).strip()}); check that the "
             "server runs, the URL (user, host, port, database) and that you may log in"
         )

@@ -52,5 +52,10 @@ class ImageBusy(ProjectError):
     frozen laptop, a cut network). Nothing was changed; the same edit may simply be retried."""
 
 
+class ServerUnreachable(ProjectError):
+    """The project's server could not be reached or dropped the connection (down, restarting,
+    a cut network). Nothing was changed; the same edit may be retried once it is back."""
+
+
 class CheckpointError(SirstError):
     """A model checkpoint is missing, truncated or incompatible."""

@@ -174,7 +174,8 @@ class ProjectConnect:
     def _connect_server(cls, url: str, machine: MachineSettings | None, create: bool | None) -> Self:
         """``create``: True = the database must be empty, False = it must hold a project,
         None = either (open or create)."""
-        engine = db.make_engine(url)
+        machine = machine if machine is not None else _machine_settings()
+        engine = db.make_engine(url, user=machine.user_name)
         label = redact(url)
         if create is not None:
             try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core import db, team_store
 from core.db import ImageRow
@@ -15,6 +15,21 @@ from core.types import ImageInfo
 
 
 class TeamOps:
+    def stalled_savers(self) -> list[str]:
+        """Users whose program holds a transaction open on the server without working in it
+        (frozen or offline: their lock is what makes a save wait, issue 22); [] on SQLite,
+        which cannot tell who holds its write lock."""
+        if not self.is_server:
+            return []
+        stmt = text(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%' "
+            "AND application_name LIKE :app"
+        )
+        with self._session() as s:
+            names = s.scalars(stmt, {"app": f"{db.APP_NAME}:%"}).all()
+        return sorted({n.split(":", 1)[1] for n in names})
+
     def image_version(self, image_id: int) -> int:
         return self.get_image(image_id).version
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests read the database right after a GUI edit, as write-through allowed: a long save grace
+# (ADR 0022) keeps a save that a loaded machine slows past 0.1 s confirmed before the edit call
+# returns, here and in the apps the tests start (they inherit it). Save-queue tests set their own.
+os.environ.setdefault("SIRST_STUDIO_SAVE_GRACE_S", "5")
 DENSESIRST_ROOT = Path(
     os.environ.get(
         "SIRST_DENSESIRST_ROOT",

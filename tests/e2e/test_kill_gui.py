@@ -95,6 +95,7 @@ def _drive(window, marker: Path) -> None:
     x, y = _free_spot(info.height, info.width, boxes)
     w.canvas.center_on(x, y, 8.0)
     click(x, y)
+    assert w.save_queue.flush(60)  # saved off the GUI thread (ADR 0022): wait for "saved"
     added = max(w.project.targets(image_id), key=lambda t: t.id)
     key(Qt.Key.Key_2)
     ox, oy = _ground_square(w.project.sky_mask(image_id), info.height, info.width)
@@ -108,10 +109,11 @@ def _drive(window, marker: Path) -> None:
     QTest.keyClicks(note, NOTE)
     viewport.setFocus()  # focus loss commits the note at once
     key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # reviewed, then next image
+    assert w.save_queue.flush(60)
     sky = w.project.sky_mask(image_id)
 
     def finish() -> None:
-        if w.project.get_image(image_id).note != NOTE:
+        if not w.save_queue.idle() or w.project.get_image(image_id).note != NOTE:
             QTimer.singleShot(50, finish)  # the note is committed on focus loss / idle timer
             return
         result = {"image_id": image_id, "target_point": list(added.point), "target_id": added.id,
