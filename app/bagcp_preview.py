@@ -30,15 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.jobs import PanelJob
+from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.stats_panel import MENU
-from app.workers import (
-    IMAGE_ERRORS,
-    Cancelled,
-    Progress,
-    TaskThread,
-    on_project_closed,
-)
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
@@ -300,7 +293,7 @@ class BagcpPreviewPanel(QWidget):
 
     # ------------------------------------------------------------------ worker plumbing
     @property
-    def thread(self) -> TaskThread | None:
+    def thread(self) -> JobThread | None:
         return self.job.thread
 
     def is_running(self) -> bool:
@@ -435,5 +428,5 @@ def install(window) -> BagcpPreviewPanel:
     install_dock(window, panel, DOCK)
     window.image_changed.connect(panel.on_image_changed)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     return panel

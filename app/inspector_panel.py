@@ -37,20 +37,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.jobs import PanelJob
-from app.stats_panel import MENU
-from app.workers import (
-    IMAGE_ERRORS,
+from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
+from app.model_versions import SHIPPED_DEFAULT_NAME
+from app.preannotate_worker import (
     PROPOSAL_SCORE_THRESHOLD,
-    SHIPPED_DEFAULT_NAME,
-    Cancelled,
     ModelChoice,
     PredictorFactory,
-    Progress,
-    TaskThread,
     default_predictor_factory,
-    on_project_closed,
 )
+from app.stats_panel import MENU
 from core.inspect import (
     ImageInspection,
     InspectionSummary,
@@ -306,7 +301,7 @@ class InspectorPanel(QWidget):
 
     # ------------------------------------------------------------------ running
     @property
-    def thread(self) -> TaskThread | None:
+    def thread(self) -> JobThread | None:
         return self.job.thread
 
     @property
@@ -505,7 +500,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> Inspec
     panel = InspectorPanel(window, predictor_factory)
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)
     window.score_threshold_changed.connect(panel.follow_window_threshold)
     if window.project is not None:

@@ -28,13 +28,12 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
-from app.workers import (
+from app.gui_gc import ensure_gui_thread_gc
+from app.preannotate_worker import (
     ModelChoice,
     PredictorFactory,
     PredictorLike,
     default_predictor_factory,
-    ensure_gui_thread_gc,
-    on_project_closed,
     resolve_model_choice,
 )
 
@@ -117,7 +116,6 @@ class _Loader(QThread):
     def __init__(self, key: ModelKey, choice: ModelChoice, factory: PredictorFactory,
                  future: Future, parent: QObject) -> None:  # fmt: skip
         super().__init__(parent)
-        ensure_gui_thread_gc()  # run() is Python: garbage is collected on the GUI thread only
         self.key, self.choice, self._factory, self.future = key, choice, factory, future
         self.seconds = 0.0
 
@@ -304,7 +302,7 @@ def install(window) -> ModelWarmer:
     window.model_warmer = warmer
     window.model_status = lambda: warmer.state.value  # read by app/screen_probe.py
     window.project_opened.connect(warmer.on_project_opened)
-    on_project_closed(window, warmer.on_project_closed)
+    window.project_closed.connect(warmer.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(warmer.shutdown)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
-from app.workers import on_project_closed
 from core.attention import DisputeKind, Verdict
 from core.attention_store import QueueItem, accept_model_edit, second_look_edit
 from core.errors import SirstError
@@ -185,6 +184,6 @@ def install(window) -> NoisePanel:
     menu.addAction(panel_action(window, FIND, find))
     for spec, verdict in ((TAKE, None), (KEEP, Verdict.KEPT), (SECOND, Verdict.SECOND_LOOK)):
         menu.addAction(panel_action(window, spec, lambda v=verdict: panel.answer(v)))
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     window.noise_panel = panel
     return panel

@@ -26,15 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.shortcuts import Shortcut, panel_action
-from app.workers import (
+from app.preannotate_worker import (
     PROPOSAL_SCORE_THRESHOLD,
     PreannotateSummary,
     PreannotateWorker,
     PredictorFactory,
-    on_project_closed,
     resolve_model_choice,
 )
+from app.shortcuts import Shortcut, panel_action
 from core.types import ReviewStatus
 
 log = logging.getLogger(__name__)
@@ -349,7 +348,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> None:
     _add_actions(window, panel, controller)
     # A worker must never write into a project that has been closed or replaced.
     window.project_opened.connect(controller.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(controller.shutdown)

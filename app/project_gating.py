@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDockWidget
 
-from app.workers import on_project_closed
-
 # Actions of app/shortcuts.py that act on an open project or image.
 ACTIONS = ("import", "export", "close_project", "delete", "select_all", "accept", "reject",
            "accept_above", "accept_sky", "mode_edit", "mode_draw_sky", "mode_edit_sky", "fit",
@@ -47,4 +45,4 @@ def install(window) -> None:
     set_project_controls(window, window.project is not None)
     window.project_opened.connect(lambda _p: set_project_controls(window, True))
     # project_closed comes before the project is gone; the controls go grey with it.
-    on_project_closed(window, lambda _p: set_project_controls(window, False))
+    window.project_closed.connect(lambda _p: set_project_controls(window, False))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.export_dialog import show_error
+from app.error_dialog import show_error
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
 

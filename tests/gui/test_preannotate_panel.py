@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt
 
 from app import preannotate_panel
-from app.workers import ModelChoice, PreannotateWorker, resolve_model_choice
+from app.preannotate_worker import ModelChoice, PreannotateWorker, resolve_model_choice
 from core.errors import CheckpointError
 from core.types import ModelVersion, ReviewStatus, TargetState
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project

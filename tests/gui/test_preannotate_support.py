@@ -28,6 +28,7 @@ class FakeWindow(QMainWindow):
     """The MainWindow API (docs/architecture.md), with counters for what the panels call."""
 
     project_opened = Signal(object)
+    project_closed = Signal(object)
     image_changed = Signal(int)
     annotation_changed = Signal(int)
     score_threshold_changed = Signal(float)
