@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
+from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
 from core.edits import ImageField
@@ -52,7 +53,7 @@ class ImageActions:
         self.actions: list[QAction] = []
         self._build_menu()
         window.project_opened.connect(self._on_project_opened)
-        window.annotation_changed.connect(self._on_annotation_changed)
+        subscribe_view(window, window.rows.subscribe(self._on_annotation_changed))  # lives as long
         window.score_threshold_changed.connect(self._on_threshold)
 
     # ------------------------------------------------------------------ menu

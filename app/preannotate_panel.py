@@ -105,7 +105,7 @@ class PreannotateController(QObject):
         choice = resolve_model_choice(project)
         # Parented: Qt keeps the thread object alive until it has really finished (a QThread
         # destroyed while running aborts the process), then deleteLater frees it.
-        current, pixels = self.window.current_image_id, getattr(self.window, "current_pixels", None)
+        current, pixels = self.window.current_image_id, self.window.current_pixels
         worker = PreannotateWorker(
             project, image_ids, choice, score_thr, self.predictor_factory, parent=self,
             pixels={current: pixels} if pixels is not None else None,  # decoded once per visit
@@ -152,20 +152,12 @@ class PreannotateController(QObject):
         edits, self._edits = self._edits, []
         if not pending or self.window.project is not self._run_project:
             return  # the project was closed or replaced: its images are not on screen
-        record_edit = getattr(self.window, "record_edit", None)
-        if record_edit is not None:
-            # Each result joins its image's undo history like any edit: the window's document
-            # announces it (canvas, list row); undo brings the previous proposals back.
-            for edit in edits:
-                if edit.image_id in pending:
-                    record_edit(edit)
-            return
-        current = self.window.current_image_id  # a host without a document
-        for image_id in sorted(pending):
-            if image_id == current:
-                self.window.reload_current()  # re-reads labels; the window announces the change
-            else:
-                self.window.annotation_changed.emit(image_id)
+        # Each result joins its image's undo history like any edit: the window's document
+        # folds it in and the rows service announces it (canvas, list row); undo brings the
+        # previous proposals back.
+        for edit in edits:
+            if edit.image_id in pending:
+                self.window.record_edit(edit)
 
     def _on_image_edited(self, edit) -> None:
         if self.window.project is self._run_project:

@@ -77,10 +77,19 @@ class ImageRows(QObject):
     def observer_count(self) -> int:
         return len(self._row_observers) + len(self._doc_observers)
 
+    def hears_document(self, observer: DocumentObserver) -> bool:
+        """``observer`` is subscribed and a document is open (it hears its changes)."""
+        return self.document is not None and observer in self._doc_observers
+
     # ------------------------------------------------------------------ the missing flag
     def is_missing(self, image_id: int) -> bool:
         """The image's file was found missing (by the list's background check or a visit)."""
         return self.list_model.is_missing(int(image_id))
+
+    def missing_ids(self) -> set[int]:
+        """Images whose file was found missing so far (complete once the list's
+        ``files_checked`` was emitted)."""
+        return self.list_model.missing_ids()
 
     def set_missing(self, info: ImageInfo, missing: bool) -> None:
         """A visit found the file there or not: the row says so (no announcement: no label
@@ -130,11 +139,15 @@ class ImageRows(QObject):
         self.update(info)
         return info
 
+    def forget_prefetched(self, image_id: int) -> None:
+        """The image changed somewhere its row is not listed yet: its prefetched labels go."""
+        if self.prefetcher is not None:
+            self.prefetcher.forget(int(image_id))
+
     # ------------------------------------------------------------------ internals
     def _replace(self, info: ImageInfo) -> None:
         info.missing = self.is_missing(info.id)
-        if self.prefetcher is not None:
-            self.prefetcher.forget(int(info.id))  # its prefetched labels are stale now
+        self.forget_prefetched(info.id)
         self.list_model.update_image(info)
 
     def _announce(self, image_id: int) -> None:

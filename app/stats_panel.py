@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
+from app.rows import subscribe_view
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
 from widgets.stats_view import StatsView
@@ -214,5 +215,5 @@ def install(window) -> StatsPanel:
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     window.project_closed.connect(panel.on_project_closed)
-    window.annotation_changed.connect(panel.mark_stale)
+    subscribe_view(panel, window.rows.subscribe(panel.mark_stale))
     return panel

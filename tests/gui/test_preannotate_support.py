@@ -1,7 +1,9 @@
-"""Shared fakes for the model-in-the-loop GUI tests and benchmarks (no tests in this module).
+"""Shared test doubles for the model-in-the-loop GUI tests and benchmarks (no tests here).
 
-``FakeWindow`` implements the MainWindow API of docs/architecture.md and nothing else, so the
-panels are tested against the contract rather than one MainWindow's internals.
+``FakeWindow`` is a small implementation of ``app.host.PanelHost`` (the interface panels receive
+instead of the main window), with a real document and rows service, so the panels are tested
+against the contract rather than one MainWindow's internals (tests/gui/test_host.py checks that
+it implements every member).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
+from app.image_list_model import ImageListModel
+from app.rows import ImageRows
+from core.document import AnnotationDocument
 from core.types import Target
 
 # Imported here, not in the fake's methods: importing torch on a worker thread of a busy
@@ -25,38 +30,56 @@ from model.inference import Prediction, Predictor
 
 
 class FakeWindow(QMainWindow):
-    """The MainWindow API (docs/architecture.md), with counters for what the panels call."""
+    """A PanelHost (app/host.py) for panel tests, recording what the panels call."""
 
     project_opened = Signal(object)
     project_closed = Signal(object)
     image_changed = Signal(int)
-    annotation_changed = Signal(int)
     score_threshold_changed = Signal(float)
 
     def __init__(self, project=None) -> None:
         super().__init__()
-        self.project = project
+        self.project = None
+        self.document: AnnotationDocument | None = None
+        self.list_model = ImageListModel(None, self)
+        self.rows = ImageRows(self.list_model, self)
         self.current_image_id: int | None = None
         self.canvas = None
         self.score_threshold = 0.3
         self.selection: list[int] = []
-        self.reloads = 0
+        self.recorded: list = []  # edits handed over by record_edit
         self.commands: list = []
         self.docks: list[QDockWidget] = []
         self._menus: dict[str, QMenu] = {}
+        if project is not None:
+            self._open(project)
+
+    def _open(self, project) -> None:
+        self.project = project
+        self.document = AnnotationDocument(project)
+        self.rows.open(project, self.document, None)
 
     def open_project(self, project) -> None:
-        self.project = project
+        self._open(project)
         self.project_opened.emit(project)
+
+    @property
+    def current_pixels(self):
+        return self.document.pixels if self.document is not None else None
+
+    def record_edit(self, edit) -> None:
+        """A worker's committed edit: the document folds it in, the rows service announces it."""
+        self.recorded.append(edit)
+        if self.document is not None and self.project is not None:
+            self.document.record(edit)
 
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
         self.current_image_id = image_id
         self.image_changed.emit(image_id)
 
     def reload_current(self) -> None:
-        self.reloads += 1
         if self.current_image_id is not None:
-            self.annotation_changed.emit(self.current_image_id)
+            self.rows.reread(self.current_image_id)
 
     def push_command(self, cmd) -> None:
         self.commands.append(cmd)
