@@ -378,9 +378,7 @@ class BagcpPreviewPanel(QWidget):
         self.preview.saved_as = info.name
         self.controls.set_result_available(False)
         self.controls.set_message(f"Added {info.name} with {plural(info.n_targets, 'target')}.")
-        reload_images = getattr(self.window, "reload_images", None)
-        if reload_images is not None:
-            reload_images()  # MainWindow re-lists images so the new one appears
+        self.window.reload_images()  # the window re-lists images so the new one appears
         self.image_added.emit(info)
 
     # ------------------------------------------------------------------ window events

@@ -164,5 +164,6 @@ class ImageActions:
 
 
 def install(window) -> ImageActions:
-    window.image_actions = ImageActions(window)
-    return window.image_actions
+    actions = ImageActions(window)
+    window.keep_panel("image_actions", actions)
+    return actions

@@ -449,8 +449,8 @@ class InspectorPanel(QWidget):
         """Show an inspected spot: open its image centred there and outline the box."""
         self.window.goto_image(image_id, center=(x, y))
         boxes = [c.box for c in self.gallery.visible_cards() if c.image_id == image_id]
-        canvas = getattr(self.window, "canvas", None)
-        if canvas is not None and self.window.current_image_id == image_id:
+        canvas = self.window.canvas
+        if self.window.current_image_id == image_id:
             canvas.center_on(x, y, zoom=JUMP_ZOOM)  # a 3 px hit is invisible at fit-to-window
             canvas.set_highlight_boxes(boxes, HIT_COLOR)
             self._highlighted = image_id
@@ -459,8 +459,7 @@ class InspectorPanel(QWidget):
         """Outlines belong to one image: clear them when another one is shown."""
         if self._highlighted is not None and self._highlighted != image_id:
             self._highlighted = None
-            if getattr(self.window, "canvas", None) is not None:
-                self.window.canvas.set_highlight_boxes([], HIT_COLOR)
+            self.window.canvas.set_highlight_boxes([], HIT_COLOR)
 
     def _image_row_clicked(self, row: int, _col: int) -> None:
         item = self.image_table.item(row, 0)

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.current_image_id: int | None = None
         self.thumbnails = None
         self.prefetcher = None
+        self._panels: dict[str, object] = {}  # installed panels by name (keep_panel)
         self._score_threshold = self.settings.score_threshold()
         self.undo_stacks = UndoStacks(self)
         self.claim_guard = ClaimGuard(self)  # asks before editing an image someone else holds
@@ -310,6 +311,16 @@ class MainWindow(QMainWindow):
         action = self.shortcut_table.add_action(self, spec, slot)
         self.actions_by_id[spec.action_id] = action
         return action
+
+    def keep_panel(self, name: str, panel: object) -> None:
+        """Keep an installed panel under ``name``: ``panel(name)``, and ``window.<name>`` for
+        scripts and tests."""
+        self._panels[name] = panel
+        setattr(self, name, panel)
+
+    def panel(self, name: str):
+        """The panel kept under ``name``, or None when that panel is not installed."""
+        return self._panels.get(name)
 
     def selected_image_ids(self) -> list[int]:
         return self.image_list.selected_ids()

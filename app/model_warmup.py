@@ -299,8 +299,7 @@ def install(window) -> ModelWarmer:
     label = ModelStatusLabel(warmer)
     label.hide()
     window.statusBar().addPermanentWidget(label)
-    window.model_warmer = warmer
-    window.model_status = lambda: warmer.state.value  # read by app/screen_probe.py
+    window.keep_panel("model_warmer", warmer)  # its state is read by app/screen_probe.py
     window.project_opened.connect(warmer.on_project_opened)
     window.project_closed.connect(warmer.on_project_closed)
     app = QCoreApplication.instance()

@@ -55,5 +55,5 @@ def install(window) -> NavigatorPanel:
     """Add the Navigator dock (Label workspace) to ``window``."""
     panel = NavigatorPanel(window)
     install_dock(window, panel.widget, DOCK)
-    window.navigator = panel
+    window.keep_panel("navigator", panel)
     return panel

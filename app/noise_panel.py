@@ -157,8 +157,8 @@ class NoisePanel(QWidget):
         x0, y0, x1, y1 = item.dispute.box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         self.window.goto_image(item.image_id, center=(cx, cy))
-        canvas = getattr(self.window, "canvas", None)
-        if canvas is None or self.window.current_image_id != item.image_id:
+        canvas = self.window.canvas
+        if self.window.current_image_id != item.image_id:
             return
         if item.dispute.kind is not DisputeKind.SKY:
             canvas.center_on(cx, cy, zoom=JUMP_ZOOM)
@@ -185,5 +185,5 @@ def install(window) -> NoisePanel:
     for spec, verdict in ((TAKE, None), (KEEP, Verdict.KEPT), (SECOND, Verdict.SECOND_LOOK)):
         menu.addAction(panel_action(window, spec, lambda v=verdict: panel.answer(v)))
     window.project_closed.connect(panel.on_project_closed)
-    window.noise_panel = panel
+    window.keep_panel("noise_panel", panel)
     return panel

@@ -60,5 +60,5 @@ def install(window) -> ObjectListPanel:
     """Add the Objects dock (Label workspace) to ``window``."""
     panel = ObjectListPanel(window)
     install_dock(window, panel.widget, DOCK)
-    window.object_list = panel
+    window.keep_panel("object_list", panel)
     return panel

@@ -123,5 +123,6 @@ class ReviewQueue:
 
 
 def install(window) -> ReviewQueue:
-    window.review_queue = ReviewQueue(window)
-    return window.review_queue
+    queue = ReviewQueue(window)
+    window.keep_panel("review_queue", queue)
+    return queue

@@ -412,5 +412,5 @@ def install(window) -> TeamPanel:
     window.project_closed.connect(lambda _p: live.stop())
     window.project_closed.connect(panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)
-    window.team_panel = panel
+    window.keep_panel("team_panel", panel)
     return panel
