@@ -17,7 +17,8 @@ pytestmark = pytest.mark.timeout(60)
 APP = Path(__file__).resolve().parents[2] / "app"
 PANELS = [*APP.glob("*_panel.py"), APP / "bagcp_preview.py"]
 # every module that runs a job: panels, the import / export dialogs, the review queue
-JOB_USERS = [*PANELS, *APP.glob("*_dialog.py"), APP / "review_queue.py", APP / "project_actions.py"]
+JOB_USERS = [*PANELS, *APP.glob("*_dialog.py"), APP / "review_queue.py", APP / "project_actions.py",
+             APP / "model_warmup.py"]
 
 
 def test_the_job_thread_has_one_home():
