@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.stats_panel import MENU
 from core.errors import SirstError
@@ -420,7 +421,7 @@ class BagcpPreviewPanel(QWidget):
         self.job.stop()
 
 
-def install(window) -> BagcpPreviewPanel:
+def install(window: PanelHost) -> BagcpPreviewPanel:
     """Add the BAG-CP preview dock and its Tools-menu entry."""
     panel = BagcpPreviewPanel(window)
     install_dock(window, panel, DOCK)

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
+from app.host import PanelHost
 from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
@@ -163,7 +164,7 @@ class ImageActions:
         self.panel.refresh()
 
 
-def install(window) -> ImageActions:
+def install(window: PanelHost) -> ImageActions:
     actions = ImageActions(window)
     window.keep_panel("image_actions", actions)
     return actions

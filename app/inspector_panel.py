@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.model_versions import SHIPPED_DEFAULT_NAME
 from app.preannotate_worker import (
@@ -494,7 +495,7 @@ class InspectorPanel(QWidget):
         super().showEvent(event)
 
 
-def install(window, predictor_factory: PredictorFactory | None = None) -> InspectorPanel:
+def install(window: PanelHost, predictor_factory: PredictorFactory | None = None) -> InspectorPanel:
     """Add the False-alarm inspector dock (hidden until asked for) and its Tools-menu entry."""
     panel = InspectorPanel(window, predictor_factory)
     install_dock(window, panel, DOCK)

@@ -29,6 +29,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from app.gui_gc import ensure_gui_thread_gc
+from app.host import PanelHost
 from app.jobs import JobThread
 from app.preannotate_worker import (
     ModelChoice,
@@ -274,7 +275,7 @@ class ModelStatusLabel(QLabel):
         self.setVisible(state is not ModelState.NONE)
 
 
-def install(window) -> ModelWarmer:
+def install(window: PanelHost) -> ModelWarmer:
     """Warm the model of every project the window opens; runs of the Pre-annotation dock and of
     the inspector use the kept predictor. Installed after those panels (app/extensions.py)."""
     from app.inspector_panel import InspectorPanel

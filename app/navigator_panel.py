@@ -4,6 +4,7 @@ canvas's view and pans it on a click or drag."""
 from __future__ import annotations
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.rows import subscribe_view
 from core.document import DocumentChange
 from widgets.navigator import NavigatorWidget, overview
@@ -51,7 +52,7 @@ class NavigatorPanel:
         self.widget.set_view_rect(self.window.canvas.view_rect())
 
 
-def install(window) -> NavigatorPanel:
+def install(window: PanelHost) -> NavigatorPanel:
     """Add the Navigator dock (Label workspace) to ``window``."""
     panel = NavigatorPanel(window)
     install_dock(window, panel.widget, DOCK)

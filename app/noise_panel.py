@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
 from core.attention import DisputeKind, Verdict
@@ -171,7 +172,7 @@ class NoisePanel(QWidget):
         self.status.setText(IDLE_TEXT)
 
 
-def install(window) -> NoisePanel:
+def install(window: PanelHost) -> NoisePanel:
     """The "Label noise" dock (hidden until asked for), its Review-menu entry and keys."""
     panel = NoisePanel(window)
     dock = install_dock(window, panel, DOCK)  # the Inspect workspace, tabbed with False alarms

@@ -6,6 +6,7 @@ undo and image switch refreshes it, whichever project is open) and unsubscribes 
 from __future__ import annotations
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.rows import subscribe_view
 from core.document import DocumentChange
 from widgets.object_list import ObjectListWidget
@@ -56,7 +57,7 @@ class ObjectListPanel:
         return self.window.rows.hears_document(self.on_document_changed)
 
 
-def install(window) -> ObjectListPanel:
+def install(window: PanelHost) -> ObjectListPanel:
     """Add the Objects dock (Label workspace) to ``window``."""
     panel = ObjectListPanel(window)
     install_dock(window, panel.widget, DOCK)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.preannotate_worker import (
     PROPOSAL_SCORE_THRESHOLD,
     PreannotateSummary,
@@ -332,7 +333,7 @@ def _add_actions(window, panel: PreannotatePanel, controller: PreannotateControl
     menu.addSeparator()
 
 
-def install(window, predictor_factory: PredictorFactory | None = None) -> None:
+def install(window: PanelHost, predictor_factory: PredictorFactory | None = None) -> None:
     """Add the Model-menu actions and the Pre-annotation dock to ``window``."""
     controller = PreannotateController(window, predictor_factory)
     panel = PreannotatePanel(window, controller)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDockWidget
 
+from app.host import PanelHost
+
 # Actions of app/shortcuts.py that act on an open project or image.
 ACTIONS = ("import", "export", "close_project", "delete", "select_all", "accept", "reject",
            "accept_above", "accept_sky", "mode_edit", "mode_draw_sky", "mode_edit_sky", "fit",
@@ -40,7 +42,7 @@ def set_project_controls(window, enabled: bool) -> None:
             dock.widget().setEnabled(enabled)
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Grey the controls now (no project is open yet) and follow opening / closing."""
     set_project_controls(window, window.project is not None)
     window.project_opened.connect(lambda _p: set_project_controls(window, True))

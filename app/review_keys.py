@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.host import PanelHost
 from app.shortcuts import Shortcut, panel_action
 from core.types import TargetState
 
@@ -235,7 +236,7 @@ def window_menu(window, title: str) -> QMenu:
     return window.tool_menu(title)
 
 
-def install(window) -> ReviewKeys:
+def install(window: PanelHost) -> ReviewKeys:
     """Add the review actions to the window's menus and shortcut table, and the key guard."""
     review = ReviewKeys(window)
     slots = {

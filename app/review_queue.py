@@ -9,6 +9,7 @@ order (Shift+N), which the database finds with one indexed query on any project 
 
 from __future__ import annotations
 
+from app.host import PanelHost
 from app.jobs import PanelJob
 from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
@@ -122,7 +123,7 @@ class ReviewQueue:
         self.reload()  # a pre-annotation stores the image's new attention
 
 
-def install(window) -> ReviewQueue:
+def install(window: PanelHost) -> ReviewQueue:
     queue = ReviewQueue(window)
     window.keep_panel("review_queue", queue)
     return queue

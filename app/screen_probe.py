@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app import layout_probe
+from app.host import PanelHost
 from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
@@ -120,7 +121,7 @@ class ScreenProbe(QObject):
         self._last = text
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Start the probe when ``SIRST_SCREEN_PROBE`` names a file; otherwise nothing."""
     target = os.environ.get(PROBE_ENV)
     if target:

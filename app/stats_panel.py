@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.rows import subscribe_view
 from core.inspect import DatasetStats, as_gray
@@ -209,7 +210,7 @@ class StatsPanel(QWidget):
         self.status.setText(f"Statistics failed: {message}")
 
 
-def install(window) -> StatsPanel:
+def install(window: PanelHost) -> StatsPanel:
     """Add the Dataset statistics dock (hidden until asked for) and its Tools-menu entry."""
     panel = StatsPanel(window)
     install_dock(window, panel, DOCK)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.error_dialog import show_error
+from app.host import PanelHost
 from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
@@ -383,7 +384,7 @@ def _insert_in_file_menu(window, action: QAction) -> None:
     window.tool_menu("&File").addAction(action)
 
 
-def install(window) -> TeamPanel:
+def install(window: PanelHost) -> TeamPanel:
     panel = TeamPanel(window)
     live = LiveRefresh(window)
     panel.live = live

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.comparison_view import ComparisonView
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.model_versions import SHIPPED_DEFAULT_NAME, active_parent
 from app.preannotate_panel import MENU, format_eta
 from app.shortcuts import Shortcut, panel_action
@@ -507,7 +508,7 @@ def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
         menu.addAction(panel_action(window, spec, slot))
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Add the Training dock and the Model-menu training actions to ``window``."""
     panel = TrainingPanel(window)
     dock = install_dock(window, panel, DOCK)
