@@ -28,8 +28,8 @@ def create_application(argv: list[str] | None = None, exception_hook: bool = Tru
         app.setStyle("Fusion")
     app.setApplicationDisplayName(APPLICATION)
     # Garbage is collected on the GUI thread only, from the moment the application exists, so no
-    # thread (worker, pool, export job) has to remember to arrange it (see app/workers.py).
-    from app.workers import ensure_gui_thread_gc
+    # thread (worker, pool, export job) has to remember to arrange it (see app/gui_gc.py, ADR 0023).
+    from app.gui_gc import ensure_gui_thread_gc
 
     ensure_gui_thread_gc()
     if exception_hook:

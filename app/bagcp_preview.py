@@ -30,15 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.jobs import PanelJob
+from app.host import PanelHost
+from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.stats_panel import MENU
-from app.workers import (
-    IMAGE_ERRORS,
-    Cancelled,
-    Progress,
-    TaskThread,
-    on_project_closed,
-)
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
@@ -300,7 +294,7 @@ class BagcpPreviewPanel(QWidget):
 
     # ------------------------------------------------------------------ worker plumbing
     @property
-    def thread(self) -> TaskThread | None:
+    def thread(self) -> JobThread | None:
         return self.job.thread
 
     def is_running(self) -> bool:
@@ -385,9 +379,7 @@ class BagcpPreviewPanel(QWidget):
         self.preview.saved_as = info.name
         self.controls.set_result_available(False)
         self.controls.set_message(f"Added {info.name} with {plural(info.n_targets, 'target')}.")
-        reload_images = getattr(self.window, "reload_images", None)
-        if reload_images is not None:
-            reload_images()  # MainWindow re-lists images so the new one appears
+        self.window.reload_images()  # the window re-lists images so the new one appears
         self.image_added.emit(info)
 
     # ------------------------------------------------------------------ window events
@@ -429,11 +421,11 @@ class BagcpPreviewPanel(QWidget):
         self.job.stop()
 
 
-def install(window) -> BagcpPreviewPanel:
+def install(window: PanelHost) -> BagcpPreviewPanel:
     """Add the BAG-CP preview dock and its Tools-menu entry."""
     panel = BagcpPreviewPanel(window)
     install_dock(window, panel, DOCK)
     window.image_changed.connect(panel.on_image_changed)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     return panel

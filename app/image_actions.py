@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
+from app.host import PanelHost
+from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
 from core.edits import ImageField
@@ -52,7 +54,7 @@ class ImageActions:
         self.actions: list[QAction] = []
         self._build_menu()
         window.project_opened.connect(self._on_project_opened)
-        window.annotation_changed.connect(self._on_annotation_changed)
+        subscribe_view(window, window.rows.subscribe(self._on_annotation_changed))  # lives as long
         window.score_threshold_changed.connect(self._on_threshold)
 
     # ------------------------------------------------------------------ menu
@@ -162,6 +164,7 @@ class ImageActions:
         self.panel.refresh()
 
 
-def install(window) -> ImageActions:
-    window.image_actions = ImageActions(window)
-    return window.image_actions
+def install(window: PanelHost) -> ImageActions:
+    actions = ImageActions(window)
+    window.keep_panel("image_actions", actions)
+    return actions

@@ -37,20 +37,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.jobs import PanelJob
-from app.stats_panel import MENU
-from app.workers import (
-    IMAGE_ERRORS,
+from app.host import PanelHost
+from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
+from app.model_versions import SHIPPED_DEFAULT_NAME
+from app.preannotate_worker import (
     PROPOSAL_SCORE_THRESHOLD,
-    SHIPPED_DEFAULT_NAME,
-    Cancelled,
     ModelChoice,
     PredictorFactory,
-    Progress,
-    TaskThread,
     default_predictor_factory,
-    on_project_closed,
 )
+from app.stats_panel import MENU
 from core.inspect import (
     ImageInspection,
     InspectionSummary,
@@ -306,7 +302,7 @@ class InspectorPanel(QWidget):
 
     # ------------------------------------------------------------------ running
     @property
-    def thread(self) -> TaskThread | None:
+    def thread(self) -> JobThread | None:
         return self.job.thread
 
     @property
@@ -454,8 +450,8 @@ class InspectorPanel(QWidget):
         """Show an inspected spot: open its image centred there and outline the box."""
         self.window.goto_image(image_id, center=(x, y))
         boxes = [c.box for c in self.gallery.visible_cards() if c.image_id == image_id]
-        canvas = getattr(self.window, "canvas", None)
-        if canvas is not None and self.window.current_image_id == image_id:
+        canvas = self.window.canvas
+        if self.window.current_image_id == image_id:
             canvas.center_on(x, y, zoom=JUMP_ZOOM)  # a 3 px hit is invisible at fit-to-window
             canvas.set_highlight_boxes(boxes, HIT_COLOR)
             self._highlighted = image_id
@@ -464,8 +460,7 @@ class InspectorPanel(QWidget):
         """Outlines belong to one image: clear them when another one is shown."""
         if self._highlighted is not None and self._highlighted != image_id:
             self._highlighted = None
-            if getattr(self.window, "canvas", None) is not None:
-                self.window.canvas.set_highlight_boxes([], HIT_COLOR)
+            self.window.canvas.set_highlight_boxes([], HIT_COLOR)
 
     def _image_row_clicked(self, row: int, _col: int) -> None:
         item = self.image_table.item(row, 0)
@@ -500,12 +495,12 @@ class InspectorPanel(QWidget):
         super().showEvent(event)
 
 
-def install(window, predictor_factory: PredictorFactory | None = None) -> InspectorPanel:
+def install(window: PanelHost, predictor_factory: PredictorFactory | None = None) -> InspectorPanel:
     """Add the False-alarm inspector dock (hidden until asked for) and its Tools-menu entry."""
     panel = InspectorPanel(window, predictor_factory)
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)
     window.score_threshold_changed.connect(panel.follow_window_threshold)
     if window.project is not None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.workers import ensure_gui_thread_gc
 from core.errors import SirstError
 from core.image_query import ImageQuery
 from core.types import ImageInfo
@@ -79,7 +78,6 @@ class QueryRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        ensure_gui_thread_gc()
         self._cond = threading.Condition()
         self._request: tuple | None = None
         self._done: ListResult | None = None
@@ -152,7 +150,6 @@ class FileChecker(QObject):
 
     def __init__(self, project, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        ensure_gui_thread_gc()
         self._project = project
         self._full_pass = False  # start_full_pass(): once the list is shown
         self._cond = threading.Condition()

@@ -27,6 +27,7 @@ from app.commands import EditCommand
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
+from app.rows import ImageRows
 from app.save_queue import SaveQueue
 from app.save_status import SaveStatusBar, flush_before_close
 from app.saving_document import SavingDocument
@@ -34,7 +35,7 @@ from app.settings import AppSettings
 from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, ShortcutTable, make_action
 from app.welcome import WelcomeWidget, dropped_folder
 from app.workspaces import WorkspaceLayout, default_size
-from core.document import AnnotationDocument, DocumentChange
+from core.document import AnnotationDocument
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
 from core.types import CanvasMode, ImageInfo, ReviewStatus
@@ -53,7 +54,6 @@ class MainWindow(QMainWindow):
     project_opened = Signal(object)
     project_closed = Signal(object)  # the Project about to close; panels stop work using it
     image_changed = Signal(int)
-    annotation_changed = Signal(int)
     score_threshold_changed = Signal(float)
 
     def __init__(self, settings: AppSettings | None = None, install_panels: bool = True) -> None:
@@ -64,11 +64,11 @@ class MainWindow(QMainWindow):
         self.document: AnnotationDocument | None = None  # the open image's labels and pixels
         self.save_queue: SaveQueue | None = None  # commits the document's edits, in order
         self._unsubscribe = None
-        self._announcing = False
-        self._visit_rings = None  # sky polygons prefetched with the image being shown
+        self.document_canvas = document_view.DocumentCanvas(self)
         self.current_image_id: int | None = None
         self.thumbnails = None
         self.prefetcher = None
+        self._panels: dict[str, object] = {}  # installed panels by name (keep_panel)
         self._score_threshold = self.settings.score_threshold()
         self.undo_stacks = UndoStacks(self)
         self.claim_guard = ClaimGuard(self)  # asks before editing an image someone else holds
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         self.list_model = ImageListModel(None, self)
+        self.rows = ImageRows(self.list_model, self)  # rows, missing flags, "annotation changed"
         self.image_list = ImageListWidget(self)
         self.image_list.set_source_model(self.list_model)
         self.image_panel = ImagePanel(self)
@@ -220,8 +221,7 @@ class MainWindow(QMainWindow):
         self.threshold_slider.valueChanged.connect(lambda v: self.set_score_threshold(v / 100))
         self.image_list.current_image_changed.connect(self.goto_image)
         self.list_model.query_failed.connect(self.show_message)
-        # Whoever changed an image's labels, its list row (counts, status colour) follows.
-        self.annotation_changed.connect(self._on_annotation_changed)
+        self.rows.subscribe(lambda image_id: document_view.follow_row(self, image_id))
         self.image_changed.connect(lambda _id: document_view.clear_readouts(self))
         self.image_panel.field_edited.connect(self.controller.set_field)
         self.image_panel.mark_reviewed_clicked.connect(self.mark_reviewed_and_next)
@@ -317,6 +317,16 @@ class MainWindow(QMainWindow):
         self.actions_by_id[spec.action_id] = action
         return action
 
+    def keep_panel(self, name: str, panel: object) -> None:
+        """Keep an installed panel under ``name``: ``panel(name)``, and ``window.<name>`` for
+        scripts and tests."""
+        self._panels[name] = panel
+        setattr(self, name, panel)
+
+    def panel(self, name: str):
+        """The panel kept under ``name``, or None when that panel is not installed."""
+        return self._panels.get(name)
+
     def selected_image_ids(self) -> list[int]:
         return self.image_list.selected_ids()
 
@@ -348,10 +358,12 @@ class MainWindow(QMainWindow):
         self.document = SavingDocument(project, self.save_queue)
         self.document.on_refused = self.save_status.refused
         self.save_status.attach(self.save_queue)
-        self._unsubscribe = self.document.subscribe(self._on_document_changed)
+        self._unsubscribe = self.document.subscribe(self.document_canvas.follow)
         self.thumbnails = ThumbnailCache(project, parent=self)
         self.list_model.set_thumbnails(self.thumbnails)
         self.prefetcher = ImagePrefetcher(project, display=self.canvas.display_plan)
+        # after the canvas: views that subscribe to the document find it redrawn
+        self.rows.open(project, self.document, self.prefetcher)
         self.list_model.set_project(project)  # listed in the background (issue 22)
         self.settings.add_recent(project.location)
         self.settings.set_last_project(project.location)
@@ -396,6 +408,7 @@ class MainWindow(QMainWindow):
         self.image_list.set_filters()  # the next project's list shows all its images
         self.undo_stacks.clear_all()
         self._unsubscribe()
+        self.rows.close()
         self.project.close()
         self.project = self.thumbnails = self.prefetcher = self.document = self.save_queue = None
         self.current_image_id = None
@@ -419,14 +432,13 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         self.image_panel.commit_note()  # a pending note belongs to the image being left
-        listed = self.list_model.info(int(image_id))
         self.undo_stacks.activate(int(image_id))
         try:
             loaded = self.prefetcher.get(int(image_id))
         except ImageReadError as exc:
             if not self._load_document(int(image_id), None, None):
                 return
-            self.document.info.missing = True
+            self.rows.set_missing(self.document.info, True)
             name = self.document.info.name
             self._show_page_message(f"Cannot show {name}.\n\n{exc.reason}\n{exc.path}\n\n"
                                     "Move the file back, or re-import its folder.")  # fmt: skip
@@ -437,15 +449,13 @@ class MainWindow(QMainWindow):
         else:
             self.editor.setCurrentWidget(self.canvas)
             self.canvas.set_image(loaded.pixels, prepared=loaded.prepared)
-            self._visit_rings = loaded.rings
+            self.document_canvas.expect_rings(loaded.rings)
             if not self._load_document(int(image_id), loaded.labels, loaded.pixels):
                 return
-            self.document.info.missing = False
+            self.rows.set_missing(self.document.info, False)
             if center is not None:
                 self.canvas.center_on(float(center[0]), float(center[1]))
         info = self.document.info
-        if listed is None or listed != info:
-            self.list_model.update_image(info)
         self.image_list.set_current_id(info.id, emit=False)
         self.image_panel.set_info(info)
         self.settings.set_last_image(self.project.location, info.name)
@@ -472,16 +482,10 @@ class MainWindow(QMainWindow):
         self.message_page.setText(text)
         self.editor.setCurrentWidget(self.message_page)
 
-    def _on_document_changed(self, change: DocumentChange) -> None:
-        document_view.follow_change(self, change)
-
-    def _on_annotation_changed(self, image_id: int) -> None:
-        document_view.follow_announcement(self, image_id)
-
     def reload_current(self) -> None:
         """Re-read the open image's labels (after a change made outside the document)."""
-        if self.project is not None and self.current_image_id is not None:
-            self.annotation_changed.emit(self.current_image_id)
+        if self.current_image_id is not None:
+            self.rows.reread(self.current_image_id)
 
     # ---------------------------------------------------------------- navigation
     def step_image(self, step: int) -> None:

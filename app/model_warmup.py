@@ -25,16 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
-from app.workers import (
+from app.gui_gc import ensure_gui_thread_gc
+from app.host import PanelHost
+from app.jobs import JobThread
+from app.preannotate_worker import (
     ModelChoice,
     PredictorFactory,
     PredictorLike,
     default_predictor_factory,
-    ensure_gui_thread_gc,
-    on_project_closed,
     resolve_model_choice,
 )
 
@@ -109,31 +110,24 @@ def freeze_import_objects() -> None:
     log.debug("froze %d objects after the model load", count)
 
 
-class _Loader(QThread):
-    """Builds one predictor and runs it once; the result goes into ``future``."""
+def _load_job(choice: ModelChoice, factory: PredictorFactory, future: Future):
+    """A job (app/jobs.py) that builds one predictor and runs it once; the predictor (or the
+    load's error) goes into ``future``; returns the seconds it took."""
 
-    done = Signal(object)  # this loader
-
-    def __init__(self, key: ModelKey, choice: ModelChoice, factory: PredictorFactory,
-                 future: Future, parent: QObject) -> None:  # fmt: skip
-        super().__init__(parent)
-        ensure_gui_thread_gc()  # run() is Python: garbage is collected on the GUI thread only
-        self.key, self.choice, self._factory, self.future = key, choice, factory, future
-        self.seconds = 0.0
-
-    def run(self) -> None:
+    def job(_progress, cancelled) -> float:
         t0 = time.perf_counter()
         try:
-            predictor = self._factory(self.choice.weights)
-            if not self.isInterruptionRequested():  # nobody wants it any more: skip the run
+            predictor = factory(choice.weights)
+            if not cancelled():  # nobody wants it any more: skip the run
                 warm_up(predictor)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised here
-            log.warning("background load of model %r failed: %s", self.choice.name, exc)
-            self.future.set_exception(exc)
+            log.warning("background load of model %r failed: %s", choice.name, exc)
+            future.set_exception(exc)
         else:
-            self.future.set_result(predictor)
-        self.seconds = time.perf_counter() - t0
-        self.done.emit(self)
+            future.set_result(predictor)
+        return time.perf_counter() - t0
+
+    return job
 
 
 class ModelWarmer(QObject):
@@ -153,7 +147,7 @@ class ModelWarmer(QObject):
         self._lock = threading.Lock()  # guards _key / _future: runs ask from their threads
         self._key: ModelKey | None = None
         self._future: Future | None = None
-        self._loaders: set[_Loader] = set()
+        self._loaders: set[JobThread] = set()  # loads in flight (one wanted, older ones)
         self._stored.connect(self._on_stored)
 
     # ------------------------------------------------------------------ GUI thread
@@ -173,8 +167,9 @@ class ModelWarmer(QObject):
                 loader.requestInterruption()
             future: Future = Future()
             self._key, self._future = key, future
-        loader = _Loader(key, choice, self.factory, future, self)
-        loader.done.connect(self._on_loaded)
+        loader = JobThread(_load_job(choice, self.factory, future), parent=self)
+        loader.task_finished.connect(
+            lambda seconds: self._on_loaded(key, choice, future, float(seconds)))
         loader.finished.connect(lambda: self._loaders.discard(loader))
         loader.finished.connect(loader.deleteLater)
         self._loaders.add(loader)
@@ -216,18 +211,18 @@ class ModelWarmer(QObject):
             loader.requestInterruption()
             loader.wait(wait_ms)
 
-    def _on_loaded(self, loader: _Loader) -> None:
+    def _on_loaded(self, key: ModelKey, choice: ModelChoice, future: Future, seconds: float) -> None:
         with self._lock:
-            current = loader.key == self._key and self._future is loader.future
+            current = key == self._key and self._future is future
         if not current or self.window.project is None:
             return  # a model no longer wanted, or the project closed meanwhile
-        error = loader.future.exception()
-        name = loader.choice.name
+        error = future.exception()
+        name = choice.name
         if error is not None:
             self._set_state(ModelState.FAILED, f"Cannot load {name!r}: {error}")
         else:
             freeze_import_objects()
-            self._set_state(ModelState.READY, f"{name!r} loaded in {loader.seconds:.1f} s")
+            self._set_state(ModelState.READY, f"{name!r} loaded in {seconds:.1f} s")
 
     def _on_stored(self, key: ModelKey) -> None:
         freeze_import_objects()
@@ -280,7 +275,7 @@ class ModelStatusLabel(QLabel):
         self.setVisible(state is not ModelState.NONE)
 
 
-def install(window) -> ModelWarmer:
+def install(window: PanelHost) -> ModelWarmer:
     """Warm the model of every project the window opens; runs of the Pre-annotation dock and of
     the inspector use the kept predictor. Installed after those panels (app/extensions.py)."""
     from app.inspector_panel import InspectorPanel
@@ -301,10 +296,9 @@ def install(window) -> ModelWarmer:
     label = ModelStatusLabel(warmer)
     label.hide()
     window.statusBar().addPermanentWidget(label)
-    window.model_warmer = warmer
-    window.model_status = lambda: warmer.state.value  # read by app/screen_probe.py
+    window.keep_panel("model_warmer", warmer)  # its state is read by app/screen_probe.py
     window.project_opened.connect(warmer.on_project_opened)
-    on_project_closed(window, warmer.on_project_closed)
+    window.project_closed.connect(warmer.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(warmer.shutdown)

@@ -4,6 +4,8 @@ canvas's view and pans it on a click or drag."""
 from __future__ import annotations
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
+from app.rows import subscribe_view
 from core.document import DocumentChange
 from widgets.navigator import NavigatorWidget, overview
 
@@ -23,17 +25,12 @@ class NavigatorPanel:
         canvas.display_controls.display_changed.connect(self.refresh_picture)
         window.project_opened.connect(self.on_project_opened)
         window.project_closed.connect(self.on_project_closed)
-        self._unsubscribe = None
+        subscribe_view(self.widget, window.rows.subscribe_document(self.on_document_changed))
 
     def on_project_closed(self, _project: object = None) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         self.widget.set_frame(None)
 
     def on_project_opened(self, _project: object = None) -> None:
-        self.on_project_closed()
-        self._unsubscribe = self.window.document.subscribe(self.on_document_changed)
         self.refresh_picture()
 
     def on_document_changed(self, change: DocumentChange) -> None:
@@ -55,9 +52,9 @@ class NavigatorPanel:
         self.widget.set_view_rect(self.window.canvas.view_rect())
 
 
-def install(window) -> NavigatorPanel:
+def install(window: PanelHost) -> NavigatorPanel:
     """Add the Navigator dock (Label workspace) to ``window``."""
     panel = NavigatorPanel(window)
     install_dock(window, panel.widget, DOCK)
-    window.navigator = panel
+    window.keep_panel("navigator", panel)
     return panel

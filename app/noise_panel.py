@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
 from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
-from app.workers import on_project_closed
 from core.attention import DisputeKind, Verdict
 from core.attention_store import QueueItem, accept_model_edit, second_look_edit
 from core.errors import SirstError
@@ -158,8 +158,8 @@ class NoisePanel(QWidget):
         x0, y0, x1, y1 = item.dispute.box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         self.window.goto_image(item.image_id, center=(cx, cy))
-        canvas = getattr(self.window, "canvas", None)
-        if canvas is None or self.window.current_image_id != item.image_id:
+        canvas = self.window.canvas
+        if self.window.current_image_id != item.image_id:
             return
         if item.dispute.kind is not DisputeKind.SKY:
             canvas.center_on(cx, cy, zoom=JUMP_ZOOM)
@@ -172,7 +172,7 @@ class NoisePanel(QWidget):
         self.status.setText(IDLE_TEXT)
 
 
-def install(window) -> NoisePanel:
+def install(window: PanelHost) -> NoisePanel:
     """The "Label noise" dock (hidden until asked for), its Review-menu entry and keys."""
     panel = NoisePanel(window)
     dock = install_dock(window, panel, DOCK)  # the Inspect workspace, tabbed with False alarms
@@ -185,6 +185,6 @@ def install(window) -> NoisePanel:
     menu.addAction(panel_action(window, FIND, find))
     for spec, verdict in ((TAKE, None), (KEEP, Verdict.KEPT), (SECOND, Verdict.SECOND_LOOK)):
         menu.addAction(panel_action(window, spec, lambda v=verdict: panel.answer(v)))
-    on_project_closed(window, panel.on_project_closed)
-    window.noise_panel = panel
+    window.project_closed.connect(panel.on_project_closed)
+    window.keep_panel("noise_panel", panel)
     return panel

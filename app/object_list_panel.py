@@ -1,13 +1,13 @@
 """The Objects dock: the open image's targets and proposals (widgets/object_list.py), in step with
-the canvas. It subscribes to the window's AnnotationDocument while a project is open (every
-edit, undo and image switch refreshes it) and unsubscribes when the project closes.
+the canvas. It subscribes to the open document's changes through the rows service (every edit,
+undo and image switch refreshes it, whichever project is open) and unsubscribes when it closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
+from app.host import PanelHost
+from app.rows import subscribe_view
 from core.document import DocumentChange
 from widgets.object_list import ObjectListWidget
 
@@ -21,7 +21,8 @@ class ObjectListPanel:
     def __init__(self, window) -> None:
         self.window = window
         self.widget = ObjectListWidget()
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe = window.rows.subscribe_document(self.on_document_changed)
+        subscribe_view(self.widget, self._unsubscribe)
         canvas = window.canvas
         self.widget.set_threshold(window.score_threshold)
         self.widget.selection_requested.connect(canvas.select)
@@ -40,16 +41,10 @@ class ObjectListPanel:
         window.project_closed.connect(self.on_project_closed)
 
     def on_project_opened(self, _project: object = None) -> None:
-        self.on_project_closed()
         document = self.window.document
-        if document is not None:
-            self._unsubscribe = document.subscribe(self.on_document_changed)
-            self.widget.set_targets(document.targets)
+        self.widget.set_targets(document.targets if document is not None else [])
 
     def on_project_closed(self, _project: object = None) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         self.widget.set_targets([])
 
     def on_document_changed(self, change: DocumentChange) -> None:
@@ -58,12 +53,13 @@ class ObjectListPanel:
             self.widget.set_selected(self.window.canvas.selected_ids())
 
     def subscribed(self) -> bool:
-        return self._unsubscribe is not None
+        """The panel hears an open document's changes."""
+        return self.window.rows.hears_document(self.on_document_changed)
 
 
-def install(window) -> ObjectListPanel:
+def install(window: PanelHost) -> ObjectListPanel:
     """Add the Objects dock (Label workspace) to ``window``."""
     panel = ObjectListPanel(window)
     install_dock(window, panel.widget, DOCK)
-    window.object_list = panel
+    window.keep_panel("object_list", panel)
     return panel

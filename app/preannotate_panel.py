@@ -26,15 +26,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.shortcuts import Shortcut, panel_action
-from app.workers import (
+from app.host import PanelHost
+from app.preannotate_worker import (
     PROPOSAL_SCORE_THRESHOLD,
     PreannotateSummary,
     PreannotateWorker,
     PredictorFactory,
-    on_project_closed,
     resolve_model_choice,
 )
+from app.shortcuts import Shortcut, panel_action
 from core.types import ReviewStatus
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class PreannotateController(QObject):
         choice = resolve_model_choice(project)
         # Parented: Qt keeps the thread object alive until it has really finished (a QThread
         # destroyed while running aborts the process), then deleteLater frees it.
-        current, pixels = self.window.current_image_id, getattr(self.window, "current_pixels", None)
+        current, pixels = self.window.current_image_id, self.window.current_pixels
         worker = PreannotateWorker(
             project, image_ids, choice, score_thr, self.predictor_factory, parent=self,
             pixels={current: pixels} if pixels is not None else None,  # decoded once per visit
@@ -153,20 +153,12 @@ class PreannotateController(QObject):
         edits, self._edits = self._edits, []
         if not pending or self.window.project is not self._run_project:
             return  # the project was closed or replaced: its images are not on screen
-        record_edit = getattr(self.window, "record_edit", None)
-        if record_edit is not None:
-            # Each result joins its image's undo history like any edit: the window's document
-            # announces it (canvas, list row); undo brings the previous proposals back.
-            for edit in edits:
-                if edit.image_id in pending:
-                    record_edit(edit)
-            return
-        current = self.window.current_image_id  # a host without a document
-        for image_id in sorted(pending):
-            if image_id == current:
-                self.window.reload_current()  # re-reads labels; the window announces the change
-            else:
-                self.window.annotation_changed.emit(image_id)
+        # Each result joins its image's undo history like any edit: the window's document
+        # folds it in and the rows service announces it (canvas, list row); undo brings the
+        # previous proposals back.
+        for edit in edits:
+            if edit.image_id in pending:
+                self.window.record_edit(edit)
 
     def _on_image_edited(self, edit) -> None:
         if self.window.project is self._run_project:
@@ -341,7 +333,7 @@ def _add_actions(window, panel: PreannotatePanel, controller: PreannotateControl
     menu.addSeparator()
 
 
-def install(window, predictor_factory: PredictorFactory | None = None) -> None:
+def install(window: PanelHost, predictor_factory: PredictorFactory | None = None) -> None:
     """Add the Model-menu actions and the Pre-annotation dock to ``window``."""
     controller = PreannotateController(window, predictor_factory)
     panel = PreannotatePanel(window, controller)
@@ -349,7 +341,7 @@ def install(window, predictor_factory: PredictorFactory | None = None) -> None:
     _add_actions(window, panel, controller)
     # A worker must never write into a project that has been closed or replaced.
     window.project_opened.connect(controller.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(controller.shutdown)

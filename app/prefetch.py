@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.workers import ensure_gui_thread_gc
 from core.edits import ImageLabels
 from widgets.canvas import PreparedImage, SkyShapes, prepare_image, sky_shapes
 from widgets.canvas_render import DisplayPlan
@@ -48,7 +47,6 @@ class ImagePrefetcher:
         # blended in, is rendered here too, so showing it costs the GUI thread no image pass.
         self._display = display
         self._max = max_cached
-        ensure_gui_thread_gc()  # the pool thread runs Python: no garbage collection there
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
         self._futures: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()

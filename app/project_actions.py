@@ -11,7 +11,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
-from app.export_dialog import ExportDialog, ImportDialog, run_with_progress, show_error, summarize
+from app.error_dialog import show_error
+from app.export_dialog import ExportDialog
+from app.import_dialog import ImportDialog
+from app.job_dialog import run_with_progress, summarize
 from app.settings import demo_project_dir
 from app.welcome import (
     PROJECT_FILE,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDockWidget
 
-from app.workers import on_project_closed
+from app.host import PanelHost
 
 # Actions of app/shortcuts.py that act on an open project or image.
 ACTIONS = ("import", "export", "close_project", "delete", "select_all", "accept", "reject",
@@ -42,9 +42,9 @@ def set_project_controls(window, enabled: bool) -> None:
             dock.widget().setEnabled(enabled)
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Grey the controls now (no project is open yet) and follow opening / closing."""
     set_project_controls(window, window.project is not None)
     window.project_opened.connect(lambda _p: set_project_controls(window, True))
     # project_closed comes before the project is gone; the controls go grey with it.
-    on_project_closed(window, lambda _p: set_project_controls(window, False))
+    window.project_closed.connect(lambda _p: set_project_controls(window, False))

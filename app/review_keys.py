@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.host import PanelHost
 from app.shortcuts import Shortcut, panel_action
 from core.types import TargetState
 
@@ -84,7 +85,7 @@ class ReviewKeys(QObject):
 
     def __init__(self, window) -> None:
         super().__init__(window)
-        self.w = window
+        self.window = window
         self.canvas = window.canvas
         self._cursor: tuple[float, int] | None = None  # (-score, id) of the proposal last shown
         self._decision_by_key = False
@@ -101,12 +102,12 @@ class ReviewKeys(QObject):
         """Select and centre the next (+1) / previous (-1) proposal by score from the one last
         shown; wraps around. Returns its id, None when the image has no proposal shown."""
         if not self.canvas.kinds_visible()[1]:
-            self.w.actions_by_id["toggle_proposals"].setChecked(True)
+            self.window.actions_by_id["toggle_proposals"].setChecked(True)
             self._apply_kinds()
         order = proposal_order(self.canvas)
         if not order:
             self.canvas.select([])
-            self.w.show_message("No proposals to review on this image (at this threshold). "
+            self.window.show_message("No proposals to review on this image (at this threshold). "
                                 "Ctrl+Enter marks it reviewed and opens the next.", 5000)  # fmt: skip
             return None
         keys = [self._key(tid) for tid in order]
@@ -121,7 +122,7 @@ class ReviewKeys(QObject):
         self._cursor = keys[k]
         score = self.canvas.targets_item.target(tid).score
         shown = f", score {score:.2f}" if score is not None else ""
-        self.w.show_message(f"Proposal {k + 1} of {len(order)}{shown}: A accepts, R rejects, "
+        self.window.show_message(f"Proposal {k + 1} of {len(order)}{shown}: A accepts, R rejects, "
                             "Tab goes to the next.", 5000)  # fmt: skip
         return tid
 
@@ -162,7 +163,7 @@ class ReviewKeys(QObject):
 
     # ------------------------------------------------------------------ view
     def _apply_kinds(self) -> None:
-        a = self.w.actions_by_id
+        a = self.window.actions_by_id
         self.canvas.set_kinds_visible(a["toggle_targets"].isChecked(),
                                       a["toggle_proposals"].isChecked())  # fmt: skip
 
@@ -179,7 +180,7 @@ class ReviewKeys(QObject):
         if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             return False
         focus = QApplication.focusWidget()
-        if obj is not focus or focus is None or focus.window() is not self.w:
+        if obj is not focus or focus is None or focus.window() is not self.window:
             return False
         if kind == QEvent.Type.KeyPress and _single(ev) and ev.key() in DECISION_KEYS:
             self._mark_decision_key()  # the canvas's A / R: step on once it is handled
@@ -235,7 +236,7 @@ def window_menu(window, title: str) -> QMenu:
     return window.tool_menu(title)
 
 
-def install(window) -> ReviewKeys:
+def install(window: PanelHost) -> ReviewKeys:
     """Add the review actions to the window's menus and shortcut table, and the key guard."""
     review = ReviewKeys(window)
     slots = {
@@ -272,5 +273,5 @@ def install(window) -> ReviewKeys:
     app = QApplication.instance()
     if app is not None:
         app.installEventFilter(review)
-    window.review_keys = review
+    window.keep_panel("review_keys", review)
     return review

@@ -9,7 +9,9 @@ order (Shift+N), which the database finds with one indexed query on any project 
 
 from __future__ import annotations
 
+from app.host import PanelHost
 from app.jobs import PanelJob
+from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.image_query import ImageSort
 from widgets.text import plural
@@ -38,7 +40,7 @@ class ReviewQueue:
         self.job = PanelJob(window, window)
         window.project_opened.connect(self._on_project_opened)
         window.project_closed.connect(self._on_project_closed)
-        window.annotation_changed.connect(self._on_annotation_changed)
+        subscribe_view(window, window.rows.subscribe(self._on_annotation_changed))  # lives as long
         window.image_list.sort_combo.currentIndexChanged.connect(self._follow_sort)
         if window.project is not None:
             self._on_project_opened(window.project)
@@ -121,6 +123,7 @@ class ReviewQueue:
         self.reload()  # a pre-annotation stores the image's new attention
 
 
-def install(window) -> ReviewQueue:
-    window.review_queue = ReviewQueue(window)
-    return window.review_queue
+def install(window: PanelHost) -> ReviewQueue:
+    queue = ReviewQueue(window)
+    window.keep_panel("review_queue", queue)
+    return queue

@@ -105,7 +105,7 @@ class SaveStatusBar(QObject):
     def refused(self, write: PendingWrite) -> None:
         """A save of another image than the open one was refused: its list row re-reads."""
         if write.image_id != self.window.current_image_id:
-            self.window.annotation_changed.emit(write.image_id)
+            self.window.rows.reread(write.image_id)
 
 
 def _who(write: PendingWrite) -> str:

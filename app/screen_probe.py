@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app import layout_probe
+from app.host import PanelHost
 from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
@@ -42,7 +43,7 @@ def canvas_state(window) -> dict:
     """What the probe writes: image placement, display settings, controls (screen coordinates)."""
     canvas = window.canvas
     img = canvas.image()
-    info = getattr(window, "current_info", None)
+    info = window.current_info
     state: dict = {
         "image": info.name if info is not None and img is not None else None,
         "mode": canvas.mode(),
@@ -94,8 +95,8 @@ def canvas_state(window) -> dict:
         state["layout"] = layout_probe.layout_state(window)
     state["drawn_targets"] = len(canvas.visible_ids())  # accepted + proposals drawn now
     state["status_message"] = window.statusBar().currentMessage()
-    model_state = getattr(window, "model_status", None)  # app/model_warmup.py
-    state["model"] = model_state() if model_state is not None else None
+    warmer = window.panel("model_warmer")  # app/model_warmup.py
+    state["model"] = warmer.state.value if warmer is not None else None
     return state
 
 
@@ -104,7 +105,7 @@ class ScreenProbe(QObject):
 
     def __init__(self, window, path: Path) -> None:
         super().__init__(window)
-        self._window = window
+        self.window = window
         self._path = path
         self._last = ""
         interval = int(os.environ.get(INTERVAL_ENV) or INTERVAL_MS)
@@ -113,15 +114,15 @@ class ScreenProbe(QObject):
         self._timer.start()
 
     def write(self) -> None:
-        text = json.dumps(canvas_state(self._window), sort_keys=True)
+        text = json.dumps(canvas_state(self.window), sort_keys=True)
         if text == self._last:
             return
         atomic_write_text(self._path, text, fsync=False)  # a test reads it; no need to sync
         self._last = text
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Start the probe when ``SIRST_SCREEN_PROBE`` names a file; otherwise nothing."""
     target = os.environ.get(PROBE_ENV)
     if target:
-        window.screen_probe = ScreenProbe(window, Path(target))
+        window.keep_panel("screen_probe", ScreenProbe(window, Path(target)))

@@ -218,13 +218,10 @@ def make_action(parent: QWidget, action_id: str, slot: Callable[[], object] | No
     return build_action(parent, BY_ID[action_id], slot)
 
 
-def panel_action(window: QWidget, spec: Shortcut, slot: Callable[[], object] | None) -> QAction:
-    """A panel's action: registered in the window's table (cheat sheet, no key bound twice)
-    when the window has one (``MainWindow.register_action``); a plain action otherwise."""
-    register = getattr(window, "register_action", None)
-    if register is not None:
-        return register(spec, slot)
-    return build_action(window, spec, slot)
+def panel_action(window, spec: Shortcut, slot: Callable[[], object] | None) -> QAction:
+    """A panel's action, registered in the host's table (cheat sheet, no key bound twice):
+    ``PanelHost.register_action``."""
+    return window.register_action(spec, slot)
 
 
 class CheatSheetDialog(QDialog):

@@ -1,9 +1,8 @@
 """Dataset statistics dock: target sizes, local contrast, brightness rank, targets per image, sky.
 
 ``install(window)`` adds a "Dataset statistics" dock and a Tools-menu entry. Measures come from
-``core.inspect`` and are computed on a ``TaskThread`` (reading every image of a big project takes
+``core.inspect`` and are computed on the one job thread (``app.jobs``; reading every image of a big project takes
 seconds), with progress and cancel; a cancelled run still shows what it measured so far.
-The generic ``TaskThread`` lives in ``app.workers`` (re-exported here for older imports).
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.jobs import PanelJob
-from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, on_project_closed
-from app.workers import stop_thread as stop_thread  # re-exported for old imports
+from app.host import PanelHost
+from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
+from app.rows import subscribe_view
 from core.inspect import DatasetStats, as_gray
 from core.types import ReviewStatus, Split
 from widgets.stats_view import StatsView
@@ -133,7 +132,7 @@ class StatsPanel(QWidget):
         layout.addWidget(self.view, 1)
 
     @property
-    def thread(self) -> TaskThread | None:
+    def thread(self) -> JobThread | None:
         return self.job.thread
 
     def is_running(self) -> bool:
@@ -211,11 +210,11 @@ class StatsPanel(QWidget):
         self.status.setText(f"Statistics failed: {message}")
 
 
-def install(window) -> StatsPanel:
+def install(window: PanelHost) -> StatsPanel:
     """Add the Dataset statistics dock (hidden until asked for) and its Tools-menu entry."""
     panel = StatsPanel(window)
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
-    window.annotation_changed.connect(panel.mark_stale)
+    window.project_closed.connect(panel.on_project_closed)
+    subscribe_view(panel, window.rows.subscribe(panel.mark_stale))
     return panel

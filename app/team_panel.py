@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.export_dialog import show_error
+from app.error_dialog import show_error
+from app.host import PanelHost
+from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.errors import SirstError
 
@@ -175,7 +177,6 @@ class LiveRefresh(QObject):
 
     def _apply(self, project, image_id: int, version: int, author: str) -> None:
         window, doc = self.window, self.window.document
-        window.prefetcher.forget(image_id)
         current = doc is not None and doc.image_id == image_id
         if current:
             if not doc.refresh(version):
@@ -191,8 +192,9 @@ class LiveRefresh(QObject):
                 return  # deleted meanwhile
         old = window.list_model.cached(image_id)  # a row not read yet is read fresh when shown
         if old is not None and old.version < info.version:
-            info.missing = old.missing
-            window.list_model.update_image(info)
+            window.rows.update(info)  # missing flag, prefetch, list row, one announcement
+        else:
+            window.rows.forget_prefetched(image_id)  # its prefetched labels may be stale
         if current:
             self.changed_by_other.emit(image_id, author)  # after the row: listeners read it
 
@@ -270,7 +272,7 @@ class TeamPanel(QWidget):
         from core.machine import FILE_NAME, config_dir
 
         # The list checks files in the background (issue 22); called again when it is done.
-        missing = project.images_by_id(sorted(self.window.list_model.missing_ids()))
+        missing = project.images_by_id(sorted(self.window.rows.missing_ids()))
         for info in missing:
             info.missing = True
         unmapped = project.unmapped_images(missing)
@@ -333,9 +335,7 @@ class TeamPanel(QWidget):
 
     def _refresh_rows(self, infos) -> None:
         for info in infos:
-            old = self.window.list_model.info(info.id)
-            info.missing = old.missing if old is not None else False
-            self.window.list_model.update_image(info)
+            self.window.rows.update(info)
         self.on_image_changed(self.window.current_image_id)
 
     def _run(self, what: str, fn) -> None:
@@ -384,15 +384,14 @@ def _insert_in_file_menu(window, action: QAction) -> None:
     window.tool_menu("&File").addAction(action)
 
 
-def install(window) -> TeamPanel:
+def install(window: PanelHost) -> TeamPanel:
     panel = TeamPanel(window)
     live = LiveRefresh(window)
     panel.live = live
     # The Team dock's "last change by" follows every change of the open image, live ones too.
     live.changed_by_other.connect(lambda iid, _who: panel.on_image_changed(iid))
-    window.annotation_changed.connect(
-        lambda iid: panel.on_image_changed(iid) if iid == window.current_image_id else None
-    )
+    subscribe_view(panel, window.rows.subscribe(
+        lambda iid: panel.on_image_changed(iid) if iid == window.current_image_id else None))
 
     def ask_server_project() -> None:
         last = window.project.url if window.project is not None and window.project.is_server else ""
@@ -414,5 +413,5 @@ def install(window) -> TeamPanel:
     window.project_closed.connect(lambda _p: live.stop())
     window.project_closed.connect(panel.on_project_closed)
     window.image_changed.connect(panel.on_image_changed)
-    window.team_panel = panel
+    window.keep_panel("team_panel", panel)
     return panel

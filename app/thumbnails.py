@@ -17,7 +17,6 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.workers import ensure_gui_thread_gc
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
 from core.types import ImageInfo
@@ -65,7 +64,6 @@ class ThumbnailCache(QObject):
 
     def __init__(self, project, size: int = THUMB_SIZE, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        ensure_gui_thread_gc()  # the thumbnail thread runs Python: no garbage collection there
         self._project = project
         self._size = size
         self._dir = thumbs_dir(project.root)

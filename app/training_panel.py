@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 
 from app.comparison_view import ComparisonView
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
-from app.model_versions import active_parent
+from app.host import PanelHost
+from app.model_versions import SHIPPED_DEFAULT_NAME, active_parent
 from app.preannotate_panel import MENU, format_eta
 from app.shortcuts import Shortcut, panel_action
 from app.train_process import (
@@ -50,7 +51,6 @@ from app.training_plan import (  # noqa: F401  (default_command, plan_training: 
     register_done_run,
     reviewed_train_count,
 )
-from app.workers import SHIPPED_DEFAULT_NAME, on_project_closed
 from core.errors import SirstError
 from core.types import ModelVersion, PasteMode
 from model.config import PRESETS  # plain dataclasses, no torch
@@ -508,13 +508,13 @@ def _add_actions(window, panel: TrainingPanel, dock: QDockWidget) -> None:
         menu.addAction(panel_action(window, spec, slot))
 
 
-def install(window) -> None:
+def install(window: PanelHost) -> None:
     """Add the Training dock and the Model-menu training actions to ``window``."""
     panel = TrainingPanel(window)
     dock = install_dock(window, panel, DOCK)
     _add_actions(window, panel, dock)
     window.project_opened.connect(panel.on_project_opened)
-    on_project_closed(window, panel.on_project_closed)
+    window.project_closed.connect(panel.on_project_closed)
     app = QCoreApplication.instance()
     if app is not None:
         # A run in progress saves its checkpoint instead of being orphaned or killed mid-write.

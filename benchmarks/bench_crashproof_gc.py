@@ -1,4 +1,4 @@
-"""GUI-thread pauses caused by running Python's garbage collector there (app/workers.py,
+"""GUI-thread pauses caused by running Python's garbage collector there (app/gui_gc.py,
 ``GuiThreadGarbageCollector``), in a full app: every panel, the demo project open, torch loaded.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_crashproof_gc.py [--steps 40]
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch  # noqa: F401  (loaded in the real app once a model runs: many tracked objects)
 
-    from app.workers import ensure_gui_thread_gc
+    from app.gui_gc import ensure_gui_thread_gc
 
     with tempfile.TemporaryDirectory() as tmp:
         app, window = open_window(Path(tmp) / "demo")

@@ -66,12 +66,11 @@ def make_window(project):
 
 
 def run(args: argparse.Namespace) -> None:
-    from PySide6.QtWidgets import QApplication
-
     from app import training_panel
+    from app.application import create_application
     from tests.gui.test_preannotate_support import make_labelled_project
 
-    app = QApplication.instance() or QApplication([])
+    app = create_application(exception_hook=False)  # with the app's GC rule (ADR 0023)
     with tempfile.TemporaryDirectory() as d:
         project, _ = make_labelled_project(Path(d), n_train=args.images, n_val=2)
         window = make_window(project)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import scale_projects  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.application import create_application  # noqa: E402
 from app.image_list_model import ImageListModel  # noqa: E402
 from core.project import Project  # noqa: E402
 from core.types import ReviewStatus, Split  # noqa: E402
@@ -223,7 +224,7 @@ def main() -> int:
                     "its `info` is timed side by side")
     args = ap.parse_args()
     print(f"uptime: {os.popen('uptime').read().strip()}")
-    QApplication.instance() or QApplication([])
+    create_application(exception_hook=False)  # the app's GC rule: list queries run on threads
     frame = scale_projects.frame_file(args.dir)
     for n in args.sizes:
         root = args.dir / f"p{n}"

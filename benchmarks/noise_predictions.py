@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PROPOSAL_FLOOR = 0.05  # = app.workers.PROPOSAL_SCORE_THRESHOLD (the GUI stores down to this)
+PROPOSAL_FLOOR = 0.05  # = app.preannotate_worker.PROPOSAL_SCORE_THRESHOLD (the GUI stores down to this)
 
 
 def cache_predictions(devkit: Path, split: str, cache: Path, threads: int | None = 1) -> int:

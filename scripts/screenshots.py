@@ -222,7 +222,7 @@ def shoot_bagcp(window, app, out: Path, image_id: int) -> None:
 def shoot_inspector(window, app, out: Path) -> None:
     """False alarms and misses of the shipped weights (else the stored proposals)."""
     from app.inspector_panel import DOCK_NAME, STORED, InspectorPanel
-    from app.workers import SHIPPED_DEFAULT_NAME
+    from app.model_versions import SHIPPED_DEFAULT_NAME
     from model.inference import default_weights_path
 
     inspector_dock = dock(window, DOCK_NAME)

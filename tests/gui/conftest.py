@@ -17,7 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.workers import ensure_gui_thread_gc  # noqa: E402
+from app.gui_gc import ensure_gui_thread_gc  # noqa: E402
 
 THREAD_WAIT_MS = 30_000  # a worker still running after this is a bug in the test or the app
 

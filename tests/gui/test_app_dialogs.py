@@ -14,8 +14,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import app.project_actions
-from app.export_dialog import ExportDialog, ImportDialog
+from app.export_dialog import ExportDialog
 from app.image_list_model import ImageListModel
+from app.import_dialog import ImportDialog
 from core.types import ReviewStatus, Split
 from widgets.image_list import ImageListWidget
 
@@ -187,9 +188,12 @@ def test_import_densesirst_split_file_from_dialog(qtbot, demo_project_dir, tmp_p
 
 @pytest.mark.parametrize("takes_cancel", [False, True])
 def test_job_thread_cancel_stops_the_job(qtbot, takes_cancel):
+    """Core's keyword functions on the one job thread: one with a ``cancel`` argument polls it,
+    one without is stopped by its next progress call."""
     from types import SimpleNamespace
 
-    from app.export_dialog import JobThread
+    from app.job_dialog import was_cancelled
+    from app.jobs import JobThread, keyword_job
 
     done = []
 
@@ -209,11 +213,11 @@ def test_job_thread_cancel_stops_the_job(qtbot, takes_cancel):
             time.sleep(0.002)
         return SimpleNamespace(cancelled=False)
 
-    job = JobThread(with_cancel if takes_cancel else without_cancel)
+    job = JobThread(keyword_job(with_cancel if takes_cancel else without_cancel))
     outcome = []
-    job.succeeded.connect(lambda r: outcome.append("ok"))
-    job.was_cancelled.connect(lambda: outcome.append("cancelled"))
-    job.progressed.connect(lambda d, t, label: d >= 5 and job.cancel())
+    job.task_finished.connect(
+        lambda r: outcome.append("cancelled" if was_cancelled(job, r) else "ok"))
+    job.progress_changed.connect(lambda d, t: d >= 5 and job.cancel())
     job.start()
     qtbot.waitUntil(job.isFinished, timeout=10000)
     qtbot.wait(20)

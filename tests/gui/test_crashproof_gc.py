@@ -14,7 +14,8 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
-from app.workers import GuiThreadGarbageCollector, TaskThread, ensure_gui_thread_gc
+from app.gui_gc import GuiThreadGarbageCollector, ensure_gui_thread_gc
+from app.jobs import JobThread
 from tests.gui.conftest import destroy_garbage, join_qt_threads
 
 pytestmark = pytest.mark.timeout(60)
@@ -126,9 +127,14 @@ def test_ensure_off_the_gui_thread_changes_nothing(qapp):
 
 
 def test_workers_put_collection_on_the_gui_thread(qapp):
+    """The rule is installed once, with the application (ADR 0023): a thread made after that
+    runs with collection on the GUI thread, without its starter arranging it."""
+    from app.application import create_application
+
     ensure_gui_thread_gc().stop()
     try:
-        TaskThread(lambda progress, cancelled: None)
+        create_application(exception_hook=False)
+        JobThread(lambda progress, cancelled: None)
         assert not gc.isenabled()
     finally:
         ensure_gui_thread_gc()
@@ -169,7 +175,7 @@ def test_join_qt_threads_stops_a_window_worker(qapp):
             threading.Event().wait(0.01)
         return "stopped"
 
-    thread = TaskThread(job, parent=window)
+    thread = JobThread(job, parent=window)
     thread.start()
     assert started.wait(5)
     assert join_qt_threads(qapp) == []
@@ -207,7 +213,7 @@ def test_signals_a_stopped_preannotation_run_had_queued_leave_the_dock_idle(qtbo
 
 
 def test_while_current_drops_a_replaced_workers_calls():
-    from app.workers import while_current
+    from app.jobs import while_current
 
     calls: list[int] = []
     state = {"current": "a"}

@@ -1,7 +1,7 @@
 """Shared fakes for the BAG-CP preview, inspector and statistics GUI tests (no tests in here).
 
-``PanelWindow`` is the shared ``FakeWindow`` (MainWindow API of docs/architecture.md) plus a
-recording canvas and a goto log. ``scene_project`` builds a real project whose numbers are known
+``PanelWindow`` is the shared ``FakeWindow`` (a PanelHost, app/host.py, with a recording canvas)
+plus a goto log. ``scene_project`` builds a real project whose numbers are known
 by hand: see ``SCENE`` below.
 """
 
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from core.types import ImageAnnotation, ReviewStatus, Source, Target, TargetState
-from tests.gui.test_preannotate_support import FakeWindow
+from tests.gui.test_preannotate_support import FakeCanvas, FakeWindow  # noqa: F401 (FakeCanvas: shared)
 
 # 20x20 scene (as in tests/unit/test_inspect.py): rows alternate 8 / 12, sky = rows 0-9.
 BOX_A = (4.0, 4.0, 6.0, 6.0)  # target, value 50, sky, contrast 20, detected
@@ -25,30 +25,11 @@ BOX_B = (4.0, 14.0, 6.0, 16.0)  # target, value 60, non-sky, contrast 25, missed
 BOX_FA = (14.0, 14.0, 16.0, 16.0)  # false alarm, value 30, non-sky, contrast 10
 
 
-class FakeCanvas:
-    """Records what the panels show on the canvas."""
-
-    def __init__(self) -> None:
-        self.images: list[tuple[np.ndarray, bool]] = []
-        self.highlights: list[tuple[list, object]] = []
-        self.centers: list[tuple[float, float, float | None]] = []
-
-    def set_image(self, img: np.ndarray, keep_view: bool = False) -> None:
-        self.images.append((np.array(img, copy=True), keep_view))
-
-    def set_highlight_boxes(self, boxes, color=None) -> None:
-        self.highlights.append((list(boxes), color))
-
-    def center_on(self, x: float, y: float, zoom: float | None = None) -> None:
-        self.centers.append((x, y, zoom))
-
-
 class PanelWindow(FakeWindow):
-    """FakeWindow with a recording canvas and a log of ``goto_image`` calls."""
+    """FakeWindow (a PanelHost with a recording canvas) with a log of ``goto_image`` calls."""
 
     def __init__(self, project=None) -> None:
         super().__init__(project)
-        self.canvas = FakeCanvas()
         self.gotos: list[tuple[int, tuple[float, float] | None]] = []
 
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:

@@ -56,8 +56,8 @@ def test_documented_core_additions_exist():
     assert importer.SPLIT_RECORD in DOC.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["TaskThread", "stop_thread", "on_project_closed"])
-def test_documented_worker_helpers_live_in_app_workers(name):
-    from app import workers
+@pytest.mark.parametrize("name", ["JobThread", "keyword_job", "stop_thread", "PanelJob"])
+def test_documented_job_helpers_live_in_app_jobs(name):
+    from app import jobs
 
-    assert getattr(workers, name).__module__ == "app.workers"
+    assert getattr(jobs, name).__module__ == "app.jobs"

@@ -13,6 +13,7 @@ from app.shortcuts import (
     Shortcut,
     ShortcutError,
     ShortcutTable,
+    build_action,
     key_text,
     panel_action,
 )
@@ -83,11 +84,12 @@ def test_a_clashing_panel_key_is_refused_and_changes_nothing(window):
     assert len(window.findChildren(QAction)) == n_actions
 
 
-def test_panel_action_on_a_host_without_a_table_is_a_plain_action(qtbot):
+def test_build_action_on_a_plain_widget_is_a_plain_action(qtbot):
+    """Without a shortcut table (panel_action registers in the host's, PanelHost)."""
     host = QWidget()
     qtbot.addWidget(host)
     fired: list[int] = []
-    action = panel_action(
+    action = build_action(
         host, Shortcut("x", "&Do X", ("Ctrl+Alt+X",), "Tools"), lambda: fired.append(1)
     )
     assert action.shortcut().toString() == "Ctrl+Alt+X" and action in host.actions()

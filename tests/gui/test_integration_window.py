@@ -82,13 +82,13 @@ def _new_image(w) -> int:
 
 
 # ---------------------------------------------------------------- 1. the list follows every change
-def test_annotation_changed_from_anywhere_updates_the_list_row(main_window, app_project_dir):
+def test_a_reread_from_anywhere_updates_the_list_row(main_window, app_project_dir):
     w = main_window
     image_id = w.current_image_id
     before = w.list_model.info(image_id).n_targets
     with Project.open(app_project_dir) as other:  # a writer that is not a window command
         other.add_target(image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
-    w.annotation_changed.emit(image_id)
+    w.rows.reread(image_id)  # the rows service: the one way in for such a change
     assert w.list_model.info(image_id).n_targets == before + 1
     row = w.list_model.index(w.list_model.row_of(image_id))
     assert row.data(ImageRole.N_TARGETS) == before + 1
@@ -100,7 +100,7 @@ def test_an_edit_announces_once_and_refreshes_without_reading_back(main_window, 
     image_id = w.current_image_id
     before = w.list_model.info(image_id).n_targets
     seen: list[int] = []
-    w.annotation_changed.connect(seen.append)
+    w.rows.subscribe(seen.append)
     edit = w.document.add_target_edit(Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
     reads: list[str] = []  # reads on the GUI thread (thumbnail / prefetch threads may read)
 

@@ -1,5 +1,5 @@
-"""One worker module: TaskThread lives in app/workers.py (old imports keep working), no panel
-defines a thread class of its own, and the generic job runner reports, cancels and fails cleanly."""
+"""One job mechanism: JobThread lives in app/jobs.py (app/workers.py is gone), no panel or dialog
+defines a thread class of its own, and the job thread reports, cancels and fails cleanly."""
 
 from __future__ import annotations
 
@@ -10,18 +10,23 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThread
 
-from app import bagcp_preview, inspector_panel, stats_panel, workers
+from app import bagcp_preview, inspector_panel, jobs, stats_panel
 from core.errors import ImageReadError
 
 pytestmark = pytest.mark.timeout(60)
 APP = Path(__file__).resolve().parents[2] / "app"
 PANELS = [*APP.glob("*_panel.py"), APP / "bagcp_preview.py"]
+# every module that runs a job: panels, the import / export dialogs, the review queue
+JOB_USERS = [*PANELS, *APP.glob("*_dialog.py"), APP / "review_queue.py", APP / "project_actions.py",
+             APP / "model_warmup.py"]
 
 
-def test_task_thread_has_one_home_and_old_imports_still_work():
-    assert workers.TaskThread.__module__ == "app.workers"
-    for name in ("TaskThread", "stop_thread", "Progress", "Cancelled"):  # documented re-exports
-        assert getattr(stats_panel, name) is getattr(workers, name)
+def test_the_job_thread_has_one_home():
+    assert jobs.JobThread.__module__ == "app.jobs"
+    assert not (APP / "workers.py").exists() and not (APP / "export_dialog.py").read_text().count(
+        "QThread")  # the export dialog's own job thread went into app.jobs
+    for name in ("JobThread", "Progress", "Cancelled"):  # what panels import
+        assert getattr(stats_panel, name) is getattr(jobs, name)
     for module in (stats_panel, bagcp_preview, inspector_panel):
         assert isinstance(module.PanelJob, type)  # the one job lifecycle (app/jobs.py)
 
@@ -36,16 +41,16 @@ def test_no_panel_runs_its_own_job_lifecycle(path):
         assert not calls & {"TaskThread", "while_current", "stop_thread"}, path.name
 
 
-@pytest.mark.parametrize("path", PANELS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", JOB_USERS, ids=lambda p: p.name)
 def test_no_panel_defines_its_own_thread_class(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
-            assert "QThread" not in bases, f"{path.name}: {node.name} belongs in app/workers.py"
+            assert "QThread" not in bases, f"{path.name}: {node.name}: jobs run on app/jobs.JobThread"
 
 
-def _run(qtbot, thread: workers.TaskThread, signal):
+def _run(qtbot, thread: jobs.JobThread, signal):
     with qtbot.waitSignal(signal, timeout=10_000) as blocker:
         thread.start()
     thread.wait(5000)
@@ -58,7 +63,7 @@ def test_task_thread_reports_progress_and_its_result(qtbot):
             progress(k, 3)
         return "done"
 
-    thread = workers.TaskThread(job)
+    thread = jobs.JobThread(job)
     seen: list[tuple[int, int]] = []
     thread.progress_changed.connect(lambda d, t: seen.append((d, t)))
     assert _run(qtbot, thread, thread.task_finished) == "done"
@@ -77,16 +82,16 @@ def test_cancel_and_a_dead_project_both_stop_the_job_with_a_partial_result(qtbot
             threading.Event().wait(0.001)
         return done
 
-    thread = workers.TaskThread(job)
+    thread = jobs.JobThread(job)
     with qtbot.waitSignal(thread.task_finished, timeout=10_000) as blocker:
         thread.start()
         started.wait(5)
-        workers.stop_thread(thread)  # cancel + wait: returns only once run() has ended
+        jobs.stop_thread(thread)  # cancel + wait: returns only once run() has ended
         assert not thread.isRunning()
     assert 0 < blocker.args[0] < 10_000
 
     started.clear()
-    thread = workers.TaskThread(job, alive=lambda: alive[0])
+    thread = jobs.JobThread(job, alive=lambda: alive[0])
     with qtbot.waitSignal(thread.task_finished, timeout=10_000) as blocker:
         thread.start()
         started.wait(5)
@@ -102,12 +107,12 @@ def test_failures_arrive_as_messages(qtbot):
     def bug(progress, cancelled):
         raise KeyError("oops")
 
-    thread = workers.TaskThread(unreadable)
+    thread = jobs.JobThread(unreadable)
     assert "the file is truncated" in _run(qtbot, thread, thread.task_failed)
-    thread = workers.TaskThread(bug)
+    thread = jobs.JobThread(bug)
     assert _run(qtbot, thread, thread.task_failed).startswith("unexpected error: KeyError")
 
 
 def test_stop_thread_accepts_none_and_finished_threads():
-    workers.stop_thread(None)
-    workers.stop_thread(QThread())  # never started: nothing to wait for
+    jobs.stop_thread(None)
+    jobs.stop_thread(QThread())  # never started: nothing to wait for

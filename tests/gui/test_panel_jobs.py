@@ -110,7 +110,7 @@ def test_a_result_for_a_replaced_project_is_void(host, qtbot):
 
 def test_the_application_collects_garbage_on_the_gui_thread_itself(qapp):
     from app.application import create_application
-    from app.workers import ensure_gui_thread_gc
+    from app.gui_gc import ensure_gui_thread_gc
 
     ensure_gui_thread_gc().stop()  # automatic collection, in any thread
     assert gc.isenabled()

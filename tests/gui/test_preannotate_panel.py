@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt
 
 from app import preannotate_panel
-from app.workers import ModelChoice, PreannotateWorker, resolve_model_choice
+from app.preannotate_worker import ModelChoice, PreannotateWorker, resolve_model_choice
 from core.errors import CheckpointError
 from core.types import ModelVersion, ReviewStatus, TargetState
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
@@ -52,7 +52,7 @@ def test_three_images_get_proposals_in_the_db(qtbot, setup):
     window, panel, project, ids, made, _ = setup
     window.goto_image(ids[1])
     changed: list[int] = []
-    window.annotation_changed.connect(changed.append)
+    window.rows.subscribe(changed.append)
     summary = _wait_run(qtbot, panel, panel.run_unreviewed)
     assert summary.done == ids and not summary.failed and not summary.cancelled
     assert len(made) == 1 and made[0].calls == 3  # the model is loaded once per run
@@ -65,7 +65,7 @@ def test_three_images_get_proposals_in_the_db(qtbot, setup):
         assert project.sky_mask(image_id, state=PROPOSAL)[:24].all()
         assert project.get_image(image_id).status == ReviewStatus.PRE_ANNOTATED
         assert project.targets(image_id, state=TargetState.ACCEPTED) == []
-    assert window.reloads == 1  # only the current image is re-read
+    assert [e.image_id for e in window.recorded] == ids  # each result joins its history once
     assert sorted(changed) == ids  # every image announced once, for the list counts
     assert panel.progress.value() == 3 and "Pre-annotated 3 of 3" in panel.status.text()
     assert not panel.cancel_button.isEnabled()
@@ -108,7 +108,7 @@ def test_the_first_result_of_a_run_shows_at_once_not_after_the_batch_interval(qt
     gate = threading.Event()
     factory.kwargs = {"gate": gate, "one_shot": True}
     changed: list[int] = []
-    window.annotation_changed.connect(changed.append)
+    window.rows.subscribe(changed.append)
     with qtbot.waitSignal(panel.controller.run_ended, timeout=WAIT_MS):
         assert panel.controller.start(ids[:2])
         gate.set()  # image 1 only: image 2 waits in the network for its own release
@@ -124,7 +124,7 @@ def test_closing_the_project_mid_run_stops_writing(qtbot, setup):
     gate = threading.Event()
     factory.kwargs = {"gate": gate, "one_shot": True}
     changed: list[int] = []
-    window.annotation_changed.connect(changed.append)
+    window.rows.subscribe(changed.append)
     cancelled = threading.Event()
     cancel = panel.controller.cancel
     panel.controller.cancel = lambda: (cancelled.set(), cancel())  # spy on the controller
@@ -138,7 +138,7 @@ def test_closing_the_project_mid_run_stops_writing(qtbot, setup):
     summary = ended.args[0]
     assert summary.cancelled and summary.done in (ids[:1], ids[:2])
     assert project.targets(ids[2]) == [] and project.get_image(ids[2]).status == ReviewStatus.NEW
-    assert changed == [] and window.reloads == 0  # nothing refreshed for a closed project
+    assert changed == [] and window.recorded == []  # nothing refreshed for a closed project
 
 
 def test_failing_image_is_reported_and_the_rest_finish(qtbot, setup):

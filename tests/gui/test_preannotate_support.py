@@ -1,7 +1,9 @@
-"""Shared fakes for the model-in-the-loop GUI tests and benchmarks (no tests in this module).
+"""Shared test doubles for the model-in-the-loop GUI tests and benchmarks (no tests here).
 
-``FakeWindow`` implements the MainWindow API of docs/architecture.md and nothing else, so the
-panels are tested against the contract rather than one MainWindow's internals.
+``FakeWindow`` is a small implementation of ``app.host.PanelHost`` (the interface panels receive
+instead of the main window), with a real document and rows service, so the panels are tested
+against the contract rather than one MainWindow's internals (tests/gui/test_host.py checks that
+it implements every member).
 """
 
 from __future__ import annotations
@@ -15,47 +17,122 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
+from app.image_list_model import ImageListModel
+from app.image_panel import ImagePanel
+from app.rows import ImageRows
+from app.shortcuts import build_action
+from core.document import AnnotationDocument
 from core.types import Target
 
 # Imported here, not in the fake's methods: importing torch on a worker thread of a busy
 # machine can take longer than a test waits.
 from model.inference import Prediction, Predictor
+from widgets.image_list import ImageListWidget
+
+
+class FakeCanvas:
+    """Records what the panels show on the canvas (the part of IRCanvas panels drive here)."""
+
+    def __init__(self) -> None:
+        self.images: list[tuple[np.ndarray, bool]] = []
+        self.highlights: list[tuple[list, object]] = []
+        self.centers: list[tuple[float, float, float | None]] = []
+
+    def set_image(self, img: np.ndarray, keep_view: bool = False) -> None:
+        self.images.append((np.array(img, copy=True), keep_view))
+
+    def set_highlight_boxes(self, boxes, color=None) -> None:
+        self.highlights.append((list(boxes), color))
+
+    def center_on(self, x: float, y: float, zoom: float | None = None) -> None:
+        self.centers.append((x, y, zoom))
 
 
 class FakeWindow(QMainWindow):
-    """The MainWindow API (docs/architecture.md), with counters for what the panels call."""
+    """A PanelHost (app/host.py) for panel tests, recording what the panels call."""
 
     project_opened = Signal(object)
+    project_closed = Signal(object)
     image_changed = Signal(int)
-    annotation_changed = Signal(int)
     score_threshold_changed = Signal(float)
 
     def __init__(self, project=None) -> None:
         super().__init__()
-        self.project = project
+        self.project = None
+        self.document: AnnotationDocument | None = None
+        self.list_model = ImageListModel(None, self)
+        self.rows = ImageRows(self.list_model, self)
+        self.image_list = ImageListWidget(self)
+        self.image_list.set_source_model(self.list_model)
+        self.image_panel = ImagePanel(self)
+        self.canvas = FakeCanvas()
+        self.actions_by_id: dict[str, QAction] = {}
         self.current_image_id: int | None = None
-        self.canvas = None
         self.score_threshold = 0.3
         self.selection: list[int] = []
-        self.reloads = 0
+        self.recorded: list = []  # edits handed over by record_edit
+        self.applied: list = []  # edits handed over by apply_edit
+        self.messages: list[str] = []
+        self.reloads = 0  # reload_images calls
         self.commands: list = []
         self.docks: list[QDockWidget] = []
         self._menus: dict[str, QMenu] = {}
+        self._panels: dict[str, object] = {}
+        if project is not None:
+            self._open(project)
+
+    def _open(self, project) -> None:
+        self.project = project
+        self.document = AnnotationDocument(project)
+        self.rows.open(project, self.document, None)
 
     def open_project(self, project) -> None:
-        self.project = project
+        self._open(project)
         self.project_opened.emit(project)
+
+    def set_project(self, project) -> None:
+        self.open_project(project)
+
+    def reload_images(self) -> None:
+        self.reloads += 1
+
+    @property
+    def current_pixels(self):
+        return self.document.pixels if self.document is not None else None
+
+    @property
+    def current_info(self):
+        return self.document.info if self.document is not None else None
+
+    def record_edit(self, edit) -> None:
+        """A worker's committed edit: the document folds it in, the rows service announces it."""
+        self.recorded.append(edit)
+        if self.document is not None and self.project is not None:
+            self.document.record(edit)
+
+    def apply_edit(self, edit) -> None:
+        """An edit from a panel: committed through the document (write-through), as the
+        window's undo stack does."""
+        self.applied.append(edit)
+        if self.document is not None:
+            self.document.apply(edit)
+
+    def refuse_if_read_only(self) -> bool:
+        return bool(getattr(self.project, "read_only", False))
+
+    def show_message(self, text: str, timeout_ms: int = 8000) -> None:
+        self.messages.append(text)
 
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
         self.current_image_id = image_id
         self.image_changed.emit(image_id)
 
     def reload_current(self) -> None:
-        self.reloads += 1
         if self.current_image_id is not None:
-            self.annotation_changed.emit(self.current_image_id)
+            self.rows.reread(self.current_image_id)
 
     def push_command(self, cmd) -> None:
         self.commands.append(cmd)
@@ -71,6 +148,17 @@ class FakeWindow(QMainWindow):
 
     def show_dock(self, dock: QDockWidget) -> None:
         dock.show()
+
+    def register_action(self, spec, slot) -> QAction:
+        action = build_action(self, spec, slot)
+        self.actions_by_id[spec.action_id] = action
+        return action
+
+    def keep_panel(self, name: str, panel: object) -> None:
+        self._panels[name] = panel
+
+    def panel(self, name: str):
+        return self._panels.get(name)
 
     def selected_image_ids(self) -> list[int]:
         return list(self.selection)
