@@ -149,10 +149,16 @@ class Predictor:
     def for_network(cls, net: torch.nn.Module, cfg: BafeConfig, threads: int | None = None,
                     bad_pixel_filter: bool = True, metadata: dict[str, str] | None = None) -> Predictor:
         """The Predictor of a network held in memory (validation during training, docs/adr/0021):
-        eager torch on ``net`` itself (no copy: its weights as they are now, on its device), with
+        eager torch on ``net`` itself (no copy: its weights as they are now, on its device; a
+        DistributedDataParallel or AveragedModel wrapper is looked through), with
         ``cfg`` (it may override the network's own, e.g. the sky pass) and the thresholds of
         ``metadata`` (default: the config's operating threshold, sky threshold 0.5). Everything else
         (bad-pixel filter, padding, sky pass and fusion, clean-up) is ``predict``'s."""
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.optim.swa_utils import AveragedModel
+
+        while isinstance(net, (DistributedDataParallel, AveragedModel)):  # the network inside a wrapper
+            net = net.module
         self = cls.__new__(cls)
         self.weights = None
         param = next(net.parameters(), None)
