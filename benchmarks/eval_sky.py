@@ -79,6 +79,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     net, cfg, _ = build_from_weights(args.weights)
+    net.sky_net = None  # the sources are the detector's own sky head (a sky network would replace them)
+    cfg = dataclasses.replace(cfg, sky_net=False)
     predictors = {src: Predictor.for_network(net, source_config(cfg, src)) for src in args.sources}
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
