@@ -240,7 +240,7 @@ class Predictor:
         """The sky alone (no detections) of a model with a whole-frame sky network (model.skynet):
         only that network runs, and its sky is exactly ``predict``'s (the sky network's pass
         replaces the detector's sky head there). Other models run ``predict``."""
-        if self._sky_runner is None or not sky_pass_enabled(self.cfg):
+        if self._sky_runner is None or not self.cfg.sky_net:  # (sky_net implies a sky pass: BafeConfig)
             return self.predict(image)
         prepared = self.prepare(image)
         with self._lock:
