@@ -27,24 +27,26 @@ def main() -> int:
     import torch
 
     from model.checkpoint import build_from_weights
-    from model.sky import sky_net_logit
+    from model.inference import Predictor
     from model.skynet import SkyNet
 
     torch.set_num_threads(args.threads)
     net, cfg, _ = build_from_weights(WEIGHTS)
     variants = {}
     for name, side, flip in (("320 x1", 320, False), ("448 x1", 448, False), ("448 + mirror", 448, True)):
-        sky = SkyNet(dataclasses.replace(cfg, sky_flip=flip))
-        sky.load_state_dict(net.sky_net.state_dict())
-        variants[name] = (sky.eval(), side)
+        v_cfg = dataclasses.replace(cfg, sky_flip=flip, sky_pass_long_side=side)
+        holder = torch.nn.Module()  # the sky network alone: predict_sky never runs the detector
+        holder.sky_net = SkyNet(v_cfg)
+        holder.sky_net.load_state_dict(net.sky_net.state_dict())
+        variants[name] = (Predictor.for_network(holder.eval(), v_cfg, bad_pixel_filter=False), side)
     rng = np.random.default_rng(0)
     for size in ((512, 640), (1024, 1280)):
-        image = rng.random(size, dtype=np.float32)
+        image = (rng.random(size) * 255).astype(np.uint8)
         times: dict[str, list[float]] = {k: [] for k in variants}
         for rep in range(args.reps + 1):
-            for name, (sky, side) in variants.items():
+            for name, (predictor, _side) in variants.items():
                 t = time.perf_counter()
-                sky_net_logit(sky, image, side)
+                predictor.predict_sky(image).sky_logit_map()  # the full-size logit, as before
                 if rep:  # the first round warms up
                     times[name].append((time.perf_counter() - t) * 1000)
         base = statistics.median(times["320 x1"])

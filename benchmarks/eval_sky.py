@@ -2,7 +2,8 @@
 
 Sources: ``full`` (the stride-4 map of the full-resolution pass, what the model shipped with),
 ``whole:L`` (the same network on the frame shrunk to long side L, model.sky), ``fuse:L:W``
-(logit blend, weight W on the whole-frame pass). Each source gets its best pooled-IoU threshold;
+(logit blend, weight W on the whole-frame pass); each is the Predictor's own sky logit
+(``Predictor.for_network`` with the config's sky pass set to that source, docs/adr/0021). Each source gets its best pooled-IoU threshold;
 then every clean-up ``S/A`` (smoothing sigma per 1000 px of long side / smallest island or hole as a
 fraction of the image area, core.geometry.clean_sky_mask) is scored at that threshold.
 Prints global IoU, per-image median, the 1280x1024 frames (pooled and mean), rings and vertices
@@ -15,6 +16,7 @@ per image as the sky editor traces them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -28,41 +30,40 @@ from core.geometry import ring_stats  # noqa: E402
 from model.checkpoint import build_from_weights  # noqa: E402
 from model.config import BafeConfig  # noqa: E402
 from model.data import SKY_IGNORE, load_densesirst  # noqa: E402
-from model.frames import pad_image  # noqa: E402
-from model.sky import fuse_sky, sky_logit_map, sky_proposal, whole_frame_sky_logit  # noqa: E402
-from model.validate import SKY_THRESHOLDS, SkyScores, best_sky_threshold, sky_iou_counts  # noqa: E402
+from model.inference import Predictor  # noqa: E402
+from model.sky import sky_proposal  # noqa: E402
+from model.validate import (  # noqa: E402
+    SKY_THRESHOLDS,
+    SkyScores,
+    best_sky_threshold,
+    sample_pixels,
+    sky_iou_counts,
+)
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared/datasets/DenseSIRST/SIRSTdevkit"
 
 
-def logits_for(net, image: np.ndarray, sources: list[str], cache: Path | None, name: str) -> dict[str, np.ndarray]:
-    """float16 logit maps per base source (full, whole:L), cached as .npy when a cache folder is given."""
-    need = {"full"} | {f"whole:{s.split(':')[1]}" for s in sources if s.startswith(("whole", "fuse"))}
+def source_config(cfg: BafeConfig, src: str) -> BafeConfig:
+    """The config whose sky pass is ``src``: full (no pass), whole:L (weight 1), fuse:L:W."""
+    if src == "full":
+        return dataclasses.replace(cfg, sky_pass_long_side=0)
+    parts = src.split(":")
+    return dataclasses.replace(cfg, sky_pass_long_side=int(parts[1]),
+                               sky_pass_weight=float(parts[2]) if len(parts) > 2 else 1.0)
+
+
+def logits_for(predictors: dict, sample, cache: Path | None) -> dict[str, np.ndarray]:
+    """float16 sky logit maps per source (the Predictor's), cached as .npy when a cache folder is given."""
     out = {}
-    for src in sorted(need):
-        path = cache / f"{name}.{src.replace(':', '_')}.npy" if cache else None
+    for src, predictor in predictors.items():
+        path = cache / f"{sample.name}.{src.replace(':', '_')}.npy" if cache else None
         if path is not None and path.exists():
             out[src] = np.load(path)
             continue
-        with torch.inference_mode():
-            if src == "full":
-                x, padded = pad_image(image)
-                logit = sky_logit_map(net(x), image.shape, padded)
-            else:
-                logit = whole_frame_sky_logit(net, image, int(src.split(":")[1]))
-        out[src] = logit.numpy().astype(np.float16)
+        out[src] = predictor.predict(sample_pixels(sample)).sky_logit_map().astype(np.float16)
         if path is not None:
             np.save(path, out[src])
     return out
-
-
-def source_logit(src: str, base: dict[str, np.ndarray]) -> np.ndarray:
-    if src == "full" or src.startswith("whole"):
-        return base[src].astype(np.float32)
-    _, side, weight = src.split(":")
-    fused = fuse_sky(torch.from_numpy(base["full"].astype(np.float32)),
-                     torch.from_numpy(base[f"whole:{side}"].astype(np.float32)), float(weight))
-    return fused.numpy()
 
 
 def main() -> int:
@@ -78,15 +79,18 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     net, cfg, _ = build_from_weights(args.weights)
+    net.sky_net = None  # the sources are the detector's own sky head (a sky network would replace them)
+    cfg = dataclasses.replace(cfg, sky_net=False)
+    predictors = {src: Predictor.for_network(net, source_config(cfg, src)) for src in args.sources}
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
     samples = [s for s in load_densesirst(args.data, args.split) if (s.sky != SKY_IGNORE).all()]
     probs: dict[str, list[np.ndarray]] = {s: [] for s in args.sources}
     counts = {s: np.zeros((len(SKY_THRESHOLDS), 2), np.int64) for s in args.sources}
     for i, s in enumerate(samples):
-        base = logits_for(net, s.image, args.sources, args.cache, s.name)
+        base = logits_for(predictors, s, args.cache)
         for src in args.sources:
-            p = 1.0 / (1.0 + np.exp(-source_logit(src, base)))
+            p = 1.0 / (1.0 + np.exp(-base[src].astype(np.float32)))
             counts[src] += sky_iou_counts(p, s.sky == 1)
             probs[src].append(np.round(p * 255).astype(np.uint8))
         if (i + 1) % 32 == 0:

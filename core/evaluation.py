@@ -1,7 +1,10 @@
 """Scores of a prediction folder (what ``main.py predict`` writes) against a DenseSIRST split.
 
 Shared by ``main.py evaluate`` and the model card (model/model_card.py), so both report the same
-figures from the same files. Definitions in core/metrics.py.
+figures from the same files; training validation (model/validate.py) scores its predictions in
+memory with the same ``score``, after the same rounding as the files (``as_written``,
+``kept_boxes``), so its figures are exactly those of ``predict`` + ``evaluate`` (docs/adr/0021).
+Definitions in core/metrics.py.
 """
 
 from __future__ import annotations
@@ -83,13 +86,15 @@ def load_predictions(gt_root: Path, split: str, pred_dir: Path) -> tuple[list, l
     return gts, dets, kept, sky_pred, sky_gt, missing
 
 
-def compute(gt_root: Path, split: str, pred_dir: Path, iou: float = 0.5) -> dict:
-    """Every metric, keyed by name (legacy widths unsuffixed, plain widths with ``_plain``; Pd / FA by
-    centre distance, which does not depend on the widths, and by IoU with ``_iou``)."""
+def score(gts: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]], kept: list[np.ndarray],
+          sky: list[tuple[int, int, tuple[int, ...]]], iou: float = 0.5) -> dict:
+    """Every metric of predictions in the form ``main.py predict`` writes them (``as_written`` /
+    ``kept_boxes``): per image the true boxes, the scored detections, the boxes kept at the operating
+    threshold, and for images with a sky label the ``sky_count`` of the predicted mask. Keys as
+    ``compute``; ``main.py evaluate`` and training validation (model/validate.py) both call this."""
     from core import metrics
 
-    gts, dets, kept, sky_pred, sky_gt, missing = load_predictions(gt_root, split, pred_dir)
-    res: dict = {"images": len(gts), "targets": int(sum(len(g) for g in gts)), "missing_predictions": len(missing)}
+    res: dict = {"images": len(gts), "targets": int(sum(len(g) for g in gts))}
     for suffix, legacy in (("", True), ("_plain", False)):
         d = metrics.evaluate_detections(gts, dets, iou, legacy)
         pd, fa = metrics.pd_fa_iou(gts, kept, iou, legacy)
@@ -98,22 +103,72 @@ def compute(gt_root: Path, split: str, pred_dir: Path, iou: float = 0.5) -> dict
     res["iou"] = iou
     res["centre_px"] = metrics.CENTRE_DIST_PX
     res["pd"], res["fa_per_image"] = metrics.pd_fa(gts, kept)
-    res["sky_iou"] = metrics.sky_iou(sky_pred, sky_gt) if sky_gt else None
-    res.update(sky_spread(sky_pred, sky_gt))
+    res.update(sky_figures(sky))
+    return res
+
+
+def compute(gt_root: Path, split: str, pred_dir: Path, iou: float = 0.5) -> dict:
+    """Every metric, keyed by name (legacy widths unsuffixed, plain widths with ``_plain``; Pd / FA by
+    centre distance, which does not depend on the widths, and by IoU with ``_iou``)."""
+    gts, dets, kept, sky_pred, sky_gt, missing = load_predictions(gt_root, split, pred_dir)
+    res = score(gts, dets, kept, [sky_count(p, g) for p, g in zip(sky_pred, sky_gt, strict=True)], iou)
+    res["missing_predictions"] = len(missing)
     return res
 
 
 LARGE_FRAME = (1024, 1280)  # (H, W): DenseSIRST's large frames, whose sky is reported on its own
 
 
-def sky_spread(preds: list[np.ndarray], gts: list[np.ndarray]) -> dict:
-    """sky_median: the median per-image IoU (an image with neither sky nor predicted sky counts 1);
-    sky_large: the IoU pooled over the 1280x1024 frames (None when there are none)."""
-    if not gts:
-        return {"sky_median": None, "sky_large": None}
-    from core import metrics
+def sky_count(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, tuple[int, ...]]:
+    """(intersection, union, shape) of one image's predicted and true sky (bool masks)."""
+    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
+    if p.shape != g.shape:
+        raise ValueError(f"sky mask shape {p.shape} differs from ground truth {g.shape}")
+    return int(np.count_nonzero(p & g)), int(np.count_nonzero(p | g)), g.shape
 
-    per = [metrics.sky_iou([p], [g]) for p, g in zip(preds, gts, strict=True)]
-    large = [(p, g) for p, g in zip(preds, gts, strict=True) if np.shape(g) == LARGE_FRAME]
-    return {"sky_median": float(np.median(per)),
-            "sky_large": metrics.sky_iou(*map(list, zip(*large, strict=True))) if large else None}
+
+def sky_figures(counts: list[tuple[int, int, tuple[int, ...]]]) -> dict:
+    """sky_iou: pooled over the images (1 when nothing is sky in either); sky_median: the median
+    per-image IoU (an image with neither sky nor predicted sky counts 1); sky_large: pooled over
+    the 1280x1024 frames (None when there are none). All None without sky labels."""
+    if not counts:
+        return {"sky_iou": None, "sky_median": None, "sky_large": None}
+
+    def pooled(rows: list[tuple[int, int, tuple[int, ...]]]) -> float:
+        inter, union = sum(r[0] for r in rows), sum(r[1] for r in rows)
+        return inter / union if union else 1.0
+
+    large = [r for r in counts if tuple(r[2]) == LARGE_FRAME]
+    return {"sky_iou": pooled(counts), "sky_median": float(np.median([pooled([r]) for r in counts])),
+            "sky_large": pooled(large) if large else None}
+
+
+def detection_rows(image_id: str, boxes: np.ndarray, scores: np.ndarray) -> list[str]:
+    """One image's ``detections.csv`` rows: coordinates to 0.01 px, scores to 1e-5."""
+    return [f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
+            for b, s in zip(np.asarray(boxes).reshape(-1, 4).tolist(), np.asarray(scores).reshape(-1).tolist(),
+                            strict=True)]
+
+
+def as_written(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes [N, 4], scores [N]) float64 as ``detections.csv`` gives them back (``detection_rows``
+    parsed), so scoring predictions in memory gives exactly the figures of the written file."""
+    vals = [[float(v) for v in row.split(",")[1:]] for row in detection_rows("", boxes, scores)]
+    arr = np.asarray(vals, np.float64).reshape(-1, 5)
+    return arr[:, :4], arr[:, 4]
+
+
+def rounded_boxes(boxes) -> list[tuple[float, float, float, float]]:
+    """Boxes rounded to the nearest pixel edges, at least one pixel wide and high (the integer
+    coordinates of the ``SIRST/BBox`` XMLs ``main.py predict`` writes)."""
+    out = []
+    for x0, y0, x1, y1 in np.asarray(boxes).reshape(-1, 4).tolist():
+        a, b = round(float(x0)), round(float(y0))
+        out.append((a, b, max(round(float(x1)), a + 1), max(round(float(y1)), b + 1)))
+    return out
+
+
+def kept_boxes(boxes: np.ndarray, scores: np.ndarray, operating_threshold: float) -> np.ndarray:
+    """float64 [K, 4]: the boxes scoring >= the operating threshold as the BBox XML holds them."""
+    keep = np.asarray(scores) >= operating_threshold
+    return np.asarray(rounded_boxes(np.asarray(boxes).reshape(-1, 4)[keep]), np.float64).reshape(-1, 4)

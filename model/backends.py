@@ -190,8 +190,9 @@ class TorchSkyRunner:
     def __call__(self, x: np.ndarray) -> Tensor:
         if self.threads:
             torch.set_num_threads(self.threads)
+        device = next(self.sky_net.parameters()).device  # a network being trained may sit on a GPU
         with torch.inference_mode():
-            return self.sky_net(torch.from_numpy(x))
+            return self.sky_net(torch.from_numpy(x).to(device)).cpu()
 
 
 class OnnxSkyRunner:

@@ -4,10 +4,12 @@ Each model runs through its own ``Predictor`` (ONNX Runtime fp32 for both, so th
 not coloured by one of them having a gated int8 file), at its own operating and sky thresholds
 (the ones stored in its weights, which the GUI uses). Per model:
 
-- mAP07: every detection (score >= the config's 0.05), legacy widths, IoU >= 0.5 (core.metrics)
+- mAP07: every detection (score >= the config's 0.05), legacy widths, IoU >= 0.5
 - Pd / FA per image: the boxes kept at the operating threshold, rounded to pixels as `predict`
-  writes them (core.metrics.pd_fa)
+  writes them
 - sky IoU: the cleaned sky proposal against the labelled sky, pooled over the labelled images
+  (all three scored by core.evaluation.score on the detections in `predict`'s file forms, so they
+  are `evaluate`'s figures: docs/adr/0021)
 - corrections per image: core.effort on the same kept boxes and sky proposal
 
 Used by `main.py train --compare` (the Training dock's comparison before "Activate") and by
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import metrics
+from core import evaluation
 from core.effort import Corrections, image_corrections, summarize
 
 COMPARE_BACKEND = "onnx"
@@ -76,14 +78,6 @@ def densesirst_items(root: Path, ids: list[str]) -> Iterator[EvalItem]:
         yield EvalItem(image_id, read_image(s.image_path), _boxes(s.annotation), sky)
 
 
-def rounded(boxes: np.ndarray) -> np.ndarray:
-    """Boxes rounded to pixel edges, at least 1 px wide and high (as `predict` writes them)."""
-    b = np.round(np.asarray(boxes, np.float64).reshape(-1, 4))
-    b[:, 2] = np.maximum(b[:, 2], b[:, 0] + 1)
-    b[:, 3] = np.maximum(b[:, 3], b[:, 1] + 1)
-    return b
-
-
 class _Tally:
     """What one model accumulates over the images."""
 
@@ -91,27 +85,25 @@ class _Tally:
         self.gts: list[np.ndarray] = []
         self.dets: list[tuple[np.ndarray, np.ndarray]] = []
         self.kept: list[np.ndarray] = []
-        self.inter = self.union = 0
+        self.sky: list[tuple[int, int, tuple[int, ...]]] = []
         self.corrections: list[Corrections] = []
 
     def add(self, item: EvalItem, pred) -> None:
-        kept = rounded(pred.boxes[pred.scores >= pred.operating_threshold])
+        kept = evaluation.kept_boxes(pred.boxes, pred.scores, pred.operating_threshold)
         sky = pred.sky_mask()
         self.gts.append(item.boxes)
-        self.dets.append((pred.boxes, pred.scores))
+        self.dets.append(evaluation.as_written(pred.boxes, pred.scores))
         self.kept.append(kept)
         if item.sky is not None:
-            self.inter += int(np.count_nonzero(sky & item.sky))
-            self.union += int(np.count_nonzero(sky | item.sky))
+            self.sky.append(evaluation.sky_count(sky, item.sky))
         self.corrections.append(image_corrections(item.boxes, kept, item.sky, sky))
 
     def figures(self) -> dict:
-        det = metrics.evaluate_detections(self.gts, self.dets)
-        pd, fa = metrics.pd_fa(self.gts, self.kept)
+        res = evaluation.score(self.gts, self.dets, self.kept, self.sky)  # `evaluate`'s (docs/adr/0021)
         effort = summarize(self.corrections)
         return {
-            "images": len(self.gts), "mAP07": det.mAP07, "mAP12": det.mAP12, "pd": pd, "fa_per_image": fa,
-            "sky_iou": self.inter / self.union if self.union else None,
+            "images": len(self.gts), "mAP07": res["mAP07"], "mAP12": res["mAP12"], "pd": res["pd"],
+            "fa_per_image": res["fa_per_image"], "sky_iou": res["sky_iou"],
             "corrections_per_image": effort.get("actions_per_img_assisted"),
             "effort": effort,
         }  # fmt: skip

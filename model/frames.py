@@ -1,6 +1,6 @@
 """Frames as the networks take them: zero-padded to a multiple of the stride, shrunk to a long
-side (area average). Used by training data (model/data.py), the sky pass (model/sky.py) and
-inference (model/inference.py); depends on nothing else of the model package.
+side (area average). Used by training data (model/data.py) and inference (model/inference.py,
+the one prediction path: docs/adr/0021); depends on nothing else of the model package.
 """
 
 from __future__ import annotations
@@ -9,20 +9,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
-from torch import Tensor
 
 from core.badpixels import clean_frame
 from core.imageio import to_model_input
-
-
-def pad_image(image: np.ndarray, multiple: int = 32) -> tuple[Tensor, tuple[int, int]]:
-    """Whole image [H, W] float32 -> padded tensor [1, 1, H', W'] and the padded size."""
-    h, w = image.shape
-    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    out = torch.zeros(1, 1, ph, pw)
-    out[0, 0, :h, :w] = torch.from_numpy(np.ascontiguousarray(image))
-    return out, (ph, pw)
 
 
 def downscale(image: np.ndarray, long_side: int) -> np.ndarray:

@@ -30,9 +30,9 @@ import torch
 from core.types import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
 from model.config import BafeConfig
-from model.frames import Prepared, _no_pixels, pad_image, prepare_image  # noqa: F401 (re-exported)
+from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
-from model.sky import clean_proposal, sky_pass_enabled, sky_prob_for_image
+from model.sky import clean_proposal, sky_pass_enabled
 from model.skynet import SKY_NET_STRIDE
 
 # Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
@@ -78,6 +78,13 @@ class Prediction:
         wgt = np.float32(self.sky_pass_weight)
         return wgt * whole + (np.float32(1.0) - wgt) * full
 
+    def sky_logit_map(self) -> np.ndarray | None:
+        """float32 [H, W]: the sky logit ``sky_mask`` compares with logit(threshold) (None without
+        a sky head). It may share memory with this Prediction: read it, do not change it."""
+        if self.sky_logit is None and self.sky_whole_logit is None:
+            return None
+        return self._logit()
+
     @property
     def sky_prob(self) -> np.ndarray:
         """float32 [H, W] in [0, 1] before the clean-up (zeros when the model has no sky head);
@@ -86,8 +93,8 @@ class Prediction:
             if self.sky_logit is None and self.sky_whole_logit is None:
                 self._sky_prob = np.zeros(self.image_size, np.float32)
             else:
-                up = self._logit()
-                self._sky_prob = 1.0 / (1.0 + np.exp(-up, out=up))
+                neg = np.negative(self._logit())  # a new array: _logit may return sky_whole_logit itself
+                self._sky_prob = 1.0 / (1.0 + np.exp(neg, out=neg))
         return self._sky_prob
 
     def sky_mask(self, threshold: float | None = None, clean: bool = True) -> np.ndarray:
@@ -112,22 +119,6 @@ class Prediction:
         return mask
 
 
-@torch.inference_mode()
-def infer_image(
-    net: torch.nn.Module, cfg: BafeConfig, image: np.ndarray, score_thr: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reference path (eager torch, full-size sky with the config's whole-frame pass, no clean-up):
-    float32 [H, W] in [0, 1] -> (boxes [N, 4], scores [N], sky_prob [H, W]). Validation during
-    training uses it."""
-    h, w = image.shape
-    x, padded = pad_image(image)
-    out = net(x)
-    thr = cfg.score_thr if score_thr is None else score_thr
-    boxes, scores = detect(out, cfg.strides, (h, w), thr, cfg.nms_iou, cfg.max_per_image, cfg.pre_nms_top_k)
-    sky_np = sky_prob_for_image(net, cfg, image, out, padded)
-    return boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), sky_np
-
-
 def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -150,10 +141,36 @@ class Predictor:
     ) -> None:
         from model.checkpoint import build_from_weights
 
-        self.weights = Path(weights) if weights is not None else default_weights_path()
-        self.net, self.cfg, self.metadata = build_from_weights(self.weights)
-        self.device = torch.device(device)
-        self.backend = Backend(backend)
+        self.weights: Path | None = Path(weights) if weights is not None else default_weights_path()
+        net, cfg, metadata = build_from_weights(self.weights)
+        self._setup(net, cfg, metadata, torch.device(device), threads, Backend(backend), bad_pixel_filter)
+
+    @classmethod
+    def for_network(cls, net: torch.nn.Module, cfg: BafeConfig, threads: int | None = None,
+                    bad_pixel_filter: bool = True, metadata: dict[str, str] | None = None) -> Predictor:
+        """The Predictor of a network held in memory (validation during training, docs/adr/0021):
+        eager torch on ``net`` itself (no copy: its weights as they are now, on its device; a
+        DistributedDataParallel or AveragedModel wrapper is looked through), with
+        ``cfg`` (it may override the network's own, e.g. the sky pass) and the thresholds of
+        ``metadata`` (default: the config's operating threshold, sky threshold 0.5). Everything else
+        (bad-pixel filter, padding, sky pass and fusion, clean-up) is ``predict``'s."""
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.optim.swa_utils import AveragedModel
+
+        while isinstance(net, (DistributedDataParallel, AveragedModel)):  # the network inside a wrapper
+            net = net.module
+        self = cls.__new__(cls)
+        self.weights = None
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        self._setup(net, cfg, dict(metadata or {}), device, threads, Backend.TORCH, bad_pixel_filter)
+        return self
+
+    def _setup(self, net: torch.nn.Module, cfg: BafeConfig, metadata: dict[str, str], device: torch.device,
+               threads: int | None, backend: Backend, bad_pixel_filter: bool) -> None:
+        self.net, self.cfg, self.metadata = net, cfg, metadata
+        self.device = device
+        self.backend = backend
         if self.device.type != "cpu":
             self.backend = Backend.TORCH  # ONNX Runtime runs here on the CPU only
         self.net.to(self.device)
@@ -195,9 +212,12 @@ class Predictor:
         """Stage 3 (any thread): detections with score >= score_thr (default the config's 0.05)."""
         cfg = self.cfg
         thr = cfg.score_thr if score_thr is None else score_thr
-        with torch.inference_mode():
-            boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
-                                   cfg.max_per_image, cfg.pre_nms_top_k)
+        if maps.get("cls"):
+            with torch.inference_mode():
+                boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
+                                       cfg.max_per_image, cfg.pre_nms_top_k)
+        else:  # predict_sky: the detector did not run
+            boxes, scores = torch.zeros(0, 4), torch.zeros(0)
         b = boxes.numpy().astype(np.float32)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
         whole = None
@@ -215,6 +235,17 @@ class Predictor:
         """Detections (score >= score_thr, default the config's 0.05), the sky and the repaired pixels."""
         prepared = self.prepare(image)
         return self.finish(prepared, self.run_network(prepared), score_thr)
+
+    def predict_sky(self, image: np.ndarray) -> Prediction:
+        """The sky alone (no detections) of a model with a whole-frame sky network (model.skynet):
+        only that network runs, and its sky is exactly ``predict``'s (the sky network's pass
+        replaces the detector's sky head there). Other models run ``predict``."""
+        if self._sky_runner is None or not self.cfg.sky_net:  # (sky_net implies a sky pass: BafeConfig)
+            return self.predict(image)
+        prepared = self.prepare(image)
+        with self._lock:
+            maps = {WHOLE_SKY: [self._sky_runner(prepared.sky_x)]}
+        return self.finish(prepared, maps)
 
     def targets(self, p: Prediction, score_thr: float) -> tuple[list[Target], np.ndarray]:
         """Proposals (source MODEL, state PROPOSAL) with score >= score_thr, and the cleaned sky mask."""

@@ -2,9 +2,9 @@
 
 Figures are those a user gets: the Predictor's own stages (prepare with the bad-pixel filter and
 the whole-frame sky pass, finish with decoding / NMS, the cleaned sky mask at the model's sky
-threshold) with only the network swapped. mAP07 as validation computes it (core.metrics, legacy
-widths), sky IoU pooled over the images with a sky label, false alarms per image at the model's
-operating threshold. The gate passes when int8 loses at most GATE (0.005) mAP07 and sky IoU.
+threshold) with only the network swapped, scored as ``main.py evaluate`` scores the files
+``predict`` writes (core.evaluation.score, docs/adr/0021): mAP07 (legacy widths), sky IoU pooled
+over the images with a sky label, false alarms per image at the model's operating threshold. The gate passes when int8 loses at most GATE (0.005) mAP07 and sky IoU.
 
 ``build_int8`` is what ``main.py export-model --int8`` runs: calibrate, quantise, gate, and the
 metadata the file carries (docs/adr/0007).
@@ -66,22 +66,21 @@ def load_split_ids(root: Path, split: str) -> list[str]:
 
 
 def evaluate(predictor, samples: list[GateSample]) -> Figures:
-    """The Predictor's figures on the samples (its backend as loaded)."""
-    from core import metrics
+    """The Predictor's figures on the samples (its backend as loaded), scored as ``main.py
+    evaluate`` scores the files ``predict`` writes (core.evaluation: the written detections, the
+    kept boxes at the model's operating threshold, the cleaned sky mask at its sky threshold)."""
+    from core import evaluation
 
-    gts, dets, kept, sky_pred, sky_gt = [], [], [], [], []
-    thr = predictor.operating_threshold
+    gts, dets, kept, sky = [], [], [], []
     for s in samples:
         p = predictor.predict(s.image)
         gts.append(s.boxes)
-        dets.append((p.boxes, p.scores))
-        kept.append(p.boxes[p.scores >= thr])
+        dets.append(evaluation.as_written(p.boxes, p.scores))
+        kept.append(evaluation.kept_boxes(p.boxes, p.scores, predictor.operating_threshold))
         if s.sky is not None:
-            sky_gt.append(s.sky)
-            sky_pred.append(p.sky_mask())
-    det = metrics.evaluate_detections(gts, dets)
-    _, fa = metrics.pd_fa(gts, kept)
-    return Figures(det.mAP07, metrics.sky_iou(sky_pred, sky_gt) if sky_gt else 1.0, fa, len(samples))
+            sky.append(evaluation.sky_count(p.sky_mask(), s.sky))
+    res = evaluation.score(gts, dets, kept, sky)
+    return Figures(res["mAP07"], res["sky_iou"] if sky else 1.0, res["fa_per_image"], len(samples))
 
 
 def gate_result(ref: Figures, cand: Figures) -> dict:

@@ -33,10 +33,9 @@ from model.checkpoint import build_from_weights, load_state, read_metadata, save
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
 from model.frames import downscale
-from model.sky import sky_net_logit
 from model.skynet import SkyNet, init_from_detector
 from model.train import lr_at, seed_everything
-from model.validate import SKY_THRESHOLDS, SkyScores, best_sky_threshold, sky_iou_counts
+from model.validate import validate_sky
 
 Emit = Callable[[dict], None]
 DEFAULT_LONG_SIDE = 448  # the shipped sky network's (MODEL.md: 448 beat 320 on every sky figure)
@@ -155,31 +154,8 @@ def average_states(paths: list[Path]) -> tuple[dict[str, torch.Tensor], BafeConf
 
 def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
     """Pooled sky IoU at the best threshold, then per-image median and large-frame IoU of the
-    cleaned proposal at that threshold (as the Predictor gives it to the annotator)."""
-    from core.geometry import ring_stats
-    from model.sky import sky_proposal
-
-    was = sky_net.training
-    sky_net.eval()
-    counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
-    probs = []
-    for s in samples:
-        if (s.sky == SKY_IGNORE).any():
-            continue
-        logit = sky_net_logit(sky_net, s.image, cfg.sky_pass_long_side)
-        prob = 1.0 / (1.0 + np.exp(-logit))
-        gt = s.sky == 1
-        counts += sky_iou_counts(prob, gt)
-        probs.append((np.round(prob * 255).astype(np.uint8), gt))
-    sky_net.train(was)
-    best = best_sky_threshold(counts)
-    scores = SkyScores()
-    for p8, gt in probs:
-        mask = sky_proposal(p8.astype(np.float32) / 255.0, best["sky_threshold"], cfg)
-        scores.add(mask, gt, *ring_stats(mask))
-    clean = scores.summary()
-    return {"sky_iou_raw": best["sky_iou"], "sky_threshold": best["sky_threshold"],
-            **{k: v for k, v in clean.items() if k != "sky_images"}}
+    cleaned proposal at that threshold, through the Predictor (model.validate.validate_sky)."""
+    return validate_sky(sky_net, cfg, samples)
 
 
 class SkyTrainer:

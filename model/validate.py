@@ -1,31 +1,50 @@
-"""Validation of a network on whole labelled images: detection metrics, Pd/FA at the operating
-threshold chosen here (best F1), and sky IoU at the sky-probability threshold chosen here."""
+"""Validation of a network on whole labelled images, through the Predictor users run.
+
+``validate`` (after every training epoch) and ``validate_sky`` (train-sky) build a
+``Predictor.for_network`` on the network in memory: eager torch on its current weights, with
+``predict``'s bad-pixel filter, padding, whole-frame sky pass and fusion, decoding and sky clean-up
+(docs/adr/0021). The detections are scored as ``main.py predict`` writes them (core.evaluation:
+``as_written``, ``kept_boxes``) by the same ``core.evaluation.score`` that ``main.py evaluate``
+runs, so a run's figures are those of the weights it ships: ``predict`` (torch backend) with the
+thresholds chosen here, then ``evaluate``, on the same images give the same numbers.
+
+Chosen here: the operating threshold (best F1, rounded to 4 decimals as it is stored) and the sky
+threshold (best pooled IoU of the uncleaned mask over SKY_THRESHOLDS). ``sky_iou``, ``sky_median``
+and ``sky_large`` are those of the cleaned proposal at that threshold (``evaluate``'s);
+``sky_iou_raw`` is the best uncleaned IoU.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from core import metrics
+from core import evaluation, metrics
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
-from model.inference import infer_image
+
+if TYPE_CHECKING:
+    from model.inference import Prediction
 
 SKY_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+# The same thresholds as logits, computed as Prediction.sky_mask compares them (logit >= logit(t)).
+SKY_LOGIT_THRESHOLDS = np.array([np.float32(math.log(t / (1.0 - t))) for t in SKY_THRESHOLDS.tolist()], np.float32)
 
 
-def sky_iou_counts(prob: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """[len(SKY_THRESHOLDS), 2] sky intersection and union of prob >= t for every threshold t
-    (one pass: prob >= t is the count of pixels at or above t, so I(t) = #(gt, p >= t) and
-    U(t) = #gt + #(not gt, p >= t))."""
-    bins = np.searchsorted(SKY_THRESHOLDS, prob.ravel(), side="right")  # number of thresholds <= p
-    n = len(SKY_THRESHOLDS) + 1
+def sky_iou_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray = SKY_THRESHOLDS) -> np.ndarray:
+    """[len(thresholds), 2] sky intersection and union of prob >= t for every threshold t (sorted
+    ascending; ``prob`` may be a logit map with SKY_LOGIT_THRESHOLDS). One pass: prob >= t is the
+    count of pixels at or above t, so I(t) = #(gt, p >= t) and U(t) = #gt + #(not gt, p >= t)."""
+    bins = np.searchsorted(thresholds, prob.ravel(), side="right")  # number of thresholds <= p
+    n = len(thresholds) + 1
     g = gt.ravel()
-    above_gt = np.cumsum(np.bincount(bins[g], minlength=n)[::-1])[::-1]  # [k]: p >= SKY_THRESHOLDS[k-1]
+    above_gt = np.cumsum(np.bincount(bins[g], minlength=n)[::-1])[::-1]  # [k]: p >= thresholds[k-1]
     above_bg = np.cumsum(np.bincount(bins[~g], minlength=n)[::-1])[::-1]
-    out = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
+    out = np.zeros((len(thresholds), 2), np.int64)
     out[:, 0] = above_gt[1:]
     out[:, 1] = int(np.count_nonzero(g)) + above_bg[1:]
     return out
@@ -40,97 +59,115 @@ def best_sky_threshold(counts: np.ndarray) -> dict[str, float]:
     return {"sky_iou": float(iou[i]), "sky_threshold": float(SKY_THRESHOLDS[i])}
 
 
-LARGE_FRAME = (1024, 1280)  # (H, W) of the frames the issue-12 bar is measured on separately
-
-
 class SkyScores:
     """Per-image sky intersection / union / size, rings and vertices -> the figures of the sky bars."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[int, int, tuple[int, int], int, int]] = []
+        self.rows: list[tuple[int, int, tuple[int, ...], int, int]] = []
 
     def add(self, pred: np.ndarray, gt: np.ndarray, rings: int = 0, vertices: int = 0) -> None:
-        inter, union = np.count_nonzero(pred & gt), np.count_nonzero(pred | gt)
-        self.rows.append((inter, union, tuple(gt.shape), rings, vertices))
+        self.rows.append((*evaluation.sky_count(pred, gt), rings, vertices))
 
     def summary(self) -> dict[str, float]:
         """sky_iou (pooled), sky_median (per image; an image with neither sky nor prediction counts 1),
-        sky_large (pooled over the 1280x1024 frames) and sky_large_mean, rings / vertices per image."""
+        sky_large (pooled over the 1280x1024 frames; core.evaluation.sky_figures, as ``evaluate``) and
+        sky_large_mean, rings / vertices per image."""
         if not self.rows:
             return {}
-        inter = np.array([r[0] for r in self.rows], np.float64)
-        union = np.array([r[1] for r in self.rows], np.float64)
-        per = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-        large = np.array([r[2] == LARGE_FRAME for r in self.rows])
-        out = {"sky_iou": float(inter.sum() / max(union.sum(), 1)), "sky_median": float(np.median(per)),
-               "sky_images": len(self.rows)}
-        if large.any():
-            out["sky_large"] = float(inter[large].sum() / max(union[large].sum(), 1))
-            out["sky_large_mean"] = float(per[large].mean())
+        out = {k: v for k, v in evaluation.sky_figures([r[:3] for r in self.rows]).items() if v is not None}
+        out["sky_images"] = len(self.rows)
+        large = [r for r in self.rows if tuple(r[2]) == evaluation.LARGE_FRAME]
+        if large:
+            out["sky_large_mean"] = float(np.mean([r[0] / r[1] if r[1] else 1.0 for r in large]))
         out["rings"] = float(np.mean([r[3] for r in self.rows]))
         out["vertices"] = float(np.mean([r[4] for r in self.rows]))
         return out
 
 
+def sample_pixels(s: Sample) -> np.ndarray:
+    """The pixels the Predictor gets for a sample: an 8-bit frame exactly as read (its float image is
+    the frame / 255); a 16-bit one as loaded, stretched to [0, 1] (the Predictor stretches again after
+    its bad-pixel repair, which gives the stretch of the repaired frame up to float rounding)."""
+    if s.raw_max == 255:
+        return np.round(s.image * np.float32(255)).astype(np.uint8)
+    return s.image
+
+
+def has_sky_label(s: Sample) -> bool:
+    return bool((s.sky != SKY_IGNORE).all())
+
+
+def sky_figures(preds: list[Prediction], gts: list[np.ndarray]) -> dict[str, float]:
+    """Sky threshold (best pooled IoU of the uncleaned mask, ``sky_iou_raw``), then the figures of
+    the cleaned proposal at that threshold exactly as ``predict`` writes it (``Prediction.sky_mask``):
+    sky_iou, sky_median, sky_large, sky_large_mean, rings and vertices per image. Without sky
+    labels: sky_iou 0 at threshold 0.5."""
+    from core.geometry import ring_stats
+
+    if not preds:
+        return {"sky_iou": 0.0, "sky_threshold": 0.5}
+    counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
+    for p, gt in zip(preds, gts, strict=True):
+        logit = p.sky_logit_map()
+        if logit is None:  # no sky head: nothing is sky at any threshold
+            logit = np.full(gt.shape, -np.inf, np.float32)
+        counts += sky_iou_counts(logit, gt, SKY_LOGIT_THRESHOLDS)
+    best = best_sky_threshold(counts)
+    scores = SkyScores()
+    for p, gt in zip(preds, gts, strict=True):
+        mask = p.sky_mask(best["sky_threshold"])
+        scores.add(mask, gt, *ring_stats(mask))
+    out = {k: v for k, v in scores.summary().items() if k != "sky_images"}
+    return {"sky_iou_raw": best["sky_iou"], "sky_threshold": best["sky_threshold"], **out}
+
+
 def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:
-    """mAP07, mAP12, recall (legacy widths), sky_iou, pd, fa_per_image (centre within 3 px),
-    pd_iou, fa_per_image_iou (IoU >= 0.5), the operating threshold
-    (best F1) and the sky threshold (best IoU); None when ``stop()`` turned true midway."""
+    """mAP07, mAP12, recall (legacy widths), pd, fa_per_image (centre within 3 px), pd_iou,
+    fa_per_image_iou (IoU >= 0.5) at the operating threshold chosen here (``threshold``: best F1),
+    and the sky figures (``sky_figures``); None when ``stop()`` turned true midway."""
+    from model.inference import Predictor
+
     was_training = net.training
     net.eval()
-    gts, dets = [], []
-    sky_counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)  # pooled (intersection, union) per threshold
-    sky_maps: list[tuple[np.ndarray, np.ndarray]] = []  # (prob as uint8, gt) for the clean-up figures
-    for s in samples:
-        if stop is not None and stop():
-            net.train(was_training)
-            return None
-        boxes, scores, sky = infer_image(net, cfg, s.image)
-        gts.append(s.boxes)
-        dets.append((boxes, scores))
-        if (s.sky != SKY_IGNORE).all():
-            sky_counts += sky_iou_counts(sky, s.sky == 1)
-            sky_maps.append((np.round(sky * 255).astype(np.uint8), s.sky == 1))
-    net.train(was_training)
-    det = metrics.evaluate_detections(gts, dets)
-    thr = metrics.best_f1_threshold(gts, dets)
-    kept = [b[sc >= thr] for b, sc in dets]
-    pd, fa = metrics.pd_fa(gts, kept)
-    pd_iou, fa_iou = metrics.pd_fa_iou(gts, kept)
-    sky = best_sky_threshold(sky_counts)
-    return {
-        "mAP07": det.mAP07,
-        "mAP12": det.mAP12,
-        "recall": det.recall,
-        **sky,
-        **proposal_scores(sky_maps, sky["sky_threshold"], cfg),
-        "pd": pd,
-        "fa_per_image": fa,
-        "pd_iou": pd_iou,
-        "fa_per_image_iou": fa_iou,
-        "threshold": float(np.round(thr, 4)),
-    }
+    predictor = Predictor.for_network(net, cfg)
+    preds: list[Prediction] = []
+    try:
+        for s in samples:
+            if stop is not None and stop():
+                return None
+            preds.append(predictor.predict(sample_pixels(s)))
+    finally:
+        net.train(was_training)
+    gts = [np.asarray(s.boxes, np.float64).reshape(-1, 4) for s in samples]
+    thr = round(metrics.best_f1_threshold(gts, [(p.boxes, p.scores) for p in preds]), 4)  # as stored
+    dets = [evaluation.as_written(p.boxes, p.scores) for p in preds]
+    kept = [evaluation.kept_boxes(p.boxes, p.scores, thr) for p in preds]
+    det = evaluation.score(gts, dets, kept, [])
+    labelled = [(p, s.sky == 1) for p, s in zip(preds, samples, strict=True) if has_sky_label(s)]
+    sky = sky_figures([p for p, _ in labelled], [g for _, g in labelled])
+    keys = ("mAP07", "mAP12", "recall", "pd", "fa_per_image", "pd_iou", "fa_per_image_iou")
+    return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr)}
 
 
-def proposal_scores(maps: list[tuple[np.ndarray, np.ndarray]], threshold: float, cfg: BafeConfig) -> dict:
-    """Figures of the sky proposals as the annotator gets them (clean-up of the config applied):
-    sky_clean_iou, sky_median, sky_large (1280x1024 frames), rings and vertices per image."""
-    from core.geometry import ring_stats
-    from model.sky import sky_proposal
+def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
+    """``sky_figures`` of a whole-frame sky network (model.skynet) alone, through the Predictor's
+    ``predict_sky`` (the detector does not run: its sky comes from this network only), on the
+    samples with a sky label."""
+    from model.inference import Predictor
 
-    scores = SkyScores()
-    for p8, gt in maps:
-        mask = sky_proposal(p8.astype(np.float32) / 255.0, threshold, cfg)
-        scores.add(mask, gt, *ring_stats(mask))
-    out = scores.summary()
-    if not out:
-        return {}
-    out["sky_clean_iou"] = out.pop("sky_iou")
-    out.pop("sky_images", None)
-    out.pop("sky_large_mean", None)
-    return out
+    holder = torch.nn.Module()  # the Predictor finds the sky network as ``net.sky_net``
+    holder.sky_net = sky_net
+    was_training = sky_net.training
+    sky_net.eval()
+    try:
+        predictor = Predictor.for_network(holder, cfg)
+        labelled = [s for s in samples if has_sky_label(s)]
+        preds = [predictor.predict_sky(sample_pixels(s)) for s in labelled]
+    finally:
+        sky_net.train(was_training)
+    return sky_figures(preds, [s.sky == 1 for s in labelled])
 
 
 def main(argv: list[str] | None = None) -> int:

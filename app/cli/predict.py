@@ -71,19 +71,11 @@ def usable_images(paths: list[Path]) -> tuple[list[tuple[str, Path]], list[str]]
     return ok, skipped
 
 
-def rounded_boxes(boxes) -> list[tuple[float, float, float, float]]:
-    """Boxes rounded to the nearest pixel edges, at least one pixel wide and high."""
-    out = []
-    for x0, y0, x1, y1 in boxes:
-        a, b = round(float(x0)), round(float(y0))
-        out.append((a, b, max(round(float(x1)), a + 1), max(round(float(y1)), b + 1)))
-    return out
-
-
 def write_outputs(out: Path, image_id: str, pred, operating_thr: float) -> None:
     """The three DenseSIRST files of one image (each atomic)."""
     import numpy as np
 
+    from core.evaluation import rounded_boxes
     from core.formats._io import atomic_write_bytes, atomic_write_text
     from core.formats.densesirst import BBOX, POINTS, SKY_BIN, bbox_xml, points_text
     from core.imageio import encode_png
@@ -130,6 +122,7 @@ def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating
     """Run the pipeline over (id, path) pairs, writing each image's files as it finishes:
     (detections.csv rows with header, reasons for the images that failed, bad_pixels.csv rows
     with header)."""
+    from core.evaluation import detection_rows
     from core.imageio import read_image
     from model.pipeline import run_pipeline
 
@@ -144,8 +137,7 @@ def predict_folder(predictor, todo: list[tuple[str, Path]], out: Path, operating
             print(f"skipped: {path.name}: {pred}", file=sys.stderr)
             return
         write_outputs(out, image_id, pred, operating_thr)
-        rows.extend(f"{image_id},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.5f}"
-                    for b, s in zip(pred.boxes.tolist(), pred.scores.tolist(), strict=True))
+        rows.extend(detection_rows(image_id, pred.boxes, pred.scores))
         n = int((pred.scores >= operating_thr).sum())
         k = len(pred.bad_pixels)
         pixels.extend(f"{image_id},{x},{y}" for x, y in pred.bad_pixels.tolist())

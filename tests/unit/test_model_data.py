@@ -7,7 +7,7 @@ import pytest
 
 from core.types import ImageAnnotation, Target
 from model.data import SKY_IGNORE, CropSampler, clip_boxes, make_sample
-from model.frames import pad_image
+from model.frames import prepare_image
 
 
 def _sample(h=100, w=120):
@@ -55,9 +55,11 @@ def test_clip_boxes_drops_targets_whose_centre_is_outside():
     assert clip_boxes(b, 8, 8).tolist() == [[0, 0, 2, 3], [5, 5, 8, 8]]
 
 
-def test_pad_image_to_multiple_of_32():
-    t, size = pad_image(np.ones((33, 64), np.float32))
-    assert size == (64, 64) and t.shape == (1, 1, 64, 64) and t[0, 0, 33:].sum() == 0
+def test_prepared_image_is_padded_to_multiple_of_32():
+    prepared = prepare_image(np.full((33, 64), 255, np.uint8), bad_pixel_filter=False)
+    t = prepared.x
+    assert prepared.size == (33, 64) and t.shape == (1, 1, 64, 64) and t[0, 0, 33:].sum() == 0
+    assert t[0, 0, :33].min() == 1.0
 
 
 def test_batch_shapes():

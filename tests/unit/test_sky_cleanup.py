@@ -8,8 +8,9 @@ import torch
 from core.geometry import clean_sky_mask, ring_stats
 from model.config import BafeConfig, preset
 from model.frames import downscale
+from model.inference import Predictor
 from model.net import BafeNet
-from model.sky import sky_proposal, whole_frame_sky_logit
+from model.sky import sky_proposal
 
 torch.set_num_threads(1)
 
@@ -61,7 +62,11 @@ def test_downscale_is_an_area_average():
 def test_whole_frame_pass_returns_a_full_size_map_and_old_configs_load():
     cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8, sky_pass_long_side=64)
     net = BafeNet(cfg).eval()
-    logit = whole_frame_sky_logit(net, np.random.default_rng(0).random((100, 150)).astype(np.float32), 64)
+    predictor = Predictor.for_network(net, cfg)
+    image = (np.random.default_rng(0).random((100, 150)) * 255).astype(np.uint8)
+    prepared = predictor.prepare(image)
+    assert prepared.sky_size == (43, 64)  # the pass runs on the frame shrunk to a long side of 64
+    logit = predictor.finish(prepared, predictor.run_network(prepared)).sky_logit_map()
     assert tuple(logit.shape) == (100, 150)
     old = '{"backbone": "resnet18", "exchange": "dynamic", "fpn_channels": 32}'  # written before the fields
     c = BafeConfig.from_json(old)
