@@ -68,7 +68,8 @@ def prepare(target: Path | str, n_images: int) -> list[int]:
         infos = p.add_images([NewImage(f"/share/load/{k}.png", name=f"img{k}", header=header,
                                        sha256=str(k)) for k in range(n_images)])  # fmt: skip
         for info in infos:
-            p.set_note(info.id, "0")
+            p.apply_edit(AnnotationEdit(info.id, "Set note", fields=(
+                FieldChange(ImageField.NOTE, info.note, "0"),)))  # fmt: skip
         return [i.id for i in infos]
 
 

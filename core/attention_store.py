@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from core import attention as att
-from core import db, edit_store, team_store
+from core import db, edit_store
 from core.db import ImageAttentionRow, ImageRow, LabelVerdictRow, TargetRow
 from core.edits import AnnotationEdit, FieldChange, ImageField, Region, RegionChange, TargetChange
 from core.errors import ProjectError
@@ -253,7 +253,7 @@ class AttentionOps:
         """Remember the answer to ``dispute`` (the label stays as it is)."""
         verdict = att.Verdict(verdict)
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
+            img = edit_store.locked_image(s, image_id)
             s.execute(delete(LabelVerdictRow).where(LabelVerdictRow.image_id == img.id,
                                                     LabelVerdictRow.key == dispute.key))  # fmt: skip
             s.add(LabelVerdictRow(image_id=img.id, key=dispute.key, verdict=verdict.value,

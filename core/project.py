@@ -11,7 +11,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +21,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import db, edit_store, team_store
+from core import db, edit_store
 from core.attention_store import AttentionOps, keep_support
 from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
-from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
+from core.edits import AnnotationEdit, ImageLabels
 from core.errors import ProjectError
 from core.image_query import natural_key
 from core.listing import ImageListing
@@ -244,44 +244,6 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             )
         return row
 
-    def set_status(self, image_id: int, status: ReviewStatus | str) -> None:
-        """Set the review status; REVIEWED records this user as the reviewer."""
-        self._set_field(image_id, ImageField.STATUS, ReviewStatus(status))
-
-    def set_split(self, image_id: int, split: Split | str) -> None:
-        self._set_field(image_id, ImageField.SPLIT, Split(split))
-
-    def set_note(self, image_id: int, text: str) -> None:
-        self._set_field(image_id, ImageField.NOTE, str(text))
-
-    def _set_field(self, image_id: int, name: ImageField, value: object) -> None:
-        """A blind field write (no conflict check: the caller states the new value)."""
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            edit = AnnotationEdit(image_id, f"Set {name.value}",
-                                  fields=(FieldChange(name, getattr(img, name.value), value),))  # fmt: skip
-            self._commit_edit(s, img, edit)
-
-    def _commit_edit(
-        self, s: Session, img: ImageRow, edit: AnnotationEdit, expected_version: int | None = None,
-        verify: bool = False,
-    ) -> AnnotationEdit:  # fmt: skip
-        """Apply ``edit`` inside ``s`` with the team bookkeeping: stale-value check, author on
-        every label, new version + edit log (+ NOTIFY on a server).
-
-        Conflicts are per object (ADR 0008, "granularity"): with ``verify`` the edit is refused
-        only when a value it replaces (a target, a sky, a field) changed meanwhile, so two people
-        editing different targets of one image both succeed, and an undo that is stale on the
-        image's version only goes through. Without ``verify`` (a blind write) the image's version
-        is the guard."""
-        if verify:
-            team_store.verify_before(s, img, edit)
-        else:
-            team_store.check_version(img, expected_version)
-        resolved = edit_store.apply_edit(s, img, edit, author=self.user)
-        version = team_store.touch(s, img, self.user, edit.text, team_store.sets_reviewed(edit))
-        return replace(resolved, version=version)
-
     # ------------------------------------------------------------------ adding images
     def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]:
         """Add a batch in one transaction: all of it lands or none. Names already in the project
@@ -404,60 +366,15 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     def apply_edit(
         self, edit: AnnotationEdit, expected_version: int | None = None, verify: bool = True
     ) -> AnnotationEdit:
-        """Commit one edit (all of it or, with a ProjectError, nothing); returns it with the ids
-        its new targets got and the image's new ``version``, which is what undo and redo replay.
+        """The one label writer: commit one edit (all of it or, with a ProjectError, nothing);
+        returns it with the ids its new targets got and the image's new ``version``, which is
+        what undo and redo replay.
 
         Optimistic concurrency (ADR 0008): ``expected_version`` is the version the caller read
         (EditConflict when the image moved on); ``verify`` also refuses the edit when a value
         it replaces (a target, a sky, a field) is no longer what is stored."""
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, edit.image_id)
-            return self._commit_edit(s, img, edit, expected_version, verify)
-
-    def add_target(self, image_id: int, target: Target) -> Target:
-        """Store a new target under a fresh id (never one used before; ``target.id`` is ignored)."""
-        edit = AnnotationEdit(image_id, "Add target", (TargetChange(None, replace(target, id=None)),))
-        return self.apply_edit(edit).targets[0].after
-
-    def update_target(self, image_id: int, target: Target) -> None:
-        """Overwrite the stored target with the same id (point, box, mask, state, score, source);
-        refused when that id is not a target of ``image_id``."""
-        if target.id is None:
-            raise ProjectError("update_target needs a stored target (its id is None); add it first")
-        edit = AnnotationEdit(image_id, "Edit target", (TargetChange(target, target),))
-        self.apply_edit(edit, verify=False)  # a blind overwrite: its "before" is not known
-
-    def delete_targets(self, image_id: int, ids: Iterable[int]) -> list[Target]:
-        """Delete targets of ``image_id`` (all or none); returns them in full for undo."""
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            rows = [edit_store.owned_target_row(s, image_id, i) for i in sorted({int(i) for i in ids})]
-            deleted = [db.target_from_row(r) for r in rows]
-            for row in rows:
-                s.delete(row)
-            team_store.touch(s, img, self.user, f"Delete {len(rows)} targets")
-        return deleted
-
-    def restore_targets(self, image_id: int, targets: Iterable[Target]) -> None:
-        """Re-insert deleted targets with their original ids (all or none)."""
-        changes = []
-        for t in targets:
-            if t.id is None:
-                raise ProjectError("cannot restore a target without its id")
-            changes.append(TargetChange(None, t))
-        self.apply_edit(AnnotationEdit(image_id, "Restore targets", tuple(changes)))
-
-    def set_target_states(
-        self, image_id: int, ids: Iterable[int], state: TargetState | str
-    ) -> None:
-        """Set the state of targets of ``image_id`` (all or none)."""
-        value = TargetState(state).value
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            for i in {int(i) for i in ids}:
-                row = edit_store.owned_target_row(s, image_id, i)
-                row.state, row.edited_by, row.edited_at = value, self.user, edit_store.now()
-            team_store.touch(s, img, self.user, f"Set targets {value}")
+            return edit_store.commit(s, edit, self.user, expected_version, verify)
 
     def propose(
         self,
@@ -467,12 +384,16 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
         model_version_id: int | None = None,
         bad_pixels: np.ndarray | None = None,
     ) -> AnnotationEdit:
-        """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
-        so that the image's history can undo it back to the previous proposals. ``bad_pixels``:
-        int [K, 2] (x, y) the bad-pixel filter repaired (None: it was off; none are recorded)."""
+        """Store a pre-annotation result as one edit and return it (with the ids of the stored
+        proposals), so that the image's history can undo it back to the previous proposals: this
+        image's proposals (targets and sky) are swapped for the new ones, status NEW becomes
+        PRE_ANNOTATED. The edit is built from the stored proposals inside the write transaction
+        (nothing slips in between) and committed by the one label write, ``edit_store.commit``,
+        like ``apply_edit``'s. ``bad_pixels``: int [K, 2] (x, y) the bad-pixel filter repaired
+        (None: it was off; none are recorded)."""
         targets = list(targets)
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
+            img = edit_store.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
             edit_store.check_pixels(bad_pixels, img.height, img.width, img.name)
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
@@ -481,20 +402,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             # Proposals duplicating accepted labels are not stored; the model's detections are
             # kept as the evidence that it agrees with those labels (label-noise finder).
             keep_support(s, img.id, targets)
-            return self._commit_edit(s, img, edit)
-
-    def replace_proposals(
-        self,
-        image_id: int,
-        targets: Iterable[Target],
-        sky: np.ndarray | None,
-        model_version_id: int | None = None,
-        bad_pixels: np.ndarray | None = None,
-    ) -> list[Target]:
-        """Swap this image's proposals (targets and sky) for a new pre-annotation result;
-        status NEW becomes PRE_ANNOTATED. Returns the stored proposals with their ids."""
-        edit = self.propose(image_id, targets, sky, model_version_id, bad_pixels)
-        return [c.after for c in edit.targets if c.after is not None]
+            return edit_store.commit(s, edit, self.user, verify=False, img=img)
 
     # ------------------------------------------------------------------ sky
     def sky_mask(
@@ -502,23 +410,6 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     ) -> np.ndarray | None:
         with self._session() as s:
             return db.sky_mask(s, image_id, TargetState(state))
-
-    def set_sky_mask(
-        self,
-        image_id: int,
-        mask: np.ndarray | None,
-        state: TargetState | str = TargetState.ACCEPTED,
-        source: Source | str = Source.MANUAL,
-    ) -> None:
-        """Store (replace) the sky mask of an image; ``None`` removes it."""
-        state = TargetState(state)
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            db.check_shape(mask, img.height, img.width, f"sky mask of image {img.name!r}")
-            s.execute(db.delete_sky(image_id, state))
-            if mask is not None:
-                s.add(db.sky_region(image_id, mask, state, Source(source)))
-            team_store.touch(s, img, self.user, f"Set {state.value} sky")
 
     # ------------------------------------------------------------------ model versions
     def add_model_version(self, mv: ModelVersion) -> ModelVersion:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from core import db, team_store
+from core import db, edit_store, team_store
 from core.db import ImageRow
 from core.errors import ProjectError
 from core.types import ImageInfo
@@ -28,7 +28,7 @@ class TeamOps:
         ids = [int(i) for i in image_ids]
         with self._session(write=True) as s:
             for i in ids:
-                img = team_store.locked_image(s, i)
+                img = edit_store.locked_image(s, i)
                 if user is None:
                     changed = img.assignee is not None
                     img.assignee = None
@@ -36,7 +36,7 @@ class TeamOps:
                     changed = team_store.claim(s, img, str(user), force)
                 if changed:
                     what = f"Assign to {user}" if user else "Release"
-                    team_store.touch(s, img, self.user, what)
+                    edit_store.touch(s, img, self.user, what)
         return [self.get_image(i) for i in ids]
 
     def release(self, image_id: int) -> ImageInfo:

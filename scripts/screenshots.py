@@ -120,7 +120,7 @@ def add_proposals(project, image_id: int) -> None:
         proposals.append(Target(point=(t.point[0] + dx, t.point[1]) if t.point else None,
                                 box=(x0 + dx, y0, x1 + dx, y1), source=Source.MODEL,
                                 score=0.9 - 0.2 * k, state=TargetState.PROPOSAL))  # fmt: skip
-    project.replace_proposals(image_id, proposals, None)
+    project.propose(image_id, proposals, None)
 
 
 def show_sky_edit(window, app) -> None:

@@ -78,6 +78,7 @@ def test_crafted_stored_path_and_name_are_never_exported(project: Path, tmp_path
 # ---------------------------------------------------------------- item 3: killed export
 _KILL_AT_2 = """
 import os, signal, sys
+from tests._support.labels import set_note
 from pathlib import Path
 from core.exporter import export_project
 from core.project import Project
@@ -179,7 +180,7 @@ def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Pa
         code = (
             "import sys; from core.project import Project; from core.errors import ProjectError\n"
             "p = Project.open(sys.argv[1]); print('ro', p.read_only)\n"
-            "try:\n    p.set_note(1, 'x')\nexcept ProjectError as e:\n    print('refused', e)\n"
+            "try:\n    set_note(p, 1, 'x')\nexcept ProjectError as e:\n    print('refused', e)\n"
         )
         cmd = [sys.executable, "-c", code, str(shared / "project")]
         if user is not None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests._support.labels import set_status
+
 REPO = Path(__file__).resolve().parents[2]
 NOTE = "checked after the kill"
 
@@ -34,7 +36,7 @@ def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
     shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
     with Project.open(root) as p:
         for info in p.list_images():
-            p.set_status(info.id, "new")  # so that marking reviewed is a real change
+            set_status(p, info.id, "new")  # so that marking reviewed is a real change
     marker = tmp_path / "edits.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
                SIRST_STUDIO_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")  # fmt: skip

@@ -15,6 +15,7 @@ from app.image_list_model import CACHE_ROWS, PAGE, ImageListModel
 from core.image_query import ImageSort, natural_key
 from core.project import NewImage, Project
 from core.types import ReviewStatus
+from tests._support.labels import set_status
 from widgets.image_list import SEARCH_DEBOUNCE_MS, ImageListWidget, ImageRole
 
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)
@@ -110,7 +111,7 @@ def test_an_edit_that_leaves_the_filter_requeries(listed, qtbot):
     model, widget, project = listed.model, listed.widget, listed.project
     widget.set_filters(status=ReviewStatus.NEW.value)
     first = widget.visible_ids()[0]
-    project.set_status(first, ReviewStatus.REVIEWED)
+    set_status(project, first, ReviewStatus.REVIEWED)
     model.update_image(project.get_image(first))
     assert first not in widget.visible_ids()
     assert model.info(first).status == ReviewStatus.REVIEWED  # still readable by id
@@ -126,7 +127,7 @@ def test_next_unreviewed_follows_the_list_order_and_wraps(listed):
     assert model.next_unreviewed(unreviewed[-1], None) == unreviewed[0]  # wraps
     # far ahead of the current row (past the first page): the SQL fallback finds it
     for i in unreviewed[:-1]:
-        listed.project.set_status(i, ReviewStatus.REVIEWED)
+        set_status(listed.project, i, ReviewStatus.REVIEWED)
     assert model.next_unreviewed(order[0], None) == unreviewed[-1]
     listed.project.assign([unreviewed[-1]], "bob")
     assert model.next_unreviewed(order[0], "me") is None  # bob's image is his

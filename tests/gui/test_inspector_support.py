@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from core.types import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from tests._support.labels import replace_proposals
 from tests.gui.test_preannotate_support import FakeWindow
 
 # 20x20 scene (as in tests/unit/test_inspect.py): rows alternate 8 / 12, sky = rows 0-9.
@@ -117,7 +118,7 @@ def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = 
         )
     infos = project.add_images(items)
     if with_proposals:
-        project.replace_proposals(infos[0].id, scene_proposals(), None)
+        replace_proposals(project, infos[0].id, scene_proposals(), None)
     return project, [i.id for i in infos]
 
 

@@ -22,6 +22,7 @@ from core.types import Target
 # Imported here, not in the fake's methods: importing torch on a worker thread of a busy
 # machine can take longer than a test waits.
 from model.inference import Prediction, Predictor
+from tests._support.labels import add_target, set_sky_mask, set_split, set_status
 
 
 class FakeWindow(QMainWindow):
@@ -184,14 +185,14 @@ def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
     project, ids = make_project(root, n_train + n_val)
     for k, image_id in enumerate(ids):
         x, y = 20 + 2 * k, 10 + k  # the bright pixel written by write_images
-        project.add_target(
+        add_target(project,
             image_id, Target(point=(x + 0.5, y + 0.5), box=(x - 1, y - 1, x + 2, y + 2))
         )
         sky = np.zeros((48, 64), dtype=bool)
         sky[:24] = True
-        project.set_sky_mask(image_id, sky)
-        project.set_split(image_id, Split.TRAIN if k < n_train else Split.VAL)
-        project.set_status(image_id, ReviewStatus.REVIEWED)
+        set_sky_mask(project, image_id, sky)
+        set_split(project, image_id, Split.TRAIN if k < n_train else Split.VAL)
+        set_status(project, image_id, ReviewStatus.REVIEWED)
     return project, ids
 
 

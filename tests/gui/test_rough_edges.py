@@ -19,6 +19,7 @@ from app.image_panel import ImagePanel
 from app.shortcuts import CheatSheetDialog, ShortcutTable
 from app.welcome import new_project_dialog
 from core.types import ImageInfo, ReviewStatus, Split
+from tests._support.labels import set_status
 from widgets.canvas import IRCanvas
 from widgets.display_controls import DisplayControls
 from widgets.image_list import ImageRole
@@ -89,8 +90,8 @@ def test_export_cancelled_on_a_non_empty_folder_writes_nothing(main_window, qtbo
 def test_export_reviewed_images_only(main_window, qtbot, tmp_path):
     project = main_window.project
     infos = project.list_images()
-    project.set_status(infos[0].id, ReviewStatus.NEW)
-    project.set_status(infos[1].id, ReviewStatus.PRE_ANNOTATED)
+    set_status(project, infos[0].id, ReviewStatus.NEW)
+    set_status(project, infos[1].id, ReviewStatus.PRE_ANNOTATED)
     n_reviewed = len([i for i in project.list_images() if i.status == ReviewStatus.REVIEWED])
     for checked, out, expected in ((True, tmp_path / "a", n_reviewed),
                                    (False, tmp_path / "b", len(infos))):  # fmt: skip

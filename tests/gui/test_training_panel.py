@@ -24,6 +24,7 @@ from app.train_process import (
 )
 from core.project import Project
 from core.types import ReviewStatus, Split
+from tests._support.labels import set_split, set_status
 from tests.gui.test_preannotate_support import (
     FakeWindow,
     fake_train_builder,
@@ -37,8 +38,8 @@ WAIT_MS = 30_000
 
 def _review(project, ids, split):
     for i in ids:
-        project.set_split(i, split)
-        project.set_status(i, ReviewStatus.REVIEWED)
+        set_split(project, i, split)
+        set_status(project, i, ReviewStatus.REVIEWED)
 
 
 @pytest.fixture

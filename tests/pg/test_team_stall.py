@@ -20,6 +20,7 @@ from core.live import ChangeListener
 from core.machine import MachineSettings
 from core.project import Project
 from core.types import ImageAnnotation, ReviewStatus, Target
+from tests._support.labels import set_note
 from tests.unit.test_project import new
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,7 @@ def test_poll_returns_at_the_first_change(pg_url) -> None:
                 from core.project import Project
                 time.sleep(0.5)
                 with Project.open({pg_url!r}, machine=MachineSettings("ann")) as p:
-                    p.set_note({iid}, "seen")
+                    set_note(p, {iid}, "seen")
                 """)], cwd=ROOT)  # fmt: skip
             started = time.monotonic()
             heard = listener.poll(timeout=120)
@@ -121,12 +122,12 @@ def test_live_refresh_catches_up_after_a_server_restart(tmp_path: Path) -> None:
                                 "-l", str(server.base / "server.log"), "-m", "fast", "-w",
                                 "-t", "60", "restart")  # fmt: skip
                 assert r.returncode == 0, r.stderr
-                ann.set_note(iid, "made while nobody listened")
+                set_note(ann, iid, "made while nobody listened")
                 with pytest.raises(ProjectError, match="lost the live connection"):
                     listener.poll(timeout=1.0)
                 caught_up = listener.reconnect()  # what happened meanwhile, from the edit log
                 assert [(c.image_id, c.author) for c in caught_up] == [(iid, "ann")]
-                ann.set_note(iid, "after the restart")
+                set_note(ann, iid, "after the restart")
                 heard = listener.poll(timeout=10.0)
                 assert [(c.image_id, c.author) for c in heard] == [(iid, "ann")]
             finally:
