@@ -39,10 +39,10 @@ from app.workers import (
     TaskThread,
     on_project_closed,
 )
+from core.domain import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
-from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
 from widgets.text import plural
 
@@ -198,7 +198,7 @@ def synthetic_annotation(preview: Preview) -> ImageAnnotation:
 
 def save_preview(project, preview: Preview) -> ImageInfo:
     """Write the synthesized image into the project folder and add it with its labels."""
-    from core.project import NewImage
+    from core.store.project import NewImage
 
     name, path = free_name(project, preview.info.name)
     try:

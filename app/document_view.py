@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from core.document import DocumentChange, info_after
+from core.domain import TargetState
 from core.edits import AnnotationEdit
 from core.errors import ProjectError
-from core.types import TargetState
 
 
 def follow_change(window, change: DocumentChange) -> None:

@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.workers import ensure_gui_thread_gc
+from core.domain import ReviewStatus, Split
 from core.errors import SirstError
 from core.image_query import ImageQuery
-from core.types import ReviewStatus, Split
 from widgets.text import plural
 
 EXPORT_FORMATS = ("densesirst", "coco", "voc", "yolo")
@@ -326,7 +326,7 @@ def ask_non_empty(parent: QWidget, out: Path) -> NonEmptyChoice:
 
 
 class ExportDialog(_JobDialog):
-    """File > Export...: format, split and output folder; runs core.exporter.export_project."""
+    """File > Export...: format, split and output folder; runs core.services.exporter.export_project."""
 
     start_label = "Export"
     advice = (
@@ -376,7 +376,7 @@ class ExportDialog(_JobDialog):
             if choice == NonEmptyChoice.FRESH:
                 target = fresh_folder(target)
                 self.out_edit.setText(str(target))
-        from core.exporter import export_project
+        from core.services.exporter import export_project
 
         kwargs = {"project": self.project, "out": target, "fmt": self.format_combo.currentText(),
                   "split": self.split_combo.currentData(),
@@ -432,7 +432,7 @@ class ImportDialog(_JobDialog):
         if not src or not Path(src).exists():
             self.status.setText("Choose an existing source first.")
             return None
-        from core import importer
+        from core.services import importer
 
         kind, split = self.kind_combo.currentData(), self.split_combo.currentData()
         if kind == "densesirst":

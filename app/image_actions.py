@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
+from core.domain import ReviewStatus, Split
 from core.edits import ImageField
 from core.errors import SirstError
-from core.types import ReviewStatus, Split
 from widgets.text import plural
 
 MENU = "&Images"

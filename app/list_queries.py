@@ -16,9 +16,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.workers import ensure_gui_thread_gc
+from core.domain import ImageInfo
 from core.errors import SirstError
 from core.image_query import ImageQuery
-from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
 

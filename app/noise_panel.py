@@ -31,8 +31,8 @@ from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
 from app.workers import on_project_closed
 from core.attention import DisputeKind, Verdict
-from core.attention_store import QueueItem, accept_model_edit, second_look_edit
 from core.errors import SirstError
+from core.store.attention_store import QueueItem, accept_model_edit, second_look_edit
 from widgets.text import plural
 
 MENU = "&Review"

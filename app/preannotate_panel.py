@@ -35,7 +35,7 @@ from app.workers import (
     on_project_closed,
     resolve_model_choice,
 )
-from core.types import ReviewStatus
+from core.domain import ReviewStatus
 
 log = logging.getLogger(__name__)
 

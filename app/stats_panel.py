@@ -1,7 +1,7 @@
 """Dataset statistics dock: target sizes, local contrast, brightness rank, targets per image, sky.
 
 ``install(window)`` adds a "Dataset statistics" dock and a Tools-menu entry. Measures come from
-``core.inspect`` and are computed on a ``TaskThread`` (reading every image of a big project takes
+``core.services.inspection`` and are computed on a ``TaskThread`` (reading every image of a big project takes
 seconds), with progress and cancel; a cancelled run still shows what it measured so far.
 The generic ``TaskThread`` lives in ``app.workers`` (re-exported here for older imports).
 """
@@ -27,8 +27,8 @@ from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.jobs import PanelJob
 from app.workers import IMAGE_ERRORS, Cancelled, Progress, TaskThread, on_project_closed
 from app.workers import stop_thread as stop_thread  # re-exported for old imports
-from core.inspect import DatasetStats, as_gray
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
+from core.services.inspection import DatasetStats, as_gray
 from widgets.stats_view import StatsView
 
 MENU = "&Tools"

@@ -18,9 +18,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from app.workers import ensure_gui_thread_gc
+from core.domain import ImageInfo
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
-from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.domain import Target  # noqa: E402
 from core.edits import AnnotationEdit, FieldChange, ImageField, TargetChange  # noqa: E402
 from core.errors import EditConflict  # noqa: E402
 from core.machine import MachineSettings  # noqa: E402
-from core.project import NewImage, Project  # noqa: E402
-from core.types import Target  # noqa: E402
+from core.store.project import NewImage, Project  # noqa: E402
 
 TAG_BASE = 1_000_000  # target score = annotator * TAG_BASE + edit index: unique per addition
 

@@ -1,6 +1,6 @@
 """What the image list asks the project for: a filter, a sort order, and the natural sort key.
 
-Plain values (no SQLAlchemy, no Qt): the widgets build an :class:`ImageQuery`, ``core.listing``
+Plain values (no SQLAlchemy, no Qt): the widgets build an :class:`ImageQuery`, ``core.store.listing``
 turns it into SQL. A sort order is one entry of :data:`SORTS` (label + the columns it orders by),
 so a new order is one enum member and one table row.
 """
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
 
 # A digit run is written as its length (2 digits) then the digits without leading zeros, so that
 # plain string order is numeric order for runs of up to 99 digits: "Enhance-2" < "Enhance-11".
@@ -57,7 +57,7 @@ SORTS: dict[ImageSort, SortSpec] = {
     ImageSort.IMPORTED: SortSpec("Import order", ()),
     ImageSort.STATUS: SortSpec("Status, then name", (("status", False), ("sort_key", False))),
     ImageSort.SPLIT: SortSpec("Split, then name", (("split", False), ("sort_key", False))),
-    # "attention": image_attention.score (core.listing joins it; -1 for an image never ranked)
+    # "attention": image_attention.score (core.store.listing joins it; -1 for an image never ranked)
     ImageSort.ATTENTION: SortSpec("Needs attention", ((ATTENTION, True), ("sort_key", False))),
 }
 

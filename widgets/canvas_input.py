@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
+from core.domain import CanvasMode, SkyOp, TargetState
 from core.geometry import Ring, ring_delete_vertex, ring_insert_vertex, ring_move_vertex
-from core.types import CanvasMode, SkyOp, TargetState
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 96.0  # screen pixels per image pixel
 Key = QtCore.Qt.Key

@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from core.domain import ReviewStatus, Source, Split, Target, TargetState
 from core.edits import AnnotationEdit, FieldChange, ImageField, Region, RegionChange, TargetChange
 from core.errors import ProjectError
-from core.types import ReviewStatus, Source, Split, Target, TargetState
 
 
 def add_target(project, image_id: int, target: Target) -> Target:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 from tests._support.cli import OTHER_USERS_OWN, REPO, assert_clean, cli, skipped, tiny_densesirst
 
 NOBODY = 65534
@@ -80,8 +80,8 @@ _KILL_AT_2 = """
 import os, signal, sys
 from tests._support.labels import set_note
 from pathlib import Path
-from core.exporter import export_project
-from core.project import Project
+from core.services.exporter import export_project
+from core.store.project import Project
 def progress(done, total, name):
     if done == 2:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -178,7 +178,7 @@ def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Pa
         assert after == before  # nothing in the project was written
         # editing through the library is refused with a message
         code = (
-            "import sys; from core.project import Project; from core.errors import ProjectError\n"
+            "import sys; from core.store.project import Project; from core.errors import ProjectError\n"
             "p = Project.open(sys.argv[1]); print('ro', p.read_only)\n"
             "try:\n    set_note(p, 1, 'x')\nexcept ProjectError as e:\n    print('refused', e)\n"
         )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 from tests._support.cli import assert_clean, cli, skipped, tiny_densesirst, warnings
 from tests._support.crafted import bmp_header_bomb, jpeg_header_bomb, png_bomb, png_bytes
 
@@ -237,7 +237,7 @@ def test_disk_full_while_writing_the_split_record_reports_everything(
     import errno
 
     from app.cli import main
-    from core import importer
+    from core.services import importer
 
     (root / ds.BBOX / "img-2.xml").write_text("<annotation")
 

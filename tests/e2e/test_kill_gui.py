@@ -29,8 +29,8 @@ NOTE = "checked after the kill"
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
-    from core.project import Project
-    from core.types import TargetState
+    from core.domain import TargetState
+    from core.store.project import Project
 
     root = tmp_path / "project"
     shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))

@@ -10,10 +10,10 @@ from PySide6.QtGui import QUndoStack
 from app.annotation_controller import clip_mask, is_nudge, moved_target
 from app.commands import EditCommand
 from core.document import AnnotationDocument, field_edit
+from core.domain import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
 from core.edits import ImageField
 from core.errors import EditConflict
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
+from core.store.project import NewImage, Project
 from tests._support.labels import delete_targets, replace_proposals, set_sky_mask
 
 

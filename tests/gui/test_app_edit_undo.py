@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from core.domain import Source, Target, TargetState
 from core.geometry import mask_to_rings
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import replace_proposals, set_status
 
 LEFT = Qt.MouseButton.LeftButton

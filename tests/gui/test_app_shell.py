@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QMessageBox
 from app.application import error_text
 from app.settings import AppSettings
 from app.shortcuts import SHORTCUTS, CheatSheetDialog, key_text
+from core.domain import ReviewStatus
 from core.errors import ProjectError
-from core.project import Project
-from core.types import ReviewStatus
+from core.store.project import Project
 from tests._support.labels import set_status
 
 

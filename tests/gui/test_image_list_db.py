@@ -12,9 +12,9 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from app.image_list_model import CACHE_ROWS, PAGE, ImageListModel
+from core.domain import ReviewStatus
 from core.image_query import ImageSort, natural_key
-from core.project import NewImage, Project
-from core.types import ReviewStatus
+from core.store.project import NewImage, Project
 from tests._support.labels import set_status
 from widgets.image_list import SEARCH_DEBOUNCE_MS, ImageListWidget, ImageRole
 
@@ -148,8 +148,8 @@ def test_the_top_of_the_list_shows_before_the_whole_answer(listed):
 
 
 def test_an_edit_of_a_row_not_read_yet_is_counted_once(main_window):
+    from core.domain import Target
     from core.edits import AnnotationEdit, TargetChange
-    from core.types import Target
 
     w = main_window
     other = [i for i in w.list_model.ids() if i != w.current_image_id][-1]

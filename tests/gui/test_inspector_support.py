@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2
 import numpy as np
 
-from core.types import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from core.domain import ImageAnnotation, ReviewStatus, Source, Target, TargetState
 from tests._support.labels import replace_proposals
 from tests.gui.test_preannotate_support import FakeWindow
 
@@ -95,7 +95,7 @@ def write_png(path: Path, img: np.ndarray) -> Path:
 
 def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = False):
     """A reviewed project holding the scene (and optionally a second image without sky)."""
-    from core.project import NewImage, Project
+    from core.store.project import NewImage, Project
 
     img, sky = scene_pixels()
     project = Project.create(root / "proj")

@@ -45,7 +45,8 @@ def test_every_documented_panel_method_exists():
 
 
 def test_documented_core_additions_exist():
-    from core import bagcp, demo, imageio, importer
+    from core import bagcp, imageio
+    from core.services import demo, importer
     from core.target_library import TargetLibrary
 
     assert "pastes" in {f.name for f in dataclasses.fields(bagcp.BagcpResult)}

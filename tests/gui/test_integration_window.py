@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import bagcp_preview, inspector_panel, preannotate_panel, stats_panel, training_panel
-from core.project import Project
-from core.types import ModelVersion, ReviewStatus, Target, TargetState
+from core.domain import ModelVersion, ReviewStatus, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import add_target
 from tests.gui.test_preannotate_support import FakePredictor
 from widgets.image_list import ImageRole

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from app import object_list_panel
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import replace_proposals
 from widgets.object_list import SCORE_COL
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 
 from app import preannotate_panel
 from app.workers import ModelChoice, PreannotateWorker, resolve_model_choice
+from core.domain import ModelVersion, ReviewStatus, TargetState
 from core.errors import CheckpointError
-from core.types import ModelVersion, ReviewStatus, TargetState
 from tests._support.labels import set_status
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
 

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
-from core.types import Target
+from core.domain import Target
 
 # Imported here, not in the fake's methods: importing torch on a worker thread of a busy
 # machine can take longer than a test waits.
@@ -170,7 +170,7 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list
 
 def make_project(root: Path, n_images: int = 3):
     """A real project with ``n_images`` new images; returns (project, image ids)."""
-    from core.project import NewImage, Project
+    from core.store.project import NewImage, Project
 
     paths = write_images(root / "images", n_images)
     project = Project.create(root / "proj")
@@ -180,7 +180,7 @@ def make_project(root: Path, n_images: int = 3):
 
 def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
     """A project whose images are reviewed, with one accepted target each and a sky mask."""
-    from core.types import ReviewStatus, Split
+    from core.domain import ReviewStatus, Split
 
     project, ids = make_project(root, n_train + n_val)
     for k, image_id in enumerate(ids):

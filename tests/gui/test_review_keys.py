@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from core.project import Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import add_target
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 
 from app import noise_panel, review_queue
 from core.document import field_edit
+from core.domain import ReviewStatus, Source, Target, TargetState
 from core.edits import ImageField
 from core.image_query import ImageSort
-from core.types import ReviewStatus, Source, Target, TargetState
 from tests._support.labels import add_target, delete_targets, set_sky_mask, set_status
 from tests.gui.test_inspector_support import write_png
 
@@ -52,7 +52,7 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import NewImage, Project
+    from core.store.project import NewImage, Project
 
     project = Project.create(tmp_path / "proj")
     img = np.full((100, 100), 50, np.uint8)
@@ -138,7 +138,7 @@ def test_noise_queue_one_key_answers_change_the_rows(qtbot, window) -> None:
     assert noise.current().dispute.kind.value == "sky"
     win.actions_by_id["noise_take_model"].trigger()  # M: the model's sky
     (blob,) = sql(path, "SELECT mask_png FROM regions WHERE image_id = ? AND state = 'accepted'", ids[0])[0]
-    from core.db import decode_mask
+    from core.store.db import decode_mask
 
     assert decode_mask(blob)[:50].all() and not decode_mask(blob)[50:].any()
     doubtful = noise.current().dispute

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialog
 
+from core.domain import ReviewStatus, Target
 from core.errors import EditConflict
 from core.machine import MachineSettings, os_user
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Target
+from core.store.project import NewImage, Project
 from tests._support.labels import add_target
 
 

@@ -15,7 +15,7 @@ from app import training_panel
 from app.comparison_view import ROWS
 from app.model_versions import SHIPPED_WEIGHTS
 from app.train_process import FINE_TUNE
-from core.types import ModelVersion, ReviewStatus, Split
+from core.domain import ModelVersion, ReviewStatus, Split
 from tests._support.labels import set_split, set_status
 from tests.gui.test_preannotate_support import (
     FakeWindow,

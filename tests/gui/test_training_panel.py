@@ -22,8 +22,8 @@ from app.train_process import (
     new_run_dir,
     train_command,
 )
-from core.project import Project
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
+from core.store.project import Project
 from tests._support.labels import set_split, set_status
 from tests.gui.test_preannotate_support import (
     FakeWindow,

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
+from core.domain import ReviewStatus
 from core.image_query import ImageQuery, natural_key
-from core.migrations import SORT_INDEXES
-from core.project import NewImage, Project
-from core.types import ReviewStatus
+from core.store.migrations import SORT_INDEXES
+from core.store.project import NewImage, Project
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before qtbot makes the QApplication
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import ImageAnnotation, ReviewStatus, Target
 from core.edits import AnnotationEdit, TargetChange
 from core.errors import ImageBusy, ProjectError
-from core.live import ChangeListener
 from core.machine import MachineSettings
-from core.project import Project
-from core.types import ImageAnnotation, ReviewStatus, Target
+from core.store.live import ChangeListener
+from core.store.project import Project
 from tests._support.labels import set_note
 from tests.unit.test_project import new
 
@@ -31,7 +31,7 @@ PEER = textwrap.dedent(
     """
     import sys, time
     from sqlalchemy import text
-    from core import db
+    from core.store import db
     engine = db.make_engine(sys.argv[1])
     with engine.begin() as conn:
         conn.execute(text("SELECT id FROM images WHERE id = :i FOR UPDATE"), {"i": int(sys.argv[2])})
@@ -87,7 +87,7 @@ def test_poll_returns_at_the_first_change(pg_url) -> None:
             writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
                 import time
                 from core.machine import MachineSettings
-                from core.project import Project
+                from core.store.project import Project
                 time.sleep(0.5)
                 with Project.open({pg_url!r}, machine=MachineSettings("ann")) as p:
                     set_note(p, {iid}, "seen")

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.importer import import_images
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.services.importer import import_images
+from core.store.project import Project
 from tests._support.labels import replace_proposals
 from tests.screen.conftest import write_image
 

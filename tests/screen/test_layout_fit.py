@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from app.layout_probe import LAYOUT_ENV
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import replace_proposals
 from tests.screen.conftest import SWITCH
 from tests.screen.harness import APT_LINE, AppUnderTest, XServer, missing_tools

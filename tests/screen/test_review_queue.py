@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store.project import NewImage, Project
 from tests._support.labels import add_target, set_status
 from tests.screen.conftest import test_pattern, write_image
 

@@ -1,4 +1,4 @@
-"""core.attention_store on a real project file: the schema step, stored attention, the order of
+"""core.store.attention_store on a real project file: the schema step, stored attention, the order of
 "next by attention", the noise finder's verdicts and fixes, all read back with sqlite3."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from core import attention as att
-from core import db
-from core.attention_store import accept_model_edit, second_look_edit
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store import db
+from core.store.attention_store import accept_model_edit, second_look_edit
+from core.store.project import NewImage, Project
 from tests._support.labels import add_target, delete_targets, set_sky_mask, set_status
 
 W = H = 100

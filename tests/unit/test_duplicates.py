@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.document import AnnotationDocument
+from core.domain import ImageAnnotation, Source, Target, TargetState
 from core.duplicates import is_duplicate, split_duplicates
-from core.project import Project
-from core.types import ImageAnnotation, Source, Target, TargetState
+from core.store.project import Project
 from tests._support.labels import add_target
 from tests.unit.test_project import new
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.domain import Split, Target, TargetMask, TargetState
 from core.errors import FormatError
-from core.exporter import export_project
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
 from core.formats.coco import read_coco, split_from_name
-from core.importer import import_coco
-from core.project import Project
-from core.types import Split, Target, TargetMask, TargetState
+from core.services.exporter import export_project
+from core.services.importer import import_coco
+from core.store.project import Project
 from tests._support.labels import replace_proposals
 
 

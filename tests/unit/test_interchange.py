@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.exporter import export_project
+from core.domain import ImageAnnotation, Target, TargetMask
 from core.formats import densesirst as ds
 from core.formats._pairing import pair_points_boxes
 from core.formats._polygons import polygons_to_mask
-from core.importer import import_densesirst
-from core.project import Project
-from core.types import ImageAnnotation, Target, TargetMask
+from core.services.exporter import export_project
+from core.services.importer import import_densesirst
+from core.store.project import Project
 from tests._support.labels import set_status
 
 

@@ -1,4 +1,4 @@
-"""core.project: round trips, undo-style delete/restore, batch atomicity, listing, sky, models."""
+"""core.store.project: round trips, undo-style delete/restore, batch atomicity, listing, sky, models."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import db
-from core.errors import ProjectError
-from core.project import NewImage, Project
-from core.types import (
+from core.domain import (
     ImageAnnotation,
     ModelVersion,
     ReviewStatus,
@@ -21,6 +18,9 @@ from core.types import (
     TargetMask,
     TargetState,
 )
+from core.errors import ProjectError
+from core.store import db
+from core.store.project import NewImage, Project
 from tests._support.labels import (
     add_target,
     delete_targets,

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ModelVersion, ReviewStatus, Split, Target, TargetState
+from core.domain import ImageAnnotation, ModelVersion, ReviewStatus, Split, Target, TargetState
+from core.store.project import NewImage, Project
 
 REPO = Path(__file__).resolve().parents[2]
 

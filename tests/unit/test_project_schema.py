@@ -1,4 +1,4 @@
-"""core.project: opening, schema migrations, refusal of newer / foreign / corrupt databases."""
+"""core.store.project: opening, schema migrations, refusal of newer / foreign / corrupt databases."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import db
+from core.domain import Target, TargetMask, TargetState
 from core.errors import ProjectError
-from core.project import Project
-from core.types import Target, TargetMask, TargetState
+from core.store import db
+from core.store.project import Project
 from tests._support.labels import (
     add_target,
     delete_targets,

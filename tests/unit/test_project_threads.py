@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ReviewStatus, Target, TargetState
+from core.domain import ImageAnnotation, ReviewStatus, Target, TargetState
+from core.store.project import NewImage, Project
 from tests._support.labels import add_target, replace_proposals, set_target_states
 
 N_IMPORT = 40  # images the worker imports, one small batch at a time

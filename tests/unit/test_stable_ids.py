@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pytest
 
+from core.domain import Target, TargetState
 from core.edits import AnnotationEdit, TargetChange
 from core.errors import ProjectError
-from core.project import Project
-from core.types import Target, TargetState
+from core.store.project import Project
 from tests._support.labels import (
     add_target,
     delete_targets,

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from core.document import AnnotationDocument
+from core.domain import ImageAnnotation, ReviewStatus, Target
 from core.edits import ImageField
 from core.errors import EditConflict
-from core.live import ChangeListener
 from core.machine import MachineSettings
-from core.project import Project
-from core.types import ImageAnnotation, ReviewStatus, Target
+from core.store.live import ChangeListener
+from core.store.project import Project
 from tests._support.labels import delete_targets, set_note
 from tests.unit.test_project import H, W, new
 
@@ -84,7 +84,7 @@ def test_every_change_records_its_author_and_review_records_the_reviewer(team) -
     set_note(pb, other, "dark frame")
     assert pa.get_image(other).edited_by == "bob" and pa.get_image(other).reviewed_by is None
     with pa._session() as s:  # every label names who made it
-        from core.db import TargetRow
+        from core.store.db import TargetRow
 
         rows = {r.px: r.edited_by for r in s.query(TargetRow).filter_by(image_id=iid)}
     assert rows[30.0] == "ann"

@@ -2,7 +2,7 @@
 PostgreSQL server (a SQLAlchemy URL) with its local files in a per-machine folder (ADR 0008).
 
 Every public method runs one short transaction in its own Session, so a GUI thread and a worker
-thread may share one ``Project``. Only the plain dataclasses of ``core/types.py`` come out.
+thread may share one ``Project``. Only the plain dataclasses of ``core/domain.py`` come out.
 """
 
 from __future__ import annotations
@@ -21,19 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import db, edit_store
-from core.attention_store import AttentionOps, keep_support
-from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
-from core.edits import AnnotationEdit, ImageLabels
-from core.errors import ProjectError
-from core.image_query import natural_key
-from core.listing import ImageListing
-from core.location import redact
-from core.machine import MachineSettings, PathMap
-from core.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
-from core.project_open import is_writable as is_writable  # re-exported: core.project's API
-from core.team_ops import TeamOps
-from core.types import (
+from core.domain import (
     ImageAnnotation,
     ImageInfo,
     ModelVersion,
@@ -43,6 +31,20 @@ from core.types import (
     Target,
     TargetState,
 )
+from core.edits import AnnotationEdit, ImageLabels
+from core.errors import ProjectError
+from core.image_query import natural_key
+from core.machine import MachineSettings, PathMap
+from core.store import db, edit_store
+from core.store.attention_store import AttentionOps, keep_support
+from core.store.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
+from core.store.listing import ImageListing
+from core.store.location import redact
+from core.store.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
+from core.store.project_open import (
+    is_writable as is_writable,  # re-exported: core.store.project's API
+)
+from core.store.team import TeamOps
 
 if TYPE_CHECKING:
     from core.imageio import ImageHeader

@@ -1,7 +1,7 @@
 """Storage of a project: ORM tables, connection set-up, schema migrations, mask blobs.
 
-Only ``core/project.py`` uses this module; ORM rows never leave it (the rest of the app sees the
-plain dataclasses of ``core/types.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
+Only ``core/store/project.py`` uses this module; ORM rows never leave it (the rest of the app sees the
+plain dataclasses of ``core/domain.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
 The same tables live on a PostgreSQL server for team projects (ADR 0008): one schema, one
 migration path, dialect-specific only where the engines differ (schema version bookkeeping,
 write locks).
@@ -40,11 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
-from core.edits import Region
-from core.errors import ImageBusy, ProjectError
-from core.image_query import natural_key
-from core.migrations import SORT_INDEXES
-from core.types import (
+from core.domain import (
     ImageInfo,
     ModelVersion,
     ReviewStatus,
@@ -54,6 +50,10 @@ from core.types import (
     TargetMask,
     TargetState,
 )
+from core.edits import Region
+from core.errors import ImageBusy, ProjectError
+from core.image_query import natural_key
+from core.store.migrations import SORT_INDEXES
 
 SCHEMA_VERSION = 7  # v6: the list's natural sort key; v7: the review queue's tables
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
@@ -241,7 +241,7 @@ decode_mask = maskcodec.decode_stored
 # Engine and connection set-up
 
 
-# NOTIFY channel of team projects on PostgreSQL: payload "image_id:version" (core/live.py).
+# NOTIFY channel of team projects on PostgreSQL: payload "image_id:version" (core/store/live.py).
 CHANNEL = "sirst_changes"
 
 
@@ -286,7 +286,7 @@ _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 
 
 def _server_engine(url: str) -> Engine:
-    from core.location import check_server_url
+    from core.store.location import check_server_url
 
     try:
         return create_engine(
@@ -415,7 +415,7 @@ def model_version_from_row(row: ModelVersionRow) -> ModelVersion:
 
 
 # ---------------------------------------------------------------------------------------------
-# Query helpers used by core.project (each runs inside the caller's Session)
+# Query helpers used by core.store.project (each runs inside the caller's Session)
 
 SKY = "sky"
 _IN_CHUNK = 900  # stay below SQLite's bound-parameter limit in IN (...) lists

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from core import fileio, imageio
+from core.domain import ReviewStatus, Split
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
 from core.formats import densesirst as ds
 from core.formats._io import atomic_write_text, check_id
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Split
+from core.store.project import NewImage, Project
 
 BATCH = 32
 T = TypeVar("T")

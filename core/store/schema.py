@@ -1,6 +1,6 @@
 """Schema versions of a project database: reading and writing the version stamp, upgrading an
-older database through core/migrations.py, refusing foreign, newer or empty ones. The tables
-themselves are core/db.py's; this module only decides which schema a database holds and brings
+older database through core/store/migrations.py, refusing foreign, newer or empty ones. The tables
+themselves are core/store/db.py's; this module only decides which schema a database holds and brings
 it to SCHEMA_VERSION.
 """
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, exc, text
 
-from core.db import (
+from core.errors import ProjectError
+from core.store.db import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     WRITE_OPTION,
@@ -18,8 +19,7 @@ from core.db import (
     damaged,
     is_server,
 )
-from core.errors import ProjectError
-from core.migrations import MIGRATIONS
+from core.store.migrations import MIGRATIONS
 
 # Server projects are born at v4 (SIRST Studio never wrote older schemas there); the migrations
 # from v4 on must therefore run on both engines (tests/pg/test_pg_project.py opens a v4 one).

@@ -17,8 +17,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import db
-from core.db import EditLogRow, ImageRow, ModelVersionRow, TargetRow
+from core.domain import ReviewStatus, Source, Target, TargetState
 from core.duplicates import split_duplicates
 from core.edits import (
     FIELD_TYPES,
@@ -32,7 +31,8 @@ from core.edits import (
     TargetChange,
 )
 from core.errors import EditConflict, ProjectError
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.store import db
+from core.store.db import EditLogRow, ImageRow, ModelVersionRow, TargetRow
 
 
 def owned_target_row(s: Session, image_id: int, target_id: int) -> TargetRow:

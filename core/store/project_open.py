@@ -1,6 +1,6 @@
 """How a ``Project`` is found and connected: a project folder (SQLite, read-write or read-only)
 or a PostgreSQL URL, created, opened or either, with the schema upgraded on the way in. A mixin
-of ``core.project.Project`` (kept apart so that module stays small); its classmethods build the
+of ``core.store.project.Project`` (kept apart so that module stays small); its classmethods build the
 project with ``cls(root, engine, ...)`` and touch nothing else of it."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Self
 
 from sqlalchemy.exc import DBAPIError
 
-from core import db, schema
 from core.errors import ProjectError
-from core.location import as_url, redact, server_root
 from core.machine import MachineSettings
+from core.store import db, schema
+from core.store.location import as_url, redact, server_root
 
 DB_NAME = "project.sqlite"
 MODELS_DIR = "models"

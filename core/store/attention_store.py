@@ -1,6 +1,6 @@
 """The review queue and the label-noise finder on a project's database (issue 20, docs/adr/0016-attention-and-label-noise.md).
 
-A mixin of ``core.project.Project`` (it uses only ``_session`` and ``user``): the attention of an
+A mixin of ``core.store.project.Project`` (it uses only ``_session`` and ``user``): the attention of an
 image (core.attention) is stored in ``image_attention`` when it is pre-annotated or ranked, so a
 list of any size sorts by it in SQL; the noise finder's verdicts live in ``label_verdicts``.
 """
@@ -15,11 +15,11 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from core import attention as att
-from core import db, edit_store
-from core.db import ImageAttentionRow, ImageRow, LabelVerdictRow, TargetRow
+from core.domain import ReviewStatus, Source, TargetState
 from core.edits import AnnotationEdit, FieldChange, ImageField, Region, RegionChange, TargetChange
 from core.errors import ProjectError
-from core.types import ReviewStatus, Source, TargetState
+from core.store import db, edit_store
+from core.store.db import ImageAttentionRow, ImageRow, LabelVerdictRow, TargetRow
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]

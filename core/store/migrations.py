@@ -1,6 +1,6 @@
 """Schema migrations of a project database, frozen history: MIGRATIONS[v] upgrades a database
 from schema v to v + 1. Append, never edit; each step spells out its own DDL so that later
-changes of the ORM classes in core/db.py never change what an old step does."""
+changes of the ORM classes in core/store/db.py never change what an old step does."""
 
 from __future__ import annotations
 
