@@ -1,4 +1,5 @@
-"""What the image list asks the project for: a filter, a sort order, and the natural sort key.
+"""What the image list asks the project for: a filter and a sort order (the natural sort key of a
+name is core.natural_order).
 
 Plain values (no SQLAlchemy, no Qt): the widgets build an :class:`ImageQuery`, ``core.store.listing``
 turns it into SQL. A sort order is one entry of :data:`SORTS` (label + the columns it orders by),
@@ -7,27 +8,10 @@ so a new order is one enum member and one table row.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from core.domain import ReviewStatus, Split
-
-# A digit run is written as its length (2 digits) then the digits without leading zeros, so that
-# plain string order is numeric order for runs of up to 99 digits: "Enhance-2" < "Enhance-11".
-_DIGITS = re.compile(r"\d+")
-
-
-def natural_key(name: str) -> str:
-    """The sort key of ``name`` in natural order (case-insensitive; numbers by value).
-
-    Compared as plain strings (bytewise: SQLite's BINARY, PostgreSQL's "C" collation)."""
-
-    def run(m: re.Match[str]) -> str:
-        digits = m.group().lstrip("0") or "0"
-        return f"{min(len(digits), 99):02d}{digits}"
-
-    return _DIGITS.sub(run, name.casefold())
 
 
 class ImageSort(StrEnum):

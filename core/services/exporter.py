@@ -38,7 +38,7 @@ from core.formats._validate import validate_targets
 from core.formats.coco import CocoWriter
 from core.formats.voc import VocWriter
 from core.formats.yolo import YoloWriter
-from core.services.importer import load_split_record
+from core.services.split_record import load_split_record
 from core.store.project import Project
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")

@@ -14,7 +14,6 @@ so that export writes the same split files (e.g. ``train_v2``, ``val_v2``, ``tra
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,17 +23,17 @@ from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
-from core import fileio, imageio
+from core import imageio
 from core.domain import ReviewStatus, Split
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
 from core.formats import densesirst as ds
-from core.formats._io import atomic_write_text, check_id
+from core.formats._io import check_id
+from core.services.split_record import SPLIT_RECORD, load_split_record, record_split_files
 from core.store.project import NewImage, Project
 
 BATCH = 32
 T = TypeVar("T")
 R = TypeVar("R")
-SPLIT_RECORD = "densesirst_splits.json"
 Progress = Callable[..., object]  # progress(done, total, label)
 
 
@@ -175,7 +174,7 @@ def import_densesirst(
 
     _add_in_batches(project, items(), len(ids), report, progress)
     try:
-        record_split_files(project, members, of_id)
+        record_split_files(project.root, members, of_id)
     except OSError as exc:  # disk full, read-only folder: the images are in, say what is not
         report.errors.append((
             SPLIT_RECORD,
@@ -183,40 +182,6 @@ def import_densesirst(
             "export will use default split names until an import writes it",
         ))  # fmt: skip
     return report
-
-
-def record_split_files(
-    project: Project, members: dict[str, list[str]], of_id: dict[str, Split]
-) -> None:
-    """Remember which project splits each upstream split file covers (merged with any record
-    from earlier imports), so export can write the same files back."""
-    path = project.root / SPLIT_RECORD
-    record = load_split_record(project.root)
-    for name, ids in members.items():
-        covered = sorted({of_id[i].value for i in ids if i in of_id})
-        if covered:
-            record[name] = sorted(set(record.get(name, [])) | set(covered))
-    if record and record != load_split_record(project.root):
-        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True), fsync=True)
-
-
-def load_split_record(project_root: Path) -> dict[str, list[str]]:
-    """{split file name: [project split values]} recorded by DenseSIRST imports ({} if none)."""
-    path = Path(project_root) / SPLIT_RECORD
-    try:
-        data = json.loads(fileio.read_regular_text(path))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ProjectError(
-            f"{path} is unreadable ({exc}); delete it to use default split names"
-        ) from None
-    if not isinstance(data, dict):
-        return {}
-    values = {s.value for s in Split}
-    return {
-        str(k): [v for v in vs if v in values] for k, vs in data.items() if isinstance(vs, list)
-    }
 
 
 # ---------------------------------------------------------------------------- COCO

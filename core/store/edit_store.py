@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.domain import ReviewStatus, Source, Target, TargetState
@@ -32,7 +31,7 @@ from core.edits import (
 )
 from core.errors import EditConflict, ProjectError
 from core.store import db
-from core.store.db import EditLogRow, ImageRow, ModelVersionRow, TargetRow
+from core.store.db import SKY, ImageRow, ModelVersionRow, RegionRow, TargetRow
 
 
 def owned_target_row(s: Session, image_id: int, target_id: int) -> TargetRow:
@@ -63,13 +62,13 @@ def commit(
     different targets of one image both succeed, and an undo that is stale on the image's version
     only goes through. Without ``verify`` (a blind write) ``expected_version`` is the guard.
     ``img``: the image row when the caller has locked it already (``locked_image``)."""
-    img = locked_image(s, edit.image_id) if img is None else img
+    img = db.locked_image(s, edit.image_id) if img is None else img
     if verify:
         verify_before(s, img, edit)
     else:
         check_version(img, expected_version)
     resolved = _write(s, img, edit, author)
-    version = touch(s, img, author, edit.text, sets_reviewed(edit))
+    version = db.touch(s, img, author, edit.text, sets_reviewed(edit))
     return replace(resolved, version=version)
 
 
@@ -128,13 +127,8 @@ def _apply_target(s: Session, image_id: int, c: TargetChange, author: str) -> Ta
     return row
 
 
-def now() -> str:
-    """The time stamp of a change (UTC, ms)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _stamp(row: TargetRow, author: str) -> TargetRow:
-    row.edited_by, row.edited_at = author, now()
+    row.edited_by, row.edited_at = author, db.now()
     return row
 
 
@@ -149,12 +143,26 @@ def _apply_region(s: Session, img: ImageRow, change: RegionChange) -> None:
     mv = region.model_version_id
     if mv is not None and s.get(ModelVersionRow, mv) is None:
         region = replace(region, model_version_id=None)  # that version was removed since
-    s.add(db.region_row(img.id, state, region))
+    s.add(region_row(img.id, state, region))
+
+
+def region_row(image_id: int, state: TargetState, region) -> RegionRow:
+    """The sky row holding ``region`` (a core.edits.Region: PNG bytes already encoded)."""
+    return RegionRow(
+        image_id=image_id, cls=SKY, state=TargetState(state).value,
+        source=Source(region.source).value, mask_png=region.png,
+        model_version_id=region.model_version_id,
+    )  # fmt: skip
+
+
+def region_from_row(row: RegionRow) -> Region:
+    """The core.edits.Region stored in ``row`` (not decoded: the PNG is the value)."""
+    return Region(bytes(row.mask_png), Source(row.source), row.model_version_id)
 
 
 def current_region(s: Session, image_id: int, state: TargetState) -> Region | None:
     row = db.sky_row(s, image_id, state)
-    return db.region_from_row(row) if row is not None else None
+    return region_from_row(row) if row is not None else None
 
 
 def check_pixels(coords: np.ndarray | None, height: int, width: int, name: str) -> None:
@@ -183,13 +191,6 @@ def current_bad_pixels(img: ImageRow) -> BadPixels | None:
     return BadPixels(bytes(blob)) if blob is not None else None
 
 
-def target_rows(s: Session, image_id: int, states: list[str] | None = None) -> list[TargetRow]:
-    stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
-    if states is not None:
-        stmt = stmt.where(TargetRow.state.in_(states))
-    return list(s.scalars(stmt).all())
-
-
 def proposals_edit(
     s: Session,
     img: ImageRow,
@@ -204,8 +205,8 @@ def proposals_edit(
     repaired pixels back. Proposals that duplicate an accepted target (core.duplicates) are not
     stored: re-pre-annotating a reviewed image proposes only what is new."""
     proposal = TargetState.PROPOSAL
-    old = [db.target_from_row(r) for r in target_rows(s, img.id, [proposal.value])]
-    accepted = [db.target_from_row(r) for r in target_rows(s, img.id, [TargetState.ACCEPTED.value])]
+    old = [db.target_from_row(r) for r in db.target_rows(s, img.id, [proposal.value])]
+    accepted = [db.target_from_row(r) for r in db.target_rows(s, img.id, [TargetState.ACCEPTED.value])]
     new, _same = split_duplicates(list(targets), accepted, among_themselves=False)
     changes = [TargetChange(t, None) for t in old]
     changes += [TargetChange(None, replace(t, id=None, state=proposal)) for t in new]
@@ -224,32 +225,7 @@ def proposals_edit(
 
 
 # ---------------------------------------------------------------------------------------------
-# The team bookkeeping of a write (ADR 0008)
-
-
-def locked_image(s: Session, image_id: int) -> ImageRow:
-    """The image row, locked until commit on a server (SELECT ... FOR UPDATE), so that two
-    writers of one image take turns and a version is never handed out twice. SQLite writers
-    already hold the database lock (BEGIN IMMEDIATE)."""
-    row = s.get(ImageRow, int(image_id), with_for_update=db.is_server(s.get_bind()))
-    if row is None:
-        raise ProjectError(f"no image with id {image_id} in this project; reload the image list")
-    return row
-
-
-def touch(s: Session, img: ImageRow, author: str, action: str, review: bool = False) -> int:
-    """Record one committed change of ``img``: new version, who, when; returns the version."""
-    at = now()
-    img.version = int(img.version or 0) + 1
-    img.edited_by, img.edited_at = author, at
-    if review:
-        img.reviewed_by, img.reviewed_at = author, at
-    s.add(EditLogRow(image_id=img.id, version=img.version, author=author, at=at, action=action))
-    if db.is_server(s.get_bind()):
-        s.execute(
-            text("SELECT pg_notify(:c, :p)"), {"c": db.CHANNEL, "p": f"{img.id}:{img.version}:{author}"}
-        )
-    return img.version
+# Conflict checks (ADR 0008)
 
 
 def check_version(img: ImageRow, expected: int | None) -> None:

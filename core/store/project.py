@@ -33,11 +33,12 @@ from core.domain import (
 )
 from core.edits import AnnotationEdit, ImageLabels
 from core.errors import ProjectError
-from core.image_query import natural_key
 from core.machine import MachineSettings, PathMap
+from core.natural_order import natural_key
 from core.store import db, edit_store
 from core.store.attention_store import AttentionOps, keep_support
 from core.store.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
+from core.store.engine import WRITE_OPTION, damaged
 from core.store.listing import ImageListing
 from core.store.location import redact
 from core.store.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
@@ -103,7 +104,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
         self._engine = engine
         self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(
-            bind=engine.execution_options(**{db.WRITE_OPTION: True}), expire_on_commit=False
+            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,7 +143,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             with factory() as session, session.begin():
                 yield session
         except (DBAPIError, sqlite3.Error) as e:
-            raise db.damaged(self.db_path, e) from e
+            raise damaged(self.db_path, e) from e
 
     # ------------------------------------------------------------------ paths
     def _stored_path(self, path: Path | str) -> str:
@@ -326,7 +327,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     def targets(self, image_id: int, state: TargetState | str | None = None) -> list[Target]:
         states = [TargetState(state).value] if state is not None else None
         with self._session() as s:
-            return [db.target_from_row(r) for r in edit_store.target_rows(s, image_id, states)]
+            return [db.target_from_row(r) for r in db.target_rows(s, image_id, states)]
 
     def proposal_scores(self, image_id: int | None = None) -> dict[int, list[float]]:
         """Scores of the proposals per image, ``{image_id: [score, ...]}``, in one query.
@@ -348,7 +349,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
 
     @staticmethod
     def _target_rows(s: Session, image_id: int, states: list[str] | None) -> Sequence[TargetRow]:
-        return edit_store.target_rows(s, image_id, states)
+        return db.target_rows(s, image_id, states)
 
     def labels(self, image_id: int) -> ImageLabels:
         """Everything the annotation document shows, in one read: info, every target, both skies
@@ -357,7 +358,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             found = self._infos(s, db.info_select().where(ImageRow.id == image_id), False)
             if not found:
                 self._image_row(s, image_id)  # raises the "no image" error
-            targets = [db.target_from_row(r) for r in edit_store.target_rows(s, image_id)]
+            targets = [db.target_from_row(r) for r in db.target_rows(s, image_id)]
             return ImageLabels(
                 found[0], targets,
                 edit_store.current_region(s, image_id, TargetState.ACCEPTED),
@@ -395,7 +396,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
         (None: it was off; none are recorded)."""
         targets = list(targets)
         with self._session(write=True) as s:
-            img = edit_store.locked_image(s, image_id)
+            img = db.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
             edit_store.check_pixels(bad_pixels, img.height, img.width, img.name)
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:

@@ -1,7 +1,7 @@
 """The team side of a project (ADR 0008): who holds an image, who changed what, and the
 change cursor that live refresh polls. ``TeamOps`` is a mixin of ``core.store.project.Project``:
 it uses only the project's ``_session``, ``get_image`` and ``user``. The bookkeeping of a change
-itself (new version, edit-log row, NOTIFY) is ``core.store.edit_store.touch``."""
+itself (new version, edit-log row, NOTIFY) is ``core.store.db.touch``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.domain import ImageInfo
 from core.errors import EditConflict, ProjectError
-from core.store import db, edit_store
+from core.store import db
 from core.store.db import EditLogRow, ImageRow
 
 
@@ -56,7 +56,7 @@ class TeamOps:
         ids = [int(i) for i in image_ids]
         with self._session(write=True) as s:
             for i in ids:
-                img = edit_store.locked_image(s, i)
+                img = db.locked_image(s, i)
                 if user is None:
                     changed = img.assignee is not None
                     img.assignee = None
@@ -64,7 +64,7 @@ class TeamOps:
                     changed = claim(s, img, str(user), force)
                 if changed:
                     what = f"Assign to {user}" if user else "Release"
-                    edit_store.touch(s, img, self.user, what)
+                    db.touch(s, img, self.user, what)
         return [self.get_image(i) for i in ids]
 
     def release(self, image_id: int) -> ImageInfo:

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from core.domain import ReviewStatus
-from core.image_query import ImageQuery, natural_key
+from core.image_query import ImageQuery
+from core.natural_order import natural_key
 from core.store.migrations import SORT_INDEXES
 from core.store.project import NewImage, Project
 

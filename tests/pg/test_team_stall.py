@@ -31,8 +31,8 @@ PEER = textwrap.dedent(
     """
     import sys, time
     from sqlalchemy import text
-    from core.store import db
-    engine = db.make_engine(sys.argv[1])
+    from core.store.engine import make_engine
+    engine = make_engine(sys.argv[1])
     with engine.begin() as conn:
         conn.execute(text("SELECT id FROM images WHERE id = :i FOR UPDATE"), {"i": int(sys.argv[2])})
         print("locked", flush=True)

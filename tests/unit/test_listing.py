@@ -8,7 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from core.domain import ReviewStatus, Split
-from core.image_query import ImageQuery, ImageSort, natural_key
+from core.image_query import ImageQuery, ImageSort
+from core.natural_order import natural_key
 from core.store import db
 from core.store.project import NewImage, Project
 
