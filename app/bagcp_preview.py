@@ -198,7 +198,7 @@ def synthetic_annotation(preview: Preview) -> ImageAnnotation:
 
 def save_preview(project, preview: Preview) -> ImageInfo:
     """Write the synthesized image into the project folder and add it with its labels."""
-    from core.store.project import NewImage
+    from core.store.new_image import NewImage
 
     name, path = free_name(project, preview.info.name)
     try:

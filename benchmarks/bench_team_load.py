@@ -33,7 +33,8 @@ from core.domain import Target  # noqa: E402
 from core.edits import AnnotationEdit, FieldChange, ImageField, TargetChange  # noqa: E402
 from core.errors import EditConflict  # noqa: E402
 from core.machine import MachineSettings  # noqa: E402
-from core.store.project import NewImage, Project  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 TAG_BASE = 1_000_000  # target score = annotator * TAG_BASE + edit index: unique per addition
 

@@ -21,20 +21,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from core import imageio
-from core.domain import ReviewStatus, Split
+from core.domain import ImageInfo, ReviewStatus, Split
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
 from core.formats import densesirst as ds
 from core.formats._io import check_id
 from core.services.split_record import SPLIT_RECORD, load_split_record, record_split_files
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
 
 BATCH = 32
 T = TypeVar("T")
 R = TypeVar("R")
 Progress = Callable[..., object]  # progress(done, total, label)
+
+
+class ImportTarget(Protocol):
+    """What an import uses of a project (``core.store.project.Project`` is one): its folder, its
+    images, and the one call that adds images. Named so that the importer depends on these four
+    members, not on the whole store (ADR 0025)."""
+
+    root: Path
+
+    def list_images(self) -> list[ImageInfo]: ...
+
+    def resolve_path(self, info: ImageInfo) -> Path: ...
+
+    def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]: ...
 
 
 @dataclass
@@ -127,7 +141,7 @@ def _select_ids(
 
 
 def import_densesirst(
-    project: Project,
+    project: ImportTarget,
     src: Path | str,
     split: str | None = None,
     progress: Progress | None = None,
@@ -186,7 +200,7 @@ def import_densesirst(
 
 # ---------------------------------------------------------------------------- COCO
 def import_coco(
-    project: Project,
+    project: ImportTarget,
     json_path: Path | str,
     images_dir: Path | str | None = None,
     split: Split | str | None = None,
@@ -264,7 +278,7 @@ def collect_images(folder_or_paths: Path | str | Iterable[Path | str]) -> list[P
 
 
 def import_images(
-    project: Project,
+    project: ImportTarget,
     folder_or_paths: Path | str | Iterable[Path | str],
     split: Split = Split.UNASSIGNED,
     progress: Progress | None = None,
@@ -315,7 +329,7 @@ def _free_name(stem: str, taken: set[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- batching
-def _present_names(project: Project) -> set[str]:
+def _present_names(project: ImportTarget) -> set[str]:
     return {i.name for i in project.list_images()}
 
 
@@ -352,7 +366,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], n: int | None = None) 
 
 
 def _add_in_batches(
-    project: Project,
+    project: ImportTarget,
     items: Iterable[NewImage | None],
     total: int,
     report: ImportReport,
@@ -375,7 +389,7 @@ def _add_in_batches(
         progress(total, total, "")
 
 
-def _flush(project: Project, batch: list[NewImage], report: ImportReport) -> None:
+def _flush(project: ImportTarget, batch: list[NewImage], report: ImportReport) -> None:
     if not batch:
         return
     if len(batch) > 1:

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -41,27 +40,12 @@ from core.store.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
 from core.store.engine import WRITE_OPTION, damaged
 from core.store.listing import ImageListing
 from core.store.location import redact
+from core.store.new_image import NewImage
 from core.store.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
 from core.store.project_open import (
     is_writable as is_writable,  # re-exported: core.store.project's API
 )
 from core.store.team import TeamOps
-
-if TYPE_CHECKING:
-    from core.imageio import ImageHeader
-
-
-@dataclass
-class NewImage:
-    """One image to add. ``header`` / ``sha256`` are read from the file when not given."""
-
-    path: Path | str
-    name: str | None = None  # default: the file stem
-    split: Split = Split.UNASSIGNED
-    annotation: ImageAnnotation | None = None
-    status: ReviewStatus | None = None
-    header: ImageHeader | None = None
-    sha256: str | None = None
 
 
 @dataclass

@@ -13,7 +13,8 @@ from core.document import AnnotationDocument, field_edit
 from core.domain import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
 from core.edits import ImageField
 from core.errors import EditConflict
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import delete_targets, replace_proposals, set_sky_mask
 
 

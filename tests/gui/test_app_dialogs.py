@@ -141,7 +141,8 @@ def test_thumbnails_are_made_in_background_and_cached(main_window, qtbot):
 def test_image_list_of_10k_images_navigates_and_filters_in_the_database(qtbot, tmp_path):
     from types import SimpleNamespace
 
-    from core.store.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     header = SimpleNamespace(width=640, height=512, bit_depth=16, channels=1)
     statuses = {i: ReviewStatus.REVIEWED if i % 3 else ReviewStatus.NEW for i in range(1, 10001)}

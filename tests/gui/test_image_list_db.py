@@ -15,7 +15,8 @@ from app.image_list_model import CACHE_ROWS, PAGE, ImageListModel
 from core.domain import ReviewStatus
 from core.image_query import ImageSort
 from core.natural_order import natural_key
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import set_status
 from widgets.image_list import SEARCH_DEBOUNCE_MS, ImageListWidget, ImageRole
 

@@ -17,7 +17,7 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.store.project import NewImage
+    from core.store.new_image import NewImage
 
     project, ids = scene_project(tmp_path)
     rng = np.random.default_rng(3)

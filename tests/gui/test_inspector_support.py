@@ -95,7 +95,8 @@ def write_png(path: Path, img: np.ndarray) -> Path:
 
 def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = False):
     """A reviewed project holding the scene (and optionally a second image without sky)."""
-    from core.store.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     img, sky = scene_pixels()
     project = Project.create(root / "proj")

@@ -170,7 +170,8 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list
 
 def make_project(root: Path, n_images: int = 3):
     """A real project with ``n_images`` new images; returns (project, image ids)."""
-    from core.store.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     paths = write_images(root / "images", n_images)
     project = Project.create(root / "proj")

@@ -52,7 +52,8 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.store.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     project = Project.create(tmp_path / "proj")
     img = np.full((100, 100), 50, np.uint8)

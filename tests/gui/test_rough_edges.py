@@ -336,7 +336,8 @@ def test_list_counts_proposals_at_or_above_the_threshold(tmp_path):
     from types import SimpleNamespace
 
     from core.domain import ImageAnnotation, Target, TargetState
-    from core.store.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     proposals = [Target(point=(1.0, 1.0), box=(0, 0, 2, 2), state=TargetState.PROPOSAL,
                         score=0.01 * k) for k in range(100)]  # fmt: skip

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QDialog
 from core.domain import ReviewStatus, Target
 from core.errors import EditConflict
 from core.machine import MachineSettings, os_user
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import add_target
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from core.domain import ReviewStatus, Source, Target, TargetState
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import add_target, set_status
 from tests.screen.conftest import test_pattern, write_image
 

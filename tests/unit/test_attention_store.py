@@ -14,7 +14,8 @@ from core import attention as att
 from core.domain import ReviewStatus, Source, Target, TargetState
 from core.store import db
 from core.store.attention_store import accept_model_edit, second_look_edit
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import add_target, delete_targets, set_sky_mask, set_status
 
 W = H = 100

@@ -20,7 +20,8 @@ from core.domain import ReviewStatus
 from core.errors import ProjectError
 from core.store import db
 from core.store.migrations import MIGRATIONS
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 
 def frame() -> tuple[np.ndarray, np.ndarray]:

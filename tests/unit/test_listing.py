@@ -11,7 +11,8 @@ from core.domain import ReviewStatus, Split
 from core.image_query import ImageQuery, ImageSort
 from core.natural_order import natural_key
 from core.store import db
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)
 # Import order on purpose not the natural order.

@@ -20,7 +20,8 @@ from core.domain import (
 )
 from core.errors import ProjectError
 from core.store import db
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import (
     add_target,
     delete_targets,

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from core.domain import ImageAnnotation, ReviewStatus, Target, TargetState
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from tests._support.labels import add_target, replace_proposals, set_target_states
 
 N_IMPORT = 40  # images the worker imports, one small batch at a time

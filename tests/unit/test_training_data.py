@@ -9,7 +9,8 @@ import numpy as np
 
 from core.domain import ImageAnnotation, ReviewStatus, Split, Target, TargetState
 from core.services.training_data import labelled_images
-from core.store.project import NewImage, Project
+from core.store.new_image import NewImage
+from core.store.project import Project
 from model.compare import project_items
 from model.data import load_project, make_sample
 
