@@ -1,8 +1,8 @@
 """Storage of a project: ORM tables, mask blobs, rows <-> values, and the row-level helpers of a
 write (the image row locked, the change logged); the connection set-up is core/store/engine.py.
 
-Only ``core/store/project.py`` uses this module; ORM rows never leave it (the rest of the app sees the
-plain dataclasses of ``core/domain.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
+Only the store (core/store/) uses this module; ORM rows never leave it (the rest of the app sees
+the plain dataclasses of ``core/domain.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
 The same tables live on a PostgreSQL server for team projects (ADR 0008): one schema, one
 migration path, dialect-specific only where the engines differ (schema version bookkeeping,
 write locks).
