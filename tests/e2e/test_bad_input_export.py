@@ -78,7 +78,6 @@ def test_crafted_stored_path_and_name_are_never_exported(project: Path, tmp_path
 # ---------------------------------------------------------------- item 3: killed export
 _KILL_AT_2 = """
 import os, signal, sys
-from tests._support.labels import set_note
 from pathlib import Path
 from core.services.exporter import export_project
 from core.store.project import Project
@@ -179,8 +178,10 @@ def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Pa
         # editing through the library is refused with a message
         code = (
             "import sys; from core.store.project import Project; from core.errors import ProjectError\n"
+            "from core.edits import AnnotationEdit, FieldChange, ImageField\n"
             "p = Project.open(sys.argv[1]); print('ro', p.read_only)\n"
-            "try:\n    set_note(p, 1, 'x')\nexcept ProjectError as e:\n    print('refused', e)\n"
+            "edit = AnnotationEdit(1, 'Set note', fields=(FieldChange(ImageField.NOTE, '', 'x'),))\n"
+            "try:\n    p.apply_edit(edit, verify=False)\nexcept ProjectError as e:\n    print('refused', e)\n"
         )
         cmd = [sys.executable, "-c", code, str(shared / "project")]
         if user is not None:

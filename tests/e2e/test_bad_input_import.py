@@ -237,14 +237,14 @@ def test_disk_full_while_writing_the_split_record_reports_everything(
     import errno
 
     from app.cli import main
-    from core.services import importer
+    from core.services import split_record
 
     (root / ds.BBOX / "img-2.xml").write_text("<annotation")
 
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(importer, "atomic_write_text", full)
+    monkeypatch.setattr(split_record, "atomic_write_text", full)
     code = main(["import", str(root), str(tmp_path / "p")])
     err = capsys.readouterr().err
     assert code == 1
