@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._support.labels import set_status
-
 REPO = Path(__file__).resolve().parents[2]
 NOTE = "checked after the kill"
 
@@ -31,6 +29,7 @@ NOTE = "checked after the kill"
 def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
     from core.domain import TargetState
     from core.store.project import Project
+    from tests._support.labels import set_status  # not at the top: this file is also a script
 
     root = tmp_path / "project"
     shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
