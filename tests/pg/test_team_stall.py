@@ -88,6 +88,7 @@ def test_poll_returns_at_the_first_change(pg_url) -> None:
                 import time
                 from core.machine import MachineSettings
                 from core.store.project import Project
+                from tests._support.labels import set_note
                 time.sleep(0.5)
                 with Project.open({pg_url!r}, machine=MachineSettings("ann")) as p:
                     set_note(p, {iid}, "seen")
