@@ -18,9 +18,9 @@ from PySide6.QtGui import QUndoGroup, QUndoStack
 from app.commands import EditCommand, KeyStep
 from core import geometry
 from core.document import AnnotationDocument, field_edit
+from core.domain import SkyOp, Source, Target, TargetMask, TargetState
 from core.edits import AnnotationEdit, ImageField
 from core.geometry import GeometryError
-from core.types import SkyOp, Source, Target, TargetMask, TargetState
 from widgets.text import plural
 
 

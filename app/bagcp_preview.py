@@ -33,10 +33,10 @@ from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.stats_panel import MENU
+from core.domain import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
 from core.imageio import encode_png
-from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from widgets.bagcp_controls import BagcpControls
 from widgets.text import plural
 
@@ -192,7 +192,7 @@ def synthetic_annotation(preview: Preview) -> ImageAnnotation:
 
 def save_preview(project, preview: Preview) -> ImageInfo:
     """Write the synthesized image into the project folder and add it with its labels."""
-    from core.project import NewImage
+    from core.store.new_image import NewImage
 
     name, path = free_name(project, preview.info.name)
     try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 from core.document import DocumentChange
+from core.domain import TargetState
 from core.edits import AnnotationEdit
-from core.types import TargetState
 
 
 class DocumentCanvas:

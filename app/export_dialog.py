@@ -10,8 +10,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QMessageBox, QWidget
 
 from app.job_dialog import JobDialog, path_row, split_combo
+from core.domain import ReviewStatus
 from core.image_query import ImageQuery
-from core.types import ReviewStatus
 from widgets.text import plural
 
 EXPORT_FORMATS = ("densesirst", "coco", "voc", "yolo")
@@ -58,7 +58,7 @@ def ask_non_empty(parent: QWidget, out: Path) -> NonEmptyChoice:
 
 
 class ExportDialog(JobDialog):
-    """File > Export...: format, split and output folder; runs core.exporter.export_project."""
+    """File > Export...: format, split and output folder; runs core.services.exporter.export_project."""
 
     start_label = "Export"
     advice = (
@@ -108,7 +108,7 @@ class ExportDialog(JobDialog):
             if choice == NonEmptyChoice.FRESH:
                 target = fresh_folder(target)
                 self.out_edit.setText(str(target))
-        from core.exporter import export_project
+        from core.services.exporter import export_project
 
         kwargs = {"project": self.project, "out": target, "fmt": self.format_combo.currentText(),
                   "split": self.split_combo.currentData(),

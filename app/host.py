@@ -21,8 +21,8 @@ from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QStatusBar
 from app.docks import DockSpec
 from app.rows import ImageRows
 from core.document import AnnotationDocument
+from core.domain import ImageInfo
 from core.edits import AnnotationEdit
-from core.types import ImageInfo
 
 
 @runtime_checkable
@@ -30,7 +30,7 @@ class PanelHost(Protocol):
     """The window as a panel sees it."""
 
     # ---------------------------------------------------------------- what is open
-    project: Any  # core.project.Project | None: the open project
+    project: Any  # core.store.project.Project | None: the open project
     document: AnnotationDocument | None  # the open image's labels (write-through)
     rows: ImageRows  # the rows service: list rows, missing flags, "annotation changed"
     current_image_id: int | None

@@ -20,9 +20,9 @@ from app.host import PanelHost
 from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
+from core.domain import ReviewStatus, Split
 from core.edits import ImageField
 from core.errors import SirstError
-from core.types import ReviewStatus, Split
 from widgets.text import plural
 
 MENU = "&Images"

@@ -17,9 +17,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from app.list_queries import FileChecker, ListResult, QueryRunner
 from app.thumbnails import ThumbnailCache
+from core.domain import ImageInfo, ReviewStatus
 from core.errors import ProjectError
 from core.image_query import ImageQuery
-from core.types import ImageInfo, ReviewStatus
 from widgets.image_list import ImageRole
 
 PAGE = 128  # rows read per query when the view paints rows not cached yet
@@ -52,7 +52,7 @@ def _tooltip(info: ImageInfo) -> str:
 
 
 def matches(info: ImageInfo, query: ImageQuery) -> bool:
-    """``info`` passes the filters of ``query`` (the SQL of core.listing, for one row)."""
+    """``info`` passes the filters of ``query`` (the SQL of core.store.listing, for one row)."""
     if query.status is not None and info.status != query.status:
         return False
     if query.split is not None and info.split != query.split:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.document_view import BAD_PIXEL_TIP
-from core.types import ImageInfo, ReviewStatus, Split
+from core.domain import ImageInfo, ReviewStatus, Split
 from widgets.scrolling import set_scrolled_layout
 from widgets.text import plural
 

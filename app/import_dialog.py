@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QWidget
 
 from app.job_dialog import JobDialog, path_row, split_combo
-from core.types import Split
+from core.domain import Split
 
 IMPORT_KINDS = {"densesirst": "DenseSIRST folder", "coco": "COCO JSON", "images": "Image folder"}
 
@@ -62,7 +62,7 @@ class ImportDialog(JobDialog):
         if not src or not Path(src).exists():
             self.status.setText("Choose an existing source first.")
             return None
-        from core import importer
+        from core.services import importer
 
         kind, split = self.kind_combo.currentData(), self.split_combo.currentData()
         if kind == "densesirst":

@@ -2,7 +2,7 @@
 
 ``install(window)`` adds a "False alarms" dock. A run takes detections either from a model
 (a project version or the shipped default, loaded on a worker thread) or from the proposals
-already stored in the project, on the reviewed images; ``core.inspect`` matches them with the
+already stored in the project, on the reviewed images; ``core.services.inspection`` matches them with the
 accepted targets (VOC rule: legacy IoU >= 0.5, point-only targets within 3 px, see its docstring)
 and measures background class and local contrast. Raw detections are kept down to the proposal
 floor (0.05), so moving the threshold re-evaluates without running the model again.
@@ -47,7 +47,8 @@ from app.preannotate_worker import (
     default_predictor_factory,
 )
 from app.stats_panel import MENU
-from core.inspect import (
+from core.domain import ReviewStatus, Source, Split, Target, TargetState
+from core.services.inspection import (
     ImageInspection,
     InspectionSummary,
     MatchRule,
@@ -58,7 +59,6 @@ from core.inspect import (
     save_summary,
     summarize,
 )
-from core.types import ReviewStatus, Source, Split, Target, TargetState
 from widgets.fa_gallery import FaGallery, GalleryCard
 from widgets.text import plural
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.error_dialog import show_error
 from app.jobs import JobThread, keyword_job
-from core.types import Split
+from core.domain import Split
 
 
 def was_cancelled(job: JobThread, result: object) -> bool:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import TargetState
+from core.domain import TargetState
 
 LAYOUT_ENV = "SIRST_SCREEN_PROBE_LAYOUT"
 CONTROLS = (QAbstractButton, QLabel, QComboBox, QLineEdit, QAbstractSpinBox)

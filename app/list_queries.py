@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from core.domain import ImageInfo
 from core.errors import SirstError
 from core.image_query import ImageQuery
-from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, Shortcut
 from app.welcome import WelcomeWidget, dropped_folder
 from app.workspaces import WorkspaceLayout, default_size
 from core.document import AnnotationDocument
+from core.domain import CanvasMode, ImageInfo, ReviewStatus
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
-from core.types import CanvasMode, ImageInfo, ReviewStatus
 from widgets.canvas import IRCanvas
 from widgets.image_list import ImageListWidget
 
@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- project lifecycle
     def open_project(self, root: str | Path) -> bool:
         """Open a project folder or server URL; on failure a dialog says why and what to do."""
-        from core.location import as_url
+        from core.store.location import as_url
 
         # a URL stays a string (Path() folds its "//"); a bad one is refused inside, in a dialog
         return project_actions.open_project(self, as_url(str(root)) or Path(root))

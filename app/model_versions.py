@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.domain import ModelVersion
 from core.errors import SirstError
-from core.types import ModelVersion
 
 SHIPPED_DEFAULT_NAME = "shipped default"
 # = model.inference.default_weights_path(), without importing torch into the GUI (tested equal)

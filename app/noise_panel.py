@@ -31,8 +31,8 @@ from app.host import PanelHost
 from app.jobs import PanelJob
 from app.shortcuts import Shortcut, key_text, panel_action
 from core.attention import DisputeKind, Verdict
-from core.attention_store import QueueItem, accept_model_edit, second_look_edit
 from core.errors import SirstError
+from core.store.attention_store import QueueItem, accept_model_edit, second_look_edit
 from widgets.text import plural
 
 MENU = "&Review"

@@ -35,7 +35,7 @@ from app.preannotate_worker import (
     resolve_model_choice,
 )
 from app.shortcuts import Shortcut, panel_action
-from core.types import ReviewStatus
+from core.domain import ReviewStatus
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from app.welcome import (
     choose_project_dir,
     project_dir_for_images,
 )
+from core.domain import Split
 from core.errors import SirstError
-from core.types import Split
 
 OPEN_ADVICE = ("Choose the folder that holds project.sqlite, or start a new project with "
                "File > New Project. If the database is damaged, restore the folder from a backup.")  # fmt: skip
 
 
 def open_project(window, root: Path) -> bool:
-    from core.project import Project
+    from core.store.project import Project
 
     try:
         project = Project.open(root)
@@ -50,7 +50,7 @@ def open_project_dialog(window) -> bool:
 
 
 def new_project(window) -> bool:
-    from core.project import Project
+    from core.store.project import Project
 
     root = choose_new_project_dir(window, window.settings.last_dir("project"))
     if root is None:
@@ -81,8 +81,8 @@ def open_demo(window) -> bool:
 def import_folder(window, folder: Path) -> bool:
     """A dropped folder: open it if it is a project, else import its images (new project when
     none is open, after a confirmation)."""
-    from core.importer import import_images
-    from core.project import Project
+    from core.services.importer import import_images
+    from core.store.project import Project
 
     if (folder / PROJECT_FILE).is_file():
         return open_project(window, folder)
@@ -153,7 +153,7 @@ def export_purpose(project) -> str:
 
 
 def build_demo(root: Path, progress: Callable[..., object] | None = None) -> None:
-    """Write and import the demo images (core.demo); the window then opens the project."""
-    from core.demo import create_demo
+    """Write and import the demo images (core.services.demo); the window then opens the project."""
+    from core.services.demo import create_demo
 
     create_demo(root, progress=progress).close()

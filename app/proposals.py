@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from core.attention import sky_uncertain_share_logit
+from core.domain import Target
 from core.edits import AnnotationEdit
-from core.types import Target
 
 # Operating threshold of a model that does not state one (the window's default proposal threshold).
 DEFAULT_OPERATING = 0.5

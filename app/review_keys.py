@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.host import PanelHost
 from app.shortcuts import Shortcut, panel_action
-from core.types import TargetState
+from core.domain import TargetState
 
 ZOOM_STEP = 1.5
 SHORTCUTS = (

@@ -47,7 +47,7 @@ class ReviewQueue:
 
     # ------------------------------------------------------------------ list
     def set_sorted(self, on: bool) -> None:
-        """Sort the list by attention, most first (the database orders it: core.listing), or
+        """Sort the list by attention, most first (the database orders it: core.store.listing), or
         back to name order."""
         self.window.image_list.set_sort(ImageSort.ATTENTION if on else ImageSort.NAME)
         if self.sort_action.isChecked() != bool(on):

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject
 
 from core.document import AnnotationDocument, DocumentChange, info_after
+from core.domain import ImageInfo
 from core.errors import ProjectError
-from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def demo_project_dir() -> Path:
 
 def _location(root: Path | str) -> str:
     """A folder as an absolute path; a server project's URL as it is (Path would break it)."""
-    from core.location import as_url
+    from core.store.location import as_url
 
     return as_url(root) or str(Path(root).absolute())
 

@@ -1,7 +1,7 @@
 """Dataset statistics dock: target sizes, local contrast, brightness rank, targets per image, sky.
 
 ``install(window)`` adds a "Dataset statistics" dock and a Tools-menu entry. Measures come from
-``core.inspect`` and are computed on the one job thread (``app.jobs``; reading every image of a big project takes
+``core.services.inspection`` and are computed on the one job thread (``app.jobs``; reading every image of a big project takes
 seconds), with progress and cancel; a cancelled run still shows what it measured so far.
 """
 
@@ -26,8 +26,8 @@ from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.rows import subscribe_view
-from core.inspect import DatasetStats, as_gray
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
+from core.services.inspection import DatasetStats, as_gray
 from widgets.stats_view import StatsView
 
 MENU = "&Tools"

@@ -1,7 +1,7 @@
 """Team projects in the GUI (ADR 0008): File > Open server project..., the Team dock (who you
 are, the annotator filter, claim / release / assign, unmapped image folders) and live refresh.
 
-Live refresh: a timer polls a core.live.ChangeListener every POLL_MS (LISTEN/NOTIFY on a
+Live refresh: a timer polls a core.store.live.ChangeListener every POLL_MS (LISTEN/NOTIFY on a
 server, the edit log on SQLite); a change of the open image by someone else reloads the
 document, so the canvas shows it within about a second; other images' list rows are re-read.
 """
@@ -77,7 +77,7 @@ class ServerProjectDialog(QDialog):
         self._validate()
 
     def _validate(self) -> None:
-        from core.location import as_url
+        from core.store.location import as_url
 
         self.open_button.setEnabled(as_url(self.url_edit.text().strip()) is not None)
 
@@ -92,7 +92,7 @@ class ServerProjectDialog(QDialog):
 
 def open_server_project(window, url: str, create: bool = True) -> bool:
     """Open (or, with ``create``, create in an empty database) the project at ``url``."""
-    from core.project import Project
+    from core.store.project import Project
 
     try:
         project = Project.open_or_create(url) if create else Project.open(url)
@@ -119,7 +119,7 @@ class LiveRefresh(QObject):
         self._backoff = RECONNECT_FIRST_S
 
     def start(self, project) -> None:
-        from core.live import ChangeListener
+        from core.store.live import ChangeListener
 
         self.stop()
         try:

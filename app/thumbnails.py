@@ -17,9 +17,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from core.domain import ImageInfo
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
-from core.types import ImageInfo
 
 log = logging.getLogger(__name__)
 

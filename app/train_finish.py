@@ -36,7 +36,7 @@ def fine_tune_problem(args: argparse.Namespace) -> str | None:
         return "use either --from-active or --init-weights, not both"
     from app.model_versions import active_parent
     from core.errors import SirstError
-    from core.project import Project
+    from core.store.project import Project
 
     try:
         with Project.open(args.project) as project:
@@ -69,7 +69,7 @@ def _parent_name(args: argparse.Namespace) -> str | None:
 
 def _register(args, best_weights: Path, val: dict, elapsed_s: float, emit) -> None:
     from app.model_versions import register_run
-    from core.project import Project
+    from core.store.project import Project
 
     with Project.open(args.project) as project:
         mv = register_run(project, best_weights, val, name=Path(args.out).name, epochs=args.epochs,
@@ -81,7 +81,7 @@ def _register(args, best_weights: Path, val: dict, elapsed_s: float, emit) -> No
 def _reference(args: argparse.Namespace) -> tuple[Path, str]:
     """The model the new one is compared with: the project's active one, or the shipped default."""
     from app.model_versions import SHIPPED_DEFAULT_NAME, SHIPPED_WEIGHTS, active_parent
-    from core.project import Project
+    from core.store.project import Project
 
     if args.project is None:
         return SHIPPED_WEIGHTS, SHIPPED_DEFAULT_NAME

@@ -21,8 +21,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.model_versions import ParentModel
+from core.domain import PasteMode
 from core.errors import SirstError
-from core.types import PasteMode
 
 MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
 EXIT_INTERRUPTED = 3  # app/cli: "interrupted (state saved)"

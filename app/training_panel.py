@@ -51,8 +51,8 @@ from app.training_plan import (  # noqa: F401  (default_command, plan_training: 
     register_done_run,
     reviewed_train_count,
 )
+from core.domain import ModelVersion, PasteMode
 from core.errors import SirstError
-from core.types import ModelVersion, PasteMode
 from model.config import PRESETS  # plain dataclasses, no torch
 from model.ddp_launch import usable_cores  # no torch either
 from widgets.scrolling import set_scrolled_layout
@@ -375,7 +375,7 @@ class TrainingPanel(QWidget):
         if project is not None and _same_location(project.location, self._run_root):
             return register_done_run(project, ev, self.run_dir, self._opts)
         # The user switched projects while training: register into the run's own project.
-        from core.project import Project
+        from core.store.project import Project
 
         with Project.open(self._run_root) as other:
             return register_done_run(other, ev, self.run_dir, self._opts)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from app.model_versions import register_run
 from app.train_process import TrainOptions, train_command
+from core.domain import ModelVersion, ReviewStatus, Split
 from core.errors import SirstError
-from core.types import ModelVersion, ReviewStatus, Split
 
 
 def _same_location(a: Path | str, b: Path | str | None) -> bool:

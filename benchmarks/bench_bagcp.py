@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.bagcp import BagcpConfig, synthesize  # noqa: E402
+from core.domain import Target  # noqa: E402
 from core.target_library import TargetLibrary, TargetPatch  # noqa: E402
-from core.types import Target  # noqa: E402
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared/datasets/DenseSIRST/SIRSTdevkit"
 Scene = tuple[np.ndarray, np.ndarray, list[Target]]

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PySide6 import QtWidgets  # noqa: E402
 
+from core.domain import Source, Target, TargetState  # noqa: E402
 from core.geometry import mask_to_rings  # noqa: E402
-from core.types import Source, Target, TargetState  # noqa: E402
 from widgets.canvas import IRCanvas  # noqa: E402
 from widgets.canvas_hit import edge_at, ring_at, target_at, vertex_at  # noqa: E402
 from widgets.canvas_tools import target_arrays  # noqa: E402

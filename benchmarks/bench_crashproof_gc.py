@@ -25,7 +25,7 @@ def open_window(root: Path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.demo import build_demo_project
+    from core.services.demo import build_demo_project
 
     app = create_application(exception_hook=False)
     build_demo_project(root)

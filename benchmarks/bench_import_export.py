@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import imageio  # noqa: E402
-from core.exporter import FORMATS, export_project  # noqa: E402
 from core.formats import densesirst as ds  # noqa: E402
-from core.importer import import_densesirst  # noqa: E402
-from core.project import Project  # noqa: E402
+from core.services.exporter import FORMATS, export_project  # noqa: E402
+from core.services.importer import import_densesirst  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared/datasets/DenseSIRST/SIRSTdevkit"
 GOAL_S = 30.0

@@ -1,7 +1,7 @@
 """Inspection speed and the paper's Fig. 3 facts, measured on DenseSIRST train_v2.
 
 Prints, for --images images of a split:
-- dataset statistics (core.inspect.DatasetStats.add_image): ms per image, and the measured
+- dataset statistics (core.services.inspection.DatasetStats.add_image): ms per image, and the measured
   Fig. 3 figures (most common size, share of targets with local contrast < 2, share of targets
   that are their image's brightest pixel);
 - false-alarm inspection (inspect_image + 48x48 crops) with simulated detections (every
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.formats import densesirst  # noqa: E402
 from core.imageio import read_image  # noqa: E402
-from core.inspect import (  # noqa: E402
+from core.services.inspection import (  # noqa: E402
     DatasetStats,
     as_gray,
     crop_around,

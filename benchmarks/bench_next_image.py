@@ -25,8 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.project import NewImage, Project  # noqa: E402
-from core.types import ImageAnnotation, Target, TargetMask  # noqa: E402
+from core.domain import ImageAnnotation, Target, TargetMask  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 W, H = 1280, 1024
 

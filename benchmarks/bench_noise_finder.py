@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.noise_predictions import cache_predictions  # noqa: E402
 from core import attention as att  # noqa: E402
-from core.types import Source, Target, TargetState  # noqa: E402
+from core.domain import Source, Target, TargetState  # noqa: E402
 
 DEVKIT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
 if not DEVKIT.exists():

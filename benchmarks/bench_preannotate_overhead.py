@@ -206,7 +206,8 @@ def main() -> None:
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
     from model.inference import Predictor
 
     with tempfile.TemporaryDirectory() as d:

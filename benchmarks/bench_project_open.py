@@ -22,8 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.project import NewImage, Project  # noqa: E402
-from core.types import ImageAnnotation, Split, Target, TargetMask, TargetState  # noqa: E402
+from core.domain import ImageAnnotation, Split, Target, TargetMask, TargetState  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 SIZES = [(640, 512), (1280, 1024), (320, 240), (1280, 720)]
 SPLITS = [Split.TRAIN, Split.TRAIN, Split.VAL, Split.UNASSIGNED]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.project import Project  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 
 def build(root: Path, n_images: int, per_image: int) -> None:

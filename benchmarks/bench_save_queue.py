@@ -31,9 +31,11 @@ from PySide6.QtCore import QCoreApplication  # noqa: E402
 from app.save_queue import SaveQueue  # noqa: E402
 from app.saving_document import SavingDocument  # noqa: E402
 from core.document import AnnotationDocument  # noqa: E402
+from core.domain import Target  # noqa: E402
+from core.edits import AnnotationEdit, TargetChange  # noqa: E402
 from core.machine import MachineSettings  # noqa: E402
-from core.project import NewImage, Project  # noqa: E402
-from core.types import Target  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 from tests.gui.test_save_off_gui_thread import PG_PEER, SQLITE_PEER  # noqa: E402
 
 
@@ -72,7 +74,7 @@ def main() -> int:
         header = SimpleNamespace(width=64, height=64, bit_depth=8, channels=1)
         with Project.create(where, machine=MachineSettings("ann")) as p:
             (info,) = p.add_images([NewImage("/x/a.png", name="a", header=header, sha256="a")])
-            p.add_target(info.id, Target(point=(1.0, 1.0)))
+            p.apply_edit(AnnotationEdit(info.id, "Add target", (TargetChange(None, Target(point=(1.0, 1.0))),)))
         with Project.open(where, machine=MachineSettings("ann")) as p:
             doc = AnnotationDocument(p)
             doc.load(info.id)

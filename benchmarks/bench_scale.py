@@ -39,8 +39,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.application import create_application  # noqa: E402
 from app.image_list_model import ImageListModel  # noqa: E402
-from core.project import Project  # noqa: E402
-from core.types import ReviewStatus, Split  # noqa: E402
+from core.domain import ReviewStatus, Split  # noqa: E402
+from core.store.project import Project  # noqa: E402
 from widgets.image_list import SEARCH_DEBOUNCE_MS, ImageListWidget  # noqa: E402
 
 
@@ -170,7 +170,7 @@ def v5_copy(root: Path) -> Path:
     import shutil
     import sqlite3
 
-    from core.migrations import SORT_INDEXES
+    from core.store.migrations import SORT_INDEXES
 
     out = root.with_name(root.name + "_v5")
     if not (out / "project.sqlite").exists():
@@ -190,7 +190,7 @@ def v5_copy(root: Path) -> Path:
 def bench_import() -> str:
     import tempfile
 
-    from core.importer import import_densesirst
+    from core.services.importer import import_densesirst
 
     src = Path(os.environ.get("DENSESIRST", "/work/shared/datasets/DenseSIRST/SIRSTdevkit"))
     with tempfile.TemporaryDirectory() as d, Project.create(Path(d) / "p") as project:

@@ -46,9 +46,9 @@ class Hops:
         import core.imageio
 
         self._patch(core.imageio, "read_image", "image decodes")
-        import core.project
+        import core.store.project
 
-        self._patch(core.project, "read_image", "image decodes", missing_ok=True)
+        self._patch(core.store.project, "read_image", "image decodes", missing_ok=True)
 
     def hit(self, name: str) -> None:
         if self.on:

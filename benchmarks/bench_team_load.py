@@ -30,11 +30,12 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.domain import Target  # noqa: E402
 from core.edits import AnnotationEdit, FieldChange, ImageField, TargetChange  # noqa: E402
 from core.errors import EditConflict  # noqa: E402
 from core.machine import MachineSettings  # noqa: E402
-from core.project import NewImage, Project  # noqa: E402
-from core.types import Target  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 TAG_BASE = 1_000_000  # target score = annotator * TAG_BASE + edit index: unique per addition
 
@@ -69,7 +70,8 @@ def prepare(target: Path | str, n_images: int) -> list[int]:
         infos = p.add_images([NewImage(f"/share/load/{k}.png", name=f"img{k}", header=header,
                                        sha256=str(k)) for k in range(n_images)])  # fmt: skip
         for info in infos:
-            p.set_note(info.id, "0")
+            p.apply_edit(AnnotationEdit(info.id, "Set note", fields=(
+                FieldChange(ImageField.NOTE, info.note, "0"),)))  # fmt: skip
         return [i.id for i in infos]
 
 

@@ -61,8 +61,8 @@ def main() -> int:
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.demo import build_demo_project
-    from core.types import Target
+    from core.domain import Target
+    from core.services.demo import build_demo_project
 
     app = create_application(exception_hook=False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,8 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.project import NewImage, Project  # noqa: E402
-from core.types import ImageAnnotation, ReviewStatus, Split, Target, TargetState  # noqa: E402
+from core.domain import ImageAnnotation, ReviewStatus, Split, Target, TargetState  # noqa: E402
+from core.store.new_image import NewImage  # noqa: E402
+from core.store.project import Project  # noqa: E402
 
 BATCH = 20_000
 PREFIXES = ("Enhance", "Misc", "seq_a/frame", "Night")

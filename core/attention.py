@@ -31,7 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from core.types import Box, Target, TargetState
+from core.domain import Box, Target, TargetState
 
 NEAR_BAND = 0.15  # |score - operating threshold| <= this: "near the threshold"
 LOW_SCORE = 0.10  # a label whose best nearby proposal scores below this: "scored near zero"

@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from core.domain import Box, Source, Target, TargetMask, TargetState
 from core.errors import SirstError
 from core.target_library import FittedPatch, TargetLibrary, resize_patch, value_range
-from core.types import Box, Source, Target, TargetMask, TargetState
 
 _TRIES = 64  # random probes before an exact (slower) search for a free position
 

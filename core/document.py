@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.domain import ImageAnnotation, ImageInfo, Source, Target, TargetState
 from core.duplicates import split_duplicates
 from core.edits import (
     FIELD_TYPES,
@@ -28,7 +29,7 @@ from core.edits import (
     TargetChange,
 )
 from core.errors import EditConflict
-from core.types import ImageAnnotation, ImageInfo, Source, Target, TargetState
+from core.maskcodec import decode_stored
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ class AnnotationDocument:
         if region is None:
             return None
         if self._masks.get(state) is None:
-            from core.db import decode_mask
-
-            arr = decode_mask(region.png)
+            arr = decode_stored(region.png)
             arr.flags.writeable = False
             self._masks[state] = arr
         return self._masks[state]
@@ -205,7 +204,7 @@ class AnnotationDocument:
 
     def refresh(self, version: int | None = None) -> bool:
         """Reload the held image when the database moved past ``version`` (someone else's
-        change, announced by core.live); returns whether it reloaded."""
+        change, announced by core.store.live); returns whether it reloaded."""
         if self.image_id is None or self.info is None:
             return False
         if version is not None and version <= self.info.version:

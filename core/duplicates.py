@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from core.domain import Target
 from core.metrics import box_iou
-from core.types import Target
 
 CENTRE_PX = 2.0  # centres strictly closer than this: the same object
 IOU = 0.3  # boxes overlapping at least this much: the same object

@@ -12,8 +12,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from core.domain import ReviewStatus, Source, Split, Target, TargetState
 from core.maskcodec import decode_stored, encode_stored
-from core.types import ReviewStatus, Source, Split, Target, TargetState
 
 
 class ImageField(StrEnum):
@@ -218,7 +218,7 @@ class AnnotationEdit:
 class ImageLabels:
     """One image's labels as the document loads them (every target state, both skies)."""
 
-    info: object  # core.types.ImageInfo
+    info: object  # core.domain.ImageInfo
     targets: list[Target]
     sky: Region | None
     sky_proposal: Region | None

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.domain import SkyOp, Target, TargetMask
 from core.errors import SirstError
-from core.types import SkyOp, Target, TargetMask
 
 # Fixed-point bits for cv2.fillPoly: sub-pixel vertices keep 1/256 px precision.
 _SHIFT = 8

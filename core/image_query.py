@@ -1,33 +1,17 @@
-"""What the image list asks the project for: a filter, a sort order, and the natural sort key.
+"""What the image list asks the project for: a filter and a sort order (the natural sort key of a
+name is core.natural_order).
 
-Plain values (no SQLAlchemy, no Qt): the widgets build an :class:`ImageQuery`, ``core.listing``
+Plain values (no SQLAlchemy, no Qt): the widgets build an :class:`ImageQuery`, ``core.store.listing``
 turns it into SQL. A sort order is one entry of :data:`SORTS` (label + the columns it orders by),
 so a new order is one enum member and one table row.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.types import ReviewStatus, Split
-
-# A digit run is written as its length (2 digits) then the digits without leading zeros, so that
-# plain string order is numeric order for runs of up to 99 digits: "Enhance-2" < "Enhance-11".
-_DIGITS = re.compile(r"\d+")
-
-
-def natural_key(name: str) -> str:
-    """The sort key of ``name`` in natural order (case-insensitive; numbers by value).
-
-    Compared as plain strings (bytewise: SQLite's BINARY, PostgreSQL's "C" collation)."""
-
-    def run(m: re.Match[str]) -> str:
-        digits = m.group().lstrip("0") or "0"
-        return f"{min(len(digits), 99):02d}{digits}"
-
-    return _DIGITS.sub(run, name.casefold())
+from core.domain import ReviewStatus, Split
 
 
 class ImageSort(StrEnum):
@@ -57,7 +41,7 @@ SORTS: dict[ImageSort, SortSpec] = {
     ImageSort.IMPORTED: SortSpec("Import order", ()),
     ImageSort.STATUS: SortSpec("Status, then name", (("status", False), ("sort_key", False))),
     ImageSort.SPLIT: SortSpec("Split, then name", (("split", False), ("sort_key", False))),
-    # "attention": image_attention.score (core.listing joins it; -1 for an image never ranked)
+    # "attention": image_attention.score (core.store.listing joins it; -1 for an image never ranked)
     ImageSort.ATTENTION: SortSpec("Needs attention", ((ATTENTION, True), ("sort_key", False))),
 }
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.domain import ImageAnnotation, Target, TargetState
 from core.errors import FormatError, ImageReadError
 from core.fileio import atomic_write_via
-from core.types import ImageAnnotation, Target, TargetState
 
 FORMAT_VERSION = 1
 RING_PX = 3  # width of the background ring around a target (DenseSIRST targets are 1-9 px)

@@ -48,23 +48,16 @@ def _boxes(annotation) -> np.ndarray:
 
 def project_items(root, split: str, reviewed_only: bool = True) -> tuple[int, Iterator[EvalItem]]:
     """(count, items) of a project split; images are read one at a time as the items are used."""
-    from core.project import Project
-    from core.types import ReviewStatus, Split
+    from core.services.training_data import labelled_images
 
-    project = Project.open(root)
-    status = ReviewStatus.REVIEWED if reviewed_only else None
-    infos = project.list_images(split=Split(split), status=status)
+    count, images = labelled_images(root, split, reviewed_only)
 
     def gen() -> Iterator[EvalItem]:
-        try:
-            for info in infos:
-                ann = project.annotation(info.id)
-                sky = None if ann.sky is None else np.asarray(ann.sky, bool)
-                yield EvalItem(info.name, project.load_pixels(info.id), _boxes(ann), sky)
-        finally:
-            project.close()
+        for im in images:
+            sky = None if im.annotation.sky is None else np.asarray(im.annotation.sky, bool)
+            yield EvalItem(im.name, im.pixels, _boxes(im.annotation), sky)
 
-    return len(infos), gen()
+    return count, gen()
 
 
 def densesirst_items(root: Path, ids: list[str]) -> Iterator[EvalItem]:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from core.domain import ImageAnnotation, PasteMode, Target
 from core.errors import FormatError
-from core.types import ImageAnnotation, PasteMode, Target
 from model.frames import downscale
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,10 @@ def load_densesirst(root: Path, split: str, every: int = 1) -> list[Sample]:
 
 def load_project(root: Path, split: str, reviewed_only: bool = False) -> list[Sample]:
     """Images of a project split (accepted labels), decoded into RAM."""
-    from core.project import Project
-    from core.types import ReviewStatus, Split
+    from core.services.training_data import labelled_images
 
-    with Project.open(root) as project:
-        status = ReviewStatus.REVIEWED if reviewed_only else None
-        infos = project.list_images(split=Split(split), status=status)
-        return [make_sample(i.name, project.load_pixels(i.id), project.annotation(i.id)) for i in infos]
+    _count, images = labelled_images(root, split, reviewed_only)
+    return [make_sample(im.name, im.pixels, im.annotation) for im in images]
 
 
 class BagcpAugment:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
 from model.config import BafeConfig
 from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)

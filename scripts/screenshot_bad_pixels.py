@@ -70,8 +70,8 @@ def main() -> int:
         from app.main_window import MainWindow
         from app.preannotate_panel import DOCK_NAME, PreannotatePanel
         from app.settings import AppSettings
-        from core.importer import import_images
-        from core.project import Project
+        from core.services.importer import import_images
+        from core.store.project import Project
 
         (tmp / "images").mkdir()
         coords = defect_frame(args.dataset, args.image_id, tmp / "images" / f"{args.image_id}_defects.png")

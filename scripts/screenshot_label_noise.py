@@ -24,8 +24,9 @@ def build(root: Path, cache: Path, n_images: int) -> tuple[object, str]:
     import numpy as np
 
     from benchmarks.bench_noise_finder import DEVKIT, inject
-    from core.project import NewImage, Project
-    from core.types import ImageAnnotation, ReviewStatus, Source, Split, Target, TargetState
+    from core.domain import ImageAnnotation, ReviewStatus, Source, Split, Target, TargetState
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     ids = [s for s in (DEVKIT / "Splits" / "val_v2.txt").read_text().split() if s]
     labels, skies, errors = inject(DEVKIT, ids, 2026, 25, 25, 10)

@@ -38,11 +38,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from core.domain import ModelVersion  # noqa: E402
 from core.fileio import atomic_write_bytes  # noqa: E402
 from core.formats.densesirst import read_sample  # noqa: E402
 from core.geometry import ring_stats  # noqa: E402
-from core.project import Project  # noqa: E402
-from core.types import ModelVersion  # noqa: E402
+from core.store.project import Project  # noqa: E402
 from model.checkpoint import CheckpointError, read_metadata  # noqa: E402
 from tests.screen.harness import APT_LINE, SCREEN, AppUnderTest, XServer, missing_tools  # noqa: E402
 

@@ -109,7 +109,7 @@ def busiest_image(project) -> int:
 
 def add_proposals(project, image_id: int) -> None:
     """A few model-like proposals next to real targets so the screenshot shows both styles."""
-    from core.types import Source, Target, TargetState
+    from core.domain import Source, Target, TargetState
 
     targets = project.targets(image_id, TargetState.ACCEPTED)
     info = project.get_image(image_id)
@@ -120,7 +120,7 @@ def add_proposals(project, image_id: int) -> None:
         proposals.append(Target(point=(t.point[0] + dx, t.point[1]) if t.point else None,
                                 box=(x0 + dx, y0, x1 + dx, y1), source=Source.MODEL,
                                 score=0.9 - 0.2 * k, state=TargetState.PROPOSAL))  # fmt: skip
-    project.replace_proposals(image_id, proposals, None)
+    project.propose(image_id, proposals, None)
 
 
 def show_sky_edit(window, app) -> None:
@@ -148,7 +148,7 @@ def show_sky_edit(window, app) -> None:
 def shoot_preannotation(window, app, out: Path) -> None:
     """The shipped weights' real proposals on the unreviewed demo images."""
     from app.preannotate_panel import DOCK_NAME, PreannotatePanel
-    from core.types import TargetState
+    from core.domain import TargetState
     from model.inference import default_weights_path
 
     if not default_weights_path().is_file():
@@ -259,7 +259,7 @@ def shoot_shell(window, app, out: Path, tmp: Path) -> int:
     from app.export_dialog import ExportDialog
     from app.settings import demo_project_dir
     from app.shortcuts import CheatSheetDialog
-    from core.project import Project
+    from core.store.project import Project
 
     save(window, out / "welcome.png")
     with Project.open(demo_project_dir()) as project:

@@ -22,7 +22,7 @@ DENSESIRST_ROOT = Path(
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_machine_dirs(tmp_path_factory: pytest.TempPathFactory):
-    """Server projects' local files and the machine settings (core/location.py, core/machine.py)
+    """Server projects' local files and the machine settings (core/store/location.py, core/machine.py)
     go to temp dirs, never to the developer's ~/.cache or ~/.config (subprocesses inherit it)."""
     base = tmp_path_factory.mktemp("machine")
     saved = {k: os.environ.get(k) for k in ("SIRST_CACHE_DIR", "SIRST_CONFIG_DIR")}
@@ -48,7 +48,7 @@ def densesirst_root() -> Path:
 def demo_project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of the synthetic demo project, built once per session. Treat it as read-only:
     copy it (``shutil.copytree``) before changing it."""
-    from core.demo import build_demo_project
+    from core.services.demo import build_demo_project
 
     root = tmp_path_factory.mktemp("demo") / "project"
     build_demo_project(root)
@@ -58,7 +58,7 @@ def demo_project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def demo_project(demo_project_dir: Path):
     """The demo project opened (read-only use, see ``demo_project_dir``); closed after the test."""
-    from core.project import Project
+    from core.store.project import Project
 
     project = Project.open(demo_project_dir)
     yield project

@@ -23,9 +23,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from core.domain import Box, CanvasMode, SkyOp, Target
 from core.errors import SirstError
 from core.geometry import Ring
-from core.types import Box, CanvasMode, SkyOp, Target
 from widgets.canvas_display import CanvasDisplayMixin, CanvasImageItem
 from widgets.canvas_hit import MAX_ZOOM, MIN_ZOOM, pick_tolerance
 from widgets.canvas_input import CanvasInputMixin
@@ -475,7 +475,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
 
 def _demo_image(h: int = 512, w: int = 640, n_targets: int = 40, seed: int = 0):
     """A synthetic 16-bit IR frame: warm ground, cool sky with a gradient, noise, and small targets."""
-    from core.types import Source, TargetState
+    from core.domain import Source, TargetState
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from core.types import CanvasMode
+from core.domain import CanvasMode
 from widgets.canvas_hit import MAX_ZOOM, MIN_ZOOM
 from widgets.canvas_tools import (
     DRAG_START_PX,

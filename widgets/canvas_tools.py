@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from PySide6 import QtCore
 
-from core.types import CanvasMode
+from core.domain import CanvasMode
 from widgets.canvas_hit import TargetArrays
 
 Qt = QtCore.Qt

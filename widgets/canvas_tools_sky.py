@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui
 
+from core.domain import CanvasMode, SkyOp
 from core.geometry import Ring, ring_delete_vertex, ring_insert_vertex, ring_move_vertex
-from core.types import CanvasMode, SkyOp
 from widgets.canvas_hit import edge_at, ring_at, vertex_at
 from widgets.canvas_tools import CanvasTool, Gesture, Key, KeyAction, Mod, Pointer, Reads
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
-from core.types import CanvasMode, TargetState
+from core.domain import CanvasMode, TargetState
 from widgets.canvas_hit import HANDLE_SHARE, handle_at, ids_in_rect, target_at
 from widgets.canvas_tools import (
     CanvasTool,

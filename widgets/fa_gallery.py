@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import Box
+from core.domain import Box
 
 KIND_LABELS = {"fa": "FA", "miss": "Miss"}
 KIND_COLORS = {"fa": QColor("#ff4040"), "miss": QColor("#ffd000")}

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.domain import ReviewStatus, Split
 from core.image_query import SORTS, ImageQuery, ImageSort
-from core.types import ReviewStatus, Split
 from widgets.text import plural
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.types import Box
+from core.domain import Box
 from widgets.display_controls import render_rgb
 
 

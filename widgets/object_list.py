@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import Target, TargetState
+from core.domain import Target, TargetState
 from widgets.text import plural
 
 COLUMNS = ("#", "State", "Score", "Size")

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from core.types import Box, Target, TargetState
+from core.domain import Box, Target, TargetState
 
 ACCEPTED = QtGui.QColor("#39ff6a")
 PROPOSAL = QtGui.QColor("#ffb020")

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.demo import create_demo
+    from core.services.demo import create_demo
 
     with create_demo(args.project) as project:
         infos = project.list_images()

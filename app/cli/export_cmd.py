@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_PARTIAL
-from core.location import project_arg
+from core.store.location import project_arg
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")
 SPLITS = ("train", "val", "test", "unassigned")
@@ -45,8 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli.import_cmd import _Bar, shown
-    from core.exporter import export_project
-    from core.project import Project
+    from core.services.exporter import export_project
+    from core.store.project import Project
 
     with Project.open(args.project, read_only=True) as project, _Bar(f"export {args.format}") as bar:
         report = export_project(project, args.out, args.format, split=args.split, progress=bar,

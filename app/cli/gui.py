@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.cli import EXIT_USAGE
-from core.location import project_arg
+from core.store.location import project_arg
 
 
 def add_parser(subparsers) -> None:
@@ -39,7 +39,7 @@ def launch(project: Path | str | None, on_ready: Callable[[object], None] | None
 
 
 def run(args: argparse.Namespace) -> int:
-    project = args.project  # a folder Path or a checked server URL (core.location.project_arg)
+    project = args.project  # a folder Path or a checked server URL (core.store.location.project_arg)
     if isinstance(project, Path) and not project.is_dir():
         print(f"error: {project} is not a folder; pass a project folder (one that holds "
               "project.sqlite) or run without PROJECT to use the welcome screen", file=sys.stderr)  # fmt: skip

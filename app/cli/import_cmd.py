@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
-from core.location import describe, project_arg
+from core.store.location import describe, project_arg
 
 FORMATS = ("densesirst", "coco", "images")
 
@@ -72,10 +72,10 @@ def apply_max_pixels(args: argparse.Namespace) -> None:
 
 def _check_source(args: argparse.Namespace) -> None:
     """Fail before the project is touched when the source cannot be used (exit 2)."""
+    from core.domain import Split
     from core.errors import ProjectError
     from core.formats.coco import read_coco
-    from core.importer import check_densesirst_source, collect_images
-    from core.types import Split
+    from core.services.importer import check_densesirst_source, collect_images
 
     if isinstance(args.project, Path) and args.project.exists() and not args.project.is_dir():
         raise ProjectError(f"{args.project} is a file; the project must be a folder")
@@ -90,9 +90,9 @@ def _check_source(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import importer
     from core.errors import SirstError
-    from core.project import Project
+    from core.services import importer
+    from core.store.project import Project
 
     apply_max_pixels(args)
     try:

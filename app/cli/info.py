@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from app.cli import EXIT_OK, EXIT_USAGE
-from core.location import project_arg
+from core.store.location import project_arg
 
 _MAX_MISSING_SHOWN = 10
 # Above this many images `info` answers from the database alone unless --check-files asks
@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import ProjectError
-    from core.project import Project
+    from core.store.project import Project
 
     try:
         project = Project.open(args.project, read_only=True)  # info never writes
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _split_status_table(counts: dict[tuple[str, str], int]) -> str:
     """Images per split (rows) x review status (columns), with totals."""
-    from core.types import ReviewStatus, Split
+    from core.domain import ReviewStatus, Split
 
     statuses = [s.value for s in ReviewStatus]
     statuses += sorted({st for _, st in counts} - set(statuses))  # newer versions' values too

@@ -170,10 +170,10 @@ def _one(
 ) -> int:
     """Synthesise and write one image; returns the number of targets pasted (0 = skipped)."""
     from core.bagcp import synthesize
+    from core.domain import ImageAnnotation
     from core.errors import FormatError, ImageReadError
     from core.formats import densesirst
     from core.imageio import read_image
-    from core.types import ImageAnnotation
 
     try:
         sample = densesirst.read_sample(src, image_id)

@@ -22,8 +22,8 @@ import traceback
 from pathlib import Path
 
 from app.cli import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from core.location import project_arg
-from core.types import PasteMode
+from core.domain import PasteMode
+from core.store.location import project_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

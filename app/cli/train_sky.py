@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from app.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from core.location import project_arg
+from core.store.location import project_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

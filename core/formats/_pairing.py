@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.types import Box, Point
+from core.domain import Box, Point
 
 _FORBIDDEN = 1e9  # never pair
 _OUTSIDE = 1e4  # pair only when no inside pairing achieves the same count

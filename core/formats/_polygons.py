@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.types import TargetMask
+from core.domain import TargetMask
 
 # Side of a pixel -> directed edge (start, end) relative to the pixel's top-left corner (x, y).
 # Directions go clockwise on screen (y down), so the pixel lies right of the direction of travel.

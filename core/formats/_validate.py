@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from core.domain import Box, Point, Target
 from core.errors import FormatError
-from core.types import Box, Point, Target
 
 MAX_TARGETS = 2500
 

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from core import fileio, maskcodec
+from core.domain import Box, ImageAnnotation, ImageInfo, Split, Target, TargetMask
 from core.errors import FormatError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
 from core.formats._validate import validate_targets
 from core.formats.densesirst import read_mask
-from core.types import Box, ImageAnnotation, ImageInfo, Split, Target, TargetMask
 
 CATEGORY = {"id": 1, "name": "target", "supercategory": "target"}
 MAX_JSON_BYTES = 1 << 30

@@ -25,12 +25,12 @@ import numpy as np
 from defusedxml import ElementTree as SafeET
 
 from core import fileio, imageio, maskcodec
+from core.domain import Box, ImageAnnotation, Point, Target, TargetMask
 from core.errors import FormatError, ImageReadError
 from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
 from core.formats._pairing import pair_points_boxes
 from core.formats._palette import encode_palette_png
 from core.formats._validate import check_count, check_point, clip_box
-from core.types import Box, ImageAnnotation, Point, Target, TargetMask
 
 IMAGES = "PNGImages"
 BBOX = "SIRST/BBox"

@@ -14,9 +14,9 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from core.domain import Box, ImageAnnotation, ImageInfo, Split
 from core.formats._io import atomic_copy, atomic_write_text, check_id
 from core.formats.coco import detection_box
-from core.types import Box, ImageAnnotation, ImageInfo, Split
 
 CLASS_NAME = "target"
 # datumaro's VOC label map ("label:color_rgb:parts:actions"): without it datumaro sees

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.domain import Box, ImageAnnotation, ImageInfo, Split
 from core.formats._io import atomic_copy, atomic_write_text, check_id
 from core.formats.coco import detection_box
-from core.types import Box, ImageAnnotation, ImageInfo, Split
 
 CLASS_NAMES = ["target"]
 

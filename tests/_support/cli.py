@@ -65,8 +65,8 @@ def warnings(result: subprocess.CompletedProcess) -> dict[str, str]:
 def tiny_densesirst(root: Path, n: int = 3, size: tuple[int, int] = (40, 30)) -> list[str]:
     """A DenseSIRST folder of ``n`` gray images (w x h = size), one 3x3 target each, split
     train (all but the last) / val (the last). Returns the ids."""
+    from core.domain import ImageAnnotation, Target, TargetMask
     from core.formats import densesirst as ds
-    from core.types import ImageAnnotation, Target, TargetMask
 
     w, h = size
     ids = [f"img-{k}" for k in range(n)]

@@ -46,8 +46,8 @@ def mini_root(dest: Path, source: Path, splits: dict[str, list[str]]) -> Path:
 
 def mini_project(dest: Path, root: Path) -> Path:
     """A project holding every frame of ``root``'s splits, reviewed, in the train / val splits."""
-    from core.importer import import_densesirst
-    from core.project import Project
+    from core.services.importer import import_densesirst
+    from core.store.project import Project
 
     with Project.create(dest) as project:
         for split in ("train", "val"):

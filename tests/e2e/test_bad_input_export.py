@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 from tests._support.cli import OTHER_USERS_OWN, REPO, assert_clean, cli, skipped, tiny_densesirst
 
 NOBODY = 65534
@@ -79,8 +79,8 @@ def test_crafted_stored_path_and_name_are_never_exported(project: Path, tmp_path
 _KILL_AT_2 = """
 import os, signal, sys
 from pathlib import Path
-from core.exporter import export_project
-from core.project import Project
+from core.services.exporter import export_project
+from core.store.project import Project
 def progress(done, total, name):
     if done == 2:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -177,9 +177,11 @@ def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Pa
         assert after == before  # nothing in the project was written
         # editing through the library is refused with a message
         code = (
-            "import sys; from core.project import Project; from core.errors import ProjectError\n"
+            "import sys; from core.store.project import Project; from core.errors import ProjectError\n"
+            "from core.edits import AnnotationEdit, FieldChange, ImageField\n"
             "p = Project.open(sys.argv[1]); print('ro', p.read_only)\n"
-            "try:\n    p.set_note(1, 'x')\nexcept ProjectError as e:\n    print('refused', e)\n"
+            "edit = AnnotationEdit(1, 'Set note', fields=(FieldChange(ImageField.NOTE, '', 'x'),))\n"
+            "try:\n    p.apply_edit(edit, verify=False)\nexcept ProjectError as e:\n    print('refused', e)\n"
         )
         cmd = [sys.executable, "-c", code, str(shared / "project")]
         if user is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 from tests._support.cli import assert_clean, cli, skipped, tiny_densesirst, warnings
 from tests._support.crafted import bmp_header_bomb, jpeg_header_bomb, png_bomb, png_bytes
 
@@ -237,14 +237,14 @@ def test_disk_full_while_writing_the_split_record_reports_everything(
     import errno
 
     from app.cli import main
-    from core import importer
+    from core.services import split_record
 
     (root / ds.BBOX / "img-2.xml").write_text("<annotation")
 
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(importer, "atomic_write_text", full)
+    monkeypatch.setattr(split_record, "atomic_write_text", full)
     code = main(["import", str(root), str(tmp_path / "p")])
     err = capsys.readouterr().err
     assert code == 1

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 

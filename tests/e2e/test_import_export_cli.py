@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from core import imageio
-from core.exporter import export_project
+from core.domain import Split
 from core.formats import densesirst as ds
-from core.importer import import_densesirst
-from core.project import Project
-from core.types import Split
+from core.services.exporter import export_project
+from core.services.importer import import_densesirst
+from core.store.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 

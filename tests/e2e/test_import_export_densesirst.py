@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from core.exporter import export_project
+from core.domain import ReviewStatus, Split, TargetState
 from core.formats import densesirst as ds
-from core.importer import import_densesirst
-from core.project import Project
-from core.types import ReviewStatus, Split, TargetState
+from core.services.exporter import export_project
+from core.services.importer import import_densesirst
+from core.store.project import Project
 
 pytestmark = [pytest.mark.dataset, pytest.mark.slow]
 

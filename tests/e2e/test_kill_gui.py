@@ -27,14 +27,15 @@ NOTE = "checked after the kill"
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
-    from core.project import Project
-    from core.types import TargetState
+    from core.domain import TargetState
+    from core.store.project import Project
+    from tests._support.labels import set_status  # not at the top: this file is also a script
 
     root = tmp_path / "project"
     shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
     with Project.open(root) as p:
         for info in p.list_images():
-            p.set_status(info.id, "new")  # so that marking reviewed is a real change
+            set_status(p, info.id, "new")  # so that marking reviewed is a real change
     marker = tmp_path / "edits.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
                SIRST_STUDIO_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.formats import densesirst as ds
-from core.project import Project
+from core.store.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 N_IMAGES = 100
@@ -35,7 +35,7 @@ def _source(tmp_path: Path) -> Path:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(DENSESIRST_ROOT / rel, out / rel)
     else:
-        from core.demo import HEIGHT, WIDTH, render
+        from core.services.demo import HEIGHT, WIDTH, render
 
         for k in range(N_IMAGES):
             pixels, ann = render(k + 1, seed=7)

@@ -26,7 +26,7 @@ NOTE = "typed right before the crash"
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_right_after_typing_a_note_keeps_it(demo_project_dir, tmp_path):
-    from core.project import Project
+    from core.store.project import Project
 
     root = tmp_path / "project"
     shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))

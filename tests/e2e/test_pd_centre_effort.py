@@ -20,8 +20,8 @@ import pytest
 
 from app.cli import main as cli_main
 from core import metrics
+from core.domain import ImageAnnotation, Target
 from core.formats.densesirst import bbox_xml, write_sample, write_split
-from core.types import ImageAnnotation, Target
 
 REPO = Path(__file__).resolve().parents[2]
 W, H = 128, 96

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from app.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from core.domain import ImageAnnotation, Target, TargetMask
 from core.formats import densesirst
 from core.imageio import read_image
-from core.types import ImageAnnotation, Target, TargetMask
 
 REPO = Path(__file__).resolve().parents[2]
 H, W = 80, 96

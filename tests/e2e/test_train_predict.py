@@ -13,8 +13,8 @@ import pytest
 import tifffile
 
 from app.cli import main as cli_main
+from core.domain import ImageAnnotation, Target
 from core.formats.densesirst import read_boxes, read_mask, read_points, write_sample, write_split
-from core.types import ImageAnnotation, Target
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--set", "fpn_channels=16", "--set", "gn_groups=4", "--set", "tower_convs=1", "--set", "adapter_hidden=8"]

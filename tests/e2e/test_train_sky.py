@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from core.domain import ImageAnnotation, Target
 from core.formats.densesirst import write_sample, write_split
-from core.types import ImageAnnotation, Target
 from model.checkpoint import read_metadata, save_weights
 from model.config import preset
 from model.net import BafeNet

@@ -10,10 +10,12 @@ from PySide6.QtGui import QUndoStack
 from app.annotation_controller import clip_mask, is_nudge, moved_target
 from app.commands import EditCommand
 from core.document import AnnotationDocument, field_edit
+from core.domain import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
 from core.edits import ImageField
 from core.errors import EditConflict
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ReviewStatus, Split, Target, TargetMask, TargetState
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import delete_targets, replace_proposals, set_sky_mask
 
 
 class Host:
@@ -120,7 +122,7 @@ def test_delete_restores_same_ids_and_masks(host):
 
 def test_accept_and_reject_proposals(host):
     iid = image_id(host)
-    props = host.project.replace_proposals(
+    props = replace_proposals(host.project,
         iid, [Target(point=(50, 10), box=(49, 9, 52, 12), score=0.9),
               Target(point=(55, 15), box=(54, 14, 57, 17), score=0.3)], None)  # fmt: skip
     host.doc.load(iid)
@@ -136,7 +138,7 @@ def test_accept_and_reject_proposals(host):
 
 def test_sky_mask_command_from_none_and_back(host):
     iid, stack = image_id(host), QUndoStack()
-    host.project.set_sky_mask(iid, None)
+    set_sky_mask(host.project, iid, None)
     host.doc.load(iid)
     before = state(host)
     new = np.zeros((48, 64), bool)
@@ -154,7 +156,7 @@ def test_accept_proposed_sky_consumes_the_proposal(host):
     iid, stack = image_id(host), QUndoStack()
     proposal = np.zeros((48, 64), bool)
     proposal[:30] = True
-    host.project.replace_proposals(iid, [], proposal)
+    replace_proposals(host.project, iid, [], proposal)
     host.doc.load(iid)
     before = state(host)
     host.push(stack, host.doc.accept_sky_edit())
@@ -191,7 +193,7 @@ def test_a_refused_undo_is_reported_and_leaves_the_stack(host, monkeypatch):
     stack, iid = QUndoStack(), image_id(host)
     t = host.doc.targets[0]
     host.push(stack, host.doc.edit_targets_edit([moved_target(t, None, (1, 1, 4, 4))], "Move"))
-    host.project.delete_targets(iid, [t.id])
+    delete_targets(host.project, iid, [t.id])
     reported = []
     monkeypatch.setattr("app.commands._report", reported.append)
     before = state(host)

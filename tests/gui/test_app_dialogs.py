@@ -17,7 +17,7 @@ import app.project_actions
 from app.export_dialog import ExportDialog
 from app.image_list_model import ImageListModel
 from app.import_dialog import ImportDialog
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
 from widgets.image_list import ImageListWidget
 
 
@@ -142,7 +142,8 @@ def test_thumbnails_are_made_in_background_and_cached(main_window, qtbot):
 def test_image_list_of_10k_images_navigates_and_filters_in_the_database(qtbot, tmp_path):
     from types import SimpleNamespace
 
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     header = SimpleNamespace(width=640, height=512, bit_depth=16, channels=1)
     statuses = {i: ReviewStatus.REVIEWED if i % 3 else ReviewStatus.NEW for i in range(1, 10001)}
@@ -168,7 +169,7 @@ def test_image_list_of_10k_images_navigates_and_filters_in_the_database(qtbot, t
 
 
 def test_import_densesirst_split_file_from_dialog(qtbot, demo_project_dir, tmp_path):
-    from core.project import Project
+    from core.store.project import Project
 
     src = demo_project_dir / "demo_data" / "SIRSTdevkit"
     wanted = (src / "Splits" / "val.txt").read_text().split()

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from core.domain import Source, Target, TargetState
 from core.geometry import mask_to_rings
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import replace_proposals, set_status
 
 LEFT = Qt.MouseButton.LeftButton
 NO_MOD = Qt.KeyboardModifier.NoModifier
@@ -107,8 +108,8 @@ def editing(main_window, qtbot):
                                 source=Source.MODEL, score=score, state=TargetState.PROPOSAL))  # fmt: skip
     sky_proposal = p.sky_mask(best.id).copy()
     sky_proposal[-6:, : wd // 3] = True  # the model also calls a strip of ground "sky"
-    p.replace_proposals(best.id, proposals, sky_proposal)
-    p.set_status(best.id, "pre-annotated")  # so that "mark reviewed" is a change
+    replace_proposals(p, best.id, proposals, sky_proposal)
+    set_status(p, best.id, "pre-annotated")  # so that "mark reviewed" is a change
     w.reload_current()
     return w, Driver(qtbot, w), best.id
 

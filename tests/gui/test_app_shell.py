@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QMessageBox
 from app.application import error_text
 from app.settings import AppSettings
 from app.shortcuts import SHORTCUTS, CheatSheetDialog, key_text
+from core.domain import ReviewStatus
 from core.errors import ProjectError
-from core.project import Project
-from core.types import ReviewStatus
+from core.store.project import Project
+from tests._support.labels import set_status
 
 
 def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier):
@@ -46,8 +47,8 @@ def test_keyboard_next_previous_and_next_unreviewed(main_window, qtbot):
     key(qtbot, w, Qt.Key.Key_S)
     assert w.current_image_id == ids[1]
     for image_id in ids:
-        w.project.set_status(image_id, ReviewStatus.REVIEWED)
-    w.project.set_status(ids[4], ReviewStatus.NEW)
+        set_status(w.project, image_id, ReviewStatus.REVIEWED)
+    set_status(w.project, ids[4], ReviewStatus.NEW)
     w.reload_images()
     key(qtbot, w, Qt.Key.Key_N)
     assert w.current_image_id == ids[4]
@@ -62,8 +63,8 @@ def test_keyboard_next_previous_and_next_unreviewed(main_window, qtbot):
 def test_filters_and_search(main_window, qtbot):
     w = main_window
     ids = w.list_model.ids()
-    w.project.set_status(ids[0], ReviewStatus.NEW)
-    w.project.set_status(ids[1], ReviewStatus.PRE_ANNOTATED)
+    set_status(w.project, ids[0], ReviewStatus.NEW)
+    set_status(w.project, ids[1], ReviewStatus.PRE_ANNOTATED)
     w.reload_images()
     w.image_list.set_filters(status=ReviewStatus.PRE_ANNOTATED.value)
     expected = [i.id for i in w.project.list_images(status=ReviewStatus.PRE_ANNOTATED)]

@@ -38,7 +38,8 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
     from model.inference import Predictor
     from tests.gui.test_preannotate_support import save_tiny_weights
 

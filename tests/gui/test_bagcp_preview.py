@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 from app import bagcp_preview
-from core.types import ImageAnnotation, ReviewStatus, Source, Split, Target
+from core.domain import ImageAnnotation, ReviewStatus, Source, Split, Target
 from tests.gui.test_inspector_support import PanelWindow, write_png
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _project(root):
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     rng = np.random.default_rng(1)
     img = rng.integers(20000, 20400, size=(80, 96)).astype(np.uint16)
@@ -145,7 +146,8 @@ def test_add_to_project_adds_n_plus_k_targets_at_16_bit(qtbot, setup) -> None:
 
 
 def test_empty_library_explains(qtbot, tmp_path) -> None:
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     img = np.full((40, 40), 30, np.uint8)
     sky = np.ones((40, 40), dtype=bool)

@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 
+from core.domain import Source, Target, TargetState  # noqa: E402
 from core.geometry import Ring, mask_to_rings  # noqa: E402
-from core.types import Source, Target, TargetState  # noqa: E402
 from widgets.canvas import CanvasError, IRCanvas  # noqa: E402
 
 Qt = QtCore.Qt

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6 import QtCore, QtGui  # noqa: E402
 
-from core.types import Target, TargetState  # noqa: E402
+from core.domain import Target, TargetState  # noqa: E402
 from widgets.canvas import IRCanvas  # noqa: E402
 from widgets.display_controls import auto_levels, colormap_table, make_lut, render_rgb  # noqa: E402
 

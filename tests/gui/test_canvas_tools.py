@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from core.domain import CanvasMode, Source, Target, TargetState
 from core.geometry import mask_to_rings
-from core.project import Project
-from core.types import CanvasMode, Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import replace_proposals
 from widgets.canvas import IRCanvas
 from widgets.canvas_input import TOOLS
 from widgets.canvas_tools_sky import DrawSkyTool, EditSkyTool
@@ -164,7 +165,7 @@ def test_targets_tool_double_click_accepts_and_shift_arrow_grows(studio) -> None
     w, d, image_id, root, (ox, oy) = studio
     proposal = Target(point=(ox + 17, oy + 17), box=(ox + 15, oy + 15, ox + 20, oy + 20),
                       source=Source.MODEL, score=0.9, state=TargetState.PROPOSAL)  # fmt: skip
-    w.project.replace_proposals(image_id, [proposal], None)
+    replace_proposals(w.project, image_id, [proposal], None)
     w.reload_current()
     (pid,) = [i for i, t in rows(root, image_id)[0].items() if t.state == TargetState.PROPOSAL]
     w.canvas.center_on(ox + 18, oy + 18, zoom=12.0)

@@ -12,9 +12,12 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from app.image_list_model import CACHE_ROWS, PAGE, ImageListModel
-from core.image_query import ImageSort, natural_key
-from core.project import NewImage, Project
-from core.types import ReviewStatus
+from core.domain import ReviewStatus
+from core.image_query import ImageSort
+from core.natural_order import natural_key
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import set_status
 from widgets.image_list import SEARCH_DEBOUNCE_MS, ImageListWidget, ImageRole
 
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)
@@ -110,7 +113,7 @@ def test_an_edit_that_leaves_the_filter_requeries(listed, qtbot):
     model, widget, project = listed.model, listed.widget, listed.project
     widget.set_filters(status=ReviewStatus.NEW.value)
     first = widget.visible_ids()[0]
-    project.set_status(first, ReviewStatus.REVIEWED)
+    set_status(project, first, ReviewStatus.REVIEWED)
     model.update_image(project.get_image(first))
     assert first not in widget.visible_ids()
     assert model.info(first).status == ReviewStatus.REVIEWED  # still readable by id
@@ -126,7 +129,7 @@ def test_next_unreviewed_follows_the_list_order_and_wraps(listed):
     assert model.next_unreviewed(unreviewed[-1], None) == unreviewed[0]  # wraps
     # far ahead of the current row (past the first page): the SQL fallback finds it
     for i in unreviewed[:-1]:
-        listed.project.set_status(i, ReviewStatus.REVIEWED)
+        set_status(listed.project, i, ReviewStatus.REVIEWED)
     assert model.next_unreviewed(order[0], None) == unreviewed[-1]
     listed.project.assign([unreviewed[-1]], "bob")
     assert model.next_unreviewed(order[0], "me") is None  # bob's image is his
@@ -147,8 +150,8 @@ def test_the_top_of_the_list_shows_before_the_whole_answer(listed):
 
 
 def test_an_edit_of_a_row_not_read_yet_is_counted_once(main_window):
+    from core.domain import Target
     from core.edits import AnnotationEdit, TargetChange
-    from core.types import Target
 
     w = main_window
     other = [i for i in w.list_model.ids() if i != w.current_image_id][-1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import bagcp_preview, inspector_panel, stats_panel
-from core.types import ImageAnnotation, ReviewStatus, Split, Target
+from core.domain import ImageAnnotation, ReviewStatus, Split, Target
 from tests.gui.test_inspector_support import BOX_FA, scene_project, write_png
 
 pytestmark = pytest.mark.timeout(120)
@@ -17,7 +17,7 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import NewImage
+    from core.store.new_image import NewImage
 
     project, ids = scene_project(tmp_path)
     rng = np.random.default_rng(3)

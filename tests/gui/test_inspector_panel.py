@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import inspector_panel
-from core.inspect import FA, MISS, NON_SKY, cache_path, load_summaries
+from core.services.inspection import FA, MISS, NON_SKY, cache_path, load_summaries
 from tests.gui.test_inspector_support import (
     BOX_B,
     BOX_FA,
@@ -162,7 +162,7 @@ def test_model_that_cannot_load_is_reported(qtbot, setup) -> None:
 
 
 def test_refuses_without_reviewed_images(qtbot, tmp_path) -> None:
-    from core.project import Project
+    from core.store.project import Project
 
     project = Project.create(tmp_path / "empty")
     win = PanelWindow(project)

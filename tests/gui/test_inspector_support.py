@@ -16,7 +16,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2
 import numpy as np
 
-from core.types import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from core.domain import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from tests._support.labels import replace_proposals
 from tests.gui.test_preannotate_support import FakeCanvas, FakeWindow  # noqa: F401 (FakeCanvas: shared)
 
 # 20x20 scene (as in tests/unit/test_inspect.py): rows alternate 8 / 12, sky = rows 0-9.
@@ -75,7 +76,8 @@ def write_png(path: Path, img: np.ndarray) -> Path:
 
 def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = False):
     """A reviewed project holding the scene (and optionally a second image without sky)."""
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     img, sky = scene_pixels()
     project = Project.create(root / "proj")
@@ -98,7 +100,7 @@ def scene_project(root: Path, with_proposals: bool = True, extra_no_sky: bool = 
         )
     infos = project.add_images(items)
     if with_proposals:
-        project.replace_proposals(infos[0].id, scene_proposals(), None)
+        replace_proposals(project, infos[0].id, scene_proposals(), None)
     return project, [i.id for i in infos]
 
 

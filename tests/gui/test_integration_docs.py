@@ -45,7 +45,8 @@ def test_every_documented_panel_method_exists():
 
 
 def test_documented_core_additions_exist():
-    from core import bagcp, demo, imageio, importer
+    from core import bagcp, imageio
+    from core.services import demo, importer, split_record
     from core.target_library import TargetLibrary
 
     assert "pastes" in {f.name for f in dataclasses.fields(bagcp.BagcpResult)}
@@ -53,7 +54,7 @@ def test_documented_core_additions_exist():
     assert "progress" in inspect.signature(TargetLibrary.from_densesirst).parameters
     assert callable(imageio.probe_file)
     assert inspect.signature(demo.create_demo).return_annotation in ("Project", demo.Project)
-    assert importer.SPLIT_RECORD in DOC.read_text(encoding="utf-8")
+    assert split_record.SPLIT_RECORD in DOC.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", ["JobThread", "keyword_job", "stop_thread", "PanelJob"])

@@ -11,8 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import bagcp_preview, inspector_panel, preannotate_panel, stats_panel, training_panel
-from core.project import Project
-from core.types import ModelVersion, ReviewStatus, Target, TargetState
+from core.domain import ModelVersion, ReviewStatus, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import add_target
 from tests.gui.test_preannotate_support import FakePredictor
 from widgets.image_list import ImageRole
 
@@ -87,7 +88,7 @@ def test_a_reread_from_anywhere_updates_the_list_row(main_window, app_project_di
     image_id = w.current_image_id
     before = w.list_model.info(image_id).n_targets
     with Project.open(app_project_dir) as other:  # a writer that is not a window command
-        other.add_target(image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
+        add_target(other, image_id, Target(point=(5.5, 5.5), box=(4, 4, 7, 7)))
     w.rows.reread(image_id)  # the rows service: the one way in for such a change
     assert w.list_model.info(image_id).n_targets == before + 1
     row = w.list_model.index(w.list_model.row_of(image_id))

@@ -17,7 +17,7 @@ from PySide6.QtCore import Signal
 
 from app import model_warmup, preannotate_panel
 from app.model_warmup import ModelState, ModelStatusLabel
-from core.types import ModelVersion, TargetState
+from core.domain import ModelVersion, TargetState
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,8 +10,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from app import object_list_panel
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import replace_proposals
 from widgets.object_list import SCORE_COL
 
 SCORES = (0.9, 0.7, 0.55, 0.3)  # 0.3 is below the default 0.5 threshold
@@ -37,7 +38,7 @@ def project_dir(app_project_dir: Path) -> Path:
                    source=Source.MODEL, score=s, state=TargetState.PROPOSAL)
             for k, s in enumerate(SCORES)
         ]  # fmt: skip
-        project.replace_proposals(first.id, proposals, None)
+        replace_proposals(project, first.id, proposals, None)
     return app_project_dir
 
 

@@ -13,8 +13,9 @@ from PySide6.QtCore import Qt
 
 from app import preannotate_panel
 from app.preannotate_worker import ModelChoice, PreannotateWorker, resolve_model_choice
+from core.domain import ModelVersion, ReviewStatus, TargetState
 from core.errors import CheckpointError
-from core.types import ModelVersion, ReviewStatus, TargetState
+from tests._support.labels import set_status
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
 
 pytestmark = pytest.mark.timeout(120)
@@ -73,7 +74,7 @@ def test_three_images_get_proposals_in_the_db(qtbot, setup):
 
 def test_rerun_replaces_proposals_and_keeps_reviewed_images(qtbot, setup):
     window, panel, project, ids, made, _ = setup
-    project.set_status(ids[2], ReviewStatus.REVIEWED)
+    set_status(project, ids[2], ReviewStatus.REVIEWED)
     _wait_run(qtbot, panel, panel.run_unreviewed)
     assert project.targets(ids[2]) == []  # reviewed images are not pre-annotated again
     window.selection = [ids[0]]
@@ -225,7 +226,7 @@ def test_nothing_to_do_says_why(qtbot, setup):
     assert panel.run_current() is False and "no image is open" in panel.status.text()
     assert panel.run_selected() is False and "no images are selected" in panel.status.text()
     for i in ids:
-        project.set_status(i, ReviewStatus.REVIEWED)
+        set_status(project, i, ReviewStatus.REVIEWED)
     assert panel.run_unreviewed() is False and "already reviewed" in panel.status.text()
     assert made == []
 

@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import preannotate_panel
-from core.types import ReviewStatus, TargetState
+from core.domain import ReviewStatus, TargetState
 from tests.gui.test_app_edit_undo import snapshot
 from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
 

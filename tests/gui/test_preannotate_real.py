@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import preannotate_panel
-from core.types import ModelVersion, ReviewStatus, TargetState
+from core.domain import ModelVersion, ReviewStatus, TargetState
 from tests.gui.test_preannotate_support import make_project, save_tiny_weights
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -51,7 +51,7 @@ def main_window_with(qtbot):
 
 
 def test_demo_project_unreviewed_images_get_proposals(qtbot, app_project_dir, main_window_with):
-    from core.project import Project
+    from core.store.project import Project
     from model.inference import default_weights_path
 
     project = Project.open(app_project_dir)

@@ -25,11 +25,12 @@ from app.image_panel import ImagePanel
 from app.rows import ImageRows
 from app.shortcuts import build_action
 from core.document import AnnotationDocument
-from core.types import Target
+from core.domain import Target
 
 # Imported here, not in the fake's methods: importing torch on a worker thread of a busy
 # machine can take longer than a test waits.
 from model.inference import Prediction, Predictor
+from tests._support.labels import add_target, set_sky_mask, set_split, set_status
 from widgets.image_list import ImageListWidget
 
 
@@ -257,7 +258,8 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list
 
 def make_project(root: Path, n_images: int = 3):
     """A real project with ``n_images`` new images; returns (project, image ids)."""
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     paths = write_images(root / "images", n_images)
     project = Project.create(root / "proj")
@@ -267,19 +269,19 @@ def make_project(root: Path, n_images: int = 3):
 
 def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
     """A project whose images are reviewed, with one accepted target each and a sky mask."""
-    from core.types import ReviewStatus, Split
+    from core.domain import ReviewStatus, Split
 
     project, ids = make_project(root, n_train + n_val)
     for k, image_id in enumerate(ids):
         x, y = 20 + 2 * k, 10 + k  # the bright pixel written by write_images
-        project.add_target(
+        add_target(project,
             image_id, Target(point=(x + 0.5, y + 0.5), box=(x - 1, y - 1, x + 2, y + 2))
         )
         sky = np.zeros((48, 64), dtype=bool)
         sky[:24] = True
-        project.set_sky_mask(image_id, sky)
-        project.set_split(image_id, Split.TRAIN if k < n_train else Split.VAL)
-        project.set_status(image_id, ReviewStatus.REVIEWED)
+        set_sky_mask(project, image_id, sky)
+        set_split(project, image_id, Split.TRAIN if k < n_train else Split.VAL)
+        set_status(project, image_id, ReviewStatus.REVIEWED)
     return project, ids
 
 

@@ -3,7 +3,7 @@ a message instead of failing."""
 
 from __future__ import annotations
 
-from core.project import Project
+from core.store.project import Project
 
 
 def test_read_only_project_title_and_refused_edit(main_window, app_project_dir, qtbot):

@@ -11,8 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from core.project import Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import add_target
 
 pytestmark = pytest.mark.timeout(120)
 NO_MOD = Qt.KeyboardModifier.NoModifier
@@ -246,7 +247,7 @@ def labelled_image_with_duplicates(w) -> int:
               for t in labels[:2]]  # fmt: skip
     w.project.propose(image.id, [proposal(5, 5, 0.85)], None)
     for t in on_top:  # labels drawn over proposals: stored as they would be
-        w.project.add_target(image.id, t)
+        add_target(w.project, image.id, t)
     w.reload_current()  # labels written straight through the project: re-read them
     return image.id
 

@@ -12,9 +12,10 @@ from PySide6.QtCore import Qt
 
 from app import noise_panel, review_queue
 from core.document import field_edit
+from core.domain import ReviewStatus, Source, Target, TargetState
 from core.edits import ImageField
 from core.image_query import ImageSort
-from core.types import ReviewStatus, Source, Target, TargetState
+from tests._support.labels import add_target, delete_targets, set_sky_mask, set_status
 from tests.gui.test_inspector_support import write_png
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,10 +34,10 @@ def scene(project, image_id: int, k: int) -> list[Target]:
     """Image k: three labels; proposals confirming label 1, scoring label 2 at 0.08, one unlabelled
     0.7 detection and k proposals near the 0.5 threshold; skies differing on rows 40-49."""
     for x, y in ((10, 10), (30, 30), (50, 50)):
-        project.add_target(image_id, Target(box=(x, y, x + 4, y + 4)))
+        add_target(project, image_id, Target(box=(x, y, x + 4, y + 4)))
     sky = np.zeros((100, 100), bool)
     sky[:40] = True
-    project.set_sky_mask(image_id, sky)
+    set_sky_mask(project, image_id, sky)
     spec = [(11, 10, 0.9), (30, 32, 0.08), (78, 78, 0.7)] + [(60 + 5 * j, 90, 0.45) for j in range(k)]
     props = [Target(box=(x, y, x + 4, y + 4), source=Source.MODEL, score=s, state=TargetState.PROPOSAL)
              for x, y, s in spec]  # fmt: skip
@@ -51,7 +52,8 @@ def window(qtbot, tmp_path):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import NewImage, Project
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     project = Project.create(tmp_path / "proj")
     img = np.full((100, 100), 50, np.uint8)
@@ -92,7 +94,7 @@ def test_sort_by_needs_attention_follows_the_rows(window) -> None:
 def test_next_by_attention_walks_the_unreviewed_rows(window) -> None:
     win, _, _, ids = window
     path = win.project.db_path
-    win.project.set_status(ids[1], ReviewStatus.REVIEWED)
+    set_status(win.project, ids[1], ReviewStatus.REVIEWED)
     expected = [r[0] for r in sql(path, "SELECT a.image_id FROM image_attention a JOIN images i ON "
                                   "i.id = a.image_id WHERE i.status != 'reviewed' "
                                   "ORDER BY a.score DESC, a.image_id")]  # fmt: skip
@@ -106,7 +108,7 @@ def test_next_by_attention_walks_the_unreviewed_rows(window) -> None:
 
 def test_rank_images_rescores_from_the_stored_labels(window) -> None:
     win, queue, _, ids = window
-    win.project.delete_targets(ids[0], [t.id for t in win.project.targets(ids[0], TargetState.ACCEPTED)])
+    delete_targets(win.project, ids[0], [t.id for t in win.project.targets(ids[0], TargetState.ACCEPTED)])
     win.actions_by_id["rank_attention"].trigger()
     queue.wait()
     # no target labels left on image 0: no target disputes, no near-threshold proposals (k = 0);
@@ -137,7 +139,7 @@ def test_noise_queue_one_key_answers_change_the_rows(qtbot, window) -> None:
     assert noise.current().dispute.kind.value == "sky"
     win.actions_by_id["noise_take_model"].trigger()  # M: the model's sky
     (blob,) = sql(path, "SELECT mask_png FROM regions WHERE image_id = ? AND state = 'accepted'", ids[0])[0]
-    from core.db import decode_mask
+    from core.store.db import decode_mask
 
     assert decode_mask(blob)[:50].all() and not decode_mask(blob)[50:].any()
     doubtful = noise.current().dispute

@@ -18,7 +18,8 @@ from app.image_list_model import ImageListModel
 from app.image_panel import ImagePanel
 from app.shortcuts import CheatSheetDialog, ShortcutTable
 from app.welcome import new_project_dialog
-from core.types import ImageInfo, ReviewStatus, Split
+from core.domain import ImageInfo, ReviewStatus, Split
+from tests._support.labels import set_status
 from widgets.canvas import IRCanvas
 from widgets.display_controls import DisplayControls
 from widgets.image_list import ImageRole
@@ -89,8 +90,8 @@ def test_export_cancelled_on_a_non_empty_folder_writes_nothing(main_window, qtbo
 def test_export_reviewed_images_only(main_window, qtbot, tmp_path):
     project = main_window.project
     infos = project.list_images()
-    project.set_status(infos[0].id, ReviewStatus.NEW)
-    project.set_status(infos[1].id, ReviewStatus.PRE_ANNOTATED)
+    set_status(project, infos[0].id, ReviewStatus.NEW)
+    set_status(project, infos[1].id, ReviewStatus.PRE_ANNOTATED)
     n_reviewed = len([i for i in project.list_images() if i.status == ReviewStatus.REVIEWED])
     for checked, out, expected in ((True, tmp_path / "a", n_reviewed),
                                    (False, tmp_path / "b", len(infos))):  # fmt: skip
@@ -128,7 +129,7 @@ def test_label_placer_never_lets_labels_overlap():
 
 
 def test_clustered_proposals_get_readable_labels(qtbot, monkeypatch):
-    from core.types import Source, Target, TargetState
+    from core.domain import Source, Target, TargetState
 
     canvas = IRCanvas()
     qtbot.addWidget(canvas)
@@ -334,8 +335,9 @@ def test_selected_row_details_are_readable(qtbot, monkeypatch):
 def test_list_counts_proposals_at_or_above_the_threshold(tmp_path):
     from types import SimpleNamespace
 
-    from core.project import NewImage, Project
-    from core.types import ImageAnnotation, Target, TargetState
+    from core.domain import ImageAnnotation, Target, TargetState
+    from core.store.new_image import NewImage
+    from core.store.project import Project
 
     proposals = [Target(point=(1.0, 1.0), box=(0, 0, 2, 2), state=TargetState.PROPOSAL,
                         score=0.01 * k) for k in range(100)]  # fmt: skip
@@ -356,7 +358,7 @@ def test_list_counts_proposals_at_or_above_the_threshold(tmp_path):
 
 
 def test_window_list_follows_the_threshold(main_window, qtbot):
-    from core.types import Source, Target, TargetState
+    from core.domain import Source, Target, TargetState
 
     actions = ImageActions(main_window)
     image_id = main_window.current_image_id

@@ -12,8 +12,9 @@ import pytest
 from PySide6.QtWidgets import QWidget
 
 from app.rows import subscribe_view
-from core.project import Project
-from core.types import Target
+from core.domain import Target
+from core.store.project import Project
+from tests._support.labels import add_target
 from widgets.image_list import ImageRole
 
 pytestmark = pytest.mark.timeout(120)
@@ -44,7 +45,7 @@ def write_outside(root: Path, image_id: int, n: int = 2) -> None:
     """Labels written by another writer than the window (a script, another process)."""
     with Project.open(root) as other:
         for k in range(n):
-            other.add_target(image_id, Target(point=(5.5 + 3 * k, 5.5), box=(4 + 3 * k, 4, 7 + 3 * k, 7)))
+            add_target(other, image_id, Target(point=(5.5 + 3 * k, 5.5), box=(4 + 3 * k, 4, 7 + 3 * k, 7)))
 
 
 def test_a_change_outside_the_document_updates_the_row_and_keeps_missing(main_window, app_project_dir):

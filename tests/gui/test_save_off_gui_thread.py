@@ -25,10 +25,12 @@ from PySide6.QtWidgets import QMessageBox
 
 from app import save_queue
 from app.save_queue import WriteState
+from core.domain import ReviewStatus, Target
 from core.errors import EditConflict
 from core.machine import MachineSettings
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Target
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import add_target, update_target
 
 ROOT = Path(__file__).resolve().parents[2]
 LAND_MS = 120_000  # generous: the machine is shared; nothing here is a timing claim
@@ -49,7 +51,7 @@ PG_PEER = textwrap.dedent(
     """
     import sys, time
     from sqlalchemy import text
-    from core import db
+    from core.store import db
     engine = db.make_engine(sys.argv[1], user="bob")
     with engine.begin() as conn:
         conn.execute(text("SET idle_in_transaction_session_timeout = 0"))
@@ -252,7 +254,7 @@ def test_an_undo_after_someone_elses_change_of_the_image_is_not_refused(window, 
     window.controller.add_target(32.0, 22.0)
     assert window.save_queue.flush(60)
     with Project.open(location, machine=MachineSettings("bob")) as bob:
-        theirs = bob.add_target(iid, Target(point=(5.0, 5.0), box=(4.0, 4.0, 7.0, 7.0)))
+        theirs = add_target(bob, iid, Target(point=(5.0, 5.0), box=(4.0, 4.0, 7.0, 7.0)))
     stack.undo()  # the window's document is one version behind: only the version is stale
     assert window.save_queue.flush(60)
     rows, log = stored(location, iid)
@@ -274,8 +276,8 @@ KILLED_WRITER = textwrap.dedent(
     from app.save_queue import SaveQueue
     from core.edits import AnnotationEdit, TargetChange
     from core.machine import MachineSettings
-    from core.project import Project
-    from core.types import Target
+    from core.store.project import Project
+    from core.domain import Target
     app = QCoreApplication([])
     queue = SaveQueue(Project.open(sys.argv[1], machine=MachineSettings("ann")))
     iid = int(sys.argv[2])
@@ -363,7 +365,7 @@ def test_a_save_refused_after_the_call_returned_keeps_the_step_marked(window, lo
     assert window.save_queue.flush(60)
     (mine,) = window.document.targets
     with Project.open(location, machine=MachineSettings("bob")) as bob:
-        bob.update_target(iid, replace(mine, point=(40.0, 40.0)))
+        update_target(bob, iid, replace(mine, point=(40.0, 40.0)))
     peer = Peer(location, iid)
     try:
         px, py = mine.point

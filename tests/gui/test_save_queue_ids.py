@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from app.save_queue import _translate
+from core.domain import Target
 from core.edits import AnnotationEdit, TargetChange
 from core.errors import ProjectError
-from core.types import Target
 
 
 def t(tid: int | None, x: float = 1.0) -> Target:

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from core.types import Target, TargetState
+from core.domain import Target, TargetState
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,7 +78,7 @@ def test_nudges_and_resizes_are_separate_undo_steps(main_window, app_project_dir
 def test_the_list_filter_is_reset_when_another_project_opens(main_window, app_project_dir, tmp_path):
     import shutil
 
-    from core.types import ReviewStatus
+    from core.domain import ReviewStatus
 
     w = main_window
     all_ids = w.list_model.ids()

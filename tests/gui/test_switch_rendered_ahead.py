@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.domain import TargetState
 from core.imageio import read_image
-from core.types import TargetState
 from widgets.canvas import IRCanvas
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialog
 
+from core.domain import ReviewStatus, Target
 from core.errors import EditConflict
 from core.machine import MachineSettings, os_user
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Target
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import add_target
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_open_server_project_live_refresh_and_conflict(window, server_project, q
 
     # Live: bob (another machine) adds a target to the open image; it shows here within 2 s.
     with Project.open(server_project, machine=MachineSettings("bob")) as bob:
-        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
+        add_target(bob, iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
         qtbot.waitUntil(lambda: len(window.document.targets) == 1, timeout=2000)
         assert "bob changed this image" in window.statusBar().currentMessage()
         assert window.list_model.info(iid).n_targets == 1
@@ -148,7 +150,7 @@ def test_own_claim_is_not_news_and_the_team_dock_follows_live_changes(window, se
     assert "changed this image" not in window.statusBar().currentMessage()
     assert f"held by {window.project.user}" in panel.holder_label.text()
     with Project.open(server_project, machine=MachineSettings("bob")) as bob:
-        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
+        add_target(bob, iid, Target(point=(5, 6), box=(4, 5, 7, 8)))
     qtbot.waitUntil(lambda: "last change by bob" in panel.holder_label.text(), timeout=3000)
     assert "bob changed this image" in window.statusBar().currentMessage()
 
@@ -159,7 +161,7 @@ def test_live_refresh_reconnects_after_losing_the_server(window, server_project,
     live.listener._conn.close()  # what a server restart does to the listening connection
     qtbot.waitUntil(lambda: "reconnecting" in window.statusBar().currentMessage(), timeout=3000)
     with Project.open(server_project, machine=MachineSettings("bob")) as bob:
-        bob.add_target(iid, Target(point=(5, 6), box=(4, 5, 7, 8)))  # made while not listening
+        add_target(bob, iid, Target(point=(5, 6), box=(4, 5, 7, 8)))  # made while not listening
     qtbot.waitUntil(lambda: len(window.document.targets) == 1, timeout=5000)
     assert live.timer.isActive() and live.timer.interval() == 500
 

@@ -15,7 +15,8 @@ from app import training_panel
 from app.comparison_view import ROWS
 from app.model_versions import SHIPPED_WEIGHTS
 from app.train_process import FINE_TUNE
-from core.types import ModelVersion, ReviewStatus, Split
+from core.domain import ModelVersion, ReviewStatus, Split
+from tests._support.labels import set_split, set_status
 from tests.gui.test_preannotate_support import (
     FakeWindow,
     fake_train_builder,
@@ -31,8 +32,8 @@ WAIT_MS = 30_000
 def setup(qtbot, tmp_path):
     project, ids = make_project(tmp_path, 5)
     for k, image_id in enumerate(ids):
-        project.set_split(image_id, Split.TRAIN if k < 4 else Split.VAL)
-        project.set_status(image_id, ReviewStatus.REVIEWED)
+        set_split(project, image_id, Split.TRAIN if k < 4 else Split.VAL)
+        set_status(project, image_id, ReviewStatus.REVIEWED)
     window = FakeWindow(project)
     qtbot.addWidget(window)
     training_panel.install(window)

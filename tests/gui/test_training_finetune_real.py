@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import training_panel
 from app.comparison_view import ROWS
-from core.project import Project
+from core.store.project import Project
 from tests._support.finetune import independent_figures, mini_project, mini_root, small_frames
 from tests.gui.test_preannotate_support import FakeWindow
 from tests.unit.test_effort import TOOL

@@ -22,8 +22,9 @@ from app.train_process import (
     new_run_dir,
     train_command,
 )
-from core.project import Project
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
+from core.store.project import Project
+from tests._support.labels import set_split, set_status
 from tests.gui.test_preannotate_support import (
     FakeWindow,
     fake_train_builder,
@@ -37,8 +38,8 @@ WAIT_MS = 30_000
 
 def _review(project, ids, split):
     for i in ids:
-        project.set_split(i, split)
-        project.set_status(i, ReviewStatus.REVIEWED)
+        set_split(project, i, split)
+        set_status(project, i, ReviewStatus.REVIEWED)
 
 
 @pytest.fixture

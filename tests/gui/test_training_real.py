@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import preannotate_panel, training_panel
-from core.types import TargetState
+from core.domain import TargetState
 from tests.gui.test_preannotate_support import TINY_TRAIN_FLAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -32,7 +32,7 @@ def window(qtbot, app_project_dir):
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from core.project import Project
+    from core.store.project import Project
     from model.inference import Predictor
 
     torch.set_num_threads(1)

@@ -7,7 +7,7 @@ import threading
 
 from PySide6.QtCore import Qt
 
-from core.project import Project
+from core.store.project import Project
 from tests.gui.test_app_edit_undo import Driver, free_spot, snapshot
 
 CTRL = Qt.KeyboardModifier.ControlModifier

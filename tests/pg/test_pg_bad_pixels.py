@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import sqlalchemy as sa
 
-from core import db
-from core.migrations import SORT_INDEXES
-from core.project import Project
+from core.store import db
+from core.store.migrations import SORT_INDEXES
+from core.store.project import Project
 from tests.unit.test_project import new
 
 

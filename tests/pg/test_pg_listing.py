@@ -8,10 +8,12 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from core.image_query import ImageQuery, natural_key
-from core.migrations import SORT_INDEXES
-from core.project import NewImage, Project
-from core.types import ReviewStatus
+from core.domain import ReviewStatus
+from core.image_query import ImageQuery
+from core.natural_order import natural_key
+from core.store.migrations import SORT_INDEXES
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before qtbot makes the QApplication
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)

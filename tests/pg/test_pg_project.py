@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import db
 from core.errors import ProjectError
-from core.location import as_url, project_arg, server_root
-from core.project import Project
+from core.store import db
+from core.store.location import as_url, project_arg, server_root
+from core.store.project import Project
 from tests.unit.test_project import new
 
 REPO = Path(__file__).resolve().parents[2]

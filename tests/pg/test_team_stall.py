@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import ImageAnnotation, ReviewStatus, Target
 from core.edits import AnnotationEdit, TargetChange
 from core.errors import ImageBusy, ProjectError
-from core.live import ChangeListener
 from core.machine import MachineSettings
-from core.project import Project
-from core.types import ImageAnnotation, ReviewStatus, Target
+from core.store.live import ChangeListener
+from core.store.project import Project
+from tests._support.labels import set_note
 from tests.unit.test_project import new
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,8 @@ PEER = textwrap.dedent(
     """
     import sys, time
     from sqlalchemy import text
-    from core import db
-    engine = db.make_engine(sys.argv[1])
+    from core.store.engine import make_engine
+    engine = make_engine(sys.argv[1])
     with engine.begin() as conn:
         conn.execute(text("SELECT id FROM images WHERE id = :i FOR UPDATE"), {"i": int(sys.argv[2])})
         print("locked", flush=True)
@@ -86,10 +87,11 @@ def test_poll_returns_at_the_first_change(pg_url) -> None:
             writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
                 import time
                 from core.machine import MachineSettings
-                from core.project import Project
+                from core.store.project import Project
+                from tests._support.labels import set_note
                 time.sleep(0.5)
                 with Project.open({pg_url!r}, machine=MachineSettings("ann")) as p:
-                    p.set_note({iid}, "seen")
+                    set_note(p, {iid}, "seen")
                 """)], cwd=ROOT)  # fmt: skip
             started = time.monotonic()
             heard = listener.poll(timeout=120)
@@ -121,12 +123,12 @@ def test_live_refresh_catches_up_after_a_server_restart(tmp_path: Path) -> None:
                                 "-l", str(server.base / "server.log"), "-m", "fast", "-w",
                                 "-t", "60", "restart")  # fmt: skip
                 assert r.returncode == 0, r.stderr
-                ann.set_note(iid, "made while nobody listened")
+                set_note(ann, iid, "made while nobody listened")
                 with pytest.raises(ProjectError, match="lost the live connection"):
                     listener.poll(timeout=1.0)
                 caught_up = listener.reconnect()  # what happened meanwhile, from the edit log
                 assert [(c.image_id, c.author) for c in caught_up] == [(iid, "ann")]
-                ann.set_note(iid, "after the restart")
+                set_note(ann, iid, "after the restart")
                 heard = listener.poll(timeout=10.0)
                 assert [(c.image_id, c.author) for c in heard] == [(iid, "ann")]
             finally:

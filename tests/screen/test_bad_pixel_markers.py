@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from core.badpixels import clean_frame, inject_bad_pixels
-from core.importer import import_images
-from core.project import Project
+from core.services.importer import import_images
+from core.store.project import Project
 from tests.screen.conftest import write_image
 
 MARKER_RGB = np.array([255, 59, 48])  # README: "a small red x"

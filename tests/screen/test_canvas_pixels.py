@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.importer import import_images
-from core.project import Project
+from core.services.importer import import_images
+from core.store.project import Project
 from tests.screen.conftest import test_pattern, write_image
 from tests.screen.harness import compare_canvas, luminance
 

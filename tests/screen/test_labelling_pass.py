@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core.importer import import_images
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.services.importer import import_images
+from core.store.project import Project
+from tests._support.labels import replace_proposals
 from tests.screen.conftest import write_image
 
 H, W = 240, 320
@@ -39,7 +40,7 @@ def blob_project(tmp_path: Path) -> Path:
                    source=Source.MODEL, state=TargetState.PROPOSAL, score=s)
             for (x, y), s in PROPOSALS
         ]  # fmt: skip
-        project.replace_proposals(info.id, proposals, None)
+        replace_proposals(project, info.id, proposals, None)
     return root
 
 

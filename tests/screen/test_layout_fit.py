@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from app.layout_probe import LAYOUT_ENV
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import replace_proposals
 from tests.screen.conftest import SWITCH
 from tests.screen.harness import APT_LINE, AppUnderTest, XServer, missing_tools
 
@@ -40,7 +41,7 @@ def review_project(demo_project_dir: Path, tmp_path: Path) -> Path:
                        source=Source.MODEL, score=0.9 - 0.1 * k, state=TargetState.PROPOSAL)
                 for k in range(4)
             ]  # fmt: skip
-            project.replace_proposals(info.id, proposals, None)
+            replace_proposals(project, info.id, proposals, None)
     return root
 
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.importer import import_images
-from core.project import Project
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
+from core.services.importer import import_images
+from core.store.project import Project
+from tests._support.labels import add_target
 from tests.screen.conftest import write_image
 
 H, W = 240, 320
@@ -49,7 +50,7 @@ def review_project(tmp_path: Path) -> Path:
         project.propose(a.id, [box_target(*p, TargetState.PROPOSAL) for p in A_PROPOSALS], None)
         project.propose(b.id, [box_target(*p, TargetState.PROPOSAL) for p in B_PROPOSALS], None)
         for x, y in B_LABELS:  # hand labels drawn after the pre-annotation, one on a proposal
-            project.add_target(b.id, box_target(x, y, None, TargetState.ACCEPTED))
+            add_target(project, b.id, box_target(x, y, None, TargetState.ACCEPTED))
     return root
 
 

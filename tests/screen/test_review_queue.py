@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import add_target, set_status
 from tests.screen.conftest import test_pattern, write_image
 
 HIT_RGB = np.array([255, 176, 0])  # app/noise_panel.py HIT_COLOR
@@ -38,7 +40,7 @@ def scene(project: Project, image_id: int, k: int) -> None:
     """Labels at (10, 10) (confirmed), (30, 30) (scored 0.08), (50, 50) (nothing near it); an
     unlabelled 0.7 detection at (78, 78); k proposals near 0.5; skies that agree."""
     for x, y in ((10, 10), (30, 30), (50, 50)):
-        project.add_target(image_id, Target(box=(x, y, x + 4, y + 4)))
+        add_target(project, image_id, Target(box=(x, y, x + 4, y + 4)))
     spec = [(11, 10, 0.9), (30, 32, 0.08), (78, 78, 0.7)] + [(60 + 5 * j, 90, 0.45) for j in range(k)]
     project.propose(image_id, [Target(box=(x, y, x + 4, y + 4), source=Source.MODEL, score=s,
                                       state=TargetState.PROPOSAL) for x, y, s in spec], None)  # fmt: skip
@@ -57,7 +59,7 @@ def test_noise_queue_and_next_by_attention_on_screen(run_app, tmp_path: Path):
         for k, info in enumerate(infos):
             scene(project, info.id, [1, 0, 0, 3][k])
             if info.name.endswith("_rev"):
-                project.set_status(info.id, ReviewStatus.REVIEWED)
+                set_status(project, info.id, ReviewStatus.REVIEWED)
     db = root / "project.sqlite"
     ids = {i.name: i.id for i in infos}
 

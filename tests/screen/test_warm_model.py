@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.importer import import_images
-from core.project import Project
+from core.services.importer import import_images
+from core.store.project import Project
 from tests.screen.conftest import test_pattern, write_image
 
 PREANNOTATE_KEY = "ctrl+shift+p"  # app/preannotate_panel.py: Pre-annotate Current Image

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.domain import Target
 from core.target_library import TargetLibrary, TargetPatch
-from core.types import Target
 
 
 def patch_library(seed: int = 0, n: int = 24, sizes: tuple[int, int] = (2, 5)) -> TargetLibrary:

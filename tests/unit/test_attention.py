@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core import attention as att
-from core.types import Source, Target, TargetState
+from core.domain import Source, Target, TargetState
 
 
 def label(x0: float, y0: float, tid: int) -> Target:

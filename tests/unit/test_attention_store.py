@@ -1,4 +1,4 @@
-"""core.attention_store on a real project file: the schema step, stored attention, the order of
+"""core.store.attention_store on a real project file: the schema step, stored attention, the order of
 "next by attention", the noise finder's verdicts and fixes, all read back with sqlite3."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from core import attention as att
-from core import db
-from core.attention_store import accept_model_edit, second_look_edit
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Source, Target, TargetState
+from core.domain import ReviewStatus, Source, Target, TargetState
+from core.store import db
+from core.store.attention_store import accept_model_edit, second_look_edit
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import add_target, delete_targets, set_sky_mask, set_status
 
 W = H = 100
 
@@ -36,10 +38,10 @@ def labelled(project: Project, image_id: int) -> None:
     """The scene of tests/unit/test_attention.py: three labels, four proposals, skies that differ
     on rows 40-49 (10 % of the frame)."""
     for x, y in ((10, 10), (30, 30), (50, 50)):
-        project.add_target(image_id, Target(box=(x, y, x + 4, y + 4)))
+        add_target(project, image_id, Target(box=(x, y, x + 4, y + 4)))
     sky = np.zeros((H, W), bool)
     sky[:40] = True
-    project.set_sky_mask(image_id, sky)
+    set_sky_mask(project, image_id, sky)
     proposed = np.zeros((H, W), bool)
     proposed[:50] = True
     props = [Target(box=(x, y, x + 4, y + 4), source=Source.MODEL, score=s, state=TargetState.PROPOSAL)
@@ -84,7 +86,7 @@ def test_record_attention_stores_the_hand_derived_score(project: Project) -> Non
                        "sky uncertain 12 %, 1 proposal near threshold", 0.12, 0.5)]  # fmt: skip
     assert a.score == pytest.approx(9.4)
     # ranking again (no model) keeps the stored sky uncertainty and threshold
-    project.delete_targets(info.id, [t.id for t in project.targets(info.id, TargetState.ACCEPTED)][:1])
+    delete_targets(project, info.id, [t.id for t in project.targets(info.id, TargetState.ACCEPTED)][:1])
     assert project.rank_images(operating=0.9) == 1
     # the deleted label at (12, 12) was what the 0.9 detection confirmed; that detection was
     # never stored as a proposal (it duplicated the label: core/duplicates), so no unlabelled
@@ -102,7 +104,7 @@ def test_next_by_attention_follows_the_stored_order(project: Project) -> None:
                     scores.items())  # fmt: skip
     con.commit()
     con.close()
-    project.set_status(ids[3], ReviewStatus.REVIEWED)
+    set_status(project, ids[3], ReviewStatus.REVIEWED)
     expected = [r[0] for r in rows(
         project.db_path, "SELECT a.image_id FROM image_attention a JOIN images i ON i.id = a.image_id "
         "WHERE i.status != 'reviewed' ORDER BY a.score DESC, a.image_id")]  # fmt: skip
@@ -130,11 +132,11 @@ def test_verdicts_hide_disputes_and_are_stored(project: Project) -> None:
     assert found[0].key not in {d.key for d in project.label_disputes(info.id, operating=0.5)}
     # the queue is over reviewed images only, with a model result
     (bare,) = project.add_images([new("never_predicted")])
-    project.add_target(bare.id, Target(box=(5, 5, 9, 9)))
-    project.set_status(bare.id, ReviewStatus.REVIEWED)
+    add_target(project, bare.id, Target(box=(5, 5, 9, 9)))
+    set_status(project, bare.id, ReviewStatus.REVIEWED)
     assert project.label_disputes(bare.id, operating=0.5) == []
     assert project.noise_queue(operating=0.5) == []
-    project.set_status(info.id, ReviewStatus.REVIEWED)
+    set_status(project, info.id, ReviewStatus.REVIEWED)
     assert len(project.noise_queue(operating=0.5)) == 3
 
 
@@ -189,7 +191,7 @@ def test_a_stale_dispute_is_refused_and_changes_nothing(project: Project) -> Non
     (info,) = project.add_images([new("a")])
     labelled(project, info.id)
     doubtful = next(d for d in project.label_disputes(info.id, 0.5) if d.kind is att.DisputeKind.DOUBTFUL)
-    project.delete_targets(info.id, [doubtful.target_id])  # someone else removed the label meanwhile
+    delete_targets(project, info.id, [doubtful.target_id])  # someone else removed the label meanwhile
     before = rows(project.db_path, "SELECT id, state FROM targets ORDER BY id")
     with pytest.raises(ProjectError, match="no longer exists; refresh the queue"):
         accept_model_edit(project.labels(info.id), doubtful)

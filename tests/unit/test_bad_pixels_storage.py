@@ -15,12 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from app.proposals import predict_proposal, store_proposal
-from core import db
 from core.badpixels import inject_bad_pixels
+from core.domain import ReviewStatus
 from core.errors import ProjectError
-from core.migrations import MIGRATIONS
-from core.project import NewImage, Project
-from core.types import ReviewStatus
+from core.store import db
+from core.store.migrations import MIGRATIONS
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 
 def frame() -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +59,7 @@ def predictor(tmp_path_factory):
 
 
 def stored_rows(project: Project, image_id: int) -> bytes | None:
-    """The image's bad_pixels column, read with plain SQL (not through core.project)."""
+    """The image's bad_pixels column, read with plain SQL (not through core.store.project)."""
     url = project.url or f"sqlite:///{project.root / 'project.sqlite'}"
     engine = sa.create_engine(url)
     try:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.bagcp import BagcpConfig, BagcpError, synthesize
+from core.domain import Source, Target, TargetState
 from core.target_library import TargetLibrary
-from core.types import Source, Target, TargetState
 from tests.unit._bagcp_helpers import full_mask, patch_library, scene, touches, wavy_sky
 
 H, W = 128, 160

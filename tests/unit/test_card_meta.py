@@ -14,9 +14,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from core.domain import ImageAnnotation, Target
 from core.formats.densesirst import bbox_xml, write_sample, write_split
 from core.imageio import encode_png
-from core.types import ImageAnnotation, Target
 from model.card_meta import merged_sky, refreshed, rewrite_metadata, tensor_bytes
 from model.checkpoint import read_metadata, save_weights
 from model.config import preset

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.document import AnnotationDocument, field_edit
+from core.domain import ImageAnnotation, ReviewStatus, Target, TargetMask, TargetState
 from core.edits import AnnotationEdit, ImageField
-from core.project import Project
-from core.types import ImageAnnotation, ReviewStatus, Target, TargetMask, TargetState
+from core.store.project import Project
 from tests.unit.test_project import new
 
 H, W, N_IMAGES = 30, 40, 3  # the size tests.unit.test_project.new declares

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.document import AnnotationDocument
+from core.domain import ImageAnnotation, Source, Target, TargetState
 from core.duplicates import is_duplicate, split_duplicates
-from core.project import Project
-from core.types import ImageAnnotation, Source, Target, TargetState
+from core.store.project import Project
+from tests._support.labels import add_target
 from tests.unit.test_project import new
 
 PROP = TargetState.PROPOSAL
@@ -97,7 +98,7 @@ def test_accept_edit_rejects_duplicates_in_one_step(project):
     image_id = project.list_images()[0].id
     for t in (box(10.5, 10.5, 13.5, 13.5, 0.9, PROP), box(30, 20, 33, 23, 0.8, PROP),
               box(30.5, 20, 33.5, 23, 0.7, PROP)):
-        project.add_target(image_id, t)
+        add_target(project, image_id, t)
     doc = AnnotationDocument(project)
     doc.load(image_id)
     ids = [t.id for t in doc.targets if t.state == PROP]

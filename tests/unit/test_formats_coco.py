@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.domain import Split, Target, TargetMask, TargetState
 from core.errors import FormatError
-from core.exporter import export_project
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
 from core.formats.coco import read_coco, split_from_name
-from core.importer import import_coco
-from core.project import Project
-from core.types import Split, Target, TargetMask, TargetState
+from core.services.exporter import export_project
+from core.services.importer import import_coco
+from core.store.project import Project
+from tests._support.labels import replace_proposals
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_proposals_are_not_exported(demo_project_dir: Path, tmp_path: Path) -> N
     shutil.copytree(demo_project_dir, root)
     with Project.open(root) as project:
         info = project.find_image("demo-11")
-        project.replace_proposals(
+        replace_proposals(project,
             info.id, [Target(box=(5, 5, 8, 8), state=TargetState.PROPOSAL)], None
         )
         export_project(project, tmp_path / "out", "coco", split=Split.UNASSIGNED)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core import imageio
+from core.domain import ImageAnnotation, Target, TargetMask
 from core.errors import FormatError, ImageReadError
 from core.formats import densesirst as ds
 from core.formats._pairing import pair_points_boxes
-from core.types import ImageAnnotation, Target, TargetMask
 
 W, H = 48, 32
 

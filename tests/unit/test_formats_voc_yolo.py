@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from defusedxml import ElementTree
 
-from core.exporter import export_project
+from core.domain import Split
 from core.formats.voc import voc_box
 from core.formats.yolo import label_line, parse_label_line
-from core.project import Project
-from core.types import Split
+from core.services.exporter import export_project
+from core.store.project import Project
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from core.inspect import (
+from core.domain import ImageAnnotation, Target, TargetMask, TargetState
+from core.services.inspection import (
     FA,
     MISS,
     NON_SKY,
@@ -34,7 +35,6 @@ from core.inspect import (
     summarize,
     target_peak,
 )
-from core.types import ImageAnnotation, Target, TargetMask, TargetState
 
 BOX_A = (4.0, 4.0, 6.0, 6.0)
 BOX_B = (4.0, 14.0, 6.0, 16.0)

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.exporter import export_project
+from core.domain import ImageAnnotation, Target, TargetMask
 from core.formats import densesirst as ds
 from core.formats._pairing import pair_points_boxes
 from core.formats._polygons import polygons_to_mask
-from core.importer import import_densesirst
-from core.project import Project
-from core.types import ImageAnnotation, Target, TargetMask
+from core.services.exporter import export_project
+from core.services.importer import import_densesirst
+from core.store.project import Project
+from tests._support.labels import set_status
 
 
 def _reference_fill(ring: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -127,7 +128,7 @@ def test_reviewed_only_export(offset_source, tmp_path: Path) -> None:
         info = project.list_images()[0]
         report = export_project(project, tmp_path / "a", "coco", reviewed_only=True)
         assert report.exported == 1
-        project.set_status(info.id, "new")
+        set_status(project, info.id, "new")
         report = export_project(project, tmp_path / "b", "coco", reviewed_only=True)
         assert report.exported == 0
     doc = json.loads((tmp_path / "a" / "annotations" / "instances_train.json").read_text())

@@ -1,9 +1,13 @@
 """Layer rules (docs/architecture.md): every module imports with the forbidden layers absent.
 
-core/ never imports Qt, torch or the upper layers; model/ never imports Qt, widgets or app;
-widgets/ never imports torch, SQLAlchemy, core.project / core.db, model or app. Each package is
-imported in a fresh interpreter where a sys.meta_path finder makes the forbidden names raise
-ImportError. Modules are discovered by walking the folders, so new files are covered at once.
+core/ never imports Qt, torch or the upper layers; model/ never imports Qt, widgets, app, the
+database (SQLAlchemy, core.store: it reads projects through core.services); widgets/ never
+imports torch, SQLAlchemy, core.store / core.services, model or app. Inside core/ (ADR 0025) the
+values (every module outside core/store and core/services) import neither SQLAlchemy nor the
+store nor the services, and the store (core/store) never imports the services. Each package or
+layer is imported in a fresh interpreter where a sys.meta_path finder makes the forbidden names
+raise ImportError. Modules are discovered by walking the folders, so new files are covered at
+once.
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 QT = ["PySide6", "shiboken6", "pyqtgraph"]
 BLOCKED = {
     "core": [*QT, "torch", "torchvision", "model", "widgets", "app"],
-    "model": [*QT, "widgets", "app"],
-    "widgets": ["torch", "torchvision", "sqlalchemy", "core.project", "core.db", "model", "app"],
+    "model": [*QT, "widgets", "app", "sqlalchemy", "core.store"],
+    "widgets": ["torch", "torchvision", "sqlalchemy", "core.store", "core.services", "model", "app"],
+}
+# The three layers of core/ (ADR 0025): layer -> (its modules' prefix test, forbidden names).
+CORE_UPPER = ("core.store", "core.services")
+CORE_LAYERS = {
+    "values": (lambda m: not m.startswith(CORE_UPPER), ["sqlalchemy", *CORE_UPPER]),
+    "store": (lambda m: m.startswith("core.store"), ["core.services"]),
 }
 
 HARNESS = r"""
@@ -121,3 +131,47 @@ def test_no_function_level_import_crosses_a_layer(package: str) -> None:
             if any(name == b or name.startswith(b + ".") for b in BLOCKED[package]):
                 bad.append(f"{path.relative_to(REPO)}: {name}")
     assert bad == []
+
+
+def core_layer(layer: str) -> list[str]:
+    member, _ = CORE_LAYERS[layer]
+    return [m for m in discover(REPO / "core", REPO) if member(m)]
+
+
+def test_core_layers_partition_core() -> None:
+    values, store = core_layer("values"), core_layer("store")
+    assert {"core.domain", "core.edits", "core.geometry", "core.maskcodec"} <= set(values)
+    assert {"core.store.db", "core.store.edit_store", "core.store.project"} <= set(store)
+    services = [m for m in discover(REPO / "core", REPO) if m.startswith("core.services")]
+    assert {"core.services.importer", "core.services.training_data"} <= set(services)
+    assert len(values) + len(store) + len(services) == len(discover(REPO / "core", REPO))
+
+
+@pytest.mark.parametrize("layer", sorted(CORE_LAYERS))
+def test_core_layer_imports_without_upper_layers(layer: str) -> None:
+    blocked = CORE_LAYERS[layer][1]
+    failures = import_all(core_layer(layer), blocked, REPO)
+    assert not failures, "\n".join(f"--- {m}\n{tb}" for m, tb in failures.items())
+    bad = []
+    for name in core_layer(layer):
+        path = REPO / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = REPO / name.replace(".", "/") / "__init__.py"
+        for imported in _imported_names(path):
+            if any(imported == b or imported.startswith(b + ".") for b in blocked):
+                bad.append(f"{path.relative_to(REPO)}: {imported}")
+    assert bad == []
+
+
+def test_core_layer_harness_catches_a_value_importing_the_store(tmp_path: Path) -> None:
+    """The rule is real: a value module reaching into the store fails in the fresh interpreter."""
+    core = tmp_path / "core"
+    (core / "store").mkdir(parents=True)
+    (core / "__init__.py").write_text("")
+    (core / "store" / "__init__.py").write_text("")
+    (core / "store" / "db.py").write_text("X = 1\n")
+    (core / "values_ok.py").write_text("import json\n")
+    (core / "values_bad.py").write_text("from core.store import db\n")
+    failures = import_all(["core.values_ok", "core.values_bad"], CORE_LAYERS["values"][1], tmp_path)
+    assert list(failures) == ["core.values_bad"]
+    assert "layer rule: 'core.store'" in failures["core.values_bad"]

@@ -7,10 +7,12 @@ import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
-from core import db
-from core.image_query import ImageQuery, ImageSort, natural_key
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Split
+from core.domain import ReviewStatus, Split
+from core.image_query import ImageQuery, ImageSort
+from core.natural_order import natural_key
+from core.store import db
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 HEADER = SimpleNamespace(width=8, height=6, bit_depth=8, channels=1)
 # Import order on purpose not the natural order.

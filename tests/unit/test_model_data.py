@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.types import ImageAnnotation, Target
+from core.domain import ImageAnnotation, Target
 from model.data import SKY_IGNORE, CropSampler, clip_boxes, make_sample
 from model.frames import prepare_image
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.domain import Source, TargetState
 from core.errors import CheckpointError
-from core.types import Source, TargetState
 from model.checkpoint import build_from_weights, load_state, read_metadata
 from model.data import CropSampler, Sample
 from model.inference import Predictor

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from core.project import Project
+from core.store.project import Project
 from tests.unit.test_project import new
 
 HOLD = textwrap.dedent(

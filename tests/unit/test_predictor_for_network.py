@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.types import ImageAnnotation, Target
+from core.domain import ImageAnnotation, Target
 from model.checkpoint import save_weights
 from model.config import preset
 from model.data import make_sample

@@ -1,4 +1,4 @@
-"""core.project: round trips, undo-style delete/restore, batch atomicity, listing, sky, models."""
+"""core.store.project: round trips, undo-style delete/restore, batch atomicity, listing, sky, models."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import db
-from core.errors import ProjectError
-from core.project import NewImage, Project
-from core.types import (
+from core.domain import (
     ImageAnnotation,
     ModelVersion,
     ReviewStatus,
@@ -20,6 +17,22 @@ from core.types import (
     Target,
     TargetMask,
     TargetState,
+)
+from core.errors import ProjectError
+from core.store import db
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import (
+    add_target,
+    delete_targets,
+    replace_proposals,
+    restore_targets,
+    set_note,
+    set_sky_mask,
+    set_split,
+    set_status,
+    set_target_states,
+    update_target,
 )
 
 W, H = 40, 30
@@ -85,7 +98,7 @@ def test_round_trip_every_field_survives_reopen(tmp_path: Path) -> None:
                 header=header(bit_depth=16, channels=3)),
             new("b", tmp_path / "outside" / "b.png"),
         ])  # fmt: skip
-        p.set_note(added[0].id, "hot pixel top-left")
+        set_note(p, added[0].id, "hot pixel top-left")
         image_id = added[0].id
     with Project.open(root) as p:
         info = p.get_image(image_id)
@@ -119,43 +132,43 @@ def test_delete_then_restore_gives_identical_targets_and_ids(project: Project) -
     ].id
     before = project.targets(image_id)
     victims = [before[0].id, before[2].id]
-    deleted = project.delete_targets(image_id, victims)
+    deleted = delete_targets(project, image_id, victims)
     assert [t.id for t in deleted] == victims
     assert deleted[1].mask is not None and deleted[1] == before[2]
     assert [t.id for t in project.targets(image_id)] == [before[1].id, before[3].id]
-    project.restore_targets(image_id, deleted)
+    restore_targets(project, image_id, deleted)
     assert project.targets(image_id) == before
     with pytest.raises(ProjectError, match="exists already"):
-        project.restore_targets(image_id, deleted)
+        restore_targets(project, image_id, deleted)
     assert project.targets(image_id) == before  # the failed restore changed nothing
 
 
 def test_add_target_never_reuses_an_id(project: Project) -> None:
     image_id = project.add_images([new("a")])[0].id
-    t = project.add_target(image_id, Target(point=(5, 6), id=77))
+    t = add_target(project, image_id, Target(point=(5, 6), id=77))
     assert t.id not in (None, 77) and project.targets(image_id) == [t]
-    project.delete_targets(image_id, [t.id])  # the newest id is freed: SQLite would reuse it
-    t2 = project.add_target(image_id, Target(point=(7, 8)))
+    delete_targets(project, image_id, [t.id])  # the newest id is freed: SQLite would reuse it
+    t2 = add_target(project, image_id, Target(point=(7, 8)))
     assert t2.id > t.id
     with pytest.raises(ProjectError, match="no image with id"):
-        project.add_target(999, Target(point=(1, 1)))
+        add_target(project, 999, Target(point=(1, 1)))
 
 
 def test_update_target_and_states(project: Project) -> None:
     image_id = project.add_images([new("a")])[0].id
-    t = project.add_target(image_id, Target(point=(5, 6), state=TargetState.PROPOSAL, score=0.4))
+    t = add_target(project, image_id, Target(point=(5, 6), state=TargetState.PROPOSAL, score=0.4))
     t.point, t.box = (5.5, 6.5), (4.0, 5.0, 7.0, 8.0)
     t.mask = TargetMask(4, 5, np.eye(3, dtype=bool))
-    project.update_target(image_id, t)
+    update_target(project, image_id, t)
     assert project.targets(image_id) == [t]
-    project.set_target_states(image_id, [t.id], TargetState.ACCEPTED)
+    set_target_states(project, image_id, [t.id], TargetState.ACCEPTED)
     assert project.targets(image_id, TargetState.ACCEPTED)[0].state == TargetState.ACCEPTED
     assert project.targets(image_id, TargetState.PROPOSAL) == []
-    project.delete_targets(image_id, [t.id])
+    delete_targets(project, image_id, [t.id])
     with pytest.raises(ProjectError, match="no longer exists"):
-        project.update_target(image_id, t)
+        update_target(project, image_id, t)
     with pytest.raises(ProjectError, match="id is None"):
-        project.update_target(image_id, Target(point=(1, 1)))
+        update_target(project, image_id, Target(point=(1, 1)))
 
 
 class Boom(RuntimeError):
@@ -256,7 +269,7 @@ def test_replace_proposals_swaps_only_proposals(project: Project) -> None:
     )
     sky = np.zeros((H, W), bool)
     sky[:10] = True
-    first = project.replace_proposals(
+    first = replace_proposals(project,
         fresh.id, [Target(point=(2, 2), source=Source.MODEL)], sky, mv.id
     )
     assert [t.state for t in first] == [TargetState.PROPOSAL] and first[0].id is not None
@@ -264,19 +277,19 @@ def test_replace_proposals_swaps_only_proposals(project: Project) -> None:
     assert np.array_equal(project.sky_mask(fresh.id, TargetState.PROPOSAL), sky)
     assert project.sky_mask(fresh.id) is None  # the proposal is not the accepted sky
     second = [Target(point=(3, 3), score=0.9), Target(point=(4, 4), score=0.7)]
-    project.replace_proposals(fresh.id, second, None)
+    replace_proposals(project, fresh.id, second, None)
     assert [t.point for t in project.targets(fresh.id, TargetState.PROPOSAL)] == [
         (3.0, 3.0),
         (4.0, 4.0),
     ]
     assert project.sky_mask(fresh.id, TargetState.PROPOSAL) is None
-    project.replace_proposals(reviewed.id, second, sky)
+    replace_proposals(project, reviewed.id, second, sky)
     info = project.get_image(reviewed.id)
     assert (info.status, info.n_targets, info.n_proposals) == (ReviewStatus.REVIEWED, 1, 2)
     with pytest.raises(ProjectError, match="shape"):
-        project.replace_proposals(reviewed.id, [], np.zeros((2, 2), bool))
+        replace_proposals(project, reviewed.id, [], np.zeros((2, 2), bool))
     with pytest.raises(ProjectError, match="no model version with id 999"):
-        project.replace_proposals(reviewed.id, [], None, model_version_id=999)
+        replace_proposals(project, reviewed.id, [], None, model_version_id=999)
     assert project.get_image(reviewed.id).n_proposals == 2  # failed calls changed nothing
 
 
@@ -284,28 +297,28 @@ def test_sky_mask_set_replace_remove(project: Project) -> None:
     image_id = project.add_images([new("a")])[0].id
     assert project.sky_mask(image_id) is None
     sky = np.random.default_rng(5).random((H, W)) > 0.3
-    project.set_sky_mask(image_id, sky)
+    set_sky_mask(project, image_id, sky)
     got = project.sky_mask(image_id)
     got[:] = False  # a fresh array: editing it must not touch the stored mask
     assert np.array_equal(project.sky_mask(image_id), sky)
-    project.set_sky_mask(image_id, ~sky, source=Source.MODEL)
+    set_sky_mask(project, image_id, ~sky, source=Source.MODEL)
     assert np.array_equal(project.sky_mask(image_id), ~sky)
     assert project.stats(check_files=False).n_with_sky == 1
-    project.set_sky_mask(image_id, None)
+    set_sky_mask(project, image_id, None)
     assert project.sky_mask(image_id) is None and project.annotation(image_id).sky is None
     with pytest.raises(ProjectError, match="shape"):
-        project.set_sky_mask(image_id, np.zeros((W, H), bool))
+        set_sky_mask(project, image_id, np.zeros((W, H), bool))
 
 
 def test_status_split_note_and_unknown_image(project: Project) -> None:
     image_id = project.add_images([new("a")])[0].id
-    project.set_status(image_id, ReviewStatus.REVIEWED)
-    project.set_split(image_id, "val")
-    project.set_note(image_id, "check later")
+    set_status(project, image_id, ReviewStatus.REVIEWED)
+    set_split(project, image_id, "val")
+    set_note(project, image_id, "check later")
     info = project.get_image(image_id)
     assert (info.status, info.split, info.note) == (ReviewStatus.REVIEWED, Split.VAL, "check later")
     with pytest.raises(ProjectError, match="no image with id 42"):
-        project.set_status(42, ReviewStatus.NEW)
+        set_status(project, 42, ReviewStatus.NEW)
     with pytest.raises(ProjectError, match="no image with id 42"):
         project.get_image(42)
     assert project.find_image("nope") is None

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ModelVersion, ReviewStatus, Split, Target, TargetState
+from core.domain import ImageAnnotation, ModelVersion, ReviewStatus, Split, Target, TargetState
+from core.store.new_image import NewImage
+from core.store.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""core.project: opening, schema migrations, refusal of newer / foreign / corrupt databases."""
+"""core.store.project: opening, schema migrations, refusal of newer / foreign / corrupt databases."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import db
+from core.domain import Target, TargetMask, TargetState
 from core.errors import ProjectError
-from core.project import Project
-from core.types import Target, TargetMask, TargetState
+from core.store import db
+from core.store.project import Project
+from tests._support.labels import (
+    add_target,
+    delete_targets,
+    replace_proposals,
+    set_note,
+    set_sky_mask,
+)
 
 # The schema as SIRST Studio v1 wrote it: no images.note, no regions.model_version_id,
 # no (split, status) index.
@@ -92,8 +99,8 @@ def test_v1_project_is_upgraded_on_open(tmp_path: Path) -> None:
             Target(point=(2, 3), box=(1, 2, 4, 4), mask=TargetMask(1, 2, tmask), id=5)
         ]
         assert np.array_equal(ann.sky, sky)
-        p.set_note(1, "upgraded")  # the v2 column works
-        p.replace_proposals(1, [Target(point=(1, 1))], ~sky, model_version_id=None)
+        set_note(p, 1, "upgraded")  # the v2 column works
+        replace_proposals(p, 1, [Target(point=(1, 1))], ~sky, model_version_id=None)
         assert np.array_equal(p.sky_mask(1, TargetState.PROPOSAL), ~sky)
     db_path = root / "project.sqlite"
     assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 7
@@ -237,10 +244,10 @@ def test_v2_project_gets_ids_that_are_never_reused(tmp_path: Path) -> None:
         assert got[0].mask == TargetMask(1, 2, tmask) and got[1].score == 0.7
         assert np.array_equal(p.sky_mask(1), sky)
         # The newest target deleted: plain SQLite would hand id 9 out again.
-        p.delete_targets(1, [9])
-        assert p.add_target(1, Target(point=(3, 3))).id == 10
-        p.set_sky_mask(1, ~sky)
-        p.set_sky_mask(1, sky)
+        delete_targets(p, 1, [9])
+        assert add_target(p, 1, Target(point=(3, 3))).id == 10
+        set_sky_mask(p, 1, ~sky)
+        set_sky_mask(p, 1, sky)
     assert pragma(db_path, "user_version") == db.SCHEMA_VERSION == 7
     for table in ("targets", "regions"):
         assert "AUTOINCREMENT" in sql_of(db_path, table)

@@ -8,8 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.project import NewImage, Project
-from core.types import ImageAnnotation, ReviewStatus, Target, TargetState
+from core.domain import ImageAnnotation, ReviewStatus, Target, TargetState
+from core.store.new_image import NewImage
+from core.store.project import Project
+from tests._support.labels import add_target, replace_proposals, set_target_states
 
 N_IMPORT = 40  # images the worker imports, one small batch at a time
 N_EDITS = 60  # targets the "GUI" thread adds while the worker runs
@@ -38,7 +40,7 @@ def test_two_threads_share_one_project(tmp_path: Path) -> None:
                 start.wait()
                 for i in range(0, N_IMPORT, 2):
                     project.add_images([_item(i), _item(i + 1)])
-                    project.replace_proposals(
+                    replace_proposals(project,
                         gui_image, [Target(point=(1, 1))], np.ones((24, 32), bool)
                     )
             except BaseException as exc:  # reported to the main thread below
@@ -48,8 +50,8 @@ def test_two_threads_share_one_project(tmp_path: Path) -> None:
             try:
                 start.wait()
                 for k in range(N_EDITS):
-                    t = project.add_target(gui_image, Target(point=(k % 30, 7)))
-                    project.set_target_states(gui_image, [t.id], TargetState.ACCEPTED)
+                    t = add_target(project, gui_image, Target(point=(k % 30, 7)))
+                    set_target_states(project, gui_image, [t.id], TargetState.ACCEPTED)
                     if k % 10 == 0:
                         assert len(project.list_images()) >= 1
                         project.annotation(gui_image)

@@ -11,10 +11,16 @@ from dataclasses import replace
 
 import pytest
 
+from core.domain import Target, TargetState
 from core.edits import AnnotationEdit, TargetChange
 from core.errors import ProjectError
-from core.project import Project
-from core.types import Target
+from core.store.project import Project
+from tests._support.labels import (
+    add_target,
+    delete_targets,
+    replace_proposals,
+    restore_targets,
+)
 from tests.unit.test_project import new
 
 
@@ -37,7 +43,7 @@ def test_redo_on_image_a_never_moves_image_b_target(two_images) -> None:
     p.apply_edit(add.inverse())
     assert p.targets(a) == []
     # 2. On B: add a target. It must not take the freed id.
-    on_b = p.add_target(b, Target(point=(20, 20)))
+    on_b = add_target(p, b, Target(point=(20, 20)))
     assert on_b.id != added.id
     # 3. Back on A: redo twice. A's target moves; B's does not.
     p.apply_edit(add)
@@ -48,12 +54,13 @@ def test_redo_on_image_a_never_moves_image_b_target(two_images) -> None:
 
 def test_every_write_refuses_a_target_of_another_image(two_images) -> None:
     p, a, b = two_images
-    on_b = p.add_target(b, Target(point=(20, 20)))
+    on_b = add_target(p, b, Target(point=(20, 20)))
     moved = replace(on_b, point=(1.0, 1.0))
     for write in (
-        lambda: p.update_target(a, moved),
-        lambda: p.delete_targets(a, [on_b.id]),
-        lambda: p.set_target_states(a, [on_b.id], "proposal"),
+        lambda: p.apply_edit(AnnotationEdit(a, "x", (TargetChange(moved, moved),)), verify=False),
+        lambda: p.apply_edit(AnnotationEdit(a, "x", (TargetChange(on_b, None),)), verify=False),
+        lambda: p.apply_edit(AnnotationEdit(a, "x", (
+            TargetChange(on_b, replace(on_b, state=TargetState.PROPOSAL)),))),  # fmt: skip
         lambda: p.apply_edit(AnnotationEdit(a, "x", (TargetChange(on_b, moved),))),
         lambda: p.apply_edit(AnnotationEdit(a, "x", (TargetChange(on_b, None),))),
     ):
@@ -64,8 +71,8 @@ def test_every_write_refuses_a_target_of_another_image(two_images) -> None:
 
 def test_a_refused_edit_changes_nothing(two_images) -> None:
     p, a, b = two_images
-    mine = p.add_target(a, Target(point=(2, 2)))
-    theirs = p.add_target(b, Target(point=(20, 20)))
+    mine = add_target(p, a, Target(point=(2, 2)))
+    theirs = add_target(p, b, Target(point=(20, 20)))
     edit = AnnotationEdit(a, "both", (
         TargetChange(mine, replace(mine, point=(3.0, 3.0))),
         TargetChange(theirs, None),  # not A's: the whole edit is refused
@@ -77,17 +84,17 @@ def test_a_refused_edit_changes_nothing(two_images) -> None:
 
 def test_undo_of_a_delete_restores_the_same_ids_after_other_images_added(two_images) -> None:
     p, a, b = two_images
-    t = p.add_target(a, Target(point=(2, 2)))
-    deleted = p.delete_targets(a, [t.id])
+    t = add_target(p, a, Target(point=(2, 2)))
+    deleted = delete_targets(p, a, [t.id])
     for k in range(3):  # other images' inserts meanwhile (a pre-annotation run, say)
-        p.add_target(b, Target(point=(10 + k, 10)))
-    p.restore_targets(a, deleted)  # used to fail: "cannot restore target id"
+        add_target(p, b, Target(point=(10 + k, 10)))
+    restore_targets(p, a, deleted)  # used to fail: "cannot restore target id"
     assert p.targets(a) == [t]
 
 
 def test_pre_annotation_proposals_never_take_a_freed_id(two_images) -> None:
     p, a, b = two_images
-    t = p.add_target(a, Target(point=(2, 2)))
-    p.delete_targets(a, [t.id])
-    stored = p.replace_proposals(b, [Target(point=(4, 4), score=0.5)], None)
+    t = add_target(p, a, Target(point=(2, 2)))
+    delete_targets(p, a, [t.id])
+    stored = replace_proposals(p, b, [Target(point=(4, 4), score=0.5)], None)
     assert stored[0].id > t.id

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.domain import ImageAnnotation, Target, TargetMask, TargetState
 from core.errors import FormatError
 from core.formats import densesirst
 from core.target_library import TargetLibrary, TargetPatch, gray_f32, value_range
-from core.types import ImageAnnotation, Target, TargetMask, TargetState
 
 PLUS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 

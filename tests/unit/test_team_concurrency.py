@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from core.document import AnnotationDocument
+from core.domain import ImageAnnotation, ReviewStatus, Target
 from core.edits import ImageField
 from core.errors import EditConflict
-from core.live import ChangeListener
 from core.machine import MachineSettings
-from core.project import Project
-from core.types import ImageAnnotation, ReviewStatus, Target
+from core.store.live import ChangeListener
+from core.store.project import Project
+from tests._support.labels import delete_targets, set_note
 from tests.unit.test_project import H, W, new
 
 
@@ -80,10 +81,10 @@ def test_every_change_records_its_author_and_review_records_the_reviewer(team) -
     dbb.apply(field_edit(dbb.info, ImageField.STATUS, ReviewStatus.REVIEWED))
     info = pa.get_image(iid)
     assert (info.status, info.reviewed_by, info.edited_by) == (ReviewStatus.REVIEWED, "bob", "bob")
-    pb.set_note(other, "dark frame")
+    set_note(pb, other, "dark frame")
     assert pa.get_image(other).edited_by == "bob" and pa.get_image(other).reviewed_by is None
     with pa._session() as s:  # every label names who made it
-        from core.db import TargetRow
+        from core.store.db import TargetRow
 
         rows = {r.px: r.edited_by for r in s.query(TargetRow).filter_by(image_id=iid)}
     assert rows[30.0] == "ann"
@@ -110,7 +111,7 @@ def test_the_change_feed_names_image_version_and_author(team) -> None:
     pa, pb, iid, _ = team
     listener = ChangeListener(pb)
     try:
-        pa.set_note(iid, "checked")
+        set_note(pa, iid, "checked")
         deadline, heard = time.monotonic() + 2.0, []
         while not heard and time.monotonic() < deadline:
             heard = listener.poll(timeout=0.2)
@@ -169,7 +170,7 @@ def test_an_edit_of_a_target_someone_deleted_is_a_conflict(team) -> None:
     pa, pb, iid, _ = team
     da, _dbb = _docs(pa, pb, iid)
     t = da.targets[0]
-    pb.delete_targets(iid, [t.id])
+    delete_targets(pb, iid, [t.id])
     with pytest.raises(EditConflict, match=f"target {t.id} was deleted"):
         da.apply(da.edit_targets_edit([replace(t, point=(1.0, 1.0))], "Move"))
     assert t.id not in {x.id for x in da.targets}  # the document shows bob's deletion

@@ -9,7 +9,7 @@ import pytest
 from core import machine
 from core.errors import ProjectError
 from core.machine import MachineSettings, PathMap
-from core.project import Project
+from core.store.project import Project
 from tests.unit.test_project import new
 
 

@@ -1,7 +1,8 @@
-"""Storage of a project: ORM tables, connection set-up, schema migrations, mask blobs.
+"""Storage of a project: ORM tables, mask blobs, rows <-> values, and the row-level helpers of a
+write (the image row locked, the change logged); the connection set-up is core/store/engine.py.
 
-Only ``core/project.py`` uses this module; ORM rows never leave it (the rest of the app sees the
-plain dataclasses of ``core/types.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
+Only the store (core/store/) uses this module; ORM rows never leave it (the rest of the app sees
+the plain dataclasses of ``core/domain.py``). Why SQLite + PNG blobs: see docs/adr/0001-project-storage.md.
 The same tables live on a PostgreSQL server for team projects (ADR 0008): one schema, one
 migration path, dialect-specific only where the engines differ (schema version bookkeeping,
 write locks).
@@ -9,9 +10,7 @@ write locks).
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-from urllib.parse import quote
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import (
@@ -28,10 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
     delete,
-    event,
-    exc,
     func,
     select,
     text,
@@ -40,11 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core import maskcodec
-from core.edits import Region
-from core.errors import ImageBusy, ProjectError, ServerUnreachable
-from core.image_query import natural_key
-from core.migrations import SORT_INDEXES
-from core.types import (
+from core.domain import (
     ImageInfo,
     ModelVersion,
     ReviewStatus,
@@ -54,12 +46,13 @@ from core.types import (
     TargetMask,
     TargetState,
 )
+from core.errors import ProjectError
+from core.natural_order import natural_key
+from core.store.migrations import SORT_INDEXES
 
 SCHEMA_VERSION = 7  # v6: the list's natural sort key; v7: the review queue's tables
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
-# Execution option that makes a Session start its transaction with BEGIN IMMEDIATE.
-WRITE_OPTION = "sirst_write"
 
 
 class Base(DeclarativeBase):
@@ -95,7 +88,7 @@ class ImageRow(Base):
     # v5: the sensor pixels the latest pre-annotation repaired (core.edits.BadPixels bytes: int32
     # (x, y) pairs; NULL = not recorded). Deferred: listing images reads only its length.
     bad_pixels: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
-    # v6: core.image_query.natural_key(name), what the image list sorts by ("Enhance-2" before
+    # v6: core.natural_order.natural_key(name), what the image list sorts by ("Enhance-2" before
     # "Enhance-11"); compared bytewise on both engines ("C" collation on PostgreSQL).
     sort_key: Mapped[str] = mapped_column(
         String().with_variant(String(collation="C"), "postgresql"),
@@ -238,135 +231,15 @@ decode_mask = maskcodec.decode_stored
 
 
 # ---------------------------------------------------------------------------------------------
-# Engine and connection set-up
+# The kind of database (engine set-up: core/store/engine.py)
 
 
-# NOTIFY channel of team projects on PostgreSQL: payload "image_id:version" (core/live.py).
+# NOTIFY channel of team projects on PostgreSQL: payload "image_id:version" (core/store/live.py).
 CHANNEL = "sirst_changes"
 
 
 def is_server(engine: Engine | Connection) -> bool:
     return engine.dialect.name != "sqlite"
-
-
-def make_engine(
-    target: Path | str, read_only: bool = False, immutable: bool = False, user: str | None = None
-) -> Engine:
-    """The engine of a project database: an SQLite file path, or a server URL (str).
-
-    Shared by threads: one pooled connection per Session. SQLite gets its pragmas on each
-    connection and BEGIN IMMEDIATE for writers; a server needs neither (row locks, MVCC).
-    ``read_only`` (SQLite) opens with ``mode=ro`` (nothing is ever written, no journal mode
-    change); ``immutable`` also skips locking and the -shm file, for a database on a read-only
-    folder or mount, where SQLite could not create one."""
-    if isinstance(target, str):
-        return _server_engine(target, user)
-    db_path = Path(target)
-    if not read_only:
-        url = f"sqlite:///{db_path}"
-    else:
-        flag = "immutable=1" if immutable else "mode=ro"
-        url = f"sqlite:///file:{quote(str(db_path.absolute()))}?{flag}&uri=true"
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30.0})
-    event.listen(engine, "connect", _on_connect_read_only if read_only else _on_connect)
-    event.listen(engine, "begin", _on_begin)
-    return engine
-
-
-def _on_connect_read_only(dbapi_conn, _record) -> None:
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute("PRAGMA query_only=ON")
-    finally:
-        cur.close()
-
-
-APP_NAME = "sirst-studio"  # the server sessions' application_name (":<user>" appended)
-LOCK_TIMEOUT_MS = 4000
-IDLE_TX_TIMEOUT_MS = 10000
-_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
-
-
-def _server_engine(url: str, user: str | None = None) -> Engine:
-    from core.location import check_server_url
-
-    try:
-        return create_engine(
-            check_server_url(url),
-            pool_pre_ping=True,  # a server restart must not break the next edit
-            connect_args={
-                "connect_timeout": 10,
-                # who this session saves for: named to a colleague whose save it blocks
-                "application_name": f"{APP_NAME}:{user}"[:63] if user else APP_NAME,
-                # Nobody waits on a stalled peer (ADR 0008): a writer gives up on a row lock after
-                # LOCK_TIMEOUT_MS, and the server ends a transaction left idle (a suspended
-                # laptop holding a lock) after IDLE_TX_TIMEOUT_MS, which frees its locks.
-                "options": f"-c lock_timeout={LOCK_TIMEOUT_MS} "
-                f"-c idle_in_transaction_session_timeout={IDLE_TX_TIMEOUT_MS}",
-            },
-        )
-    except ModuleNotFoundError as e:  # the DBAPI driver is imported here
-        raise ProjectError(
-            f"the database driver for this URL is not installed ({e.name}); "
-            "install it with `pip install 'psycopg[binary]'`"
-        ) from e
-
-
-def _on_connect(dbapi_conn, _record) -> None:
-    # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit BEGIN would defeat BEGIN IMMEDIATE).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cur.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    # Writers take the write lock up front: a deferred read-then-write transaction can fail with
-    # SQLITE_BUSY at once (no busy wait) when another thread committed in between.
-    if conn.get_execution_options().get(WRITE_OPTION):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
-
-
-def damaged(db_path: Path | str, error: Exception) -> ProjectError:
-    """The ProjectError for a database the engine refuses to read or write."""
-    orig = getattr(error, "orig", None) or error
-    if getattr(orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-        return ImageBusy(
-            f"another user's save of this image has not finished within {LOCK_TIMEOUT_MS // 1000} s "
-            "(their program may be frozen or offline); nothing was changed: try again in a few "
-            "seconds (the server releases a stalled save after "
-            f"{IDLE_TX_TIMEOUT_MS // 1000} s)"
-        )
-    if isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig):
-        # Another program's write has held the project for the whole busy timeout (a frozen
-        # process): the same edit may simply be retried (the GUI's save queue does, ADR 0022).
-        return ImageBusy(
-            f"another program has been saving to project database {db_path} for 30 s without "
-            "finishing (it may be frozen); nothing was changed: try again when it is done"
-        )
-    if isinstance(error, exc.IntegrityError | sqlite3.IntegrityError):
-        return ProjectError(
-            f"the project database refused the change ({orig}); nothing was saved, reload and retry"
-        )
-    if isinstance(db_path, str):  # a server URL (already without its password)
-        # Unreachable (down, restarting, network cut) is worth retrying; the rest is not.
-        cls = ServerUnreachable if isinstance(error, exc.OperationalError | exc.InterfaceError) \
-            else ProjectError  # fmt: skip
-        return cls(
-            f"project database {db_path} cannot be used ({str(orig).strip()}); check that the "
-            "server runs, the URL (user, host, port, database) and that you may log in"
-        )
-    return ProjectError(
-        f"project database {db_path} cannot be used ({orig}); if it is damaged, restore it from a "
-        "backup, or if another program holds it locked, close that program and retry"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +302,7 @@ def model_version_from_row(row: ModelVersionRow) -> ModelVersion:
 
 
 # ---------------------------------------------------------------------------------------------
-# Query helpers used by core.project (each runs inside the caller's Session)
+# Query helpers used by core.store.project (each runs inside the caller's Session)
 
 SKY = "sky"
 _IN_CHUNK = 900  # stay below SQLite's bound-parameter limit in IN (...) lists
@@ -536,19 +409,46 @@ def sky_mask(session: Session, image_id: int, state: TargetState) -> np.ndarray 
     return decode_mask(blob) if blob is not None else None
 
 
-def region_row(image_id: int, state: TargetState, region) -> RegionRow:
-    """The sky row holding ``region`` (a core.edits.Region: PNG bytes already encoded)."""
-    return RegionRow(
-        image_id=image_id, cls=SKY, state=TargetState(state).value,
-        source=Source(region.source).value, mask_png=region.png,
-        model_version_id=region.model_version_id,
-    )  # fmt: skip
-
-
-def region_from_row(row: RegionRow) -> Region:
-    """The core.edits.Region stored in ``row`` (not decoded: the PNG is the value)."""
-    return Region(bytes(row.mask_png), Source(row.source), row.model_version_id)
-
-
 def sky_row(session: Session, image_id: int, state: TargetState) -> RegionRow | None:
     return session.scalars(select(RegionRow).where(*_sky_where(image_id, state))).first()
+
+
+def target_rows(s: Session, image_id: int, states: list[str] | None = None) -> list[TargetRow]:
+    stmt = select(TargetRow).where(TargetRow.image_id == image_id).order_by(TargetRow.id)
+    if states is not None:
+        stmt = stmt.where(TargetRow.state.in_(states))
+    return list(s.scalars(stmt).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# The team bookkeeping of every write (ADR 0008)
+
+
+def now() -> str:
+    """The time stamp of a change (UTC, ms)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def locked_image(s: Session, image_id: int) -> ImageRow:
+    """The image row, locked until commit on a server (SELECT ... FOR UPDATE), so that two
+    writers of one image take turns and a version is never handed out twice. SQLite writers
+    already hold the database lock (BEGIN IMMEDIATE)."""
+    row = s.get(ImageRow, int(image_id), with_for_update=is_server(s.get_bind()))
+    if row is None:
+        raise ProjectError(f"no image with id {image_id} in this project; reload the image list")
+    return row
+
+
+def touch(s: Session, img: ImageRow, author: str, action: str, review: bool = False) -> int:
+    """Record one committed change of ``img``: new version, who, when; returns the version."""
+    at = now()
+    img.version = int(img.version or 0) + 1
+    img.edited_by, img.edited_at = author, at
+    if review:
+        img.reviewed_by, img.reviewed_at = author, at
+    s.add(EditLogRow(image_id=img.id, version=img.version, author=author, at=at, action=action))
+    if is_server(s.get_bind()):
+        s.execute(
+            text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": f"{img.id}:{img.version}:{author}"}
+        )
+    return img.version

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.domain import Box, ImageAnnotation, Target, TargetState
 from core.fileio import atomic_write_text
 from core.metrics import box_iou  # the evaluation's own IoU: one matching rule everywhere
-from core.types import Box, ImageAnnotation, Target, TargetState
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 PostgreSQL server (a SQLAlchemy URL) with its local files in a per-machine folder (ADR 0008).
 
 Every public method runs one short transaction in its own Session, so a GUI thread and a worker
-thread may share one ``Project``. Only the plain dataclasses of ``core/types.py`` come out.
+thread may share one ``Project``. Only the plain dataclasses of ``core/domain.py`` come out.
 """
 
 from __future__ import annotations
@@ -11,29 +11,16 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import db, edit_store, team_store
-from core.attention_store import AttentionOps, keep_support
-from core.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
-from core.edits import AnnotationEdit, FieldChange, ImageField, ImageLabels, TargetChange
-from core.errors import ProjectError
-from core.image_query import natural_key
-from core.listing import ImageListing
-from core.location import redact
-from core.machine import MachineSettings, PathMap
-from core.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
-from core.project_open import is_writable as is_writable  # re-exported: core.project's API
-from core.team_ops import TeamOps
-from core.types import (
+from core.domain import (
     ImageAnnotation,
     ImageInfo,
     ModelVersion,
@@ -43,22 +30,22 @@ from core.types import (
     Target,
     TargetState,
 )
-
-if TYPE_CHECKING:
-    from core.imageio import ImageHeader
-
-
-@dataclass
-class NewImage:
-    """One image to add. ``header`` / ``sha256`` are read from the file when not given."""
-
-    path: Path | str
-    name: str | None = None  # default: the file stem
-    split: Split = Split.UNASSIGNED
-    annotation: ImageAnnotation | None = None
-    status: ReviewStatus | None = None
-    header: ImageHeader | None = None
-    sha256: str | None = None
+from core.edits import AnnotationEdit, ImageLabels
+from core.errors import ProjectError
+from core.machine import MachineSettings, PathMap
+from core.natural_order import natural_key
+from core.store import db, edit_store
+from core.store.attention_store import AttentionOps, keep_support
+from core.store.db import ImageRow, ModelVersionRow, RegionRow, TargetRow
+from core.store.engine import WRITE_OPTION, damaged
+from core.store.listing import ImageListing
+from core.store.location import redact
+from core.store.new_image import NewImage
+from core.store.project_open import DB_NAME, MODELS_DIR, ProjectConnect, _machine_settings
+from core.store.project_open import (
+    is_writable as is_writable,  # re-exported: core.store.project's API
+)
+from core.store.team import TeamOps
 
 
 @dataclass
@@ -101,7 +88,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
         self._engine = engine
         self._read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(
-            bind=engine.execution_options(**{db.WRITE_OPTION: True}), expire_on_commit=False
+            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -140,7 +127,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             with factory() as session, session.begin():
                 yield session
         except (DBAPIError, sqlite3.Error) as e:
-            raise db.damaged(self.db_path, e) from e
+            raise damaged(self.db_path, e) from e
 
     # ------------------------------------------------------------------ paths
     def _stored_path(self, path: Path | str) -> str:
@@ -244,44 +231,6 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             )
         return row
 
-    def set_status(self, image_id: int, status: ReviewStatus | str) -> None:
-        """Set the review status; REVIEWED records this user as the reviewer."""
-        self._set_field(image_id, ImageField.STATUS, ReviewStatus(status))
-
-    def set_split(self, image_id: int, split: Split | str) -> None:
-        self._set_field(image_id, ImageField.SPLIT, Split(split))
-
-    def set_note(self, image_id: int, text: str) -> None:
-        self._set_field(image_id, ImageField.NOTE, str(text))
-
-    def _set_field(self, image_id: int, name: ImageField, value: object) -> None:
-        """A blind field write (no conflict check: the caller states the new value)."""
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            edit = AnnotationEdit(image_id, f"Set {name.value}",
-                                  fields=(FieldChange(name, getattr(img, name.value), value),))  # fmt: skip
-            self._commit_edit(s, img, edit)
-
-    def _commit_edit(
-        self, s: Session, img: ImageRow, edit: AnnotationEdit, expected_version: int | None = None,
-        verify: bool = False,
-    ) -> AnnotationEdit:  # fmt: skip
-        """Apply ``edit`` inside ``s`` with the team bookkeeping: stale-value check, author on
-        every label, new version + edit log (+ NOTIFY on a server).
-
-        Conflicts are per object (ADR 0008, "granularity"): with ``verify`` the edit is refused
-        only when a value it replaces (a target, a sky, a field) changed meanwhile, so two people
-        editing different targets of one image both succeed, and an undo that is stale on the
-        image's version only goes through. Without ``verify`` (a blind write) the image's version
-        is the guard."""
-        if verify:
-            team_store.verify_before(s, img, edit)
-        else:
-            team_store.check_version(img, expected_version)
-        resolved = edit_store.apply_edit(s, img, edit, author=self.user)
-        version = team_store.touch(s, img, self.user, edit.text, team_store.sets_reviewed(edit))
-        return replace(resolved, version=version)
-
     # ------------------------------------------------------------------ adding images
     def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]:
         """Add a batch in one transaction: all of it lands or none. Names already in the project
@@ -362,7 +311,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     def targets(self, image_id: int, state: TargetState | str | None = None) -> list[Target]:
         states = [TargetState(state).value] if state is not None else None
         with self._session() as s:
-            return [db.target_from_row(r) for r in edit_store.target_rows(s, image_id, states)]
+            return [db.target_from_row(r) for r in db.target_rows(s, image_id, states)]
 
     def proposal_scores(self, image_id: int | None = None) -> dict[int, list[float]]:
         """Scores of the proposals per image, ``{image_id: [score, ...]}``, in one query.
@@ -384,7 +333,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
 
     @staticmethod
     def _target_rows(s: Session, image_id: int, states: list[str] | None) -> Sequence[TargetRow]:
-        return edit_store.target_rows(s, image_id, states)
+        return db.target_rows(s, image_id, states)
 
     def labels(self, image_id: int) -> ImageLabels:
         """Everything the annotation document shows, in one read: info, every target, both skies
@@ -393,7 +342,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             found = self._infos(s, db.info_select().where(ImageRow.id == image_id), False)
             if not found:
                 self._image_row(s, image_id)  # raises the "no image" error
-            targets = [db.target_from_row(r) for r in edit_store.target_rows(s, image_id)]
+            targets = [db.target_from_row(r) for r in db.target_rows(s, image_id)]
             return ImageLabels(
                 found[0], targets,
                 edit_store.current_region(s, image_id, TargetState.ACCEPTED),
@@ -404,60 +353,15 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     def apply_edit(
         self, edit: AnnotationEdit, expected_version: int | None = None, verify: bool = True
     ) -> AnnotationEdit:
-        """Commit one edit (all of it or, with a ProjectError, nothing); returns it with the ids
-        its new targets got and the image's new ``version``, which is what undo and redo replay.
+        """The one label writer: commit one edit (all of it or, with a ProjectError, nothing);
+        returns it with the ids its new targets got and the image's new ``version``, which is
+        what undo and redo replay.
 
         Optimistic concurrency (ADR 0008): ``expected_version`` is the version the caller read
         (EditConflict when the image moved on); ``verify`` also refuses the edit when a value
         it replaces (a target, a sky, a field) is no longer what is stored."""
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, edit.image_id)
-            return self._commit_edit(s, img, edit, expected_version, verify)
-
-    def add_target(self, image_id: int, target: Target) -> Target:
-        """Store a new target under a fresh id (never one used before; ``target.id`` is ignored)."""
-        edit = AnnotationEdit(image_id, "Add target", (TargetChange(None, replace(target, id=None)),))
-        return self.apply_edit(edit).targets[0].after
-
-    def update_target(self, image_id: int, target: Target) -> None:
-        """Overwrite the stored target with the same id (point, box, mask, state, score, source);
-        refused when that id is not a target of ``image_id``."""
-        if target.id is None:
-            raise ProjectError("update_target needs a stored target (its id is None); add it first")
-        edit = AnnotationEdit(image_id, "Edit target", (TargetChange(target, target),))
-        self.apply_edit(edit, verify=False)  # a blind overwrite: its "before" is not known
-
-    def delete_targets(self, image_id: int, ids: Iterable[int]) -> list[Target]:
-        """Delete targets of ``image_id`` (all or none); returns them in full for undo."""
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            rows = [edit_store.owned_target_row(s, image_id, i) for i in sorted({int(i) for i in ids})]
-            deleted = [db.target_from_row(r) for r in rows]
-            for row in rows:
-                s.delete(row)
-            team_store.touch(s, img, self.user, f"Delete {len(rows)} targets")
-        return deleted
-
-    def restore_targets(self, image_id: int, targets: Iterable[Target]) -> None:
-        """Re-insert deleted targets with their original ids (all or none)."""
-        changes = []
-        for t in targets:
-            if t.id is None:
-                raise ProjectError("cannot restore a target without its id")
-            changes.append(TargetChange(None, t))
-        self.apply_edit(AnnotationEdit(image_id, "Restore targets", tuple(changes)))
-
-    def set_target_states(
-        self, image_id: int, ids: Iterable[int], state: TargetState | str
-    ) -> None:
-        """Set the state of targets of ``image_id`` (all or none)."""
-        value = TargetState(state).value
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            for i in {int(i) for i in ids}:
-                row = edit_store.owned_target_row(s, image_id, i)
-                row.state, row.edited_by, row.edited_at = value, self.user, edit_store.now()
-            team_store.touch(s, img, self.user, f"Set targets {value}")
+            return edit_store.commit(s, edit, self.user, expected_version, verify)
 
     def propose(
         self,
@@ -467,12 +371,16 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
         model_version_id: int | None = None,
         bad_pixels: np.ndarray | None = None,
     ) -> AnnotationEdit:
-        """Store a pre-annotation result as one edit (see ``replace_proposals``) and return it,
-        so that the image's history can undo it back to the previous proposals. ``bad_pixels``:
-        int [K, 2] (x, y) the bad-pixel filter repaired (None: it was off; none are recorded)."""
+        """Store a pre-annotation result as one edit and return it (with the ids of the stored
+        proposals), so that the image's history can undo it back to the previous proposals: this
+        image's proposals (targets and sky) are swapped for the new ones, status NEW becomes
+        PRE_ANNOTATED. The edit is built from the stored proposals inside the write transaction
+        (nothing slips in between) and committed by the one label write, ``edit_store.commit``,
+        like ``apply_edit``'s. ``bad_pixels``: int [K, 2] (x, y) the bad-pixel filter repaired
+        (None: it was off; none are recorded)."""
         targets = list(targets)
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
+            img = db.locked_image(s, image_id)
             db.check_shape(sky, img.height, img.width, f"proposed sky of image {img.name!r}")
             edit_store.check_pixels(bad_pixels, img.height, img.width, img.name)
             if model_version_id is not None and s.get(ModelVersionRow, model_version_id) is None:
@@ -481,20 +389,7 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             # Proposals duplicating accepted labels are not stored; the model's detections are
             # kept as the evidence that it agrees with those labels (label-noise finder).
             keep_support(s, img.id, targets)
-            return self._commit_edit(s, img, edit)
-
-    def replace_proposals(
-        self,
-        image_id: int,
-        targets: Iterable[Target],
-        sky: np.ndarray | None,
-        model_version_id: int | None = None,
-        bad_pixels: np.ndarray | None = None,
-    ) -> list[Target]:
-        """Swap this image's proposals (targets and sky) for a new pre-annotation result;
-        status NEW becomes PRE_ANNOTATED. Returns the stored proposals with their ids."""
-        edit = self.propose(image_id, targets, sky, model_version_id, bad_pixels)
-        return [c.after for c in edit.targets if c.after is not None]
+            return edit_store.commit(s, edit, self.user, verify=False, img=img)
 
     # ------------------------------------------------------------------ sky
     def sky_mask(
@@ -502,23 +397,6 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
     ) -> np.ndarray | None:
         with self._session() as s:
             return db.sky_mask(s, image_id, TargetState(state))
-
-    def set_sky_mask(
-        self,
-        image_id: int,
-        mask: np.ndarray | None,
-        state: TargetState | str = TargetState.ACCEPTED,
-        source: Source | str = Source.MANUAL,
-    ) -> None:
-        """Store (replace) the sky mask of an image; ``None`` removes it."""
-        state = TargetState(state)
-        with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
-            db.check_shape(mask, img.height, img.width, f"sky mask of image {img.name!r}")
-            s.execute(db.delete_sky(image_id, state))
-            if mask is not None:
-                s.add(db.sky_region(image_id, mask, state, Source(source)))
-            team_store.touch(s, img, self.user, f"Set {state.value} sky")
 
     # ------------------------------------------------------------------ model versions
     def add_model_version(self, mv: ModelVersion) -> ModelVersion:

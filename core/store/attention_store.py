@@ -1,6 +1,6 @@
 """The review queue and the label-noise finder on a project's database (issue 20, docs/adr/0016-attention-and-label-noise.md).
 
-A mixin of ``core.project.Project`` (it uses only ``_session`` and ``user``): the attention of an
+A mixin of ``core.store.project.Project`` (it uses only ``_session`` and ``user``): the attention of an
 image (core.attention) is stored in ``image_attention`` when it is pre-annotated or ranked, so a
 list of any size sorts by it in SQL; the noise finder's verdicts live in ``label_verdicts``.
 """
@@ -15,11 +15,11 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from core import attention as att
-from core import db, edit_store, team_store
-from core.db import ImageAttentionRow, ImageRow, LabelVerdictRow, TargetRow
+from core.domain import ReviewStatus, Source, TargetState
 from core.edits import AnnotationEdit, FieldChange, ImageField, Region, RegionChange, TargetChange
 from core.errors import ProjectError
-from core.types import ReviewStatus, Source, TargetState
+from core.store import db
+from core.store.db import ImageAttentionRow, ImageRow, LabelVerdictRow, TargetRow
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -54,7 +54,7 @@ def _image_attention(
     s: Session, img: ImageRow, operating: float, sky_uncertain: float | None, proposed_sky=None,
     support=None,
 ) -> att.Attention:  # fmt: skip
-    rows = edit_store.target_rows(s, img.id)
+    rows = db.target_rows(s, img.id)
     targets = [db.target_from_row(r) for r in rows]
     labels = [t for t in targets if t.state == TargetState.ACCEPTED]
     proposals = [t for t in targets if t.state == TargetState.PROPOSAL]
@@ -107,7 +107,7 @@ class AttentionOps:
             s.merge(ImageAttentionRow(
                 image_id=int(image_id), model_version_id=model_version_id, score=a.score,
                 reason=a.reason, sky_uncertain=sky_uncertain, operating=float(operating),
-                updated=edit_store.now(), support=blob,
+                updated=db.now(), support=blob,
             ))  # fmt: skip
         return a
 
@@ -210,7 +210,7 @@ class AttentionOps:
     def _disputes(s: Session, img: ImageRow, operating: float) -> list[att.Dispute]:
         """None without a model result (no proposal, no proposed sky): an image the model never
         saw would have every label "scored zero"."""
-        rows = edit_store.target_rows(s, img.id)
+        rows = db.target_rows(s, img.id)
         has_sky = db.sky_row(s, img.id, TargetState.PROPOSAL) is not None
         row = s.get(ImageAttentionRow, img.id)
         support = _support(row.support) if row is not None else None
@@ -253,11 +253,11 @@ class AttentionOps:
         """Remember the answer to ``dispute`` (the label stays as it is)."""
         verdict = att.Verdict(verdict)
         with self._session(write=True) as s:
-            img = team_store.locked_image(s, image_id)
+            img = db.locked_image(s, image_id)
             s.execute(delete(LabelVerdictRow).where(LabelVerdictRow.image_id == img.id,
                                                     LabelVerdictRow.key == dispute.key))  # fmt: skip
             s.add(LabelVerdictRow(image_id=img.id, key=dispute.key, verdict=verdict.value,
-                                  author=self.user, at=edit_store.now()))  # fmt: skip
+                                  author=self.user, at=db.now()))  # fmt: skip
 
     def verdicts(self, image_id: int) -> dict[str, att.Verdict]:
         with self._session() as s:

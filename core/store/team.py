@@ -1,17 +1,45 @@
 """The team side of a project (ADR 0008): who holds an image, who changed what, and the
-change cursor that live refresh polls. A mixin of ``core.project.Project``: it uses only the
-project's ``_session``, ``get_image`` and ``user``."""
+change cursor that live refresh polls. ``TeamOps`` is a mixin of ``core.store.project.Project``:
+it uses only the project's ``_session``, ``get_image`` and ``user``. The bookkeeping of a change
+itself (new version, edit-log row, NOTIFY) is ``core.store.db.touch``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from core import db, team_store
-from core.db import ImageRow
-from core.errors import ProjectError
-from core.types import ImageInfo
+from core.domain import ImageInfo
+from core.errors import EditConflict, ProjectError
+from core.store import db
+from core.store.db import EditLogRow, ImageRow
+
+
+def claim(s: Session, img: ImageRow, user: str, force: bool) -> bool:
+    """Give ``img`` to ``user``; without ``force`` only when nobody else holds it. Returns
+    whether anything changed."""
+    if img.assignee == user:
+        return False
+    if img.assignee is not None and not force:
+        raise EditConflict(img.id, img.name, f"it is held by {img.assignee}", img.assignee)
+    img.assignee = user
+    return True
+
+
+def latest_log_id(s: Session) -> int:
+    return int(s.scalar(select(func.max(EditLogRow.id))) or 0)
+
+
+def changes_since(s: Session, log_id: int, limit: int = 1000) -> list[tuple[int, int, int, str]]:
+    """(log id, image id, version, author) of the changes committed after ``log_id``."""
+    stmt = (
+        select(EditLogRow.id, EditLogRow.image_id, EditLogRow.version, EditLogRow.author)
+        .where(EditLogRow.id > int(log_id))
+        .order_by(EditLogRow.id)
+        .limit(limit)
+    )
+    return [tuple(r) for r in s.execute(stmt)]
 
 
 class TeamOps:
@@ -43,15 +71,15 @@ class TeamOps:
         ids = [int(i) for i in image_ids]
         with self._session(write=True) as s:
             for i in ids:
-                img = team_store.locked_image(s, i)
+                img = db.locked_image(s, i)
                 if user is None:
                     changed = img.assignee is not None
                     img.assignee = None
                 else:
-                    changed = team_store.claim(s, img, str(user), force)
+                    changed = claim(s, img, str(user), force)
                 if changed:
                     what = f"Assign to {user}" if user else "Release"
-                    team_store.touch(s, img, self.user, what)
+                    db.touch(s, img, self.user, what)
         return [self.get_image(i) for i in ids]
 
     def release(self, image_id: int) -> ImageInfo:
@@ -71,12 +99,12 @@ class TeamOps:
     def latest_change(self) -> int:
         """The newest edit-log id (a cursor for ``changes_since``)."""
         with self._session() as s:
-            return team_store.latest_log_id(s)
+            return latest_log_id(s)
 
     def changes_since(self, log_id: int) -> list[tuple[int, int, int, str]]:
         """(log id, image id, version, author) of every change committed after ``log_id``."""
         with self._session() as s:
-            return team_store.changes_since(s, log_id)
+            return changes_since(s, log_id)
 
     def history(self, image_id: int) -> list[tuple[int, str, str, str]]:
         """(version, author, time, action) of every change of an image, oldest first."""

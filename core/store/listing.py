@@ -1,9 +1,9 @@
 """The image list as queries (issue 22: a million images feel like a thousand).
 
-A mixin of ``core.project.Project`` (it uses ``_session`` and ``resolve_path``): the list asks for
+A mixin of ``core.store.project.Project`` (it uses ``_session`` and ``resolve_path``): the list asks for
 the ids of one filter in one order (``image_ids``, a numpy array: 8 bytes per row), then for the
 rows it shows, a window at a time (``images_by_id``). Filtering, sorting and counting happen in
-the database on the v6 indexes (``core.migrations.SORT_INDEXES``); file checks stat each path once.
+the database on the v6 indexes (``core.store.migrations.SORT_INDEXES``); file checks stat each path once.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from itertools import chain
 import numpy as np
 from sqlalchemy import Select, func, select
 
-from core import db
-from core.db import ImageAttentionRow, ImageRow, TargetRow
+from core.domain import ImageInfo, ReviewStatus, TargetState
 from core.image_query import ATTENTION, SORTS, ImageQuery
-from core.types import ImageInfo, ReviewStatus, TargetState
+from core.store import db
+from core.store.db import ImageAttentionRow, ImageRow, TargetRow
 
 _IN_CHUNK = 900  # below SQLite's bound-parameter limit
 

@@ -14,7 +14,7 @@ An export never lies:
   complete one (left-over temp files of a killed export are removed at the next start);
 - nothing is written through a symlink: an OUT holding a symlinked folder is refused.
 
-DenseSIRST split files: the names recorded by a DenseSIRST import (see core.importer, e.g.
+DenseSIRST split files: the names recorded by a DenseSIRST import (see core.services.importer, e.g.
 ``train_v2`` = TRAIN, ``trainval_v2`` = TRAIN + VAL) are written back with their members taken
 from the project's current splits; splits no recorded file covers get ``Splits/<split>.txt``.
 Without any record the files are ``train``, ``val``, ``test`` and ``trainval``.
@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import Protocol
 
 from core import imageio
+from core.domain import ImageAnnotation, ImageInfo, ReviewStatus, Split
 from core.errors import FormatError, ImageReadError, SirstError
 from core.formats import densesirst as ds
 from core.formats._validate import validate_targets
 from core.formats.coco import CocoWriter
 from core.formats.voc import VocWriter
 from core.formats.yolo import YoloWriter
-from core.importer import load_split_record
-from core.project import Project
-from core.types import ImageAnnotation, ImageInfo, ReviewStatus, Split
+from core.services.split_record import load_split_record
+from core.store.project import Project
 
 FORMATS = ("densesirst", "coco", "voc", "yolo")
 DEFAULT_SPLIT_FILES = {

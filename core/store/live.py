@@ -1,6 +1,6 @@
 """Live refresh: hear about changes other users commit to a shared project (ADR 0008).
 
-PostgreSQL: LISTEN on the channel every committed change NOTIFYs (core/team_store.touch), on a
+PostgreSQL: LISTEN on the channel every committed change NOTIFYs (core/store/db.touch), on a
 connection of its own, so a change is heard as soon as it commits. SQLite: the edit log is read
 for rows after the last one seen (ids grow in commit order there: writers are serialised).
 ``poll()`` never blocks longer than asked, so a GUI timer can call it.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core import db
 from core.errors import ProjectError
+from core.store import db
 
 MAX_CHANGES = 1000  # per poll: a burst is taken in slices, the GUI thread never stalls
 

@@ -14,7 +14,6 @@ so that export writes the same split files (e.g. ``train_v2``, ``val_v2``, ``tra
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,20 +21,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from core import fileio, imageio
+from core import imageio
+from core.domain import ImageInfo, ReviewStatus, Split
 from core.errors import FormatError, ImageReadError, ProjectError, SirstError
 from core.formats import densesirst as ds
-from core.formats._io import atomic_write_text, check_id
-from core.project import NewImage, Project
-from core.types import ReviewStatus, Split
+from core.formats._io import check_id
+from core.services.split_record import SPLIT_RECORD, load_split_record, record_split_files
+from core.store.new_image import NewImage
 
 BATCH = 32
 T = TypeVar("T")
 R = TypeVar("R")
-SPLIT_RECORD = "densesirst_splits.json"
 Progress = Callable[..., object]  # progress(done, total, label)
+
+
+class ImportTarget(Protocol):
+    """What an import uses of a project (``core.store.project.Project`` is one): its folder, its
+    images, and the one call that adds images. Named so that the importer depends on these four
+    members, not on the whole store (ADR 0025)."""
+
+    root: Path
+
+    def list_images(self) -> list[ImageInfo]: ...
+
+    def resolve_path(self, info: ImageInfo) -> Path: ...
+
+    def add_images(self, items: Iterable[NewImage]) -> list[ImageInfo]: ...
 
 
 @dataclass
@@ -128,7 +141,7 @@ def _select_ids(
 
 
 def import_densesirst(
-    project: Project,
+    project: ImportTarget,
     src: Path | str,
     split: str | None = None,
     progress: Progress | None = None,
@@ -175,7 +188,7 @@ def import_densesirst(
 
     _add_in_batches(project, items(), len(ids), report, progress)
     try:
-        record_split_files(project, members, of_id)
+        record_split_files(project.root, members, of_id)
     except OSError as exc:  # disk full, read-only folder: the images are in, say what is not
         report.errors.append((
             SPLIT_RECORD,
@@ -185,43 +198,9 @@ def import_densesirst(
     return report
 
 
-def record_split_files(
-    project: Project, members: dict[str, list[str]], of_id: dict[str, Split]
-) -> None:
-    """Remember which project splits each upstream split file covers (merged with any record
-    from earlier imports), so export can write the same files back."""
-    path = project.root / SPLIT_RECORD
-    record = load_split_record(project.root)
-    for name, ids in members.items():
-        covered = sorted({of_id[i].value for i in ids if i in of_id})
-        if covered:
-            record[name] = sorted(set(record.get(name, [])) | set(covered))
-    if record and record != load_split_record(project.root):
-        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True), fsync=True)
-
-
-def load_split_record(project_root: Path) -> dict[str, list[str]]:
-    """{split file name: [project split values]} recorded by DenseSIRST imports ({} if none)."""
-    path = Path(project_root) / SPLIT_RECORD
-    try:
-        data = json.loads(fileio.read_regular_text(path))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ProjectError(
-            f"{path} is unreadable ({exc}); delete it to use default split names"
-        ) from None
-    if not isinstance(data, dict):
-        return {}
-    values = {s.value for s in Split}
-    return {
-        str(k): [v for v in vs if v in values] for k, vs in data.items() if isinstance(vs, list)
-    }
-
-
 # ---------------------------------------------------------------------------- COCO
 def import_coco(
-    project: Project,
+    project: ImportTarget,
     json_path: Path | str,
     images_dir: Path | str | None = None,
     split: Split | str | None = None,
@@ -299,7 +278,7 @@ def collect_images(folder_or_paths: Path | str | Iterable[Path | str]) -> list[P
 
 
 def import_images(
-    project: Project,
+    project: ImportTarget,
     folder_or_paths: Path | str | Iterable[Path | str],
     split: Split = Split.UNASSIGNED,
     progress: Progress | None = None,
@@ -350,7 +329,7 @@ def _free_name(stem: str, taken: set[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- batching
-def _present_names(project: Project) -> set[str]:
+def _present_names(project: ImportTarget) -> set[str]:
     return {i.name for i in project.list_images()}
 
 
@@ -387,7 +366,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], n: int | None = None) 
 
 
 def _add_in_batches(
-    project: Project,
+    project: ImportTarget,
     items: Iterable[NewImage | None],
     total: int,
     report: ImportReport,
@@ -410,7 +389,7 @@ def _add_in_batches(
         progress(total, total, "")
 
 
-def _flush(project: Project, batch: list[NewImage], report: ImportReport) -> None:
+def _flush(project: ImportTarget, batch: list[NewImage], report: ImportReport) -> None:
     if not batch:
         return
     if len(batch) > 1:

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 
 from core import imageio
+from core.domain import ImageAnnotation, Target, TargetMask
 from core.errors import ProjectError
 from core.formats import densesirst as ds
 from core.formats._io import atomic_write_bytes
-from core.project import Project
-from core.types import ImageAnnotation, Target, TargetMask
+from core.store.project import Project
 
 WIDTH, HEIGHT = 320, 256
 N_LABELLED, N_UNLABELLED = 10, 2
@@ -143,7 +143,7 @@ def create_demo(
     root: Path | str, progress: Callable[..., object] | None = None, seed: int = 0
 ) -> Project:
     """Build (or complete) the demo project at ``root`` and return it open."""
-    from core.importer import import_densesirst, import_images
+    from core.services.importer import import_densesirst, import_images
 
     root = Path(root)
     if root.exists() and not root.is_dir():

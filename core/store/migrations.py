@@ -1,6 +1,6 @@
 """Schema migrations of a project database, frozen history: MIGRATIONS[v] upgrades a database
 from schema v to v + 1. Append, never edit; each step spells out its own DDL so that later
-changes of the ORM classes in core/db.py never change what an old step does."""
+changes of the ORM classes in core/store/db.py never change what an old step does."""
 
 from __future__ import annotations
 
@@ -99,10 +99,10 @@ _FILL_CHUNK = 20_000
 
 
 def _migrate_5_to_6(conn: Connection) -> None:
-    """v6: images.sort_key (the natural sort key of the name, core.image_query.natural_key),
+    """v6: images.sort_key (the natural sort key of the name, core.natural_order.natural_key),
     filled for every image, and the indexes of the image list. "C" collation on PostgreSQL so
     that both engines compare the key bytewise."""
-    from core.image_query import natural_key  # pure function of the name: same on both engines
+    from core.natural_order import natural_key  # pure function of the name: same on both engines
 
     server = conn.dialect.name != "sqlite"
     collate = ' COLLATE "C"' if server else ""
