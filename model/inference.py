@@ -29,6 +29,7 @@ import torch
 
 from core.types import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
+from model.box_fit import fit_boxes, suppress_close
 from model.config import BafeConfig
 from model.frames import Prepared, _no_pixels, pad_image, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
@@ -128,6 +129,18 @@ def infer_image(
     return boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), sky_np
 
 
+def fitted_boxes(prepared: Prepared, boxes: np.ndarray, scores: np.ndarray,
+                 cfg: BafeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The config's box fit to the target pixels and one box per target (model.box_fit), best first."""
+    if cfg.box_fit > 0 and len(boxes):
+        h, w = prepared.size
+        boxes = fit_boxes(prepared.x[0, 0, :h, :w], boxes, cfg.box_fit)
+    if cfg.centre_nms_px > 0 and len(boxes) > 1:
+        keep = suppress_close(boxes, scores, cfg.centre_nms_px)
+        boxes, scores = boxes[keep], scores[keep]
+    return boxes, scores
+
+
 def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -171,7 +184,7 @@ class Predictor:
         """Stage 1 (any thread): decode-side work, no model state touched."""
         long_side = self.cfg.sky_pass_long_side if sky_pass_enabled(self.cfg) else 0
         return prepare_image(image, bad_pixel_filter=self.bad_pixel_filter, sky_long_side=long_side,
-                             sky_always=self._sky_runner is not None)
+                             sky_always=self._sky_runner is not None, sky_min_scale=self.cfg.sky_pass_min_scale)
 
     def _run(self, x: np.ndarray) -> HeadMaps:
         if self.backend is Backend.TORCH and self.device.type != "cpu":
@@ -198,14 +211,14 @@ class Predictor:
         with torch.inference_mode():
             boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
                                    cfg.max_per_image, cfg.pre_nms_top_k)
-        b = boxes.numpy().astype(np.float32)
+        b, s = fitted_boxes(prepared, boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), cfg)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
         whole = None
         if (sky is not None or cfg.sky_net) and maps.get(WHOLE_SKY) and prepared.sky_size is not None:
             small = maps[WHOLE_SKY][0][0, 0].numpy().astype(np.float32)
             stride = SKY_NET_STRIDE if cfg.sky_net else cfg.strides[0]
             whole = upsample_logit(small, stride, prepared.sky_size)
-        return Prediction(b, scores.numpy().astype(np.float32), box_points(b), sky, prepared.size,
+        return Prediction(b, s, box_points(b), sky, prepared.size,
                           self.operating_threshold, self.sky_threshold, cfg.strides[0],
                           sky_whole_logit=whole, sky_pass_weight=1.0 if cfg.sky_net else cfg.sky_pass_weight,
                           sky_smooth=cfg.sky_smooth, sky_min_area=cfg.sky_min_area,
