@@ -151,7 +151,8 @@ class Predictor:
     """A loaded BAFE-Net. ``threads`` limits the backend's intra-op threads (None: all cores);
     ``backend`` picks ONNX Runtime (DEFAULT_BACKEND; int8 when its gated file ships beside the
     weights, model.backends) or eager torch (the reference); ``bad_pixel_filter``
-    repairs isolated hot / dead pixels before the network (core.badpixels)."""
+    repairs isolated hot / dead pixels before the network (core.badpixels); ``fit_to_pixels`` False
+    keeps the network's boxes when the config fits them to the target pixels (model.box_fit)."""
 
     def __init__(
         self,
@@ -160,6 +161,7 @@ class Predictor:
         threads: int | None = None,
         backend: Backend | str = DEFAULT_BACKEND,
         bad_pixel_filter: bool = True,
+        fit_to_pixels: bool = True,
     ) -> None:
         from model.checkpoint import build_from_weights
 
@@ -175,6 +177,7 @@ class Predictor:
         self.operating_threshold = float(thr) if thr is not None else self.cfg.operating_threshold
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self.bad_pixel_filter = bad_pixel_filter
+        self.fit_to_pixels = fit_to_pixels  # False: the network's boxes even when the config fits them
         self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self.backend = self._runner.backend  # ONNX_INT8 falls back to ONNX when its file is unusable
@@ -211,7 +214,9 @@ class Predictor:
         with torch.inference_mode():
             boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
                                    cfg.max_per_image, cfg.pre_nms_top_k)
-        b, s = fitted_boxes(prepared, boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32), cfg)
+        b, s = boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32)
+        if self.fit_to_pixels:
+            b, s = fitted_boxes(prepared, b, s, cfg)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
         whole = None
         if (sky is not None or cfg.sky_net) and maps.get(WHOLE_SKY) and prepared.sky_size is not None:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from core import metrics
+from core.effort import least_corrections_threshold
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 from model.inference import infer_image
@@ -95,7 +96,7 @@ def validate(
             sky_maps.append((np.round(sky * 255).astype(np.uint8), s.sky == 1))
     net.train(was_training)
     det = metrics.evaluate_detections(gts, dets)
-    thr = metrics.best_f1_threshold(gts, dets)
+    thr = least_corrections_threshold(gts, dets)  # the annotator's operating point, not the best F1
     kept = [b[sc >= thr] for b, sc in dets]
     pd, fa = metrics.pd_fa(gts, kept)
     pd_iou, fa_iou = metrics.pd_fa_iou(gts, kept)

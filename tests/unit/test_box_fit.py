@@ -99,3 +99,32 @@ def test_the_predictor_reports_the_targets_true_boxes(fitted_weights):
     pred = p.predict(img)
     kept = pred.boxes[pred.scores >= p.operating_threshold]
     assert sorted(map(tuple, kept.tolist())) == sorted((x, y, x + s, y + s) for x, y, s in truth)
+
+
+def test_the_operating_threshold_leaves_the_fewest_corrections():
+    from core.effort import least_corrections_threshold, target_corrections
+
+    # One image, two true targets. Scores: 0.9 on target A, 0.8 a false alarm, 0.7 on target B,
+    # 0.6 a false alarm. Corrections (hand): thr 0.9 -> 1 add; 0.8 -> 1 add + 1 delete; 0.7 -> 1
+    # delete; 0.6 -> 2 deletes; above 0.9 -> 2 adds. F1 would pick 0.7 (2 of 3 right: F1 0.8);
+    # 0.9 and 0.7 tie at one correction, and the tie goes to the higher threshold.
+    gt = np.array([[10, 10, 13, 13], [40, 40, 43, 43]], float)
+    boxes = np.array([[10, 10, 13, 13], [70, 10, 73, 13], [40, 40, 43, 43], [10, 70, 13, 73]], float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    assert [target_corrections([gt], [(boxes, scores)], t) for t in (0.95, 0.9, 0.8, 0.7, 0.6)] == [2, 1, 2, 1, 2]
+    assert least_corrections_threshold([gt], [(boxes, scores)]) == pytest.approx(0.9)
+    # a box off by 2 px on a side costs a resize: with it, 0.7 leaves 2 corrections and 0.9 stays best
+    boxes[2] = [40, 40, 45, 43]
+    assert target_corrections([gt], [(boxes, scores)], 0.7) == 2
+
+
+def test_network_boxes_leave_the_fit_out(fitted_weights):
+    from model.inference import Predictor
+
+    img = np.full((128, 160), 60, np.uint8)
+    img[40:43, 50:53] = 220
+    fitted = Predictor(fitted_weights, threads=1, backend="torch").predict(img)
+    raw = Predictor(fitted_weights, threads=1, backend="torch", fit_to_pixels=False).predict(img)
+    assert fitted.boxes[0].tolist() == [50.0, 40.0, 53.0, 43.0]
+    assert raw.boxes[0].tolist() != [50.0, 40.0, 53.0, 43.0]  # the regression's sub-pixel box
+    assert abs((raw.boxes[0, 0] + raw.boxes[0, 2]) / 2 - 51.5) < 1.0  # on the same target
