@@ -118,3 +118,28 @@ def summarize(rows: list[Corrections]) -> dict:
         "sky_right_as_proposed": round(sum(r.sky_edits == 0 for r in rows) / n, 3),
         "image_right_as_proposed": round(sum(r.actions == 0 for r in rows) / n, 3),
     }
+
+
+def target_corrections(gts: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]], threshold: float) -> int:
+    """Deletes + adds + box fixes over a set when the boxes scoring >= threshold are proposed."""
+    total = 0
+    for gt, (boxes, scores) in zip(gts, dets, strict=True):
+        gt = np.asarray(gt, np.float64).reshape(-1, 4)
+        kept = np.asarray(boxes, np.float64).reshape(-1, 4)[np.asarray(scores).reshape(-1) >= threshold]
+        found, fixes = match_targets(gt, kept)
+        total += len(kept) - found + len(gt) - found + fixes
+    return total
+
+
+def least_corrections_threshold(gts: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]],
+                                candidates: int = 200) -> float:
+    """The operating threshold an annotator wants: the score that leaves the fewest target
+    corrections (deletes + adds + box fixes) over the set, searched over ``candidates`` quantiles
+    of the scores (ties: the higher threshold, fewer boxes to look at). 0.5 without detections."""
+    scores = np.concatenate([np.asarray(s, np.float64).reshape(-1) for _, s in dets]) if dets else np.zeros(0)
+    if not len(scores):
+        return 0.5
+    grid = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, candidates)))
+    costs = [target_corrections(gts, dets, float(t)) for t in grid]
+    best = min(costs)
+    return float(grid[max(i for i, c in enumerate(costs) if c == best)])

@@ -54,6 +54,13 @@ class BafeConfig:
     # 1000 (scaled with the image) and the smallest island / hole kept, as a fraction of the image area.
     sky_smooth: float = 0.0
     sky_min_area: float = 0.0
+    # Large frames: the sky pass sees at least this fraction of the frame's long side (1280x1024 at
+    # 0.5: 640 px instead of sky_pass_long_side), which halves the sky edits they need (MODEL.md).
+    sky_pass_min_scale: float = 0.0
+    # Boxes fitted to the target's pixels (model.box_fit; contrast fraction, 0: the network's boxes)
+    # and one box per target (boxes whose centres are closer than this many px; 0: NMS only).
+    box_fit: float = 0.0
+    centre_nms_px: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +80,8 @@ class BafeConfig:
             raise ValueError("sky_net needs sky_pass_long_side > 0 (the long side of the frame it sees)")
         if self.sky_smooth < 0 or not 0.0 <= self.sky_min_area < 1.0:
             raise ValueError("sky_smooth must be >= 0 and sky_min_area in [0, 1)")
+        if not 0.0 <= self.sky_pass_min_scale <= 1.0 or not 0.0 <= self.box_fit < 1.0 or self.centre_nms_px < 0:
+            raise ValueError("sky_pass_min_scale must be in [0, 1], box_fit in [0, 1) and centre_nms_px >= 0")
         if not 0.0 < self.p <= 1.0:
             raise ValueError(f"p = {self.p} must be in (0, 1]")
 

@@ -49,14 +49,17 @@ def _padded(gray: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def prepare_image(image: np.ndarray, multiple: int = 32, bad_pixel_filter: bool = True,
-                  sky_long_side: int = 0, sky_always: bool = False) -> Prepared:
+                  sky_long_side: int = 0, sky_always: bool = False, sky_min_scale: float = 0.0) -> Prepared:
     """Any image -> gray (bad pixels repaired), float32 in [0, 1], zero-padded network input; with
     ``sky_long_side`` > 0 and a larger frame, also the frame shrunk to it (area average) for the
     whole-frame sky pass (``sky_always``: the frame itself when it is no larger, for a dedicated
-    sky network)."""
+    sky network). ``sky_min_scale`` > 0: the shrunk frame keeps at least that fraction of the
+    frame's long side (large frames get a finer sky)."""
     gray, bad = clean_frame(image, bad_pixel_filter)
     img = to_model_input(gray).astype(np.float32, copy=False)
     prepared = Prepared(_padded(img, multiple), img.shape, bad)
+    if sky_long_side > 0 and sky_min_scale > 0:
+        sky_long_side = max(sky_long_side, round(sky_min_scale * max(img.shape)))
     if sky_long_side > 0 and max(img.shape) > sky_long_side:
         small = downscale(img, sky_long_side)
         prepared.sky_x, prepared.sky_size = _padded(small, multiple), small.shape

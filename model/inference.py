@@ -29,6 +29,7 @@ import torch
 
 from core.domain import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
+from model.box_fit import fit_boxes, suppress_close
 from model.config import BafeConfig
 from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
@@ -119,6 +120,18 @@ class Prediction:
         return mask
 
 
+def fitted_boxes(prepared: Prepared, boxes: np.ndarray, scores: np.ndarray,
+                 cfg: BafeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The config's box fit to the target pixels and one box per target (model.box_fit), best first."""
+    if cfg.box_fit > 0 and len(boxes):
+        h, w = prepared.size
+        boxes = fit_boxes(prepared.x[0, 0, :h, :w], boxes, cfg.box_fit)
+    if cfg.centre_nms_px > 0 and len(boxes) > 1:
+        keep = suppress_close(boxes, scores, cfg.centre_nms_px)
+        boxes, scores = boxes[keep], scores[keep]
+    return boxes, scores
+
+
 def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -129,7 +142,8 @@ class Predictor:
     """A loaded BAFE-Net. ``threads`` limits the backend's intra-op threads (None: all cores);
     ``backend`` picks ONNX Runtime (DEFAULT_BACKEND; int8 when its gated file ships beside the
     weights, model.backends) or eager torch (the reference); ``bad_pixel_filter``
-    repairs isolated hot / dead pixels before the network (core.badpixels)."""
+    repairs isolated hot / dead pixels before the network (core.badpixels); ``fit_to_pixels`` False
+    keeps the network's boxes when the config fits them to the target pixels (model.box_fit)."""
 
     def __init__(
         self,
@@ -138,12 +152,14 @@ class Predictor:
         threads: int | None = None,
         backend: Backend | str = DEFAULT_BACKEND,
         bad_pixel_filter: bool = True,
+        fit_to_pixels: bool = True,
     ) -> None:
         from model.checkpoint import build_from_weights
 
         self.weights: Path | None = Path(weights) if weights is not None else default_weights_path()
         net, cfg, metadata = build_from_weights(self.weights)
         self._setup(net, cfg, metadata, torch.device(device), threads, Backend(backend), bad_pixel_filter)
+        self.fit_to_pixels = fit_to_pixels  # False: the network's boxes even when the config fits them
 
     @classmethod
     def for_network(cls, net: torch.nn.Module, cfg: BafeConfig, threads: int | None = None,
@@ -179,6 +195,7 @@ class Predictor:
         self.operating_threshold = float(thr) if thr is not None else self.cfg.operating_threshold
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self.bad_pixel_filter = bad_pixel_filter
+        self.fit_to_pixels = True
         self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
         self.backend = self._runner.backend  # ONNX_INT8 falls back to ONNX when its file is unusable
@@ -188,7 +205,7 @@ class Predictor:
         """Stage 1 (any thread): decode-side work, no model state touched."""
         long_side = self.cfg.sky_pass_long_side if sky_pass_enabled(self.cfg) else 0
         return prepare_image(image, bad_pixel_filter=self.bad_pixel_filter, sky_long_side=long_side,
-                             sky_always=self._sky_runner is not None)
+                             sky_always=self._sky_runner is not None, sky_min_scale=self.cfg.sky_pass_min_scale)
 
     def _run(self, x: np.ndarray) -> HeadMaps:
         if self.backend is Backend.TORCH and self.device.type != "cpu":
@@ -218,14 +235,16 @@ class Predictor:
                                        cfg.max_per_image, cfg.pre_nms_top_k)
         else:  # predict_sky: the detector did not run
             boxes, scores = torch.zeros(0, 4), torch.zeros(0)
-        b = boxes.numpy().astype(np.float32)
+        b, s = boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32)
+        if self.fit_to_pixels:
+            b, s = fitted_boxes(prepared, b, s, cfg)
         sky = maps["sky"][0][0, 0].numpy().astype(np.float32) if maps.get("sky") else None
         whole = None
         if (sky is not None or cfg.sky_net) and maps.get(WHOLE_SKY) and prepared.sky_size is not None:
             small = maps[WHOLE_SKY][0][0, 0].numpy().astype(np.float32)
             stride = SKY_NET_STRIDE if cfg.sky_net else cfg.strides[0]
             whole = upsample_logit(small, stride, prepared.sky_size)
-        return Prediction(b, scores.numpy().astype(np.float32), box_points(b), sky, prepared.size,
+        return Prediction(b, s, box_points(b), sky, prepared.size,
                           self.operating_threshold, self.sky_threshold, cfg.strides[0],
                           sky_whole_logit=whole, sky_pass_weight=1.0 if cfg.sky_net else cfg.sky_pass_weight,
                           sky_smooth=cfg.sky_smooth, sky_min_area=cfg.sky_min_area,

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from core import evaluation, metrics
+from core import evaluation
+from core.effort import least_corrections_threshold
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 
@@ -141,7 +142,8 @@ def validate(
     finally:
         net.train(was_training)
     gts = [np.asarray(s.boxes, np.float64).reshape(-1, 4) for s in samples]
-    thr = round(metrics.best_f1_threshold(gts, [(p.boxes, p.scores) for p in preds]), 4)  # as stored
+    # the annotator's operating point (fewest corrections), not the best F1; rounded as stored
+    thr = round(least_corrections_threshold(gts, [(p.boxes, p.scores) for p in preds]), 4)
     dets = [evaluation.as_written(p.boxes, p.scores) for p in preds]
     kept = [evaluation.kept_boxes(p.boxes, p.scores, thr) for p in preds]
     det = evaluation.score(gts, dets, kept, [])

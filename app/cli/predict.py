@@ -42,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="onnx-int8: ONNX Runtime int8 (the <weights>.int8.onnx beside the weights; ORT fp32 "
                         "with a warning when it is missing, stale or damaged); onnx: ONNX Runtime fp32; torch: "
                         "the eager reference (default: the app's default backend, model.backends.DEFAULT_BACKEND)")
+    p.add_argument("--network-boxes", action="store_true",
+                   help="the boxes as the network gives them: no fit to the target's pixels, no "
+                        "second-box suppression (what the X-AnyLabeling export reproduces)")
     p.add_argument("--no-bad-pixel-filter", action="store_true",
                    help="keep isolated hot/dead pixels (by default they are repaired first and counted)")
     p.set_defaults(func=run)
@@ -166,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from model.inference import Predictor
 
     predictor = Predictor(args.weights, threads=args.threads, backend=args.backend or DEFAULT_BACKEND,  # exit 2
-                          bad_pixel_filter=not args.no_bad_pixel_filter)
+                          bad_pixel_filter=not args.no_bad_pixel_filter, fit_to_pixels=not args.network_boxes)
     problem = ensure_out(args.out)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)

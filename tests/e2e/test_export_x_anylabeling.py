@@ -1,6 +1,6 @@
 """`export-model --for x-anylabeling`: the shipped model, loaded the way X-AnyLabeling loads a custom
 YOLOv8-style model (tests/_support/anylabeling_loader.py: YAML config, static input, RGB letterbox,
-transpose, score filter, OpenCV NMS, un-letterbox), finds the same targets as `main.py predict` on
+transpose, score filter, OpenCV NMS, un-letterbox), finds the same targets as `main.py predict --network-boxes` on
 the same frame: the same number above the operating threshold, centres within 1 px. A frame of
 another size goes through the letterbox (scaled, grey bands): then the boxes are those `predict`
 finds on the letterboxed canvas, mapped back to the frame."""
@@ -38,7 +38,7 @@ def _predict_rows(frame: Path, tmp: Path) -> tuple[np.ndarray, float]:
     images, out = tmp / f"images_{frame.stem}", tmp / f"pred_{frame.stem}"
     images.mkdir()
     shutil.copy(frame, images / frame.name)
-    assert cli_main(["predict", str(images), str(out), "--backend", "onnx", "--threads", "1"]) == 0
+    assert cli_main(["predict", str(images), str(out), "--backend", "onnx", "--threads", "1", "--network-boxes"]) == 0
     assert (out / "bad_pixels.csv").read_text().strip() == "image_id,x,y"  # the graph has no bad-pixel filter
     with open(out / "detections.csv", newline="") as f:
         rows = [[float(v) for v in r[1:]] for r in csv.reader(f) if r[0] == frame.stem]
