@@ -107,12 +107,38 @@ def check_graph(session, outputs: list[str], input_name: str | None = None) -> N
         raise GraphMismatch(f"its output {a.name} is {a.type} {a.shape}, not a float map [N, C, h, w]")
 
 
+def runtime_outputs(cfg: BafeConfig) -> list[str]:
+    """The detector outputs the Predictor uses: all of them, but not the detector's own sky maps
+    when a whole-frame sky network gives the sky (those maps are never read then)."""
+    return [n for n in output_names(cfg) if not (cfg.sky_net and n.startswith("sky_"))]
+
+
+def detector_graph(data: bytes, cfg: BafeConfig) -> bytes:
+    """The detector graph cut down to ``runtime_outputs`` (ONNX Runtime computes every node of a
+    graph whatever outputs a run asks for): with a sky network, the sky tower's last conv and the
+    half of the channel exchange that only feeds it go, about a tenth of the detector's time; the
+    kept outputs are bit for bit those of the whole graph (tests/unit/test_sky_int8.py). A graph
+    that lacks an output is returned as it is (``check_graph`` then says what is missing)."""
+    import onnx
+    from onnx.utils import Extractor
+
+    keep = runtime_outputs(cfg)
+    model = onnx.load_from_string(data)
+    outputs = [o.name for o in model.graph.output]
+    if keep == outputs or not set(keep) <= set(outputs):
+        return data
+    sub = Extractor(model).extract_model([i.name for i in model.graph.input], keep)
+    sub.metadata_props.extend(model.metadata_props)
+    sub.doc_string = model.doc_string
+    return sub.SerializeToString()
+
+
 class OnnxRunner:
     """ONNX Runtime on a session of the exported graph (fp32 or int8: same inputs and outputs)."""
 
     def __init__(self, session, cfg: BafeConfig, backend: Backend = Backend.ONNX) -> None:
         self.session, self.backend = session, backend
-        self.names = output_names(cfg)
+        self.names = runtime_outputs(cfg)
         check_graph(session, self.names)
         self.input = session.get_inputs()[0].name
 
@@ -138,11 +164,11 @@ def fp32_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
     _need_ort()
     data = cached_onnx(net, cfg, meta, weights)
     try:
-        return OnnxRunner(make_session(data, threads), cfg)
+        return OnnxRunner(make_session(detector_graph(data, cfg), threads), cfg)
     except Exception as exc:  # ORT's Fail/InvalidProtobuf for a bad file; GraphMismatch for another network
         log.warning("cached ONNX model rejected (%s); exporting again", exc)
     drop_cached(weights)
-    return OnnxRunner(make_session(cached_onnx(net, cfg, meta, weights), threads), cfg)
+    return OnnxRunner(make_session(detector_graph(cached_onnx(net, cfg, meta, weights), cfg), threads), cfg)
 
 
 def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
@@ -158,7 +184,7 @@ def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
     try:
         data, int8_meta = read_int8(path, file_sha256(weights))
         try:
-            runner = OnnxRunner(make_session(data, threads), cfg, Backend.ONNX_INT8)
+            runner = OnnxRunner(make_session(detector_graph(data, cfg), threads), cfg, Backend.ONNX_INT8)
         except GraphMismatch as exc:  # a valid file of another network, with the right metadata
             raise Int8Unusable(f"the int8 model {path} does not fit these weights ({exc})") from exc
         except Exception as exc:  # ORT refused a file that parsed (an op it cannot run)
@@ -184,6 +210,8 @@ def make_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[st
 class TorchSkyRunner:
     """Eager torch run of the whole-frame sky network: shrunk frame [1, 1, h, w] -> logit [1, 1, h/4, w/4]."""
 
+    backend = Backend.TORCH
+
     def __init__(self, net: nn.Module, threads: int | None) -> None:
         self.sky_net, self.threads = net.sky_net, threads
 
@@ -196,10 +224,15 @@ class TorchSkyRunner:
 
 
 class OnnxSkyRunner:
-    """ONNX Runtime run of the sky network's own graph (cached next to the detector's)."""
+    """ONNX Runtime run of the sky network's own graph: the fp32 export (cached next to the
+    detector's), or a given session (the int8 graph beside the weights)."""
 
     def __init__(self, net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
-                 threads: int | None) -> None:
+                 threads: int | None, session=None, backend: Backend = Backend.ONNX) -> None:
+        self.backend = backend
+        if session is not None:
+            self.session = session
+            return
         try:
             self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
             check_graph(self.session, [SKY_OUTPUT], SKY_INPUT)
@@ -208,15 +241,55 @@ class OnnxSkyRunner:
             drop_cached(weights)
             self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
 
+    @staticmethod
+    def run_session(session, x: np.ndarray) -> Tensor:
+        return torch.from_numpy(session.run([SKY_OUTPUT], {SKY_INPUT: x})[0])
+
     def __call__(self, x: np.ndarray) -> Tensor:
-        return torch.from_numpy(self.session.run([SKY_OUTPUT], {SKY_INPUT: x})[0])
+        return self.run_session(self.session, x)
+
+
+def int8_sky_session(weights: Path, threads: int | None):
+    """An ORT session of the sky network's int8 graph beside the weights (model/sky_int8.py);
+    Int8Unusable when it is missing, damaged, made from other weights or not a sky graph. A file
+    whose recorded gate failed still runs, with one warning line (as the detector's)."""
+    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, sky_int8_path
+
+    path = sky_int8_path(weights)
+    if not path.is_file():
+        raise Int8Unusable(f"no int8 model at {path} (make it with: main.py export-model --int8 "
+                           f"{int8_path(weights)} --only sky --calib-data DENSESIRST_ROOT)")
+    data, meta = read_int8(path, file_sha256(weights))
+    try:
+        session = make_session(data, threads)
+        check_graph(session, [SKY_OUTPUT], SKY_INPUT)
+    except GraphMismatch as exc:
+        raise Int8Unusable(f"the int8 sky model {path} is not a sky network's graph ({exc})") from exc
+    except Exception as exc:  # ORT refused a file that parsed
+        raise Int8Unusable(f"ONNX Runtime cannot load the int8 sky model {path} ({type(exc).__name__})") from exc
+    problem = gate_problem(meta)
+    if problem:
+        log.warning("using the int8 sky model %s although %s", path, problem)
+    return session
 
 
 def make_sky_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],
                     weights: Path, threads: int | None) -> TorchSkyRunner | OnnxSkyRunner | None:
-    """The whole-frame sky network's runner (None when the weights have no sky network)."""
+    """The whole-frame sky network's runner (None when the weights have no sky network). With
+    ``ONNX_INT8`` its int8 graph when one made from these weights lies beside them, else ORT fp32
+    (a missing file is said at info level: the detector's fallback already warns; a damaged or
+    stale one with a warning)."""
     if getattr(net, "sky_net", None) is None:
         return None
     if backend is Backend.TORCH:
         return TorchSkyRunner(net, threads)
+    if backend is Backend.ONNX_INT8:
+        from model.quantize import Int8Unusable
+
+        try:
+            session = int8_sky_session(weights, threads)
+            return OnnxSkyRunner(net, cfg, meta, weights, threads, session, Backend.ONNX_INT8)
+        except Int8Unusable as why:
+            level = logging.INFO if str(why).startswith("no int8 model") else logging.WARNING
+            log.log(level, "%s; the sky network runs in ONNX Runtime fp32", why)
     return OnnxSkyRunner(net, cfg, meta, weights, threads)

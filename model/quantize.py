@@ -134,10 +134,12 @@ def calibration_ids(root: Path, n: int, split: str = "train_v2") -> list[str]:
 
 
 def calibration_inputs(cfg: BafeConfig, root: Path, n: int, split: str = "train_v2",
-                       bad_pixel_filter: bool = True, sky_pass: bool = True, full: bool = True) -> Calib:
+                       bad_pixel_filter: bool = True, sky_pass: bool = True, full: bool = True,
+                       sky_always: bool = False) -> Calib:
     """The network inputs of n split frames, prepared by model.inference.prepare_image as the
     Predictor does: the padded full frame (``full``) and, when the config has a whole-frame sky
-    pass and the frame is larger, the shrunk frame (``sky_pass``)."""
+    pass and the frame is larger, the shrunk frame (``sky_pass``; ``sky_always``: the frame itself
+    when it is no larger, as a dedicated sky network sees it)."""
     from core.errors import FormatError
     from core.imageio import read_image
     from model.frames import prepare_image
@@ -149,7 +151,8 @@ def calibration_inputs(cfg: BafeConfig, root: Path, n: int, split: str = "train_
         path = Path(root) / "PNGImages" / f"{image_id}.png"
         if not path.is_file():
             raise FormatError(f"{path}: listed in {split} but missing")
-        p = prepare_image(read_image(path), bad_pixel_filter=bad_pixel_filter, sky_long_side=long_side)
+        p = prepare_image(read_image(path), bad_pixel_filter=bad_pixel_filter, sky_long_side=long_side,
+                          sky_always=sky_always)
         if full:
             out.inputs.append(p.x)
         if p.sky_x is not None:
@@ -268,6 +271,14 @@ def int8_path(weights: Path) -> Path:
     """Where the Predictor looks for the int8 model of a weights file: beside it,
     ``<stem>.int8.onnx`` (resources/models/bafenet_default.int8.onnx for the shipped model)."""
     return Path(weights).with_name(Path(weights).stem + INT8_SUFFIX)
+
+
+def sky_int8_path(weights: Path) -> Path:
+    """Where the Predictor looks for the sky network's int8 graph: the int8 file's sky companion,
+    ``<stem>.int8.sky.onnx`` (as ``export-model --onnx FILE`` writes ``FILE.sky.onnx``; model/sky_int8.py)."""
+    path = int8_path(weights)
+    return path.with_name(path.stem + ".sky.onnx")  # model.onnx_export.sky_companion's rule (not imported:
+    # onnx_export sits above this module in the import graph)
 
 
 def read_gate(meta: dict[str, str]) -> dict:

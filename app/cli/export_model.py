@@ -11,7 +11,10 @@ train_v2 frames of ``--calib-data`` and gated on its val_v2 against ORT fp32 (mo
 unless ``--no-gate``); the metadata adds the recipe, the calibration frame ids and the gate figures.
 The Predictor's ``onnx-int8`` backend uses such a file when it lies beside the weights as
 ``<stem>.int8.onnx`` and was made from exactly those weights. Exit 1 when the gate fails (the file
-is written with the failure recorded, and the Predictor will not use it).
+is written with the failure recorded, and the Predictor will not use it). Weights with a
+whole-frame sky network also get the sky network's int8 graph, ``FILE`` with ``.sky.onnx``
+(``<stem>.int8.sky.onnx``), gated on its own (model/sky_int8.py); ``--only detector|sky`` makes
+one of the two.
 
 ``--onnx FILE --for x-anylabeling [--size WIDTHxHEIGHT | N]`` (default 640x512): one static-size
 graph with the box decoding inside, in the layout X-AnyLabeling's YOLOv8-style custom models read
@@ -72,6 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gate-frames", type=int, metavar="N",
                    help="--int8: gate on N evenly spaced val_v2 frames only (a quick check, recorded as partial)")
     p.add_argument("--threads", type=int, default=1, help="--int8: threads for calibration and the gate")
+    p.add_argument("--only", choices=["detector", "sky"], default=None,
+                   help="--int8: make only the detector's graph (FILE) or only the sky network's (FILE with "
+                        ".sky.onnx); default: both, when the weights have a sky network")
     p.set_defaults(func=run)
 
 
@@ -116,7 +122,6 @@ def _recipe(args: argparse.Namespace):
 
 
 def run_int8(args: argparse.Namespace, weights: Path) -> int:
-    from core.formats._io import atomic_write_bytes
     from model.int8_gate import build_int8, gate_line
 
     out: Path = args.int8
@@ -138,17 +143,51 @@ def run_int8(args: argparse.Namespace, weights: Path) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    data, gate = build_int8(weights, root, recipe, None if args.no_gate else "val_v2", args.threads,
-                            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-                            gate_frames=args.gate_frames)
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    code = EXIT_OK
+    if args.only != "sky":
+        data, gate = build_int8(weights, root, recipe, None if args.no_gate else "val_v2", args.threads,
+                                progress=say, gate_frames=args.gate_frames)
+        if not _write(out, data):
+            return EXIT_USAGE
+        say(f"wrote {out} ({len(data) / 2**20:.1f} MB int8, {recipe.label()}) from {weights.name}; {gate_line(gate)}")
+        code = EXIT_PARTIAL if gate.get("run") and not gate.get("passed") else EXIT_OK
+    if args.only != "detector" and _has_sky_net(weights):
+        from model.int8_gate import load_split, load_split_ids
+        from model.onnx_export import sky_companion
+        from model.sky_int8 import build_sky_int8, sky_gate_line, sky_recipe
+
+        samples = None if args.no_gate else load_split(root, "val_v2", args.gate_frames)
+        whole = samples is None or len(samples) == len(load_split_ids(root, "val_v2"))
+        data, gate = build_sky_int8(weights, root, recipe, samples, args.threads, progress=say, whole_split=whole)
+        sky_out = sky_companion(out)
+        if not _write(sky_out, data):
+            return EXIT_USAGE
+        say(f"wrote {sky_out} ({len(data) / 2**20:.1f} MB int8, {sky_recipe(recipe).label()}) from "
+            f"{weights.name}; {sky_gate_line(gate)}")
+        if gate.get("run") and not gate.get("passed"):
+            code = EXIT_PARTIAL
+    elif args.only == "sky":
+        say(f"error: {weights.name} has no whole-frame sky network: no sky graph to quantise")
+        return EXIT_USAGE
+    return code
+
+
+def _write(out: Path, data: bytes) -> bool:
+    from core.formats._io import atomic_write_bytes
+
     try:
         atomic_write_bytes(out, data)
     except OSError as exc:
         print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"wrote {out} ({len(data) / 2**20:.1f} MB int8, {recipe.label()}) from {weights.name}; {gate_line(gate)}",
-          file=sys.stderr)
-    return EXIT_PARTIAL if gate.get("run") and not gate.get("passed") else EXIT_OK
+        return False
+    return True
+
+
+def _has_sky_net(weights: Path) -> bool:
+    from model.checkpoint import build_from_weights
+
+    return bool(build_from_weights(weights)[1].sky_net)
 
 
 def run_anylabeling(args: argparse.Namespace, weights: Path) -> int:
@@ -200,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     if consumer is Consumer.X_ANYLABELING:
         outputs = [out, out.with_suffix(".yaml")]
     else:
-        outputs = [out, sky_companion(out)] if args.onnx is not None else [out]
+        outputs = [out, sky_companion(out)] if args.onnx is not None or args.only != "detector" else [out]
     problem = _overwrites_input(outputs, inputs)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
