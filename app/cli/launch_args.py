@@ -1,0 +1,94 @@
+"""The flags that start a training command as several processes, on one machine or several
+(torchrun's names: --nproc per node, --nnodes, --node-rank, --rdzv-endpoint), shared by `train`
+and `train-sky`, and what the command does with them before any training code loads (ADR 0020):
+refuse what cannot work, meet the other machines' launchers, start this machine's ranks.
+
+Under the user's own torchrun or srun (model/ranks.py) the command is already one rank: it
+launches nothing, and the launch flags are refused (the launcher decides the processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+MAIN_PY = Path(__file__).resolve().parents[2] / "main.py"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes on this machine "
+                   "(torch.distributed; --batch is the global batch, a multiple of all processes)")
+    p.add_argument("--allow-oversubscribe", action="store_true",
+                   help="allow --nproc above the CPU cores this process may use")
+    p.add_argument("--nnodes", type=int, default=1, help="machines in the run; run the same command on each, "
+                   "with its --node-rank (the run folder --out must be shared by all)")
+    p.add_argument("--node-rank", type=int, default=0, help="this machine's place among --nnodes (0: the one "
+                   "at --rdzv-endpoint)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="node 0's address and a free port there, where the machines meet (--nnodes above 1)")
+
+
+def world_size(args: argparse.Namespace) -> int:
+    """Processes in the whole run: this command's flags, or the user's launcher's environment."""
+    from model import ranks
+
+    here = ranks.from_environ()
+    return here.world_size if here.external else args.nproc * args.nnodes
+
+
+def problem(args: argparse.Namespace, batch: int, whole_frames: int = 0) -> str | None:
+    """Why the launch flags cannot work with these arguments (None: they can); checked before
+    anything starts, on every machine."""
+    from model import ranks
+    from model.ddp_launch import nproc_problem
+    from model.rendezvous import nodes_problem
+
+    try:
+        here = ranks.from_environ()
+    except ranks.RankEnvError as exc:
+        return f"cannot tell this process's rank: {exc}"
+    if here.external:
+        given = [f for f, v in (("--nproc", args.nproc != 1), ("--nnodes", args.nnodes != 1),
+                                ("--node-rank", args.node_rank != 0), ("--rdzv-endpoint", args.rdzv_endpoint))
+                 if v]  # fmt: skip
+        if given:
+            return (f"this process is rank {here.rank} of {here.world_size} started by {here.launcher.value}, "
+                    f"which decides the processes: leave out {', '.join(given)}")  # fmt: skip
+        if batch % here.world_size or whole_frames % here.world_size:
+            what = "--batch" if batch % here.world_size else "--whole-frames"
+            return (f"{what} {batch if what == '--batch' else whole_frames} is not a multiple of the "
+                    f"{here.world_size} processes {here.launcher.value} started (each takes an equal share)")  # fmt: skip
+        return None
+    if msg := nodes_problem(args.nnodes, args.node_rank, args.rdzv_endpoint):
+        return msg
+    if args.nproc != 1 or args.nnodes != 1:
+        return nproc_problem(args.nproc, batch, whole_frames, args.allow_oversubscribe, args.nnodes)
+    return None
+
+
+def must_launch(args: argparse.Namespace) -> bool:
+    """This command starts ranks (it is not one itself)."""
+    from model import ranks
+
+    return ranks.from_environ().launcher is ranks.Launcher.SINGLE and (args.nproc > 1 or args.nnodes > 1)
+
+
+def meet(args: argparse.Namespace, problem: str | None):
+    """With --nnodes above 1: meet the other machines (telling them ``problem`` when this one
+    cannot start); the ranks' Placement. Raises RendezvousError (exit 2)."""
+    from model.ddp_launch import Placement
+    from model.rendezvous import Nodes, join, parse_endpoint
+
+    if args.nnodes == 1 or args.rdzv_endpoint is None:
+        return Placement()
+    host, port = parse_endpoint(args.rdzv_endpoint)
+    master_port = join(Nodes(args.nnodes, args.node_rank, host, port), args.nproc, problem)
+    return Placement(args.nnodes, args.node_rank, host, master_port)
+
+
+def launch(args: argparse.Namespace, run_dir: Path, where) -> int:
+    """Start this machine's ranks of ``main.py <the same arguments>`` and supervise them."""
+    from model.ddp_launch import launch as start
+
+    return start(sys.argv[1:], args.nproc, run_dir, MAIN_PY, where)
