@@ -209,11 +209,12 @@ def launch(argv: list[str], nproc: int, run_dir: Path, main_py: Path, where: Pla
 
 
 def _relay(procs: list[subprocess.Popen], rank: int, muted: threading.Event) -> None:
-    """Copy rank ``rank``'s stderr to ours, until the launcher stops the ranks after a failure:
-    what the survivors say then is only the lost connection (gloo's traceback), which the
-    launcher's line replaces."""
+    """Copy rank ``rank``'s stderr to ours, until another rank died or failed (or the launcher
+    stops the ranks): what the survivors say then is only the lost connection (gloo's traceback),
+    which the launcher's line replaces."""
+    quiet_after = (None, 0, EXIT_USAGE, EXIT_INTERRUPTED)  # outcomes the others report themselves
     for raw in procs[rank].stderr:
-        if muted.is_set():
+        if muted.is_set() or any(p.poll() not in quiet_after for r, p in enumerate(procs) if r != rank):
             continue  # keep draining, so the rank never blocks on a full pipe
         sys.stderr.write(raw.decode("utf-8", "replace"))
         sys.stderr.flush()

@@ -92,3 +92,27 @@ def launch(args: argparse.Namespace, run_dir: Path, where) -> int:
     from model.ddp_launch import launch as start
 
     return start(sys.argv[1:], args.nproc, run_dir, MAIN_PY, where)
+
+
+# What torch's backends say when a peer process is gone (gloo raises a plain RuntimeError)
+LOST_PEER_WORDS = ("Connection closed by peer", "Connection reset by peer", "gloo/transport")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """``exc`` is a collective failing because another rank of the run is gone."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    return isinstance(exc, RuntimeError) and any(w in str(exc) for w in LOST_PEER_WORDS)
+
+
+def lost_peer_exit(run_dir: Path) -> tuple[int, str]:
+    """(exit code, message) of a rank whose peer vanished (another machine stopped or failed), as
+    the launcher reports a rank it saw die: 3 with a checkpoint to --resume from, else 1."""
+    resumable = (run_dir / "last.pt").is_file()
+    how = ("continue with the same command and --resume" if resumable
+           else "no checkpoint was written yet: start the run again")  # fmt: skip
+    return (3 if resumable else 1,
+            f"error: lost the connection to another training process (it stopped, or its machine did: see "
+            f"that machine's output); {how}")  # fmt: skip

@@ -301,6 +301,10 @@ def run(args: argparse.Namespace) -> int:
             if here.local_rank == 0 or not getattr(exc, "agreed", False):  # one line per machine
                 print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if here.distributed and launch_args.lost_peer(exc):  # another machine's ranks are gone
+            code, message = launch_args.lost_peer_exit(args.out)
+            print(message, file=sys.stderr)
+            return code
         traceback.print_exc()
         return EXIT_INTERNAL
     finally:

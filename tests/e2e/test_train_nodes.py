@@ -176,3 +176,14 @@ def test_srun_tasks_join_one_run(dataset, tmp_path: Path) -> None:  # noqa: F811
     assert (c0, c1) == (0, 0), e0[-3000:] + e1[-3000:]
     assert [e["event"] for e in ev0].count("start") == 1 and ev1 == []
     assert len(_losses(ev0)) == 2  # 4 images x 2 repeats / global batch 4: the two tasks shared each step
+
+
+def test_a_machine_that_dies_ends_the_other_in_one_line(dataset, tmp_path: Path) -> None:  # noqa: F811
+    run = tmp_path / "run"
+    procs = _nodes(dataset, (run, run), 200)
+    (code0, _ev, err0), (code1, _ev1, _err1) = _interrupt(procs, procs[1], signal.SIGKILL)
+    assert code1 == -signal.SIGKILL
+    lines = [ln for ln in err0.splitlines() if ln.startswith("error:")]
+    assert "Traceback" not in err0 and len(lines) == 1, err0[-3000:]
+    assert "lost the connection to another training process" in lines[0] and "--resume" in lines[0]
+    assert code0 == 3 and (run / "last.pt").is_file()  # as a rank killed on one machine (README)
