@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 MAIN_PY = Path(__file__).resolve().parents[2] / "main.py"
+EXIT_USAGE = 2  # README "Command line"
+TELL_S = 30.0  # how long a refused machine tries to tell node 0 before it gives up
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,24 +76,59 @@ def must_launch(args: argparse.Namespace) -> bool:
     return ranks.from_environ().launcher is ranks.Launcher.SINGLE and (args.nproc > 1 or args.nnodes > 1)
 
 
-def meet(args: argparse.Namespace, problem: str | None):
-    """With --nnodes above 1: meet the other machines (telling them ``problem`` when this one
-    cannot start); the ranks' Placement. Raises RendezvousError (exit 2)."""
+def start(args: argparse.Namespace, problem: str | None, run_dir: Path) -> int | None:
+    """When this command starts the ranks (``must_launch``): refuse ``problem`` (telling the other
+    machines), or meet them and run this machine's ranks; the exit code. None: this process
+    trains itself (one process, or a rank)."""
+    from model.rendezvous import RendezvousError
+
+    if not must_launch(args):
+        return None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        _tell(args, problem)
+        return EXIT_USAGE
+    try:
+        where = _meet(args)
+    except RendezvousError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from model.ddp_launch import launch
+
+    return launch(sys.argv[1:], args.nproc, run_dir, MAIN_PY, where)
+
+
+def _nodes(args: argparse.Namespace):
+    from model.rendezvous import Nodes, nodes_problem, parse_endpoint
+
+    if args.nnodes == 1 or nodes_problem(args.nnodes, args.node_rank, args.rdzv_endpoint) is not None:
+        return None
+    return Nodes(args.nnodes, args.node_rank, *parse_endpoint(args.rdzv_endpoint))
+
+
+def _meet(args: argparse.Namespace):
+    """With --nnodes above 1: meet the other machines; the ranks' Placement (RendezvousError: exit 2)."""
     from model.ddp_launch import Placement
-    from model.rendezvous import Nodes, join, parse_endpoint
+    from model.rendezvous import join
 
-    if args.nnodes == 1 or args.rdzv_endpoint is None:
+    nodes = _nodes(args)
+    if nodes is None:
         return Placement()
-    host, port = parse_endpoint(args.rdzv_endpoint)
-    master_port = join(Nodes(args.nnodes, args.node_rank, host, port), args.nproc, problem)
-    return Placement(args.nnodes, args.node_rank, host, master_port)
+    return Placement(nodes.nnodes, nodes.node_rank, nodes.host, join(nodes, args.nproc))
 
 
-def launch(args: argparse.Namespace, run_dir: Path, where) -> int:
-    """Start this machine's ranks of ``main.py <the same arguments>`` and supervise them."""
-    from model.ddp_launch import launch as start
+def _tell(args: argparse.Namespace, problem: str) -> None:
+    """Let node 0 know this machine cannot start (so no machine waits for it); a node 0 that is not
+    up within TELL_S is not waited for longer."""
+    from model.rendezvous import RendezvousError, join
 
-    return start(sys.argv[1:], args.nproc, run_dir, MAIN_PY, where)
+    nodes = _nodes(args)
+    if nodes is None or nodes.node_rank == 0:
+        return
+    try:
+        join(nodes, args.nproc, problem, timeout=TELL_S)
+    except RendezvousError:
+        pass
 
 
 # What torch's backends say when a peer process is gone (gloo raises a plain RuntimeError)

@@ -279,10 +279,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # before the run folder is touched; fine_tune_problem resolves --from-active into --init-weights
     problem = check_arguments(args) or fine_tune_problem(args)
-    if launch_args.must_launch(args):  # this command starts the ranks (model/ddp_launch.py)
-        where = launch_args.meet(args, problem)  # with --nnodes: the machines agree first (exit 2 if not)
-        if problem is None:
-            return launch_args.launch(args, args.out, where)
+    if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
+        return code
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
