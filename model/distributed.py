@@ -148,7 +148,7 @@ def make_trainer(opts, train, val, sampler, emit, stop) -> Trainer:
     """A plain Trainer, or this process's rank of a distributed run (launched by ``launch``).
     The initial weights come from ``opts.seed``, so 1- and N-process runs start alike."""
     torch.manual_seed(opts.seed)
-    if not in_worker():
+    if not dist.is_initialized():  # joined by model.run_folder.join_run when this is one rank of a run
         return Trainer(opts, train, val, sampler, emit, stop)
     rank, world_size = init_process_group()
     return DistributedTrainer(opts, train, val, sampler, emit, stop, rank, world_size)

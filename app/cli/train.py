@@ -65,10 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="bf16: CPU autocast (see benchmarks/bench_train_speed.py)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel training processes (torch.distributed; "
-                   "--batch is the global batch, a multiple of N)")
-    p.add_argument("--allow-oversubscribe", action="store_true",
-                   help="allow --nproc above the CPU cores this process may use")
+    from app.cli import launch_args  # --nproc, --nnodes, --node-rank, --rdzv-endpoint
+
+    launch_args.add_arguments(p)
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
     p.add_argument("--export", nargs=2, type=Path, metavar=("RUN_DIR", "DEST"),
                    help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
@@ -83,14 +82,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 class _Events:
     """Writes events to stdout (JSON lines) or a readable stderr log, and to RUN_DIR/events.jsonl."""
 
-    def __init__(self, jsonl: bool, run_dir: Path | None) -> None:
+    def __init__(self, jsonl: bool, run_dir: Path | None, quiet: bool = False) -> None:
         self.jsonl = jsonl
+        self.quiet = quiet  # a rank other than 0 of a distributed run: rank 0 alone reports
         self.file = None
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             self.file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
     def __call__(self, ev: dict) -> None:
+        if self.quiet:
+            return
         line = json.dumps(ev)
         if self.file is not None:
             self.file.write(line + "\n")
@@ -168,11 +170,10 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         config_from_arguments(args)
     except ValueError as exc:
         return str(exc)
-    if args.nproc != 1:  # before any process starts (model/ddp_launch.py)
-        from model.ddp_launch import nproc_problem
+    from app.cli import launch_args  # before any process starts (model/ddp_launch.py)
 
-        if msg := nproc_problem(args.nproc, args.batch, args.whole_frames, args.allow_oversubscribe):
-            return msg
+    if msg := launch_args.problem(args, args.batch, args.whole_frames):
+        return msg
     if args.resume:
         return _resume_problem(args.out / "last.pt")
     return None
@@ -266,33 +267,42 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
-    problem = check_arguments(args)
-    if problem is not None:  # before the run folder is touched
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+    from app.cli import launch_args
     from app.train_finish import fine_tune_problem
-    from model import distributed
     from model.ddp_launch import RunLock
+    from model.ranks import Launcher, RankEnvError, from_environ
 
-    if (problem := fine_tune_problem(args)) is not None:  # resolves --from-active into --init-weights
+    try:
+        here = from_environ()
+    except RankEnvError as exc:
+        print(f"error: cannot tell this process's rank: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # before the run folder is touched; fine_tune_problem resolves --from-active into --init-weights
+    problem = check_arguments(args) or fine_tune_problem(args)
+    if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
+        return code
+    if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-
-    if args.nproc > 1 and not distributed.in_worker():  # relaunch as N ranks (model/ddp_launch.py)
-        return distributed.launch(sys.argv[1:], args.nproc, args.out)
-    # one run per folder: the ranks share their launcher's lock (inherited), others take it here
-    lock = None if distributed.in_worker() else RunLock(args.out)
+    # one run per folder: our ranks share their launcher's lock (inherited); one process, or rank 0
+    # under torchrun / srun, takes it here
+    lock = RunLock(args.out) if here.launcher is not Launcher.SIRST and here.chief else None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    events = _Events(args.events_jsonl, args.out)
+    events = _Events(args.events_jsonl, args.out if here.chief else None, quiet=not here.chief)
     try:
-        return _train(args, events)
+        return _train(args, events, here)
     except Exception as exc:  # every failure becomes an "error" event, then the usual exit code
         from core.errors import SirstError
 
         events({"event": "error", "message": str(exc)})
         if isinstance(exc, SirstError | ValueError):
-            print(f"error: {exc}", file=sys.stderr)
+            if here.local_rank == 0 or not getattr(exc, "agreed", False):  # one line per machine
+                print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if here.distributed and launch_args.lost_peer(exc):  # another machine's ranks are gone
+            code, message = launch_args.lost_peer_exit(args.out)
+            print(message, file=sys.stderr)
+            return code
         traceback.print_exc()
         return EXIT_INTERNAL
     finally:
@@ -301,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
             lock.release()
 
 
-def _train(args: argparse.Namespace, events: _Events) -> int:
+def _train(args: argparse.Namespace, events: _Events, here) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
@@ -315,13 +325,13 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    _record_command(args.out)
     train, val = _load_data(args)
     if not train:
         raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
     if args.whole_frames > len(train):
         raise ValueError(f"--whole-frames {args.whole_frames} exceeds the {len(train)} training images")
-    print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
+    if here.chief:
+        print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
     sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
                           bagcp=try_bagcp(train, args.bagcp_prob, PasteMode(args.paste)))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
@@ -330,16 +340,23 @@ def _train(args: argparse.Namespace, events: _Events) -> int:
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
                         whole_long_side=args.whole_long_side)
+    from model import distributed, run_folder
     from model.distributed import make_trainer, shutdown
 
-    try:
+    try:  # a rank of a distributed run joins its group; all ranks must share the run folder (ADR 0020)
+        run_folder.join_run(here, args.out, args.resume, [*train, *val], distributed.init_process_group)
+        if here.chief:
+            _record_command(args.out)
         trainer = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"])
         result = trainer.run()
     finally:
         shutdown()
     if result.interrupted:
-        print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
+        if here.local_rank == 0:  # one line per machine, as one process says it
+            print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not here.chief:
+        return EXIT_OK
     from app.train_finish import finish_run  # register the version, compare with the active model
 
     finish_run(args, result.best_weights, result.val, trainer.state.get("elapsed_s"), events, lambda: stop["flag"])

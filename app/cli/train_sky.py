@@ -55,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes (resumes included)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
+    from app.cli import launch_args  # --nproc, --nnodes, --node-rank, --rdzv-endpoint (ADR 0020)
+
+    launch_args.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -120,13 +123,25 @@ def run(args: argparse.Namespace) -> int:
 
     class Events(_Events):
         def __call__(self, ev: dict) -> None:
+            if self.quiet:
+                return
             if self.file is not None:
                 self.file.write(json.dumps(ev) + "\n")
                 self.file.flush()
             if ev["event"] != "step" or ev["step"] % 10 == 0 or ev["step"] == ev["steps"]:
                 print(_readable(ev), file=sys.stderr, flush=True)
 
-    problem = _problem(args)
+    from app.cli import launch_args
+    from model.ranks import RankEnvError, from_environ
+
+    try:
+        here = from_environ()
+    except RankEnvError as exc:
+        print(f"error: cannot tell this process's rank: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _problem(args) or launch_args.problem(args, args.batch)
+    if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
+        return code
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -134,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from core.errors import SirstError
+    from model import distributed, run_folder
     from model.sky_train import SkyTrainer, SkyTrainOptions
 
     torch.set_num_threads(args.threads)
@@ -144,9 +160,11 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    events = Events(False, args.out)
+    events = Events(False, args.out if here.chief else None, quiet=not here.chief)
     try:
         train, val = _load_data(args)
+        # a rank of a distributed run joins its group; all ranks must share the run folder (ADR 0020)
+        run_folder.join_run(here, args.out, args.resume, [*train, *val], distributed.init_process_group)
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema,
@@ -156,13 +174,24 @@ def run(args: argparse.Namespace) -> int:
         best = trainer.run()
     except (SirstError, ValueError) as exc:
         events({"event": "error", "message": str(exc)})
-        print(f"error: {exc}", file=sys.stderr)
+        if here.local_rank == 0 or not getattr(exc, "agreed", False):  # one line per machine
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        if not (here.distributed and launch_args.lost_peer(exc)):
+            raise
+        code, message = launch_args.lost_peer_exit(args.out)  # another machine's ranks are gone
+        print(message, file=sys.stderr)
+        return code
     finally:
         events.close()
+        distributed.shutdown()
     if stop["flag"]:
-        print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
+        if here.local_rank == 0:  # one line per machine, as one process says it
+            print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not here.chief:
+        return EXIT_OK
     print(json.dumps({"best": best}), file=sys.stderr)
     if args.export_weights is not None:
         from core.fileio import atomic_write_bytes
