@@ -19,6 +19,7 @@ ranks, so no rank waits forever in a collective. Events: docs/architecture.md "T
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,11 +142,12 @@ class Loop:
         self.sched = warmup_cosine(self.optim, opts.warmup_steps, self.planned)
         self.scaler = grad_scaler(self.device, opts.precision)
         self.average = ema(task.module, opts.ema) if opts.ema > 0 else None
-        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "best_score": -1.0, "best_val": {},
+        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "best_score": -math.inf, "best_val": {},
                                          "elapsed_s": 0.0, "history": []}
         self.resumed = resumed is not None
         if resumed is not None:
             self._load(resumed)
+        self._t0, self._base, self._done_here = time.monotonic(), self.progress["elapsed_s"], 0
         self.train_module: torch.nn.Module = task.forward_module
         if ranked:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -233,7 +235,7 @@ class Loop:
                 if n and not self._end_epoch(self._mean(sums, n)):  # evaluate the last weights
                     return self._halt(interrupted=True)
                 return self._halt(interrupted=False)
-            values, extra, lr = self._step()
+            values, extra, lr = self.step()
             st["step"] += 1
             self._done_here, n = self._done_here + 1, n + 1
             for k in self.task.loss_keys:
@@ -244,9 +246,10 @@ class Loop:
                        "elapsed_s": self._elapsed(), "eta_s": self._eta(left)})
         return self._halt(interrupted=False)
 
-    def _step(self) -> tuple[dict[str, float], dict, float]:
-        """One optimiser step: the task's losses, backward (DDP averages the gradients over the
-        ranks), clipping, AdamW, the schedule and the weight average."""
+    def step(self) -> tuple[dict[str, float], dict, float]:
+        """One optimiser step at the current place in the run (which the caller advances): the
+        task's losses, backward (DDP averages the gradients over the ranks), clipping, AdamW, the
+        schedule and the weight average. (losses averaged over ranks, task's event fields, lr)"""
         st = self.progress
         ctx = StepContext(st["epoch"], st["step"], self.rank, self.world, self.device, self.opts.precision)
         losses, extra = self.task.losses(self.train_module, ctx)
