@@ -173,6 +173,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         config_from_arguments(args)
     except ValueError as exc:
         return str(exc)
+    if msg := _device_problem(args):
+        return msg
     if args.nproc != 1:  # before any process starts (model/ddp_launch.py)
         from model.ddp_launch import nproc_problem
 
@@ -214,6 +216,17 @@ def config_from_arguments(args: argparse.Namespace):
     if cfg.fpn_channels % cfg.gn_groups:
         raise ValueError(f"fpn_channels {cfg.fpn_channels} must be a multiple of gn_groups {cfg.gn_groups}")
     return cfg
+
+
+def _device_problem(args: argparse.Namespace) -> str | None:
+    """--device / --precision that cannot run here (model.device), before any rank starts."""
+    from model.device import DeviceChoice, Precision, check_precision, pick_device
+
+    try:
+        check_precision(pick_device(DeviceChoice(args.device), 0), Precision(args.precision))
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _resume_problem(path: Path) -> str | None:

@@ -95,6 +95,11 @@ def _problem(args: argparse.Namespace) -> str | None:
             float(json.loads(value))
         except (ValueError, TypeError):
             return f"--set {item!r}: the value must be a number"
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "--device cuda: torch sees no CUDA GPU here; use --device cpu or auto"
     if args.resume and not (args.out / "last.pt").is_file():
         return f"no checkpoint at {args.out / 'last.pt'}; start without --resume"
     if args.out.exists() and not args.out.is_dir():
