@@ -5,7 +5,7 @@ epoch. Everything else lives here only: AdamW with torch's warm-up + cosine ``La
 clipping, the optional weight average (``AveragedModel``), the device and autocast, data
 parallelism by ``DistributedDataParallel``, the time budget, stop requests, events and checkpoints.
 
-Run folder: ``last.pt`` (resume state: weights, optimiser, scheduler, scaler, average, progress and
+Run folder: ``last.pt`` (resume state: weights, optimiser, scheduler, scaler, average (+ its count), progress and
 the task's own state; written at every epoch end and on interruption, read with
 ``weights_only=True``), ``epoch_NNN.pt`` (with ``keep_epochs``), ``best.safetensors`` (the task
 exports it at the best epoch). A stop request is honoured after the current step: the state is
@@ -164,7 +164,8 @@ class Loop:
         if "scaler" in st:
             self.scaler.load_state_dict(st["scaler"])
         if self.average is not None and "average" in st:
-            self.average.load_state_dict(st["average"])
+            self.average.module.load_state_dict(st["average"])
+            self.average.n_averaged.fill_(int(st.get("average_n", 1)))
         self.task.load_state_dict(st.get("task", {}))
         self.progress = st["progress"]
         # --epochs may differ from the interrupted invocation's: the schedule spans this one's
@@ -183,8 +184,9 @@ class Loop:
         state = {"model": self.task.module.state_dict(), "optim": self.optim.state_dict(),
                  "sched": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
                  "progress": self.progress, "task": self.task.state_dict(), **self.task.checkpoint_fields()}
-        if self.average is not None:
-            state["average"] = self.average.state_dict()
+        if self.average is not None:  # the averaged network as a plain state dict (as exported), and its count
+            state["average"] = self.average.module.state_dict()
+            state["average_n"] = int(self.average.n_averaged)
         save_state(path, state)
         st = self.progress
         if self.opts.keep_epochs and st["step"] == 0 and st["epoch"] > 0:
