@@ -7,6 +7,10 @@ process), so load from other work on a shared machine hits the two alike; the fi
 alone are not results on a loaded machine, the side-by-side ratio is.
 
     python benchmarks/bench_loop_compare.py --old /tmp/old_checkout --new . --budget-min 3 --seeds 1 2
+
+With ``--val-every N`` the runs train without validation (their last weights are exported) and both
+are then validated by the same ``python -m model.validate`` (this checkout's) on every N-th val_v2
+image, one after the other: on a loaded machine a whole val_v2 pass per run takes longer than the run.
 """
 
 from __future__ import annotations
@@ -60,6 +64,17 @@ def _quality(out: Path) -> dict:
             "last_loss": steps[-1]["losses"]["total"] if steps else None}
 
 
+def _validate(python: str, data: Path, weights: Path, every: int) -> dict:
+    """mAP07 / sky IoU of a weights file by model.validate on every N-th val_v2 image."""
+    cmd = ["nice", "-n", "10", python, "-m", "model.validate", str(weights), "--data", str(data), "--split", "val_v2",
+           "--threads", "1", "--every", str(every)]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if res.returncode != 0:
+        print(res.stderr[-2000:], file=sys.stderr)
+        return {}
+    return json.loads(res.stdout[res.stdout.index("{"):])
+
+
 def _rate(out: Path) -> float | None:
     """Steps per second after the first step (allocator and kernel warm-up excluded)."""
     steps = [e for e in _events(out) if e["event"] == "step"]
@@ -79,19 +94,28 @@ def main() -> int:
     ap.add_argument("--speed-min", type=float, default=1.5, help="training minutes per steps/s run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", choices=["quality", "speed"], help="run one half")
+    ap.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    ap.add_argument("--val-every", type=int, default=0, metavar="N",
+                    help="train without validation, then validate both on every N-th val_v2 image (0: val_v2 in the run)")
     args = ap.parse_args()
     repos = {"old": args.old.resolve(), "new": args.new.resolve()}
     weights = ROOT / "resources/models/bafenet_default.safetensors"
     results: dict = {"quality": [], "speed": []}
     if args.only != "speed":
-        for recipe, flags in RECIPES.items():
+        for recipe in args.recipes:
+            flags = RECIPES[recipe]
             for seed in args.seeds:
-                extra = [*flags, "--val-split", "val_v2", "--seed", str(seed), "--time-budget-min", str(args.budget_min)]
+                val = ["--val-split", "none"] if args.val_every else ["--val-split", "val_v2"]
+                extra = [*flags, *val, "--seed", str(seed), "--time-budget-min", str(args.budget_min)]
                 if recipe == "fine-tune":
                     extra += ["--init-weights", str(weights)]
                 outs = {k: args.runs / f"{recipe}_s{seed}_{k}" for k in repos}
                 _run_pair({k: _cmd(repos[k], args.python, args.data, outs[k], extra) for k in repos}, repos)
                 row = {"recipe": recipe, "seed": seed, **{k: _quality(outs[k]) for k in repos}}
+                if args.val_every:
+                    for k in repos:
+                        v = _validate(args.python, args.data, outs[k] / "best.safetensors", args.val_every)
+                        row[k].update(mAP07=v.get("mAP07"), sky_iou=v.get("sky_iou"))
                 results["quality"].append(row)
                 print(json.dumps(row), flush=True)
     if args.only != "quality":
