@@ -215,6 +215,12 @@ class DetectorTask:
 def detector_loop(opts: TrainOptions, train: list[Sample], val: list[Sample], sampler: CropSampler, emit: Emit,
                   stop: Callable[[], bool]) -> Loop:
     """The loop of one detector run (a rank of it under DDP: the process group must be up)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    for name, n in (("--batch", opts.batch), ("--whole-frames", opts.whole_frames)):
+        if n % world:  # checked by the launcher too; a rank started by other means checks here
+            raise ValueError(f"{name} {n} must be a multiple of the {world} processes (each takes an equal share)")
     resumed = resume_state(_loop_options(opts, torch.device("cpu")))
     task = DetectorTask(opts, train, val, sampler, resumed)
     loop_opts = _loop_options(opts, pick_device(opts.device))
