@@ -251,6 +251,9 @@ def _resume_problem(path: Path) -> str | None:
         net = BafeNet(BafeConfig.from_json(st["config"]))
         net.load_state_dict(st["model"])
         torch.optim.AdamW(net.parameters()).load_state_dict(st["optim"])
+        if "sched" not in st:  # model/loop.py resumes the schedule too (ADR 0019)
+            return (f"{path} was written by an older version without a learning-rate schedule state; "
+                    "start a new run without --resume (or in another folder)")
         progress = st["progress"]
         need = ("epoch", "step", "best_score", "best_val", "elapsed_s", "history")
         if not isinstance(progress, dict) or any(k not in progress for k in need):

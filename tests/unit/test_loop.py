@@ -171,3 +171,26 @@ def test_mean_of_states_by_hand() -> None:
     assert mean["0.weight"].item() == pytest.approx(3.0) and mean["1.running_mean"].item() == pytest.approx(30.0)
     assert mean["1.num_batches_tracked"].item() == 5  # the last one's counter
     assert net[0].weight.item() != 3.0  # the module given is only the architecture
+
+
+def test_a_state_without_schedule_is_refused_clearly(tmp_path: Path) -> None:
+    """A last.pt of the old loops (no "sched") cannot continue the schedule: a clear error, in the
+    loop and in `train --resume`'s check before anything starts."""
+    from app.cli.train import _resume_problem
+    from core.errors import CheckpointError
+    from model.checkpoint import save_state
+    from model.config import preset
+    from model.net import BafeNet
+
+    loop, _ = _loop(tmp_path)
+    loop.run()
+    st = load_state(tmp_path / "last.pt")
+    del st["sched"]
+    save_state(tmp_path / "last.pt", st)
+    with pytest.raises(CheckpointError, match="older version without a learning-rate schedule"):
+        _loop(tmp_path, resume=True)
+    net = BafeNet(preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8))
+    old = {"model": net.state_dict(), "optim": torch.optim.AdamW(net.parameters()).state_dict(),
+           "config": net.cfg.to_json(), "progress": {}}
+    save_state(tmp_path / "old.pt", old)
+    assert "older version without a learning-rate schedule" in _resume_problem(tmp_path / "old.pt")
