@@ -21,7 +21,8 @@ def _same_location(a: Path | str, b: Path | str | None) -> bool:
 
 
 def default_command(project_root: Path, run_dir: Path, opts: TrainOptions) -> tuple[str, list[str]]:
-    return sys.executable, train_command(project_root, run_dir, opts)
+    # the GPU when the machine has one (each data-parallel process its own), else the CPU
+    return sys.executable, [*train_command(project_root, run_dir, opts), "--device", "auto"]
 
 
 def plan_training(project) -> tuple[tuple[str, ...], str]:

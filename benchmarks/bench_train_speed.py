@@ -1,5 +1,6 @@
 """Training steps/s of the default BAFE-Net: fp32 eager vs bf16 autocast, each with and without
-channels-last memory format, side by side on the same batches (real DenseSIRST crops).
+channels-last memory format, side by side on real DenseSIRST crops, through the training loop's own
+step (model/loop.py: forward, backward, clipping, AdamW, schedule) at a fixed place in the run.
 
 The modes run interleaved in rounds (A B C D A B C D ...) so that load from other work on a shared
 machine hits them alike; the figure is the median step time per mode and its ratio to fp32.
@@ -12,18 +13,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.config import preset  # noqa: E402
 from model.data import CropSampler, load_densesirst  # noqa: E402
-from model.net import BafeNet  # noqa: E402
-from model.train import Precision, train_step  # noqa: E402
+from model.device import DeviceChoice, Precision  # noqa: E402
+from model.train import TrainOptions, detector_loop  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared/datasets/DenseSIRST/SIRSTdevkit"
 MODES = [(Precision.FP32, False), (Precision.FP32, True), (Precision.BF16, False), (Precision.BF16, True)]
@@ -42,24 +42,20 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     samples = load_densesirst(args.data, "train_v2")[: args.images]
     sampler = CropSampler(samples, crop=args.crop, target_bias=0.5)
-    batches = [sampler.batch(range(i, i + args.batch), np.random.default_rng(i))
-               for i in range(0, len(samples) - args.batch + 1, args.batch)]
-    cfg = preset("default")
-    nets = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_train_speed_"))
+    loops = {}
     for prec, cl in MODES:
-        torch.manual_seed(0)
-        net = BafeNet(cfg)
-        if cl:
-            net = net.to(memory_format=torch.channels_last)
-        nets[(prec, cl)] = (net, torch.optim.AdamW(net.parameters(), lr=1e-4))
+        opts = TrainOptions(out=tmp / f"{prec.value}{int(cl)}", batch=args.batch, crop=args.crop, lr=1e-4,
+                            precision=prec, channels_last=cl, device=DeviceChoice.CPU)
+        loops[(prec, cl)] = detector_loop(opts, samples, [], sampler, lambda e: None, lambda: False)
     times: dict = {m: [] for m in MODES}
     for r in range(args.rounds):
         for mode in MODES:
-            net, opt = nets[mode]
-            train_step(net, opt, batches[0], cfg, mode[0], mode[1])  # warm-up (allocator, kernels)
-            for s in range(args.steps):
+            loop = loops[mode]
+            loop.step()  # warm-up (allocator, kernels)
+            for _ in range(args.steps):  # the same first batch each time (the run's progress stays put)
                 t = time.perf_counter()
-                train_step(net, opt, batches[s % len(batches)], cfg, mode[0], mode[1])
+                loop.step()
                 times[mode].append(time.perf_counter() - t)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     base = statistics.median(times[MODES[0]])

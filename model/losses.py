@@ -23,7 +23,9 @@ def flatten_levels(maps: list[Tensor]) -> Tensor:
 
 def sky_loss(sky_logits: list[Tensor], sky: Tensor) -> Tensor:
     """Mean over levels of the BCE on valid pixels. sky (Tensor[B, H, W] uint8): 0, 1 or SKY_IGNORE."""
-    total = sky_logits[0].new_zeros(())
+    # zero, but on the graph: a batch without sky labels still gives the sky head a (zero) gradient,
+    # which DistributedDataParallel needs from every rank for every trained parameter
+    total = sum(logits.sum() for logits in sky_logits) * 0.0
     target = sky[:, None].float()
     for logits in sky_logits:
         t = F.interpolate(target, size=logits.shape[-2:], mode="nearest")

@@ -6,7 +6,10 @@ around ``cfg.sky_pass_long_side`` (scale jitter, horizontal flips), validate the
 validation split after every epoch, and write the detector's weights plus the best sky network as
 one weights file. The detector's tensors are copied unchanged, so detection cannot move.
 
-Run folder: ``last.pt`` (resume: the sky network, optimiser, weight average and progress),
+The loop (resume, time budget, stop, events, checkpoints, schedule, weight average) is
+model/loop.py's; this module is the sky network's task for it.
+
+Run folder: ``last.pt`` (resume: the sky network, optimiser, schedule, weight average and progress),
 ``best.safetensors`` (the whole network at the epoch with the best ``selection_score``: the mean of
 the pooled, per-image median and large-frame sky IoU), ``events.jsonl`` via the callback. With
 ``ema`` > 0 an exponential moving average of the weights is what is validated and exported: at a
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +31,15 @@ import torch.nn.functional as F
 
 from core.errors import CheckpointError
 from model.card_meta import merged_sky
-from model.checkpoint import build_from_weights, load_state, read_metadata, save_state, save_weights
+from model.checkpoint import build_from_weights, load_state, read_metadata, save_weights
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
+from model.device import DeviceChoice, pick_device
 from model.frames import downscale
+from model.loop import Loop, LoopOptions, StepContext, resume_state
+from model.schedule import mean_of
 from model.skynet import SkyNet, init_from_detector
-from model.train import lr_at, seed_everything
+from model.train import seed_everything
 from model.validate import validate_sky
 
 Emit = Callable[[dict], None]
@@ -59,6 +64,7 @@ class SkyTrainOptions:
     sky_average: tuple[Path, ...] = ()  # or from the mean of these epoch states' sky networks (epoch_NNN.pt)
     keep_epochs: bool = False  # write RUN/epoch_NNN.pt (the state after each epoch) for a later --sky-average
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); validated and exported
+    device: DeviceChoice = DeviceChoice.AUTO
 
 
 class ShrunkFrames:
@@ -113,29 +119,6 @@ def selection_score(val: dict[str, float]) -> float:
     return float(np.mean([val[k] for k in keys])) if keys else 0.0
 
 
-class WeightAverage:
-    """Exponential moving average of a module's parameters and buffers (BatchNorm statistics too),
-    with the usual warm-up (decay min(d, (1 + n) / (10 + n)) after n updates)."""
-
-    def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        import copy
-
-        self.decay, self.updates = decay, 0
-        self.module = copy.deepcopy(module).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, module: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for avg, cur in zip(self.module.state_dict().values(), module.state_dict().values(), strict=True):
-            if avg.dtype.is_floating_point:
-                avg.mul_(d).add_(cur.detach(), alpha=1 - d)
-            else:
-                avg.copy_(cur)
-
-
 def average_states(paths: list[Path]) -> tuple[dict[str, torch.Tensor], BafeConfig]:
     """The mean of the sky networks of several epoch states (floating tensors averaged, BatchNorm
     statistics included; integer counters from the last) and the last one's config. Late epochs
@@ -147,9 +130,8 @@ def average_states(paths: list[Path]) -> tuple[dict[str, torch.Tensor], BafeConf
     for p, st in zip(paths, states, strict=True):
         if set(st["model"]) != set(first) or any(st["model"][k].shape != v.shape for k, v in first.items()):
             raise CheckpointError(f"{p} holds a different sky network from {paths[0]}; average states of one run")
-    mean = {k: (sum(st["model"][k] for st in states) / len(states)) if v.is_floating_point()
-            else states[-1]["model"][k] for k, v in first.items()}
-    return mean, BafeConfig.from_json(states[-1]["config"])
+    cfg = BafeConfig.from_json(states[-1]["config"])
+    return mean_of(SkyNet(cfg), [st["model"] for st in states]), cfg
 
 
 def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
@@ -158,17 +140,17 @@ def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample
     return validate_sky(sky_net, cfg, samples)
 
 
-class SkyTrainer:
-    """One sky-network run in one folder (resumable, time-budgeted, best kept by val sky IoU)."""
+class SkyTask:
+    """The sky network of a weights file on whole shrunk frames (the loop's task)."""
 
-    def __init__(self, opts: SkyTrainOptions, train: list[Sample], val: list[Sample], emit: Emit,
-                 stop: Callable[[], bool], overrides: dict | None = None) -> None:
-        self.opts, self.emit, self.stop = opts, emit, stop
-        self.out = Path(opts.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+    loss_keys = ("total",)
+
+    def __init__(self, opts: SkyTrainOptions, train: list[Sample], val: list[Sample],
+                 overrides: dict | None, resumed: dict | None) -> None:
+        self.opts = opts
+        self.best_path = Path(opts.out) / "best.safetensors"
         seed_everything(opts.seed)
         self.net, cfg, self.meta = build_from_weights(Path(opts.weights))
-        resumed = load_state(self.out / "last.pt") if opts.resume else None  # read once, used twice
         averaged = average_states(list(opts.sky_average)) if opts.sky_average and resumed is None else None
         self.long_side = opts.long_side or self._start_long_side(cfg, resumed, averaged)
         self.cfg = dataclasses.replace(cfg, sky_net=True, sky_pass_long_side=self.long_side,
@@ -188,19 +170,11 @@ class SkyTrainer:
         if not len(self.train_set):
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
         self.val = val
-        self.steps = max(1, math.ceil(len(self.train_set) / opts.batch))
-        self.optim = torch.optim.AdamW(self.sky.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-        self.average = WeightAverage(self.sky, opts.ema) if opts.ema > 0 else None
-        self.state = {"epoch": 0, "step": 0, "best": -1.0, "best_val": {}, "elapsed_s": 0.0, "history": [],
-                      "frame_loss": [1.0] * len(self.train_set)}
-        if resumed is not None:
-            st = resumed
-            self.sky.load_state_dict(st["model"])
-            self.optim.load_state_dict(st["optim"])
-            self.state = st["progress"]
-            if self.average is not None and "average" in st:
-                self.average.module.load_state_dict(st["average"])
-                self.average.updates = self.state.get("average_updates", 0)
+        self.validates = bool(val)
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / opts.batch))
+        self.module = self.forward_module = self.sky
+        self.frame_loss = [1.0] * len(self.train_set)
+        self.order: list[int] = []
 
     def _start_long_side(self, cfg: BafeConfig, resumed: dict | None,
                          averaged: tuple[dict, BafeConfig] | None) -> int:
@@ -231,98 +205,71 @@ class SkyTrainer:
         loss (hard frames, such as bright clouds that look like ground, come back more often)."""
         n = len(self.train_set)
         rng = np.random.default_rng([self.opts.seed, epoch])
-        loss = np.asarray(self.state["frame_loss"], np.float64) + 1e-3
+        loss = np.asarray(self.frame_loss, np.float64) + 1e-3
         hard = rng.choice(n, size=n - n // 2, p=loss / loss.sum())
         order = np.concatenate([rng.permutation(n)[: n // 2], hard])
         return order[rng.permutation(n)]
 
-    def _save(self) -> None:
-        state = {"model": self.sky.state_dict(), "optim": self.optim.state_dict(), "config": self.cfg.to_json(),
-                 "progress": self.state}
-        if self.average is not None:
-            state["average"] = self.average.module.state_dict()
-            self.state["average_updates"] = self.average.updates
-        save_state(self.out / "last.pt", state)
-        if self.opts.keep_epochs and self.state["step"] == 0 and self.state["epoch"] > 0:
-            save_state(self.out / f"epoch_{self.state['epoch']:03d}.pt", state)
+    # ---- the loop's hooks ----------------------------------------------------------------------
+    def losses(self, model: torch.nn.Module, ctx: StepContext) -> tuple[dict[str, torch.Tensor], dict]:
+        opts = self.opts
+        rng = np.random.default_rng([opts.seed, ctx.epoch, ctx.step])
+        if ctx.step == 0 or not self.order:  # drawn once per epoch, kept for a resume
+            self.order = self._order(ctx.epoch).tolist()
+        idx = self.order[ctx.step * opts.batch: (ctx.step + 1) * opts.batch]
+        side = int(round(self.long_side * rng.uniform(1 - opts.jitter, 1 + opts.jitter)))
+        x, sky = self.train_set.batch(idx, side, rng)
+        w = torch.from_numpy(self.train_set.weights[idx])
+        with ctx.autocast():
+            logits = model(x.to(ctx.device))
+        loss, per_image = sky_net_loss(logits.float(), sky.to(ctx.device), w.to(ctx.device))
+        for i, v in zip(idx, per_image.tolist(), strict=True):
+            self.frame_loss[i] = v
+        return {"total": loss}, {"long_side": side}
 
-    def _progress(self, elapsed: float) -> float:
-        st = self.state
-        frac = (st["epoch"] * self.steps + st["step"]) / max(self.opts.epochs * self.steps, 1)
-        if self.opts.time_budget_min:
-            frac = max(frac, elapsed / (self.opts.time_budget_min * 60))
-        return min(frac, 1.0)
+    def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
+        return evaluate_sky(module, self.cfg, self.val)
 
-    def run(self) -> dict:
-        st, opts = self.state, self.opts
-        t0, base = time.monotonic(), st["elapsed_s"]
-        elapsed = lambda: base + time.monotonic() - t0  # noqa: E731
-        self.emit({"event": "start", "run_dir": str(self.out), "epochs": opts.epochs,
-                   "steps_per_epoch": self.steps, "frames": len(self.train_set)})
-        self.sky.train()
-        if opts.epochs == 0 and not opts.resume:  # no training: validate and export what is there
-            self._end_epoch(0.0)
-        while st["epoch"] < opts.epochs:
-            over = opts.time_budget_min is not None and elapsed() > opts.time_budget_min * 60
-            if st["step"] >= self.steps or (over and st["step"] > 0):
-                self._end_epoch(elapsed())
-                if over:
-                    break
-                continue
-            if over or self.stop():
-                break
-            rng = np.random.default_rng([opts.seed, st["epoch"], st["step"]])
-            if st["step"] == 0 or not st.get("order"):  # drawn once per epoch, kept for a resume
-                st["order"] = self._order(st["epoch"]).tolist()
-            idx = st["order"][st["step"] * opts.batch: (st["step"] + 1) * opts.batch]
-            side = int(round(self.long_side * rng.uniform(1 - opts.jitter, 1 + opts.jitter)))
-            x, sky = self.train_set.batch(idx, side, rng)
-            lr = lr_at(st["epoch"] * self.steps + st["step"], self._progress(elapsed()), opts.lr, opts.warmup_steps)
-            for g in self.optim.param_groups:
-                g["lr"] = lr
-            w = torch.from_numpy(self.train_set.weights[idx])
-            loss, per_image = sky_net_loss(self.sky(x), sky, w)
-            for i, v in zip(idx, per_image.tolist(), strict=True):
-                st["frame_loss"][i] = v
-            self.optim.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.sky.parameters(), 10.0)
-            self.optim.step()
-            if self.average is not None:
-                self.average.update(self.sky)
-            st["step"] += 1
-            self.emit({"event": "step", "epoch": st["epoch"] + 1, "step": st["step"], "steps": self.steps,
-                       "loss": float(loss.detach()), "lr": lr, "long_side": side, "elapsed_s": elapsed()})
-        st["elapsed_s"] = elapsed()
-        self._save()
-        return st["best_val"]
+    def score(self, val: dict) -> float:
+        return selection_score(val)
 
-    def _end_epoch(self, elapsed: float) -> None:
-        st = self.state
-        kept = self.sky if self.average is None else self.average.module  # what is validated and exported
-        val = evaluate_sky(kept, self.cfg, self.val) if self.val else {}
-        st["epoch"] += 1
-        st["step"] = 0
-        st["elapsed_s"] = elapsed
-        st["history"].append({"epoch": st["epoch"], "val": val})
-        score = selection_score(val)
-        best = not self.val or score > st["best"]
-        if best:
-            st["best"], st["best_val"] = score, val
-            self.net.sky_net = kept
-            try:
-                self.export(self.out / "best.safetensors", val)
-            finally:
-                self.net.sky_net = self.sky
-        self.emit({"event": "epoch", "epoch": st["epoch"], "val": val, "best": best, "elapsed_s": elapsed})
-        self._save()
-
-    def export(self, path: Path, val: dict) -> None:
-        """The detector's tensors and metadata as they came, plus this sky network and its figures."""
+    def export(self, module: torch.nn.Module, val: dict, epoch: int) -> Path:
+        """The detector's tensors and metadata as they came, plus ``module`` (on the CPU) as the sky
+        network and its figures, at ``best_path``."""
         meta = {k: v for k, v in self.meta.items() if k not in ("config", "preset", "format")}
         meta["sky_threshold"] = str(val.get("sky_threshold", meta.get("sky_threshold", 0.5)))
         # one set of figures: the sky network's replace the detector's own-head sky figures (model.card_meta)
         meta["val"] = merged_sky(meta.get("val"), {k: round(float(v), 4) for k, v in val.items()})
         meta.pop("sky_val", None)
         preset = read_metadata(Path(self.opts.weights)).get("preset", "default")
-        save_weights(path, self.net, self.cfg, preset, **meta)
+        self.net.sky_net = module
+        try:
+            save_weights(self.best_path, self.net, self.cfg, preset, **meta)
+        finally:
+            self.net.sky_net = self.sky
+        return self.best_path
+
+    def start_fields(self) -> dict:
+        return {"frames": len(self.train_set)}
+
+    def checkpoint_fields(self) -> dict:
+        return {"config": self.cfg.to_json()}
+
+    def state_dict(self) -> dict:
+        return {"frame_loss": list(self.frame_loss), "order": list(self.order)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.frame_loss = list(state.get("frame_loss", self.frame_loss))
+        self.order = list(state.get("order", []))
+
+
+def sky_loop(opts: SkyTrainOptions, train: list[Sample], val: list[Sample], emit: Emit,
+             stop: Callable[[], bool], overrides: dict | None = None) -> Loop:
+    """The loop of one sky-network run."""
+    loop_opts = LoopOptions(out=Path(opts.out), epochs=opts.epochs, lr=opts.lr, weight_decay=opts.weight_decay,
+                            warmup_steps=opts.warmup_steps, time_budget_min=opts.time_budget_min,
+                            resume=opts.resume, keep_epochs=opts.keep_epochs, ema=opts.ema,
+                            device=pick_device(opts.device))
+    resumed = resume_state(loop_opts)
+    task = SkyTask(opts, train, val, overrides, resumed)
+    return Loop(task, loop_opts, emit, stop, resumed)

@@ -61,8 +61,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--whole-frames", type=int, default=0,
                    help="whole frames per step, shrunk to --whole-long-side, that add a sky loss (0: crops only)")
     p.add_argument("--whole-long-side", type=int, default=384, help="long side of those whole frames in pixels")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16: CPU autocast (see benchmarks/bench_train_speed.py)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="mixed precision (autocast on the chosen device): bf16 on CPU (AMX) or recent GPUs, "
+                        "fp16 on CUDA only (with loss scaling); weights and optimiser stay fp32")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to train: auto = the GPU when torch sees one (cuda:LOCAL_RANK per process), else the CPU")
+    p.add_argument("--keep-epochs", action="store_true",
+                   help="also keep RUN_DIR/epoch_NNN.pt (the state after each epoch)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--events-jsonl", action="store_true", help="JSON-lines events on stdout")
     from app.cli import launch_args  # --nproc, --nnodes, --node-rank, --rdzv-endpoint
@@ -170,6 +175,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         config_from_arguments(args)
     except ValueError as exc:
         return str(exc)
+    if msg := _device_problem(args):
+        return msg
     from app.cli import launch_args  # before any process starts (model/ddp_launch.py)
 
     if msg := launch_args.problem(args, args.batch, args.whole_frames):
@@ -212,6 +219,17 @@ def config_from_arguments(args: argparse.Namespace):
     return cfg
 
 
+def _device_problem(args: argparse.Namespace) -> str | None:
+    """--device / --precision that cannot run here (model.device), before any rank starts."""
+    from model.device import DeviceChoice, Precision, check_precision, pick_device
+
+    try:
+        check_precision(pick_device(DeviceChoice(args.device), 0), Precision(args.precision))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _resume_problem(path: Path) -> str | None:
     """Why RUN_DIR/last.pt cannot be resumed from, or None."""
     from core.errors import CheckpointError
@@ -234,8 +252,11 @@ def _resume_problem(path: Path) -> str | None:
         net = BafeNet(BafeConfig.from_json(st["config"]))
         net.load_state_dict(st["model"])
         torch.optim.AdamW(net.parameters()).load_state_dict(st["optim"])
+        if "sched" not in st:  # model/loop.py resumes the schedule too (ADR 0019)
+            return (f"{path} was written by an older version without a learning-rate schedule state; "
+                    "start a new run without --resume (or in another folder)")
         progress = st["progress"]
-        need = ("epoch", "step", "best_map", "best_val", "elapsed_s", "history")
+        need = ("epoch", "step", "best_score", "best_val", "elapsed_s", "history")
         if not isinstance(progress, dict) or any(k not in progress for k in need):
             raise KeyError(f"progress must hold {', '.join(need)}")
     except Exception as exc:  # any mismatch between the stored config, weights and progress
@@ -315,7 +336,8 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
     import torch
 
     from model.data import CropSampler, try_bagcp
-    from model.train import Precision, TrainOptions
+    from model.device import DeviceChoice, Precision, pick_device
+    from model.train import TrainOptions
 
     torch.set_num_threads(max(1, args.threads))
     stop = {"flag": False}
@@ -339,18 +361,19 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                         time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
-                        whole_long_side=args.whole_long_side)
+                        whole_long_side=args.whole_long_side, device=DeviceChoice(args.device),
+                        keep_epochs=args.keep_epochs)
     from model import distributed, run_folder
-    from model.distributed import make_trainer, shutdown
+    from model.train import detector_loop
 
     try:  # a rank of a distributed run joins its group; all ranks must share the run folder (ADR 0020)
-        run_folder.join_run(here, args.out, args.resume, [*train, *val], distributed.init_process_group)
+        run_folder.join_run(here, args.out, args.resume, [*train, *val],
+                            lambda: distributed.init_process_group(pick_device(opts.device)))
         if here.chief:
             _record_command(args.out)
-        trainer = make_trainer(opts, train, val, sampler, events, lambda: stop["flag"])
-        result = trainer.run()
+        result = detector_loop(opts, train, val, sampler, events, lambda: stop["flag"]).run()
     finally:
-        shutdown()
+        distributed.shutdown()
     if result.interrupted:
         if here.local_rank == 0:  # one line per machine, as one process says it
             print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
@@ -359,7 +382,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
         return EXIT_OK
     from app.train_finish import finish_run  # register the version, compare with the active model
 
-    finish_run(args, result.best_weights, result.val, trainer.state.get("elapsed_s"), events, lambda: stop["flag"])
+    finish_run(args, result.best_weights, result.val, result.elapsed_s, events, lambda: stop["flag"])
     if args.export_weights is not None and result.best_weights is not None:
         return _export(args.out, args.export_weights)
     return EXIT_OK

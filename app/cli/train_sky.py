@@ -52,6 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to train: auto = the GPU when torch sees one, else the CPU")
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes (resumes included)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--export-weights", type=Path, help="after training, copy the best weights here")
@@ -96,6 +98,11 @@ def _problem(args: argparse.Namespace) -> str | None:
             float(json.loads(value))
         except (ValueError, TypeError):
             return f"--set {item!r}: the value must be a number"
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "--device cuda: torch sees no CUDA GPU here; use --device cpu or auto"
     if args.resume and not (args.out / "last.pt").is_file():
         return f"no checkpoint at {args.out / 'last.pt'}; start without --resume"
     if args.out.exists() and not args.out.is_dir():
@@ -113,6 +120,10 @@ def _readable(ev: dict) -> str:
         figures = " ".join(f"{k} {v[k]:.3f}" for k in ("sky_iou", "sky_median", "sky_large", "rings", "vertices")
                            if k in v)
         return f"epoch {ev['epoch']} done: {figures}{' (best)' if ev['best'] else ''}"
+    if kind == "checkpoint":
+        return f"saved {ev['path']}"
+    if kind == "done":
+        return f"done after {ev['elapsed_s']:.0f} s"
     if kind == "start":
         return f"training the sky network on {ev['frames']} frames, {ev['steps_per_epoch']} steps per epoch"
     return json.dumps(ev)
@@ -150,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
     from core.errors import SirstError
     from model import distributed, run_folder
-    from model.sky_train import SkyTrainer, SkyTrainOptions
+    from model.device import DeviceChoice, pick_device
+    from model.sky_train import SkyTrainOptions, sky_loop
 
     torch.set_num_threads(args.threads)
     stop = {"flag": False}
@@ -164,14 +176,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         train, val = _load_data(args)
         # a rank of a distributed run joins its group; all ranks must share the run folder (ADR 0020)
-        run_folder.join_run(here, args.out, args.resume, [*train, *val], distributed.init_process_group)
+        run_folder.join_run(here, args.out, args.resume, [*train, *val],
+                            lambda: distributed.init_process_group(pick_device(DeviceChoice(args.device))))
         opts = SkyTrainOptions(out=args.out, weights=args.weights, long_side=args.long_side, batch=args.batch,
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema,
-                               sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs)
+                               sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs,
+                               device=DeviceChoice(args.device))
         overrides = {k: CLEANUP_FIELDS[k](json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
-        trainer = SkyTrainer(opts, train, val, events, lambda: stop["flag"], overrides)
-        best = trainer.run()
+        loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides)
+        result = loop.run()
+        best = result.val
     except (SirstError, ValueError) as exc:
         events({"event": "error", "message": str(exc)})
         if here.local_rank == 0 or not getattr(exc, "agreed", False):  # one line per machine
@@ -186,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         events.close()
         distributed.shutdown()
-    if stop["flag"]:
+    if result.interrupted:
         if here.local_rank == 0:  # one line per machine, as one process says it
             print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -198,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
 
         best_path = args.out / "best.safetensors"
         if not best_path.is_file():
-            trainer.export(best_path, best)
+            loop.task.export(loop.kept(), best, result.epochs_done)
         atomic_write_bytes(args.export_weights, best_path.read_bytes())
         print(f"weights written to {args.export_weights}", file=sys.stderr)
     return EXIT_OK

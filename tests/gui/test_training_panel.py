@@ -201,6 +201,18 @@ def test_python_is_this_interpreter():
     assert training_panel.default_command(Path("p"), Path("r"), TrainOptions())[0] == sys.executable
 
 
+def test_plan_trains_on_the_device_torch_finds():
+    """The dock's run picks its device as `train --device auto` does: the GPU when there is one."""
+    import argparse
+
+    from app.cli import train as train_cli
+
+    args = training_panel.default_command(Path("p"), Path("r"), TrainOptions())[1]
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+    assert parser.parse_args(args[1:]).device == "auto" and args[-2:] == ["--device", "auto"]
+
+
 def test_plan_training_needs_reviewed_train_images(qtbot, tmp_path):
     project, ids = make_project(tmp_path, 3)
     flags, note = training_panel.plan_training(project)

@@ -10,14 +10,14 @@ import pytest
 from core.errors import CheckpointError
 from model.checkpoint import read_metadata
 from model.data import CropSampler
-from model.train import Trainer, TrainOptions
+from model.train import TrainOptions, detector_loop
 from tests.unit.test_model_train import make_trainer, synthetic
 
 
 def _child(tmp_path, samples, parent, val, stop=lambda: False, name="child", **kw):
     opts = TrainOptions(out=tmp_path / name, epochs=1, batch=4, crop=64, lr=1e-4, warmup_steps=1,
                         init_weights=parent, **kw)  # no --set: the architecture must come from the parent
-    return Trainer(opts, samples, val, CropSampler(samples, crop=64), lambda e: None, stop)
+    return detector_loop(opts, samples, val, CropSampler(samples, crop=64), lambda e: None, stop)
 
 
 def test_fine_tune_takes_the_parents_config_and_thresholds(tmp_path):
@@ -30,7 +30,7 @@ def test_fine_tune_takes_the_parents_config_and_thresholds(tmp_path):
     assert pcfg["fpn_channels"] == 16  # the tiny parent, unlike the preset's 32
 
     child = _child(tmp_path, samples, parent, val=[])  # no validation
-    assert child.cfg.fpn_channels == 16 and child.cfg.tower_convs == pcfg["tower_convs"]
+    assert child.task.cfg.fpn_channels == 16 and child.task.cfg.tower_convs == pcfg["tower_convs"]
     assert child.run().best_weights is not None
     cmeta = read_metadata(tmp_path / "child" / "best.safetensors")
     assert float(cmeta["operating_threshold"]) == float(meta["operating_threshold"])

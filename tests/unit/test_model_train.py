@@ -14,7 +14,7 @@ from core.errors import CheckpointError
 from model.checkpoint import build_from_weights, load_state, read_metadata
 from model.data import CropSampler, Sample
 from model.inference import Predictor
-from model.train import Trainer, TrainOptions
+from model.train import TrainOptions, detector_loop
 
 torch.set_num_threads(1)
 TINY = dict(fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
@@ -42,7 +42,7 @@ def make_trainer(out: Path, samples: list[Sample], epochs: int, stop=lambda: Fal
     opts = TrainOptions(out=out, epochs=epochs, batch=4, crop=64, lr=4e-3, warmup_steps=5,
                         resume=resume, overrides=TINY, **kw)
     events: list[dict] = []
-    trainer = Trainer(opts, samples, samples[:2], CropSampler(samples, crop=64), events.append, stop)
+    trainer = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), events.append, stop)
     return trainer, events
 
 
@@ -77,7 +77,7 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(tmp_path):
     holder: dict = {}
 
     def stop_mid_second_epoch() -> bool:  # like SIGTERM arriving after step 1 of epoch 2
-        progress = holder["trainer"].state
+        progress = holder["trainer"].progress
         return (progress["epoch"], progress["step"]) == (1, 1)
 
     torch.manual_seed(1)
@@ -90,7 +90,7 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(tmp_path):
     second, ev2 = make_trainer(tmp_path / "b", samples, epochs=2, resume=True)
     r2 = second.run()
     assert not r2.interrupted and ev2[0]["resumed_from_epoch"] == 1
-    for (k, a), b in zip(straight.net.state_dict().items(), second.net.state_dict().values(), strict=True):
+    for (k, a), b in zip(straight.task.net.state_dict().items(), second.task.net.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), k
 
 
@@ -132,9 +132,9 @@ def test_fine_tune_from_weights_with_another_exchange_mode(tmp_path):
     first.run()
     opts = TrainOptions(out=tmp_path / "b", epochs=1, batch=4, crop=64,
                         overrides={**TINY, "exchange": "off"}, init_weights=tmp_path / "a" / "best.safetensors")
-    tuned = Trainer(opts, samples, samples[:2], CropSampler(samples, crop=64), lambda e: None, lambda: False)
-    assert tuned.net.head.exchange is None
-    a, b = first.net.state_dict(), tuned.net.state_dict()
+    tuned = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), lambda e: None, lambda: False)
+    assert tuned.task.net.head.exchange is None
+    a, b = first.task.net.state_dict(), tuned.task.net.state_dict()
     assert torch.equal(a["head.cls_logits.weight"], b["head.cls_logits.weight"])
     assert torch.equal(a["backbone.stem.0.weight"], b["backbone.stem.0.weight"])
     from safetensors.torch import save_file
@@ -142,7 +142,7 @@ def test_fine_tune_from_weights_with_another_exchange_mode(tmp_path):
     save_file({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.safetensors", metadata={"config": "{}"})
     bad = TrainOptions(out=tmp_path / "c", overrides=TINY, init_weights=tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="shares only"):
-        Trainer(bad, samples, [], CropSampler(samples, crop=64), lambda e: None, lambda: False)
+        detector_loop(bad, samples, [], CropSampler(samples, crop=64), lambda e: None, lambda: False)
 
 
 def test_same_seed_same_losses_other_seed_other_losses(tmp_path):
