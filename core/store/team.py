@@ -14,6 +14,7 @@ from core.domain import ImageInfo
 from core.errors import EditConflict, ProjectError
 from core.store import db
 from core.store.db import EditLogRow, ImageRow
+from core.store.engine import APP_NAME
 
 
 def claim(s: Session, img: ImageRow, user: str, force: bool) -> bool:
@@ -55,7 +56,7 @@ class TeamOps:
             "AND application_name LIKE :app"
         )
         with self._session() as s:
-            names = s.scalars(stmt, {"app": f"{db.APP_NAME}:%"}).all()
+            names = s.scalars(stmt, {"app": f"{APP_NAME}:%"}).all()
         return sorted({n.split(":", 1)[1] for n in names})
 
     def image_version(self, image_id: int) -> int:

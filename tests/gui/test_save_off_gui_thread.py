@@ -51,8 +51,8 @@ PG_PEER = textwrap.dedent(
     """
     import sys, time
     from sqlalchemy import text
-    from core.store import db
-    engine = db.make_engine(sys.argv[1], user="bob")
+    from core.store.engine import make_engine
+    engine = make_engine(sys.argv[1], user="bob")
     with engine.begin() as conn:
         conn.execute(text("SET idle_in_transaction_session_timeout = 0"))
         conn.execute(text("SELECT id FROM images WHERE id = :i FOR UPDATE"), {"i": int(sys.argv[2])})
