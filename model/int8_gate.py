@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from model.quantize import Recipe, calibration_inputs, int8_metadata, quantize_onnx, with_metadata
+from model.quantize import (
+    Recipe,
+    calibration_inputs,
+    gate_head,
+    int8_metadata,
+    quantize_onnx,
+    with_metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +141,10 @@ def build_int8(weights: Path, calib_root: Path, recipe: Recipe, gate_split: str 
 
 
 def gate_line(gate: dict) -> str:
-    if not gate.get("run"):
+    if (head := gate_head(gate, "gate")) is None:
         return "accuracy gate not run"
     a, b = gate["fp32"], gate["int8"]
-    part = "" if gate.get("whole_split", True) else ", a subset: not the full gate"
-    return (f"gate {'passed' if gate['passed'] else 'FAILED'} on {gate.get('split', '?')} "
-            f"({a['images']} images{part}): mAP07 {b['map07']:.4f} vs fp32 {a['map07']:.4f} ({gate['d_map07']:+.4f}), "
+    return (f"{head}mAP07 {b['map07']:.4f} vs fp32 {a['map07']:.4f} ({gate['d_map07']:+.4f}), "
             f"sky IoU {b['sky_iou']:.4f} vs {a['sky_iou']:.4f} ({gate['d_sky_iou']:+.4f}), "
             f"FA/img {b['fa_per_image']:.2f} vs {a['fa_per_image']:.2f}; tolerance {gate['tolerance']}")
 

@@ -344,3 +344,12 @@ def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
     read_gate(meta)  # a broken gate record: unusable, like a damaged file
     return data, meta
 
+
+def gate_head(gate: dict, name: str) -> str | None:
+    """The start of a gate's one-line verdict ("<name> passed on val_v2 (256 images): "), shared by
+    the detector's and the sky network's gates; None when the gate did not run."""
+    if not gate.get("run"):
+        return None
+    part = "" if gate.get("whole_split", True) else ", a subset: not the full gate"
+    return (f"{name} {'passed' if gate['passed'] else 'FAILED'} on {gate.get('split', '?')} "
+            f"({gate['fp32']['images']} images{part}): ")

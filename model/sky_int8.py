@@ -26,6 +26,7 @@ import numpy as np
 from model.quantize import (  # noqa: F401 (sky_int8_path re-exported)
     Recipe,
     calibration_inputs,
+    gate_head,
     int8_metadata,
     quantize_onnx,
     sky_int8_path,
@@ -122,11 +123,9 @@ def build_sky_int8(weights: Path, calib_root: Path, recipe: Recipe, samples: lis
 
 
 def sky_gate_line(gate: dict) -> str:
-    if not gate.get("run"):
+    if (head := gate_head(gate, "sky gate")) is None:
         return "sky accuracy gate not run"
     a, b = gate["fp32"], gate["int8"]
-    part = "" if gate.get("whole_split", True) else ", a subset: not the full gate"
-    return (f"sky gate {'passed' if gate['passed'] else 'FAILED'} on {gate.get('split', '?')} "
-            f"({a['images']} images{part}): sky IoU {b['sky_iou']:.4f} vs fp32 {a['sky_iou']:.4f} "
+    return (f"{head}sky IoU {b['sky_iou']:.4f} vs fp32 {a['sky_iou']:.4f} "
             f"({gate['d_sky_iou']:+.4f}), masks differ on {100 * b['disagree_mean']:.2f} % of the pixels "
             f"(at most {100 * b['disagree_max']:.1f} % of a frame); tolerance {gate['tolerance']}")
