@@ -372,6 +372,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
         if here.chief:
             _record_command(args.out)
         result = detector_loop(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+        distributed.shutdown(wait_for_peers=True)
     finally:
         distributed.shutdown()
     if result.interrupted:

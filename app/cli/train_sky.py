@@ -187,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides)
         result = loop.run()
         best = result.val
+        distributed.shutdown(wait_for_peers=True)
     except (SirstError, ValueError) as exc:
         events({"event": "error", "message": str(exc)})
         if here.local_rank == 0 or not getattr(exc, "agreed", False):  # one line per machine

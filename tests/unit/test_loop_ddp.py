@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from model import distributed
 from model.loop import Loop, LoopOptions
 from tests.unit.test_loop import LinearTask
 
@@ -45,8 +46,10 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
         dist.all_gather(gathered, final)
         torch.save({"grad": grad, "weight": weight, "final": final, "gathered": gathered},
                    Path(out) / f"rank{rank}.pt")
+        del first, run  # as the CLI does: the DDP modules go before the group
+        distributed.shutdown(wait_for_peers=True)
     finally:
-        dist.destroy_process_group()
+        distributed.shutdown()
 
 
 def _port() -> int:
