@@ -39,6 +39,47 @@ def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
                           cwd=REPO, preexec_fn=limit)  # fmt: skip
 
 
+def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``main.py ARGS`` run in this process: the same parser, commands and exit-code mapping as
+    ``cli`` (stdout/stderr captured, warnings logged by the library shown on stderr as a fresh
+    process's last-resort handler would), without a new interpreter's 0.5-1 s start. For tests
+    about what a command does to files and rows; a test about a fresh process (start-up imports,
+    signals, other users, resource limits, a hang) uses ``cli``."""
+    import contextlib
+    import io
+    import logging
+
+    from app.cli import main
+    from core import imagelimits
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in ("SIRST_LOG_DIR", *(env or {}))}
+    os.environ["SIRST_LOG_DIR"] = str(REPO / ".pytest_logs")
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    shown = logging.StreamHandler(err)  # what logging.lastResort prints in a fresh process
+    shown.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(shown)
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    argv = [str(a) for a in args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    finally:
+        os.chdir(cwd)
+        logging.getLogger().removeHandler(shown)
+        imagelimits.set_max_pixels(None)  # --max-pixels lasts one command, as in its own process
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["main.py", *argv], code, out.getvalue(), err.getvalue())
+
+
 def assert_clean(result: subprocess.CompletedProcess) -> None:
     """No Python traceback reached the user."""
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr

@@ -18,7 +18,15 @@ import pytest
 
 from core.formats import densesirst as ds
 from core.store.project import Project
-from tests._support.cli import OTHER_USERS_OWN, REPO, assert_clean, cli, skipped, tiny_densesirst
+from tests._support.cli import (
+    OTHER_USERS_OWN,
+    REPO,
+    assert_clean,
+    cli,
+    cli_here,
+    skipped,
+    tiny_densesirst,
+)
 
 NOBODY = 65534
 
@@ -28,7 +36,7 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "src"
     tiny_densesirst(root, n=4)
     out = tmp_path / "project"
-    assert cli("import", root, out).returncode == 0
+    assert cli_here("import", root, out).returncode == 0
     return out
 
 
@@ -51,7 +59,7 @@ def test_image_replaced_after_import_is_skipped_not_exported(project: Path, tmp_
     cv2.imwrite(str(_src(project, "img-1")), img1 + 1)  # same size, other content
     for fmt in ("densesirst", "coco", "voc", "yolo"):
         out = tmp_path / fmt
-        result = cli("export", project, out, "--format", fmt)
+        result = cli_here("export", project, out, "--format", fmt)
         assert_clean(result)
         assert result.returncode == 1
         reasons = skipped(result)
@@ -65,7 +73,7 @@ def test_crafted_stored_path_and_name_are_never_exported(project: Path, tmp_path
     _sql(project, "UPDATE images SET path = '/etc/passwd' WHERE name = 'img-0'")
     _sql(project, "UPDATE images SET name = 'evil\nname' WHERE name = 'img-1'")
     out = tmp_path / "out"
-    result = cli("export", project, out, "--format", "voc")
+    result = cli_here("export", project, out, "--format", "voc")
     assert_clean(result)
     assert result.returncode == 1
     reasons = skipped(result)
@@ -96,7 +104,7 @@ with Project.open(Path(sys.argv[1]), read_only=True) as p:
 )  # fmt: skip
 def test_killed_export_over_an_old_one_has_no_index(project: Path, tmp_path, fmt, index) -> None:
     out = tmp_path / "out"
-    assert cli("export", project, out, "--format", fmt).returncode == 0
+    assert cli_here("export", project, out, "--format", fmt).returncode == 0
     assert (out / index).is_file()
     stale = out / f".{Path(index).name}.abcd1234.tmp"
     stale.write_text("half")  # as a kill inside an atomic write leaves
@@ -106,7 +114,7 @@ def test_killed_export_over_an_old_one_has_no_index(project: Path, tmp_path, fmt
     assert run.returncode == -signal.SIGKILL
     assert not (out / index).exists()  # an interrupted export cannot pass for a complete one
     assert not stale.exists()
-    again = cli("export", project, out, "--format", fmt)
+    again = cli_here("export", project, out, "--format", fmt)
     assert again.returncode == 0 and (out / index).is_file()
 
 
@@ -117,7 +125,7 @@ def test_export_never_writes_through_a_symlinked_folder(project: Path, tmp_path:
     out = tmp_path / "out"
     out.mkdir()
     (out / "JPEGImages").symlink_to(outside, target_is_directory=True)
-    result = cli("export", project, out, "--format", "voc")
+    result = cli_here("export", project, out, "--format", "voc")
     assert_clean(result)
     assert result.returncode == 2 and "symlink" in result.stderr
     assert list(outside.iterdir()) == [] and sorted(p.name for p in out.iterdir()) == ["JPEGImages"]
@@ -127,7 +135,7 @@ def test_export_never_writes_through_a_symlinked_folder(project: Path, tmp_path:
 def test_export_under_a_file_or_into_a_read_only_parent(project: Path, tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("keep")
-    result = cli("export", project, afile / "sub", "--format", "coco")
+    result = cli_here("export", project, afile / "sub", "--format", "coco")
     assert_clean(result)
     assert result.returncode == 2 and "cannot create the export folder" in result.stderr
     assert afile.read_text() == "keep"
@@ -242,7 +250,7 @@ def test_stored_boxes_outside_the_image_never_reach_an_export(project: Path, tmp
     _sql(project, "UPDATE targets SET x1 = 1e308 WHERE image_id = "
          "(SELECT id FROM images WHERE name = 'img-1')")  # fmt: skip
     out = tmp_path / "yolo"
-    result = cli("export", project, out, "--format", "yolo")
+    result = cli_here("export", project, out, "--format", "yolo")
     assert_clean(result)
     assert result.returncode == 1 and "outside the 40x30 image" in skipped(result)["img-0"]
     (line,) = (out / "labels" / "train" / "img-1.txt").read_text().splitlines()
@@ -253,7 +261,7 @@ def test_stored_boxes_outside_the_image_never_reach_an_export(project: Path, tmp
 def test_export_into_the_source_dataset_is_refused(project: Path) -> None:
     src = project.parent / "src"
     before = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
-    result = cli("export", project, src)
+    result = cli_here("export", project, src)
     assert_clean(result)
     assert result.returncode == 2 and "project's own images" in result.stderr
     after = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
