@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests._support.cli import REPO, assert_clean, cli, tiny_densesirst
+from tests._support.cli import REPO, assert_clean, cli_here, tiny_densesirst
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def _aliases(w: Path, tmp_path: Path) -> dict[str, Path]:
     os.link(w, hard)
     return {
         "same path": w,
-        "relative path": Path(os.path.relpath(w, REPO)),  # cli() runs in REPO
+        "relative path": Path(os.path.relpath(w, REPO)),  # cli_here() runs in REPO, as cli() does
         "dot-dot path": w.parent / ".." / w.parent.name / w.name,
         "symlink": link,
         "hard link": hard,
@@ -50,7 +50,7 @@ def test_output_that_is_the_weights_file_is_refused_before_writing(weights, tmp_
     for name, out in _aliases(w, tmp_path).items():
         listing = sorted(p.name for p in tmp_path.iterdir())
         extra = ["--calib-data", calib, "--no-gate"] if flag == "--int8" else []
-        result = cli("export-model", flag, out, "--weights", w, *extra)
+        result = cli_here("export-model", flag, out, "--weights", w, *extra)
         assert_clean(result)
         assert result.returncode == 2, (name, result.stderr)
         assert "is the input file" in result.stderr, (name, result.stderr)
@@ -63,7 +63,7 @@ def test_int8_output_over_a_calibration_split_file_is_refused(weights, tmp_path)
     tiny_densesirst(calib, n=2)
     split = calib / "Splits" / "train_v2.txt"
     split.write_text("img-0\n")
-    result = cli("export-model", "--int8", split, "--weights", weights, "--calib-data", calib, "--no-gate")
+    result = cli_here("export-model", "--int8", split, "--weights", weights, "--calib-data", calib, "--no-gate")
     assert_clean(result)
     assert result.returncode == 2 and "is the input file" in result.stderr, result.stderr
     assert split.read_text() == "img-0\n"
@@ -71,7 +71,7 @@ def test_int8_output_over_a_calibration_split_file_is_refused(weights, tmp_path)
 
 def test_a_different_output_file_is_still_written(weights, tmp_path):
     out = tmp_path / "model.onnx"
-    result = cli("export-model", "--onnx", out, "--weights", weights)
+    result = cli_here("export-model", "--onnx", out, "--weights", weights)
     assert result.returncode == 0, result.stderr
     import hashlib
 
