@@ -14,7 +14,7 @@ import pytest
 
 from core.formats import densesirst as ds
 from core.store.project import Project
-from tests._support.cli import assert_clean, cli, skipped, tiny_densesirst, warnings
+from tests._support.cli import assert_clean, cli, cli_here, skipped, tiny_densesirst, warnings
 from tests._support.crafted import bmp_header_bomb, jpeg_header_bomb, png_bomb, png_bytes
 
 
@@ -39,7 +39,7 @@ def test_header_bombs_are_skipped_and_the_good_images_import(tmp_path: Path) -> 
     (folder / "bomb.jpg").write_bytes(jpeg_header_bomb())
     project = tmp_path / "p"
     for attempt in range(2):  # re-running fails the same way, and keeps the good one
-        result = cli("import", folder, project, "--format", "images")
+        result = cli_here("import", folder, project, "--format", "images")
         assert_clean(result)
         assert result.returncode == 1
         bad = skipped(result)
@@ -52,13 +52,13 @@ def test_header_bombs_are_skipped_and_the_good_images_import(tmp_path: Path) -> 
 def test_target_mask_bomb_is_skipped_and_the_limit_can_be_raised(root: Path, tmp_path) -> None:
     (root / ds.TARGET_BIN / "img-1_pixels0.png").write_bytes(png_bomb(11000, 10000))
     project = tmp_path / "p"
-    result = cli("import", root, project)
+    result = cli_here("import", root, project)
     assert_clean(result)
     assert result.returncode == 1
     assert "110 megapixels" in skipped(result)["img-1"]
     assert _names(project) == {"img-0", "img-2"}
     # with a higher limit the mask is decoded, and refused for its size (not the image's)
-    again = cli("import", root, project, "--max-pixels", "200000000")
+    again = cli_here("import", root, project, "--max-pixels", "200000000")
     assert_clean(again)
     assert "11000x10000 but the image is 40x30" in skipped(again)["img-1"]
 
@@ -68,7 +68,7 @@ def test_png_that_lies_or_cannot_be_decoded_is_not_imported_as_reviewed(root, tm
     (root / ds.IMAGES / "img-0.png").write_bytes(png_bytes(40, 30, raw))  # data: 1 row short
     bad = png_bytes(40, 30, b"\x07" * (41 * 30))  # valid CRCs, invalid row filters
     (root / ds.IMAGES / "img-1.png").write_bytes(bad)
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     reasons = skipped(result)
     assert "needs" in reasons["img-0"] and "filter" in reasons["img-1"]
@@ -82,7 +82,7 @@ def test_boxes_outside_the_image_are_clipped_or_refused(root: Path, tmp_path: Pa
     xml1 = root / ds.BBOX / "img-1.xml"
     text = xml1.read_text().replace("<xmin>6</xmin>", "<xmin>5001</xmin>")
     xml1.write_text(text.replace("<xmax>9</xmax>", "<xmax>5640</xmax>"))
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert result.returncode == 1
     assert "lies outside the 40x30 image" in skipped(result)["img-1"]
@@ -91,14 +91,14 @@ def test_boxes_outside_the_image_are_clipped_or_refused(root: Path, tmp_path: Pa
         info = p.find_image("img-0")
         assert [t.box for t in p.targets(info.id)] == [(5, 6, 40, 9)]
     out = tmp_path / "voc"
-    assert cli("export", tmp_path / "p", out, "--format", "voc").returncode == 0
+    assert cli_here("export", tmp_path / "p", out, "--format", "voc").returncode == 0
     assert "<xmax>40</xmax>" in (out / "Annotations" / "img-0.xml").read_text()
 
 
 def test_points_outside_or_infinite_refuse_the_image(root: Path, tmp_path: Path) -> None:
     (root / ds.POINTS / "img-0_pixels0.txt").write_text("1e999 5\n")
     (root / ds.POINTS / "img-1_pixels0.txt").write_text("7 300\n")
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     reasons = skipped(result)
     assert "not finite" in reasons["img-0"] and "outside the 40x30 image" in reasons["img-1"]
@@ -130,7 +130,7 @@ def test_2000_overlapping_boxes_and_a_200k_vertex_polygon_import(tmp_path: Path)
         pts.append(f"{x + 10} {y + 10}")
     (root / ds.BBOX / "img-0.xml").write_text(f"<annotation>{''.join(objs)}</annotation>")
     (root / ds.POINTS / "img-0_pixels0.txt").write_text("\n".join(pts))
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert result.returncode == 0, result.stderr
     with Project.open(tmp_path / "p", read_only=True) as p:
@@ -152,7 +152,7 @@ def test_2000_overlapping_boxes_and_a_200k_vertex_polygon_import(tmp_path: Path)
                             "segmentation": [poly]}],
            "categories": [{"id": 1, "name": "target"}]}  # fmt: skip
     (img_dir / "a.json").write_text(json.dumps(doc))
-    result = cli("import", img_dir / "a.json", tmp_path / "q", "--format", "coco")
+    result = cli_here("import", img_dir / "a.json", tmp_path / "q", "--format", "coco")
     assert_clean(result)
     assert result.returncode == 0, result.stderr
     with Project.open(tmp_path / "q", read_only=True) as p:
@@ -211,7 +211,7 @@ def _coco(tmp_path: Path, **changes: object) -> Path:
     ],
 )
 def test_malformed_coco_exits_2_with_a_message(tmp_path: Path, changes, words) -> None:
-    result = cli("import", _coco(tmp_path, **changes), tmp_path / "p", "--format", "coco")
+    result = cli_here("import", _coco(tmp_path, **changes), tmp_path / "p", "--format", "coco")
     assert_clean(result)
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert not (tmp_path / "p").exists()
@@ -220,11 +220,11 @@ def test_malformed_coco_exits_2_with_a_message(tmp_path: Path, changes, words) -
 def test_deeply_nested_coco_and_bad_numbers_in_annotations(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    result = cli("import", path, tmp_path / "p", "--format", "coco")
+    result = cli_here("import", path, tmp_path / "p", "--format", "coco")
     assert_clean(result)
     assert result.returncode == 2 and "nested too deeply" in result.stderr
     for change in ({"point": ["INF", 2]}, {"bbox": [1e308, 1, 1e308, 3]}, {"bbox": ["1", 1, 2, 2]}):
-        result = cli("import", _coco(tmp_path, **change), tmp_path / "q", "--format", "coco")
+        result = cli_here("import", _coco(tmp_path, **change), tmp_path / "q", "--format", "coco")
         assert_clean(result)
         assert result.returncode == 1 and "a" in skipped(result), (change, result.stderr)
 
@@ -258,7 +258,7 @@ def test_hidden_and_odd_split_files_do_not_sink_the_import(root: Path, tmp_path)
     (root / ds.SPLITS / "._train.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe Mac OS X")
     shutil.copyfile(root / ds.SPLITS / "train.txt", root / ds.SPLITS / "train..v2.txt")
     (root / ds.SPLITS / "val2.txt").write_bytes(b"img-2\n\xff\xfe")
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert _names(tmp_path / "p") == {"img-0", "img-1", "img-2"}
     warned = warnings(result)
@@ -268,13 +268,13 @@ def test_hidden_and_odd_split_files_do_not_sink_the_import(root: Path, tmp_path)
 
 
 def test_unknown_split_or_corrupt_split_record_changes_nothing(root: Path, tmp_path) -> None:
-    result = cli("import", root, tmp_path / "p", "--split", "bogus")
+    result = cli_here("import", root, tmp_path / "p", "--split", "bogus")
     assert_clean(result)
     assert result.returncode == 2 and "unknown split 'bogus'" in result.stderr
     assert not (tmp_path / "p").exists()
-    assert cli("import", root, tmp_path / "p", "--split", "train").returncode == 0
+    assert cli_here("import", root, tmp_path / "p", "--split", "train").returncode == 0
     (tmp_path / "p" / "densesirst_splits.json").write_text("{not json")
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert result.returncode == 2 and "densesirst_splits.json" in result.stderr
     assert _names(tmp_path / "p") == {"img-0", "img-1"}  # nothing was added
@@ -284,11 +284,11 @@ def test_unknown_split_or_corrupt_split_record_changes_nothing(root: Path, tmp_p
 def test_demo_refuses_a_file_and_a_real_project(root: Path, tmp_path: Path) -> None:
     afile = tmp_path / "notes.txt"
     afile.write_text("keep")
-    result = cli("demo", afile)
+    result = cli_here("demo", afile)
     assert_clean(result)
     assert result.returncode == 2 and "is a file" in result.stderr and afile.read_text() == "keep"
-    assert cli("import", root, tmp_path / "real").returncode == 0
-    result = cli("demo", tmp_path / "real")
+    assert cli_here("import", root, tmp_path / "real").returncode == 0
+    result = cli_here("demo", tmp_path / "real")
     assert_clean(result)
     assert result.returncode == 2 and "not the demo" in result.stderr
     assert _names(tmp_path / "real") == {"img-0", "img-1", "img-2"}
@@ -301,7 +301,7 @@ def test_mask_values_other_than_0_255_are_imported_with_a_warning(root: Path, tm
     mask[mask == 255] = 128
     mask[0, 0] = 255
     cv2.imwrite(str(path), mask)
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert result.returncode == 0
     assert "values 0, 128, 255" in warnings(result)["img-0"]
@@ -309,19 +309,19 @@ def test_mask_values_other_than_0_255_are_imported_with_a_warning(root: Path, tm
 
 def test_empty_folder_and_unexportable_names(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = cli("import", tmp_path / "empty", tmp_path / "p", "--format", "images")
+    result = cli_here("import", tmp_path / "empty", tmp_path / "p", "--format", "images")
     assert_clean(result)
     assert result.returncode == 2 and "holds no PNG" in result.stderr
     assert not (tmp_path / "p").exists()
     (tmp_path / "empty" / "PNGImages").mkdir()
-    result = cli("import", tmp_path / "empty", tmp_path / "p")
+    result = cli_here("import", tmp_path / "empty", tmp_path / "p")
     assert result.returncode == 2 and "lists no images" in result.stderr
     folder = tmp_path / "frames"
     folder.mkdir()
     for name in ("a..b.png", "zz .png", "new\nline.png", "ok.png"):
         cv2.imwrite(str(folder / "x.png"), np.zeros((5, 5), np.uint8))
         (folder / "x.png").rename(folder / name)
-    result = cli("import", folder, tmp_path / "p", "--format", "images")
+    result = cli_here("import", folder, tmp_path / "p", "--format", "images")
     assert_clean(result)
     assert result.returncode == 1
     reasons = skipped(result)
@@ -332,7 +332,7 @@ def test_empty_folder_and_unexportable_names(tmp_path: Path) -> None:
 
 def test_upper_case_extension_is_imported(root: Path, tmp_path: Path) -> None:
     (root / ds.IMAGES / "img-1.png").rename(root / ds.IMAGES / "img-1.PNG")
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert result.returncode == 0, result.stderr
     assert _names(tmp_path / "p") == {"img-0", "img-1", "img-2"}
@@ -340,7 +340,7 @@ def test_upper_case_extension_is_imported(root: Path, tmp_path: Path) -> None:
 
 def test_wrong_xml_root_and_bad_coco_segmentations_are_refused(root: Path, tmp_path) -> None:
     (root / ds.BBOX / "img-0.xml").write_text("<a>" * 10_000 + "</a>" * 10_000)
-    result = cli("import", root, tmp_path / "p")
+    result = cli_here("import", root, tmp_path / "p")
     assert_clean(result)
     assert "not <annotation>" in skipped(result)["img-0"]
     for seg, words in (({"counts": "\u00ff\u00fe~~", "size": [10, 10]}, "outside '0'..'o'"),
@@ -350,6 +350,6 @@ def test_wrong_xml_root_and_bad_coco_segmentations_are_refused(root: Path, tmp_p
         doc = json.loads(path.read_text())
         doc["annotations"][0]["segmentation"] = seg
         path.write_text(json.dumps(doc))
-        result = cli("import", path, tmp_path / "q", "--format", "coco")
+        result = cli_here("import", path, tmp_path / "q", "--format", "coco")
         assert_clean(result)
         assert result.returncode == 1 and words in skipped(result)["a"], result.stderr
