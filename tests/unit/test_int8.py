@@ -34,11 +34,12 @@ from model.quantize import (
     quantize_onnx,
     with_metadata,
 )
+from tests.conftest import DENSESIRST_ROOT
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime.quantization")
 
-ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
+ROOT = DENSESIRST_ROOT  # ../shared/datasets/DenseSIRST/SIRSTdevkit or SIRST_DENSESIRST_ROOT
 
 
 def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -219,11 +220,15 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
     assert [o.name for o in session.get_outputs()][:2] == ["cls_0", "cls_1"] and all(np.isfinite(o).all() for o in outs)
 
 
-# Tolerances for the shipped int8 model against eager torch, measured on these six frames with
-# `python benchmarks/int8_agreement.py --frames 4 --threads 1` (1 thread, as here): matched score
-# differences median 0.0045, p95 0.017, max 0.039; 62 of 1200 detections (5.2 %, at most 9 % on one
-# frame) without a partner: each frame keeps its 100 best above 0.05, so tail entries swap in and
-# out; sky pixels differing at most 1.5 % of a frame (boundary pixels of the smoothed outline).
+# Tolerances for the shipped int8 model against eager torch, measured on the first four val_v2 frames
+# and two scenes with `python benchmarks/int8_agreement.py --frames 4 --threads 1` (1 thread, as here):
+# matched score differences median 0.0045, p95 0.017, max 0.039; 62 of 1200 detections (5.2 %, at
+# most 9 % on one frame) without a partner: each frame keeps its 100 best above 0.05, so tail entries
+# swap in and out; sky pixels differing at most 1.5 % of a frame (boundary pixels of the smoothed
+# outline). The test runs the two of those val frames under 1280x1024 (the two 1280x1024 ones cost
+# 80 % of its predictions): re-measured on VAL_FRAMES + the two scenes, 30 of 488 detections (6.1 %,
+# at most 8.9 % on one frame) without a partner, sky pixels differing at most 1.8 % (Misc_60).
+VAL_FRAMES = ("S7_60", "Misc_60")  # val_v2's 2nd and 4th: 640x512 and 274x240
 MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: 3-pixel boxes keep IoU >= 0.5
 SCORE_TOL = 0.05  # above the measured max 0.039
 MAX_UNMATCHED = 0.10  # about twice the measured 5.2 %
@@ -237,7 +242,7 @@ def test_shipped_int8_model_agrees_with_torch():
     assert p8.backend is Backend.ONNX_INT8  # the shipped file matches the shipped weights
     from core.imageio import read_image
 
-    val = (ROOT / "Splits" / "val_v2.txt").read_text().split()[:4] if ROOT.is_dir() else []
+    val = [i for i in VAL_FRAMES if i in (ROOT / "Splits" / "val_v2.txt").read_text().split()] if ROOT.is_dir() else []
     images = [read_image(ROOT / "PNGImages" / f"{i}.png") for i in val] + [scene(256, 320, seed=s) for s in (1, 2)]
     total = unmatched = 0
     for img in images:

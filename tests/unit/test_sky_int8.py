@@ -26,8 +26,9 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime.quantization")
 
 from model.sky_int8 import SKY_GATE, build_sky_int8, gate_sky, sky_int8_path  # noqa: E402
+from tests.conftest import DENSESIRST_ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
+ROOT = DENSESIRST_ROOT  # ../shared/datasets/DenseSIRST/SIRSTdevkit or SIRST_DENSESIRST_ROOT
 if not ROOT.is_dir():  # a worktree sits one level deeper than the main checkout
     ROOT = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
 
@@ -221,7 +222,9 @@ def test_shipped_int8_sky_agrees_with_fp32_and_passed_its_gate():
     if not ROOT.is_dir():
         pytest.skip("no DenseSIRST data beside the checkout")
     val = (ROOT / "Splits" / "val_v2.txt").read_text().split()
-    for image_id in val[:: len(val) // 6][:6]:
+    # Four frames spread over val_v2 (640x512 and ~250 px; the 1280x1024 one of the six the spacing
+    # picks cost as much as the rest): any val_v2 frame is within the gate's measured 0.031.
+    for image_id in val[:: len(val) // 6][1:5]:
         img = read_image(ROOT / "PNGImages" / f"{image_id}.png")
         prepared = fp32.prepare(img)
         maps = fp32.run_network(prepared)
