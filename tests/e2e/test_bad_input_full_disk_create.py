@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.cli import assert_clean, cli, tiny_densesirst
+from tests._support.cli import assert_clean, cli, cli_here, tiny_densesirst
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_creation_failing_on_a_full_disk_leaves_nothing(src: Path, tmp_path: Pat
         assert "cannot create the project database" in result.stderr or "File too large" in result.stderr, result.stderr
         assert not (tmp_path / "new").exists(), sorted(p.name for p in (tmp_path / "new").rglob("*"))
     # the same creation with room to spare works: the failure was the disk
-    assert cli("import", src, project, "--format", "densesirst").returncode == 0
+    assert cli_here("import", src, project, "--format", "densesirst").returncode == 0
     assert (project / "project.sqlite").is_file()
 
 
@@ -49,7 +49,7 @@ def test_info_import_and_demo_refuse_a_schema_less_project_file_alike(src: Path,
     before = (project / "project.sqlite").read_bytes()
     messages = set()
     for args in (["info", project], ["import", src, project, "--format", "densesirst"], ["demo", project]):
-        result = cli(*args)
+        result = cli_here(*args)
         assert_clean(result)
         assert result.returncode == 2, (args, result.stderr)
         error = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.cli import assert_clean, cli, tiny_densesirst
+from tests._support.cli import assert_clean, cli, cli_here, tiny_densesirst
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_wrong_field_types_in_machine_json_exit_2_and_create_nothing(src, tmp_pa
     file = str(tmp_path / "cfg" / "machine.json")
     demo, imported = tmp_path / "demo", tmp_path / "imported"
     for args, folder in ((["demo", demo], demo), (["import", src, imported, "--format", "densesirst"], imported)):
-        result = cli(*args, env=env)
+        result = cli_here(*args, env=env)
         assert_clean(result)
         assert result.returncode == 2, result.stderr
         assert file in result.stderr and field in result.stderr, result.stderr
@@ -54,11 +54,11 @@ def test_wrong_field_types_in_machine_json_exit_2_and_create_nothing(src, tmp_pa
 
 def test_wrong_user_type_is_refused_by_info_too_and_a_null_user_is_the_login_name(src, tmp_path) -> None:
     project = tmp_path / "p"
-    assert cli("import", src, project, "--format", "densesirst", env=_config(tmp_path, '{"user": "ann"}')).returncode == 0
-    result = cli("info", project, env=_config(tmp_path, '{"user": 123}'))
+    assert cli_here("import", src, project, "--format", "densesirst", env=_config(tmp_path, '{"user": "ann"}')).returncode == 0
+    result = cli_here("info", project, env=_config(tmp_path, '{"user": 123}'))
     assert_clean(result)
     assert result.returncode == 2 and '"user" must be your name as text' in result.stderr and "123" in result.stderr
-    result = cli("info", project, env=_config(tmp_path, '{"user": null, "path_map": null}'))
+    result = cli_here("info", project, env=_config(tmp_path, '{"user": null, "path_map": null}'))
     assert result.returncode == 0, result.stderr
 
 

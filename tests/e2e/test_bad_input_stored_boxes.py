@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.cli import assert_clean, cli, skipped, tiny_densesirst
+from tests._support.cli import assert_clean, cli_here, skipped, tiny_densesirst
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def project(tmp_path: Path) -> Path:
     src = tmp_path / "SIRSTdevkit"
     tiny_densesirst(src, n=3)  # img-k: one 3x3 box at (5+k, 6+k)
     project = tmp_path / "project"
-    assert cli("import", src, project, "--format", "densesirst").returncode == 0
+    assert cli_here("import", src, project, "--format", "densesirst").returncode == 0
     return project
 
 
@@ -48,7 +48,7 @@ def test_inverted_box_is_exported_as_the_same_rectangle(project: Path, tmp_path:
     _write(project, "img-0", 8.0, 9.0, 5.0, 6.0)  # corners swapped in x and y
     _write(project, "img-1", 9.0, 7.0, 6.0, 10.0)  # swapped in x only
     out = tmp_path / "coco"
-    result = cli("export", project, out, "--format", "coco")
+    result = cli_here("export", project, out, "--format", "coco")
     assert_clean(result)
     assert result.returncode == 0, result.stderr
     # COCO bbox = [x, y, w, h]: the rectangles as tiny_densesirst drew them
@@ -60,7 +60,7 @@ def test_a_box_that_is_no_rectangle_skips_its_image_with_the_reason(project: Pat
     _write(project, "img-1", *box)
     for fmt in ("coco", "voc", "yolo", "densesirst"):
         out = tmp_path / fmt
-        result = cli("export", project, out, "--format", fmt)
+        result = cli_here("export", project, out, "--format", fmt)
         assert_clean(result)
         assert result.returncode == 1, result.stderr
         reasons = skipped(result)

@@ -3,10 +3,8 @@ and skipped, the rest imports, and the exit code says so. Unusable sources chang
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,16 +13,11 @@ import pytest
 
 from core.formats import densesirst as ds
 from core.store.project import Project
-
-REPO = Path(__file__).resolve().parents[2]
+from tests._support.cli import cli_here
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, str(REPO / "main.py"), *map(str, args)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
-    )  # fmt: skip
+    return cli_here(*args)  # main.py's command in this process (tests/_support/cli.py)
 
 
 @pytest.fixture

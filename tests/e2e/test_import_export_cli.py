@@ -3,10 +3,8 @@ frame included), missing files, cancel, and the split filter."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,11 @@ from core.formats import densesirst as ds
 from core.services.exporter import export_project
 from core.services.importer import import_densesirst
 from core.store.project import Project
-
-REPO = Path(__file__).resolve().parents[2]
+from tests._support.cli import cli_here
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(REPO / "main.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO)  # fmt: skip
+    return cli_here(*args)  # main.py's command in this process (tests/_support/cli.py)
 
 
 def test_demo_cli_builds_a_deterministic_project(tmp_path: Path, demo_project) -> None:
