@@ -111,3 +111,34 @@ def project_target(request, tmp_path: Path):
     if request.param == "sqlite":
         return tmp_path / "proj"
     return request.getfixturevalue("pg_url")
+
+
+# ---------------------------------------------------------------------------------------------
+# `pytest -m "not slow"` is the developers' inner loop (README "Tests"); `make test` runs all.
+# Besides the tests marked in their files, these take more than ~5 s each by what they start: the
+# real app under Xvfb, fresh interpreters that import torch (train, train-sky, predict), or the
+# shipped model's full-size networks.
+SLOW_DIRS = ("screen",)
+SLOW_FILES = (
+    "e2e/test_bad_input_models.py",
+    "e2e/test_one_prediction_path.py",
+    "e2e/test_pd_centre_effort.py",
+    "e2e/test_train_nodes_flags.py",
+    "e2e/test_train_predict.py",
+    "e2e/test_train_sky.py",
+)
+SLOW_TESTS = (
+    "e2e/test_bad_input_settings.py::test_malformed_server_urls_exit_2_on_every_command_that_takes_a_project",
+    "unit/test_inference_backends.py::test_shipped_model_final_detections_agree",
+    "unit/test_int8.py::test_shipped_int8_model_agrees_with_torch",
+    "unit/test_sky_int8.py::test_shipped_int8_sky_agrees_with_fp32_and_passed_its_gate",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        rel = item.path.resolve().relative_to(tests_dir).as_posix()
+        name = f"{rel}::{item.originalname}"
+        if rel.split("/")[0] in SLOW_DIRS or rel in SLOW_FILES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,9 @@ def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.Completed
     ``cli`` (stdout/stderr captured, warnings logged by the library shown on stderr as a fresh
     process's last-resort handler would), without a new interpreter's 0.5-1 s start. For tests
     about what a command does to files and rows; a test about a fresh process (start-up imports,
-    signals, other users, resource limits, a hang) uses ``cli``."""
+    signals, other users, resource limits, a hang) uses ``cli``. What a command may change in the
+    process (root logging handlers, SIGINT/SIGTERM handlers, torch's thread count, the pixel limit,
+    the environment, the working directory) is put back afterwards."""
     import contextlib
     import io
     import logging
@@ -56,9 +59,14 @@ def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.Completed
     saved_env = {k: os.environ.get(k) for k in ("SIRST_LOG_DIR", *(env or {}))}
     os.environ["SIRST_LOG_DIR"] = str(REPO / ".pytest_logs")
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    root = logging.getLogger()
+    saved_log = (list(root.handlers), root.level)  # a command's basicConfig ends with the command
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    torch = sys.modules.get("torch")
+    saved_threads = torch.get_num_threads() if torch is not None else None
     shown = logging.StreamHandler(err)  # what logging.lastResort prints in a fresh process
     shown.setLevel(logging.WARNING)
-    logging.getLogger().addHandler(shown)
+    root.addHandler(shown)
     cwd = os.getcwd()
     os.chdir(REPO)
     argv = [str(a) for a in args]
@@ -70,7 +78,11 @@ def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.Completed
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     finally:
         os.chdir(cwd)
-        logging.getLogger().removeHandler(shown)
+        root.handlers[:], root.level = saved_log
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        if saved_threads is not None:
+            torch.set_num_threads(saved_threads)
         imagelimits.set_max_pixels(None)  # --max-pixels lasts one command, as in its own process
         for k, v in saved_env.items():
             if v is None:

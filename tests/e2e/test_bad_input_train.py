@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.cli import assert_clean, cli, tiny_densesirst
+from tests._support.cli import assert_clean, cli_here, tiny_densesirst
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 def test_nonsense_arguments_exit_2_before_writing(data: Path, tmp_path: Path, extra, words) -> None:
     out = tmp_path / "run"
-    result = cli("train", "--data", data, "--train-split", "train", "--val-split", "val",
+    result = cli_here("train", "--data", data, "--train-split", "train", "--val-split", "val",
                  "--out", out, *extra)  # fmt: skip
     assert_clean(result)
     assert result.returncode == 2 and words in result.stderr, result.stderr
@@ -66,16 +66,16 @@ def test_resume_from_an_incomplete_checkpoint_is_refused(data: Path, tmp_path: P
     torch.save({"model": {}, "config": cfg.to_json()}, out / "last.pt")
     args = ["train", "--data", data, "--train-split", "train", "--val-split", "val", "--out", out,
             "--resume"]  # fmt: skip
-    result = cli(*args)
+    result = cli_here(*args)
     assert_clean(result)
     assert result.returncode == 2 and "lacks optim, progress" in result.stderr
     torch.save({"model": {"w": torch.zeros(2)}, "optim": {}, "config": cfg.to_json(),
                 "progress": {}}, out / "last.pt")  # fmt: skip
-    result = cli(*args)
+    result = cli_here(*args)
     assert_clean(result)
     assert result.returncode == 2 and "does not fit its own config" in result.stderr
     (out / "last.pt").write_bytes(b"PK\x03\x04 not a zip")
-    result = cli(*args)
+    result = cli_here(*args)
     assert_clean(result)
     assert result.returncode == 2 and "truncated or corrupt" in result.stderr
 
@@ -96,7 +96,7 @@ def test_export_with_overrides_that_do_not_fit_exits_2_without_writing(tmp_path:
     cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
     save_weights(tmp_path / "a.safetensors", BafeNet(cfg), cfg, "default")
     dest = tmp_path / "b.safetensors"
-    result = cli("train", "--export", tmp_path / "a.safetensors", dest, *extra)
+    result = cli_here("train", "--export", tmp_path / "a.safetensors", dest, *extra)
     assert_clean(result)
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert not dest.exists()
