@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.cli import REPO, assert_clean, cli, tiny_densesirst
+from tests._support.cli import REPO, assert_clean, cli, cli_here, tiny_densesirst
 
 WEIGHTS = REPO / "resources" / "models" / "bafenet_default.safetensors"
 
@@ -40,7 +40,7 @@ def _sky(data: Path, out: Path, *extra: str) -> list[str]:
 def test_launch_flags_that_cannot_work_are_refused(command, extra: list[str], words: str, data: Path,
                                                    tmp_path: Path) -> None:  # fmt: skip
     out = tmp_path / "run"
-    result = cli(*command(data, out, *extra))
+    result = cli_here(*command(data, out, *extra))
     assert_clean(result)
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert result.stderr.count("error:") == 1 and not out.exists()

@@ -17,7 +17,7 @@ from core.formats.densesirst import write_sample, write_split
 from model.checkpoint import read_metadata, save_weights
 from model.config import preset
 from model.net import BafeNet
-from tests._support.cli import assert_clean, cli
+from tests._support.cli import assert_clean, cli, cli_here
 
 TINY = dict(fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
 
@@ -143,7 +143,7 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
         "out of range": ["--weights", detector, "--out", tmp_path / "r5", "--set", "sky_min_area=3", "--epochs", "0"],
     }
     for name, extra in cases.items():
-        res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--threads", "1", *extra)
+        res = cli_here("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--threads", "1", *extra)
         assert res.returncode == 2, (name, res.stderr)
         assert_clean(res)
         assert res.stderr.strip().splitlines()[-1].startswith("error: "), (name, res.stderr)
@@ -191,7 +191,7 @@ def test_ema_exports_the_averaged_weights_not_the_trained_ones(dataset, detector
         assert torch.equal(v, state["average"][k]), k
     moved = [k for k, v in got.items() if v.is_floating_point() and not torch.equal(v, state["model"][k])]
     assert moved  # the average lags behind the trained weights
-    bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x", "--ema", "1.5")
+    bad = cli_here("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x", "--ema", "1.5")
     assert bad.returncode == 2 and "--ema" in bad.stderr
 
 
@@ -220,7 +220,7 @@ def test_keep_epochs_then_sky_average_exports_the_mean_of_the_epochs(dataset, de
         ref = (a[k] + b[k]) / 2 if a[k].is_floating_point() else b[k]
         torch.testing.assert_close(v, ref, rtol=0, atol=1e-7, msg=k)
     assert json.loads(read_metadata(out)["config"])["sky_pass_long_side"] == 64  # inherited from the states
-    bad = cli("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x",
+    bad = cli_here("train-sky", "--data", dataset, "--weights", detector, "--out", tmp_path / "x",
               "--sky-average", tmp_path / "missing.pt")
     assert bad.returncode == 2 and "missing.pt" in bad.stderr
 
