@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from model.ddp_launch import usable_cores
-from tests._support.cli import REPO, assert_clean, cli
+from tests._support.cli import REPO, assert_clean, cli, cli_here
 from tests.e2e.test_train_predict import TINY, dataset  # noqa: F401 - the fixture
 
 
@@ -38,7 +38,7 @@ def test_nproc_that_cannot_work_is_refused_before_anything_starts(dataset, tmp_p
     ]  # fmt: skip
     for extra, words in cases:
         out = tmp_path / "run"
-        result = cli(*_base(dataset, out), *extra)
+        result = cli_here(*_base(dataset, out), *extra)
         assert_clean(result)
         assert result.returncode == 2, (extra, result.stderr)
         assert words in result.stderr and result.stderr.count("error:") == 1, (extra, result.stderr)
