@@ -40,6 +40,9 @@ def cli(*args: str | Path, timeout: float = 120, env: dict | None = None,
                           cwd=REPO, preexec_fn=limit)  # fmt: skip
 
 
+TORCH_COMMANDS = ("train", "train-sky", "predict", "export-model", "evaluate")
+
+
 def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """``main.py ARGS`` run in this process: the same parser, commands and exit-code mapping as
     ``cli`` (stdout/stderr captured, warnings logged by the library shown on stderr as a fresh
@@ -62,6 +65,9 @@ def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.Completed
     root = logging.getLogger()
     saved_log = (list(root.handlers), root.level)  # a command's basicConfig ends with the command
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    argv = [str(a) for a in args]
+    if argv and argv[0] in TORCH_COMMANDS:  # imported first, so that its thread count can be put back
+        import torch
     torch = sys.modules.get("torch")
     saved_threads = torch.get_num_threads() if torch is not None else None
     shown = logging.StreamHandler(err)  # what logging.lastResort prints in a fresh process
@@ -69,7 +75,6 @@ def cli_here(*args: str | Path, env: dict | None = None) -> subprocess.Completed
     root.addHandler(shown)
     cwd = os.getcwd()
     os.chdir(REPO)
-    argv = [str(a) for a in args]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
