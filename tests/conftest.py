@@ -138,7 +138,10 @@ SLOW_TESTS = (
 def pytest_collection_modifyitems(config, items) -> None:
     tests_dir = Path(__file__).resolve().parent
     for item in items:
-        rel = item.path.resolve().relative_to(tests_dir).as_posix()
+        path = item.path.resolve()
+        if not path.is_relative_to(tests_dir):
+            continue
+        rel = path.relative_to(tests_dir).as_posix()
         name = f"{rel}::{item.originalname}"
         if rel.split("/")[0] in SLOW_DIRS or rel in SLOW_FILES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
