@@ -128,7 +128,6 @@ SLOW_FILES = (
 )
 SLOW_TESTS = (
     "e2e/test_train_nodes_flags.py::test_a_machine_whose_arguments_are_refused_stops_node_0_too",
-    "e2e/test_bad_input_settings.py::test_malformed_server_urls_exit_2_on_every_command_that_takes_a_project",
     "unit/test_inference_backends.py::test_shipped_model_final_detections_agree",
     "unit/test_int8.py::test_shipped_int8_model_agrees_with_torch",
     "unit/test_sky_int8.py::test_shipped_int8_sky_agrees_with_fp32_and_passed_its_gate",
