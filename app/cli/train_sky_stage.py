@@ -56,7 +56,7 @@ def problem(args: argparse.Namespace) -> str | None:
         return None
     if share > 0 and args.time_budget_min is None:
         return "--sky-share splits --time-budget-min; give a budget (or --sky-steps N for a run by step count)"
-    if args.init_weights is None:
+    if args.init_weights is None and not args.resume:  # a resume starts from the run's own weights
         return ("the sky-network fine-tune continues the sky network of the starting weights: give --from-active "
                 "or --init-weights (a new sky network is trained with `main.py train-sky`)")
     return None
