@@ -285,8 +285,7 @@ class TrainingPanel(QWidget):
         self._epochs = max(int(ev.get("epochs") or self._opts.epochs), 1)
         shown = self.progress.value() if self._opts.resume else 0
         self.progress.setMaximum(self._epochs * self._steps)
-        sky = self._opts.time_budget_min * self._opts.sky_share if self._opts.time_budget_min else None
-        self._sky.plan(self._epochs * self._steps, self._epochs, sky)
+        self._sky.plan(self._epochs * self._steps, self._epochs, self._opts.sky_share, self._opts.time_budget_min)
         resumed = int(ev.get("resumed_from_epoch") or 0)
         # The start event only counts whole epochs; a run stopped mid-epoch resumes at its saved
         # step, so never step the bar back (the next step event sets the exact value).
@@ -513,7 +512,7 @@ class TrainingPanel(QWidget):
             elif ev["event"] == "start":
                 self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
                 self._epochs = max(int(ev.get("epochs") or 1), 1)
-                self._sky.plan(self._epochs * self._steps, self._epochs, None)
+                self._sky.plan(self._epochs * self._steps, self._epochs, 0.0, None)
                 self.plot.set_epochs(self._epochs)
                 self.progress.setMaximum(self._epochs * self._steps)
             elif ev["event"] == "step":

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 STAGE = "sky"  # app/cli/train_sky_stage.STAGE (not imported: the CLI side may import torch)
 DEFAULT_PERCENT = 30  # of the time budget: the detector keeps most (it has the most steps to make)
 DEFAULT_STEPS = 32  # without a time budget: train --sky-steps (the CLI's own default)
-PROGRESS_UNITS = 100  # the sky stage's part of the progress bar, after the detector's steps
 LOSS_NAME = "sky network"  # its series in the loss plot
 
 
@@ -97,15 +96,17 @@ class SkyProgress:
         self.detector_total = 1
         self.detector_epochs = 1
         self.sky_seconds = 0.0  # the sky stage's budget, added to the detector's ETA
-        self.started = False
+        self.units = DEFAULT_STEPS  # the sky stage's part of the progress bar, after the detector's steps
 
-    def plan(self, detector_total: int, detector_epochs: int, sky_minutes: float | None) -> None:
+    def plan(self, detector_total: int, detector_epochs: int, share: float, minutes: float | None) -> None:
+        """The bar gives the sky stage its share of the budget (by step count: its steps)."""
         self.detector_total, self.detector_epochs = max(detector_total, 1), max(detector_epochs, 1)
-        self.sky_seconds = 60.0 * sky_minutes if sky_minutes else 0.0
-        self.started = False
+        self.sky_seconds = 60.0 * minutes * share if minutes and share else 0.0
+        share = share if minutes else 0.0
+        self.units = max(1, round(self.detector_total * share / (1.0 - share))) if share else DEFAULT_STEPS
 
     def maximum(self) -> int:
-        return self.detector_total + PROGRESS_UNITS
+        return self.detector_total + self.units
 
     def fraction(self, ev: dict) -> float:
         """The stage's done part from its own clock: elapsed / (elapsed + ETA)."""
@@ -113,7 +114,7 @@ class SkyProgress:
         return min(max(done / (done + left), 0.0), 1.0) if done + left > 0 else 0.0
 
     def value(self, ev: dict) -> int:
-        return self.detector_total + round(PROGRESS_UNITS * self.fraction(ev))
+        return self.detector_total + round(self.units * self.fraction(ev))
 
     def x(self, ev: dict) -> float:
         """The sky stage spans one epoch's width after the detector's in the loss plot."""

@@ -92,20 +92,21 @@ def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
 
 def test_the_sky_stage_shows_in_progress_status_plot_and_eta(qtbot, panel):
     seen = _commands(panel)
-    _run(qtbot, panel, seen)  # the dock now holds this run's options: 5 min, 30 % for the sky
+    panel.sky_stage.percent.setValue(50)
+    _run(qtbot, panel, seen)  # the dock now holds this run's options: 5 min, half for the sky
     p = panel.process
     p.run_started.emit({"event": "start", "epochs": 1, "steps_per_epoch": 10, "resumed_from_epoch": 0})
     p.step_logged.emit({"event": "step", "epoch": 1, "step": 5, "steps": 10, "loss": 1.2,
                         "losses": {"total": 1.2}, "elapsed_s": 100.0, "eta_s": 60.0})  # fmt: skip
     assert (panel.progress.value(), panel.progress.maximum()) == (5, 10)
-    assert panel.eta.text() == "ETA 2:30"  # 60 s of detector + the sky stage's 1.5 min
+    assert panel.eta.text() == "ETA 3:30"  # 60 s of detector + the sky stage's 2.5 min
     sky = {"stage": "sky"}
     p.run_started.emit({"event": "start", "epochs": 100000, "steps_per_epoch": 5, "frames": 40, **sky})
-    assert (panel.progress.value(), panel.progress.maximum()) == (10, 110)
+    assert (panel.progress.value(), panel.progress.maximum()) == (10, 20)  # half the bar, as the budget
     assert "fine-tuning the sky network" in panel.status.text()
     p.step_logged.emit({"event": "step", "epoch": 2, "step": 3, "steps": 5, "loss": 0.25, "losses": {"total": 0.25},
                         "elapsed_s": 30.0, "eta_s": 60.0, **sky})  # fmt: skip
-    assert panel.progress.value() == 10 + 33  # a third of the stage's time is spent
+    assert panel.progress.value() == 10 + 3  # a third of the stage's time is spent: 3 of its 10 units
     assert panel.status.text() == "Fine-tuning the sky network: step 3 of epoch 2, loss 0.250."
     assert panel.eta.text() == "ETA 1:00"
     assert panel.plot.loss_points(LOSS_NAME) == [(pytest.approx(1 + 1 / 3), 0.25)]
