@@ -29,24 +29,31 @@ WARMUP_STEPS = 5
 BATCH = 8
 DEFAULT_STEPS = 32  # without a time budget (by step count): about 6 passes over 40 frames
 MAX_SHARE = 0.9
+DEFAULT_SHARE = 0.3  # --from-active with a budget (app/training_sky.DEFAULT_PERCENT)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sky-share", type=float, default=0.0, metavar="F",
+    p.add_argument("--sky-share", type=float, default=None, metavar="F",
                    help="fine-tune: give this part (0-0.9) of --time-budget-min to a fine-tune of the sky network "
-                        "on the same images after the detector's; one weights file holds both (0: the sky network "
-                        "is kept as it is)")
+                        f"on the same images after the detector's; one weights file holds both (default "
+                        f"{DEFAULT_SHARE:g} with --from-active and a budget, as the Training dock does, else 0; "
+                        "0: the sky network is kept as it is)")
     p.add_argument("--sky-steps", type=int, default=0, metavar="N",
                    help="fine-tune the sky network for N steps of 8 whole frames after the detector (capped by "
                         "its share of the budget when --sky-share is given too)")
 
 
 def wanted(args: argparse.Namespace) -> bool:
+    """A sky stage follows the detector (after ``problem`` resolved the default share)."""
     return (getattr(args, "sky_share", 0.0) or 0.0) > 0 or (getattr(args, "sky_steps", 0) or 0) > 0
 
 
 def problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with --sky-share / --sky-steps, or None (after --from-active is resolved)."""
+    """What is wrong with --sky-share / --sky-steps, or None (after --from-active is resolved;
+    resolves the default --sky-share)."""
+    if args.sky_share is None:
+        auto = getattr(args, "from_active", False) and args.time_budget_min is not None
+        args.sky_share = DEFAULT_SHARE if auto else 0.0
     share, steps = args.sky_share, args.sky_steps
     if not (math.isfinite(share) and 0.0 <= share <= MAX_SHARE):
         return f"--sky-share {share} must be in 0 .. {MAX_SHARE}"
