@@ -11,6 +11,11 @@ dock's fine-tune recipe (app.train_process.FINE_TUNE: lr, warm-up, one thread) b
 budget, and without validation (`--val-split none`), so the parent's operating and sky thresholds
 are kept and no evaluation frame is used to choose anything.
 
+With ``--sky-share F`` the fine-tune is the one the GUI's Train runs by default (ADR 0031): the
+detector for (1 - F) of the budget, then the sky network on the same frames for the rest, one
+weights file; ``--minutes 0 --steps N --sky-steps M`` is the same run by step count (for a loaded
+machine: the meta's median step times give a quiet machine's steps in the budget).
+
 Both models are evaluated by model.compare (ONNX Runtime fp32, each at its stored thresholds):
 mAP07, Pd / FA per image, sky IoU of the cleaned proposal and corrections per image (core.effort).
 
