@@ -6,7 +6,7 @@ progress bar, the loss plot and the ETA. The stage itself is `main.py train --sk
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 STAGE = "sky"  # app/cli/train_sky_stage.STAGE (not imported: the CLI side may import torch)
 DEFAULT_PERCENT = 30  # of the time budget: the detector keeps most (it has the most steps to make)
@@ -19,13 +19,14 @@ def stage_of(ev: dict) -> str | None:
 
 
 class SkyStageRow(QWidget):
-    """[x] Fine-tune the sky network too  [30 %] of the budget / "detector 3.5 min, sky 1.5 min"."""
+    """[x] Fine-tune it too  [30 % of the budget], and the split ("Detector 3.5 min, then sky network
+    1.5 min.") as a label the dock places."""
 
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.enabled = QCheckBox("Fine-tune the sky network too")
+        self.enabled = QCheckBox("Fine-tune it too")
         self.enabled.setChecked(True)
         self.enabled.setToolTip("After the detector, the sky network learns from the same reviewed images' skies "
                                 "(crop training never changes it); one new model holds both")
@@ -35,19 +36,16 @@ class SkyStageRow(QWidget):
         self.percent.setValue(DEFAULT_PERCENT)
         self.percent.setSuffix(" % of the budget")
         self.percent.setToolTip("The part of the time budget the sky network gets; the detector gets the rest")
+        # the split in minutes; the dock shows it next to the budget box (one row less in a short dock)
         self.split = QLabel("")
         self.split.setWordWrap(True)
         self._minutes: float | None = None
         self._fine_tune = True
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.enabled)
-        top.addWidget(self.percent)
-        top.addStretch(1)
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addWidget(self.split)
+        layout.addWidget(self.enabled)
+        layout.addWidget(self.percent)
+        layout.addStretch(1)
         self.enabled.toggled.connect(self._refresh)
         self.percent.valueChanged.connect(self._refresh)
         self._refresh()
@@ -76,14 +74,14 @@ class SkyStageRow(QWidget):
     def _refresh(self, *_args) -> None:
         self.percent.setEnabled(self.active())
         if not self._fine_tune:
-            text = "From scratch trains the detector only (train the sky network with train-sky)."
+            text = "Detector only (from scratch)."
         elif not self.enabled.isChecked():
-            text = "The sky network is kept as the active model has it."
+            text = "Detector only; the sky network is kept."
         elif self._minutes is None:
-            text = f"No time limit: the detector's epochs, then {DEFAULT_STEPS} sky-network steps."
+            text = f"No limit: epochs, then {DEFAULT_STEPS} sky steps."
         else:
             sky = self._minutes * self.share()
-            text = f"Detector {self._minutes - sky:.1f} min, then sky network {sky:.1f} min."
+            text = f"Detector {self._minutes - sky:.1f} + sky {sky:.1f} min"
         self.split.setText(text)
         self.changed.emit()
 

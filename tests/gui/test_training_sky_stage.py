@@ -62,24 +62,24 @@ def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
     seen = _commands(panel)
     row = panel.sky_stage
     assert row.enabled.isChecked() and row.percent.value() == 30 and panel.budget.value() == 5.0
-    assert row.text() == "Detector 3.5 min, then sky network 1.5 min."
+    assert row.text() == "Detector 3.5 + sky 1.5 min"
     args = _run(qtbot, panel, seen)
     assert _flag(args, "--sky-share") == "0.3" and _flag(args, "--time-budget-min") == "5"
     assert "--sky-steps" not in args
 
     panel.budget.setValue(10.0)
     row.percent.setValue(50)
-    assert row.text() == "Detector 5.0 min, then sky network 5.0 min."
+    assert row.text() == "Detector 5.0 + sky 5.0 min"
     assert _flag(_run(qtbot, panel, seen), "--sky-share") == "0.5"
 
     panel.budget.setValue(0.0)  # no limit: a sky stage by step count
-    assert row.text().startswith("No time limit")
+    assert row.text() == "No limit: epochs, then 32 sky steps."
     args = _run(qtbot, panel, seen)
     assert "--sky-share" not in args and _flag(args, "--sky-steps") == "32"
 
     panel.budget.setValue(5.0)
     row.enabled.setChecked(False)  # the user turns the sky part off
-    assert not row.percent.isEnabled() and row.text() == "The sky network is kept as the active model has it."
+    assert not row.percent.isEnabled() and row.text() == "Detector only; the sky network is kept."
     args = _run(qtbot, panel, seen)
     assert "--sky-share" not in args and "--sky-steps" not in args
 

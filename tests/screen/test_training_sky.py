@@ -40,12 +40,12 @@ def test_train_fine_tunes_the_sky_network_and_shows_it(run_app, demo_project_dir
     app.focus()
     app.key("alt+2")  # the Train workspace
     state = app.wait_for(lambda s: (s.get("training") or {}).get("budget"), 30, "the Training dock")
-    assert state["training"]["sky_split"] == "Detector 3.5 min, then sky network 1.5 min."
+    assert state["training"]["sky_split"] == "Detector 3.5 + sky 1.5 min"
     app.click(*_centre(state["training"]["budget"]))
     app.key("ctrl+a")
     app.type("0.6")
     app.key("Tab")
-    state = app.wait_for(lambda s: s["training"]["sky_split"] == "Detector 0.4 min, then sky network 0.2 min.",
+    state = app.wait_for(lambda s: s["training"]["sky_split"] == "Detector 0.4 + sky 0.2 min",
                          20, "the budget's split")  # fmt: skip
     app.click(*_centre(state["training"]["train"]))
     state = app.wait_for(lambda s: "sky network" in s["training"]["status"], 900, "the sky stage")
