@@ -169,9 +169,8 @@ class TrainingPanel(QWidget):
         form.addRow("Epochs", self.epochs)
         budget = QHBoxLayout()
         budget.addWidget(self.budget, 1)
-        budget.addWidget(self.sky_stage.split, 1)  # how the budget is split (ADR 0031)
+        budget.addWidget(self.sky_stage)  # the sky network's share of the budget (ADR 0031)
         form.addRow("Time budget", budget)
-        form.addRow("Sky network", self.sky_stage)
         form.addRow("Processes", self.nproc)
         form.addRow("Preset", self.preset)
         bag = QHBoxLayout()
@@ -241,7 +240,8 @@ class TrainingPanel(QWidget):
             opts = fine_tune_options(opts, parent, reviewed_train_count(project))
         self.plot.clear()
         started = self._launch(project.location, new_run_dir(project.root), opts)
-        self._say(f"Starting training: {note}")
+        split = f" {self.sky_stage.text()}." if not self.from_scratch.isChecked() else ""
+        self._say(f"Starting training: {note}{split}")
         return started
 
     def resume_training(self) -> bool:

@@ -6,7 +6,7 @@ progress bar, the loss plot and the ETA. The stage itself is `main.py train --sk
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSpinBox, QWidget
 
 STAGE = "sky"  # app/cli/train_sky_stage.STAGE (not imported: the CLI side may import torch)
 DEFAULT_PERCENT = 30  # of the time budget: the detector keeps most (it has the most steps to make)
@@ -19,14 +19,14 @@ def stage_of(ev: dict) -> str | None:
 
 
 class SkyStageRow(QWidget):
-    """[x] Fine-tune it too  [30 % of the budget], and the split ("Detector 3.5 min, then sky network
-    1.5 min.") as a label the dock places."""
+    """[x] Sky network [30 % (1.5 min)]: on the Time budget row, so the dock is no taller; the split
+    in words ("Detector 3.5 + sky 1.5 min") is its tooltip and ``text()``."""
 
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.enabled = QCheckBox("Fine-tune it too")
+        self.enabled = QCheckBox("Sky network")
         self.enabled.setChecked(True)
         self.enabled.setToolTip("After the detector, the sky network learns from the same reviewed images' skies "
                                 "(crop training never changes it); one new model holds both")
@@ -34,11 +34,9 @@ class SkyStageRow(QWidget):
         self.percent.setRange(10, 90)
         self.percent.setSingleStep(10)
         self.percent.setValue(DEFAULT_PERCENT)
-        self.percent.setSuffix(" % of the budget")
+        self.percent.setSuffix(" %")
         self.percent.setToolTip("The part of the time budget the sky network gets; the detector gets the rest")
-        # the split in minutes; the dock shows it next to the budget box (one row less in a short dock)
-        self.split = QLabel("")
-        self.split.setWordWrap(True)
+        self._text = ""  # the split in words (tooltip, the dock's status line); the box's suffix shows the minutes
         self._minutes: float | None = None
         self._fine_tune = True
         layout = QHBoxLayout(self)
@@ -69,10 +67,12 @@ class SkyStageRow(QWidget):
         return self.percent.value() / 100.0 if self.active() else 0.0
 
     def text(self) -> str:
-        return self.split.text()
+        return self._text
 
     def _refresh(self, *_args) -> None:
-        self.percent.setEnabled(self.active())
+        self.percent.setEnabled(self.active() and self._minutes is not None)
+        sky_min = self._minutes * self.share() if self._minutes is not None and self.active() else None
+        self.percent.setSuffix(f" % ({sky_min:.1f} min)" if sky_min is not None else " %")
         if not self._fine_tune:
             text = "Detector only (from scratch)."
         elif not self.enabled.isChecked():
@@ -82,7 +82,8 @@ class SkyStageRow(QWidget):
         else:
             sky = self._minutes * self.share()
             text = f"Detector {self._minutes - sky:.1f} + sky {sky:.1f} min"
-        self.split.setText(text)
+        self._text = text
+        self.setToolTip(text)
         self.changed.emit()
 
 

@@ -62,18 +62,21 @@ def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
     seen = _commands(panel)
     row = panel.sky_stage
     assert row.enabled.isChecked() and row.percent.value() == 30 and panel.budget.value() == 5.0
-    assert row.text() == "Detector 3.5 + sky 1.5 min"
-    args = _run(qtbot, panel, seen)
+    assert row.text() == "Detector 3.5 + sky 1.5 min" and row.percent.suffix() == " % (1.5 min)"
+    assert panel.start_training()
+    assert panel.status.text().endswith("Detector 3.5 + sky 1.5 min.")  # stated when the run starts
+    qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
+    args = seen[-1]
     assert _flag(args, "--sky-share") == "0.3" and _flag(args, "--time-budget-min") == "5"
     assert "--sky-steps" not in args
 
     panel.budget.setValue(10.0)
     row.percent.setValue(50)
-    assert row.text() == "Detector 5.0 + sky 5.0 min"
+    assert row.text() == "Detector 5.0 + sky 5.0 min" and row.percent.suffix() == " % (5.0 min)"
     assert _flag(_run(qtbot, panel, seen), "--sky-share") == "0.5"
 
     panel.budget.setValue(0.0)  # no limit: a sky stage by step count
-    assert row.text() == "No limit: epochs, then 32 sky steps."
+    assert row.text() == "No limit: epochs, then 32 sky steps." and not row.percent.isEnabled()
     args = _run(qtbot, panel, seen)
     assert "--sky-share" not in args and _flag(args, "--sky-steps") == "32"
 
