@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from app import layout_probe
 from app.host import PanelHost
@@ -97,7 +97,21 @@ def canvas_state(window) -> dict:
     state["status_message"] = window.statusBar().currentMessage()
     warmer = window.panel("model_warmer")  # app/model_warmup.py
     state["model"] = warmer.state.value if warmer is not None else None
+    state["training"] = training_state(window)
     return state
+
+
+def training_state(window) -> dict | None:
+    """The Training dock (app/training_panel.py): its status line, progress bar and where its
+    budget box, sky row and Train button are on the screen."""
+    dock = window.findChild(QDockWidget, "TrainingDock")
+    panel = dock.widget() if dock is not None else None
+    if panel is None or not hasattr(panel, "sky_stage"):
+        return None
+    return {"status": panel.status.text(), "progress": [panel.progress.value(), panel.progress.maximum()],
+            "eta": panel.eta.text(), "sky_split": panel.sky_stage.text(), "budget": _rect(panel.budget),
+            "sky_check": _rect(panel.sky_stage.enabled), "train": _rect(panel.train_button),
+            "comparison": panel.comparison.title.text() if panel.comparison.isVisible() else None}
 
 
 class ScreenProbe(QObject):

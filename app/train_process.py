@@ -54,6 +54,8 @@ class TrainOptions:
     repeats: int | None = None
     threads: int | None = None
     compare: bool = True  # after training, compare with the active model on the val images
+    sky_share: float = 0.0  # train --sky-share: this part of the budget fine-tunes the sky network (ADR 0031)
+    sky_steps: int = 0  # train --sky-steps: sky-network steps when there is no budget to share
     extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
 
 
@@ -175,6 +177,10 @@ def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -
                         ("--threads", opts.threads)):  # fmt: skip
         if value is not None:
             args += [flag, f"{value:g}" if isinstance(value, float) else str(int(value))]
+    if opts.sky_share > 0 and opts.time_budget_min:
+        args += ["--sky-share", f"{float(opts.sky_share):g}"]
+    if opts.sky_steps > 0:
+        args += ["--sky-steps", str(int(opts.sky_steps))]
     args.append("--no-register")  # the dock registers the version itself (register_done_run)
     if opts.compare:
         args.append("--compare")

@@ -51,6 +51,8 @@ from app.training_plan import (  # noqa: F401  (default_command, plan_training: 
     register_done_run,
     reviewed_train_count,
 )
+from app.training_sky import DEFAULT_STEPS as DEFAULT_SKY_STEPS
+from app.training_sky import LOSS_NAME, SkyProgress, SkyStageRow, stage_of
 from core.domain import ModelVersion, PasteMode
 from core.errors import SirstError
 from model.config import PRESETS  # plain dataclasses, no torch
@@ -113,6 +115,10 @@ class TrainingPanel(QWidget):
         self.budget.setValue(FINE_TUNE.minutes)
         self.budget.setToolTip("Training stops after this long (validation included); the learning rate "
                                "anneals to reach its end by then")
+        self.sky_stage = SkyStageRow()  # the sky network's share of a fine-tune (ADR 0031)
+        self.budget.valueChanged.connect(lambda v: self.sky_stage.set_budget(v or None))
+        self.sky_stage.set_budget(self.budget.value())
+        self._sky = SkyProgress()
         self.from_scratch.toggled.connect(self._on_scratch_toggled)
         self.nproc = QSpinBox()  # data-parallel processes (train --nproc, model/distributed.py)
         self.nproc.setRange(1, max(1, usable_cores()))  # more: refused unless --allow-oversubscribe
@@ -161,7 +167,10 @@ class TrainingPanel(QWidget):
         start.addWidget(self.from_scratch)
         form.addRow("Start from", start)
         form.addRow("Epochs", self.epochs)
-        form.addRow("Time budget", self.budget)
+        budget = QHBoxLayout()
+        budget.addWidget(self.budget, 1)
+        budget.addWidget(self.sky_stage)  # the sky network's share of the budget (ADR 0031)
+        form.addRow("Time budget", budget)
         form.addRow("Processes", self.nproc)
         form.addRow("Preset", self.preset)
         bag = QHBoxLayout()
@@ -203,10 +212,13 @@ class TrainingPanel(QWidget):
     def options(self) -> TrainOptions:
         """The dock's settings (BAG-CP unticked = probability 0, i.e. off in the train CLI)."""
         prob = self.bagcp_prob.value() if self.bagcp.isChecked() else 0.0
+        budget = self.budget.value() or None
+        share = self.sky_stage.share()
         return TrainOptions(
             epochs=self.epochs.value(), preset=self.preset.currentText(), bagcp_prob=prob,
             paste=PasteMode(self.paste.currentData()), nproc=self.nproc.value(),
-            time_budget_min=self.budget.value() or None,
+            time_budget_min=budget, sky_share=share if budget else 0.0,
+            sky_steps=DEFAULT_SKY_STEPS if share and not budget else 0,
         )
 
     def start_training(self) -> bool:
@@ -228,7 +240,8 @@ class TrainingPanel(QWidget):
             opts = fine_tune_options(opts, parent, reviewed_train_count(project))
         self.plot.clear()
         started = self._launch(project.location, new_run_dir(project.root), opts)
-        self._say(f"Starting training: {note}")
+        split = f" {self.sky_stage.text()}." if not self.from_scratch.isChecked() else ""
+        self._say(f"Starting training: {note}{split}")
         return started
 
     def resume_training(self) -> bool:
@@ -266,10 +279,16 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ events
     def _on_start(self, ev: dict) -> None:
+        if stage_of(ev) == "sky":
+            self.progress.setMaximum(self._sky.maximum())
+            self.progress.setValue(self._sky.detector_total)
+            self._say("Detector done; fine-tuning the sky network on the same images…")
+            return
         self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
         self._epochs = max(int(ev.get("epochs") or self._opts.epochs), 1)
         shown = self.progress.value() if self._opts.resume else 0
         self.progress.setMaximum(self._epochs * self._steps)
+        self._sky.plan(self._epochs * self._steps, self._epochs, self._opts.sky_share, self._opts.time_budget_min)
         resumed = int(ev.get("resumed_from_epoch") or 0)
         # The start event only counts whole epochs; a run stopped mid-epoch resumes at its saved
         # step, so never step the bar back (the next step event sets the exact value).
@@ -281,6 +300,12 @@ class TrainingPanel(QWidget):
                   f"{plural(self._steps, 'step')}{note}.")  # fmt: skip
 
     def _on_step(self, ev: dict) -> None:
+        if stage_of(ev) == "sky":
+            self.plot.add_step(self._sky.x(ev), {LOSS_NAME: ev.get("loss")})
+            self.progress.setValue(self._sky.value(ev))
+            self._say(self._sky.status(ev))
+            self._show_eta(ev)
+            return
         epoch, step = int(ev.get("epoch", 1)), int(ev.get("step", 0))
         steps = max(int(ev.get("steps") or self._steps), 1)
         self.plot.add_step(_step_x(ev, self._steps), ev.get("losses") or {})
@@ -288,6 +313,8 @@ class TrainingPanel(QWidget):
         self._show_eta(ev)
 
     def _on_epoch(self, ev: dict) -> None:
+        if stage_of(ev) == "sky":
+            return  # no validation in the sky stage: the comparison after the run shows its figures
         epoch = int(ev.get("epoch", 0))
         val = ev.get("val") or {}
         self.plot.add_epoch(epoch, val)
@@ -340,6 +367,7 @@ class TrainingPanel(QWidget):
         """From scratch needs epochs, not minutes; a fine-tune the reverse (the defaults swap)."""
         self.epochs.setValue(5 if scratch else FINE_TUNE.epochs)
         self.budget.setValue(0.0 if scratch else FINE_TUNE.minutes)
+        self.sky_stage.set_fine_tune(not scratch)
         self._show_start_from()
 
     def _show_start_from(self) -> None:
@@ -416,6 +444,8 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ helpers
     def _show_eta(self, ev: dict) -> None:
         eta = ev.get("eta_s")
+        if isinstance(eta, int | float) and stage_of(ev) is None:
+            eta += self._sky.sky_seconds  # the sky stage follows the detector's
         self.eta.setText(f"ETA {format_eta(float(eta))}" if isinstance(eta, int | float) else "")
 
     def _show_error(self, message: str, details: str = "") -> None:
@@ -466,8 +496,11 @@ class TrainingPanel(QWidget):
             return
         flags, _note = plan_training(self.window.project)
         self.run_dir, self._run_root = run_dir, root
-        # its original budget is unknown here: the resumed run goes on to the end of its epochs
-        self._opts = replace(self.options(), extra=flags, time_budget_min=None)
+        # its original budget is unknown here: the resumed run goes on to the end of its epochs (and
+        # a sky stage, when one was asked for or had begun, by step count)
+        sky = self.sky_stage.active() or (run_dir / "sky").is_dir()
+        self._opts = replace(self.options(), extra=flags, time_budget_min=None, sky_share=0.0,
+                             sky_steps=DEFAULT_SKY_STEPS if sky else 0)
         self._replay(read_events(run_dir))
         self.epochs.setValue(self._epochs)  # Resume continues to the run's own number of epochs
         self._say(f"Run {run_dir.name} did not finish; Resume continues it.")
@@ -476,9 +509,13 @@ class TrainingPanel(QWidget):
         """Redraw a run's curves from its logged events (the plot continues on resume)."""
         self.plot.clear()
         for ev in events:
-            if ev["event"] == "start":
+            if stage_of(ev) == "sky":
+                if ev["event"] == "step":
+                    self.plot.add_step(self._sky.x(ev), {LOSS_NAME: ev.get("loss")})
+            elif ev["event"] == "start":
                 self._steps = max(int(ev.get("steps_per_epoch") or 1), 1)
                 self._epochs = max(int(ev.get("epochs") or 1), 1)
+                self._sky.plan(self._epochs * self._steps, self._epochs, 0.0, None)
                 self.plot.set_epochs(self._epochs)
                 self.progress.setMaximum(self._epochs * self._steps)
             elif ev["event"] == "step":

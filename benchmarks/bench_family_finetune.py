@@ -11,6 +11,11 @@ dock's fine-tune recipe (app.train_process.FINE_TUNE: lr, warm-up, one thread) b
 budget, and without validation (`--val-split none`), so the parent's operating and sky thresholds
 are kept and no evaluation frame is used to choose anything.
 
+With ``--sky-share F`` the fine-tune is the one the GUI's Train runs by default (ADR 0031): the
+detector for (1 - F) of the budget, then the sky network on the same frames for the rest, one
+weights file; ``--minutes 0 --steps N --sky-steps M`` is the same run by step count (for a loaded
+machine: the meta's median step times give a quiet machine's steps in the budget).
+
 Both models are evaluated by model.compare (ONNX Runtime fp32, each at its stored thresholds):
 mAP07, Pd / FA per image, sky IoU of the cleaned proposal and corrections per image (core.effort).
 
@@ -82,8 +87,11 @@ def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> 
     return splits
 
 
-def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int) -> Path:
-    """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there)."""
+def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int,
+              sky_share: float = 0.0, sky_steps: int = 0) -> Path:
+    """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there); with
+    ``sky_share`` / ``sky_steps`` the sky network is fine-tuned too (ADR 0031), as the GUI's Train does.
+    ``minutes`` 0: no time budget (a run by step count: ``steps`` detector steps, ``sky_steps``)."""
     run = out / "ft"
     best = run / "best.safetensors"
     events = run / "events.jsonl"
@@ -93,8 +101,13 @@ def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, t
     cmd = [sys.executable, str(ROOT / "main.py"), "train", "--data", str(out / "ds"), "--train-split", split,
            "--val-split", "none", "--out", str(run), "--init-weights", str(SHIPPED_WEIGHTS), "--epochs", "1",
            "--repeats", str(repeats), "--batch", str(FINE_TUNE.batch), "--lr", f"{FINE_TUNE.lr:g}",
-           "--warmup-steps", str(FINE_TUNE.warmup_steps), "--threads", str(threads), "--seed", str(seed),
-           "--time-budget-min", f"{minutes:g}"]  # fmt: skip
+           "--warmup-steps", str(FINE_TUNE.warmup_steps), "--threads", str(threads), "--seed", str(seed)]  # fmt: skip
+    if minutes > 0:
+        cmd += ["--time-budget-min", f"{minutes:g}"]
+    if sky_share > 0:
+        cmd += ["--sky-share", f"{sky_share:g}"]
+    if sky_steps > 0:
+        cmd += ["--sky-steps", str(sky_steps)]
     if (run / "last.pt").is_file():
         cmd.append("--resume")
     print("$ " + " ".join(cmd), flush=True)
@@ -147,12 +160,23 @@ def evaluate(out: Path, split: str, weights: dict[str, Path], threads: int, ever
     return res
 
 
-def first_losses(run: Path) -> dict:
-    for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines():
-        ev = json.loads(line)
-        if ev.get("event") == "step":
-            return ev["losses"]
-    return {}
+def stage_steps(run: Path, stage: str | None) -> list[dict]:
+    """The step events of one stage of a run (None: the detector's; "sky": the sky network's)."""
+    events = (json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines())
+    return [ev for ev in events if ev.get("event") == "step" and ev.get("stage") == stage]
+
+
+def first_losses(run: Path, stage: str | None = None) -> dict:
+    steps = stage_steps(run, stage)
+    return steps[0]["losses"] if steps else {}
+
+
+def step_seconds(steps: list[dict]) -> float | None:
+    """Median seconds per step after the first (which also loads and builds)."""
+    import statistics
+
+    t = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(steps[1:], steps[2:], strict=False)]
+    return round(statistics.median(t), 2) if t else None
 
 
 def table(out: Path) -> str:
@@ -188,7 +212,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "family_ft")
     ap.add_argument("--family", default="iraytek", help="camera family (the leading name of the ids)")
     ap.add_argument("--n-train", type=int, default=40, help="family frames the fine-tune trains on")
-    ap.add_argument("--minutes", type=float, default=12.0, help="the fine-tune's time budget (<= 15)")
+    ap.add_argument("--minutes", type=float, default=12.0,
+                    help="the fine-tune's time budget (<= 15; 0: none, a run by --steps / --sky-steps)")
     ap.add_argument("--steps", type=int, default=128, help="optimiser steps of 8 crops aimed at")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -197,6 +222,10 @@ def main() -> int:
     ap.add_argument("--replay", action="store_true",
                     help="fine-tune on the family frames plus all of train_v2 (as a project trains on every "
                          "reviewed image) instead of the family frames alone; use another --out")
+    ap.add_argument("--sky-share", type=float, default=0.0,
+                    help="part of --minutes given to the sky-network fine-tune on the same frames (train --sky-share, "
+                         "as the GUI's Train does; 0: the detector alone)")
+    ap.add_argument("--sky-steps", type=int, default=0, help="sky-network fine-tune steps (train --sky-steps)")
     ap.add_argument("--sky-minutes", type=float, default=0.0,
                     help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
                          "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
@@ -226,16 +255,19 @@ def main() -> int:
     t0 = time.monotonic()
     load0 = os.getloadavg()
     split = "replay" if args.replay else "family_ft"
-    best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed)
+    best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed,
+                     args.sky_share, args.sky_steps)
     ft_s = time.monotonic() - t0
     meta = {"command": " ".join(sys.argv), "fine_tune_first_losses": first_losses(args.out / "ft"),
             "fine_tune_wall_s_this_invocation": round(ft_s), "load_before_fine_tune": load0,
             "load_after_fine_tune": os.getloadavg(),
             "fine_tune_events": sum(1 for _ in (args.out / "ft" / "events.jsonl").open())}  # fmt: skip
-    steps = [json.loads(line) for line in (args.out / "ft" / "events.jsonl").open() if '"step"' in line]
-    if steps:
-        meta |= {"fine_tune_steps": len(steps), "fine_tune_elapsed_s": round(steps[-1]["elapsed_s"]),
-                 "fine_tune_last_losses": steps[-1]["losses"]}  # fmt: skip
+    for stage, key in ((None, "fine_tune"), ("sky", "sky_stage")):
+        steps = stage_steps(args.out / "ft", stage)
+        if steps:
+            meta |= {f"{key}_steps": len(steps), f"{key}_elapsed_s": round(steps[-1]["elapsed_s"]),
+                     f"{key}_first_losses": steps[0]["losses"], f"{key}_last_losses": steps[-1]["losses"],
+                     f"{key}_median_step_s": step_seconds(steps)}  # fmt: skip
     weights = {"base": SHIPPED_WEIGHTS, "fine-tuned": best}
     evaluate(args.out, "family_eval", weights, args.threads)
     evaluate(args.out, "others", weights, args.threads, args.others_every)

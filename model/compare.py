@@ -80,6 +80,7 @@ class _Tally:
         self.kept: list[np.ndarray] = []
         self.sky: list[tuple[int, int, tuple[int, ...]]] = []
         self.corrections: list[Corrections] = []
+        self.rows: list[list] = []  # per image: name, deletes, adds, box fixes, sky edits, sky IoU
 
     def add(self, item: EvalItem, pred) -> None:
         kept = evaluation.kept_boxes(pred.boxes, pred.scores, pred.operating_threshold)
@@ -87,9 +88,14 @@ class _Tally:
         self.gts.append(item.boxes)
         self.dets.append(evaluation.as_written(pred.boxes, pred.scores))
         self.kept.append(kept)
+        iou = None
         if item.sky is not None:
             self.sky.append(evaluation.sky_count(sky, item.sky))
-        self.corrections.append(image_corrections(item.boxes, kept, item.sky, sky))
+            inter, union, _shape = self.sky[-1]
+            iou = round(inter / union, 4) if union else 1.0
+        c = image_corrections(item.boxes, kept, item.sky, sky)
+        self.corrections.append(c)
+        self.rows.append([item.name, c.deletes, c.adds, c.box_fixes, c.sky_edits, iou])
 
     def figures(self) -> dict:
         res = evaluation.score(self.gts, self.dets, self.kept, self.sky)  # `evaluate`'s (docs/adr/0021)
@@ -98,7 +104,7 @@ class _Tally:
             "images": len(self.gts), "mAP07": res["mAP07"], "mAP12": res["mAP12"], "pd": res["pd"],
             "fa_per_image": res["fa_per_image"], "sky_iou": res["sky_iou"],
             "corrections_per_image": effort.get("actions_per_img_assisted"),
-            "effort": effort,
+            "effort": effort, "per_image": self.rows,  # which images moved (MODEL.md's family benchmark)
         }  # fmt: skip
 
 

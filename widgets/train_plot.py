@@ -16,7 +16,7 @@ PLOT_HINT_HEIGHT = 170  # each plot's preferred height; the dock gives them what
 
 # Stable colours per series so "total" is the same blue in every run.
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-LOSS_ORDER = ("total", "cls", "box", "ctr", "sky")
+LOSS_ORDER = ("total", "cls", "box", "ctr", "sky", "sky network")  # the last: a fine-tune's sky stage
 METRIC_ORDER = ("mAP07", "mAP12", "recall", "pd", "sky_iou")
 # Metrics drawn on the 0..1 axis; counts such as fa_per_image would squash it, so they are skipped.
 UNIT_METRICS = frozenset(METRIC_ORDER)

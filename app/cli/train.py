@@ -78,9 +78,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="only export RUN_DIR/best.safetensors (or a weights file) to DEST (no training); "
                         "--set changes inference-side config fields (sky pass, sky clean-up) on the way")
     p.add_argument("--sky-threshold", type=float, help="with --export: the sky-probability threshold to store")
+    from app.cli import train_sky_stage
     from app.train_finish import add_arguments  # --from-active, --no-register, --compare
 
     add_arguments(p)
+    train_sky_stage.add_arguments(p)  # --sky-share, --sky-steps
     p.set_defaults(func=run)
 
 
@@ -288,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
-    from app.cli import launch_args
+    from app.cli import launch_args, train_sky_stage
     from app.train_finish import fine_tune_problem
     from model.ddp_launch import RunLock
     from model.ranks import Launcher, RankEnvError, from_environ
@@ -299,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot tell this process's rank: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # before the run folder is touched; fine_tune_problem resolves --from-active into --init-weights
-    problem = check_arguments(args) or fine_tune_problem(args)
+    problem = check_arguments(args) or fine_tune_problem(args) or train_sky_stage.problem(args)
     if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
         return code
     if problem is not None:
@@ -335,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, events: _Events, here) -> int:
     import torch
 
+    from app.cli import train_sky_stage as sky_stage
     from model.data import CropSampler, try_bagcp
     from model.device import DeviceChoice, Precision, pick_device
     from model.train import TrainOptions
@@ -358,7 +361,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                           bagcp=try_bagcp(train, args.bagcp_prob, PasteMode(args.paste)))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
                         lr=args.lr, warmup_steps=args.warmup_steps, repeats=args.repeats, seed=args.seed, resume=args.resume,
-                        time_budget_min=args.time_budget_min, overrides=_overrides(args.set),
+                        time_budget_min=sky_stage.detector_budget(args), overrides=_overrides(args.set),
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
                         whole_long_side=args.whole_long_side, device=DeviceChoice(args.device),
@@ -371,11 +374,20 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                             lambda: distributed.init_process_group(pick_device(opts.device)))
         if here.chief:
             _record_command(args.out)
-        result = detector_loop(opts, train, val, sampler, events, lambda: stop["flag"]).run()
+        held = sky_stage.Held(events)  # the run's "done" comes after the sky stage, when there is one
+        result = detector_loop(opts, train, val, sampler, held if sky_stage.wanted(args) else events,
+                               lambda: stop["flag"]).run()
+        best, interrupted, done = result.best_weights, result.interrupted, held.done
+        if sky_stage.wanted(args) and not interrupted:
+            interrupted, done = sky_stage.run_stage(args, train, args.out / "best.safetensors", held.done or {},
+                                                    events, lambda: stop["flag"])
+            if done is not None:
+                events(done)
+                best = Path(done["best_weights"])
         distributed.shutdown(wait_for_peers=True)
     finally:
         distributed.shutdown()
-    if result.interrupted:
+    if interrupted:
         if here.local_rank == 0:  # one line per machine, as one process says it
             print(f"interrupted: state saved in {args.out / 'last.pt'}; continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -383,8 +395,9 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
         return EXIT_OK
     from app.train_finish import finish_run  # register the version, compare with the active model
 
-    finish_run(args, result.best_weights, result.val, result.elapsed_s, events, lambda: stop["flag"])
-    if args.export_weights is not None and result.best_weights is not None:
+    elapsed = float(done["elapsed_s"]) if done is not None else result.elapsed_s
+    finish_run(args, best, result.val, elapsed, events, lambda: stop["flag"])
+    if args.export_weights is not None and best is not None:
         return _export(args.out, args.export_weights)
     return EXIT_OK
 
