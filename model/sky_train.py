@@ -44,6 +44,35 @@ from model.validate import validate_sky
 
 Emit = Callable[[dict], None]
 DEFAULT_LONG_SIDE = 448  # the shipped sky network's (MODEL.md: 448 beat 320 on every sky figure)
+BOUNDARY_PX = 4  # half-width (input pixels) of the band around the true outline --boundary-weight stresses
+
+
+@dataclass(frozen=True)
+class SkyAugment:
+    """Per-frame training augmentations of the sky network beyond the horizontal flip, each drawn
+    with its own probability: an upside-down frame (the sky must not be "whatever is at the top"),
+    a down-up blur (shrunk by ``blur_factor`` and back, area then linear) and Gaussian noise of
+    ``noise_sigma`` grey levels (of 255)."""
+
+    vflip: float = 0.0
+    blur: float = 0.0
+    blur_factor: float = 0.5
+    noise: float = 0.0
+    noise_sigma: float = 3.0
+
+    def apply(self, img: np.ndarray, sky: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(image, sky) of one shrunk frame, augmented; the inputs are not modified."""
+        if self.vflip > 0 and rng.random() < self.vflip:
+            img, sky = img[::-1], sky[::-1]
+        if self.blur > 0 and rng.random() < self.blur:
+            h, w = img.shape
+            small = cv2.resize(np.ascontiguousarray(img), (max(1, round(w * self.blur_factor)),
+                               max(1, round(h * self.blur_factor))), interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.noise > 0 and rng.random() < self.noise:
+            noisy = img + rng.normal(0.0, self.noise_sigma / 255.0, img.shape).astype(np.float32)
+            img = np.clip(noisy, 0.0, 1.0).astype(np.float32)
+        return img, sky
 
 
 @dataclass
@@ -65,20 +94,30 @@ class SkyTrainOptions:
     keep_epochs: bool = False  # write RUN/epoch_NNN.pt (the state after each epoch) for a later --sky-average
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); validated and exported
     device: DeviceChoice = DeviceChoice.AUTO
+    # Training at the inference scale and robustness (docs/adr/0030); all off by default.
+    min_scale: float = 0.0  # a frame keeps at least this share of its long side (cfg.sky_pass_min_scale's rule)
+    augment: SkyAugment = dataclasses.field(default_factory=lambda: SkyAugment())
+    boundary_weight: float = 0.0  # extra BCE weight on labelled pixels within BOUNDARY_PX of the true outline
 
 
 class ShrunkFrames:
     """Labelled frames kept shrunk to the largest training long side (the rest is resized per step)."""
 
-    def __init__(self, samples: list[Sample], max_long_side: int) -> None:
+    def __init__(self, samples: list[Sample], max_long_side: int, min_scale: float = 0.0,
+                 augment: SkyAugment | None = None, max_jitter: float = 1.0) -> None:
         self.items: list[tuple[np.ndarray, np.ndarray]] = []
+        self.long_sides: list[int] = []  # each frame's full-size long side
+        self.min_scale = min_scale
+        self.augment = augment or SkyAugment()
         areas = []
         for s in samples:
             if (s.sky == SKY_IGNORE).all():
                 continue  # no sky label: nothing to learn from
-            img = downscale(s.image, max_long_side)
+            full = max(s.image.shape)
+            img = downscale(s.image, max(max_long_side, math.ceil(min_scale * full * max_jitter)))
             sky = cv2.resize(s.sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
             self.items.append((img, sky))
+            self.long_sides.append(full)
             areas.append(float(s.image.size))
         # Pooled IoU counts full-resolution pixels, so a 1280x1024 frame weighs 20x a 300x250 one;
         # the square root of that share keeps small frames (the per-image median) in the game.
@@ -88,20 +127,52 @@ class ShrunkFrames:
     def __len__(self) -> int:
         return len(self.items)
 
-    def batch(self, idx: list[int], long_side: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images [B, 1, H, W] (zero-padded to multiples of 32) and sky [B, H, W] (SKY_IGNORE padding)."""
-        return shrunk_sky_batch([self.items[i] for i in idx], long_side, rng)
+    def side_of(self, i: int, long_side: int, scale: float) -> int:
+        """The long side frame ``i`` is trained at: ``long_side``, or at least ``min_scale`` of its
+        full long side times the step's jitter ``scale`` (as the Predictor shrinks it, then jittered)."""
+        return max(long_side, int(round(self.min_scale * self.long_sides[i] * scale)))
+
+    def batch(self, idx: list[int], long_side: int, rng: np.random.Generator,
+              scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [B, 1, H, W] (zero-padded to multiples of 32) and sky [B, H, W] (SKY_IGNORE padding);
+        each frame at ``side_of`` its index, augmented (SkyAugment), then h-flipped at random."""
+        frames = []
+        for i in idx:
+            img, sky = self.items[i]
+            img = downscale(img, self.side_of(i, long_side, scale))
+            if img.shape != sky.shape:
+                sky = cv2.resize(sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            frames.append(self.augment.apply(img, sky, rng))
+        return shrunk_sky_batch(frames, max(max(f[0].shape) for f in frames), rng)
 
 
-def sky_net_loss(logits: torch.Tensor, sky: torch.Tensor, weights: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def boundary_band(sky: torch.Tensor, radius: int = BOUNDARY_PX) -> torch.Tensor:
+    """Float [B, H, W]: 1 on labelled pixels within ``radius`` pixels (a square) of a sky / ground
+    change of the label, else 0."""
+    target = (sky == 1).float()[:, None]
+    valid = (sky != SKY_IGNORE).float()
+    k = 2 * radius + 1
+    grown = F.max_pool2d(target, k, stride=1, padding=radius)
+    shrunk = -F.max_pool2d(-target, k, stride=1, padding=radius)
+    # ignored pixels count as neither: a band only where both classes are labelled nearby
+    labelled_ground = F.max_pool2d(((sky == 0).float())[:, None], k, stride=1, padding=radius)
+    band = (grown - shrunk)[:, 0] * labelled_ground[:, 0]
+    return band * valid
+
+
+def sky_net_loss(logits: torch.Tensor, sky: torch.Tensor, weights: torch.Tensor | None = None,
+                 boundary_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted mean, per-image values) of BCE plus a soft-IoU term (the IoU is what the annotator
-    and the bars count), on labelled pixels of the logits upsampled to the input."""
+    and the bars count), on labelled pixels of the logits upsampled to the input. With
+    ``boundary_weight`` > 0 the BCE of pixels in the band around the true outline (boundary_band)
+    counts 1 + boundary_weight times: the strips along tree lines and roofs that cost the annotator
+    a stroke each are few pixels, so a per-pixel loss barely sees them."""
     up = F.interpolate(logits, size=sky.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     valid = (sky != SKY_IGNORE).float()
     target = (sky == 1).float()
     n = valid.sum(dim=(1, 2)).clamp_min(1.0)
-    bce = (F.binary_cross_entropy_with_logits(up, target, reduction="none") * valid).sum(dim=(1, 2)) / n
+    pixel_w = valid if boundary_weight <= 0 else valid * (1.0 + boundary_weight * boundary_band(sky))
+    bce = (F.binary_cross_entropy_with_logits(up, target, reduction="none") * pixel_w).sum(dim=(1, 2)) / n
     p = torch.sigmoid(up) * valid
     t = target * valid
     inter = (p * t).sum(dim=(1, 2))
@@ -166,7 +237,8 @@ class SkyTask:
             self._load_sky_from(Path(opts.sky_from))
         elif averaged is not None:
             self.sky.load_state_dict(averaged[0])
-        self.train_set = ShrunkFrames(train, int(math.ceil(self.long_side * (1 + opts.jitter))))
+        self.train_set = ShrunkFrames(train, int(math.ceil(self.long_side * (1 + opts.jitter))),
+                                      opts.min_scale, opts.augment, 1 + opts.jitter)
         if not len(self.train_set):
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
         self.val = val
@@ -217,12 +289,13 @@ class SkyTask:
         if ctx.step == 0 or not self.order:  # drawn once per epoch, kept for a resume
             self.order = self._order(ctx.epoch).tolist()
         idx = self.order[ctx.step * opts.batch: (ctx.step + 1) * opts.batch]
-        side = int(round(self.long_side * rng.uniform(1 - opts.jitter, 1 + opts.jitter)))
-        x, sky = self.train_set.batch(idx, side, rng)
+        scale = rng.uniform(1 - opts.jitter, 1 + opts.jitter)
+        side = int(round(self.long_side * scale))
+        x, sky = self.train_set.batch(idx, side, rng, scale)
         w = torch.from_numpy(self.train_set.weights[idx])
         with ctx.autocast():
             logits = model(x.to(ctx.device))
-        loss, per_image = sky_net_loss(logits.float(), sky.to(ctx.device), w.to(ctx.device))
+        loss, per_image = sky_net_loss(logits.float(), sky.to(ctx.device), w.to(ctx.device), opts.boundary_weight)
         for i, v in zip(idx, per_image.tolist(), strict=True):
             self.frame_loss[i] = v
         return {"total": loss}, {"long_side": side}

@@ -44,6 +44,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sky-average", type=Path, nargs="+", default=[], metavar="EPOCH_PT",
                    help="start the sky network from the mean of these epoch states (RUN/epoch_NNN.pt of a run "
                    "with --keep-epochs); with --epochs 0 this validates and exports the average")
+    p.add_argument("--min-scale", type=float, default=0.0, metavar="SHARE", help="train each frame at no less "
+                   "than this share of its long side (as inference's sky_pass_min_scale: 0.5 trains 1280x1024 "
+                   "frames at ~640 px, where the shipped file runs them); 0: all at --long-side")
+    p.add_argument("--vflip", type=float, default=0.0, metavar="P", help="turn this share of training frames "
+                   "upside down (the sky must not be whatever is at the top)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="P", help="shrink this share of frames to half "
+                   "and back (a down-up blur)")
+    p.add_argument("--noise", type=float, default=0.0, metavar="P", help="add Gaussian noise (sigma 3 grey "
+                   "levels of 255) to this share of frames")
+    p.add_argument("--boundary-weight", type=float, default=0.0, metavar="W", help="the BCE of pixels within "
+                   "4 px of the true sky outline counts 1 + W times (0: plain)")
     p.add_argument("--keep-epochs", action="store_true", help="also write RUN/epoch_NNN.pt after every epoch")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -84,6 +95,13 @@ def _problem(args: argparse.Namespace) -> str | None:
     for path in args.sky_average:
         if not path.is_file():
             return f"--sky-average {path} not found"
+    for name in ("vflip", "blur", "noise"):
+        if not 0 <= getattr(args, name) <= 1:
+            return f"--{name} {getattr(args, name)} must be a share in [0, 1]"
+    if not 0 <= args.min_scale <= 1:
+        return f"--min-scale {args.min_scale} must be in [0, 1]"
+    if args.boundary_weight < 0:
+        return f"--boundary-weight {args.boundary_weight} must be 0 or more"
     if not 0 <= args.ema < 1:
         return f"--ema {args.ema} must be in [0, 1)"
     if not 0 < args.lr < 1:
@@ -162,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import SirstError
     from model import distributed, run_folder
     from model.device import DeviceChoice, pick_device
-    from model.sky_train import SkyTrainOptions, sky_loop
+    from model.sky_train import SkyAugment, SkyTrainOptions, sky_loop
 
     torch.set_num_threads(args.threads)
     stop = {"flag": False}
@@ -182,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
                                lr=args.lr, epochs=args.epochs, time_budget_min=args.time_budget_min,
                                seed=args.seed, resume=args.resume, sky_from=args.sky_from, ema=args.ema,
                                sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs,
-                               device=DeviceChoice(args.device))
+                               device=DeviceChoice(args.device), min_scale=args.min_scale,
+                               augment=SkyAugment(vflip=args.vflip, blur=args.blur, noise=args.noise),
+                               boundary_weight=args.boundary_weight)
         overrides = {k: CLEANUP_FIELDS[k](json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
         loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides)
         result = loop.run()

@@ -141,6 +141,9 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
         "bad side": ["--weights", detector, "--out", tmp_path / "r3", "--long-side", "7"],
         "unknown field": ["--weights", detector, "--out", tmp_path / "r4", "--set", "nms_iou=0.3"],
         "out of range": ["--weights", detector, "--out", tmp_path / "r5", "--set", "sky_min_area=3", "--epochs", "0"],
+        "vflip share": ["--weights", detector, "--out", tmp_path / "r6", "--vflip", "1.5"],
+        "min scale": ["--weights", detector, "--out", tmp_path / "r7", "--min-scale", "2"],
+        "boundary weight": ["--weights", detector, "--out", tmp_path / "r8", "--boundary-weight", "-1"],
     }
     for name, extra in cases.items():
         res = cli_here("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--threads", "1", *extra)
@@ -245,3 +248,19 @@ def test_resume_continues_the_run_at_its_own_long_side(dataset, detector, tmp_pa
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     assert {e["long_side"] for e in events if e["event"] == "step"} <= set(range(51, 78))  # 64 +- 20 %
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+
+
+def test_robustness_options_train_the_sky_network_only(dataset, detector, tmp_path) -> None:
+    """--min-scale, --vflip, --blur, --noise and --boundary-weight (ADR 0030) train the sky network
+    (its tensors move) and carry the detector over bit for bit."""
+    out = tmp_path / "robust.safetensors"
+    res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "none", "--weights", detector,
+              "--out", tmp_path / "rob", "--epochs", "1", "--batch", "2", "--long-side", "64", "--threads", "1",
+              "--min-scale", "0.5", "--vflip", "1", "--blur", "1", "--noise", "1", "--boundary-weight", "2",
+              "--export-weights", out, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert_clean(res)
+    got, det = load_file(str(out)), load_file(str(detector))
+    for k, v in det.items():
+        assert torch.equal(got[k], v), k
+    assert any(k.startswith("sky_net.") for k in got)
