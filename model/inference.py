@@ -19,8 +19,10 @@ same test as sigmoid >= threshold without a full-size sigmoid, then applies the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +134,24 @@ def fitted_boxes(prepared: Prepared, boxes: np.ndarray, scores: np.ndarray,
     return boxes, scores
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread in this block, the caller's count restored after. The finish
+    stage's torch ops (sigmoid, top-k, NMS on a few thousand scores) gain nothing from threads, and
+    on the pipeline's writer thread a second OpenMP thread fights ONNX Runtime's threads for the
+    cores: finish cost about twice the CPU time with two threads (ADR 0033). The results do not
+    depend on the thread count (element-wise ops, a sort)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -230,7 +250,7 @@ class Predictor:
         cfg = self.cfg
         thr = cfg.score_thr if score_thr is None else score_thr
         if maps.get("cls"):
-            with torch.inference_mode():
+            with torch.inference_mode(), one_torch_thread():
                 boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
                                        cfg.max_per_image, cfg.pre_nms_top_k)
         else:  # predict_sky: the detector did not run
