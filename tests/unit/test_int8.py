@@ -226,7 +226,10 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
 # out; sky pixels differing at most 1.5 % of a frame (boundary pixels of the smoothed outline).
 MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: 3-pixel boxes keep IoU >= 0.5
 SCORE_TOL = 0.05  # above the measured max 0.039
-MAX_UNMATCHED = 0.10  # about twice the measured 5.2 %
+# The towers in int8 (ADR 0033, 2026-12-07) move more tail scores: 76 of 764 detections (9.9 %)
+# without a partner on the four val_v2 frames and the two scenes (27 of 229 on the scenes alone),
+# while the gate on all 256 val_v2 frames gained mAP07 (+0.0012) and lost false alarms.
+MAX_UNMATCHED = 0.20  # about twice the measured 9.9 %
 MAX_SKY_DISAGREE = 0.025  # measured max 0.0146
 
 
