@@ -6,6 +6,7 @@ alike); medians; ``speed vs R18`` = ResNet-18 time / row time (the bar: ``predic
 - ``ResNet-18 fp32 forward``: torchvision ``resnet18(weights=None)`` on a [1, 3, 512, 640] tensor,
   eager torch, ``--threads`` intra-op threads, the mean of ``--frames`` forwards per round;
 - ``predict pipeline``: what ``main.py predict`` does per 640x512 frame with the model loaded
+  (with its lanes: from two threads on, two frames in the network at once, ADR 0033)
   (``app.cli.predict.predict_folder``: PNG read and decode, bad-pixel repair, the detector, the
   448 px mirrored sky pass, decoding / NMS, the cleaned sky mask, the three DenseSIRST files
   written), wall time over ``--frames`` real DenseSIRST frames / frames, default backend;
@@ -15,7 +16,7 @@ alike); medians; ``speed vs R18`` = ResNet-18 time / row time (the bar: ``predic
   frame read from disk, pre-processed (gray -> 3 channels, [0, 1], CHW) and post-processed
   (transpose, score filter, OpenCV NMS).
 
-    python benchmarks/bench_predict_vs_resnet.py [--threads 2] [--rounds 3] [--frames 8] [--yolo n,s]
+    python benchmarks/bench_predict_vs_resnet.py [--threads 2] [--rounds 3] [--frames 8] [--one-lane] [--yolo n,s]
 
 Under 3 minutes on the 2-core machine; ``uptime``'s load is printed before and after, since figures
 taken on a loaded machine are ratios at best.
@@ -88,11 +89,15 @@ class ResNet18:
 class PredictPipeline:
     """``predict``'s per-frame work with the model loaded (app.cli.predict.predict_folder)."""
 
-    def __init__(self, threads: int, backend: str | None, frames: list[Path], tmp: Path) -> None:
+    def __init__(self, threads: int, backend: str | None, frames: list[Path], tmp: Path,
+                 lanes: int | None = None) -> None:
         from model.backends import DEFAULT_BACKEND
         from model.inference import Predictor
+        from model.pipeline import default_lanes
 
-        self.predictor = Predictor(threads=threads, backend=backend or DEFAULT_BACKEND)
+        # as app.cli.predict builds it (lanes: frames in the network at once, ADR 0033)
+        self.predictor = Predictor(threads=threads, backend=backend or DEFAULT_BACKEND,
+                                   lanes=default_lanes(threads) if lanes is None else lanes)
         self.todo = [(p.stem, p) for p in frames]
         self.tmp = tmp
 
@@ -169,6 +174,8 @@ def main() -> int:
     ap.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default=None,
                     help="predict's backend (default: the app's default)")
     ap.add_argument("--data", type=Path, default=ROOT, help="DenseSIRST root (SIRSTdevkit)")
+    ap.add_argument("--one-lane", action="store_true",
+                    help="add a row: predict with one frame in the network at a time (before ADR 0033)")
     ap.add_argument("--yolo", default="", help="comma-separated YOLOv8 scales to add (n,s); needs ultralytics")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
@@ -180,9 +187,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-r18-") as tmp:
         rows = {"ResNet-18 fp32 forward (yardstick)": ResNet18(args.threads),
                 "predict pipeline, per frame": PredictPipeline(args.threads, args.backend, frames, Path(tmp))}
+        if args.one_lane:
+            rows["predict, one frame at a time"] = PredictPipeline(args.threads, args.backend, frames, Path(tmp), 1)
         for scale in filter(None, args.yolo.split(",")):
             rows[f"YOLOv8{scale} ONNX + pre/post, per frame"] = YoloOnnx(scale, args.threads, frames, Path(tmp))
         backend = rows["predict pipeline, per frame"].predictor.backend.value
+        lanes = rows["predict pipeline, per frame"].predictor.lanes
         for fn in rows.values():
             fn(2)  # warm-up: first-run allocations, thread pools, page cache
         times: dict[str, list[float]] = {k: [] for k in rows}
@@ -192,7 +202,7 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["ResNet-18 fp32 forward (yardstick)"]
     print(f"640x512, {args.threads} threads, median of {args.rounds} interleaved rounds of {args.frames} frames; "
-          f"predict backend {backend}; torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
+          f"predict backend {backend}, {lanes} lane(s); torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
     print(f"load average (1/5/15 min) before {load_before}, after {load_avg()}")
     print(f"{'row':<44}{'ms':>8}{'speed vs R18':>14}   rounds (ms)")
     for name, m in med.items():

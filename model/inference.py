@@ -6,8 +6,8 @@ The Predictor runs in three stages so callers can overlap them (model.pipeline):
    in [0, 1], zero-padded to a multiple of 32; with a whole-frame sky pass in the config
    (model.sky, ADR 0006) also the frame shrunk to ``sky_pass_long_side``, padded (thread-safe, no lock);
 2. ``run_network``: the backend (ONNX Runtime by default, int8 or fp32; eager torch as the reference) on the
-   padded image, then on the shrunk frame (the graph has dynamic H / W); calls are serialised by a
-   lock, so one image at a time owns the cores;
+   padded image, then on the shrunk frame (the graph has dynamic H / W); at most ``lanes`` calls run
+   at once (one by default: one image at a time owns the cores; ADR 0033);
 3. ``finish``: scores, box decoding, NMS, and the sky logits kept small (thread-safe).
 
 The sky map is only brought to full resolution when asked for (``Prediction.sky_mask()`` /
@@ -19,8 +19,10 @@ same test as sigmoid >= threshold without a full-size sigmoid, then applies the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +134,24 @@ def fitted_boxes(prepared: Prepared, boxes: np.ndarray, scores: np.ndarray,
     return boxes, scores
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread in this block, the caller's count restored after. The finish
+    stage's torch ops (sigmoid, top-k, NMS on a few thousand scores) gain nothing from threads, and
+    on the pipeline's writer thread a second OpenMP thread fights ONNX Runtime's threads for the
+    cores: finish cost about twice the CPU time with two threads (ADR 0033). The results do not
+    depend on the thread count (element-wise ops, a sort)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def box_points(boxes: np.ndarray) -> np.ndarray:
     """Pixel index (x, y) of each box centre: centre - 0.5, since pixel i covers [i, i + 1)."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -143,7 +163,9 @@ class Predictor:
     ``backend`` picks ONNX Runtime (DEFAULT_BACKEND; int8 when its gated file ships beside the
     weights, model.backends) or eager torch (the reference); ``bad_pixel_filter``
     repairs isolated hot / dead pixels before the network (core.badpixels); ``fit_to_pixels`` False
-    keeps the network's boxes when the config fits them to the target pixels (model.box_fit)."""
+    keeps the network's boxes when the config fits them to the target pixels (model.box_fit);
+    ``lanes``: how many frames' networks may run at once on the ONNX backends (model.pipeline runs
+    that many; each session then gets ``threads // lanes`` intra-op threads, ADR 0033), 1 on torch."""
 
     def __init__(
         self,
@@ -153,12 +175,13 @@ class Predictor:
         backend: Backend | str = DEFAULT_BACKEND,
         bad_pixel_filter: bool = True,
         fit_to_pixels: bool = True,
+        lanes: int = 1,
     ) -> None:
         from model.checkpoint import build_from_weights
 
         self.weights: Path | None = Path(weights) if weights is not None else default_weights_path()
         net, cfg, metadata = build_from_weights(self.weights)
-        self._setup(net, cfg, metadata, torch.device(device), threads, Backend(backend), bad_pixel_filter)
+        self._setup(net, cfg, metadata, torch.device(device), threads, Backend(backend), bad_pixel_filter, lanes)
         self.fit_to_pixels = fit_to_pixels  # False: the network's boxes even when the config fits them
 
     @classmethod
@@ -183,7 +206,7 @@ class Predictor:
         return self
 
     def _setup(self, net: torch.nn.Module, cfg: BafeConfig, metadata: dict[str, str], device: torch.device,
-               threads: int | None, backend: Backend, bad_pixel_filter: bool) -> None:
+               threads: int | None, backend: Backend, bad_pixel_filter: bool, lanes: int = 1) -> None:
         self.net, self.cfg, self.metadata = net, cfg, metadata
         self.device = device
         self.backend = backend
@@ -196,10 +219,15 @@ class Predictor:
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self.bad_pixel_filter = bad_pixel_filter
         self.fit_to_pixels = True
-        self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
-        self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, threads)
+        # Lanes: ONNX Runtime runs one session from several threads at once; eager torch's thread
+        # count is process-wide, so the torch backend keeps one frame at a time.
+        self.lanes = max(1, int(lanes)) if self.backend is not Backend.TORCH else 1
+        per_lane = max(1, threads // self.lanes) if threads and self.lanes > 1 else threads
+        self._runner = make_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, per_lane)
+        self._sky_runner = make_sky_runner(self.backend, self.net, self.cfg, self.metadata, self.weights, per_lane)
         self.backend = self._runner.backend  # ONNX_INT8 falls back to ONNX when its file is unusable
-        self._lock = threading.Lock()
+        # at most ``lanes`` frames in the network at once (one: a plain lock's behaviour)
+        self._lock = threading.BoundedSemaphore(self.lanes)
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """Stage 1 (any thread): decode-side work, no model state touched."""
@@ -215,8 +243,8 @@ class Predictor:
         return self._runner(x)
 
     def run_network(self, prepared: Prepared) -> HeadMaps:
-        """Stage 2: the backend; one image at a time. With a whole-frame sky pass the maps also
-        hold ``WHOLE_SKY``: [the finest sky logit of the shrunk frame]."""
+        """Stage 2: the backend; ``lanes`` images at a time (one by default). With a whole-frame
+        sky pass the maps also hold ``WHOLE_SKY``: [the finest sky logit of the shrunk frame]."""
         with self._lock:
             maps = self._run(prepared.x)
             if prepared.sky_x is not None and self._sky_runner is not None:
@@ -230,7 +258,7 @@ class Predictor:
         cfg = self.cfg
         thr = cfg.score_thr if score_thr is None else score_thr
         if maps.get("cls"):
-            with torch.inference_mode():
+            with torch.inference_mode(), one_torch_thread():
                 boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
                                        cfg.max_per_image, cfg.pre_nms_top_k)
         else:  # predict_sky: the detector did not run

@@ -8,6 +8,10 @@ a database). Decoders, OpenCV and ONNX Runtime release the GIL, so these overlap
 Order is kept: ``consume`` sees items in input order, one at a time, on the writer thread.
 At most ``depth`` images are read ahead and at most ``depth`` wait for the writer, so memory stays
 bounded on 4k frames. Qt-free: ``predict`` and the GUI's batch pre-annotation both use it.
+
+With a Predictor of several ``lanes`` (ADR 0033) that many images are in the network at once, each
+on its own thread with one-thread ONNX Runtime sessions: two cores then work on two frames without
+waiting for each other at every operator, as two threads of one session do.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -53,6 +58,12 @@ class _Read(Generic[T]):
     seconds: float
 
 
+def default_lanes(threads: int | None) -> int:
+    """Frames in the network at once for ``predict`` over a folder with ``threads`` CPU threads:
+    two from two threads on (each with half of them; ADR 0033), else one."""
+    return 2 if threads is not None and threads >= 2 else 1
+
+
 def run_pipeline(
     items: Iterable[T],
     load: Callable[[T], np.ndarray],
@@ -70,6 +81,7 @@ def run_pipeline(
     after it. ``cancelled()`` is checked before each image; images already
     through the network are still consumed. ``name`` prefixes the threads' names (``name-read``,
     ``name-write``: profilers and tests tell the callers' threads apart)."""
+    import threading
     import time
 
     stats = PipelineStats()
@@ -113,42 +125,67 @@ def run_pipeline(
             broken.append(exc)
             raise
 
+    timing = threading.Lock()  # lanes add their network seconds from several threads
+
+    def network(prepared: Prepared):
+        t = time.perf_counter()
+        try:
+            return predictor.run_network(prepared)
+        except ITEM_ERRORS as exc:
+            return exc
+        finally:
+            with timing:
+                stats.network_s += time.perf_counter() - t
+
+    lanes = max(1, int(getattr(predictor, "lanes", 1)))
     source = iter(items)
     with ThreadPoolExecutor(max(1, readers), thread_name_prefix=f"{name}-read") as pool, \
-            ThreadPoolExecutor(1, thread_name_prefix=f"{name}-write") as writer:
+            ThreadPoolExecutor(1, thread_name_prefix=f"{name}-write") as writer, \
+            (ThreadPoolExecutor(lanes, thread_name_prefix=f"{name}-net") if lanes > 1 else nullcontext()) as net:
         pending: deque[Future[_Read[T]]] = deque()
+        running: deque[tuple[_Read[T], Future | None]] = deque()  # in the network, in input order
         written: deque[Future[None]] = deque()
 
         def refill() -> None:
-            while len(pending) < max(1, depth):
+            while len(pending) < max(1, depth, lanes):
                 nxt = next(source, _END)
                 if nxt is _END:
                     return
                 pending.append(pool.submit(read, nxt))
 
-        try:
-            refill()
-            while pending:
-                if broken:
-                    break  # surfaces below
+        def start() -> None:
+            """Up to ``lanes`` images into the network (one lane: run it here, now)."""
+            while pending and len(running) < lanes and not broken:
                 if cancelled is not None and cancelled():
                     stats.cancelled = True
-                    break
+                    return
                 r = pending.popleft().result()
                 refill()  # keep the readers busy while the network runs
                 stats.read_s += r.seconds
                 if isinstance(r.prepared, BaseException):
-                    written.append(writer.submit(deliver, r.item, r.prepared))
+                    running.append((r, None))
+                elif net is None:
+                    done: Future = Future()
+                    done.set_result(network(r.prepared))
+                    running.append((r, done))
                 else:
-                    t = time.perf_counter()
-                    try:
-                        maps = predictor.run_network(r.prepared)
-                    except ITEM_ERRORS as exc:
-                        written.append(writer.submit(deliver, r.item, exc))
-                    else:
-                        written.append(writer.submit(finish, r.item, r.prepared, maps))
-                    finally:
-                        stats.network_s += time.perf_counter() - t
+                    running.append((r, net.submit(network, r.prepared)))
+
+        try:
+            refill()
+            while True:
+                if broken:
+                    break  # surfaces below
+                if not stats.cancelled:
+                    start()
+                if not running:
+                    break
+                r, fut = running.popleft()  # images already in the network are still consumed
+                maps = r.prepared if fut is None else fut.result()
+                if isinstance(maps, BaseException):
+                    written.append(writer.submit(deliver, r.item, maps))
+                else:
+                    written.append(writer.submit(finish, r.item, r.prepared, maps))
                 while len(written) > max(1, depth):  # bound the images waiting for the writer
                     written.popleft().result()
             for f in written:
@@ -156,6 +193,9 @@ def run_pipeline(
         finally:
             for f in pending:
                 f.cancel()
+            for _r, f in running:
+                if f is not None:
+                    f.cancel()
     stats.wall_s = time.perf_counter() - t_start
     return stats
 

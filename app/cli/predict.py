@@ -37,7 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, help="safetensors weights (default: the shipped model)")
     p.add_argument("--score-thr", type=float, default=0.05, help="lowest score written to detections.csv")
     p.add_argument("--operating-thr", type=float, help="score for the BBox XMLs (default: the model's)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for the network (>= 1)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads for the network (>= 1); from 2 on (ONNX backends) two frames are in "
+                        "the network at once, each on half of them")
     p.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default=None,
                    help="onnx-int8: ONNX Runtime int8 (the <weights>.int8.onnx beside the weights; ORT fp32 "
                         "with a warning when it is missing, stale or damaged); onnx: ONNX Runtime fp32; torch: "
@@ -167,9 +169,11 @@ def run(args: argparse.Namespace) -> int:
     from core.formats._io import atomic_write_text
     from model.backends import DEFAULT_BACKEND
     from model.inference import Predictor
+    from model.pipeline import default_lanes
 
     predictor = Predictor(args.weights, threads=args.threads, backend=args.backend or DEFAULT_BACKEND,  # exit 2
-                          bad_pixel_filter=not args.no_bad_pixel_filter, fit_to_pixels=not args.network_boxes)
+                          bad_pixel_filter=not args.no_bad_pixel_filter, fit_to_pixels=not args.network_boxes,
+                          lanes=default_lanes(args.threads))
     problem = ensure_out(args.out)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)

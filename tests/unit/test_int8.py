@@ -209,7 +209,7 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["format"] == INT8_FORMAT and meta["weights_sha256"] == file_sha256(tiny)
     recipe = json.loads(meta["int8_recipe"])
-    assert recipe["calibration_ids"] == ["f0", "f4"] and recipe["keep_fp32"] == ["heads", "exchange", "towers"]
+    assert recipe["calibration_ids"] == ["f0", "f4"] and recipe["keep_fp32"] == ["heads", "exchange"]  # towers int8 (ADR 0033)
     assert json.loads(meta["int8_gate"]) == {"run": False}
     import onnx
 
@@ -231,7 +231,10 @@ def test_export_model_int8_writes_atomically_a_file_plain_onnxruntime_loads(tiny
 VAL_FRAMES = ("S7_60", "Misc_60")  # val_v2's 2nd and 4th: 640x512 and 274x240
 MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: 3-pixel boxes keep IoU >= 0.5
 SCORE_TOL = 0.05  # above the measured max 0.039
-MAX_UNMATCHED = 0.10  # about twice the measured 5.2 %
+# The towers in int8 (ADR 0033, 2026-12-07) move more tail scores: 76 of 764 detections (9.9 %)
+# without a partner on the four val_v2 frames and the two scenes (27 of 229 on the scenes alone),
+# while the gate on all 256 val_v2 frames gained mAP07 (+0.0012) and lost false alarms.
+MAX_UNMATCHED = 0.20  # about twice the measured 9.9 %
 MAX_SKY_DISAGREE = 0.025  # measured max 0.0146
 
 
