@@ -233,8 +233,9 @@ MATCH_IOU = 0.5  # int8 moves box edges by a fraction of a pixel: 3-pixel boxes 
 SCORE_TOL = 0.05  # above the measured max 0.039
 # The towers in int8 (ADR 0033, 2026-12-07) move more tail scores: 76 of 764 detections (9.9 %)
 # without a partner on the four val_v2 frames and the two scenes (27 of 229 on the scenes alone),
-# while the gate on all 256 val_v2 frames gained mAP07 (+0.0012) and lost false alarms.
-MAX_UNMATCHED = 0.20  # about twice the measured 9.9 %
+# while the gate on all 256 val_v2 frames gained mAP07 (+0.0012) and lost false alarms. On this
+# test's set (VAL_FRAMES + the two scenes): 56 of 494 (11.3 %, at most 15.5 % on one scene).
+MAX_UNMATCHED = 0.20  # about 1.8x the measured 11.3 %
 MAX_SKY_DISAGREE = 0.025  # measured max 0.0146
 
 
