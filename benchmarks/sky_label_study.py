@@ -12,7 +12,7 @@ sky | the disagreement (red: model sky on a ground label, blue: model ground on 
 
     python main.py predict /tmp/val2img /tmp/val_pred --backend onnx --threads 1
     python benchmarks/sky_label_study.py --pred /tmp/val_pred --worst 20 --render /tmp/sky_study
-    python benchmarks/sky_label_study.py --pred /tmp/val_pred --exclude $(cat docs/sky_ambiguous_val_v2.txt)
+    python benchmarks/sky_label_study.py --pred /tmp/val_pred --worst 0 --exclude Misc_119 Misc_60 ...  # docs/SKY_LABELS.md
 """
 
 from __future__ import annotations
