@@ -62,7 +62,7 @@ class ImportDialog(JobDialog):
         if not src or not Path(src).exists():
             self.status.setText("Choose an existing source first.")
             return None
-        from core.services import importer
+        from core.services import coco_import, importer
 
         kind, split = self.kind_combo.currentData(), self.split_combo.currentData()
         if kind == "densesirst":
@@ -71,7 +71,7 @@ class ImportDialog(JobDialog):
                                                 "split": name}  # fmt: skip
         if kind == "coco":
             images = self.images_edit.text().strip() or str(Path(src).parent)
-            return importer.import_coco, {"project": self.project, "json_path": Path(src),
+            return coco_import.import_coco, {"project": self.project, "json_path": Path(src),
                                           "images_dir": Path(images), "split": split}  # fmt: skip
         return importer.import_images, {"project": self.project, "folder_or_paths": Path(src),
                                         "split": Split(split) if split else Split.UNASSIGNED}  # fmt: skip

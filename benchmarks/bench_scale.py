@@ -170,7 +170,7 @@ def v5_copy(root: Path) -> Path:
     import shutil
     import sqlite3
 
-    from core.store.migrations import SORT_INDEXES
+    from core.store.db import SORT_INDEXES
 
     out = root.with_name(root.name + "_v5")
     if not (out / "project.sqlite").exists():

@@ -26,8 +26,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from model.checkpoint import build_from_weights
     from model.inference import Predictor
+    from model.net import build_from_weights
     from model.skynet import SkyNet
 
     torch.set_num_threads(args.threads)

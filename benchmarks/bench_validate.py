@@ -34,8 +34,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from model.checkpoint import build_from_weights
     from model.data import load_densesirst
+    from model.net import build_from_weights
     from model.validate import validate
 
     weights = Path(__file__).resolve().parents[1] / "resources" / "models" / "bafenet_default.safetensors"

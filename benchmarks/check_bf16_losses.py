@@ -13,9 +13,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.checkpoint import build_from_weights  # noqa: E402
 from model.data import CropSampler, load_densesirst  # noqa: E402
 from model.losses import compute_losses  # noqa: E402
+from model.net import build_from_weights  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared/datasets/DenseSIRST/SIRSTdevkit"
 

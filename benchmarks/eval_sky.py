@@ -27,10 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.geometry import ring_stats  # noqa: E402
-from model.checkpoint import build_from_weights  # noqa: E402
 from model.config import BafeConfig  # noqa: E402
 from model.data import SKY_IGNORE, load_densesirst  # noqa: E402
 from model.inference import Predictor  # noqa: E402
+from model.net import build_from_weights  # noqa: E402
 from model.sky import sky_proposal  # noqa: E402
 from model.validate import (  # noqa: E402
     SKY_THRESHOLDS,

@@ -29,7 +29,6 @@ from core.edits import (
     TargetChange,
 )
 from core.errors import EditConflict
-from core.maskcodec import decode_stored
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +125,7 @@ class AnnotationDocument:
         if region is None:
             return None
         if self._masks.get(state) is None:
-            arr = decode_stored(region.png)
-            arr.flags.writeable = False
-            self._masks[state] = arr
+            self._masks[state] = region.view()
         return self._masks[state]
 
     # ------------------------------------------------------------------ reading

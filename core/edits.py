@@ -13,7 +13,8 @@ from enum import StrEnum
 import numpy as np
 
 from core.domain import ReviewStatus, Source, Split, Target, TargetState
-from core.maskcodec import decode_stored, encode_stored
+from core.errors import DamagedMask, ProjectError
+from core.maskcodec import decode_png, encode_png
 
 
 class ImageField(StrEnum):
@@ -67,12 +68,18 @@ class Region:
     ) -> Region:
         arr = np.array(mask, dtype=bool)  # a copy: the caller may go on modifying its array
         arr.flags.writeable = False
-        return cls(encode_stored(arr), Source(source), model_version_id, arr)
+        try:
+            png = encode_png(arr)
+        except ValueError as exc:  # not a 2-D mask: the store could not keep it
+            raise ProjectError(str(exc)) from None
+        return cls(png, Source(source), model_version_id, arr)
 
     def view(self) -> np.ndarray:
         """The decoded mask, shared and read-only (decoded on first use)."""
         if self._mask is None:
-            arr = decode_stored(self.png)
+            arr = decode_png(self.png)
+            if arr is None:
+                raise DamagedMask()
             arr.flags.writeable = False
             object.__setattr__(self, "_mask", arr)
         return self._mask

@@ -29,6 +29,13 @@ class ProjectError(SirstError):
     """The project folder or database cannot be used (not a project, newer schema, locked...)."""
 
 
+class DamagedMask(ProjectError):
+    """A mask stored in the project (a PNG blob) cannot be decoded."""
+
+    def __init__(self, message: str = "a mask stored in the project is damaged (PNG blob cannot be decoded)"):
+        super().__init__(message)
+
+
 class EditConflict(ProjectError):
     """An edit was refused because someone else changed the image since it was read.
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.errors import ProjectError
-
 FOREGROUND = 255
 
 
@@ -33,22 +31,6 @@ def encode_png(mask: np.ndarray) -> bytes:
     if not ok:
         raise ValueError(f"could not encode a mask of shape {np.shape(mask)} as PNG")
     return buf.tobytes()
-
-
-def encode_stored(mask: np.ndarray) -> bytes:
-    """A mask as the project database stores it (PNG 0/255); ProjectError when it cannot be."""
-    try:
-        return encode_png(mask)
-    except ValueError as exc:
-        raise ProjectError(str(exc)) from None
-
-
-def decode_stored(blob: bytes) -> np.ndarray:
-    """A stored mask blob -> fresh bool [H, W]; ProjectError when the blob is damaged."""
-    mask = decode_png(blob)
-    if mask is None:
-        raise ProjectError("a mask stored in the project is damaged (PNG blob cannot be decoded)")
-    return mask
 
 
 def decode_png(blob: bytes) -> np.ndarray | None:

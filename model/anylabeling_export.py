@@ -156,7 +156,7 @@ def export_x_anylabeling(weights: Path, out: Path, size: tuple[int, int] = DEFAU
     """Write ``out`` (the ONNX graph) and ``out`` with suffix .yaml (X-AnyLabeling's model config,
     ``model_path`` relative to it), both atomically; CheckpointError for bad weights."""
     from core.formats._io import atomic_write_bytes, atomic_write_text
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
     from model.onnx_export import file_sha256
 
     problem = check_size(size)

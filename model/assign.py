@@ -90,3 +90,8 @@ def assign_batch(
     locs, strs, lvls = all_locations(shapes, strides, device)
     out = [assign_image(b, locs, strs, lvls, size_ranges, radius) for b in boxes]
     return tuple(torch.stack(t) for t in zip(*out, strict=True))  # type: ignore[return-value]
+
+
+def flatten_levels(maps: list[Tensor]) -> Tensor:
+    """[B, C, h, w] per level -> [B, sum(h*w), C]."""
+    return torch.cat([m.flatten(2).transpose(1, 2) for m in maps], dim=1)

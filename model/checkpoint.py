@@ -172,16 +172,3 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], BafeConfig, dict[
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"cannot load weights {path}: {exc}") from exc
     return tensors, cfg, meta
-
-
-def build_from_weights(path: Path) -> tuple[torch.nn.Module, BafeConfig, dict[str, str]]:
-    """A BafeNet in eval mode with the weights of path."""
-    from model.net import BafeNet
-
-    tensors, cfg, meta = load_weights(path)
-    try:
-        net = BafeNet(cfg)
-        net.load_state_dict(tensors)
-    except (RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"weights {path} do not fit the network in their config: {exc}") from exc
-    return net.eval(), cfg, meta

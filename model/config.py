@@ -123,3 +123,7 @@ def preset(name: str, **overrides: object) -> BafeConfig:
 
 
 PRESETS = ("default", "paper-r18")
+
+
+def sky_pass_enabled(cfg: BafeConfig) -> bool:
+    return bool((cfg.sky_net or cfg.seg_head) and cfg.sky_pass_long_side > 0)

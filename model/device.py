@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from enum import Enum
 
+import numpy as np
 import torch
 
 
@@ -61,3 +63,11 @@ def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractC
 def grad_scaler(device: torch.device, precision: Precision) -> torch.amp.GradScaler:
     """Loss scaling, on only for fp16 (bf16 has fp32's exponent range and needs none)."""
     return torch.amp.GradScaler(device.type, enabled=precision is Precision.FP16)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's global and torch's generators (crops and BAG-CP draw from their own
+    per-step ``default_rng([seed, epoch, step])``, so they follow the seed too)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

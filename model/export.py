@@ -13,8 +13,9 @@ def export_weights(run_dir: Path, dest: Path, overrides: dict | None = None,
     with its metadata; returns the source file. ``overrides`` change config fields that change no
     tensor (the inference-side ones: sky pass, sky clean-up, thresholds) and ``sky_threshold`` the
     stored sky threshold; ValueError names what does not fit."""
-    from model.checkpoint import build_from_weights, read_metadata, save_weights
+    from model.checkpoint import read_metadata, save_weights
     from model.config import BafeConfig
+    from model.net import build_from_weights
 
     src = Path(run_dir) / "best.safetensors" if Path(run_dir).is_dir() else Path(run_dir)
     net, cfg, _meta = build_from_weights(src)
@@ -40,3 +41,22 @@ def export_weights(run_dir: Path, dest: Path, overrides: dict | None = None,
         meta.pop(key, None)
     save_weights(dest, net, cfg, preset, **meta)
     return src
+
+
+def export_file(weights: Path, out: Path) -> dict[str, str]:
+    """``main.py export-model``: the weights as an ONNX file at ``out`` (atomic); its metadata."""
+    from core.errors import CheckpointError
+    from core.formats._io import atomic_write_bytes
+    from model.net import build_from_weights
+    from model.onnx_export import GraphPart, export_bytes, file_sha256, onnx_metadata, sky_companion
+
+    net, cfg, meta = build_from_weights(weights)
+    md = onnx_metadata(cfg, meta, file_sha256(weights))
+    if out.parent and not out.parent.is_dir():
+        raise CheckpointError(f"folder {out.parent} does not exist; create it or choose another path")
+    if cfg.sky_net:
+        md["sky_file"] = sky_companion(out).name
+        sky_md = {**md, "graph": GraphPart.SKY.value, "detector_file": out.name}
+        atomic_write_bytes(sky_companion(out), export_bytes(net, cfg, sky_md, GraphPart.SKY))
+    atomic_write_bytes(out, export_bytes(net, cfg, md))
+    return md

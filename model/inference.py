@@ -32,10 +32,10 @@ import torch
 from core.domain import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
 from model.box_fit import fit_boxes, suppress_close
-from model.config import BafeConfig
+from model.config import BafeConfig, sky_pass_enabled
 from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
-from model.sky import clean_proposal, sky_pass_enabled
+from model.sky import clean_proposal
 from model.skynet import SKY_NET_STRIDE
 
 # Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
@@ -177,7 +177,7 @@ class Predictor:
         fit_to_pixels: bool = True,
         lanes: int = 1,
     ) -> None:
-        from model.checkpoint import build_from_weights
+        from model.net import build_from_weights
 
         self.weights: Path | None = Path(weights) if weights is not None else default_weights_path()
         net, cfg, metadata = build_from_weights(self.weights)

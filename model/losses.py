@@ -4,21 +4,15 @@ padded/unlabelled pixels ignored)."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
-from model.assign import all_locations, assign_batch
+from model.assign import all_locations, assign_batch, flatten_levels
 from model.boxes import decode
 from model.config import BafeConfig
 
 SKY_IGNORE = 255  # sky-mask value of padded or unlabelled pixels
-
-
-def flatten_levels(maps: list[Tensor]) -> Tensor:
-    """[B, C, h, w] per level -> [B, sum(h*w), C]."""
-    return torch.cat([m.flatten(2).transpose(1, 2) for m in maps], dim=1)
 
 
 def sky_loss(sky_logits: list[Tensor], sky: Tensor) -> Tensor:

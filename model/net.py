@@ -8,12 +8,15 @@ Forward returns plain per-level tensors; assignment, losses and decoding live in
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 
+from core.errors import CheckpointError
 from model.blocks import Backbone, conv_tower
+from model.checkpoint import load_weights
 from model.config import BafeConfig
 from model.exchange import HardExchange
 from model.skynet import SkyNet
@@ -97,3 +100,14 @@ class BafeNet(nn.Module):
 def pad_multiple(h: int, w: int, m: int = 32) -> tuple[int, int]:
     """Padded size: the next multiples of m."""
     return int(math.ceil(h / m) * m), int(math.ceil(w / m) * m)
+
+
+def build_from_weights(path: Path) -> tuple[torch.nn.Module, BafeConfig, dict[str, str]]:
+    """A BafeNet in eval mode with the weights of path."""
+    tensors, cfg, meta = load_weights(path)
+    try:
+        net = BafeNet(cfg)
+        net.load_state_dict(tensors)
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"weights {path} do not fit the network in their config: {exc}") from exc
+    return net.eval(), cfg, meta

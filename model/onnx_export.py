@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from core.errors import CheckpointError
 from model.config import BafeConfig
 
 log = logging.getLogger(__name__)
@@ -187,20 +186,3 @@ def drop_cached(weights: Path) -> None:
             p.unlink()
         except OSError:
             pass
-
-
-def export_file(weights: Path, out: Path) -> dict[str, str]:
-    """``main.py export-model``: the weights as an ONNX file at ``out`` (atomic); its metadata."""
-    from core.formats._io import atomic_write_bytes
-    from model.checkpoint import build_from_weights
-
-    net, cfg, meta = build_from_weights(weights)
-    md = onnx_metadata(cfg, meta, file_sha256(weights))
-    if out.parent and not out.parent.is_dir():
-        raise CheckpointError(f"folder {out.parent} does not exist; create it or choose another path")
-    if cfg.sky_net:
-        md["sky_file"] = sky_companion(out).name
-        sky_md = {**md, "graph": GraphPart.SKY.value, "detector_file": out.name}
-        atomic_write_bytes(sky_companion(out), export_bytes(net, cfg, sky_md, GraphPart.SKY))
-    atomic_write_bytes(out, export_bytes(net, cfg, md))
-    return md

@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import nms
 
-from model.assign import all_locations
+from model.assign import all_locations, flatten_levels
 from model.boxes import decode
-from model.losses import flatten_levels
 
 
 def detect(

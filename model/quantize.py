@@ -144,8 +144,8 @@ def calibration_inputs(cfg: BafeConfig, root: Path, n: int, split: str = "train_
     when it is no larger, as a dedicated sky network sees it)."""
     from core.errors import FormatError
     from core.imageio import read_image
+    from model.config import sky_pass_enabled
     from model.frames import prepare_image
-    from model.sky import sky_pass_enabled
 
     long_side = cfg.sky_pass_long_side if sky_pass and sky_pass_enabled(cfg) else 0
     out = Calib()

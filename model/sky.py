@@ -20,10 +20,6 @@ import numpy as np
 from model.config import BafeConfig
 
 
-def sky_pass_enabled(cfg: BafeConfig) -> bool:
-    return bool((cfg.sky_net or cfg.seg_head) and cfg.sky_pass_long_side > 0)
-
-
 def clean_proposal(mask: np.ndarray, smooth: float, min_area: float) -> np.ndarray:
     """The sky clean-up of a thresholded mask (core.geometry.clean_sky_mask) with the smoothing
     scaled to the image (``smooth`` sigma per 1000 px of long side) and the smallest kept island /

@@ -31,15 +31,15 @@ import torch.nn.functional as F
 
 from core.errors import CheckpointError
 from model.card_meta import merged_sky
-from model.checkpoint import build_from_weights, load_state, read_metadata, save_weights
+from model.checkpoint import load_state, read_metadata, save_weights
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample, shrunk_sky_batch
-from model.device import DeviceChoice, pick_device
+from model.device import DeviceChoice, pick_device, seed_everything
 from model.frames import downscale
 from model.loop import Loop, LoopOptions, StepContext, resume_state
+from model.net import build_from_weights
 from model.schedule import mean_of
 from model.skynet import SkyNet, init_from_detector
-from model.train import seed_everything
 from model.validate import validate_sky
 
 Emit = Callable[[dict], None]

@@ -12,7 +12,6 @@ one-process curve closely but not bit for bit.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from core.errors import CheckpointError
 from model.checkpoint import load_state, save_weights
 from model.config import BafeConfig, preset
 from model.data import CropSampler, Sample, whole_frame_batch
-from model.device import DeviceChoice, Precision, pick_device
+from model.device import DeviceChoice, Precision, pick_device, seed_everything
 from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
@@ -59,16 +58,6 @@ class TrainOptions:
     whole_long_side: int = 384  # their long side in pixels
     device: DeviceChoice = DeviceChoice.AUTO
     keep_epochs: bool = False  # also write RUN/epoch_NNN.pt after each epoch
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy's global and torch's generators (crops and BAG-CP draw from their own
-    per-step ``default_rng([seed, epoch, step])``, so they follow the seed too)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 
 
 class CropsAndFrames(torch.nn.Module):

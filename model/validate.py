@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     import json
     from pathlib import Path
 
-    from model.checkpoint import build_from_weights
     from model.data import load_densesirst
+    from model.net import build_from_weights
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("weights", type=Path)

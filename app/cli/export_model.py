@@ -185,7 +185,7 @@ def _write(out: Path, data: bytes) -> bool:
 
 
 def _has_sky_net(weights: Path) -> bool:
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
 
     return bool(build_from_weights(weights)[1].sky_net)
 
@@ -217,8 +217,9 @@ def run_anylabeling(args: argparse.Namespace, weights: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from model.export import export_file
     from model.inference import default_weights_path
-    from model.onnx_export import export_file, sky_companion
+    from model.onnx_export import sky_companion
 
     out: Path = args.onnx if args.onnx is not None else args.int8
     problem = _check_out(out)

@@ -91,7 +91,7 @@ def _check_source(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import SirstError
-    from core.services import importer
+    from core.services import coco_import, importer
     from core.store.project import Project
 
     apply_max_pixels(args)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "densesirst":
             report = importer.import_densesirst(project, args.src, split=args.split, progress=bar)
         elif args.format == "coco":
-            report = importer.import_coco(
+            report = coco_import.import_coco(
                 project, args.src, args.images_dir, split=args.split, progress=bar
             )
         else:

@@ -1,10 +1,14 @@
-"""Shared helpers of the format writers: atomic file writes (core.fileio) and safe image ids."""
+"""Shared helpers of the format writers: atomic file writes (core.fileio), safe image ids and the
+box a detection format writes for a target."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from core import fileio
+from core.domain import Box, Target
 from core.errors import FormatError
 
 # path separators, Windows-reserved characters and every control character (a newline in a
@@ -46,3 +50,18 @@ def atomic_write_text(path: Path, text: str, fsync: bool = False) -> None:
 def atomic_copy(src: Path, dst: Path) -> None:
     """Byte-for-byte copy of the regular file ``src`` to ``dst`` through a temp file + rename."""
     fileio.atomic_copy(src, dst, fsync=False)
+
+
+def detection_box(t: Target) -> Box | None:
+    """The target's box, or its mask's bounding box; None for a bare point."""
+    if t.box is not None:
+        return t.box
+    if t.mask is not None and t.mask.pixels.any():
+        ys, xs = np.nonzero(t.mask.pixels)
+        return (
+            t.mask.x0 + xs.min(),
+            t.mask.y0 + ys.min(),
+            t.mask.x0 + xs.max() + 1,
+            t.mask.y0 + ys.max() + 1,
+        )
+    return None

@@ -31,7 +31,13 @@ import numpy as np
 from core import fileio, maskcodec
 from core.domain import Box, ImageAnnotation, ImageInfo, Split, Target, TargetMask
 from core.errors import FormatError
-from core.formats._io import atomic_copy, atomic_write_bytes, atomic_write_text, check_id
+from core.formats._io import (
+    atomic_copy,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_id,
+    detection_box,
+)
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
 from core.formats._validate import validate_targets
 from core.formats.densesirst import read_mask
@@ -248,21 +254,6 @@ def _polygons(seg: list) -> list[list[float]]:
 
 
 # ---------------------------------------------------------------------------- writing
-def detection_box(t: Target) -> Box | None:
-    """The target's box, or its mask's bounding box; None for a bare point."""
-    if t.box is not None:
-        return t.box
-    if t.mask is not None and t.mask.pixels.any():
-        ys, xs = np.nonzero(t.mask.pixels)
-        return (
-            t.mask.x0 + xs.min(),
-            t.mask.y0 + ys.min(),
-            t.mask.x0 + xs.max() + 1,
-            t.mask.y0 + ys.max() + 1,
-        )
-    return None
-
-
 class CocoWriter:
     """Collects images and writes one ``instances_<split>.json`` per split at ``finish``."""
 

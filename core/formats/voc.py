@@ -15,8 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from core.domain import Box, ImageAnnotation, ImageInfo, Split
-from core.formats._io import atomic_copy, atomic_write_text, check_id
-from core.formats.coco import detection_box
+from core.formats._io import atomic_copy, atomic_write_text, check_id, detection_box
 
 CLASS_NAME = "target"
 # datumaro's VOC label map ("label:color_rgb:parts:actions"): without it datumaro sees

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.domain import Box, ImageAnnotation, ImageInfo, Split
-from core.formats._io import atomic_copy, atomic_write_text, check_id
-from core.formats.coco import detection_box
+from core.formats._io import atomic_copy, atomic_write_text, check_id, detection_box
 
 CLASS_NAMES = ["target"]
 

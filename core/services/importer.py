@@ -1,4 +1,5 @@
-"""Import images and labels into a project: DenseSIRST folders, COCO JSON, plain image folders.
+"""Import images and labels into a project: DenseSIRST folders and plain image folders here, COCO
+JSON in core/services/coco_import.py on the same machinery.
 
 Images are referenced in place (never copied or modified). Every image is read and checked
 before it is added; a bad file (corrupt image, malformed XML, mask of the wrong size...) is
@@ -159,7 +160,7 @@ def import_densesirst(
             report.warnings.append((name, message))
         else:
             report.fail(name, message)
-    present = _present_names(project)
+    present = present_names(project)
 
     def load(image_id: str):
         try:
@@ -186,7 +187,7 @@ def import_densesirst(
                 header=header, sha256=sha,
             )  # fmt: skip
 
-    _add_in_batches(project, items(), len(ids), report, progress)
+    add_in_batches(project, items(), len(ids), report, progress)
     try:
         record_split_files(project.root, members, of_id)
     except OSError as exc:  # disk full, read-only folder: the images are in, say what is not
@@ -196,68 +197,6 @@ def import_densesirst(
             "export will use default split names until an import writes it",
         ))  # fmt: skip
     return report
-
-
-# ---------------------------------------------------------------------------- COCO
-def import_coco(
-    project: ImportTarget,
-    json_path: Path | str,
-    images_dir: Path | str | None = None,
-    split: Split | str | None = None,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Import a COCO detection JSON: category "sky" (if any) becomes the sky mask, every other
-    category a target (box, mask from the segmentation, point from our ``point`` extension).
-    Images are looked up in ``images_dir`` (default: the JSON's folder)."""
-    from core.formats import coco
-
-    json_path = Path(json_path)
-    images_dir = Path(images_dir) if images_dir else json_path.parent
-    entries = coco.read_coco(json_path)
-    report = ImportReport()
-    present = _present_names(project)
-    forced = Split(split) if split else None
-
-    def load(entry):
-        try:
-            return _coco_item(entry, images_dir, json_path, forced)
-        except SirstError as exc:
-            return exc
-
-    def items() -> Iterator[NewImage | None]:
-        todo = [e for e in entries if e.name not in present]
-        for _ in range(len(entries) - len(todo)):
-            report.existing += 1
-            yield None
-        for entry, item in zip(todo, ordered_map(load, todo), strict=True):
-            if isinstance(item, SirstError):
-                report.fail(entry.name, str(item))
-                yield None
-                continue
-            report.warnings += [(entry.name, w) for w in entry.warnings]
-            yield item
-
-    _add_in_batches(project, items(), len(entries), report, progress)
-    return report
-
-
-def _coco_item(entry, images_dir: Path, json_path: Path, forced: Split | None) -> NewImage:
-    from core.formats import coco
-
-    check_id(entry.name, json_path)
-    if Path(entry.file_name).suffix.lower() not in imageio.IMAGE_SUFFIXES:
-        raise FormatError(json_path, f"file_name {entry.file_name!r} is not a PNG/TIFF/JPEG/BMP")
-    path = (images_dir / entry.file_name).resolve()
-    if not path.is_relative_to(images_dir.resolve()):
-        raise FormatError(json_path, f"file_name {entry.file_name!r} points outside {images_dir}")
-    header, sha = imageio.probe_file(path)
-    ann = coco.build_annotation(entry, header.width, header.height, json_path)
-    return NewImage(
-        path=path, name=entry.name, annotation=ann,
-        split=forced or entry.split or Split.UNASSIGNED,
-        status=ReviewStatus.REVIEWED if ann.targets or ann.sky is not None else ReviewStatus.NEW,
-        header=header, sha256=sha,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- plain images
@@ -300,22 +239,17 @@ def import_images(
             return exc
 
     def items() -> Iterator[NewImage | None]:
-        todo = [p for p in paths if p.resolve() not in known_paths]
-        for _ in range(len(paths) - len(todo)):
-            report.existing += 1
-            yield None
-        for path, probed in zip(todo, ordered_map(load, todo), strict=True):
-            if isinstance(probed, SirstError):
-                report.fail(path.name, str(probed))
+        for got in loaded_new(paths, lambda p: p.resolve() in known_paths, load, lambda p: p.name, report):
+            if got is None:
                 yield None
                 continue
-            header, sha = probed
+            path, (header, sha) = got
             name = _free_name(path.stem, taken)
             taken.add(name)
             yield NewImage(path=path.resolve(), name=name, split=Split(split),
                            status=ReviewStatus.NEW, header=header, sha256=sha)  # fmt: skip
 
-    _add_in_batches(project, items(), len(paths), report, progress)
+    add_in_batches(project, items(), len(paths), report, progress)
     return report
 
 
@@ -329,7 +263,7 @@ def _free_name(stem: str, taken: set[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- batching
-def _present_names(project: ImportTarget) -> set[str]:
+def present_names(project: ImportTarget) -> set[str]:
     return {i.name for i in project.list_images()}
 
 
@@ -365,7 +299,26 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], n: int | None = None) 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _add_in_batches(
+def loaded_new(
+    keys: list[T], known: Callable[[T], bool], load: Callable[[T], R | SirstError],
+    name: Callable[[T], str], report: ImportReport,
+) -> Iterator[tuple[T, R] | None]:
+    """``(key, load(key))`` for each key not ``known`` (loaded on the thread pool, in order); None
+    for each known key (counted in ``report.existing``) and for each load that returned an error
+    (reported under ``name(key)``): the stream ``add_in_batches`` counts its progress on."""
+    todo = [k for k in keys if not known(k)]
+    for _ in range(len(keys) - len(todo)):
+        report.existing += 1
+        yield None
+    for key, item in zip(todo, ordered_map(load, todo), strict=True):
+        if isinstance(item, SirstError):
+            report.fail(name(key), str(item))
+            yield None
+        else:
+            yield key, item
+
+
+def add_in_batches(
     project: ImportTarget,
     items: Iterable[NewImage | None],
     total: int,

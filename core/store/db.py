@@ -46,13 +46,21 @@ from core.domain import (
     TargetMask,
     TargetState,
 )
-from core.errors import ProjectError
+from core.errors import DamagedMask, ProjectError
 from core.natural_order import natural_key
-from core.store.migrations import SORT_INDEXES
 
 SCHEMA_VERSION = 7  # v6: the list's natural sort key; v7: the review queue's tables
 # PRAGMA application_id: tells our databases apart from any other SQLite file ("SIRS").
 APPLICATION_ID = 0x53495253
+
+
+# The v6 indexes of the image list (name -> columns): natural order, and natural order within one
+# status or split (a filtered list reads its rows in order from the index, no sort step).
+SORT_INDEXES: dict[str, tuple[str, ...]] = {
+    "ix_images_sort": ("sort_key", "id"),
+    "ix_images_status_sort": ("status", "sort_key", "id"),
+    "ix_images_split_sort": ("split", "sort_key", "id"),
+}
 
 
 class Base(DeclarativeBase):
@@ -225,9 +233,20 @@ class LabelVerdictRow(Base):
 # Masks as PNG blobs
 
 
-# The stored-mask codec lives with the one mask codec (core/maskcodec.py); these names stay.
-encode_mask = maskcodec.encode_stored
-decode_mask = maskcodec.decode_stored
+def encode_mask(mask: np.ndarray) -> bytes:
+    """A mask as the project stores it (core.maskcodec's PNG 0/255); ProjectError when it
+    cannot be (the codec's ValueError, said in the store's terms)."""
+    try:
+        return maskcodec.encode_png(mask)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+
+
+def decode_mask(blob: bytes) -> np.ndarray:
+    """A stored mask blob -> fresh bool [H, W]; DamagedMask (a ProjectError) when it is damaged."""
+    if (mask := maskcodec.decode_png(blob)) is None:
+        raise DamagedMask()
+    return mask
 
 
 # ---------------------------------------------------------------------------------------------

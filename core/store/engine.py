@@ -22,7 +22,8 @@ WRITE_OPTION = "sirst_write"
 def make_engine(
     target: Path | str, read_only: bool = False, immutable: bool = False, user: str | None = None
 ) -> Engine:
-    """The engine of a project database: an SQLite file path, or a server URL (str).
+    """The engine of a project database: an SQLite file path, or a server URL (str) that
+    core.store.location.check_server_url has passed (project_open checks it first).
 
     Shared by threads: one pooled connection per Session. SQLite gets its pragmas on each
     connection and BEGIN IMMEDIATE for writers; a server needs neither (row locks, MVCC).
@@ -59,11 +60,9 @@ _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 
 
 def _server_engine(url: str, user: str | None = None) -> Engine:
-    from core.store.location import check_server_url
-
     try:
         return create_engine(
-            check_server_url(url),
+            url,
             pool_pre_ping=True,  # a server restart must not break the next edit
             connect_args={
                 "connect_timeout": 10,

@@ -3,7 +3,7 @@
 A mixin of ``core.store.project.Project`` (it uses ``_session`` and ``resolve_path``): the list asks for
 the ids of one filter in one order (``image_ids``, a numpy array: 8 bytes per row), then for the
 rows it shows, a window at a time (``images_by_id``). Filtering, sorting and counting happen in
-the database on the v6 indexes (``core.store.migrations.SORT_INDEXES``); file checks stat each path once.
+the database on the v6 indexes (``core.store.db.SORT_INDEXES``); file checks stat each path once.
 """
 
 from __future__ import annotations

@@ -88,13 +88,6 @@ def _migrate_4_to_5(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE images ADD COLUMN bad_pixels {blob}")
 
 
-# v6 indexes of the image list (name -> columns): natural order, and natural order within one
-# status or split (a filtered list reads its rows in order from the index, no sort step).
-SORT_INDEXES: dict[str, tuple[str, ...]] = {
-    "ix_images_sort": ("sort_key", "id"),
-    "ix_images_status_sort": ("status", "sort_key", "id"),
-    "ix_images_split_sort": ("split", "sort_key", "id"),
-}
 _FILL_CHUNK = 20_000
 
 
@@ -119,8 +112,10 @@ def _migrate_5_to_6(conn: Connection) -> None:
             conn.exec_driver_sql("UPDATE images SET sort_key = %(k)s WHERE id = %(i)s",
                                  [{"k": natural_key(n), "i": i} for i, n in rows])  # fmt: skip
             last = rows[-1][0]
-    for name, cols in SORT_INDEXES.items():
-        conn.exec_driver_sql(f"CREATE INDEX {name} ON images ({', '.join(cols)})")
+    # the v6 indexes spelled out here (a step never changes): core.store.db.SORT_INDEXES today
+    for name, cols in (("ix_images_sort", "sort_key, id"), ("ix_images_status_sort", "status, sort_key, id"),
+                       ("ix_images_split_sort", "split, sort_key, id")):  # fmt: skip
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON images ({cols})")
 
 
 def _migrate_attention(conn: Connection) -> None:

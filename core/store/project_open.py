@@ -20,7 +20,7 @@ from core.errors import ProjectError
 from core.machine import MachineSettings
 from core.store.db import APPLICATION_ID, SCHEMA_VERSION, Base, is_server
 from core.store.engine import WRITE_OPTION, damaged, make_engine
-from core.store.location import as_url, redact, server_root
+from core.store.location import as_url, check_server_url, redact, server_root
 from core.store.migrations import MIGRATIONS
 
 DB_NAME = "project.sqlite"
@@ -302,7 +302,7 @@ class ProjectConnect:
         """``create``: True = the database must be empty, False = it must hold a project,
         None = either (open or create)."""
         machine = machine if machine is not None else _machine_settings()
-        engine = make_engine(url, user=machine.user_name)
+        engine = make_engine(check_server_url(url), user=machine.user_name)
         label = redact(url)
         if create is not None:
             try:

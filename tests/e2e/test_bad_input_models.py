@@ -52,7 +52,7 @@ def fp32_csv(weights, images, tmp_path_factory) -> str:
 
 
 def _fp32_onnx(weights: Path) -> bytes:
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
     from model.onnx_export import export_bytes, file_sha256, onnx_metadata
 
     net, cfg, meta = build_from_weights(weights)

@@ -27,8 +27,8 @@ SKY = ("sky_iou", "sky_median", "sky_large")
 
 @pytest.fixture(scope="module")
 def shipped():
-    from model.checkpoint import build_from_weights
     from model.inference import default_weights_path
+    from model.net import build_from_weights
 
     return build_from_weights(default_weights_path())
 

@@ -136,7 +136,7 @@ def test_export_model_onnx_runs_in_onnxruntime_like_torch(weights, tmp_path, cap
     assert float(meta["operating_threshold"]) == 0.02 and float(meta["sky_threshold"]) == 0.5
     assert json.loads(meta["strides"]) == [4, 8, 16] and float(meta["nms_iou"]) == 0.5
     assert json.loads(meta["config"])["fpn_channels"] == 16
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
 
     net = build_from_weights(weights)[0]
     x = torch.rand(2, 1, 96, 160)  # batch and size differ from the export's example input

@@ -6,7 +6,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from core.store import db
-from core.store.migrations import SORT_INDEXES
+from core.store.db import SORT_INDEXES
 from core.store.project import Project
 from tests.unit.test_project import new
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from core.domain import ReviewStatus
 from core.image_query import ImageQuery
 from core.natural_order import natural_key
-from core.store.migrations import SORT_INDEXES
+from core.store.db import SORT_INDEXES
 from core.store.new_image import NewImage
 from core.store.project import Project
 

@@ -77,8 +77,9 @@ def test_large_frames_get_a_sky_pass_of_at_least_the_min_scale():
 
 @pytest.fixture(scope="module")
 def fitted_weights(tmp_path_factory) -> Path:
-    from model.checkpoint import build_from_weights, save_weights
+    from model.checkpoint import save_weights
     from model.inference import default_weights_path
+    from model.net import build_from_weights
 
     net, cfg, meta = build_from_weights(default_weights_path())
     cfg = dataclasses.replace(cfg, box_fit=0.2, centre_nms_px=4.0)

@@ -12,8 +12,8 @@ from core.domain import Split, Target, TargetMask, TargetState
 from core.errors import FormatError
 from core.formats._polygons import mask_to_polygons, polygons_to_mask, rle_to_mask
 from core.formats.coco import read_coco, split_from_name
+from core.services.coco_import import import_coco
 from core.services.exporter import export_project
-from core.services.importer import import_coco
 from core.store.project import Project
 from tests._support.labels import replace_proposals
 

@@ -83,7 +83,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 
 def _int8_bytes(weights: Path, root: Path, sha: str | None = None, gate: dict | None = None) -> bytes:
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
 
     net, cfg, meta = build_from_weights(weights)
     fp32 = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha or file_sha256(weights)))
@@ -93,7 +93,7 @@ def _int8_bytes(weights: Path, root: Path, sha: str | None = None, gate: dict | 
 
 
 def test_calibration_frames_are_evenly_spaced_and_include_the_sky_pass_frames(tiny, tiny_root):
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
 
     assert calibration_ids(tiny_root, 3) == ["f0", "f2", "f4"]  # sorted split, ends and middle
     _, cfg, _ = build_from_weights(tiny)
@@ -110,7 +110,7 @@ def test_calibration_frames_are_evenly_spaced_and_include_the_sky_pass_frames(ti
 def test_recipe_round_trips_and_groups_name_the_head_convs(tiny):
     import onnx
 
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
 
     r = Recipe(method=Calibration.PERCENTILE, frames=7, per_channel=False, keep_fp32=("heads",))
     assert Recipe.from_dict(json.loads(json.dumps(r.to_dict()))) == r

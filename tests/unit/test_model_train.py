@@ -11,9 +11,10 @@ import torch
 
 from core.domain import Source, TargetState
 from core.errors import CheckpointError
-from model.checkpoint import build_from_weights, load_state, read_metadata
+from model.checkpoint import load_state, read_metadata
 from model.data import CropSampler, Sample
 from model.inference import Predictor
+from model.net import build_from_weights
 from model.train import TrainOptions, detector_loop
 
 torch.set_num_threads(1)

@@ -79,7 +79,8 @@ def test_export_with_inference_overrides(tmp_path):
     import pytest
 
     from app.cli.train import _export
-    from model.checkpoint import build_from_weights, read_metadata, save_weights
+    from model.checkpoint import read_metadata, save_weights
+    from model.net import build_from_weights
 
     cfg = preset("default", fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
     net = BafeNet(cfg)

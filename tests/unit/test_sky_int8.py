@@ -135,7 +135,7 @@ def test_missing_stale_or_wrong_sky_file_falls_back_to_fp32_with_one_line(tiny_s
     assert p._sky_runner.backend is Backend.ONNX and len(lines) == 1 and lines[0].levelno == logging.WARNING
     assert "stale" in lines[0].getMessage() and "fp32" in lines[0].getMessage()
 
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
     from model.onnx_export import export_bytes, file_sha256, onnx_metadata
 
     net, cfg, meta = build_from_weights(weights)  # the detector's graph, with valid int8 metadata
@@ -239,7 +239,7 @@ def test_with_a_sky_network_the_detector_graph_drops_its_unused_sky_maps_and_not
     """The Predictor's detector session computes cls / ctr / box only (the sky comes from the sky
     network); those maps are bit for bit the whole graph's, and the torch reference's within fp32
     rounding."""
-    from model.checkpoint import build_from_weights
+    from model.net import build_from_weights
     from model.onnx_export import export_bytes, output_names
 
     p = Predictor(tiny_sky, threads=1, backend="onnx")
