@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model.data import CropSampler, load_densesirst  # noqa: E402
 from model.device import DeviceChoice, Precision  # noqa: E402
 from model.train import TrainOptions, detector_loop  # noqa: E402
+from model.validate import validate  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared/datasets/DenseSIRST/SIRSTdevkit"
 MODES = [(Precision.FP32, False), (Precision.FP32, True), (Precision.BF16, False), (Precision.BF16, True)]
@@ -47,7 +48,7 @@ def main() -> int:
     for prec, cl in MODES:
         opts = TrainOptions(out=tmp / f"{prec.value}{int(cl)}", batch=args.batch, crop=args.crop, lr=1e-4,
                             precision=prec, channels_last=cl, device=DeviceChoice.CPU)
-        loops[(prec, cl)] = detector_loop(opts, samples, [], sampler, lambda e: None, lambda: False)
+        loops[(prec, cl)] = detector_loop(opts, samples, [], sampler, lambda e: None, lambda: False, validate=validate)
     times: dict = {m: [] for m in MODES}
     for r in range(args.rounds):
         for mode in MODES:

@@ -40,7 +40,6 @@ from model.loop import Loop, LoopOptions, StepContext, resume_state
 from model.net import build_from_weights
 from model.schedule import mean_of
 from model.skynet import SkyNet, init_from_detector
-from model.validate import validate_sky
 
 Emit = Callable[[dict], None]
 DEFAULT_LONG_SIDE = 448  # the shipped sky network's (MODEL.md: 448 beat 320 on every sky figure)
@@ -205,10 +204,10 @@ def average_states(paths: list[Path]) -> tuple[dict[str, torch.Tensor], BafeConf
     return mean_of(SkyNet(cfg), [st["model"] for st in states]), cfg
 
 
-def evaluate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
-    """Pooled sky IoU at the best threshold, then per-image median and large-frame IoU of the
-    cleaned proposal at that threshold, through the Predictor (model.validate.validate_sky)."""
-    return validate_sky(sky_net, cfg, samples)
+# How a run scores its epochs: model.validate.validate_sky (pooled sky IoU at the best threshold,
+# then per-image median and large-frame IoU of the cleaned proposal, through the Predictor), passed
+# in by the caller so training stands on the floor below prediction (ADR 0029).
+ValidateSky = Callable[[torch.nn.Module, BafeConfig, list[Sample]], dict[str, float]]
 
 
 class SkyTask:
@@ -217,8 +216,9 @@ class SkyTask:
     loss_keys = ("total",)
 
     def __init__(self, opts: SkyTrainOptions, train: list[Sample], val: list[Sample],
-                 overrides: dict | None, resumed: dict | None) -> None:
+                 overrides: dict | None, resumed: dict | None, validate: ValidateSky) -> None:
         self.opts = opts
+        self.validate = validate
         self.best_path = Path(opts.out) / "best.safetensors"
         seed_everything(opts.seed)
         self.net, cfg, self.meta = build_from_weights(Path(opts.weights))
@@ -301,7 +301,7 @@ class SkyTask:
         return {"total": loss}, {"long_side": side}
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
-        return evaluate_sky(module, self.cfg, self.val)
+        return self.validate(module, self.cfg, self.val)
 
     def score(self, val: dict) -> float:
         return selection_score(val)
@@ -337,12 +337,12 @@ class SkyTask:
 
 
 def sky_loop(opts: SkyTrainOptions, train: list[Sample], val: list[Sample], emit: Emit,
-             stop: Callable[[], bool], overrides: dict | None = None) -> Loop:
-    """The loop of one sky-network run."""
+             stop: Callable[[], bool], overrides: dict | None = None, *, validate: ValidateSky) -> Loop:
+    """The loop of one sky-network run, its epochs scored on ``val`` by ``validate``."""
     loop_opts = LoopOptions(out=Path(opts.out), epochs=opts.epochs, lr=opts.lr, weight_decay=opts.weight_decay,
                             warmup_steps=opts.warmup_steps, time_budget_min=opts.time_budget_min,
                             resume=opts.resume, keep_epochs=opts.keep_epochs, ema=opts.ema,
                             device=pick_device(opts.device))
     resumed = resume_state(loop_opts)
-    task = SkyTask(opts, train, val, overrides, resumed)
+    task = SkyTask(opts, train, val, overrides, resumed, validate)
     return Loop(task, loop_opts, emit, stop, resumed)

@@ -27,7 +27,10 @@ from model.device import DeviceChoice, Precision, pick_device, seed_everything
 from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
-from model.validate import validate
+
+# How a run scores its epochs: model.validate.validate (the Predictor's path), passed in by the
+# caller, so training stands on the floor below prediction instead of above it (ADR 0029).
+Validate = Callable[[torch.nn.Module, BafeConfig, list[Sample], Callable[[], bool]], dict | None]
 
 __all__ = ["LOSS_KEYS", "DetectorTask", "Precision", "TrainOptions", "TrainResult", "detector_loop"]
 
@@ -78,8 +81,9 @@ class DetectorTask:
     loss_keys = LOSS_KEYS
 
     def __init__(self, opts: TrainOptions, train: list[Sample], val: list[Sample], sampler: CropSampler,
-                 resumed: dict | None) -> None:
+                 resumed: dict | None, validate: Validate) -> None:
         self.opts, self.train_set, self.val_set, self.sampler = opts, train, val, sampler
+        self.validate = validate
         self.out = Path(opts.out)
         self.best_path = self.out / "best.safetensors"
         self.validates = bool(val)
@@ -174,7 +178,7 @@ class DetectorTask:
         return losses, {}
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
-        return validate(module, self.cfg, self.val_set, stop=stop)
+        return self.validate(module, self.cfg, self.val_set, stop)
 
     def score(self, val: dict) -> float:
         return float(val.get("mAP07", 0.0))
@@ -202,8 +206,9 @@ class DetectorTask:
 
 
 def detector_loop(opts: TrainOptions, train: list[Sample], val: list[Sample], sampler: CropSampler, emit: Emit,
-                  stop: Callable[[], bool]) -> Loop:
-    """The loop of one detector run (a rank of it under DDP: the process group must be up)."""
+                  stop: Callable[[], bool], *, validate: Validate) -> Loop:
+    """The loop of one detector run (a rank of it under DDP: the process group must be up), its
+    epochs scored on ``val`` by ``validate``."""
     import torch.distributed as dist
 
     world = dist.get_world_size() if dist.is_initialized() else 1
@@ -211,7 +216,7 @@ def detector_loop(opts: TrainOptions, train: list[Sample], val: list[Sample], sa
         if n % world:  # checked by the launcher too; a rank started by other means checks here
             raise ValueError(f"{name} {n} must be a multiple of the {world} processes (each takes an equal share)")
     resumed = resume_state(_loop_options(opts, torch.device("cpu")))
-    task = DetectorTask(opts, train, val, sampler, resumed)
+    task = DetectorTask(opts, train, val, sampler, resumed, validate)
     loop_opts = _loop_options(opts, pick_device(opts.device))
     return Loop(task, loop_opts, emit, stop, resumed)
 

@@ -368,6 +368,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                         keep_epochs=args.keep_epochs)
     from model import distributed, run_folder
     from model.train import detector_loop
+    from model.validate import validate
 
     try:  # a rank of a distributed run joins its group; all ranks must share the run folder (ADR 0020)
         run_folder.join_run(here, args.out, args.resume, [*train, *val],
@@ -376,7 +377,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
             _record_command(args.out)
         held = sky_stage.Held(events)  # the run's "done" comes after the sky stage, when there is one
         result = detector_loop(opts, train, val, sampler, held if sky_stage.wanted(args) else events,
-                               lambda: stop["flag"]).run()
+                               lambda: stop["flag"], validate=validate).run()
         best, interrupted, done = result.best_weights, result.interrupted, held.done
         if sky_stage.wanted(args) and not interrupted:
             interrupted, done = sky_stage.run_stage(args, train, args.out / "best.safetensors", held.done or {},

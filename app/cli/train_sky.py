@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from model import distributed, run_folder
     from model.device import DeviceChoice, pick_device
     from model.sky_train import SkyAugment, SkyTrainOptions, sky_loop
+    from model.validate import validate_sky
 
     torch.set_num_threads(args.threads)
     stop = {"flag": False}
@@ -204,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                                augment=SkyAugment(vflip=args.vflip, blur=args.blur, noise=args.noise),
                                boundary_weight=args.boundary_weight)
         overrides = {k: CLEANUP_FIELDS[k](json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
-        loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides)
+        loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides, validate=validate_sky)
         result = loop.run()
         best = result.val
         distributed.shutdown(wait_for_peers=True)

@@ -112,6 +112,7 @@ def run_stage(args: argparse.Namespace, train: list, detector_weights: Path, det
     from model.distributed import world
     from model.loop import STATE_NAME
     from model.sky_train import SkyTrainOptions, sky_loop
+    from model.validate import validate_sky
 
     if dist.is_initialized():
         dist.barrier()  # rank 0 has written the detector's weights that every rank starts from
@@ -126,7 +127,7 @@ def run_stage(args: argparse.Namespace, train: list, detector_weights: Path, det
     opts = SkyTrainOptions(out=out, weights=Path(detector_weights), batch=BATCH, lr=LR, warmup_steps=WARMUP_STEPS,
                            epochs=epochs, time_budget_min=budget, seed=args.seed, resume=resume,
                            device=DeviceChoice(args.device))  # fmt: skip
-    result = sky_loop(opts, train, [], _tagged(emit), stop).run()
+    result = sky_loop(opts, train, [], _tagged(emit), stop, validate=validate_sky).run()  # no val frames: never called
     if result.interrupted or world()[0] != 0:
         return result.interrupted, None
     final = Path(args.out) / "best.safetensors"

@@ -13,6 +13,7 @@ import torch.distributed as dist
 
 from model.data import CropSampler
 from model.train import TrainOptions, detector_loop
+from model.validate import validate
 from tests.unit.test_model_train import TINY, synthetic
 
 
@@ -24,7 +25,7 @@ def _opts(out, **kw) -> TrainOptions:
 
 def _losses(opts, samples) -> list[float]:
     events: list[dict] = []
-    detector_loop(opts, samples, [], CropSampler(samples, crop=64), events.append, lambda: False).run()
+    detector_loop(opts, samples, [], CropSampler(samples, crop=64), events.append, lambda: False, validate=validate).run()
     return [e["losses"]["total"] for e in events if e["event"] == "step"]
 
 
@@ -53,7 +54,7 @@ def test_whole_frames_must_split_evenly_over_the_ranks(tmp_path, monkeypatch) ->
     samples = synthetic(4)
     with pytest.raises(ValueError, match="--whole-frames 3 must be a multiple of the 2 processes"):
         detector_loop(_opts(tmp_path, whole_frames=3), samples, [], CropSampler(samples, crop=64),
-                      lambda e: None, lambda: False)
+                      lambda e: None, lambda: False, validate=validate)
     with pytest.raises(ValueError, match="--batch 3 must be a multiple of the 2 processes"):
         detector_loop(_opts(tmp_path, batch=3), samples, [], CropSampler(samples, crop=64),
-                      lambda e: None, lambda: False)
+                      lambda e: None, lambda: False, validate=validate)

@@ -119,7 +119,7 @@ def test_levels_are_counted_by_hand() -> None:
 
 # Floors today (issue 24 asks for <= 5 once core/ and model/ are split into layers): a ratchet,
 # so that no change adds a floor meanwhile.
-MAX_LEVELS = {"core": 5, "model": 6, "widgets": 5, "app": 6}
+MAX_LEVELS = {"core": 5, "model": 5, "widgets": 5, "app": 6}
 
 
 def test_no_package_grows_a_floor() -> None:

@@ -11,13 +11,14 @@ from core.errors import CheckpointError
 from model.checkpoint import read_metadata
 from model.data import CropSampler
 from model.train import TrainOptions, detector_loop
+from model.validate import validate
 from tests.unit.test_model_train import make_trainer, synthetic
 
 
 def _child(tmp_path, samples, parent, val, stop=lambda: False, name="child", **kw):
     opts = TrainOptions(out=tmp_path / name, epochs=1, batch=4, crop=64, lr=1e-4, warmup_steps=1,
                         init_weights=parent, **kw)  # no --set: the architecture must come from the parent
-    return detector_loop(opts, samples, val, CropSampler(samples, crop=64), lambda e: None, stop)
+    return detector_loop(opts, samples, val, CropSampler(samples, crop=64), lambda e: None, stop, validate=validate)
 
 
 def test_fine_tune_takes_the_parents_config_and_thresholds(tmp_path):

@@ -16,6 +16,7 @@ from model.data import CropSampler, Sample
 from model.inference import Predictor
 from model.net import build_from_weights
 from model.train import TrainOptions, detector_loop
+from model.validate import validate
 
 torch.set_num_threads(1)
 TINY = dict(fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
@@ -43,7 +44,7 @@ def make_trainer(out: Path, samples: list[Sample], epochs: int, stop=lambda: Fal
     opts = TrainOptions(out=out, epochs=epochs, batch=4, crop=64, lr=4e-3, warmup_steps=5,
                         resume=resume, overrides=TINY, **kw)
     events: list[dict] = []
-    trainer = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), events.append, stop)
+    trainer = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), events.append, stop, validate=validate)
     return trainer, events
 
 
@@ -133,7 +134,7 @@ def test_fine_tune_from_weights_with_another_exchange_mode(tmp_path):
     first.run()
     opts = TrainOptions(out=tmp_path / "b", epochs=1, batch=4, crop=64,
                         overrides={**TINY, "exchange": "off"}, init_weights=tmp_path / "a" / "best.safetensors")
-    tuned = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), lambda e: None, lambda: False)
+    tuned = detector_loop(opts, samples, samples[:2], CropSampler(samples, crop=64), lambda e: None, lambda: False, validate=validate)
     assert tuned.task.net.head.exchange is None
     a, b = first.task.net.state_dict(), tuned.task.net.state_dict()
     assert torch.equal(a["head.cls_logits.weight"], b["head.cls_logits.weight"])
@@ -143,7 +144,7 @@ def test_fine_tune_from_weights_with_another_exchange_mode(tmp_path):
     save_file({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.safetensors", metadata={"config": "{}"})
     bad = TrainOptions(out=tmp_path / "c", overrides=TINY, init_weights=tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="shares only"):
-        detector_loop(bad, samples, [], CropSampler(samples, crop=64), lambda e: None, lambda: False)
+        detector_loop(bad, samples, [], CropSampler(samples, crop=64), lambda e: None, lambda: False, validate=validate)
 
 
 def test_same_seed_same_losses_other_seed_other_losses(tmp_path):
