@@ -17,6 +17,7 @@ from app.model_versions import SHIPPED_WEIGHTS
 from app.train_process import FINE_TUNE
 from core.domain import ModelVersion, ReviewStatus, Split
 from tests._support.labels import set_split, set_status
+from tests._support.training_commands import capture_commands, flag
 from tests.gui.test_preannotate_support import (
     FakeWindow,
     fake_train_builder,
@@ -43,22 +44,6 @@ def setup(qtbot, tmp_path):
     project.close()
 
 
-def _capture(panel) -> list[list[str]]:
-    seen: list[list[str]] = []
-
-    def build(root, run_dir, opts):
-        program, args = training_panel.default_command(root, run_dir, opts)
-        seen.append(args)
-        return program, ["-c", "pass"]  # nothing runs
-
-    panel.command_builder = build
-    return seen
-
-
-def _flag(args: list[str], name: str) -> str | None:
-    return args[args.index(name) + 1] if name in args else None
-
-
 def test_shipped_weights_path_is_the_models():
     from model.inference import default_weights_path
 
@@ -67,16 +52,16 @@ def test_shipped_weights_path_is_the_models():
 
 def test_train_continues_the_active_model_unless_from_scratch(qtbot, setup):
     window, panel, project, tmp_path = setup
-    seen = _capture(panel)
+    seen = capture_commands(panel)
     assert not panel.from_scratch.isChecked()
     assert panel.start_from.text() == "the active model, shipped default"
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
     args = seen[-1]
-    assert Path(_flag(args, "--init-weights")) == SHIPPED_WEIGHTS
-    assert _flag(args, "--lr") == "0.0005" and _flag(args, "--threads") == "1"
-    assert float(_flag(args, "--time-budget-min")) == FINE_TUNE.minutes
-    assert _flag(args, "--repeats") == str(-(-64 * 8 // 4))  # 4 reviewed train images -> 64 steps of 8
+    assert Path(flag(args, "--init-weights")) == SHIPPED_WEIGHTS
+    assert flag(args, "--lr") == "0.0005" and flag(args, "--threads") == "1"
+    assert float(flag(args, "--time-budget-min")) == FINE_TUNE.minutes
+    assert flag(args, "--repeats") == str(-(-64 * 8 // 4))  # 4 reviewed train images -> 64 steps of 8
     assert "--compare" in args and "--no-register" in args
 
     weights = tmp_path / "mine.safetensors"
@@ -88,16 +73,16 @@ def test_train_continues_the_active_model_unless_from_scratch(qtbot, setup):
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
     args = seen[-1]
-    assert Path(_flag(args, "--init-weights")) == weights and _flag(args, "--preset") == "paper-r18"
+    assert Path(flag(args, "--init-weights")) == weights and flag(args, "--preset") == "paper-r18"
 
     panel.from_scratch.setChecked(True)
     assert panel.epochs.value() == 5 and panel.budget.value() == 0 and panel.preset.isEnabled()
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
     args = seen[-1]
-    for flag in ("--init-weights", "--lr", "--time-budget-min", "--repeats"):
-        assert flag not in args
-    assert _flag(args, "--epochs") == "5"
+    for name in ("--init-weights", "--lr", "--time-budget-min", "--repeats"):
+        assert name not in args
+    assert flag(args, "--epochs") == "5"
 
     weights.unlink()  # the active model's file is gone: say so, start nothing
     panel.from_scratch.setChecked(False)

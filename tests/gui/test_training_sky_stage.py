@@ -15,6 +15,7 @@ from app import training_panel
 from app.training_sky import LOSS_NAME
 from core.domain import ReviewStatus, Split
 from tests._support.labels import set_split, set_status
+from tests._support.training_commands import capture_commands, flag
 from tests.gui.test_preannotate_support import FakeWindow, make_project
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,22 +37,6 @@ def panel(qtbot, tmp_path):
     project.close()
 
 
-def _commands(panel) -> list[list[str]]:
-    seen: list[list[str]] = []
-
-    def build(root, run_dir, opts):
-        program, args = training_panel.default_command(root, run_dir, opts)
-        seen.append(args)
-        return program, ["-c", "pass"]
-
-    panel.command_builder = build
-    return seen
-
-
-def _flag(args: list[str], name: str) -> str | None:
-    return args[args.index(name) + 1] if name in args else None
-
-
 def _run(qtbot, panel, seen) -> list[str]:
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
@@ -59,7 +44,7 @@ def _run(qtbot, panel, seen) -> list[str]:
 
 
 def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
-    seen = _commands(panel)
+    seen = capture_commands(panel)
     row = panel.sky_stage
     assert row.enabled.isChecked() and row.percent.value() == 30 and panel.budget.value() == 5.0
     assert row.text() == "Detector 3.5 + sky 1.5 min" and row.percent.suffix() == " % (1.5 min)"
@@ -67,18 +52,18 @@ def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
     assert panel.status.text().endswith("Detector 3.5 + sky 1.5 min.")  # stated when the run starts
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
     args = seen[-1]
-    assert _flag(args, "--sky-share") == "0.3" and _flag(args, "--time-budget-min") == "5"
+    assert flag(args, "--sky-share") == "0.3" and flag(args, "--time-budget-min") == "5"
     assert "--sky-steps" not in args
 
     panel.budget.setValue(10.0)
     row.percent.setValue(50)
     assert row.text() == "Detector 5.0 + sky 5.0 min" and row.percent.suffix() == " % (5.0 min)"
-    assert _flag(_run(qtbot, panel, seen), "--sky-share") == "0.5"
+    assert flag(_run(qtbot, panel, seen), "--sky-share") == "0.5"
 
     panel.budget.setValue(0.0)  # no limit: a sky stage by step count
     assert row.text() == "No limit: epochs, then 32 sky steps." and not row.percent.isEnabled()
     args = _run(qtbot, panel, seen)
-    assert "--sky-share" not in args and _flag(args, "--sky-steps") == "32"
+    assert "--sky-share" not in args and flag(args, "--sky-steps") == "32"
 
     panel.budget.setValue(5.0)
     row.enabled.setChecked(False)  # the user turns the sky part off
@@ -94,7 +79,7 @@ def test_the_row_shares_the_budget_and_sets_the_flags(qtbot, panel):
 
 
 def test_the_sky_stage_shows_in_progress_status_plot_and_eta(qtbot, panel):
-    seen = _commands(panel)
+    seen = capture_commands(panel)
     panel.sky_stage.percent.setValue(50)
     _run(qtbot, panel, seen)  # the dock now holds this run's options: 5 min, half for the sky
     p = panel.process
