@@ -131,6 +131,9 @@ SLOW_TESTS = (
     "unit/test_inference_backends.py::test_shipped_model_final_detections_agree",
     "unit/test_int8.py::test_shipped_int8_model_agrees_with_torch",
     "unit/test_sky_int8.py::test_shipped_int8_sky_agrees_with_fp32_and_passed_its_gate",
+    # a stalled peer holds a row lock for the server's timeouts (8.8 and 10.3 s in the full run)
+    "gui/test_save_off_gui_thread.py::test_discarding_a_save_the_stalled_peer_blocks",
+    "pg/test_team_stall.py::test_a_frozen_peer_holding_a_lock_fails_the_edit_clearly_then_it_succeeds",
 )
 
 
