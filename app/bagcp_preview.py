@@ -33,6 +33,7 @@ from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
 from app.stats_panel import MENU
+from app.views import follow
 from core.domain import ImageAnnotation, ImageInfo, ReviewStatus, Source, Split, TargetState
 from core.errors import SirstError
 from core.fileio import atomic_write_bytes
@@ -398,6 +399,19 @@ class BagcpPreviewPanel(QWidget):
         else:
             self.controls.set_showing_after(False)
 
+    def catch_up(self) -> None:
+        """Shown again after being hidden (visits meanwhile reached nothing here): the preview
+        goes when another image is open; kept, showing the original, when its image was shown
+        again (the canvas dropped the pasted outlines with the preview's pixels)."""
+        preview = self.preview
+        if preview is None:
+            return
+        if self.window.current_image_id != preview.info.id:
+            self.preview = None  # first, so the toggle reset below does not redraw
+            self.controls.set_result_available(False)
+        elif self.controls.showing_after() and self.window.canvas.image() is not preview.result.image:
+            self.controls.set_showing_after(False)
+
     def on_project_opened(self, _project: object) -> None:
         self.job.stop()
         self.preview = None
@@ -425,7 +439,8 @@ def install(window: PanelHost) -> BagcpPreviewPanel:
     """Add the BAG-CP preview dock and its Tools-menu entry."""
     panel = BagcpPreviewPanel(window)
     install_dock(window, panel, DOCK)
-    window.image_changed.connect(panel.on_image_changed)
+    # While the dock is hidden a visit does nothing here; shown again, the preview is gone.
+    follow(panel, window.image_changed, panel.on_image_changed, panel.catch_up)
     window.project_opened.connect(panel.on_project_opened)
     window.project_closed.connect(panel.on_project_closed)
     return panel

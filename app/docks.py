@@ -4,7 +4,8 @@ A panel says *what* its dock is (a ``DockSpec``: object name, title, where it si
 workspace, an optional extra menu entry); the window's ``WorkspaceLayout`` (app/workspaces.py)
 decides *how*: it shows, hides, stacks and tabs docks per workspace, lists every dock in
 View > Panels and puts them back on View > Reset Layout. A dock added this way gets all of that
-for free; no panel repeats the dock wiring.
+for free; no panel repeats the dock wiring. The dock also tells the panel's view gate
+(app/views.py) when the panel is on screen: a panel that is not does no work on visits and edits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from enum import StrEnum
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QWidget
+
+from app.views import gate_of
 
 Area = Qt.DockWidgetArea
 # Docks move between areas and tab together, but do not tear off when a splitter drag slips onto
@@ -77,7 +80,10 @@ def install_dock(window, widget: QWidget, spec: DockSpec) -> QDockWidget:
     dock.setObjectName(spec.name)
     dock.setFeatures(DOCKED_FEATURES)
     dock.setWidget(widget)
+    gate = gate_of(widget)
+    gate.attach(dock)  # what the panel follows (app.views.follow) runs only while it is on screen
     window.add_dock(dock, spec)
+    gate.update()  # placed: hidden docks let go of their subscriptions now
     if spec.menu:
         action = QAction(spec.menu_text or spec.title, window)
         action.setObjectName(f"show_{spec.name}")

@@ -17,7 +17,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from app.host import PanelHost
-from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
 from core.document import field_edit
 from core.domain import ReviewStatus, Split
@@ -54,7 +53,6 @@ class ImageActions:
         self.actions: list[QAction] = []
         self._build_menu()
         window.project_opened.connect(self._on_project_opened)
-        subscribe_view(window, window.rows.subscribe(self._on_annotation_changed))  # lives as long
         window.score_threshold_changed.connect(self._on_threshold)
 
     # ------------------------------------------------------------------ menu
@@ -150,14 +148,6 @@ class ImageActions:
         """Block until the list's rows (and their counts) are shown (tests, scripts)."""
         del timeout_ms  # the list's query has its own bound
         self.model.sync()
-
-    def _on_annotation_changed(self, image_id: int) -> None:
-        project = self.window.project
-        if project is None:
-            return
-        self.model.refresh_counts(image_id)
-        if image_id == self.window.current_image_id:
-            self.panel.refresh()
 
     def _on_threshold(self, value: float) -> None:
         self.model.set_threshold(value)

@@ -278,11 +278,6 @@ class ImageListModel(QAbstractListModel):
     def threshold(self) -> float:
         return self._threshold
 
-    def refresh_counts(self, image_id: int) -> None:
-        """Re-read one image's proposal count (its proposals changed)."""
-        self._shown.pop(int(image_id), None)
-        self._row_changed(int(image_id))
-
     def _all_changed(self) -> None:
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(self._rows - 1))
@@ -331,7 +326,7 @@ class ImageListModel(QAbstractListModel):
             self._missing.discard(image_id)
         listed = self.row_of(image_id, wait=False) is not None
         moved = old is not None and any(
-            self._query.uses(f) and getattr(old, f) != getattr(info, f)
+            getattr(old, f) != getattr(info, f) and self._query.uses(f)
             for f in ("status", "split", "assignee")
         )
         if listed != matches(info, self._query) or moved:

@@ -47,6 +47,7 @@ from app.preannotate_worker import (
     default_predictor_factory,
 )
 from app.stats_panel import MENU
+from app.views import follow
 from core.domain import ReviewStatus, Source, Split, Target, TargetState
 from core.services.inspection import (
     ImageInspection,
@@ -501,7 +502,10 @@ def install(window: PanelHost, predictor_factory: PredictorFactory | None = None
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     window.project_closed.connect(panel.on_project_closed)
-    window.image_changed.connect(panel.on_image_changed)
+    # While the dock is hidden a visit does nothing here (app/views.py); the canvas drops
+    # outlines with the image they were on.
+    follow(panel, window.image_changed, panel.on_image_changed,
+           lambda: panel.on_image_changed(window.current_image_id or -1))
     window.score_threshold_changed.connect(panel.follow_window_threshold)
     if window.project is not None:
         panel.on_project_opened(window.project)

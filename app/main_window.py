@@ -44,6 +44,7 @@ from widgets.image_list import ImageListWidget
 
 APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
+LAST_IMAGE_DELAY_MS = 500  # "last image" is written once stepping pauses (not labels: may wait)
 MODES = {"mode_edit": CanvasMode.EDIT, "mode_draw_sky": CanvasMode.DRAW_SKY,
          "mode_edit_sky": CanvasMode.EDIT_SKY}  # fmt: skip
 
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self._tool_menus: dict[str, QMenu] = {}
         self._prefetch_timer = QTimer(self, singleShot=True, interval=PREFETCH_DELAY_MS)
         self._prefetch_timer.timeout.connect(self._prefetch_neighbours)
+        self._last_image_timer = QTimer(self, singleShot=True, interval=LAST_IMAGE_DELAY_MS)
+        self._last_image_timer.timeout.connect(self._remember_last_image)
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -394,6 +397,7 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
+        self._remember_last_image()  # a pending "last image" lands before the project goes
         # First, while the project is still open: panels stop the workers that read or write it.
         self.project_closed.emit(self.project)
         self.image_panel.commit_note()
@@ -434,7 +438,7 @@ class MainWindow(QMainWindow):
         self.image_panel.commit_note()  # a pending note belongs to the image being left
         self.undo_stacks.activate(int(image_id))
         try:
-            loaded = self.prefetcher.get(int(image_id))
+            loaded = self.prefetcher.take(int(image_id))
         except ImageReadError as exc:
             if not self._load_document(int(image_id), None, None):
                 return
@@ -458,7 +462,7 @@ class MainWindow(QMainWindow):
         info = self.document.info
         self.image_list.set_current_id(info.id, emit=False)
         self.image_panel.set_info(info)
-        self.settings.set_last_image(self.project.location, info.name)
+        self._last_image_timer.start()  # the settings' "last image", once stepping pauses
         # Start loading the neighbours once this image is painted, not while it is being painted.
         self._prefetch_timer.start()
         self.image_changed.emit(info.id)
@@ -472,6 +476,13 @@ class MainWindow(QMainWindow):
             self.show_message(str(exc))
             return False
         return True
+
+    def _remember_last_image(self) -> None:
+        """Write the shown image as the project's "last image" (reopened there next time)."""
+        self._last_image_timer.stop()
+        info = self.document.info if self.document is not None else None
+        if self.project is not None and info is not None:
+            self.settings.set_last_image(self.project.location, info.name)
 
     def _prefetch_neighbours(self) -> None:
         if self.prefetcher is not None:

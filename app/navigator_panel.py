@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
-from app.rows import subscribe_view
-from core.document import DocumentChange
+from app.views import follow
 from widgets.navigator import NavigatorWidget, overview
 
 DOCK = DockSpec("dock_navigator", "Navigator",
@@ -21,11 +20,14 @@ class NavigatorPanel:
         self.widget = NavigatorWidget()
         canvas = window.canvas
         self.widget.pan_requested.connect(lambda x, y: canvas.center_on(x, y))
-        canvas.viewbox.sigRangeChanged.connect(self.follow_view)
-        canvas.display_controls.display_changed.connect(self.refresh_picture)
+        # The minimap shows pixels, not labels: it follows image visits, not edits, and only
+        # while its dock is on screen (app/views.py); shown again, it redraws once.
+        view, redraw = self.widget, self.refresh_picture
+        follow(view, canvas.viewbox.sigRangeChanged, self.follow_view, redraw)
+        follow(view, canvas.display_controls.display_changed, redraw, redraw)
+        follow(view, window.image_changed, self.on_image_changed, redraw)
         window.project_opened.connect(self.on_project_opened)
         window.project_closed.connect(self.on_project_closed)
-        subscribe_view(self.widget, window.rows.subscribe_document(self.on_document_changed))
 
     def on_project_closed(self, _project: object = None) -> None:
         self.widget.set_frame(None)
@@ -33,9 +35,8 @@ class NavigatorPanel:
     def on_project_opened(self, _project: object = None) -> None:
         self.refresh_picture()
 
-    def on_document_changed(self, change: DocumentChange) -> None:
-        if change.current and change.edit is None:  # a new image (labels do not show here)
-            self.refresh_picture()
+    def on_image_changed(self, _image_id: int) -> None:
+        self.refresh_picture()
 
     def refresh_picture(self, *_args) -> None:
         canvas = self.window.canvas

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
-from app.rows import subscribe_view
+from app.views import follow
 from core.document import DocumentChange
 from widgets.object_list import ObjectListWidget
 
@@ -21,8 +21,8 @@ class ObjectListPanel:
     def __init__(self, window) -> None:
         self.window = window
         self.widget = ObjectListWidget()
-        self._unsubscribe = window.rows.subscribe_document(self.on_document_changed)
-        subscribe_view(self.widget, self._unsubscribe)
+        # While the dock is hidden an edit or visit does nothing here; shown, it lists once.
+        follow(self.widget, window.rows.subscribe_document, self.on_document_changed, self.refresh)
         canvas = window.canvas
         self.widget.set_threshold(window.score_threshold)
         self.widget.selection_requested.connect(canvas.select)
@@ -49,8 +49,13 @@ class ObjectListPanel:
 
     def on_document_changed(self, change: DocumentChange) -> None:
         if change.current:
-            self.widget.set_targets(self.window.document.targets)
-            self.widget.set_selected(self.window.canvas.selected_ids())
+            self.refresh()
+
+    def refresh(self) -> None:
+        """List the open image's objects, the canvas's selection selected."""
+        document = self.window.document
+        self.widget.set_targets(document.targets if document is not None else [])
+        self.widget.set_selected(self.window.canvas.selected_ids())
 
     def subscribed(self) -> bool:
         """The panel hears an open document's changes."""

@@ -3,8 +3,11 @@ pixels decoded and labels read (one database session), sky masks decoded too.
 
 What is loaded here is the visit's only decode: the window hands the pixels to the annotation
 document, which shares them with the canvas, the loupe and pre-annotation of the current image.
-Labels can change after they were prefetched (an edit, a pre-annotation worker): the window calls
-``forget(image_id)`` on every document change of that image, so a stale entry is never shown.
+Labels can change after they were prefetched (an edit, a pre-annotation worker): the rows
+service calls ``forget(image_id)`` on every change of another image's row, so a stale entry is
+never shown. The open image is never here: the window ``take``s it (its labels belong to the
+document from then on) and it is not prefetched again while open, so an edit of the open image,
+the common case, has nothing to forget here (issue 24: the edit path skips this module).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from core.edits import ImageLabels
 from widgets.canvas import PreparedImage, SkyShapes, prepare_image, sky_shapes
 from widgets.canvas_render import DisplayPlan
 
-MAX_CACHED = 4  # current + neighbours; a 1280x1024 16-bit frame is 2.6 MB
+MAX_CACHED = 4  # neighbours and recent visits; a 1280x1024 16-bit frame is 2.6 MB
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ImagePrefetcher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
         self._futures: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()
+        self._open: int | None = None  # the image taken last: the open one, never cached
 
     def _future(self, image_id: int) -> Future:
         with self._lock:
@@ -89,9 +93,18 @@ class ImagePrefetcher:
             self.forget(image_id)
             raise
 
+    def take(self, image_id: int) -> LoadedImage:
+        """``get`` for the image being opened: it leaves the cache and is not prefetched while
+        it stays open (the document holds its labels, kept current by every edit)."""
+        self._open = int(image_id)
+        try:
+            return self.get(image_id)
+        finally:
+            self.forget(image_id)
+
     def prefetch(self, ids: Iterable[int | None]) -> None:
         for image_id in ids:
-            if image_id is not None:
+            if image_id is not None and int(image_id) != self._open:
                 self._future(int(image_id))
 
     def is_ready(self, image_id: int) -> bool:

@@ -88,10 +88,10 @@ class ReviewKeys(QObject):
         self.window = window
         self.canvas = window.canvas
         self._cursor: tuple[float, int] | None = None  # (-score, id) of the proposal last shown
+        self._cursor_image: int | None = None  # ...on this image (another image: no cursor)
         self._decision_by_key = False
         self._picked_proposal = False  # the last non-empty selection held a proposal
         self.canvas.selection_changed.connect(self._follow_selection)
-        window.image_changed.connect(self._forget_cursor)
         # After the controller (connected first) has accepted / rejected: step on.
         self.canvas.accept_requested.connect(self._after_decision)
         self.canvas.reject_requested.connect(self._after_decision)
@@ -112,14 +112,15 @@ class ReviewKeys(QObject):
             return None
         keys = [self._key(tid) for tid in order]
         k = 0 if direction > 0 else len(order) - 1
-        if self._cursor is not None:
+        cursor = self._cursor if self._cursor_image == self.window.current_image_id else None
+        if cursor is not None:
             if direction > 0:
-                k = next((i for i, key in enumerate(keys) if key > self._cursor), 0)
+                k = next((i for i, key in enumerate(keys) if key > cursor), 0)
             else:
-                k = next((i for i in reversed(range(len(keys))) if keys[i] < self._cursor), k)
+                k = next((i for i in reversed(range(len(keys))) if keys[i] < cursor), k)
         tid = order[k]
         self.canvas.reveal(tid)
-        self._cursor = keys[k]
+        self._set_cursor(keys[k])
         score = self.canvas.targets_item.target(tid).score
         shown = f", score {score:.2f}" if score is not None else ""
         self.window.show_message(f"Proposal {k + 1} of {len(order)}{shown}: A accepts, R rejects, "
@@ -156,10 +157,28 @@ class ReviewKeys(QObject):
         if ids:
             self._picked_proposal = bool(proposals)
         if proposals:
-            self._cursor = min(self._key(tid) for tid in proposals)
+            self._set_cursor(min(self._key(tid) for tid in proposals))
 
-    def _forget_cursor(self, _image_id: int = 0) -> None:
-        self._cursor = None
+    def _set_cursor(self, key: tuple[float, int]) -> None:
+        # Kept with its image rather than cleared on every visit: a visit does nothing here.
+        self._cursor, self._cursor_image = key, self.window.current_image_id
+
+    # ------------------------------------------------------------------ key guard wiring
+    def watch_focus(self, app: QApplication) -> None:
+        """Filter the keys of the focus widget, whichever it is: the filter sits on that widget
+        (moved on every focus change), not on the application, so the events of every other
+        object (a visit's, an edit's) never pass through Python here."""
+        app.focusChanged.connect(self._focus_moved)
+        self._focus_moved(None, app.focusWidget())
+
+    def _focus_moved(self, old: QWidget | None, new: QWidget | None) -> None:
+        if old is not None:
+            try:
+                old.removeEventFilter(self)
+            except RuntimeError:  # the old focus widget is gone already
+                pass
+        if new is not None:
+            new.installEventFilter(self)
 
     # ------------------------------------------------------------------ view
     def _apply_kinds(self) -> None:
@@ -272,6 +291,6 @@ def install(window: PanelHost) -> ReviewKeys:
             action.triggered.connect(lambda _c=False, a=accept: review.decide(a))
     app = QApplication.instance()
     if app is not None:
-        app.installEventFilter(review)
+        review.watch_focus(app)
     window.keep_panel("review_keys", review)
     return review

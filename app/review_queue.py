@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from app.host import PanelHost
 from app.jobs import PanelJob
-from app.rows import subscribe_view
+from app.rows import Unsubscribe
 from app.shortcuts import Shortcut, panel_action
 from core.image_query import ImageSort
 from widgets.text import plural
@@ -40,7 +40,8 @@ class ReviewQueue:
         self.job = PanelJob(window, window)
         window.project_opened.connect(self._on_project_opened)
         window.project_closed.connect(self._on_project_closed)
-        subscribe_view(window, window.rows.subscribe(self._on_annotation_changed))  # lives as long
+        # Row changes matter only while the list is sorted by attention: listen only then.
+        self._stop_listening: Unsubscribe | None = None
         window.image_list.sort_combo.currentIndexChanged.connect(self._follow_sort)
         if window.project is not None:
             self._on_project_opened(window.project)
@@ -52,6 +53,7 @@ class ReviewQueue:
         self.window.image_list.set_sort(ImageSort.ATTENTION if on else ImageSort.NAME)
         if self.sort_action.isChecked() != bool(on):
             self.sort_action.setChecked(bool(on))
+        self._listen()
 
     def _follow_sort(self, _index: int = 0) -> None:
         """The list's own sort box may leave (or pick) the attention order: the menu follows."""
@@ -60,6 +62,17 @@ class ReviewQueue:
             self.sort_action.blockSignals(True)
             self.sort_action.setChecked(on)
             self.sort_action.blockSignals(False)
+        self._listen()
+
+    def _listen(self) -> None:
+        """Follow row changes while the list is sorted by attention, and only then (a row's
+        new attention moves it; in any other order an edit has nothing here to do)."""
+        on = self.model.query().sort == ImageSort.ATTENTION
+        if on and self._stop_listening is None:
+            self._stop_listening = self.window.rows.subscribe(self._on_annotation_changed)
+        elif not on and self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
 
     def reload(self) -> None:
         """New scores: the rows move when the list is sorted by them."""
@@ -114,6 +127,7 @@ class ReviewQueue:
 
     # ------------------------------------------------------------------ project
     def _on_project_opened(self, project) -> None:
+        self._listen()
         self.reload()
 
     def _on_project_closed(self, _project) -> None:

@@ -147,7 +147,11 @@ class ImageRows(QObject):
     # ------------------------------------------------------------------ internals
     def _replace(self, info: ImageInfo) -> None:
         info.missing = self.is_missing(info.id)
-        self.forget_prefetched(info.id)
+        doc = self.document
+        if doc is None or doc.image_id != int(info.id):
+            # The open image is never prefetched (ImagePrefetcher.take): its labels are the
+            # document's. Another image's prefetched labels may be stale now.
+            self.forget_prefetched(info.id)
         self.list_model.update_image(info)
 
     def _announce(self, image_id: int) -> None:

@@ -45,7 +45,11 @@ class SaveStatusBar(QObject):
         self._tick.stop()
         self.discard_button.setVisible(False)
         if queue is not None:
-            queue.status_changed.connect(self.show)
+            # Queued: the bar says "saving..." right after the edit's call returns, before the
+            # next paint, instead of inside it (the edit path does not wait for the status bar).
+            # (a status still queued when its project closed is not said).
+            queue.status_changed.connect(lambda status, q=queue: self._show_of(q, status),
+                                         Qt.ConnectionType.QueuedConnection)  # fmt: skip
 
     def name(self, image_id: int) -> str:
         info = self.window.list_model.info(image_id)
@@ -64,6 +68,10 @@ class SaveStatusBar(QObject):
                     f"retrying ({plural(busy.attempts, 'try', 'tries')} so far)")  # fmt: skip
         return (f"{n} not saved yet: {self.name(busy.image_id)} is being saved by {_who(busy)}; "
                 f"retrying ({plural(busy.attempts, 'try', 'tries')} so far)")  # fmt: skip
+
+    def _show_of(self, queue: SaveQueue, status: SaveStatus) -> None:
+        if queue is self.queue:
+            self.show(status)
 
     def show(self, status: SaveStatus) -> None:
         label = self.window.saved_label

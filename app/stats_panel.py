@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
 from app.jobs import IMAGE_ERRORS, Cancelled, JobThread, PanelJob, Progress
-from app.rows import subscribe_view
+from app.views import follow
 from core.domain import ReviewStatus, Split
 from core.services.inspection import DatasetStats, as_gray
 from widgets.stats_view import StatsView
@@ -216,5 +216,5 @@ def install(window: PanelHost) -> StatsPanel:
     install_dock(window, panel, DOCK)
     window.project_opened.connect(panel.on_project_opened)
     window.project_closed.connect(panel.on_project_closed)
-    subscribe_view(panel, window.rows.subscribe(panel.mark_stale))
+    follow(panel, window.rows.subscribe, panel.mark_stale, panel.mark_stale)  # while on screen
     return panel

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.error_dialog import show_error
 from app.host import PanelHost
-from app.rows import subscribe_view
 from app.shortcuts import Shortcut, panel_action
+from app.views import follow
 from core.errors import SirstError
 
 MAX_ROWS_PER_TICK = 50  # list rows re-read per poll for other images' changes
@@ -389,9 +389,14 @@ def install(window: PanelHost) -> TeamPanel:
     live = LiveRefresh(window)
     panel.live = live
     # The Team dock's "last change by" follows every change of the open image, live ones too.
-    live.changed_by_other.connect(lambda iid, _who: panel.on_image_changed(iid))
-    subscribe_view(panel, window.rows.subscribe(
-        lambda iid: panel.on_image_changed(iid) if iid == window.current_image_id else None))
+    # While the dock is hidden none of this runs; shown again, it says the open image's holder.
+    def current() -> None:
+        panel.on_image_changed(window.current_image_id)
+
+    follow(panel, live.changed_by_other, lambda iid, _who: panel.on_image_changed(iid), current)
+    follow(panel, window.rows.subscribe,
+           lambda iid: panel.on_image_changed(iid) if iid == window.current_image_id else None,
+           current)  # fmt: skip
 
     def ask_server_project() -> None:
         last = window.project.url if window.project is not None and window.project.is_server else ""
@@ -412,6 +417,6 @@ def install(window: PanelHost) -> TeamPanel:
     window.project_opened.connect(live.start)
     window.project_closed.connect(lambda _p: live.stop())
     window.project_closed.connect(panel.on_project_closed)
-    window.image_changed.connect(panel.on_image_changed)
+    follow(panel, window.image_changed, panel.on_image_changed, current)
     window.keep_panel("team_panel", panel)
     return panel

@@ -84,7 +84,6 @@ class WorkspaceLayout(QObject):
         self.detachable_action: QAction | None = None
         self.reset_action: QAction | None = None
         self._size_on_show = False
-        window.installEventFilter(self)
         # A panel's content changes with the image (a wrapped line more in the Image dock): grow
         # a dock that no longer shows all its controls, once the new image is laid out.
         self._fit_timer = QTimer(self, singleShot=True, interval=0)
@@ -251,8 +250,10 @@ class WorkspaceLayout(QObject):
         if resize:
             if window.isVisible():
                 self.fit_sizes()
-            else:
+            elif not self._size_on_show:
                 self._size_on_show = True
+                # Watch the window only until it is shown: later events never pass through here.
+                window.installEventFilter(self)
 
     def fit_sizes(self) -> None:
         """Column widths from ``EXTENT``; in a column, each dock the height its controls need
@@ -312,6 +313,7 @@ class WorkspaceLayout(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self._window and event.type() == QEvent.Type.Show and self._size_on_show:
             self._size_on_show = False
+            watched.removeEventFilter(self)
             QTimer.singleShot(0, self.fit_sizes)  # once the window has its size
         return False
 

@@ -213,7 +213,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
             raise CanvasError(f"{exc}; pass the image as read by core.imageio.read_image") from exc
         first = self._gray is None or self._gray.dtype != gray.dtype
         self._raw, self._gray = np.asarray(img), gray
-        self._tool.reset()  # a polygon half-drawn on the previous image goes
+        if self._tool.keeps_draft:
+            self._tool.reset()  # a polygon half-drawn on the previous image goes
         if first or (not keep_view and self.display_controls.auto_check.isChecked()):
             levels = prepared.levels if prepared is not None else auto_levels(gray)
             self._settings = DisplaySettings(levels, self._settings.gamma, self._settings.cmap)
@@ -226,6 +227,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self.display_controls.set_data(gray, histogram, self._settings)
         if not keep_view:
             self._cursor_pos = None  # the previous image's (or project's) read-out is stale
+            self.highlight_item.set_boxes([])  # outlines belong to the image they were set on
             self.loupe.hide()
             self.fit()
             self._refresh_readout()
@@ -235,7 +237,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         return self._raw
 
     def set_targets(self, targets: list[Target]) -> None:
-        self._cancel_drag_on(Reads.TARGETS)  # its targets may be gone or moved
+        if self._gesture is not None:
+            self._cancel_drag_on(Reads.TARGETS)  # its targets may be gone or moved
         before = self.targets_item.selected_ids()
         self.targets_item.set_targets(targets)
         self._selection_maybe_changed(before)
@@ -254,7 +257,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
                     f"sky mask shape {np.shape(m)} does not match the image "
                     f"{self._gray.shape}; pass the mask of the image shown"
                 )
-        self._cancel_drag_on(Reads.SKY)  # ring indices change with new data
+        if self._gesture is not None:
+            self._cancel_drag_on(Reads.SKY)  # ring indices change with new data
         self._sky_mask = None if mask is None else np.asarray(mask, dtype=bool)
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
         if shapes is None:
@@ -263,7 +267,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self.sky_item.set_geometry(shapes[0].geometry)
         self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
-        self._tool.sky_changed()
+        if self._tool.follows_sky:
+            self._tool.sky_changed()
 
     def set_bad_pixels(self, coords: np.ndarray | None) -> None:
         """Mark the sensor pixels the bad-pixel filter repaired: int [K, 2] (x, y); None or
@@ -273,6 +278,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
             h, w = self._gray.shape
             if arr.min() < 0 or arr[:, 0].max() >= w or arr[:, 1].max() >= h:
                 raise CanvasError(f"bad pixels outside the {w}x{h} image; pass those of the image shown")
+        if (coords is None or not len(coords)) and not len(self.bad_pixels_item.coords):
+            return  # no markers before, none now: nothing to redraw
         self.bad_pixels_item.set_pixels(coords)
 
     def show_bad_pixels(self, visible: bool) -> None:
@@ -402,6 +409,8 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         )
         self.hint.setFixedSize(width, text_rect.height() + 6)
         self.hint.move(4, 4)
+        if self.loupe.isHidden():
+            return  # placed when it shows (_report_cursor places it after showing it)
         self.loupe.move(loupe_position(
             self.view.size(), self.loupe.size(), self._cursor_pos,
             0 if self.hint.isHidden() else self.hint.y() + self.hint.height(),

@@ -115,6 +115,11 @@ class CanvasTool:
     hint: ClassVar[str]  # what the mode expects, shown on the canvas (top left)
     cursor: ClassVar[Cursor] = Cursor.CrossCursor  # the cursor while no drag is in progress
     edits_sky: ClassVar[bool] = False  # sky outlines shown (and editable) even with sky hidden
+    # What the tool follows besides the pointer (issue 24: the canvas calls only the tools that
+    # follow a change, as panels follow only while shown); tests/gui/test_canvas_tools.py checks
+    # that a tool overriding ``reset`` / ``sky_changed`` says so here.
+    keeps_draft: ClassVar[bool] = False  # holds unfinished work (``reset`` on a new image)
+    follows_sky: ClassVar[bool] = False  # ``sky_changed`` when the sky is replaced
 
     def __init__(self, canvas: Any) -> None:
         self.canvas = canvas

@@ -39,6 +39,7 @@ class DrawSkyTool(CanvasTool):
     mode = CanvasMode.DRAW_SKY
     hint = ("Draw sky: click vertices · Enter closes and adds · Shift+Enter subtracts · "
             "Backspace drops the last vertex · Esc cancels")  # fmt: skip
+    keeps_draft = True
 
     def __init__(self, canvas: Any) -> None:
         super().__init__(canvas)
@@ -200,6 +201,7 @@ class EditSkyTool(CanvasTool):
     hint = ("Edit sky: drag a vertex · drag an edge to insert one · right-click or Del "
             "removes the vertex · Del on a selected ring removes it")  # fmt: skip
     edits_sky = True
+    follows_sky = True
 
     def __init__(self, canvas: Any) -> None:
         super().__init__(canvas)

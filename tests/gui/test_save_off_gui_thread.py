@@ -164,7 +164,9 @@ def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, loca
         assert [stack.command(k).text() for k in range(stack.count())] == ["Add target"]
         assert stored(location, iid) == ([], [])
         # (the server's lock timeout may already have passed on a busy machine)
-        assert window.saved_label.text().startswith(("saving 1 edit...", "1 edit not saved yet"))
+        # (the status bar says so once the call returned: app/save_status.py queues it)
+        qtbot.waitUntil(lambda: window.saved_label.text().startswith(
+            ("saving 1 edit...", "1 edit not saved yet")), timeout=LAND_MS)  # fmt: skip
         # An edit on top of the unsaved one (a nudge of the new target) queues behind it.
         px, py = added.point
         window.controller.edit_targets([(added.id, (px + 1, py), None)])
