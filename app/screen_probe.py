@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from app import layout_probe
 from app.host import PanelHost
+from app.views import GATE_NAME, ViewGate
 from core.fileio import atomic_write_text
 
 PROBE_ENV = "SIRST_SCREEN_PROBE"
@@ -98,7 +99,23 @@ def canvas_state(window) -> dict:
     warmer = window.panel("model_warmer")  # app/model_warmup.py
     state["model"] = warmer.state.value if warmer is not None else None
     state["training"] = training_state(window)
+    state["views"] = views_state(window)
     return state
+
+
+def views_state(window) -> dict:
+    """Per dock: whether its panel follows visits and edits now (app/views.py), whether it owes
+    a refresh, and the line a test compares with the database (Objects, Team)."""
+    docks = {}
+    for dock in window.findChildren(QDockWidget):
+        widget = dock.widget()
+        gate = widget.findChild(ViewGate, GATE_NAME) if widget is not None else None
+        if gate is not None:
+            docks[dock.objectName()] = {"live": gate.live(), "stale": gate.stale()}
+    objects, team = window.panel("object_list"), window.panel("team_panel")
+    return {"docks": docks,
+            "objects_summary": objects.widget.summary.text() if objects is not None else None,
+            "team_holder": team.holder_label.text() if team is not None else None}  # fmt: skip
 
 
 def training_state(window) -> dict | None:
