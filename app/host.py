@@ -93,6 +93,8 @@ class PanelHost(Protocol):
 
     def findChild(self, kind: type, name: str = ...) -> QObject | None: ...  # noqa: N802
 
+    def findChildren(self, kind: type) -> list[QObject]: ...  # noqa: N802 (Qt's name)
+
 
 def host_members() -> set[str]:
     """The names ``PanelHost`` declares (attributes, properties, methods)."""

@@ -8,8 +8,8 @@ prefetch cache and the views in one place:
 - a change made outside the document (labels written straight through ``Project``, a team
   member's change, a claim) comes in through ``reread(image_id)`` or ``update(info)``.
 
-Either way the row keeps its ``missing`` flag, the image's prefetched labels are forgotten, the
-list row is replaced and the subscribers hear ``image_id`` exactly once. Asking for a re-read and
+Either way the row keeps its ``missing`` flag, the image's prefetched labels are forgotten (the
+open image has none: ``ImagePrefetcher.take``), the list row is replaced and the subscribers hear ``image_id`` exactly once. Asking for a re-read and
 hearing about a change are two different calls, so a subscriber's reaction can never loop back
 into another re-read (the window's old ``_announcing`` flag guarded that).
 

@@ -227,7 +227,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self.display_controls.set_data(gray, histogram, self._settings)
         if not keep_view:
             self._cursor_pos = None  # the previous image's (or project's) read-out is stale
-            self.highlight_item.set_boxes([])  # outlines belong to the image they were set on
+            self.set_highlight_boxes([])  # outlines belong to the image they were set on
             self.loupe.hide()
             self.fit()
             self._refresh_readout()
