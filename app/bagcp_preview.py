@@ -43,9 +43,8 @@ from widgets.text import plural
 
 log = logging.getLogger(__name__)
 
-DOCK_NAME = "BagcpPreviewDock"
 DOCK = DockSpec(
-    DOCK_NAME, "BAG-CP preview", {Workspace.TRAIN: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    "BagcpPreviewDock", "BAG-CP preview", {Workspace.TRAIN: Place(Area.RightDockWidgetArea, 0, fill=True)},
     menu=MENU, menu_text="&BAG-CP Preview",
 )
 LIBRARY_FILE = "bagcp_library.npz"

@@ -14,7 +14,6 @@ metrics yet) so that comparisons survive a restart.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +62,8 @@ from core.services.inspection import (
 from widgets.fa_gallery import FaGallery, GalleryCard
 from widgets.text import plural
 
-log = logging.getLogger(__name__)
-
-DOCK_NAME = "InspectorDock"
 DOCK = DockSpec(
-    DOCK_NAME, "False alarms", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
+    "InspectorDock", "False alarms", {Workspace.INSPECT: Place(Area.RightDockWidgetArea, 0, fill=True)},
     menu=MENU, menu_text="&False-alarm Inspector",
 )
 STORED = "stored proposals"

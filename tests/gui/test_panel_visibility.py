@@ -28,11 +28,11 @@ def window(qtbot, app_project_dir):
     from app.settings import AppSettings
 
     create_application(exception_hook=False)
-    w = MainWindow(AppSettings())  # every panel installed
+    w = MainWindow(AppSettings())  # every panel installed, at the smallest screen we support
     qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
+    w.setGeometry(0, 0, 1366, 768)
+    with qtbot.waitExposed(w):
+        w.show()
     assert w.open_project(app_project_dir)
     yield w
     w.close()

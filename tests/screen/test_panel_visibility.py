@@ -10,19 +10,11 @@ while the app runs).
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 from app.layout_probe import LAYOUT_ENV
+from tests.screen.test_review_queue import sql
 from widgets.text import plural
-
-
-def sql(path: Path, query: str, *args) -> list[tuple]:
-    con = sqlite3.connect(path, timeout=10)
-    try:
-        return con.execute(query, args).fetchall()
-    finally:
-        con.close()
 
 
 def stored_summary(db: Path, name: str) -> str:
