@@ -1,12 +1,15 @@
 """How many of the project's source files an image visit and a target edit run through (the
 figures of docs/architecture.md, "The path of a visit and of an edit").
 
-Opens the full window (every panel) on a fresh demo project, offscreen, and records with a
-profile hook on every thread which project files (app/, core/, widgets/, model/) have a function
-called while ``goto_image`` runs (a visit of an image not prefetched, its prefetch thread
-included) and while one target is added through ``window.apply_edit`` (undo stack, document,
-database, rows service, every subscribed view). Files whose code only ran at import are not
-counted; neither are Qt's own paints after the call returns.
+Opens the full window (every panel, default layout) on a fresh demo project, offscreen, and
+records with a profile hook which project files (app/, core/, widgets/, model/) have a function
+called while ``goto_image`` runs (a visit of an image not prefetched) and while one target is
+added through ``window.apply_edit`` (undo stack, document, rows service, every subscribed view).
+The hook covers the GUI thread and threads started during the call; threads already running
+(the prefetch pool, the save queue's writer, thumbnails) are not traced, so the label read and
+the database write are not in the lists (docs/architecture.md says where they run). Files whose
+code only ran at import are not counted; neither are Qt's own paints after the call returns, nor
+work queued for the event loop (ADR 0038).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/path_files.py [--list]
 
