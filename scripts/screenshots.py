@@ -205,9 +205,9 @@ def shoot_training(window, app, out: Path, events: Path) -> None:
 
 def shoot_bagcp(window, app, out: Path, image_id: int) -> None:
     """BAG-CP result on a sky image, zoomed on the pasted regions (outlined on the canvas)."""
-    from app.bagcp_preview import DOCK_NAME, BagcpPreviewPanel
+    from app.bagcp_preview import DOCK, BagcpPreviewPanel
 
-    dock(window, DOCK_NAME)
+    dock(window, DOCK.name)
     panel = window.findChild(BagcpPreviewPanel)
     window.goto_image(image_id)
     panel.controls.set_seed(7)
@@ -221,11 +221,11 @@ def shoot_bagcp(window, app, out: Path, image_id: int) -> None:
 
 def shoot_inspector(window, app, out: Path) -> None:
     """False alarms and misses of the shipped weights (else the stored proposals)."""
-    from app.inspector_panel import DOCK_NAME, STORED, InspectorPanel
+    from app.inspector_panel import DOCK, STORED, InspectorPanel
     from app.model_versions import SHIPPED_DEFAULT_NAME
     from model.inference import default_weights_path
 
-    inspector_dock = dock(window, DOCK_NAME)
+    inspector_dock = dock(window, DOCK.name)
     panel = window.findChild(InspectorPanel)
     panel.refresh_sources()
     panel.choose_source(SHIPPED_DEFAULT_NAME if default_weights_path().is_file() else STORED)
