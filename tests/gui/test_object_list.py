@@ -13,6 +13,7 @@ from app import object_list_panel
 from core.domain import Source, Target, TargetState
 from core.store.project import Project
 from tests._support.labels import replace_proposals
+from tests._support.windows import bare_window, show_window
 from widgets.object_list import SCORE_COL
 
 SCORES = (0.9, 0.7, 0.55, 0.3)  # 0.3 is below the default 0.5 threshold
@@ -44,17 +45,9 @@ def project_dir(app_project_dir: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot, project_dir):
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    qtbot.addWidget(w)
+    w = bare_window(qtbot)
     panel = object_list_panel.install(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
+    show_window(qtbot, w, (1366, 768))
     assert w.open_project(project_dir)
     w.goto_image(w.list_model.ids()[0])
     yield w, panel

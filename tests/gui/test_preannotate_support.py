@@ -241,6 +241,36 @@ class FakePredictor:
         return self.targets(self.finish(gray, self.run_network(gray), score_thr), score_thr)
 
 
+def recording_factory(predictor_cls: type = FakePredictor):
+    """A ``predictor_factory`` that keeps every predictor it made in ``factory.made``; a test sets
+    ``factory.kwargs`` to pass options (a gate, a failing image) to the next ones."""
+    made: list = []
+
+    def factory(weights):
+        made.append(predictor_cls(weights, **factory.kwargs))
+        return made[-1]
+
+    factory.kwargs = {}
+    factory.made = made
+    return factory
+
+
+def preannotate_dock(qtbot, root: Path, n_images: int, predictor_cls: type = FakePredictor):
+    """Fixture body: (window, panel, project, ids, predictors made, factory) with ``n_images`` new
+    images in a real project, the pre-annotation dock installed on a FakeWindow; torn down after."""
+    from app import preannotate_panel
+
+    project, ids = make_project(root, n_images)
+    window = FakeWindow(project)
+    qtbot.addWidget(window)
+    factory = recording_factory(predictor_cls)
+    preannotate_panel.install(window, predictor_factory=factory)
+    panel = window.dock_widget(preannotate_panel.DOCK_NAME)
+    yield window, panel, project, ids, factory.made, factory
+    panel.controller.shutdown(5000)
+    project.close()
+
+
 def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list[Path]:
     """``n`` small 8-bit PNGs, each with one bright target at a known place."""
     import cv2
