@@ -1,7 +1,7 @@
 """Run the real GUI in a subprocess, let a driver script act in it, then SIGKILL it.
 
-Used by tests/e2e/test_kill_*.py: each of those files is both the test and the driver run inside
-the GUI process (``python tests/e2e/test_kill_x.py PROJECT MARKER``). The driver writes MARKER
+Used by tests/e2e/test_kill_*.py: each of those modules is both the test and the driver run inside
+the GUI process (``python -m tests.e2e.test_kill_x PROJECT MARKER``, from the repository root). The driver writes MARKER
 (atomically) when its actions are done; the test then kills the process at once, so nothing that
 was not already on disk can be saved after the marker.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,15 +21,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# Every kill test: a real GUI process (slow), and SIGKILL exists on POSIX only.
+KILL_MARKS = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")]
+
+
+def copied_project(project: Path, tmp_path: Path) -> Path:
+    """A private copy of ``project`` (its .cache left behind) that the GUI may edit and the test
+    then reopens."""
+    root = tmp_path / "project"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns(".cache"))
+    return root
 
 
 def kill_after_marker(script: str, project: Path, marker: Path, env: dict[str, str], what: str,
                       poll_s: float = 0.1) -> dict:
-    """Start ``script`` on ``project``, wait (120 s at most) for ``marker``, SIGKILL the process
+    """Start the driver ``script`` (a test file, run as a module) on ``project``, wait (120 s at most) for ``marker``, SIGKILL the process
     while it is still running and return the marker's JSON. ``what`` completes "the GUI did not
     ... within 120 s"."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **env)
-    proc = subprocess.Popen([sys.executable, script, str(project), str(marker)], cwd=REPO, env=env,
+    module = ".".join(Path(script).resolve().relative_to(REPO).with_suffix("").parts)
+    proc = subprocess.Popen([sys.executable, "-m", module, str(project), str(marker)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + 120

@@ -2,33 +2,35 @@
 
 The test starts the real GUI (`app.cli.gui.launch`, the code behind `python main.py gui PROJECT`)
 in a subprocess, offscreen. This file doubles as the driver run inside that process
-(``python tests/e2e/test_kill_gui.py PROJECT MARKER``): it clicks and types with QTest on the real
+(``python -m tests.e2e.test_kill_gui PROJECT MARKER``): it clicks and types with QTest on the real
 widgets, waits until each edit is on screen, writes MARKER and keeps the app running until killed.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests._support.killed_gui import (
+    KILL_MARKS,
+    copied_project,
+    kill_after_marker,
+    launch_driver,
+    write_marker,
+)
+
+pytestmark = KILL_MARKS
 NOTE = "checked after the kill"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
     from core.domain import TargetState
     from core.store.project import Project
-    from tests._support.killed_gui import kill_after_marker  # not at the top: this file is
-    from tests._support.labels import set_status  # also a script
+    from tests._support.labels import set_status
 
-    root = tmp_path / "project"
-    shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
+    root = copied_project(demo_project_dir, tmp_path)
     with Project.open(root) as p:
         for info in p.list_images():
             set_status(p, info.id, "new")  # so that marking reviewed is a real change
@@ -55,8 +57,6 @@ def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
 def _drive(window, marker: Path) -> None:
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtTest import QTest
-
-    from tests._support.killed_gui import write_marker
 
     w = window
     # The image with the least sky, so that the sky square below is a real change.
@@ -133,7 +133,4 @@ def _free_spot(h: int, w: int, boxes, margin: int = 12) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
-    from tests._support.killed_gui import launch_driver
-
     sys.exit(launch_driver(sys.argv, _drive))

@@ -2,30 +2,31 @@
 with the cursor still in the note field, and the reopened project holds the whole note.
 
 As tests/e2e/test_kill_gui.py, this file doubles as the driver run inside the GUI process
-(``python tests/e2e/test_kill_note.py PROJECT MARKER``): it types into the real note field with
+(``python -m tests.e2e.test_kill_note PROJECT MARKER``): it types into the real note field with
 QTest and writes MARKER at once, in the same turn of the event loop (no idle time, no focus change).
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
-import pytest
+from tests._support.killed_gui import (
+    KILL_MARKS,
+    copied_project,
+    kill_after_marker,
+    launch_driver,
+    write_marker,
+)
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = KILL_MARKS
 NOTE = "typed right before the crash"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_right_after_typing_a_note_keeps_it(demo_project_dir, tmp_path):
     from core.store.project import Project
-    from tests._support.killed_gui import kill_after_marker  # not at the top: this file is a script
 
-    root = tmp_path / "project"
-    shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
+    root = copied_project(demo_project_dir, tmp_path)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "SIRST_STUDIO_DATA_DIR": str(tmp_path / "data"),
            "SIRST_STUDIO_WARM_MODEL": "0"}  # fmt: skip
     # Asserts that SIGKILL ended the GUI (still running when killed).
@@ -38,8 +39,6 @@ def test_sigkill_right_after_typing_a_note_keeps_it(demo_project_dir, tmp_path):
 def _drive(window, marker: Path) -> None:
     from PySide6.QtTest import QTest
 
-    from tests._support.killed_gui import write_marker
-
     note = window.image_panel.note_edit
     before = note.toPlainText()
     note.setFocus()
@@ -51,7 +50,4 @@ def _drive(window, marker: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
-    from tests._support.killed_gui import launch_driver
-
     sys.exit(launch_driver(sys.argv, _drive))

@@ -16,12 +16,7 @@ from app.preannotate_worker import ModelChoice, PreannotateWorker, resolve_model
 from core.domain import ModelVersion, ReviewStatus, TargetState
 from core.errors import CheckpointError
 from tests._support.labels import set_status
-from tests.gui.test_preannotate_support import (
-    FakePredictor,
-    FakeWindow,
-    make_project,
-    preannotate_dock,
-)
+from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, dock_setup, make_project
 
 pytestmark = pytest.mark.timeout(120)
 WAIT_MS = 20_000
@@ -31,7 +26,7 @@ PROPOSAL = TargetState.PROPOSAL
 @pytest.fixture
 def setup(qtbot, tmp_path):
     """(window, panel, project, ids, predictors made, factory) with three new images."""
-    yield from preannotate_dock(qtbot, tmp_path, 3)
+    yield from dock_setup(qtbot, tmp_path, 3)
 
 
 def _wait_run(qtbot, panel, start):

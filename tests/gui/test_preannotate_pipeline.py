@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import preannotate_panel
 from core.domain import ReviewStatus, TargetState
 from tests.gui.test_app_edit_undo import snapshot
-from tests.gui.test_preannotate_support import FakePredictor, preannotate_dock
+from tests.gui.test_preannotate_support import FakePredictor, dock_setup
 
 pytestmark = pytest.mark.timeout(180)
 WAIT_MS = 60_000
@@ -40,7 +40,7 @@ class CountingPredictor(FakePredictor):
 @pytest.fixture
 def fake_window(qtbot, tmp_path):
     """(window, panel, project, ids, predictors made, factory): five new images, a fake model."""
-    yield from preannotate_dock(qtbot, tmp_path, 5, CountingPredictor)
+    yield from dock_setup(qtbot, tmp_path, 5, CountingPredictor)
 
 
 def _untouched(project, image_id: int) -> bool:

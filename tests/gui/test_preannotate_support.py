@@ -255,7 +255,7 @@ def recording_factory(predictor_cls: type = FakePredictor):
     return factory
 
 
-def preannotate_dock(qtbot, root: Path, n_images: int, predictor_cls: type = FakePredictor):
+def dock_setup(qtbot, root: Path, n_images: int, predictor_cls: type = FakePredictor):
     """Fixture body: (window, panel, project, ids, predictors made, factory) with ``n_images`` new
     images in a real project, the pre-annotation dock installed on a FakeWindow; torn down after."""
     from app import preannotate_panel
