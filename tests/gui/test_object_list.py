@@ -3,7 +3,6 @@ with sqlite3: rows, states and scores; edits and undo; selection both ways; sort
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from app import object_list_panel
 from core.domain import Source, Target, TargetState
 from core.store.project import Project
 from tests._support.labels import replace_proposals
+from tests._support.sqlite_rows import project_rows
 from tests._support.windows import bare_window, show_window
 from widgets.object_list import SCORE_COL
 
@@ -20,13 +20,7 @@ SCORES = (0.9, 0.7, 0.55, 0.3)  # 0.3 is below the default 0.5 threshold
 
 
 def db_rows(root: Path, image_id: int, with_source: bool = False) -> dict[int, tuple]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT id, state, score, source FROM targets WHERE image_id = ?", (image_id,)
-        ).fetchall()
-    finally:
-        con.close()
+    rows = project_rows(root, "SELECT id, state, score, source FROM targets WHERE image_id = ?", image_id)
     return {int(i): (st, sc, src) if with_source else (st, sc) for i, st, sc, src in rows}
 
 
