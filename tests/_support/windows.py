@@ -17,7 +17,8 @@ def bare_window(qtbot):
 
 
 def show_window(qtbot, window, size: tuple[int, int] | None = None) -> None:
-    """Resize (when ``size`` is given), show and wait until the window is exposed on the screen."""
+    """Resize (when ``size`` is given), show and wait until the window (any top-level widget) is
+    exposed on the screen."""
     if size is not None:
         window.resize(*size)
     window.show()
