@@ -13,15 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tests._support.killed_gui import (
-    KILL_MARKS,
-    copied_project,
-    kill_after_marker,
-    launch_driver,
-    write_marker,
-)
+from tests._support import killed_gui
 
-pytestmark = KILL_MARKS
+pytestmark = killed_gui.KILL_MARKS
 NOTE = "checked after the kill"
 
 
@@ -30,14 +24,14 @@ def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
     from core.store.project import Project
     from tests._support.labels import set_status
 
-    root = copied_project(demo_project_dir, tmp_path)
+    root = killed_gui.copied_project(demo_project_dir, tmp_path)
     with Project.open(root) as p:
         for info in p.list_images():
             set_status(p, info.id, "new")  # so that marking reviewed is a real change
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "SIRST_STUDIO_DATA_DIR": str(tmp_path / "data"),
            "OMP_NUM_THREADS": "1"}  # fmt: skip
     # Asserts the GUI was still running when killed, and that SIGKILL ended it.
-    done = kill_after_marker(__file__, root, tmp_path / "edits.json", env, "finish its edits")
+    done = killed_gui.kill_after_marker(__file__, root, tmp_path / "edits.json", env, "finish its edits")
     with Project.open(root) as p:
         info = p.get_image(done["image_id"])
         assert info.note == NOTE
@@ -102,7 +96,7 @@ def _drive(window, marker: Path) -> None:
             return
         result = {"image_id": image_id, "target_point": list(added.point), "target_id": added.id,
                   "sky_pixel": [ox + 6, oy + 6], "sky_count": int(np.count_nonzero(sky))}  # fmt: skip
-        write_marker(marker, result)  # the test sees the marker only when it is complete
+        killed_gui.write_marker(marker, result)  # the test sees the marker only when it is complete
 
     QTimer.singleShot(0, finish)
 
@@ -133,4 +127,4 @@ def _free_spot(h: int, w: int, boxes, margin: int = 12) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    sys.exit(launch_driver(sys.argv, _drive))
+    sys.exit(killed_gui.launch_driver(sys.argv, _drive))

@@ -11,26 +11,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests._support.killed_gui import (
-    KILL_MARKS,
-    copied_project,
-    kill_after_marker,
-    launch_driver,
-    write_marker,
-)
+from tests._support import killed_gui
 
-pytestmark = KILL_MARKS
+pytestmark = killed_gui.KILL_MARKS
 NOTE = "typed right before the crash"
 
 
 def test_sigkill_right_after_typing_a_note_keeps_it(demo_project_dir, tmp_path):
     from core.store.project import Project
 
-    root = copied_project(demo_project_dir, tmp_path)
+    root = killed_gui.copied_project(demo_project_dir, tmp_path)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "SIRST_STUDIO_DATA_DIR": str(tmp_path / "data"),
            "SIRST_STUDIO_WARM_MODEL": "0"}  # fmt: skip
     # Asserts that SIGKILL ended the GUI (still running when killed).
-    done = kill_after_marker(__file__, root, tmp_path / "typed.json", env, "type the note", poll_s=0.02)
+    done = killed_gui.kill_after_marker(__file__, root, tmp_path / "typed.json", env, "type the note", poll_s=0.02)
     assert done["focus_in_note"] is True  # nothing but the keystrokes could have saved it
     with Project.open(root) as p:
         assert p.get_image(done["image_id"]).note == done["before"] + NOTE
@@ -46,8 +40,8 @@ def _drive(window, marker: Path) -> None:
     QTest.keyClicks(note, NOTE)
     result = {"image_id": window.current_image_id, "before": before,
               "focus_in_note": note.hasFocus() or window.focusWidget() is note}  # fmt: skip
-    write_marker(marker, result)  # then the test kills this process at once
+    killed_gui.write_marker(marker, result)  # then the test kills this process at once
 
 
 if __name__ == "__main__":
-    sys.exit(launch_driver(sys.argv, _drive))
+    sys.exit(killed_gui.launch_driver(sys.argv, _drive))
