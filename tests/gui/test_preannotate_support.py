@@ -31,6 +31,7 @@ from core.domain import Target
 # machine can take longer than a test waits.
 from model.inference import Prediction, Predictor
 from tests._support.labels import add_target, set_sky_mask, set_split, set_status
+from tests._support.weights import random_weights
 from widgets.image_list import ImageListWidget
 
 
@@ -317,16 +318,7 @@ def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
 
 def save_tiny_weights(path: Path) -> Path:
     """A random-init BAFE-Net with narrow heads, saved like a trained model (safetensors)."""
-    import torch
-
-    from model.checkpoint import save_weights
-    from model.config import preset
-    from model.net import BafeNet
-
-    torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16)
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default")
-    return path
+    return random_weights(path, {"fpn_channels": 16})
 
 
 # Flags that make the real train CLI finish one epoch on a few 48x64 images in seconds.
