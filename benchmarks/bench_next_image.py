@@ -112,32 +112,40 @@ def report(label: str, measured: tuple[list[float], list[float]]) -> None:
               f"max {max(times):6.1f} ms")  # fmt: skip
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=12)
-    args = parser.parse_args()
+def shown_window(project, settings_dir: str):
+    """(app, window): the real main window without extension panels, 1600x1000, on ``project``,
+    its settings kept in ``settings_dir`` (never the user's). Also used by bench_sky_edit.py."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
     from app.application import create_application
     from app.main_window import MainWindow
     from app.settings import AppSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
+    app = create_application(exception_hook=False)
+    window = MainWindow(AppSettings(), install_panels=False)
+    window.resize(1600, 1000)
+    window.show()
+    window.set_project(project)
+    return app, window
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=12)
+    args = parser.parse_args()
     from core.geometry import mask_to_rings
 
     with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
         project = build_project(Path(tmp), args.images)
         first = project.list_images()[0].id
         n_vertices = sum(len(r.points) for r in mask_to_rings(project.sky_mask(first)))
         print(f"{args.images} images {W}x{H} uint16, 30 targets each, sky vertices: {n_vertices}")
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow "
               "with it; GUI-thread CPU does not)")  # fmt: skip
-        app = create_application(exception_hook=False)
-        window = MainWindow(AppSettings(), install_panels=False)
-        window.resize(1600, 1000)
-        window.show()
-        window.set_project(project)
+        app, window = shown_window(project, tmp)
         deadline = time.monotonic() + 10  # let the list thumbnails finish: not part of a step
         while time.monotonic() < deadline and not all(
             window.thumbnails.get(window.list_model.info(i)) for i in window.list_model.ids()

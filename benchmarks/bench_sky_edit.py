@@ -13,7 +13,6 @@ and image file decodes (core.imageio.read_image).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_next_image import build_project  # noqa: E402
+from bench_next_image import build_project, shown_window  # noqa: E402
 
 
 class Hops:
@@ -109,23 +108,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=10)
     args = parser.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QSettings
-
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
     with tempfile.TemporaryDirectory() as tmp:
-        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
         project = build_project(Path(tmp), 4)
         hops = Hops(project._engine)
-        app = create_application(exception_hook=False)
-        window = MainWindow(AppSettings(), install_panels=False)
-        window.resize(1600, 1000)
-        window.show()
-        window.set_project(project)
+        app, window = shown_window(project, tmp)
         settle(app, 3.0)  # thumbnails and the first prefetch are not part of a step
         ids = window.list_model.ids()
         # One visit: the next image was prefetched while the user looked at this one.

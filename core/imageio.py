@@ -55,23 +55,24 @@ def _read_bytes(path: Path) -> bytes:
     """The whole file, if it is a regular file (never a FIFO or device) of sane size."""
     try:
         return fileio.read_regular_bytes(path, fileio.MAX_IMAGE_BYTES)
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a folder, not an image file") from None
     except OSError as exc:
-        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+        raise _open_error(path, exc) from None
 
 
 def _check_file(path: Path) -> None:
     try:
         fileio.check_regular(path, fileio.MAX_IMAGE_BYTES)
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found; check the path or re-link the image") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a folder, not an image file") from None
     except OSError as exc:
-        raise ImageReadError(path, f"cannot open the file ({exc.strerror or exc})") from None
+        raise _open_error(path, exc) from None
+
+
+def _open_error(path: Path, exc: OSError) -> ImageReadError:
+    """Why a file could not be opened, in words that say what to do about it."""
+    if isinstance(exc, FileNotFoundError):
+        return ImageReadError(path, "file not found; check the path or re-link the image")
+    if isinstance(exc, IsADirectoryError):
+        return ImageReadError(path, "is a folder, not an image file")
+    return ImageReadError(path, f"cannot open the file ({exc.strerror or exc})")
 
 
 def _check_head(path: Path, data: bytes) -> tuple[int, int] | None:

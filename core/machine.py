@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.errors import ProjectError
+from core.userdirs import XdgKind, user_dir
 
 FILE_NAME = "machine.json"
 
 
 def config_dir() -> Path:
-    env = os.environ.get("SIRST_CONFIG_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".config") / "sirst-studio"
+    return user_dir(XdgKind.CONFIG, "SIRST_CONFIG_DIR")
 
 
 def os_user() -> str:

@@ -19,13 +19,13 @@ import hashlib
 import io
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from core.userdirs import XdgKind, user_dir
 from model.config import BafeConfig
 
 log = logging.getLogger(__name__)
@@ -145,11 +145,7 @@ def file_sha256(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("SIRST_STUDIO_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sirst-studio"
+    return user_dir(XdgKind.CACHE, "SIRST_STUDIO_CACHE")
 
 
 def cached_onnx(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,

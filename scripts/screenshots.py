@@ -100,6 +100,16 @@ def save(widget, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def save_floated(app, dock_widget, size: tuple[int, int], path: Path) -> None:
+    """Shoot a dock floated at ``size`` (its place in the window is too small to show it all),
+    then put it back."""
+    dock_widget.setFloating(True)
+    dock_widget.resize(*size)
+    settle(app, 0.8)
+    save(dock_widget, path)
+    dock_widget.setFloating(False)
+
+
 def busiest_image(project) -> int:
     """An image with sky, targets and proposals makes the most telling picture."""
     infos = project.list_images()
@@ -231,11 +241,7 @@ def shoot_inspector(window, app, out: Path) -> None:
     panel.choose_source(SHIPPED_DEFAULT_NAME if default_weights_path().is_file() else STORED)
     wait_signal(app, panel.run_finished, panel.start, "false-alarm inspection")
     # Floated: a bottom dock in the window is too short to show the gallery's grid.
-    inspector_dock.setFloating(True)
-    inspector_dock.resize(1300, 820)
-    settle(app, 0.8)
-    save(inspector_dock, out / "inspector.png")
-    inspector_dock.setFloating(False)
+    save_floated(app, inspector_dock, (1300, 820), out / "inspector.png")
 
 
 def shoot_stats(window, app, out: Path) -> None:
@@ -246,11 +252,7 @@ def shoot_stats(window, app, out: Path) -> None:
     panel = window.findChild(StatsPanel)
     panel.scope.setCurrentText("All images")
     wait_signal(app, panel.stats_ready, panel.compute, "dataset statistics")
-    stats_dock.setFloating(True)
-    stats_dock.resize(1100, 900)
-    settle(app, 0.8)
-    save(stats_dock, out / "stats.png")
-    stats_dock.setFloating(False)
+    save_floated(app, stats_dock, (1100, 900), out / "stats.png")
 
 
 def shoot_shell(window, app, out: Path, tmp: Path) -> int:

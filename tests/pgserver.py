@@ -63,12 +63,23 @@ class PgServer:
                       "--auth=trust", "-E", "UTF8", "--no-sync")  # fmt: skip
         if r.returncode:
             raise RuntimeError(f"initdb failed: {r.stderr or r.stdout}")
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=off -c max_connections=120"
-        r = self._run(str(self.bin_dir / "pg_ctl"), "-D", str(data), "-l",
-                      str(self.base / "server.log"), "-o", opts, "-w", "-t", "60", "start")  # fmt: skip
+        r = self.start_again()
         if r.returncode:
             log = (self.base / "server.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"pg_ctl start failed: {r.stderr or r.stdout}\n{log}")
+
+    def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
+        """``pg_ctl`` on this server's data dir, waiting (60 s at most) until it is done."""
+        return self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.base / "data"), "-w", "-t", "60",
+                         *args)  # fmt: skip
+
+    def stop_for_now(self) -> subprocess.CompletedProcess:
+        """A fast shutdown that keeps the data, so that ``start_again`` can bring it back."""
+        return self.pg_ctl("-m", "fast", "stop")
+
+    def start_again(self) -> subprocess.CompletedProcess:
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=off -c max_connections=120"
+        return self.pg_ctl("-l", str(self.base / "server.log"), "-o", opts, "start")
 
     def stop(self) -> None:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.base / "data"), "-m", "fast",
@@ -92,6 +103,19 @@ class PgServer:
         with psycopg.connect(host="127.0.0.1", port=self.port, user=SERVICE_USER,
                              dbname="postgres", autocommit=True) as conn:  # fmt: skip
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def own_server_or_skip() -> PgServer:
+    """A server of the test's own (one that it may stop or restart; the session's is shared):
+    the test is skipped where none can start, except in CI (SIRST_REQUIRE_PG=1), where it fails."""
+    import pytest
+
+    try:
+        return start_server()
+    except (FileNotFoundError, RuntimeError) as e:
+        if os.environ.get("SIRST_REQUIRE_PG") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server: {e}")
 
 
 def start_server() -> PgServer:

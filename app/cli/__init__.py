@@ -73,10 +73,10 @@ def write_crash_log(command: str) -> str:
     import time
     import traceback
 
+    from core.userdirs import XdgKind, user_dir
+
     text = f"main.py {command}: {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}"
-    base = os.environ.get("SIRST_LOG_DIR") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "sirst-studio"
-    )
+    base = user_dir(XdgKind.STATE, "SIRST_LOG_DIR")
     for folder in (base, tempfile.gettempdir()):
         try:
             os.makedirs(folder, exist_ok=True)

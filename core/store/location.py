@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 from pathlib import Path
 
 from core.errors import ProjectError
+from core.userdirs import XdgKind, user_dir
 
 # "scheme://" where scheme is a SQLAlchemy dialect[+driver]; two letters at least so that a
 # Windows drive ("C:/") is never taken for a URL. ":/" alone: a URL that went through Path(),
@@ -87,11 +87,7 @@ def redact(url: str) -> str:
 
 def cache_home() -> Path:
     """The per-machine cache root (SIRST_CACHE_DIR, else $XDG_CACHE_HOME/sirst-studio)."""
-    env = os.environ.get("SIRST_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "sirst-studio"
+    return user_dir(XdgKind.CACHE, "SIRST_CACHE_DIR")
 
 
 def server_root(url: str) -> Path:

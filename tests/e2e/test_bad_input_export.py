@@ -141,12 +141,8 @@ def test_export_under_a_file_or_into_a_read_only_parent(project: Path, tmp_path:
     assert afile.read_text() == "keep"
     if os.geteuid() != 0:
         pytest.skip("the read-only parent needs another user (root bypasses permissions)")
-    shared = Path(tempfile.mkdtemp(prefix="sirst-ro-", dir="/tmp"))
+    shared = _shared_copy(project)
     try:
-        shutil.copytree(project, shared / "project")
-        shutil.copytree(project.parent / "src", shared / "src")
-        _sql(shared / "project", "UPDATE images SET path = replace(path, ?, ?)",
-             str(project.parent / "src"), str(shared / "src"))  # fmt: skip
         for p in [shared, *shared.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
         result = cli("export", shared / "project", shared / "out", "--format", "coco", user=NOBODY)
@@ -156,15 +152,22 @@ def test_export_under_a_file_or_into_a_read_only_parent(project: Path, tmp_path:
         shutil.rmtree(shared)
 
 
+def _shared_copy(project: Path) -> Path:
+    """A copy of the project and its images in a fresh folder under /tmp that another user can
+    reach (tmp_path is private to root); the copy's image paths point at the copied images."""
+    shared = Path(tempfile.mkdtemp(prefix="sirst-ro-", dir="/tmp"))
+    shutil.copytree(project, shared / "project")
+    shutil.copytree(project.parent / "src", shared / "src")
+    _sql(shared / "project", "UPDATE images SET path = replace(path, ?, ?)",
+         str(project.parent / "src"), str(shared / "src"))  # fmt: skip
+    return shared
+
+
 # ---------------------------------------------------------------- item 7: read-only projects
 def test_read_only_project_can_be_shown_and_exported(project: Path, tmp_path: Path) -> None:
     _sql(project, "UPDATE images SET split = 'holdout', status = 'audited' WHERE name = 'img-3'")
-    shared = Path(tempfile.mkdtemp(prefix="sirst-ro-", dir="/tmp"))
+    shared = _shared_copy(project)
     try:
-        shutil.copytree(project, shared / "project")
-        shutil.copytree(project.parent / "src", shared / "src")
-        _sql(shared / "project", "UPDATE images SET path = replace(path, ?, ?)",
-             str(project.parent / "src"), str(shared / "src"))  # fmt: skip
         out = shared / "out"
         out.mkdir()
         for p in [shared, *shared.rglob("*")]:

@@ -8,22 +8,16 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests._support.cli import REPO, assert_clean, cli_here, tiny_densesirst
+from tests._support.weights import random_weights
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    from model.checkpoint import save_weights
-    from model.config import preset
-    from model.net import BafeNet
-
-    torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16, gn_groups=4, exchange="fixed")
-    path = tmp_path_factory.mktemp("w") / "w.safetensors"
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default", operating_threshold=0.02, sky_threshold=0.5)
-    return path
+    cfg = {"fpn_channels": 16, "gn_groups": 4, "exchange": "fixed"}
+    return random_weights(tmp_path_factory.mktemp("w") / "w.safetensors", cfg,
+                          operating_threshold=0.02, sky_threshold=0.5)  # fmt: skip
 
 
 def _aliases(w: Path, tmp_path: Path) -> dict[str, Path]:

@@ -11,24 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests._support.cli import assert_clean, cli
+from tests._support.weights import random_weights
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    from model.checkpoint import save_weights
-    from model.config import preset
-    from model.net import BafeNet
-
-    torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16, gn_groups=4, exchange="fixed", sky_pass_long_side=96)
-    path = tmp_path_factory.mktemp("w") / "w.safetensors"
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default", operating_threshold=0.02, sky_threshold=0.5)
-    return path
+    cfg = {"fpn_channels": 16, "gn_groups": 4, "exchange": "fixed", "sky_pass_long_side": 96}
+    return random_weights(tmp_path_factory.mktemp("w") / "w.safetensors", cfg,
+                          operating_threshold=0.02, sky_threshold=0.5)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,25 @@ def _mask(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
 
 
+def assert_same_boxes_points_image(out: Path, root: Path, image_id: str) -> None:
+    """The exported image's XML objects and point list are the original's (any order), its PNG
+    the original byte for byte (also used by tests/pg/test_pg_roundtrip.py)."""
+    xml = f"{ds.BBOX}/{image_id}.xml"
+    assert _boxes(out / xml) == _boxes(root / xml), xml
+    pts = f"{ds.POINTS}/{image_id}_pixels0.txt"
+    assert _lines(out / pts) == _lines(root / pts), pts
+    img = f"{ds.IMAGES}/{image_id}.png"
+    a, b = (hashlib.sha256((folder / img).read_bytes()).digest() for folder in (out, root))
+    assert a == b, img
+
+
+def assert_same_masks(out: Path, root: Path, image_id: str) -> None:
+    """The exported target and sky masks are the original's, pixel for pixel."""
+    for folder in (ds.TARGET_BIN, ds.SKY_BIN):
+        rel = f"{folder}/{image_id}_pixels0.png"
+        assert np.array_equal(_mask(out / rel), _mask(root / rel)), rel
+
+
 def test_every_image_imported_and_exported(roundtrip: dict, densesirst_root: Path) -> None:
     ids = ds.list_ids(densesirst_root)
     assert len(ids) == 768
@@ -68,25 +87,13 @@ def test_imported_labels_are_accepted_manual(roundtrip: dict) -> None:
 
 
 def test_boxes_points_and_images_identical(roundtrip: dict, densesirst_root: Path) -> None:
-    out = roundtrip["out"]
     for image_id in ds.list_ids(densesirst_root):
-        xml = f"{ds.BBOX}/{image_id}.xml"
-        assert _boxes(out / xml) == _boxes(densesirst_root / xml), xml
-        pts = f"{ds.POINTS}/{image_id}_pixels0.txt"
-        assert _lines(out / pts) == _lines(densesirst_root / pts), pts
-        img = f"{ds.IMAGES}/{image_id}.png"
-        a, b = (
-            hashlib.sha256((root / img).read_bytes()).digest() for root in (out, densesirst_root)
-        )
-        assert a == b, img
+        assert_same_boxes_points_image(roundtrip["out"], densesirst_root, image_id)
 
 
 def test_masks_pixel_exact(roundtrip: dict, densesirst_root: Path) -> None:
-    out = roundtrip["out"]
     for image_id in ds.list_ids(densesirst_root):
-        for folder in (ds.TARGET_BIN, ds.SKY_BIN):
-            rel = f"{folder}/{image_id}_pixels0.png"
-            assert np.array_equal(_mask(out / rel), _mask(densesirst_root / rel)), rel
+        assert_same_masks(roundtrip["out"], densesirst_root, image_id)
 
 
 def test_split_membership(roundtrip: dict, densesirst_root: Path) -> None:

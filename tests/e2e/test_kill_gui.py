@@ -2,59 +2,36 @@
 
 The test starts the real GUI (`app.cli.gui.launch`, the code behind `python main.py gui PROJECT`)
 in a subprocess, offscreen. This file doubles as the driver run inside that process
-(``python tests/e2e/test_kill_gui.py PROJECT MARKER``): it clicks and types with QTest on the real
+(``python -m tests.e2e.test_kill_gui PROJECT MARKER``): it clicks and types with QTest on the real
 widgets, waits until each edit is on screen, writes MARKER and keeps the app running until killed.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests._support import killed_gui
+
+pytestmark = killed_gui.KILL_MARKS
 NOTE = "checked after the kill"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_after_edits_loses_nothing(demo_project_dir, tmp_path):
     from core.domain import TargetState
     from core.store.project import Project
-    from tests._support.labels import set_status  # not at the top: this file is also a script
+    from tests._support.labels import set_status
 
-    root = tmp_path / "project"
-    shutil.copytree(demo_project_dir, root, ignore=shutil.ignore_patterns(".cache"))
+    root = killed_gui.copied_project(demo_project_dir, tmp_path)
     with Project.open(root) as p:
         for info in p.list_images():
             set_status(p, info.id, "new")  # so that marking reviewed is a real change
-    marker = tmp_path / "edits.json"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
-               SIRST_STUDIO_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, __file__, str(root), str(marker)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"GUI exited early:\n{proc.stdout.read().decode(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail("the GUI did not finish its edits within 120 s")
-            time.sleep(0.1)
-        assert proc.poll() is None, "the GUI must still be running when it is killed"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    done = json.loads(marker.read_text())
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "SIRST_STUDIO_DATA_DIR": str(tmp_path / "data"),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    # Asserts the GUI was still running when killed, and that SIGKILL ended it.
+    done = killed_gui.kill_after_marker(__file__, root, tmp_path / "edits.json", env, "finish its edits")
     with Project.open(root) as p:
         info = p.get_image(done["image_id"])
         assert info.note == NOTE
@@ -119,9 +96,7 @@ def _drive(window, marker: Path) -> None:
             return
         result = {"image_id": image_id, "target_point": list(added.point), "target_id": added.id,
                   "sky_pixel": [ox + 6, oy + 6], "sky_count": int(np.count_nonzero(sky))}  # fmt: skip
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result))
-        os.replace(tmp, marker)  # the test sees the marker only when it is complete
+        killed_gui.write_marker(marker, result)  # the test sees the marker only when it is complete
 
     QTimer.singleShot(0, finish)
 
@@ -151,17 +126,5 @@ def _free_spot(h: int, w: int, boxes, margin: int = 12) -> tuple[float, float]:
     return float(xs[len(xs) // 2]) + 0.5, float(ys[len(ys) // 2]) + 0.5
 
 
-def _main(project: str, marker: str) -> int:
-    sys.path.insert(0, str(REPO))
-    from PySide6.QtCore import QTimer
-
-    from app.cli.gui import launch
-
-    return launch(
-        Path(project),
-        on_ready=lambda win: QTimer.singleShot(200, lambda: _drive(win, Path(marker))),
-    )
-
-
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1], sys.argv[2]))
+    sys.exit(killed_gui.launch_driver(sys.argv, _drive))

@@ -15,20 +15,17 @@ from safetensors.torch import load_file, save_file
 
 from app.cli import main as cli_main
 from core.imageio import encode_png
-from model.checkpoint import read_metadata, save_weights
-from model.config import preset
-from model.net import BafeNet
+from model.checkpoint import read_metadata
+from tests._support.weights import random_weights
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16, gn_groups=4, exchange="fixed")
-    path = tmp_path_factory.mktemp("w") / "w.safetensors"
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default", operating_threshold=0.02, sky_threshold=0.5)
-    return path
+    cfg = {"fpn_channels": 16, "gn_groups": 4, "exchange": "fixed"}
+    return random_weights(tmp_path_factory.mktemp("w") / "w.safetensors", cfg,
+                          operating_threshold=0.02, sky_threshold=0.5)  # fmt: skip
 
 
 def _png(path: Path, seed: int = 0) -> None:

@@ -8,25 +8,21 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 
-from model.checkpoint import load_state, load_weights, save_weights
-from model.config import BafeConfig, preset
+from model.checkpoint import load_state, load_weights
+from model.config import BafeConfig
 from model.net import BafeNet
+from tests._support.weights import TINY, random_weights
 from tests.e2e.test_train_nodes import _finish, _port, _start
 from tests.e2e.test_train_predict import dataset  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
-TINY = {"fpn_channels": 16, "gn_groups": 4, "tower_convs": 1, "adapter_hidden": 8}
 
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory) -> Path:
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("w") / "det.safetensors"
-    save_weights(path, BafeNet(preset("default", **TINY)), preset("default", **TINY), "default",
-                 operating_threshold="0.4", sky_threshold="0.5")
-    return path
+    return random_weights(tmp_path_factory.mktemp("w") / "det.safetensors", TINY, seed=1,
+                          operating_threshold="0.4", sky_threshold="0.5")  # fmt: skip
 
 
 def _sky(data: Path, weights: Path, out: Path, epochs: int, *extra: str) -> list[str]:

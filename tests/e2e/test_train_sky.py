@@ -14,12 +14,9 @@ from safetensors.torch import load_file
 
 from core.domain import ImageAnnotation, Target
 from core.formats.densesirst import write_sample, write_split
-from model.checkpoint import read_metadata, save_weights
-from model.config import preset
-from model.net import BafeNet
+from model.checkpoint import read_metadata
 from tests._support.cli import assert_clean, cli, cli_here
-
-TINY = dict(fpn_channels=16, gn_groups=4, tower_convs=1, adapter_hidden=8)
+from tests._support.weights import TINY, random_weights
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +40,8 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory) -> Path:
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("w") / "det.safetensors"
-    save_weights(path, BafeNet(preset("default", **TINY)), preset("default", **TINY), "default",
-                 operating_threshold="0.4", sky_threshold="0.5")
-    return path
+    return random_weights(tmp_path_factory.mktemp("w") / "det.safetensors", TINY, seed=1,
+                          operating_threshold="0.4", sky_threshold="0.5")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -154,10 +148,7 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
 
 def test_sky_from_with_zero_epochs_grafts_a_sky_network_onto_other_weights(dataset, trained, tmp_path) -> None:
     """Another detector + the trained sky network, validated once and exported, nothing trained."""
-    torch.manual_seed(7)
-    other = tmp_path / "other.safetensors"
-    save_weights(other, BafeNet(preset("default", **TINY)), preset("default", **TINY), "default",
-                 operating_threshold="0.35")
+    other = random_weights(tmp_path / "other.safetensors", TINY, seed=7, operating_threshold="0.35")
     out = tmp_path / "grafted.safetensors"
     res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--weights", other,
               "--sky-from", trained[1], "--out", tmp_path / "g", "--epochs", "0", "--threads", "1",

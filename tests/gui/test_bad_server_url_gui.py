@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QDialog
 
+from tests._support.windows import team_window
+
 
 @pytest.fixture
 def window(qtbot):
-    from app import team_panel
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    team_panel.install(w)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+    yield from team_window(qtbot)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from PySide6 import QtCore  # noqa: E402
 
 from core.domain import Source, Target, TargetState  # noqa: E402
 from core.geometry import Ring, mask_to_rings  # noqa: E402
+from tests._support.windows import show_window  # noqa: E402
 from widgets.canvas import CanvasError, IRCanvas  # noqa: E402
 
 Qt = QtCore.Qt
@@ -45,9 +46,7 @@ def _targets() -> list[Target]:
 def canvas(qtbot) -> IRCanvas:
     c = IRCanvas()
     qtbot.addWidget(c)
-    c.resize(700, 600)
-    c.show()
-    qtbot.waitExposed(c)
+    show_window(qtbot, c, (700, 600))
     rng = np.random.default_rng(0)
     c.set_image((1000 + rng.normal(0, 20, (80, 100))).astype(np.uint16))
     c.set_targets(_targets())

@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 from PySide6 import QtCore, QtGui  # noqa: E402
 
 from core.domain import Target, TargetState  # noqa: E402
+from tests._support.windows import show_window  # noqa: E402
 from widgets.canvas import IRCanvas  # noqa: E402
 from widgets.display_controls import auto_levels, colormap_table, make_lut, render_rgb  # noqa: E402
 
@@ -22,9 +23,7 @@ BANDS = (1000, 2000, 3000, 5000)  # 16-bit values, one 10-px vertical band each
 def canvas(qtbot) -> IRCanvas:
     c = IRCanvas()
     qtbot.addWidget(c)
-    c.resize(600, 500)
-    c.show()
-    qtbot.waitExposed(c)
+    show_window(qtbot, c, (600, 500))
     return c
 
 

@@ -17,13 +17,9 @@ import cv2
 import numpy as np
 
 from core.domain import ImageAnnotation, ReviewStatus, Source, Target, TargetState
+from tests._support.inspection_scene import BOX_A, BOX_B, BOX_FA, scene_pixels, scene_targets  # noqa: F401
 from tests._support.labels import replace_proposals
 from tests.gui.test_preannotate_support import FakeCanvas, FakeWindow  # noqa: F401 (FakeCanvas: shared)
-
-# 20x20 scene (as in tests/unit/test_inspect.py): rows alternate 8 / 12, sky = rows 0-9.
-BOX_A = (4.0, 4.0, 6.0, 6.0)  # target, value 50, sky, contrast 20, detected
-BOX_B = (4.0, 14.0, 6.0, 16.0)  # target, value 60, non-sky, contrast 25, missed
-BOX_FA = (14.0, 14.0, 16.0, 16.0)  # false alarm, value 30, non-sky, contrast 10
 
 
 class PanelWindow(FakeWindow):
@@ -36,20 +32,6 @@ class PanelWindow(FakeWindow):
     def goto_image(self, image_id: int, center: tuple[float, float] | None = None) -> None:
         self.gotos.append((image_id, center))
         super().goto_image(image_id, center)
-
-
-def scene_pixels() -> tuple[np.ndarray, np.ndarray]:
-    img = np.where(np.arange(20)[:, None] % 2 == 0, 8, 12).repeat(20, axis=1).astype(np.uint8)
-    img[4:6, 4:6] = 50
-    img[14:16, 4:6] = 60
-    img[14:16, 14:16] = 30
-    sky = np.zeros((20, 20), dtype=bool)
-    sky[:10] = True
-    return img, sky
-
-
-def scene_targets() -> list[Target]:
-    return [Target(point=(4.5, 4.5), box=BOX_A), Target(point=(4.5, 14.5), box=BOX_B)]
 
 
 def scene_proposals() -> list[Target]:

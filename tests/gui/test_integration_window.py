@@ -14,7 +14,8 @@ from app import bagcp_preview, inspector_panel, preannotate_panel, stats_panel, 
 from core.domain import ModelVersion, ReviewStatus, Target, TargetState
 from core.store.project import Project
 from tests._support.labels import add_target
-from tests.gui.test_preannotate_support import FakePredictor
+from tests._support.windows import bare_window, show_window
+from tests.gui.test_preannotate_support import recording_factory
 from widgets.image_list import ImageRole
 
 pytestmark = pytest.mark.timeout(120)
@@ -44,20 +45,8 @@ def db_state(root, image_id: int) -> tuple:
 @pytest.fixture
 def full(qtbot, app_project_dir):
     """The real MainWindow, the five panels (fake predictor), the demo copy open."""
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    qtbot.addWidget(w)
-    made: list[FakePredictor] = []
-
-    def factory(weights):
-        made.append(FakePredictor(weights, **factory.kwargs))
-        return made[-1]
-
-    factory.kwargs = {}
+    w = bare_window(qtbot)
+    factory = recording_factory()
     preannotate_panel.install(w, predictor_factory=factory)
     training_panel.install(w)
     panels = SimpleNamespace(
@@ -67,11 +56,9 @@ def full(qtbot, app_project_dir):
         pre=w.findChild(preannotate_panel.PreannotatePanel),
         train=w.findChild(training_panel.TrainingPanel),
     )
-    w.resize(1280, 860)
-    w.show()
-    qtbot.waitExposed(w)
+    show_window(qtbot, w, (1280, 860))
     assert w.open_project(app_project_dir)
-    yield SimpleNamespace(w=w, p=panels, made=made, factory=factory, root=app_project_dir)
+    yield SimpleNamespace(w=w, p=panels, made=factory.made, factory=factory, root=app_project_dir)
     panels.pre.controller.shutdown(10_000)
     for panel in (panels.bagcp, panels.inspector, panels.stats):
         panel.shutdown()

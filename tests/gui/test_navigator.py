@@ -14,23 +14,16 @@ from PySide6.QtTest import QTest
 
 from app import navigator_panel
 from core.display import window as display_window
+from tests._support.windows import bare_window, show_window
 
 NAV_W, NAV_H = 330, 300  # the navigator's size in the test; the demo frames are 320 x 256
 
 
 @pytest.fixture
 def setup(qtbot, app_project_dir: Path):
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    qtbot.addWidget(w)
+    w = bare_window(qtbot)
     panel = navigator_panel.install(w)
-    w.resize(1000, 700)
-    w.show()
-    qtbot.waitExposed(w)
+    show_window(qtbot, w, (1000, 700))
     assert w.open_project(app_project_dir)
     nav = panel.widget
     dock = w.findChild(type(w.image_dock), "dock_navigator")

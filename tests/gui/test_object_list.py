@@ -3,7 +3,6 @@ with sqlite3: rows, states and scores; edits and undo; selection both ways; sort
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,15 @@ from app import object_list_panel
 from core.domain import Source, Target, TargetState
 from core.store.project import Project
 from tests._support.labels import replace_proposals
+from tests._support.sqlite_rows import project_rows
+from tests._support.windows import bare_window, show_window
 from widgets.object_list import SCORE_COL
 
 SCORES = (0.9, 0.7, 0.55, 0.3)  # 0.3 is below the default 0.5 threshold
 
 
 def db_rows(root: Path, image_id: int, with_source: bool = False) -> dict[int, tuple]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT id, state, score, source FROM targets WHERE image_id = ?", (image_id,)
-        ).fetchall()
-    finally:
-        con.close()
+    rows = project_rows(root, "SELECT id, state, score, source FROM targets WHERE image_id = ?", image_id)
     return {int(i): (st, sc, src) if with_source else (st, sc) for i, st, sc, src in rows}
 
 
@@ -44,17 +39,9 @@ def project_dir(app_project_dir: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot, project_dir):
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    qtbot.addWidget(w)
+    w = bare_window(qtbot)
     panel = object_list_panel.install(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
+    show_window(qtbot, w, (1366, 768))
     assert w.open_project(project_dir)
     w.goto_image(w.list_model.ids()[0])
     yield w, panel

@@ -16,7 +16,7 @@ from app.preannotate_worker import ModelChoice, PreannotateWorker, resolve_model
 from core.domain import ModelVersion, ReviewStatus, TargetState
 from core.errors import CheckpointError
 from tests._support.labels import set_status
-from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
+from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, dock_setup, make_project
 
 pytestmark = pytest.mark.timeout(120)
 WAIT_MS = 20_000
@@ -25,22 +25,8 @@ PROPOSAL = TargetState.PROPOSAL
 
 @pytest.fixture
 def setup(qtbot, tmp_path):
-    """(window, panel, project, ids, predictors made) with three new images."""
-    project, ids = make_project(tmp_path, 3)
-    window = FakeWindow(project)
-    qtbot.addWidget(window)
-    made: list[FakePredictor] = []
-
-    def factory(weights):
-        made.append(FakePredictor(weights, **factory.kwargs))
-        return made[-1]
-
-    factory.kwargs = {}
-    preannotate_panel.install(window, predictor_factory=factory)
-    panel = window.dock_widget(preannotate_panel.DOCK_NAME)
-    yield window, panel, project, ids, made, factory
-    panel.controller.shutdown(5000)
-    project.close()
+    """(window, panel, project, ids, predictors made, factory) with three new images."""
+    yield from dock_setup(qtbot, tmp_path, 3)
 
 
 def _wait_run(qtbot, panel, start):

@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import preannotate_panel
 from core.domain import ReviewStatus, TargetState
 from tests.gui.test_app_edit_undo import snapshot
-from tests.gui.test_preannotate_support import FakePredictor, FakeWindow, make_project
+from tests.gui.test_preannotate_support import FakePredictor, dock_setup
 
 pytestmark = pytest.mark.timeout(180)
 WAIT_MS = 60_000
@@ -40,21 +40,7 @@ class CountingPredictor(FakePredictor):
 @pytest.fixture
 def fake_window(qtbot, tmp_path):
     """(window, panel, project, ids, predictors made, factory): five new images, a fake model."""
-    project, ids = make_project(tmp_path, 5)
-    window = FakeWindow(project)
-    qtbot.addWidget(window)
-    made: list[CountingPredictor] = []
-
-    def factory(weights):
-        made.append(CountingPredictor(weights, **factory.kwargs))
-        return made[-1]
-
-    factory.kwargs = {}
-    preannotate_panel.install(window, predictor_factory=factory)
-    panel = window.dock_widget(preannotate_panel.DOCK_NAME)
-    yield window, panel, project, ids, made, factory
-    panel.controller.shutdown(5000)
-    project.close()
+    yield from dock_setup(qtbot, tmp_path, 5, CountingPredictor)
 
 
 def _untouched(project, image_id: int) -> bool:

@@ -31,6 +31,7 @@ from core.domain import Target
 # machine can take longer than a test waits.
 from model.inference import Prediction, Predictor
 from tests._support.labels import add_target, set_sky_mask, set_split, set_status
+from tests._support.weights import random_weights
 from widgets.image_list import ImageListWidget
 
 
@@ -241,6 +242,36 @@ class FakePredictor:
         return self.targets(self.finish(gray, self.run_network(gray), score_thr), score_thr)
 
 
+def recording_factory(predictor_cls: type = FakePredictor):
+    """A ``predictor_factory`` that keeps every predictor it made in ``factory.made``; a test sets
+    ``factory.kwargs`` to pass options (a gate, a failing image) to the next ones."""
+    made: list = []
+
+    def factory(weights):
+        made.append(predictor_cls(weights, **factory.kwargs))
+        return made[-1]
+
+    factory.kwargs = {}
+    factory.made = made
+    return factory
+
+
+def dock_setup(qtbot, root: Path, n_images: int, predictor_cls: type = FakePredictor):
+    """Fixture body: (window, panel, project, ids, predictors made, factory) with ``n_images`` new
+    images in a real project, the pre-annotation dock installed on a FakeWindow; torn down after."""
+    from app import preannotate_panel
+
+    project, ids = make_project(root, n_images)
+    window = FakeWindow(project)
+    qtbot.addWidget(window)
+    factory = recording_factory(predictor_cls)
+    preannotate_panel.install(window, predictor_factory=factory)
+    panel = window.dock_widget(preannotate_panel.DOCK_NAME)
+    yield window, panel, project, ids, factory.made, factory
+    panel.controller.shutdown(5000)
+    project.close()
+
+
 def write_images(folder: Path, n: int, size: tuple[int, int] = (48, 64)) -> list[Path]:
     """``n`` small 8-bit PNGs, each with one bright target at a known place."""
     import cv2
@@ -287,16 +318,7 @@ def make_labelled_project(root: Path, n_train: int = 3, n_val: int = 1):
 
 def save_tiny_weights(path: Path) -> Path:
     """A random-init BAFE-Net with narrow heads, saved like a trained model (safetensors)."""
-    import torch
-
-    from model.checkpoint import save_weights
-    from model.config import preset
-    from model.net import BafeNet
-
-    torch.manual_seed(0)
-    cfg = preset("default", fpn_channels=16)
-    save_weights(path, BafeNet(cfg).eval(), cfg, "default")
-    return path
+    return random_weights(path, {"fpn_channels": 16})
 
 
 # Flags that make the real train CLI finish one epoch on a few 48x64 images in seconds.

@@ -4,7 +4,6 @@ against the canvas state."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,13 @@ from PySide6.QtWidgets import QApplication
 from core.domain import ReviewStatus, Source, Target, TargetState
 from core.store.project import Project
 from tests._support.labels import add_target
+from tests._support.sqlite_rows import project_rows as rows
 
 pytestmark = pytest.mark.timeout(120)
 NO_MOD = Qt.KeyboardModifier.NoModifier
 LEFT = Qt.MouseButton.LeftButton
 # (x, y, score) of the proposals stored on the first unreviewed demo image (320 x 256)
 PROPOSALS = [(40, 40, 0.55), (200, 60, 0.95), (120, 200, 0.75), (280, 150, 0.65)]
-
-
-def rows(root: Path, sql: str, *args) -> list[tuple]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def proposal(x: float, y: float, score: float) -> Target:

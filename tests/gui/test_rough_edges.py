@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,14 +60,22 @@ def test_docks_do_not_grow_the_window_past_the_screen(qtbot, app_project_dir):
 
 
 # ---------------------------------------------------------------- 2: export
+def _dialog_on_non_empty(main_window, qtbot, out: Path, old_text: str, choice, monkeypatch):
+    """An export dialog aimed at ``out``, which holds old.txt; the user's answer to "the folder is
+    not empty" is ``choice``."""
+    out.mkdir()
+    (out / "old.txt").write_text(old_text)
+    monkeypatch.setattr(export_dialog, "ask_non_empty", lambda *_a: choice)
+    dialog = ExportDialog(main_window.project, main_window, str(out))
+    qtbot.addWidget(dialog)
+    return dialog
+
+
 def test_export_into_a_non_empty_folder_offers_a_fresh_one(main_window, qtbot, tmp_path,
                                                           monkeypatch):  # fmt: skip
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("an earlier export")
-    monkeypatch.setattr(export_dialog, "ask_non_empty", lambda *_a: NonEmptyChoice.FRESH)
-    dialog = ExportDialog(main_window.project, main_window, str(out))
-    qtbot.addWidget(dialog)
+    dialog = _dialog_on_non_empty(main_window, qtbot, out, "an earlier export", NonEmptyChoice.FRESH,
+                                  monkeypatch)  # fmt: skip
     dialog.format_combo.setCurrentText("coco")
     _export_and_count(qtbot, dialog)
     assert sorted(p.name for p in out.iterdir()) == ["old.txt"]  # untouched
@@ -77,11 +86,7 @@ def test_export_into_a_non_empty_folder_offers_a_fresh_one(main_window, qtbot, t
 def test_export_cancelled_on_a_non_empty_folder_writes_nothing(main_window, qtbot, tmp_path,
                                                                monkeypatch):  # fmt: skip
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("x")
-    monkeypatch.setattr(export_dialog, "ask_non_empty", lambda *_a: NonEmptyChoice.CANCEL)
-    dialog = ExportDialog(main_window.project, main_window, str(out))
-    qtbot.addWidget(dialog)
+    dialog = _dialog_on_non_empty(main_window, qtbot, out, "x", NonEmptyChoice.CANCEL, monkeypatch)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.job is None and list(out.iterdir()) == [out / "old.txt"]
     assert not (tmp_path / "out-2").exists()

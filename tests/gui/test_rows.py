@@ -5,7 +5,6 @@ prefetched labels and is announced once; views that close stop hearing."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from app.rows import subscribe_view
 from core.domain import Target
 from core.store.project import Project
 from tests._support.labels import add_target
+from tests._support.sqlite_rows import project_rows
 from widgets.image_list import ImageRole
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,14 +22,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def db_counts(root: Path, image_id: int) -> tuple[int, int]:
     """(accepted, proposals) of an image, read from project.sqlite itself."""
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT state, COUNT(*) FROM targets WHERE image_id = ? GROUP BY state", (image_id,)
-        ).fetchall()
-    finally:
-        con.close()
-    counts = dict(rows)
+    counts = dict(project_rows(root, "SELECT state, COUNT(*) FROM targets WHERE image_id = ? GROUP BY state",
+                               image_id))  # fmt: skip
     return counts.get("accepted", 0), counts.get("proposal", 0)
 
 

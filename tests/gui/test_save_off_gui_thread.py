@@ -321,27 +321,20 @@ def test_a_killed_process_loses_only_the_unsaved_tail_and_corrupts_nothing(locat
 
 
 def test_an_edit_made_while_the_server_is_down_lands_when_it_is_back(qtbot, tmp_path):
-    from tests.pgserver import start_server
+    from tests.pgserver import own_server_or_skip
 
-    try:
-        server = start_server()
-    except (FileNotFoundError, RuntimeError) as e:
-        if os.environ.get("SIRST_REQUIRE_PG") == "1":
-            raise
-        pytest.skip(f"no PostgreSQL server: {e}")
-    ctl = [str(server.bin_dir / "pg_ctl"), "-D", str(server.base / "data"), "-w", "-t", "60"]
+    server = own_server_or_skip()
     try:
         url = make_project(server.create_database(), tmp_path)
         window = open_window(qtbot, url)
         iid = window.current_image_id
-        assert server._run(*ctl, "-m", "fast", "stop").returncode == 0
+        assert server.stop_for_now().returncode == 0
         window.controller.add_target(32.0, 22.0)
         (shown,) = window.document.targets  # shown and kept while the server is away
         qtbot.waitUntil(lambda: "the server cannot be reached" in window.saved_label.text(),
                         timeout=LAND_MS)  # fmt: skip
         assert window.undo_stacks.stack(iid).command(0).text() == "Add target"
-        opts = f"-h 127.0.0.1 -p {server.port} -k {server.base} -c fsync=off"
-        r = server._run(*ctl, "-l", str(server.base / "server.log"), "-o", opts, "start")
+        r = server.start_again()
         assert r.returncode == 0, r.stderr
         qtbot.waitUntil(window.save_queue.idle, timeout=LAND_MS)
         rows, log = stored(url, iid)

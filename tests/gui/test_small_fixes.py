@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,27 +9,20 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from core.domain import Target, TargetState
+from tests._support.sqlite_rows import project_rows
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _log(root: Path, image_id: int) -> list[str]:
     """The image's edit log as stored in project.sqlite (plain sqlite3, not the app's code)."""
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT action FROM edit_log WHERE image_id = ? ORDER BY id", (image_id,))
-        return [r[0] for r in rows]
-    finally:
-        con.close()
+    return [r[0] for r in project_rows(root, "SELECT action FROM edit_log WHERE image_id = ? ORDER BY id",
+                                       image_id)]  # fmt: skip
 
 
 def _box(root: Path, target_id: int) -> tuple[float, float, float, float]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        return tuple(con.execute("SELECT x0, y0, x1, y1 FROM targets WHERE id = ?",
-                                 (target_id,)).fetchone())  # fmt: skip
-    finally:
-        con.close()
+    (box,) = project_rows(root, "SELECT x0, y0, x1, y1 FROM targets WHERE id = ?", target_id)
+    return tuple(box)
 
 
 def test_the_edit_log_says_undo_and_redo(main_window, app_project_dir):

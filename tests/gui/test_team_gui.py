@@ -16,6 +16,7 @@ from core.machine import MachineSettings, os_user
 from core.store.new_image import NewImage
 from core.store.project import Project
 from tests._support.labels import add_target
+from tests._support.windows import team_window
 
 
 @pytest.fixture
@@ -39,19 +40,7 @@ def _header():
 
 @pytest.fixture
 def window(qtbot):
-    from app import team_panel
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    create_application(exception_hook=False)
-    w = MainWindow(AppSettings(), install_panels=False)
-    team_panel.install(w)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+    yield from team_window(qtbot)
 
 
 def _open_through_the_menu(window, url, monkeypatch) -> None:

@@ -3,17 +3,18 @@ then `main.py export URL OUT` reproduces all 768 images exactly (mirrors the SQL
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from core.formats import densesirst as ds
-from tests.e2e.test_import_export_densesirst import _boxes, _lines, _mask
+from tests.e2e.test_import_export_densesirst import (
+    assert_same_boxes_points_image,
+    assert_same_masks,
+)
 
 pytestmark = [pytest.mark.dataset, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -40,16 +41,8 @@ def test_import_export_through_the_server_is_exact(densesirst_root: Path, pg_url
     assert r.stdout.startswith("768 images")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no folder named after the URL
     for image_id in ds.list_ids(densesirst_root):
-        xml = f"{ds.BBOX}/{image_id}.xml"
-        assert _boxes(out / xml) == _boxes(densesirst_root / xml), xml
-        pts = f"{ds.POINTS}/{image_id}_pixels0.txt"
-        assert _lines(out / pts) == _lines(densesirst_root / pts), pts
-        img = f"{ds.IMAGES}/{image_id}.png"
-        a, b = (hashlib.sha256((root / img).read_bytes()).digest() for root in (out, densesirst_root))
-        assert a == b, img
-        for folder in (ds.TARGET_BIN, ds.SKY_BIN):
-            rel = f"{folder}/{image_id}_pixels0.png"
-            assert np.array_equal(_mask(out / rel), _mask(densesirst_root / rel)), rel
+        assert_same_boxes_points_image(out, densesirst_root, image_id)
+        assert_same_masks(out, densesirst_root, image_id)
     assert ds.list_splits(out) == ds.list_splits(densesirst_root)
     for name in ds.list_splits(densesirst_root):
         assert set(ds.read_split(out, name)) == set(ds.read_split(densesirst_root, name)), name

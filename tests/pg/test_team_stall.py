@@ -104,14 +104,9 @@ def test_poll_returns_at_the_first_change(pg_url) -> None:
 
 
 def test_live_refresh_catches_up_after_a_server_restart(tmp_path: Path) -> None:
-    from tests.pgserver import start_server
+    from tests.pgserver import own_server_or_skip
 
-    try:
-        server = start_server()
-    except (FileNotFoundError, RuntimeError) as e:
-        if os.environ.get("SIRST_REQUIRE_PG") == "1":
-            raise
-        pytest.skip(f"no PostgreSQL server: {e}")
+    server = own_server_or_skip()
     try:
         url = server.create_database()
         iid, _t = _project_with_a_target(url)
@@ -119,9 +114,7 @@ def test_live_refresh_catches_up_after_a_server_restart(tmp_path: Path) -> None:
                 Project.open(url, machine=MachineSettings("ann")) as ann:  # fmt: skip
             listener = ChangeListener(bob)
             try:
-                r = server._run(str(server.bin_dir / "pg_ctl"), "-D", str(server.base / "data"),
-                                "-l", str(server.base / "server.log"), "-m", "fast", "-w",
-                                "-t", "60", "restart")  # fmt: skip
+                r = server.pg_ctl("-l", str(server.base / "server.log"), "-m", "fast", "restart")
                 assert r.returncode == 0, r.stderr
                 set_note(ann, iid, "made while nobody listened")
                 with pytest.raises(ProjectError, match="lost the live connection"):

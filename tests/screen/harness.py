@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,14 @@ class AppUnderTest:
 
 
 # ---------------------------------------------------------------------- the independent truth
+def image_to_screen(state: dict, width: int) -> Callable[[float, float], tuple[float, float]]:
+    """Image point (x, y) -> its position on the root window, from a probe's ``state`` (where the
+    image's corners are on screen); ``width`` is the image's width (one zoom for both axes)."""
+    (ox, oy), (cx, _) = state["image_origin"], state["image_corner"]
+    scale = (cx - ox) / width
+    return lambda x, y: (ox + x * scale, oy + y * scale)
+
+
 def luminance(img: np.ndarray) -> np.ndarray:
     """Gray of the file's pixels as float: RGB(A) by Rec. 601 weights, gray as is."""
     a = np.asarray(img)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests.screen.harness import image_to_screen
 from tests.screen.test_labelling_pass import Db, H, W, blob_project, wait_db  # noqa: F401 (fixture)
 
 CYAN = np.array([0x00, 0xE5, 0xFF])  # widgets/overlays.py SELECTED: draft lines, ring handles
@@ -44,13 +45,7 @@ def cyan_share(shot: np.ndarray, a: tuple[float, float], b: tuple[float, float])
 def test_draw_sky_and_edit_sky_on_screen(run_app, blob_project, tmp_path: Path):  # noqa: F811
     db = Db(blob_project)
     app = run_app(blob_project)
-    state = app.wait_image("frame", timeout=60)
-    (ox, oy), (cx, _) = state["image_origin"], state["image_corner"]
-    scale = (cx - ox) / W
-
-    def screen(x: float, y: float) -> tuple[float, float]:
-        return ox + x * scale, oy + y * scale
-
+    screen = image_to_screen(app.wait_image("frame", timeout=60), W)
     app.focus()
     # Draw sky: three vertices placed, the cursor where the fourth will go.
     app.key("2")

@@ -15,7 +15,9 @@ from core.domain import Source, Target, TargetState
 from core.services.importer import import_images
 from core.store.project import Project
 from tests._support.labels import replace_proposals
+from tests._support.sqlite_rows import project_rows
 from tests.screen.conftest import write_image
+from tests.screen.harness import image_to_screen
 
 H, W = 240, 320
 BLOB = (60, 50)  # (x, y) of the bright blob the annotator clicks
@@ -50,15 +52,11 @@ class Db:
     last: Db | None = None
 
     def __init__(self, root: Path) -> None:
-        self.path = root / "project.sqlite"
+        self.root = root
         Db.last = self
 
     def rows(self, sql: str, *args) -> list[tuple]:
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            return con.execute(sql, args).fetchall()
-        finally:
-            con.close()
+        return project_rows(self.root, sql, *args)
 
     def manual(self) -> list[tuple]:
         return self.rows("SELECT id, px, py, x0, y0, x1, y1 FROM targets "
@@ -92,13 +90,7 @@ def wait_db(check, what: str, timeout: float = 10.0):
 def test_labelling_pass_with_input_events(run_app, blob_project):
     db = Db(blob_project)
     app = run_app(blob_project)
-    state = app.wait_image("frame", timeout=60)
-    (ox, oy), (cx, _) = state["image_origin"], state["image_corner"]
-    scale = (cx - ox) / W
-
-    def screen(x: float, y: float) -> tuple[float, float]:
-        return ox + x * scale, oy + y * scale
-
+    screen = image_to_screen(app.wait_image("frame", timeout=60), W)
     app.focus()
     # Click on the blob: one accepted manual target, snapped to the peak.
     app.click(*screen(BLOB[0] + 1.4, BLOB[1] - 1.2))

@@ -16,6 +16,7 @@ from core.domain import Source, Target, TargetState
 from core.services.importer import import_images
 from core.store.project import Project
 from tests._support.labels import add_target
+from tests._support.sqlite_rows import project_rows as rows
 from tests.screen.conftest import write_image
 
 H, W = 240, 320
@@ -52,14 +53,6 @@ def review_project(tmp_path: Path) -> Path:
         for x, y in B_LABELS:  # hand labels drawn after the pre-annotation, one on a proposal
             add_target(project, b.id, box_target(x, y, None, TargetState.ACCEPTED))
     return root
-
-
-def rows(root: Path, sql: str, *args) -> list[tuple]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def wait_db(check, what: str, timeout: float = 10.0):

@@ -3,7 +3,6 @@ pre-annotation storage, checked against project.sqlite read with plain sqlite3."
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from core.domain import ImageAnnotation, Source, Target, TargetState
 from core.duplicates import is_duplicate, split_duplicates
 from core.store.project import Project
 from tests._support.labels import add_target
+from tests._support.sqlite_rows import project_rows
 from tests.unit.test_project import new
 
 PROP = TargetState.PROPOSAL
@@ -72,12 +72,7 @@ def project(tmp_path: Path):
 
 
 def db_targets(root: Path) -> list[tuple]:
-    con = sqlite3.connect(f"file:{root / 'project.sqlite'}?mode=ro", uri=True)
-    try:
-        return con.execute("SELECT x0, y0, x1, y1, state, source FROM targets "
-                           "ORDER BY state, x0, y0").fetchall()  # fmt: skip
-    finally:
-        con.close()
+    return project_rows(root, "SELECT x0, y0, x1, y1, state, source FROM targets ORDER BY state, x0, y0")
 
 
 def test_preannotating_an_image_with_accepted_targets_stores_only_new_proposals(project):

@@ -17,14 +17,19 @@ def _ramp(h: int, w: int, dtype, hi: int) -> np.ndarray:
     return (np.arange(h * w).reshape(h, w) % (hi + 1)).astype(dtype)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
-def test_gray8_lossless_roundtrip(tmp_path: Path, suffix: str) -> None:
-    img = _ramp(13, 17, np.uint8, 255)
-    path = tmp_path / f"a{suffix}"
-    if suffix == ".tif":
+def _write(path: Path, img: np.ndarray) -> Path:
+    """Written by a reference library (tifffile for TIFF, OpenCV otherwise), not by core.imageio."""
+    if path.suffix in (".tif", ".tiff"):
         tifffile.imwrite(path, img)
     else:
         cv2.imwrite(str(path), img)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
+def test_gray8_lossless_roundtrip(tmp_path: Path, suffix: str) -> None:
+    img = _ramp(13, 17, np.uint8, 255)
+    path = _write(tmp_path / f"a{suffix}", img)
     out = imageio.read_image(path)
     assert out.dtype == np.uint8 and out.shape == (13, 17)
     assert np.array_equal(out, img)
@@ -34,11 +39,7 @@ def test_gray8_lossless_roundtrip(tmp_path: Path, suffix: str) -> None:
 @pytest.mark.parametrize("suffix", [".png", ".tiff"])
 def test_14bit_in_16bit_container_kept_at_full_depth(tmp_path: Path, suffix: str) -> None:
     img = _ramp(20, 30, np.uint16, 16383)  # 14-bit values
-    path = tmp_path / f"ir{suffix}"
-    if suffix == ".tiff":
-        tifffile.imwrite(path, img)
-    else:
-        cv2.imwrite(str(path), img)
+    path = _write(tmp_path / f"ir{suffix}", img)
     out = imageio.read_image(path)
     assert out.dtype == np.uint16 and np.array_equal(out, img)
     assert imageio.read_header(path).bit_depth == 16

@@ -35,22 +35,12 @@ from core.services.inspection import (
     summarize,
     target_peak,
 )
-
-BOX_A = (4.0, 4.0, 6.0, 6.0)
-BOX_B = (4.0, 14.0, 6.0, 16.0)
-BOX_FA = (14.0, 14.0, 16.0, 16.0)
+from tests._support.inspection_scene import BOX_A, BOX_B, BOX_FA, scene_pixels, scene_targets
 
 
 @pytest.fixture
 def scene() -> tuple[np.ndarray, np.ndarray, list[Target]]:
-    img = np.where(np.arange(20)[:, None] % 2 == 0, 8, 12).repeat(20, axis=1).astype(np.uint8)
-    img[4:6, 4:6] = 50
-    img[14:16, 4:6] = 60
-    img[14:16, 14:16] = 30
-    sky = np.zeros((20, 20), dtype=bool)
-    sky[:10] = True
-    targets = [Target(point=(4.5, 4.5), box=BOX_A), Target(point=(4.5, 14.5), box=BOX_B)]
-    return img, sky, targets
+    return (*scene_pixels(), scene_targets())
 
 
 def test_local_contrast_by_hand(scene) -> None:
