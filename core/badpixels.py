@@ -41,6 +41,22 @@ def _neighbour_extremes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mx, mn
 
 
+def _percentiles(g: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """``np.percentile(g, qs)`` (method "linear") of an 8- or 16-bit image, bit for bit, from its
+    histogram: a partition of every pixel costs ten times the counting (ADR 0036)."""
+    n = g.size
+    cum = np.cumsum(np.bincount(g.ravel()))
+    out = []
+    for q in qs:
+        virtual = (n - 1) * (np.float64(q) / 100)  # numpy's virtual index and interpolation, in its dtypes
+        below = int(np.floor(virtual))
+        a = np.float32(np.searchsorted(cum, below, side="right"))  # the value of sorted rank ``below``
+        b = np.float32(np.searchsorted(cum, min(below + 1, n - 1), side="right"))
+        t = virtual - below
+        out.append(float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t))
+    return tuple(out)
+
+
 def find_bad_pixels(gray: np.ndarray, cfg: BadPixelConfig | None = None) -> np.ndarray:
     """int32 [N, 2] (x, y) of the isolated hot and dead pixels of a 2-D image, row-major order."""
     cfg = cfg or BadPixelConfig()
@@ -50,7 +66,7 @@ def find_bad_pixels(gray: np.ndarray, cfg: BadPixelConfig | None = None) -> np.n
     if g.shape[0] < 3 or g.shape[1] < 3:
         return np.zeros((0, 2), np.int32)
     f = g.astype(np.float32, copy=False)
-    lo, hi = np.percentile(f, (0.5, 99.5))
+    lo, hi = _percentiles(g, (0.5, 99.5)) if g.dtype in (np.uint8, np.uint16) else np.percentile(f, (0.5, 99.5))
     floor = max(float(hi - lo) * cfg.floor_frac, 1e-6)
     mx, mn = _neighbour_extremes(f)
     margin = np.maximum(floor, cfg.ratio * (mx - mn))

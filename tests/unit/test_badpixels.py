@@ -97,3 +97,22 @@ def test_predictor_reports_the_repaired_pixels(tmp_path):
     off = Predictor(tmp_path / "w.safetensors", threads=1, bad_pixel_filter=False).predict(bad)
     assert off.bad_pixels.shape == (0, 2)
     assert on.sky_mask().shape == bad.shape and on.sky_mask().dtype == bool
+
+
+def test_histogram_percentiles_equal_numpys_on_8_and_16_bit_frames():
+    """find_bad_pixels takes the 0.5 / 99.5 percentiles of integer frames from a histogram; the
+    truth is np.percentile of the float32 frame, as before (ADR 0036)."""
+    from core.badpixels import _percentiles
+
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        shape = [(512, 640), (37, 53), (3, 3), (100, 7)][i % 4]
+        if i % 3 == 0:
+            g = rng.integers(0, 256, shape).astype(np.uint8)
+        elif i % 3 == 1:
+            g = np.clip(rng.normal(rng.uniform(0, 255), rng.uniform(0.1, 40), shape), 0, 255).astype(np.uint8)
+        else:
+            g = rng.integers(0, 2**14, shape).astype(np.uint16)
+        for qs in ((0.5, 99.5), (0.0, 100.0), (50.0,)):
+            want = np.percentile(g.astype(np.float32), qs)
+            assert _percentiles(g, qs) == tuple(float(v) for v in want)
