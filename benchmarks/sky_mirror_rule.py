@@ -24,6 +24,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def sky_edits(truth: np.ndarray, mask: np.ndarray) -> int:
+    """Sky edits as ../shared/tools/effort.py counts them: regions of (proposal XOR truth) of at
+    least 0.05 % of the frame (and 16 px)."""
+    import cv2
+
+    _, _, stats, _ = cv2.connectedComponentsWithStats((truth ^ mask).astype(np.uint8), connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= max(16, int(0.0005 * truth.size))).sum())
+
+
 def main() -> int:
     from bench_predict_vs_resnet import ROOT, load_avg
 
@@ -70,25 +79,29 @@ def main() -> int:
 
             masks[name] = p.finish(prepared, {WHOLE_SKY: [torch.from_numpy(logit)]}).sky_mask()
         diff = float(np.mean(masks["plain"] != masks["both"]))
+        truth = s.sky if s.sky is not None else np.zeros(prepared.size, bool)
+        edits = {k: sky_edits(truth, m) for k, m in masks.items()}
         iu = {}
         if s.sky is not None:
             for name, m in masks.items():
                 iu[name] = (int(np.count_nonzero(m & s.sky)), int(np.count_nonzero(m | s.sky)))
         rows.append(({m: uncertain_share(plain, valid, p.sky_threshold, m) for m in margins}, diff, iu, t_one,
-                     image_id, prepared.size))
+                     image_id, prepared.size, edits))
     n = len(rows)
     if args.csv is not None:
         lines = ["image_id,h,w,cpu_one_look_s,diff," + ",".join(f"share_{m}" for m in margins)
-                 + ",plain_inter,plain_union,both_inter,both_union"]
+                 + ",plain_inter,plain_union,both_inter,both_union,plain_edits,both_edits"]
         for r in rows:
             iu = r[2].get("plain", (0, 0)) + r[2].get("both", (0, 0))
             lines.append(f"{r[4]},{r[5][0]},{r[5][1]},{r[3]:.5f},{r[1]:.6f},"
-                         + ",".join(f"{r[0][m]:.5f}" for m in margins) + "," + ",".join(map(str, iu)))
+                         + ",".join(f"{r[0][m]:.5f}" for m in margins) + "," + ",".join(map(str, iu))
+                         + f",{r[6]['plain']},{r[6]['both']}")
         args.csv.write_text("\n".join(lines) + "\n")
     cpu = sum(r[3] for r in rows)
     print(f"{args.split}: {n} frames, sky threshold {p.sky_threshold}, backend {p._sky_runner.backend.value}; "
           f"load before {before}, after {load_avg()}")
-    print("margin share  skipped  sky CPU saved  skipped frames: mean diff  max diff  any diff | sky IoU rule / always")
+    print("margin share  skipped  sky CPU saved  skipped frames: mean diff  max diff  any diff | sky IoU rule / always"
+          " | sky edits per image rule / always")
 
     def pooled(use_plain) -> float:
         inter = union = 0
@@ -99,6 +112,10 @@ def main() -> int:
         return inter / union if union else 1.0
 
     always = pooled([False] * n)
+
+    def edits(use_plain) -> float:
+        return sum(r[6]["plain" if skip else "both"] for r, skip in zip(rows, use_plain, strict=True)) / n
+
     for m in margins:
         for sh in shares:
             skip = [r[0][m] <= sh for r in rows]
@@ -107,8 +124,9 @@ def main() -> int:
             saved = sum(r[3] for r, s_ in zip(rows, skip, strict=True) if s_) / (2 * cpu)
             print(f"{m:>6} {sh:>5}  {k:>3}/{n}  {100 * saved:>11.0f} %  "
                   f"{100 * (np.mean(diffs) if diffs else 0):>20.4f} % {100 * (max(diffs) if diffs else 0):>8.3f} % "
-                  f"{sum(d > 0 for d in diffs):>8} | {pooled(skip):.4f} / {always:.4f}")
-    print(f"plain look on every frame: sky IoU {pooled([True] * n):.4f}; "
+                  f"{sum(d > 0 for d in diffs):>8} | {pooled(skip):.4f} / {always:.4f} | "
+                  f"{edits(skip):.3f} / {edits([False] * n):.3f}")
+    print(f"plain look on every frame: sky IoU {pooled([True] * n):.4f}, sky edits {edits([True] * n):.3f}; "
           f"frames whose mask moves at all: {sum(r[1] > 0 for r in rows)}")
     return 0
 

@@ -116,3 +116,31 @@ def test_histogram_percentiles_equal_numpys_on_8_and_16_bit_frames():
         for qs in ((0.5, 99.5), (0.0, 100.0), (50.0,)):
             want = np.percentile(g.astype(np.float32), qs)
             assert _percentiles(g, qs) == tuple(float(v) for v in want)
+
+
+def test_8_bit_integer_path_flags_exactly_what_the_float_test_flags():
+    """The 8-bit frames' integer test (ADR 0036) against the float32 test written out here."""
+    import cv2
+
+    from core.badpixels import BadPixelConfig, find_bad_pixels
+
+    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+    rng = np.random.default_rng(12)
+    for i in range(40):
+        g = np.clip(rng.normal(rng.uniform(20, 230), rng.uniform(0.5, 30), (64, 80)), 0, 255).astype(np.uint8)
+        ys, xs = rng.integers(1, 63, 30), rng.integers(1, 79, 30)
+        g[ys[:15], xs[:15]] = 255
+        g[ys[15:], xs[15:]] = 0
+        if i % 5 == 0:
+            g[:] = 77  # flat: the floor decides
+            g[10, 10] = 90
+        for cfg in (BadPixelConfig(), BadPixelConfig(ratio=2.0, floor_frac=0.05), BadPixelConfig(ratio=2.5)):
+            f = g.astype(np.float32)
+            lo, hi = np.percentile(f, (0.5, 99.5))
+            floor = max(float(hi - lo) * cfg.floor_frac, 1e-6)
+            mx = cv2.dilate(f, ring, borderType=cv2.BORDER_REPLICATE)
+            mn = cv2.erode(f, ring, borderType=cv2.BORDER_REPLICATE)
+            margin = np.maximum(floor, cfg.ratio * (mx - mn))
+            want_y, want_x = np.nonzero(((f - mx) > margin) | ((mn - f) > margin))
+            got = find_bad_pixels(g, cfg)
+            np.testing.assert_array_equal(got, np.stack([want_x, want_y], axis=1).astype(np.int32))
