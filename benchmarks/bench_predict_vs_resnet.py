@@ -16,6 +16,10 @@ alike); medians; ``speed vs R18`` = ResNet-18 time / row time (the bar: ``predic
   frame read from disk, pre-processed (gray -> 3 channels, [0, 1], CHW) and post-processed
   (transpose, score filter, OpenCV NMS).
 
+- after the table, where a frame's CPU time goes, stage by stage (benchmarks/predict_stages.py:
+  one thread, ``time.thread_time``, which a loaded machine distorts far less than wall time;
+  ``--no-stages`` skips it), with the frames whose sky network took its mirrored look (ADR 0036).
+
     python benchmarks/bench_predict_vs_resnet.py [--threads 2] [--rounds 3] [--frames 8] [--one-lane] [--yolo n,s]
 
 Under 3 minutes on the 2-core machine; ``uptime``'s load is printed before and after, since figures
@@ -177,6 +181,7 @@ def main() -> int:
     ap.add_argument("--one-lane", action="store_true",
                     help="add a row: predict with one frame in the network at a time (before ADR 0033)")
     ap.add_argument("--yolo", default="", help="comma-separated YOLOv8 scales to add (n,s); needs ultralytics")
+    ap.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU breakdown")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     import onnxruntime
@@ -210,6 +215,12 @@ def main() -> int:
         print(f"{name:<44}{m * 1000:>8.1f}{base / m:>13.2f}x   {rounds}")
     ratio = base / med["predict pipeline, per frame"]
     print(f"predict: {ratio:.2f}x a ResNet-18 forward (bar >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+    if not args.no_stages:
+        from predict_stages import breakdown, print_breakdown
+
+        ms, mirrored = breakdown(args.backend, frames, args.rounds)
+        print_breakdown(ms, mirrored, len(frames))
+        print(f"load average after the breakdown {load_avg()}")
     return 0
 
 

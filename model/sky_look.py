@@ -38,7 +38,7 @@ class MirrorRule:
 
 ALWAYS = MirrorRule(0.0, -1.0)
 # Chosen on val_v2 (MODEL.md "Speed", ADR 0036).
-DEFAULT_RULE = MirrorRule(margin=1.5, share=0.03)
+DEFAULT_RULE = MirrorRule(margin=1.5, share=0.01)
 
 
 def uncertain_share(logit: np.ndarray, valid: tuple[int, int], threshold: float, margin: float) -> float:
