@@ -9,7 +9,7 @@ mirrored look), finish (decoding, NMS, box fit, the sky logit upsampled), mask (
 mask at the sky threshold), write (the three DenseSIRST files). Medians over rounds of the mean
 per frame.
 
-    python benchmarks/predict_stages.py [--frames 8] [--rounds 3] [--backend onnx-int8]
+    python benchmarks/predict_stages.py [--frames 8] [--rounds 3] [--backend onnx-int8] [--spread]
 
 Also used by bench_predict_vs_resnet.py to print the breakdown beside the ratio.
 """
@@ -51,7 +51,10 @@ def stage_times(predictor, frames: list[Path], out: Path) -> tuple[dict[str, flo
         prepared = timed("prepare", predictor.prepare, img)
         maps = timed("detector", predictor._run, prepared.x)
         if prepared.sky_x is not None and predictor._sky_runner is not None:
-            sky, both = timed("sky", predictor.sky_logit, prepared)
+            if hasattr(predictor, "sky_logit"):
+                sky, both = timed("sky", predictor.sky_logit, prepared)
+            else:  # a checkout before ADR 0036 (for side-by-side runs): both looks on every frame
+                sky, both = timed("sky", predictor._sky_runner, prepared.sky_x), predictor.cfg.sky_flip
             maps = {**maps, WHOLE_SKY: [sky]}
             mirrored += int(both)
         pred = timed("finish", predictor.finish, prepared, maps, 0.05)
@@ -94,11 +97,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default=None)
     ap.add_argument("--data", type=Path, default=ROOT)
+    ap.add_argument("--spread", action="store_true", help="frames spread over val_v2's 640x512 frames")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     before = load_avg()
-    frames = frames_640(args.data, args.frames)
+    frames = frames_640(args.data, args.frames, args.spread)
     ms, mirrored = breakdown(args.backend, frames, args.rounds)
     print(f"load average (1/5/15 min) before {before}, after {load_avg()}")
     print_breakdown(ms, mirrored, len(frames))
