@@ -16,7 +16,11 @@ alike); medians; ``speed vs R18`` = ResNet-18 time / row time (the bar: ``predic
   frame read from disk, pre-processed (gray -> 3 channels, [0, 1], CHW) and post-processed
   (transpose, score filter, OpenCV NMS).
 
-    python benchmarks/bench_predict_vs_resnet.py [--threads 2] [--rounds 3] [--frames 8] [--one-lane] [--yolo n,s]
+- after the table, where a frame's CPU time goes, stage by stage (benchmarks/predict_stages.py:
+  one thread, ``time.thread_time``, which a loaded machine distorts far less than wall time;
+  ``--no-stages`` skips it), with the frames whose sky network took its mirrored look (ADR 0036).
+
+    python benchmarks/bench_predict_vs_resnet.py [--threads 2] [--rounds 3] [--frames 8] [--one-lane] [--spread] [--yolo n,s]
 
 Under 3 minutes on the 2-core machine; ``uptime``'s load is printed before and after, since figures
 taken on a loaded machine are ratios at best.
@@ -49,8 +53,10 @@ def load_avg() -> str:
         return "?"
 
 
-def frames_640(root: Path, n: int) -> list[Path]:
-    """n 640x512 frames of the val_v2 split (sorted ids), read from disk by every row."""
+def frames_640(root: Path, n: int, spread: bool = False) -> list[Path]:
+    """n 640x512 frames of the val_v2 split, read from disk by every row: the first n by sorted id
+    (two sequences, most of their skies uncertain), or with ``spread`` n evenly spaced over all
+    of them (73 frames of many sequences)."""
     import cv2
 
     ids = (root / "Splits" / "val_v2.txt").read_text().split()
@@ -60,10 +66,12 @@ def frames_640(root: Path, n: int) -> list[Path]:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is not None and img.shape[:2] == (512, 640):
             out.append(path)
-            if len(out) == n:
+            if len(out) == n and not spread:
                 break
     if len(out) < n:
         raise SystemExit(f"only {len(out)} 640x512 val_v2 frames in {root}")
+    if spread:
+        out = [out[round(i * (len(out) - 1) / max(n - 1, 1))] for i in range(n)]
     return out
 
 
@@ -177,13 +185,16 @@ def main() -> int:
     ap.add_argument("--one-lane", action="store_true",
                     help="add a row: predict with one frame in the network at a time (before ADR 0033)")
     ap.add_argument("--yolo", default="", help="comma-separated YOLOv8 scales to add (n,s); needs ultralytics")
+    ap.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU breakdown")
+    ap.add_argument("--spread", action="store_true",
+                    help="frames evenly spaced over val_v2's 640x512 frames instead of the first by id")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     import onnxruntime
     import torch
 
     load_before = load_avg()
-    frames = frames_640(args.data, args.frames)
+    frames = frames_640(args.data, args.frames, args.spread)
     with tempfile.TemporaryDirectory(prefix="bench-r18-") as tmp:
         rows = {"ResNet-18 fp32 forward (yardstick)": ResNet18(args.threads),
                 "predict pipeline, per frame": PredictPipeline(args.threads, args.backend, frames, Path(tmp))}
@@ -201,7 +212,8 @@ def main() -> int:
                 times[name].append(fn(args.frames))
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["ResNet-18 fp32 forward (yardstick)"]
-    print(f"640x512, {args.threads} threads, median of {args.rounds} interleaved rounds of {args.frames} frames; "
+    print(f"640x512, {args.threads} threads, median of {args.rounds} interleaved rounds of {args.frames} frames "
+          f"({'spread over' if args.spread else 'the first by id of'} val_v2's 640x512 frames); "
           f"predict backend {backend}, {lanes} lane(s); torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
     print(f"load average (1/5/15 min) before {load_before}, after {load_avg()}")
     print(f"{'row':<44}{'ms':>8}{'speed vs R18':>14}   rounds (ms)")
@@ -210,6 +222,12 @@ def main() -> int:
         print(f"{name:<44}{m * 1000:>8.1f}{base / m:>13.2f}x   {rounds}")
     ratio = base / med["predict pipeline, per frame"]
     print(f"predict: {ratio:.2f}x a ResNet-18 forward (bar >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+    if not args.no_stages:
+        from predict_stages import breakdown, print_breakdown
+
+        ms, mirrored = breakdown(args.backend, frames, args.rounds)
+        print_breakdown(ms, mirrored, len(frames))
+        print(f"load average after the breakdown {load_avg()}")
     return 0
 
 

@@ -17,6 +17,7 @@ are indistinguishable from a tiny target by local evidence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +42,37 @@ def _neighbour_extremes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mx, mn
 
 
+def _percentiles(g: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """``np.percentile(g, qs)`` (method "linear") of an 8- or 16-bit image, bit for bit, from its
+    histogram: a partition of every pixel costs ten times the counting (ADR 0036)."""
+    n = g.size
+    cum = np.cumsum(np.bincount(g.ravel()))
+    out = []
+    for q in qs:
+        virtual = (n - 1) * (np.float64(q) / 100)  # numpy's virtual index and interpolation, in its dtypes
+        below = int(np.floor(virtual))
+        a = np.float32(np.searchsorted(cum, below, side="right"))  # the value of sorted rank ``below``
+        b = np.float32(np.searchsorted(cum, min(below + 1, n - 1), side="right"))
+        t = virtual - below
+        out.append(float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t))
+    return tuple(out)
+
+
+def _bad_mask_u8(g: np.ndarray, floor: float, ratio: int) -> np.ndarray:
+    """The float32 test ``(f - max) > max(floor, ratio * (max - min))`` (and its dead twin) of an
+    8-bit frame in 16-bit integers, bit for bit: every term is an integer there, float32(floor)
+    compares with an integer difference as its floor does, and a difference that saturates at 0
+    never beats a positive margin. A third of the float path's time (ADR 0036)."""
+    mx = cv2.dilate(g, _RING, borderType=cv2.BORDER_REPLICATE)
+    mn = cv2.erode(g, _RING, borderType=cv2.BORDER_REPLICATE)
+    margin = cv2.subtract(mx, mn).astype(np.int16)
+    margin *= ratio
+    np.maximum(margin, math.floor(float(np.float32(floor))), out=margin)
+    hot = cv2.subtract(g, mx).astype(np.int16) > margin
+    hot |= cv2.subtract(mn, g).astype(np.int16) > margin
+    return hot
+
+
 def find_bad_pixels(gray: np.ndarray, cfg: BadPixelConfig | None = None) -> np.ndarray:
     """int32 [N, 2] (x, y) of the isolated hot and dead pixels of a 2-D image, row-major order."""
     cfg = cfg or BadPixelConfig()
@@ -49,12 +81,16 @@ def find_bad_pixels(gray: np.ndarray, cfg: BadPixelConfig | None = None) -> np.n
         raise ValueError(f"find_bad_pixels needs a 2-D gray image, got shape {g.shape}")
     if g.shape[0] < 3 or g.shape[1] < 3:
         return np.zeros((0, 2), np.int32)
-    f = g.astype(np.float32, copy=False)
-    lo, hi = np.percentile(f, (0.5, 99.5))
+    lo, hi = (_percentiles(g, (0.5, 99.5)) if g.dtype in (np.uint8, np.uint16)
+              else np.percentile(g.astype(np.float32, copy=False), (0.5, 99.5)))
     floor = max(float(hi - lo) * cfg.floor_frac, 1e-6)
-    mx, mn = _neighbour_extremes(f)
-    margin = np.maximum(floor, cfg.ratio * (mx - mn))
-    bad = ((f - mx) > margin) | ((mn - f) > margin)
+    if g.dtype == np.uint8 and float(cfg.ratio).is_integer() and 0 <= cfg.ratio <= 64:
+        bad = _bad_mask_u8(g, floor, int(cfg.ratio))
+    else:
+        f = g.astype(np.float32, copy=False)
+        mx, mn = _neighbour_extremes(f)
+        margin = np.maximum(floor, cfg.ratio * (mx - mn))
+        bad = ((f - mx) > margin) | ((mn - f) > margin)
     ys, xs = np.nonzero(bad)
     return np.stack([xs, ys], axis=1).astype(np.int32)
 

@@ -222,24 +222,48 @@ class TorchSkyRunner:
         with torch.inference_mode():
             return self.sky_net(torch.from_numpy(x).to(device)).cpu()
 
+    def sky(self, x: np.ndarray, valid: tuple[int, int], threshold: float, rule) -> tuple[Tensor, bool]:
+        """The logit with the mirrored look only where ``rule`` wants it (model.sky_look), and
+        whether it ran; the network's own forward when it has no mirrored look."""
+        if not self.sky_net.flip:
+            return self(x), False
+        from model.sky_look import adaptive
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        device = next(self.sky_net.parameters()).device
+        with torch.inference_mode():
+            out, mirrored = adaptive(self.sky_net.single, lambda a, b: 0.5 * (a + b.flip(-1)),
+                                     lambda t: t.flip(-1), torch.from_numpy(x).to(device), valid, threshold, rule)
+        return out.cpu(), mirrored
+
 
 class OnnxSkyRunner:
     """ONNX Runtime run of the sky network's own graph: the fp32 export (cached next to the
     detector's), or a given session (the int8 graph beside the weights)."""
 
     def __init__(self, net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: Path,
-                 threads: int | None, session=None, backend: Backend = Backend.ONNX) -> None:
+                 threads: int | None, session=None, backend: Backend = Backend.ONNX,
+                 data: bytes | None = None) -> None:
         self.backend = backend
-        if session is not None:
-            self.session = session
-            return
-        try:
-            self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
-            check_graph(self.session, [SKY_OUTPUT], SKY_INPUT)
-        except Exception as exc:  # a damaged cache file, or one of another network: export again once
-            log.warning("cached ONNX sky model rejected (%s); exporting again", exc)
-            drop_cached(weights)
-            self.session = make_session(cached_onnx(net, cfg, meta, weights, GraphPart.SKY), threads)
+        self.looks = None  # model.sky_look.MirrorLooks: the graph's two looks as separate runs
+        if session is None:
+            try:
+                data = cached_onnx(net, cfg, meta, weights, GraphPart.SKY)
+                session = make_session(data, threads)
+                check_graph(session, [SKY_OUTPUT], SKY_INPUT)
+            except Exception as exc:  # a damaged cache file, or one of another network: export again once
+                log.warning("cached ONNX sky model rejected (%s); exporting again", exc)
+                drop_cached(weights)
+                data = cached_onnx(net, cfg, meta, weights, GraphPart.SKY)
+                session = make_session(data, threads)
+        self.session = session
+        if cfg.sky_flip and data is not None:  # the mirrored look may then be skipped (ADR 0036)
+            from model.sky_look import MirrorLooks, split_graph
+
+            pieces = split_graph(data)
+            if pieces is not None:
+                self.looks = MirrorLooks(*(make_session(piece, threads) for piece in pieces))
 
     @staticmethod
     def run_session(session, x: np.ndarray) -> Tensor:
@@ -248,11 +272,22 @@ class OnnxSkyRunner:
     def __call__(self, x: np.ndarray) -> Tensor:
         return self.run_session(self.session, x)
 
+    def sky(self, x: np.ndarray, valid: tuple[int, int], threshold: float, rule) -> tuple[Tensor, bool]:
+        """The logit with the mirrored look only where ``rule`` wants it (model.sky_look), and
+        whether it ran; the whole graph when it cannot be split."""
+        if self.looks is None:
+            return self(x), False
+        from model.sky_look import adaptive
+
+        out, mirrored = adaptive(self.looks.look, self.looks.mean, lambda a: np.ascontiguousarray(a[..., ::-1]),
+                                 x, valid, threshold, rule)
+        return torch.from_numpy(out), mirrored
+
 
 def int8_sky_session(weights: Path, threads: int | None):
-    """An ORT session of the sky network's int8 graph beside the weights (model/sky_int8.py);
-    Int8Unusable when it is missing, damaged, made from other weights or not a sky graph. A file
-    whose recorded gate failed still runs, with one warning line (as the detector's)."""
+    """(an ORT session of the sky network's int8 graph beside the weights (model/sky_int8.py),
+    the graph's bytes); Int8Unusable when it is missing, damaged, made from other weights or not a
+    sky graph. A file whose recorded gate failed still runs, with one warning line (as the detector's)."""
     from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, sky_int8_path
 
     path = sky_int8_path(weights)
@@ -270,7 +305,7 @@ def int8_sky_session(weights: Path, threads: int | None):
     problem = gate_problem(meta)
     if problem:
         log.warning("using the int8 sky model %s although %s", path, problem)
-    return session
+    return session, data
 
 
 def make_sky_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dict[str, str],
@@ -287,8 +322,8 @@ def make_sky_runner(backend: Backend, net: nn.Module, cfg: BafeConfig, meta: dic
         from model.quantize import Int8Unusable
 
         try:
-            session = int8_sky_session(weights, threads)
-            return OnnxSkyRunner(net, cfg, meta, weights, threads, session, Backend.ONNX_INT8)
+            session, data = int8_sky_session(weights, threads)
+            return OnnxSkyRunner(net, cfg, meta, weights, threads, session, Backend.ONNX_INT8, data)
         except Int8Unusable as why:
             level = logging.INFO if str(why).startswith("no int8 model") else logging.WARNING
             log.log(level, "%s; the sky network runs in ONNX Runtime fp32", why)

@@ -23,6 +23,18 @@ import cv2
 import numpy as np
 
 
+def _median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of a 1-D float32 array, bit for bit (the mean of the two middle
+    values in float32 when even), by one partition: np.median's own overhead was a third of the
+    box fit's time (ADR 0036)."""
+    n = len(values)
+    k = n // 2
+    if n % 2:
+        return float(np.partition(values, k)[k])
+    part = np.partition(values, (k - 1, k))
+    return float((part[k - 1] + part[k]) / values.dtype.type(2))
+
+
 def fit_box(gray: np.ndarray, box: np.ndarray, frac: float, pad: int = 4, max_grow: float = 2.0) -> np.ndarray:
     """One box (x1, y1, x2, y2; pixel i covers [i, i + 1)) fitted to the bright blob under it in
     ``gray`` (float [H, W], any affine scaling); the box itself when no blob qualifies."""
@@ -36,17 +48,16 @@ def fit_box(gray: np.ndarray, box: np.ndarray, frac: float, pad: int = 4, max_gr
     if win.shape[0] < 3 or win.shape[1] < 3:
         return np.asarray(box, np.float32)
     ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
-    background = float(np.median(ring))
+    background = _median(ring)
     core = win[by0 - wy0 : by1 - wy0, bx0 - wx0 : bx1 - wx0]
     peak_at = np.unravel_index(int(np.argmax(core)), core.shape)
     peak = float(core[peak_at])
     if not peak > background:
         return np.asarray(box, np.float32)
     blob = (win >= background + frac * (peak - background)).astype(np.uint8)
-    _, labels = cv2.connectedComponents(blob, connectivity=8)
-    label = labels[peak_at[0] + by0 - wy0, peak_at[1] + bx0 - wx0]
-    ys, xs = np.nonzero(labels == label)
-    fitted = np.array([xs.min() + wx0, ys.min() + wy0, xs.max() + 1 + wx0, ys.max() + 1 + wy0], np.float32)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(blob, connectivity=8)
+    left, top, width, height = stats[labels[peak_at[0] + by0 - wy0, peak_at[1] + bx0 - wx0], :4].tolist()
+    fitted = np.array([left + wx0, top + wy0, left + width + wx0, top + height + wy0], np.float32)
     if fitted[2] - fitted[0] > x2 - x1 + max_grow or fitted[3] - fitted[1] > y2 - y1 + max_grow:
         return np.asarray(box, np.float32)
     return fitted

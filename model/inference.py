@@ -36,6 +36,7 @@ from model.config import BafeConfig, sky_pass_enabled
 from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
 from model.sky import clean_proposal
+from model.sky_look import DEFAULT_RULE, valid_cells
 from model.skynet import SKY_NET_STRIDE
 
 # Extra key of run_network's maps: the finest sky logit of the whole-frame pass on the shrunk frame.
@@ -219,6 +220,7 @@ class Predictor:
         self.sky_threshold = float(self.metadata.get("sky_threshold", 0.5))
         self.bad_pixel_filter = bad_pixel_filter
         self.fit_to_pixels = True
+        self.sky_mirror = DEFAULT_RULE  # when the sky network's mirrored look runs (ALWAYS: every frame)
         # Lanes: ONNX Runtime runs one session from several threads at once; eager torch's thread
         # count is process-wide, so the torch backend keeps one frame at a time.
         self.lanes = max(1, int(lanes)) if self.backend is not Backend.TORCH else 1
@@ -248,10 +250,16 @@ class Predictor:
         with self._lock:
             maps = self._run(prepared.x)
             if prepared.sky_x is not None and self._sky_runner is not None:
-                maps = {**maps, WHOLE_SKY: [self._sky_runner(prepared.sky_x)]}
+                maps = {**maps, WHOLE_SKY: [self.sky_logit(prepared)[0]]}
             elif prepared.sky_x is not None and maps.get("sky"):
                 maps = {**maps, WHOLE_SKY: self._run(prepared.sky_x)["sky"][:1]}
             return maps
+
+    def sky_logit(self, prepared: Prepared) -> tuple[torch.Tensor, bool]:
+        """The sky network's logit of the shrunk frame (the caller holds a lane) and whether its
+        mirrored look ran: only on frames where ``sky_mirror`` says it may change the sky (ADR 0036)."""
+        valid = valid_cells(prepared.sky_size or prepared.size, SKY_NET_STRIDE)
+        return self._sky_runner.sky(prepared.sky_x, valid, self.sky_threshold, self.sky_mirror)
 
     def finish(self, prepared: Prepared, maps: HeadMaps, score_thr: float | None = None) -> Prediction:
         """Stage 3 (any thread): detections with score >= score_thr (default the config's 0.05)."""
@@ -291,7 +299,7 @@ class Predictor:
             return self.predict(image)
         prepared = self.prepare(image)
         with self._lock:
-            maps = {WHOLE_SKY: [self._sky_runner(prepared.sky_x)]}
+            maps = {WHOLE_SKY: [self.sky_logit(prepared)[0]]}
         return self.finish(prepared, maps)
 
     def targets(self, p: Prediction, score_thr: float) -> tuple[list[Target], np.ndarray]:

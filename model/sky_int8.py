@@ -103,9 +103,11 @@ def build_sky_int8(weights: Path, calib_root: Path, recipe: Recipe, samples: lis
     (bytes, gate dict). ValueError for weights without a sky network."""
     from model.inference import Predictor
     from model.onnx_export import GraphPart, cached_onnx
+    from model.sky_look import ALWAYS
 
     say = progress or (lambda _msg: None)
     fp32 = Predictor(weights, threads=threads, backend="onnx")
+    fp32.sky_mirror = ALWAYS  # both looks on every frame, as the int8 graph runs them (ADR 0036)
     if fp32._sky_runner is None:
         raise ValueError(f"{Path(weights).name} has no whole-frame sky network: no sky graph to quantise")
     recipe = sky_recipe(recipe)

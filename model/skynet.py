@@ -12,7 +12,8 @@ frames in training and at inference, and gives every location the frame's global
 - a sky logit at stride 4 of its input;
 - with ``cfg.sky_flip`` (inference only, so it is part of the ONNX graph too), the mean of the logit
   of the frame and the mirrored logit of the mirrored frame: a second look that costs one more sky
-  pass and lifts the per-image median sky IoU on val_v2 (MODEL.md).
+  pass and lifts the per-image median sky IoU on val_v2 (MODEL.md); the Predictor takes it only on
+  frames whose sky is near the threshold (model/sky_look.py, ADR 0036).
 
 It lives inside BafeNet as ``sky_net`` (one weights file), but detection never runs it, so training
 it cannot move a single detection.

@@ -97,3 +97,50 @@ def test_predictor_reports_the_repaired_pixels(tmp_path):
     off = Predictor(tmp_path / "w.safetensors", threads=1, bad_pixel_filter=False).predict(bad)
     assert off.bad_pixels.shape == (0, 2)
     assert on.sky_mask().shape == bad.shape and on.sky_mask().dtype == bool
+
+
+def test_histogram_percentiles_equal_numpys_on_8_and_16_bit_frames():
+    """find_bad_pixels takes the 0.5 / 99.5 percentiles of integer frames from a histogram; the
+    truth is np.percentile of the float32 frame, as before (ADR 0036)."""
+    from core.badpixels import _percentiles
+
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        shape = [(512, 640), (37, 53), (3, 3), (100, 7)][i % 4]
+        if i % 3 == 0:
+            g = rng.integers(0, 256, shape).astype(np.uint8)
+        elif i % 3 == 1:
+            g = np.clip(rng.normal(rng.uniform(0, 255), rng.uniform(0.1, 40), shape), 0, 255).astype(np.uint8)
+        else:
+            g = rng.integers(0, 2**14, shape).astype(np.uint16)
+        for qs in ((0.5, 99.5), (0.0, 100.0), (50.0,)):
+            want = np.percentile(g.astype(np.float32), qs)
+            assert _percentiles(g, qs) == tuple(float(v) for v in want)
+
+
+def test_8_bit_integer_path_flags_exactly_what_the_float_test_flags():
+    """The 8-bit frames' integer test (ADR 0036) against the float32 test written out here."""
+    import cv2
+
+    from core.badpixels import BadPixelConfig, find_bad_pixels
+
+    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+    rng = np.random.default_rng(12)
+    for i in range(40):
+        g = np.clip(rng.normal(rng.uniform(20, 230), rng.uniform(0.5, 30), (64, 80)), 0, 255).astype(np.uint8)
+        ys, xs = rng.integers(1, 63, 30), rng.integers(1, 79, 30)
+        g[ys[:15], xs[:15]] = 255
+        g[ys[15:], xs[15:]] = 0
+        if i % 5 == 0:
+            g[:] = 77  # flat: the floor decides
+            g[10, 10] = 90
+        for cfg in (BadPixelConfig(), BadPixelConfig(ratio=2.0, floor_frac=0.05), BadPixelConfig(ratio=2.5)):
+            f = g.astype(np.float32)
+            lo, hi = np.percentile(f, (0.5, 99.5))
+            floor = max(float(hi - lo) * cfg.floor_frac, 1e-6)
+            mx = cv2.dilate(f, ring, borderType=cv2.BORDER_REPLICATE)
+            mn = cv2.erode(f, ring, borderType=cv2.BORDER_REPLICATE)
+            margin = np.maximum(floor, cfg.ratio * (mx - mn))
+            want_y, want_x = np.nonzero(((f - mx) > margin) | ((mn - f) > margin))
+            got = find_bad_pixels(g, cfg)
+            np.testing.assert_array_equal(got, np.stack([want_x, want_y], axis=1).astype(np.int32))

@@ -129,3 +129,57 @@ def test_network_boxes_leave_the_fit_out(fitted_weights):
     assert fitted.boxes[0].tolist() == [50.0, 40.0, 53.0, 43.0]
     assert raw.boxes[0].tolist() != [50.0, 40.0, 53.0, 43.0]  # the regression's sub-pixel box
     assert abs((raw.boxes[0, 0] + raw.boxes[0, 2]) / 2 - 51.5) < 1.0  # on the same target
+
+
+def _fit_box_reference(gray, box, frac, pad=4, max_grow=2.0):
+    """The fit as first written (np.median, np.nonzero of the peak's component): the truth the
+    faster fit_box (one partition, the component's bounding box from OpenCV's stats) must equal."""
+    import cv2
+
+    h, w = gray.shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bx0, by0 = min(max(int(np.floor(x1)), 0), w - 1), min(max(int(np.floor(y1)), 0), h - 1)
+    bx1, by1 = max(min(int(np.ceil(x2)), w), bx0 + 1), max(min(int(np.ceil(y2)), h), by0 + 1)
+    wx0, wy0, wx1, wy1 = max(bx0 - pad, 0), max(by0 - pad, 0), min(bx1 + pad, w), min(by1 + pad, h)
+    win = gray[wy0:wy1, wx0:wx1]
+    if win.shape[0] < 3 or win.shape[1] < 3:
+        return np.asarray(box, np.float32)
+    background = float(np.median(np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])))
+    core = win[by0 - wy0 : by1 - wy0, bx0 - wx0 : bx1 - wx0]
+    peak_at = np.unravel_index(int(np.argmax(core)), core.shape)
+    peak = float(core[peak_at])
+    if not peak > background:
+        return np.asarray(box, np.float32)
+    _, labels = cv2.connectedComponents((win >= background + frac * (peak - background)).astype(np.uint8),
+                                        connectivity=8)
+    ys, xs = np.nonzero(labels == labels[peak_at[0] + by0 - wy0, peak_at[1] + bx0 - wx0])
+    fitted = np.array([xs.min() + wx0, ys.min() + wy0, xs.max() + 1 + wx0, ys.max() + 1 + wy0], np.float32)
+    if fitted[2] - fitted[0] > x2 - x1 + max_grow or fitted[3] - fitted[1] > y2 - y1 + max_grow:
+        return np.asarray(box, np.float32)
+    return fitted
+
+
+def test_fit_box_equals_the_plain_median_and_pixel_scan_on_noisy_frames():
+    rng = np.random.default_rng(5)
+    for seed in range(40):
+        img = rng.normal(40, rng.uniform(1, 12), (48, 64)).astype(np.float32)
+        if seed % 4 == 0:
+            img = np.round(img / 4) * 4  # ties in the ring: the median's two middle values equal
+        for _ in range(6):
+            y, x, s = int(rng.integers(0, 44)), int(rng.integers(0, 60)), int(rng.integers(1, 5))
+            img[y : y + s, x : x + s] += rng.uniform(5, 80)
+        boxes = np.column_stack([rng.uniform(-2, 60, 30), rng.uniform(-2, 44, 30)])
+        boxes = np.column_stack([boxes, boxes + rng.uniform(0.5, 7, (30, 2))]).astype(np.float32)
+        for b in boxes:
+            np.testing.assert_array_equal(fit_box(img, b, 0.2), _fit_box_reference(img, b, 0.2))
+
+
+def test_median_helper_is_numpys_median():
+    from model.box_fit import _median
+
+    rng = np.random.default_rng(9)
+    for n in range(1, 60):
+        v = (rng.random(n) * 255).astype(np.float32)
+        assert _median(v) == float(np.median(v))
+        v = np.round(v / 16).astype(np.float32)  # many ties
+        assert _median(v) == float(np.median(v))
