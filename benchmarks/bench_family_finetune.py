@@ -88,10 +88,11 @@ def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> 
 
 
 def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int,
-              sky_share: float = 0.0, sky_steps: int = 0) -> Path:
+              sky_share: float = 0.0, sky_steps: int = 0, recipe: list[str] | None = None) -> Path:
     """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there); with
     ``sky_share`` / ``sky_steps`` the sky network is fine-tuned too (ADR 0031), as the GUI's Train does.
-    ``minutes`` 0: no time budget (a run by step count: ``steps`` detector steps, ``sky_steps``)."""
+    ``minutes`` 0: no time budget (a run by step count: ``steps`` detector steps, ``sky_steps``).
+    ``recipe``: more `train` arguments (the replay recipe of ADR 0034: --new-split, --new-share, ...)."""
     run = out / "ft"
     best = run / "best.safetensors"
     events = run / "events.jsonl"
@@ -108,6 +109,7 @@ def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, t
         cmd += ["--sky-share", f"{sky_share:g}"]
     if sky_steps > 0:
         cmd += ["--sky-steps", str(sky_steps)]
+    cmd += recipe or []
     if (run / "last.pt").is_file():
         cmd.append("--resume")
     print("$ " + " ".join(cmd), flush=True)
@@ -226,6 +228,12 @@ def main() -> int:
                     help="part of --minutes given to the sky-network fine-tune on the same frames (train --sky-share, "
                          "as the GUI's Train does; 0: the detector alone)")
     ap.add_argument("--sky-steps", type=int, default=0, help="sky-network fine-tune steps (train --sky-steps)")
+    ap.add_argument("--new-share", type=float, default=None, metavar="F",
+                    help="with --replay: the family frames (train --new-split family_ft) get this share of every "
+                         "batch, detector and sky stage (train --new-share; ADR 0034); default: their natural share")
+    ap.add_argument("--l2sp", type=float, default=None, help="train --l2sp (the detector's pull toward the parent)")
+    ap.add_argument("--sky-l2sp", type=float, default=None, help="train --sky-l2sp (the sky network's pull)")
+    ap.add_argument("--sky-lr", type=float, default=None, help="train --sky-lr (the sky stage's learning rate)")
     ap.add_argument("--sky-minutes", type=float, default=0.0,
                     help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
                          "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
@@ -255,8 +263,16 @@ def main() -> int:
     t0 = time.monotonic()
     load0 = os.getloadavg()
     split = "replay" if args.replay else "family_ft"
+    recipe = []
+    if args.new_share is not None:
+        if not args.replay:
+            raise SystemExit("--new-share oversamples the family frames among the replayed ones: add --replay")
+        recipe += ["--new-split", "family_ft", "--new-share", f"{args.new_share:g}"]
+    for flag, value in (("--l2sp", args.l2sp), ("--sky-l2sp", args.sky_l2sp), ("--sky-lr", args.sky_lr)):
+        if value is not None:
+            recipe += [flag, f"{value:g}"]
     best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed,
-                     args.sky_share, args.sky_steps)
+                     args.sky_share, args.sky_steps, recipe)
     ft_s = time.monotonic() - t0
     meta = {"command": " ".join(sys.argv), "fine_tune_first_losses": first_losses(args.out / "ft"),
             "fine_tune_wall_s_this_invocation": round(ft_s), "load_before_fine_tune": load0,
