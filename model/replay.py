@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_NEW_SHARE = 0.5  # of each batch: 4 of 8 crops / frames from the newly corrected images
+NEW_SINCE_EVER = "ever"  # train --new-since: every image a person reviewed in the app is new
 
 
 def new_per_batch(batch: int, share: float) -> int:
@@ -62,6 +66,8 @@ class ParentPull:
         self.ref = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
 
     def __call__(self, module: torch.nn.Module) -> torch.Tensor:
+        import torch
+
         terms = [((p - self.ref[n].to(p.device)) ** 2).sum() for n, p in module.named_parameters() if n in self.ref]
         total = torch.stack(terms).sum() if terms else torch.zeros(())
         return self.lam * total

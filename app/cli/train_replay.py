@@ -5,7 +5,7 @@ The newly corrected images get ``--new-share`` of every batch, in the detector's
 sky stage's frames; the project's other reviewed images fill the rest (replay). Which images are
 new: ``--new-split NAME`` (a DenseSIRST split file, or a project split) names them; with
 ``--from-active`` on a project, the images reviewed after the active model version was made are
-(none when the parent is the shipped default: then every reviewed image is as new as the rest).
+(the shipped default: the images a person reviewed in the app, not those imported reviewed).
 ``--l2sp`` / ``--sky-l2sp`` add a pull toward the parent's weights; ``--sky-lr`` sets the sky
 stage's learning rate.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from model.replay import DEFAULT_NEW_SHARE
+from model.replay import DEFAULT_NEW_SHARE, NEW_SINCE_EVER
 
 # the recipe of a fine-tune from the active model (the Training dock's and --from-active's defaults)
 DEFAULT_L2SP = 0.0
@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the training images listed in this split are the newly corrected ones: they get "
                         "--new-share of every batch, the other training images the rest (default with "
                         "--from-active on a project: the images reviewed after the active model was made)")
+    p.add_argument("--new-since", metavar="TIME",
+                   help="with --project: the images reviewed in the app after TIME (ISO 8601, e.g. the parent model "
+                        f"version's creation; '{NEW_SINCE_EVER}': any time) are the newly corrected ones (default with "
+                        "--from-active: after the active version was made, any time when the shipped model is active)")
     p.add_argument("--new-share", type=float, default=None, metavar="F",
                    help=f"share (0-1) of every batch, crops and sky frames, drawn from the newly corrected images "
                         f"(default {DEFAULT_NEW_SHARE:g} when there are new and other images; 0: no oversampling)")
@@ -40,8 +44,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the replay options, or None (resolves their defaults)."""
+    if args.new_split and args.new_since:
+        return "use either --new-split or --new-since, not both"
+    if args.new_since and args.project is None:
+        return "--new-since needs --project (when the project's images were reviewed)"
+    if args.new_since and args.new_since != NEW_SINCE_EVER:
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(args.new_since)
+        except ValueError:
+            return f"--new-since {args.new_since!r}: give an ISO 8601 time (2026-12-07T05:00:00+00:00) or '{NEW_SINCE_EVER}'"
     if args.new_share is None:
-        args.new_share = DEFAULT_NEW_SHARE if (args.new_split or getattr(args, "from_active", False)) else 0.0
+        marked = args.new_split or args.new_since or getattr(args, "from_active", False)
+        args.new_share = DEFAULT_NEW_SHARE if marked else 0.0
     args.l2sp = DEFAULT_L2SP if args.l2sp is None else args.l2sp
     args.sky_l2sp = DEFAULT_SKY_L2SP if args.sky_l2sp is None else args.sky_l2sp
     for name, value, hi in (("--new-share", args.new_share, 1.0), ("--l2sp", args.l2sp, 1e6),
@@ -62,18 +78,28 @@ def new_names(args: argparse.Namespace) -> set[str]:
             from core.formats.densesirst import read_split
 
             return set(read_split(args.data, args.new_split))
-        from core.services.training_data import labelled_images
+        from core.domain import Split
+        from core.store.project import Project
 
-        _count, images = labelled_images(args.project, args.new_split, args.reviewed_only)
-        return {im.name for im in images}
-    if getattr(args, "from_active", False) and args.project is not None:
-        from core.services.training_data import reviewed_since
+        with Project.open(args.project) as project:
+            return {info.name for info in project.list_images(split=Split(args.new_split))}
+    if args.project is None or not (args.new_since or getattr(args, "from_active", False)):
+        return set()
+    from core.services.training_data import reviewed_since
 
-        return set(reviewed_since(args.project, getattr(args, "parent_created", None)))
-    return set()
+    since = args.new_since
+    if not since:  # --from-active: what was reviewed since the active version was made is new; with
+        # the shipped default, what a person reviewed in the app
+        from core.store.project import Project
+
+        with Project.open(args.project) as project:
+            active = project.active_model()
+        since = active.created if active is not None else NEW_SINCE_EVER
+    return set(reviewed_since(args.project, None if since == NEW_SINCE_EVER else since))
 
 
 def new_indices(args: argparse.Namespace, names: list[str]) -> tuple[int, ...]:
-    """Indices into the training images (by name) of the newly corrected ones."""
+    """Indices into the training images (by name) of the newly corrected ones (none when every one is)."""
     wanted = new_names(args)
-    return tuple(i for i, n in enumerate(names) if n in wanted)
+    new = tuple(i for i, n in enumerate(names) if n in wanted)
+    return new if len(new) < len(names) else ()  # all new: nothing to oversample them against
