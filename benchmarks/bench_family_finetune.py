@@ -181,6 +181,61 @@ def step_seconds(steps: list[dict]) -> float | None:
     return round(statistics.median(t), 2) if t else None
 
 
+# per_image rows of model.compare: name, deletes, adds, box fixes, sky edits, sky IoU
+PER_IMAGE = (("corrections", None), ("deletes", 1), ("adds", 2), ("sky strokes", 4), ("sky IoU", 5))
+
+
+def _column(rows: list[list], col: int | None):
+    import numpy as np
+
+    if col is None:  # all corrections of the image
+        return np.array([r[1] + r[2] + r[3] + r[4] for r in rows], np.float64)
+    return np.array([np.nan if r[col] is None else r[col] for r in rows], np.float64)
+
+
+def paired(res: dict, model: str = "fine-tuned", draws: int = 10_000, seed: int = 0) -> list[dict]:
+    """The fine-tuned model against the base on the same frames, per frame: the mean difference
+    (fine-tuned - base) of each per-image figure, its 95 % paired-bootstrap interval (frames drawn
+    with replacement, ``draws`` times, seeded) and the sign counts (frames worse / better / equal,
+    "worse" meaning more corrections or a lower sky IoU) with a two-sided sign test's p."""
+    import math
+
+    import numpy as np
+
+    base = {r[0]: r for r in res["base"]["per_image"]}
+    rows = [(base[r[0]], r) for r in res[model]["per_image"] if r[0] in base]
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, col in PER_IMAGE:
+        d = _column([r for _, r in rows], col) - _column([b for b, _ in rows], col)
+        d = d[~np.isnan(d)]
+        if not len(d):
+            continue
+        boot = d[rng.integers(0, len(d), size=(draws, len(d)))].mean(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        worse = int((d < 0).sum() if name == "sky IoU" else (d > 0).sum())
+        better = int((d > 0).sum() if name == "sky IoU" else (d < 0).sum())
+        n, k = worse + better, min(worse, better)
+        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+        out.append({"figure": name, "frames": int(len(d)), "mean_diff": float(d.mean()), "ci95": [float(lo), float(hi)],
+                    "worse": worse, "better": better, "equal": int(len(d)) - n, "sign_p": p})  # fmt: skip
+    return out
+
+
+def paired_table(out: Path) -> str:
+    rows = ["| frames | figure | fine-tuned - base (mean per frame) | 95 % paired bootstrap | frames worse / better / "
+            "equal | sign test p |", "|---|---|---|---|---|---|"]
+    for split, label in (("family_eval", "family"), ("others", "other families")):
+        path = out / f"eval_{split}.json"
+        if not path.is_file():
+            continue
+        for r in paired(json.loads(path.read_text(encoding="utf-8"))):
+            rows.append(f"| {label} ({r['frames']}) | {r['figure']} | {r['mean_diff']:+.3f} | "
+                        f"{r['ci95'][0]:+.3f} .. {r['ci95'][1]:+.3f} | {r['worse']} / {r['better']} / {r['equal']} | "
+                        f"{r['sign_p']:.2f} |")
+    return "\n".join(rows)
+
+
 def table(out: Path) -> str:
     rows = ["| frames | images | model | mAP07 | Pd | FA/img | sky IoU | corrections/img (del / add / fix / sky) |",
             "|---|---|---|---|---|---|---|---|"]
@@ -201,6 +256,7 @@ def table(out: Path) -> str:
                         f"{f['fa_per_image']:.2f} | {f['sky_iou']:.3f} | {e['actions_per_img_assisted']:.2f} "
                         f"({e['of_which_deletes']:.2f} / {e['adds']:.2f} / {e['box_fixes']:.2f} / "
                         f"{e['sky_edits']:.2f}) |")
+    rows += ["", paired_table(out)]
     meta = out / "meta.json"
     if meta.is_file():
         rows.append("")
