@@ -120,3 +120,23 @@ def test_sky_frames_keep_their_sample_index():
 
     frames = ShrunkFrames([sample("a", True), sample("b", False), sample("c", True)], 64)
     assert frames.source == [0, 2]  # "b" has no sky label: skipped, and "c" is sample 2
+
+
+def test_paired_per_frame_statistics_by_hand():
+    from benchmarks.bench_family_finetune import paired
+
+    # per_image rows: name, deletes, adds, box fixes, sky edits, sky IoU
+    base = [["a", 1, 0, 0, 2, 0.90], ["b", 0, 1, 0, 1, 0.80], ["c", 0, 0, 0, 0, 0.95], ["d", 2, 0, 1, 3, None]]
+    tuned = [["a", 0, 0, 0, 2, 0.92], ["b", 0, 2, 0, 1, 0.80], ["c", 0, 0, 0, 0, 0.90], ["d", 0, 0, 1, 1, None]]
+    rows = {r["figure"]: r for r in paired({"base": {"per_image": base}, "fine-tuned": {"per_image": tuned}})}
+    c = rows["corrections"]  # 3 -> 2, 2 -> 3, 0 -> 0, 6 -> 2: differences -1, +1, 0, -4
+    assert c["mean_diff"] == pytest.approx(-1.0)
+    assert (c["worse"], c["better"], c["equal"]) == (1, 2, 1)
+    assert c["sign_p"] == pytest.approx(1.0)  # 1 of 3 either way: 2 * (1 + 3) / 8 = 1
+    # every bootstrap mean lies between the smallest and the largest difference
+    assert -4.0 <= c["ci95"][0] <= c["mean_diff"] <= c["ci95"][1] <= 1.0
+    s = rows["sky IoU"]  # frame d has no sky label: 3 frames; +0.02, 0, -0.05
+    assert s["frames"] == 3 and s["mean_diff"] == pytest.approx(-0.01)
+    assert (s["worse"], s["better"], s["equal"]) == (1, 1, 1)
+    d = rows["deletes"]  # -1, 0, 0, -2: better on 2 frames, sign test 2 * (1/4) = 0.5
+    assert (d["worse"], d["better"]) == (0, 2) and d["sign_p"] == pytest.approx(0.5)
