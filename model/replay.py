@@ -56,6 +56,18 @@ def mixed_order(new: Sequence[int], old: Sequence[int], batch: int, share: float
     return out
 
 
+def keep_norm_statistics(module: torch.nn.Module) -> None:
+    """Every BatchNorm layer of ``module`` in eval mode: it normalises with the parent's running
+    statistics and does not update them (its weight and bias still train). Called after the loop
+    put the module in training mode. A fine-tune's batches, half of them from one camera family,
+    would otherwise replace in a few dozen steps the statistics the parent gathered over all."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 class ParentPull:
     """L2-SP: ``lam * sum over the trainable parameters of (w - w_parent) ** 2``, with ``w_parent``
     the values when it was made (the weights the fine-tune starts from). Unlike weight decay, which

@@ -38,7 +38,7 @@ from model.device import DeviceChoice, pick_device, seed_everything
 from model.frames import downscale
 from model.loop import Loop, LoopOptions, StepContext, resume_state
 from model.net import build_from_weights
-from model.replay import ParentPull, mixed_order
+from model.replay import ParentPull, keep_norm_statistics, mixed_order
 from model.schedule import mean_of
 from model.skynet import SkyNet, init_from_detector
 
@@ -104,6 +104,7 @@ class SkyTrainOptions:
     new_share: float = 0.0
     l2sp: float = 0.0
     steps_per_epoch: int = 0  # 0: one pass over the frames
+    keep_bn_stats: bool = False  # BatchNorm layers normalise with the starting statistics (not updated)
 
 
 class ShrunkFrames:
@@ -307,6 +308,8 @@ class SkyTask:
     # ---- the loop's hooks ----------------------------------------------------------------------
     def losses(self, model: torch.nn.Module, ctx: StepContext) -> tuple[dict[str, torch.Tensor], dict]:
         opts = self.opts
+        if opts.keep_bn_stats:
+            keep_norm_statistics(self.sky)
         rng = np.random.default_rng([opts.seed, ctx.epoch, ctx.step])
         if ctx.step == 0 or not self.order:  # drawn once per epoch, kept for a resume
             self.order = self._order(ctx.epoch).tolist()

@@ -27,7 +27,7 @@ from model.device import DeviceChoice, Precision, pick_device, seed_everything
 from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
-from model.replay import ParentPull, mixed_order
+from model.replay import ParentPull, keep_norm_statistics, mixed_order
 
 # How a run scores its epochs: model.validate.validate (the Predictor's path), passed in by the
 # caller, so training stands on the floor below prediction instead of above it (ADR 0029).
@@ -67,6 +67,7 @@ class TrainOptions:
     new: tuple[int, ...] = ()
     new_share: float = 0.0
     l2sp: float = 0.0
+    keep_bn_stats: bool = False  # BatchNorm layers normalise with the parent's statistics (not updated)
 
 
 class CropsAndFrames(torch.nn.Module):
@@ -163,6 +164,8 @@ class DetectorTask:
 
     def losses(self, model: torch.nn.Module, ctx: StepContext) -> tuple[dict[str, torch.Tensor], dict]:
         opts = self.opts
+        if opts.keep_bn_stats:
+            keep_norm_statistics(self.net)
         idx = self._order(ctx.epoch)[ctx.step * opts.batch : (ctx.step + 1) * opts.batch]
         rng = np.random.default_rng([opts.seed, ctx.epoch, ctx.step, 1])
         images, boxes, sky = self.sampler.batch(idx.tolist(), rng)  # the global batch, as one process draws it

@@ -373,7 +373,8 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
                         whole_long_side=args.whole_long_side, device=DeviceChoice(args.device),
-                        keep_epochs=args.keep_epochs, new=new, new_share=args.new_share, l2sp=args.l2sp)
+                        keep_epochs=args.keep_epochs, new=new, new_share=args.new_share, l2sp=args.l2sp,
+                        keep_bn_stats=args.keep_bn_stats)
     from model import distributed, run_folder
     from model.train import detector_loop
     from model.validate import validate

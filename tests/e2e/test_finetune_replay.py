@@ -38,3 +38,20 @@ def test_replay_recipe_runs_both_stages_with_the_pull(densesirst_root, tmp_path)
     parent, tuned = load_file(str(SHIPPED_WEIGHTS)), load_file(str(Path(run / "best.safetensors")))
     moved = [k for k in parent if k.startswith("sky_net.") and parent[k].tobytes() != tuned[k].tobytes()]
     assert moved, "the sky stage moved the sky network"
+
+
+def test_kept_batchnorm_statistics_stay_the_parents(densesirst_root, tmp_path):
+    frames = small_frames(densesirst_root, "train_v2", 4)
+    root = mini_root(tmp_path / "ds", densesirst_root, {"train": frames, "new": frames[:1]})
+    run = tmp_path / "run"
+    r = cli("train", "--data", root, "--train-split", "train", "--val-split", "none", "--out", run,
+            "--init-weights", SHIPPED_WEIGHTS, "--epochs", "1", "--batch", "4", "--crop", "96", "--threads", "1",
+            "--warmup-steps", "1", "--lr", "5e-4", "--new-split", "new", "--keep-bn-stats", "--sky-steps", "2",
+            timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    parent, tuned = load_file(str(SHIPPED_WEIGHTS)), load_file(str(run / "best.safetensors"))
+    stats = [k for k in parent if k.endswith((".running_mean", ".running_var"))]
+    assert any(k.startswith("sky_net.") for k in stats) and any(not k.startswith("sky_net.") for k in stats)
+    # the statistics are the parent's, byte for byte, in both networks; the weights moved
+    assert all(tuned[k].tobytes() == parent[k].tobytes() for k in stats)
+    assert any(tuned[k].tobytes() != parent[k].tobytes() for k in parent if k.endswith(".weight"))
