@@ -61,6 +61,7 @@ class TrainOptions:
     # and they get this share of every batch (train --new-since / --new-share); None: not passed
     new_since: str | None = None
     new_share: float | None = None
+    keep_bn_stats: bool = False  # train --keep-bn-stats: BatchNorm layers keep the parent's statistics
     extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
 
 
@@ -95,7 +96,8 @@ def fine_tune_options(opts: TrainOptions, parent: ParentModel, n_train: int) -> 
     """``opts`` turned into a short fine-tune of ``parent`` (FINE_TUNE) on ``n_train`` images."""
     return replace(opts, init_weights=parent.weights, parent_name=parent.name, preset=parent.preset,
                    lr=FINE_TUNE.lr, warmup_steps=FINE_TUNE.warmup_steps, repeats=FINE_TUNE.repeats(n_train),
-                   threads=FINE_TUNE.threads, new_since=parent.created or NEW_SINCE_EVER, new_share=DEFAULT_NEW_SHARE)
+                   threads=FINE_TUNE.threads, new_since=parent.created or NEW_SINCE_EVER, new_share=DEFAULT_NEW_SHARE,
+                   keep_bn_stats=True)
 
 
 def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
@@ -190,6 +192,8 @@ def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -
         args += ["--new-since", opts.new_since]
     if opts.new_share is not None:
         args += ["--new-share", f"{float(opts.new_share):g}"]
+    if opts.keep_bn_stats:
+        args.append("--keep-bn-stats")
     args.append("--no-register")  # the dock registers the version itself (register_done_run)
     if opts.compare:
         args.append("--compare")

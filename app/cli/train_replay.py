@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"the same pull on the sky stage's sky network (default {DEFAULT_SKY_L2SP:g})")
     p.add_argument("--keep-bn-stats", action=argparse.BooleanOptionalAction, default=None,
                    help="fine-tune: BatchNorm layers (detector and sky network) normalise with the parent's running "
-                        "statistics and do not update them (default: on when new images are marked)")
+                        "statistics and do not update them (default: on with --from-active, --new-split or "
+                        "--new-since)")
     p.add_argument("--sky-lr", type=float, default=None, help="the sky stage's learning rate (default 3e-4)")
 
 
@@ -58,12 +59,12 @@ def problem(args: argparse.Namespace) -> str | None:
             datetime.fromisoformat(args.new_since)
         except ValueError:
             return f"--new-since {args.new_since!r}: give an ISO 8601 time (2026-12-07T05:00:00+00:00) or '{NEW_SINCE_EVER}'"
+    marked = bool(args.new_split or args.new_since or getattr(args, "from_active", False))
     if args.new_share is None:
-        marked = args.new_split or args.new_since or getattr(args, "from_active", False)
         args.new_share = DEFAULT_NEW_SHARE if marked else 0.0
     args.l2sp = DEFAULT_L2SP if args.l2sp is None else args.l2sp
-    if args.keep_bn_stats is None:
-        args.keep_bn_stats = False
+    if args.keep_bn_stats is None:  # the recipe of a fine-tune that marks its new images (MODEL.md, D)
+        args.keep_bn_stats = marked
     args.sky_l2sp = DEFAULT_SKY_L2SP if args.sky_l2sp is None else args.sky_l2sp
     for name, value, hi in (("--new-share", args.new_share, 1.0), ("--l2sp", args.l2sp, 1e6),
                             ("--sky-l2sp", args.sky_l2sp, 1e6)):

@@ -48,6 +48,7 @@ def test_the_docks_fine_tune_marks_the_new_images_and_their_share(qtbot, setup):
     args = seen[-1]
     # the shipped model is active: every image a person reviewed in the app is new; half of each batch
     assert flag(args, "--new-since") == "ever" and flag(args, "--new-share") == "0.5"
+    assert "--keep-bn-stats" in args  # the parent's BatchNorm statistics are kept (MODEL.md, D)
 
     weights = tmp_path / "mine.safetensors"
     weights.write_bytes(b"weights of an earlier run")
@@ -62,7 +63,7 @@ def test_the_docks_fine_tune_marks_the_new_images_and_their_share(qtbot, setup):
     panel.from_scratch.setChecked(True)
     assert panel.start_training()
     qtbot.waitUntil(lambda: not panel.process.is_running(), timeout=WAIT_MS)
-    assert "--new-since" not in seen[-1] and "--new-share" not in seen[-1]
+    assert "--new-since" not in seen[-1] and "--new-share" not in seen[-1] and "--keep-bn-stats" not in seen[-1]
 
 
 def _review_times(root: Path, times: dict[str, str | None]) -> None:
@@ -85,9 +86,9 @@ def test_new_images_are_those_reviewed_after_the_parent(setup):
     assert reviewed_since(root, None) == sorted(names[1:])
 
     args = argparse.Namespace(project=root, data=None, new_split=None, new_since="2026-01-01T10:00:00+00:00",
-                              new_share=None, l2sp=None, sky_l2sp=None, sky_lr=None, init_weights=Path("w"),
+                              new_share=None, l2sp=None, sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=Path("w"),
                               resume=False, from_active=False)  # fmt: skip
-    assert train_replay.problem(args) is None and args.new_share == 0.5
+    assert train_replay.problem(args) is None and args.new_share == 0.5 and args.keep_bn_stats is True
     assert train_replay.new_indices(args, names) == (2,)
     args.new_since = "ever"  # every image reviewed in the app: 1, 2, 3 of 0..3
     assert train_replay.new_indices(args, names) == (1, 2, 3)
@@ -105,14 +106,14 @@ def test_new_images_are_those_reviewed_after_the_parent(setup):
 ])  # fmt: skip
 def test_bad_replay_arguments_are_named(change, message, tmp_path):
     args = argparse.Namespace(project=tmp_path, data=None, new_split=None, new_since=None, new_share=None, l2sp=None,
-                              sky_l2sp=None, sky_lr=None, init_weights=Path("w"), resume=False, from_active=False)
+                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=Path("w"), resume=False, from_active=False)
     vars(args).update(change)
     assert message in (train_replay.problem(args) or "")
 
 
 def test_defaults_without_new_images_change_nothing(tmp_path):
     args = argparse.Namespace(project=None, data=tmp_path, new_split=None, new_since=None, new_share=None, l2sp=None,
-                              sky_l2sp=None, sky_lr=None, init_weights=None, resume=False, from_active=False)
+                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=None, resume=False, from_active=False)
     assert train_replay.problem(args) is None
-    assert (args.new_share, args.l2sp, args.sky_l2sp) == (0.0, 0.0, 0.0)
+    assert (args.new_share, args.l2sp, args.sky_l2sp, args.keep_bn_stats) == (0.0, 0.0, 0.0, False)
     assert train_replay.new_indices(args, ["a", "b"]) == ()
