@@ -291,6 +291,8 @@ def main() -> int:
     ap.add_argument("--sky-l2sp", type=float, default=None, help="train --sky-l2sp (the sky network's pull)")
     ap.add_argument("--sky-lr", type=float, default=None, help="train --sky-lr (the sky stage's learning rate)")
     ap.add_argument("--keep-bn-stats", action="store_true", help="train --keep-bn-stats (BatchNorm statistics kept)")
+    ap.add_argument("--sky-bn-free", action="store_true",
+                    help="train --no-sky-keep-bn-stats (the sky network's statistics update, the detector's are kept)")
     ap.add_argument("--sky-minutes", type=float, default=0.0,
                     help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
                          "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
@@ -327,6 +329,8 @@ def main() -> int:
         recipe += ["--new-split", "family_ft", "--new-share", f"{args.new_share:g}"]
     if args.keep_bn_stats:
         recipe.append("--keep-bn-stats")
+    if args.sky_bn_free:
+        recipe.append("--no-sky-keep-bn-stats")
     for flag, value in (("--l2sp", args.l2sp), ("--sky-l2sp", args.sky_l2sp), ("--sky-lr", args.sky_lr)):
         if value is not None:
             recipe += [flag, f"{value:g}"]

@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fine-tune: BatchNorm layers (detector and sky network) normalise with the parent's running "
                         "statistics and do not update them (default: on with --from-active, --new-split or "
                         "--new-since)")
+    p.add_argument("--sky-keep-bn-stats", action=argparse.BooleanOptionalAction, default=None,
+                   help="the same for the sky stage alone (default: as --keep-bn-stats)")
     p.add_argument("--sky-lr", type=float, default=None, help="the sky stage's learning rate (default 3e-4)")
 
 
@@ -65,6 +67,8 @@ def problem(args: argparse.Namespace) -> str | None:
     args.l2sp = DEFAULT_L2SP if args.l2sp is None else args.l2sp
     if args.keep_bn_stats is None:  # the recipe of a fine-tune that marks its new images (MODEL.md, D)
         args.keep_bn_stats = marked
+    if getattr(args, "sky_keep_bn_stats", None) is None:
+        args.sky_keep_bn_stats = args.keep_bn_stats
     args.sky_l2sp = DEFAULT_SKY_L2SP if args.sky_l2sp is None else args.sky_l2sp
     for name, value, hi in (("--new-share", args.new_share, 1.0), ("--l2sp", args.l2sp, 1e6),
                             ("--sky-l2sp", args.sky_l2sp, 1e6)):

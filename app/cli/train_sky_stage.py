@@ -135,7 +135,7 @@ def run_stage(args: argparse.Namespace, train: list, detector_weights: Path, det
                            device=DeviceChoice(args.device), steps_per_epoch=per_epoch if steps else 0, new=tuple(new),
                            new_share=getattr(args, "new_share", 0.0) or 0.0,
                            l2sp=getattr(args, "sky_l2sp", 0.0) or 0.0,
-                           keep_bn_stats=bool(getattr(args, "keep_bn_stats", False)))  # fmt: skip
+                           keep_bn_stats=bool(getattr(args, "sky_keep_bn_stats", False)))  # fmt: skip
     result = sky_loop(opts, train, [], _tagged(emit), stop, validate=validate_sky).run()  # no val frames: never called
     if result.interrupted or world()[0] != 0:
         return result.interrupted, None

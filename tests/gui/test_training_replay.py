@@ -86,7 +86,7 @@ def test_new_images_are_those_reviewed_after_the_parent(setup):
     assert reviewed_since(root, None) == sorted(names[1:])
 
     args = argparse.Namespace(project=root, data=None, new_split=None, new_since="2026-01-01T10:00:00+00:00",
-                              new_share=None, l2sp=None, sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=Path("w"),
+                              new_share=None, l2sp=None, sky_l2sp=None, sky_lr=None, keep_bn_stats=None, sky_keep_bn_stats=None, init_weights=Path("w"),
                               resume=False, from_active=False)  # fmt: skip
     assert train_replay.problem(args) is None and args.new_share == 0.5 and args.keep_bn_stats is True
     assert train_replay.new_indices(args, names) == (2,)
@@ -106,14 +106,29 @@ def test_new_images_are_those_reviewed_after_the_parent(setup):
 ])  # fmt: skip
 def test_bad_replay_arguments_are_named(change, message, tmp_path):
     args = argparse.Namespace(project=tmp_path, data=None, new_split=None, new_since=None, new_share=None, l2sp=None,
-                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=Path("w"), resume=False, from_active=False)
+                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, sky_keep_bn_stats=None, init_weights=Path("w"), resume=False, from_active=False)
     vars(args).update(change)
     assert message in (train_replay.problem(args) or "")
 
 
 def test_defaults_without_new_images_change_nothing(tmp_path):
     args = argparse.Namespace(project=None, data=tmp_path, new_split=None, new_since=None, new_share=None, l2sp=None,
-                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, init_weights=None, resume=False, from_active=False)
+                              sky_l2sp=None, sky_lr=None, keep_bn_stats=None, sky_keep_bn_stats=None, init_weights=None, resume=False, from_active=False)
     assert train_replay.problem(args) is None
     assert (args.new_share, args.l2sp, args.sky_l2sp, args.keep_bn_stats) == (0.0, 0.0, 0.0, False)
+    assert args.sky_keep_bn_stats is False
     assert train_replay.new_indices(args, ["a", "b"]) == ()
+
+
+def test_the_sky_stage_follows_keep_bn_stats_unless_told(tmp_path):
+    def resolved(**change):
+        args = argparse.Namespace(project=tmp_path, data=None, new_split=None, new_since="ever", new_share=None,
+                                  l2sp=None, sky_l2sp=None, sky_lr=None, keep_bn_stats=None, sky_keep_bn_stats=None,
+                                  init_weights=Path("w"), resume=False, from_active=False)
+        vars(args).update(change)
+        assert train_replay.problem(args) is None
+        return args.keep_bn_stats, args.sky_keep_bn_stats
+
+    assert resolved() == (True, True)  # new images marked: both kept
+    assert resolved(sky_keep_bn_stats=False) == (True, False)
+    assert resolved(keep_bn_stats=False) == (False, False)
