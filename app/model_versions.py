@@ -24,6 +24,7 @@ class ParentModel:
     name: str
     preset: str
     version_id: int | None
+    created: str | None = None  # when the version was made (ISO): what was reviewed after it is new (ADR 0034)
 
 
 def active_parent(project) -> ParentModel:
@@ -35,7 +36,7 @@ def active_parent(project) -> ParentModel:
     if not path.is_file():
         raise SirstError(f"the active model {active.name!r} has no weights file at {path}; "
                          "pick another model or train from scratch")
-    return ParentModel(path, active.name, active.preset, active.id)
+    return ParentModel(path, active.name, active.preset, active.id, active.created)
 
 
 def register_run(project, weights: Path | str, val: dict, *, name: str, epochs: int, preset: str,

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from app.model_versions import ParentModel
 from core.domain import PasteMode
 from core.errors import SirstError
+from model.replay import DEFAULT_NEW_SHARE, NEW_SINCE_EVER
 
 MAIN_PY = Path(__file__).resolve().parents[1] / "main.py"
 EXIT_INTERRUPTED = 3  # app/cli: "interrupted (state saved)"
@@ -56,6 +57,11 @@ class TrainOptions:
     compare: bool = True  # after training, compare with the active model on the val images
     sky_share: float = 0.0  # train --sky-share: this part of the budget fine-tunes the sky network (ADR 0031)
     sky_steps: int = 0  # train --sky-steps: sky-network steps when there is no budget to share
+    # ADR 0034: the images reviewed after this time (ISO, or "ever") are the newly corrected ones,
+    # and they get this share of every batch (train --new-since / --new-share); None: not passed
+    new_since: str | None = None
+    new_share: float | None = None
+    keep_bn_stats: bool = False  # train --keep-bn-stats: BatchNorm layers keep the parent's statistics
     extra: tuple[str, ...] = ()  # further CLI flags (tests, advanced use)
 
 
@@ -90,7 +96,8 @@ def fine_tune_options(opts: TrainOptions, parent: ParentModel, n_train: int) -> 
     """``opts`` turned into a short fine-tune of ``parent`` (FINE_TUNE) on ``n_train`` images."""
     return replace(opts, init_weights=parent.weights, parent_name=parent.name, preset=parent.preset,
                    lr=FINE_TUNE.lr, warmup_steps=FINE_TUNE.warmup_steps, repeats=FINE_TUNE.repeats(n_train),
-                   threads=FINE_TUNE.threads)
+                   threads=FINE_TUNE.threads, new_since=parent.created or NEW_SINCE_EVER, new_share=DEFAULT_NEW_SHARE,
+                   keep_bn_stats=True)
 
 
 def new_run_dir(project_root: Path, now: datetime | None = None) -> Path:
@@ -181,6 +188,12 @@ def train_command(project_root: Path | str, run_dir: Path, opts: TrainOptions) -
         args += ["--sky-share", f"{float(opts.sky_share):g}"]
     if opts.sky_steps > 0:
         args += ["--sky-steps", str(int(opts.sky_steps))]
+    if opts.new_since:
+        args += ["--new-since", opts.new_since]
+    if opts.new_share is not None:
+        args += ["--new-share", f"{float(opts.new_share):g}"]
+    if opts.keep_bn_stats:
+        args.append("--keep-bn-stats")
     args.append("--no-register")  # the dock registers the version itself (register_done_run)
     if opts.compare:
         args.append("--compare")

@@ -88,10 +88,11 @@ def make_splits(data: Path, out: Path, family: str, n_train: int, seed: int) -> 
 
 
 def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, threads: int, seed: int,
-              sky_share: float = 0.0, sky_steps: int = 0) -> Path:
+              sky_share: float = 0.0, sky_steps: int = 0, recipe: list[str] | None = None) -> Path:
     """`main.py train` from the shipped weights on ``split`` (resumed when a last.pt is there); with
     ``sky_share`` / ``sky_steps`` the sky network is fine-tuned too (ADR 0031), as the GUI's Train does.
-    ``minutes`` 0: no time budget (a run by step count: ``steps`` detector steps, ``sky_steps``)."""
+    ``minutes`` 0: no time budget (a run by step count: ``steps`` detector steps, ``sky_steps``).
+    ``recipe``: more `train` arguments (the replay recipe of ADR 0034: --new-split, --new-share, ...)."""
     run = out / "ft"
     best = run / "best.safetensors"
     events = run / "events.jsonl"
@@ -108,6 +109,7 @@ def fine_tune(out: Path, split: str, n_train: int, minutes: float, steps: int, t
         cmd += ["--sky-share", f"{sky_share:g}"]
     if sky_steps > 0:
         cmd += ["--sky-steps", str(sky_steps)]
+    cmd += recipe or []
     if (run / "last.pt").is_file():
         cmd.append("--resume")
     print("$ " + " ".join(cmd), flush=True)
@@ -179,6 +181,61 @@ def step_seconds(steps: list[dict]) -> float | None:
     return round(statistics.median(t), 2) if t else None
 
 
+# per_image rows of model.compare: name, deletes, adds, box fixes, sky edits, sky IoU
+PER_IMAGE = (("corrections", None), ("deletes", 1), ("adds", 2), ("sky strokes", 4), ("sky IoU", 5))
+
+
+def _column(rows: list[list], col: int | None):
+    import numpy as np
+
+    if col is None:  # all corrections of the image
+        return np.array([r[1] + r[2] + r[3] + r[4] for r in rows], np.float64)
+    return np.array([np.nan if r[col] is None else r[col] for r in rows], np.float64)
+
+
+def paired(res: dict, model: str = "fine-tuned", draws: int = 10_000, seed: int = 0) -> list[dict]:
+    """The fine-tuned model against the base on the same frames, per frame: the mean difference
+    (fine-tuned - base) of each per-image figure, its 95 % paired-bootstrap interval (frames drawn
+    with replacement, ``draws`` times, seeded) and the sign counts (frames worse / better / equal,
+    "worse" meaning more corrections or a lower sky IoU) with a two-sided sign test's p."""
+    import math
+
+    import numpy as np
+
+    base = {r[0]: r for r in res["base"]["per_image"]}
+    rows = [(base[r[0]], r) for r in res[model]["per_image"] if r[0] in base]
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, col in PER_IMAGE:
+        d = _column([r for _, r in rows], col) - _column([b for b, _ in rows], col)
+        d = d[~np.isnan(d)]
+        if not len(d):
+            continue
+        boot = d[rng.integers(0, len(d), size=(draws, len(d)))].mean(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        worse = int((d < 0).sum() if name == "sky IoU" else (d > 0).sum())
+        better = int((d > 0).sum() if name == "sky IoU" else (d < 0).sum())
+        n, k = worse + better, min(worse, better)
+        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+        out.append({"figure": name, "frames": int(len(d)), "mean_diff": float(d.mean()), "ci95": [float(lo), float(hi)],
+                    "worse": worse, "better": better, "equal": int(len(d)) - n, "sign_p": p})  # fmt: skip
+    return out
+
+
+def paired_table(out: Path) -> str:
+    rows = ["| frames | figure | fine-tuned - base (mean per frame) | 95 % paired bootstrap | frames worse / better / "
+            "equal | sign test p |", "|---|---|---|---|---|---|"]
+    for split, label in (("family_eval", "family"), ("others", "other families")):
+        path = out / f"eval_{split}.json"
+        if not path.is_file():
+            continue
+        for r in paired(json.loads(path.read_text(encoding="utf-8"))):
+            rows.append(f"| {label} ({r['frames']}) | {r['figure']} | {r['mean_diff']:+.3f} | "
+                        f"{r['ci95'][0]:+.3f} .. {r['ci95'][1]:+.3f} | {r['worse']} / {r['better']} / {r['equal']} | "
+                        f"{r['sign_p']:.2f} |")
+    return "\n".join(rows)
+
+
 def table(out: Path) -> str:
     rows = ["| frames | images | model | mAP07 | Pd | FA/img | sky IoU | corrections/img (del / add / fix / sky) |",
             "|---|---|---|---|---|---|---|---|"]
@@ -199,6 +256,7 @@ def table(out: Path) -> str:
                         f"{f['fa_per_image']:.2f} | {f['sky_iou']:.3f} | {e['actions_per_img_assisted']:.2f} "
                         f"({e['of_which_deletes']:.2f} / {e['adds']:.2f} / {e['box_fixes']:.2f} / "
                         f"{e['sky_edits']:.2f}) |")
+    rows += ["", paired_table(out)]
     meta = out / "meta.json"
     if meta.is_file():
         rows.append("")
@@ -226,6 +284,15 @@ def main() -> int:
                     help="part of --minutes given to the sky-network fine-tune on the same frames (train --sky-share, "
                          "as the GUI's Train does; 0: the detector alone)")
     ap.add_argument("--sky-steps", type=int, default=0, help="sky-network fine-tune steps (train --sky-steps)")
+    ap.add_argument("--new-share", type=float, default=None, metavar="F",
+                    help="with --replay: the family frames (train --new-split family_ft) get this share of every "
+                         "batch, detector and sky stage (train --new-share; ADR 0034); default: their natural share")
+    ap.add_argument("--l2sp", type=float, default=None, help="train --l2sp (the detector's pull toward the parent)")
+    ap.add_argument("--sky-l2sp", type=float, default=None, help="train --sky-l2sp (the sky network's pull)")
+    ap.add_argument("--sky-lr", type=float, default=None, help="train --sky-lr (the sky stage's learning rate)")
+    ap.add_argument("--keep-bn-stats", action="store_true", help="train --keep-bn-stats (BatchNorm statistics kept)")
+    ap.add_argument("--sky-bn-free", action="store_true",
+                    help="train --no-sky-keep-bn-stats (the sky network's statistics update, the detector's are kept)")
     ap.add_argument("--sky-minutes", type=float, default=0.0,
                     help="> 0: afterwards also fine-tune the sky network (train-sky) this long on the same frames "
                          "and evaluate that model (row 'sky'); a separate invocation once the main one is done")
@@ -255,8 +322,20 @@ def main() -> int:
     t0 = time.monotonic()
     load0 = os.getloadavg()
     split = "replay" if args.replay else "family_ft"
+    recipe = []
+    if args.new_share is not None:
+        if not args.replay:
+            raise SystemExit("--new-share oversamples the family frames among the replayed ones: add --replay")
+        recipe += ["--new-split", "family_ft", "--new-share", f"{args.new_share:g}"]
+    if args.keep_bn_stats:
+        recipe.append("--keep-bn-stats")
+    if args.sky_bn_free:
+        recipe.append("--no-sky-keep-bn-stats")
+    for flag, value in (("--l2sp", args.l2sp), ("--sky-l2sp", args.sky_l2sp), ("--sky-lr", args.sky_lr)):
+        if value is not None:
+            recipe += [flag, f"{value:g}"]
     best = fine_tune(args.out, split, len(splits[split]), args.minutes, args.steps, args.threads, args.seed,
-                     args.sky_share, args.sky_steps)
+                     args.sky_share, args.sky_steps, recipe)
     ft_s = time.monotonic() - t0
     meta = {"command": " ".join(sys.argv), "fine_tune_first_losses": first_losses(args.out / "ft"),
             "fine_tune_wall_s_this_invocation": round(ft_s), "load_before_fine_tune": load0,

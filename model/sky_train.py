@@ -38,6 +38,7 @@ from model.device import DeviceChoice, pick_device, seed_everything
 from model.frames import downscale
 from model.loop import Loop, LoopOptions, StepContext, resume_state
 from model.net import build_from_weights
+from model.replay import ParentPull, keep_norm_statistics, mixed_order
 from model.schedule import mean_of
 from model.skynet import SkyNet, init_from_detector
 
@@ -97,6 +98,13 @@ class SkyTrainOptions:
     min_scale: float = 0.0  # a frame keeps at least this share of its long side (cfg.sky_pass_min_scale's rule)
     augment: SkyAugment = dataclasses.field(default_factory=lambda: SkyAugment())
     boundary_weight: float = 0.0  # extra BCE weight on labelled pixels within BOUNDARY_PX of the true outline
+    # A fine-tune without forgetting (model/replay.py, ADR 0034): indices into the training samples
+    # of the newly corrected images, their share of each batch, the pull toward the starting sky network.
+    new: tuple[int, ...] = ()
+    new_share: float = 0.0
+    l2sp: float = 0.0
+    steps_per_epoch: int = 0  # 0: one pass over the frames
+    keep_bn_stats: bool = False  # BatchNorm layers normalise with the starting statistics (not updated)
 
 
 class ShrunkFrames:
@@ -105,13 +113,15 @@ class ShrunkFrames:
     def __init__(self, samples: list[Sample], max_long_side: int, min_scale: float = 0.0,
                  augment: SkyAugment | None = None, max_jitter: float = 1.0) -> None:
         self.items: list[tuple[np.ndarray, np.ndarray]] = []
+        self.source: list[int] = []  # each item's index in ``samples``
         self.long_sides: list[int] = []  # each frame's full-size long side
         self.min_scale = min_scale
         self.augment = augment or SkyAugment()
         areas = []
-        for s in samples:
+        for k, s in enumerate(samples):
             if (s.sky == SKY_IGNORE).all():
                 continue  # no sky label: nothing to learn from
+            self.source.append(k)
             full = max(s.image.shape)
             img = downscale(s.image, max(max_long_side, math.ceil(min_scale * full * max_jitter)))
             sky = cv2.resize(s.sky, img.shape[::-1], interpolation=cv2.INTER_NEAREST)
@@ -243,8 +253,11 @@ class SkyTask:
             raise CheckpointError("no training image has a sky label; the sky network has nothing to learn")
         self.val = val
         self.validates = bool(val)
-        self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / opts.batch))
+        self.steps_per_epoch = opts.steps_per_epoch or max(1, math.ceil(len(self.train_set) / opts.batch))
         self.module = self.forward_module = self.sky
+        wanted = set(opts.new)
+        self.new_items = [i for i, k in enumerate(self.train_set.source) if k in wanted]
+        self.pull = ParentPull(self.sky, opts.l2sp) if opts.l2sp > 0 else None  # the starting sky network
         self.frame_loss = [1.0] * len(self.train_set)
         self.order: list[int] = []
 
@@ -277,6 +290,16 @@ class SkyTask:
         loss (hard frames, such as bright clouds that look like ground, come back more often)."""
         n = len(self.train_set)
         rng = np.random.default_rng([self.opts.seed, epoch])
+        if self.new_items and self.opts.new_share > 0:  # a fixed share of each batch for the new frames
+            old = sorted(set(range(n)) - set(self.new_items))
+            return mixed_order(self.new_items, old, self.opts.batch, self.opts.new_share, self.steps_per_epoch, rng)
+        length = self.steps_per_epoch * self.opts.batch
+        if self.opts.steps_per_epoch and length > n:  # a set epoch length longer than one pass
+            return np.concatenate([self._order_pass(rng) for _ in range(-(-length // n))])
+        return self._order_pass(rng)
+
+    def _order_pass(self, rng: np.random.Generator) -> np.ndarray:
+        n = len(self.train_set)
         loss = np.asarray(self.frame_loss, np.float64) + 1e-3
         hard = rng.choice(n, size=n - n // 2, p=loss / loss.sum())
         order = np.concatenate([rng.permutation(n)[: n // 2], hard])
@@ -285,6 +308,8 @@ class SkyTask:
     # ---- the loop's hooks ----------------------------------------------------------------------
     def losses(self, model: torch.nn.Module, ctx: StepContext) -> tuple[dict[str, torch.Tensor], dict]:
         opts = self.opts
+        if opts.keep_bn_stats:
+            keep_norm_statistics(self.sky)
         rng = np.random.default_rng([opts.seed, ctx.epoch, ctx.step])
         if ctx.step == 0 or not self.order:  # drawn once per epoch, kept for a resume
             self.order = self._order(ctx.epoch).tolist()
@@ -298,7 +323,12 @@ class SkyTask:
         loss, per_image = sky_net_loss(logits.float(), sky.to(ctx.device), w.to(ctx.device), opts.boundary_weight)
         for i, v in zip(idx, per_image.tolist(), strict=True):
             self.frame_loss[i] = v
-        return {"total": loss}, {"long_side": side}
+        extra = {"long_side": side}
+        if self.pull is not None:
+            pull = self.pull(self.sky)
+            loss = loss + pull
+            extra["l2sp"] = float(pull.detach())
+        return {"total": loss}, extra
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
         return self.validate(module, self.cfg, self.val)
@@ -329,11 +359,16 @@ class SkyTask:
         return {"config": self.cfg.to_json()}
 
     def state_dict(self) -> dict:
-        return {"frame_loss": list(self.frame_loss), "order": list(self.order)}
+        state = {"frame_loss": list(self.frame_loss), "order": list(self.order)}
+        if self.pull is not None:
+            state["parent_weights"] = self.pull.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.frame_loss = list(state.get("frame_loss", self.frame_loss))
         self.order = list(state.get("order", []))
+        if self.pull is not None and "parent_weights" in state:
+            self.pull.load_state_dict(state["parent_weights"])
 
 
 def sky_loop(opts: SkyTrainOptions, train: list[Sample], val: list[Sample], emit: Emit,

@@ -27,6 +27,7 @@ from model.device import DeviceChoice, Precision, pick_device, seed_everything
 from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
+from model.replay import ParentPull, keep_norm_statistics, mixed_order
 
 # How a run scores its epochs: model.validate.validate (the Predictor's path), passed in by the
 # caller, so training stands on the floor below prediction instead of above it (ADR 0029).
@@ -61,6 +62,12 @@ class TrainOptions:
     whole_long_side: int = 384  # their long side in pixels
     device: DeviceChoice = DeviceChoice.AUTO
     keep_epochs: bool = False  # also write RUN/epoch_NNN.pt after each epoch
+    # A fine-tune without forgetting (model/replay.py, ADR 0034): indices into the training set of
+    # the newly corrected images, the share of each batch they get, and the pull toward the parent.
+    new: tuple[int, ...] = ()
+    new_share: float = 0.0
+    l2sp: float = 0.0
+    keep_bn_stats: bool = False  # BatchNorm layers normalise with the parent's statistics (not updated)
 
 
 class CropsAndFrames(torch.nn.Module):
@@ -102,6 +109,7 @@ class DetectorTask:
             self._init_from(Path(opts.init_weights))
         self.module = self.net
         self.forward_module = CropsAndFrames(self.net)
+        self.pull = ParentPull(self.net, opts.l2sp) if opts.l2sp > 0 else None  # the parent's weights, as loaded
 
     def _inherited(self, opts: TrainOptions) -> dict:
         """The whole config of the weights a fine-tune starts from (``--set`` still overrides): the
@@ -147,11 +155,17 @@ class DetectorTask:
     # ---- the loop's hooks ----------------------------------------------------------------------
     def _order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.opts.seed, epoch])
+        if self.opts.new and self.opts.new_share > 0:  # a fixed share of each batch for the new images
+            new = sorted(set(self.opts.new))
+            old = sorted(set(range(len(self.train_set))) - set(new))
+            return mixed_order(new, old, self.opts.batch, self.opts.new_share, self.steps_per_epoch, rng)
         reps = [rng.permutation(len(self.train_set)) for _ in range(self.opts.repeats)]
         return np.concatenate(reps)
 
     def losses(self, model: torch.nn.Module, ctx: StepContext) -> tuple[dict[str, torch.Tensor], dict]:
         opts = self.opts
+        if opts.keep_bn_stats:
+            keep_norm_statistics(self.net)
         idx = self._order(ctx.epoch)[ctx.step * opts.batch : (ctx.step + 1) * opts.batch]
         rng = np.random.default_rng([opts.seed, ctx.epoch, ctx.step, 1])
         images, boxes, sky = self.sampler.batch(idx.tolist(), rng)  # the global batch, as one process draws it
@@ -175,6 +189,10 @@ class DetectorTask:
         if whole_out is not None and whole_out["sky"]:
             losses["sky_whole"] = sky_loss([t.float() for t in whole_out["sky"]], whole[1].to(dev))
             losses["total"] = losses["total"] + losses["sky_whole"]
+        if self.pull is not None:
+            pull = self.pull(self.net)
+            losses["total"] = losses["total"] + pull
+            return losses, {"l2sp": float(pull.detach())}
         return losses, {}
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
@@ -198,11 +216,16 @@ class DetectorTask:
         return {"config": self.cfg.to_json(), "preset": self.opts.preset}
 
     def state_dict(self) -> dict:
-        # saved with the state, so a resumed fine-tune still knows its parent's sky threshold
-        return {"parent_sky": dict(self._parent_sky)}
+        # saved with the state, so a resumed fine-tune still knows its parent's sky threshold (and weights)
+        state = {"parent_sky": dict(self._parent_sky)}
+        if self.pull is not None:
+            state["parent_weights"] = self.pull.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self._parent_sky = dict(state.get("parent_sky", self._parent_sky))
+        if self.pull is not None and "parent_weights" in state:
+            self.pull.load_state_dict(state["parent_weights"])
 
 
 def detector_loop(opts: TrainOptions, train: list[Sample], val: list[Sample], sampler: CropSampler, emit: Emit,

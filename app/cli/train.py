@@ -83,6 +83,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     add_arguments(p)
     train_sky_stage.add_arguments(p)  # --sky-share, --sky-steps
+    from app.cli import train_replay
+
+    train_replay.add_arguments(p)  # --new-split, --new-share, --l2sp, --sky-l2sp, --sky-lr
     p.set_defaults(func=run)
 
 
@@ -290,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None or (args.data is None and args.project is None):
         print("error: train needs --out RUN_DIR and one of --data ROOT / --project DIR", file=sys.stderr)
         return EXIT_USAGE
-    from app.cli import launch_args, train_sky_stage
+    from app.cli import launch_args, train_replay, train_sky_stage
     from app.train_finish import fine_tune_problem
     from model.ddp_launch import RunLock
     from model.ranks import Launcher, RankEnvError, from_environ
@@ -301,7 +304,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot tell this process's rank: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # before the run folder is touched; fine_tune_problem resolves --from-active into --init-weights
-    problem = check_arguments(args) or fine_tune_problem(args) or train_sky_stage.problem(args)
+    problem = (check_arguments(args) or fine_tune_problem(args) or train_sky_stage.problem(args)
+               or train_replay.problem(args))
     if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
         return code
     if problem is not None:
@@ -337,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, events: _Events, here) -> int:
     import torch
 
+    from app.cli import train_replay
     from app.cli import train_sky_stage as sky_stage
     from model.data import CropSampler, try_bagcp
     from model.device import DeviceChoice, Precision, pick_device
@@ -355,8 +360,11 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
         raise ValueError("the training split has no images; check --train-split (and --reviewed-only)")
     if args.whole_frames > len(train):
         raise ValueError(f"--whole-frames {args.whole_frames} exceeds the {len(train)} training images")
+    new = train_replay.new_indices(args, [s.name for s in train])
     if here.chief:
         print(f"loaded {len(train)} training and {len(val)} validation images", file=sys.stderr)
+        if new:
+            print(f"{len(new)} of them newly corrected: {args.new_share:g} of each batch", file=sys.stderr)
     sampler = CropSampler(train, crop=args.crop, target_bias=args.target_bias,
                           bagcp=try_bagcp(train, args.bagcp_prob, PasteMode(args.paste)))
     opts = TrainOptions(out=args.out, preset=args.preset, epochs=args.epochs, batch=args.batch, crop=args.crop,
@@ -365,7 +373,8 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                         init_weights=args.init_weights, precision=Precision(args.precision),
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
                         whole_long_side=args.whole_long_side, device=DeviceChoice(args.device),
-                        keep_epochs=args.keep_epochs)
+                        keep_epochs=args.keep_epochs, new=new, new_share=args.new_share, l2sp=args.l2sp,
+                        keep_bn_stats=args.keep_bn_stats)
     from model import distributed, run_folder
     from model.train import detector_loop
     from model.validate import validate
@@ -381,7 +390,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
         best, interrupted, done = result.best_weights, result.interrupted, held.done
         if sky_stage.wanted(args) and not interrupted:
             interrupted, done = sky_stage.run_stage(args, train, args.out / "best.safetensors", held.done or {},
-                                                    events, lambda: stop["flag"])
+                                                    events, lambda: stop["flag"], new)
             if done is not None:
                 events(done)
                 best = Path(done["best_weights"])

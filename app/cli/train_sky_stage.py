@@ -101,9 +101,11 @@ def _tagged(emit: Callable[[dict], None]) -> Callable[[dict], None]:
 
 
 def run_stage(args: argparse.Namespace, train: list, detector_weights: Path, detector_done: dict,
-              emit: Callable[[dict], None], stop: Callable[[], bool]) -> tuple[bool, dict | None]:
+              emit: Callable[[dict], None], stop: Callable[[], bool],
+              new: tuple[int, ...] = ()) -> tuple[bool, dict | None]:
     """The sky stage (all ranks of a distributed run call it); (interrupted, the run's "done" event
-    for rank 0 to emit, None elsewhere). RUN_DIR/best.safetensors becomes the combined file."""
+    for rank 0 to emit, None elsewhere). RUN_DIR/best.safetensors becomes the combined file. ``new``:
+    indices into ``train`` of the newly corrected images (``args.new_share`` of each batch, ADR 0034)."""
     import torch.distributed as dist
 
     from core.fileio import atomic_write_bytes
@@ -123,10 +125,17 @@ def run_stage(args: argparse.Namespace, train: list, detector_weights: Path, det
     frames = sum(1 for s in train if (s.sky != SKY_IGNORE).any())  # as model.sky_train.ShrunkFrames keeps
     per_epoch = max(1, math.ceil(frames / BATCH))
     epochs = math.ceil(steps / per_epoch) if steps else 100_000  # by the budget
+    # by step count, epochs of equal length that add up to the steps asked for (not whole passes:
+    # with the project's other images replayed, one pass can exceed the steps)
+    per_epoch = math.ceil(steps / epochs) if steps else per_epoch
     resume = bool(args.resume) and (out / STATE_NAME).is_file()
-    opts = SkyTrainOptions(out=out, weights=Path(detector_weights), batch=BATCH, lr=LR, warmup_steps=WARMUP_STEPS,
+    opts = SkyTrainOptions(out=out, weights=Path(detector_weights), batch=BATCH,
+                           lr=getattr(args, "sky_lr", None) or LR, warmup_steps=WARMUP_STEPS,
                            epochs=epochs, time_budget_min=budget, seed=args.seed, resume=resume,
-                           device=DeviceChoice(args.device))  # fmt: skip
+                           device=DeviceChoice(args.device), steps_per_epoch=per_epoch if steps else 0, new=tuple(new),
+                           new_share=getattr(args, "new_share", 0.0) or 0.0,
+                           l2sp=getattr(args, "sky_l2sp", 0.0) or 0.0,
+                           keep_bn_stats=bool(getattr(args, "sky_keep_bn_stats", False)))  # fmt: skip
     result = sky_loop(opts, train, [], _tagged(emit), stop, validate=validate_sky).run()  # no val frames: never called
     if result.interrupted or world()[0] != 0:
         return result.interrupted, None

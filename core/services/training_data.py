@@ -44,3 +44,19 @@ def labelled_images(
                                     project.annotation(info.id))  # fmt: skip
 
     return len(infos), read()
+
+
+def reviewed_since(root: Path | str, since: str | None) -> list[str]:
+    """The names of the images reviewed in the app after ``since`` (an ISO time, e.g. a model
+    version's ``created``; None: ever), in name order: a fine-tune's newly corrected images
+    (ADR 0034). Images that came reviewed (imported with labels) are never among them."""
+    from datetime import UTC, datetime
+
+    def when(text: str) -> datetime:
+        t = datetime.fromisoformat(text)
+        return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+    with Project.open(root) as project:
+        times = project.review_times()
+    start = when(since) if since else None
+    return sorted(n for n, at in times.items() if at and (start is None or when(at) > start))

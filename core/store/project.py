@@ -216,6 +216,14 @@ class Project(ProjectConnect, TeamOps, ImageListing, AttentionOps):
             found = self._infos(s, db.info_select().where(ImageRow.name == name), False)
         return found[0] if found else None
 
+    def review_times(self) -> dict[str, str | None]:
+        """Each REVIEWED image's name -> when it was last reviewed in the app (ISO time; None: it
+        came reviewed, e.g. imported with its labels). A fine-tune's "newly corrected" images."""
+        with self._session() as s:
+            rows = s.execute(select(ImageRow.name, ImageRow.reviewed_at)
+                             .where(ImageRow.status == ReviewStatus.REVIEWED.value))  # fmt: skip
+            return {name: at for name, at in rows}
+
     def check_missing(self) -> list[ImageInfo]:
         """Images whose file is not at its resolved path (moved or deleted); one stat each."""
         infos = self.images_by_id(self.missing_ids())
