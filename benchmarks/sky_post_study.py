@@ -30,8 +30,10 @@ from core.imageio import read_image  # noqa: E402
 from model.sky import clean_proposal  # noqa: E402
 
 HERE = Path(__file__).resolve().parent.parent
-DATA = HERE.parent / "shared/datasets/DenseSIRST/SIRSTdevkit"
-TOOL = HERE.parent / "shared/tools/effort.py"
+# ../shared beside the main checkout (a worktree under /work/wt sees it one level further up)
+SHARED = next((p / "shared" for p in (HERE.parent, HERE.parent.parent) if (p / "shared").is_dir()), HERE.parent / "shared")
+DATA = SHARED / "datasets/DenseSIRST/SIRSTdevkit"
+TOOL = SHARED / "tools/effort.py"
 
 
 def load_tool(path: Path):
