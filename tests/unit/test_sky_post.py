@@ -74,3 +74,11 @@ def test_weights_written_before_the_refinement_get_it():
     old = old.replace('"sky_hole_area"', '"_gone_b"')
     cfg = BafeConfig.from_json(old)
     assert (cfg.sky_erode, cfg.sky_hole_area) == (2.0, 0.01)  # ADR 0035's values
+
+
+def test_a_weights_config_with_a_bad_refinement_is_refused():
+    from model.checkpoint import config_problems
+
+    assert config_problems({"sky_hole_area": 1.5}) == ["sky_hole_area = 1.5 (a number in [0, 1])"]
+    assert config_problems({"sky_erode": "wide"}) == ["sky_erode = 'wide' (a number)"]
+    assert config_problems({"sky_hole_area": 0.01, "sky_erode": 2.0}) == []
