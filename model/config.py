@@ -57,7 +57,7 @@ class BafeConfig:
     # Refinement after that clean-up, when it is on (model.sky_post, ADR 0035): ground holes under
     # this share of the frame filled, and the sky pulled back from the ground by sky_erode px per
     # 1000 px of long side (the labels draw ground a little generously). 0 turns either off.
-    sky_hole_area: float = 0.01
+    sky_hole_area: float = 0.03
     sky_erode: float = 2.0
     # Large frames: the sky pass sees at least this fraction of the frame's long side (1280x1024 at
     # 0.5: 640 px instead of sky_pass_long_side), which halves the sky edits they need (MODEL.md).

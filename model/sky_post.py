@@ -4,8 +4,8 @@ Measured on val_v2 against the labels (MODEL.md, "Sky post-processing"): after t
 the clean-up (model.sky.clean_proposal) two things still cost strokes that the network's map cannot
 fix at its 8 px resolution on large frames:
 
-- ground holes between 0.5 % and 1 % of the frame inside the sky (specks of the map the labels do
-  not draw): filled, like the smaller ones the clean-up already fills;
+- ground holes between 0.5 % and 3 % of the frame inside the sky (mostly specks of the map the
+  labels do not draw): filled, like the smaller ones the clean-up already fills;
 - a thin band of sky along every sky/ground outline: the labels draw ground a little generously
   (a brush, not a pixel-tight edge), so the sky is pulled back from the ground by ``erode`` px per
   1000 px of the long side (2.6 px on a 1280x1024 frame). The frame's edge is not ground: sky that

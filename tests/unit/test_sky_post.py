@@ -73,7 +73,7 @@ def test_weights_written_before_the_refinement_get_it():
     old = BafeConfig(sky_smooth=4.0, sky_min_area=0.005).to_json().replace('"sky_erode"', '"_gone_a"')
     old = old.replace('"sky_hole_area"', '"_gone_b"')
     cfg = BafeConfig.from_json(old)
-    assert (cfg.sky_erode, cfg.sky_hole_area) == (2.0, 0.01)  # ADR 0035's values
+    assert (cfg.sky_erode, cfg.sky_hole_area) == (2.0, 0.03)  # ADR 0035's values
 
 
 def test_a_weights_config_with_a_bad_refinement_is_refused():
