@@ -87,7 +87,7 @@ _INT_RANGES = {
     "max_per_image": (1, 100_000), "pre_nms_top_k": (1, 1_000_000), "sky_pass_long_side": (0, 16384),
 }
 _UNIT_FLOATS = ("score_thr", "nms_iou", "operating_threshold", "p", "sky_pass_weight", "sky_min_area",
-                "sky_pass_min_scale", "box_fit")
+                "sky_pass_min_scale", "box_fit", "sky_hole_area")
 _BOOLS = ("seg_head", "adapter", "trainable_selection", "sky_net")
 
 
@@ -107,7 +107,7 @@ def config_problems(data: object) -> list[str]:
     for name in _UNIT_FLOATS:
         if name in data and not (_is_number(data[name]) and 0.0 <= data[name] <= 1.0):
             bad.append(f"{name} = {data[name]!r} (a number in [0, 1])")
-    for name in ("mean", "std", "center_radius", "sky_smooth", "centre_nms_px"):
+    for name in ("mean", "std", "center_radius", "sky_smooth", "centre_nms_px", "sky_erode"):
         if name in data and not _is_number(data[name]):
             bad.append(f"{name} = {data[name]!r} (a number)")
     if "std" in data and _is_number(data["std"]) and data["std"] <= 0:

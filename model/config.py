@@ -54,6 +54,11 @@ class BafeConfig:
     # 1000 (scaled with the image) and the smallest island / hole kept, as a fraction of the image area.
     sky_smooth: float = 0.0
     sky_min_area: float = 0.0
+    # Refinement after that clean-up, when it is on (model.sky_post, ADR 0035): ground holes under
+    # this share of the frame filled, and the sky pulled back from the ground by sky_erode px per
+    # 1000 px of long side (the labels draw ground a little generously). 0 turns either off.
+    sky_hole_area: float = 0.03
+    sky_erode: float = 2.0
     # Large frames: the sky pass sees at least this fraction of the frame's long side (1280x1024 at
     # 0.5: 640 px instead of sky_pass_long_side), which halves the sky edits they need (MODEL.md).
     sky_pass_min_scale: float = 0.0
@@ -80,6 +85,8 @@ class BafeConfig:
             raise ValueError("sky_net needs sky_pass_long_side > 0 (the long side of the frame it sees)")
         if self.sky_smooth < 0 or not 0.0 <= self.sky_min_area < 1.0:
             raise ValueError("sky_smooth must be >= 0 and sky_min_area in [0, 1)")
+        if self.sky_erode < 0 or not 0.0 <= self.sky_hole_area < 1.0:
+            raise ValueError("sky_erode must be >= 0 and sky_hole_area in [0, 1)")
         if not 0.0 <= self.sky_pass_min_scale <= 1.0 or not 0.0 <= self.box_fit < 1.0 or self.centre_nms_px < 0:
             raise ValueError("sky_pass_min_scale must be in [0, 1], box_fit in [0, 1) and centre_nms_px >= 0")
         if not 0.0 < self.p <= 1.0:

@@ -62,6 +62,8 @@ class Prediction:
     sky_pass_weight: float = 1.0  # weight of sky_whole_logit against the full-resolution logit
     sky_smooth: float = 0.0  # clean-up of the mask (model.sky.clean_proposal); 0 / 0: a plain threshold
     sky_min_area: float = 0.0
+    sky_hole_area: float = 0.0  # refinement after the clean-up (model.sky_post, ADR 0035)
+    sky_erode: float = 0.0
     bad_pixels: np.ndarray = field(default_factory=_no_pixels)  # int32 [K, 2] (x, y) repaired before the network
     _sky_prob: np.ndarray | None = field(default=None, repr=False)
     _sky_mask: np.ndarray | None = field(default=None, repr=False)  # cleaned, at sky_threshold
@@ -117,7 +119,7 @@ class Prediction:
             raw = self._logit() >= np.float32(math.log(t / (1.0 - t)))
         if not clean:
             return raw
-        mask = clean_proposal(raw, self.sky_smooth, self.sky_min_area)
+        mask = clean_proposal(raw, self.sky_smooth, self.sky_min_area, self.sky_hole_area, self.sky_erode)
         if default:
             self._sky_mask = mask
         return mask
@@ -284,6 +286,7 @@ class Predictor:
                           self.operating_threshold, self.sky_threshold, cfg.strides[0],
                           sky_whole_logit=whole, sky_pass_weight=1.0 if cfg.sky_net else cfg.sky_pass_weight,
                           sky_smooth=cfg.sky_smooth, sky_min_area=cfg.sky_min_area,
+                          sky_hole_area=cfg.sky_hole_area, sky_erode=cfg.sky_erode,
                           bad_pixels=prepared.bad_pixels)
 
     def predict(self, image: np.ndarray, score_thr: float | None = None) -> Prediction:

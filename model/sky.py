@@ -20,19 +20,24 @@ import numpy as np
 from model.config import BafeConfig
 
 
-def clean_proposal(mask: np.ndarray, smooth: float, min_area: float) -> np.ndarray:
+def clean_proposal(mask: np.ndarray, smooth: float, min_area: float, hole_area: float = 0.0,
+                   erode: float = 0.0) -> np.ndarray:
     """The sky clean-up of a thresholded mask (core.geometry.clean_sky_mask) with the smoothing
     scaled to the image (``smooth`` sigma per 1000 px of long side) and the smallest kept island /
-    hole as a fraction ``min_area`` of its area; the mask itself when both are 0."""
+    hole as a fraction ``min_area`` of its area, then the refinement of model.sky_post (holes
+    under ``hole_area`` filled, sky pulled back ``erode`` px per 1000 from the ground); the mask
+    itself when ``smooth`` and ``min_area`` are 0 (no clean-up, no refinement)."""
     from core.geometry import clean_sky_mask
+    from model.sky_post import refine_sky
 
     if smooth <= 0 and min_area <= 0:
         return mask
     h, w = mask.shape
-    return clean_sky_mask(mask, smooth * max(h, w) / 1000.0, int(round(min_area * h * w)))
+    cleaned = clean_sky_mask(mask, smooth * max(h, w) / 1000.0, int(round(min_area * h * w)))
+    return refine_sky(cleaned, hole_area, erode)
 
 
 def sky_proposal(prob: np.ndarray, threshold: float, cfg: BafeConfig) -> np.ndarray:
     """Bool [H, W] sky mask: prob >= threshold, then the config's clean-up (clean_proposal), as
     model.inference.Prediction.sky_mask() gives it."""
-    return clean_proposal(prob >= threshold, cfg.sky_smooth, cfg.sky_min_area)
+    return clean_proposal(prob >= threshold, cfg.sky_smooth, cfg.sky_min_area, cfg.sky_hole_area, cfg.sky_erode)

@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-epochs", action="store_true", help="also write RUN/epoch_NNN.pt after every epoch")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="inference field to store (sky_smooth, sky_min_area; sky_flip 1 to average with the mirrored frame), value as JSON")
+                   help="inference field to store (sky_smooth, sky_min_area, sky_hole_area, sky_erode; sky_flip 1 to average with the mirrored frame), value as JSON")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -75,7 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 # The inference-side fields --set may store, with the type their JSON value is read as
-CLEANUP_FIELDS = {"sky_smooth": float, "sky_min_area": float, "sky_flip": bool}
+CLEANUP_FIELDS = {"sky_smooth": float, "sky_min_area": float, "sky_flip": bool, "sky_hole_area": float,
+                  "sky_erode": float}  # the last two: model.sky_post (ADR 0035)
 
 
 def _problem(args: argparse.Namespace) -> str | None:
