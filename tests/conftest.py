@@ -158,11 +158,12 @@ SLOW_TESTS = (
 
 # Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the tests of one group run in one
 # worker, one after the other: the screen layer (one Xvfb; apps that grab the screen and time
-# their waits should not share the cores with another app).
+# their waits should not share the cores with another app). The groups are given to xdist's
+# scheduler by path (below): pytest 9.2 keeps node ids where xdist's `xdist_group` mark cannot
+# append its `@group` suffix, so the mark alone would be ignored.
 XDIST_GROUPS = {"screen": "screen"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items) -> None:
     tests_dir = Path(__file__).resolve().parent
     for item in items:
@@ -173,6 +174,23 @@ def pytest_collection_modifyitems(config, items) -> None:
         name = f"{rel}::{item.originalname}"
         if rel.split("/")[0] in SLOW_DIRS or rel in SLOW_FILES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
-        group = XDIST_GROUPS.get(rel.split("/")[0])
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown (and unused) without it
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with the groups of ``XDIST_GROUPS`` (a test id under ``tests/<dir>/``
+    belongs to its dir's group); other tests go one by one to whichever worker is free."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    prefixes = {f"tests/{d}/": g for d, g in XDIST_GROUPS.items()}
+
+    class PathGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in prefixes.items():
+                if nodeid.startswith(prefix):
+                    return f"group:{group}"
+            return super()._split_scope(nodeid)
+
+    return PathGroups(config, log)
