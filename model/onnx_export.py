@@ -14,7 +14,9 @@ keyed by the weights' SHA-256 and ``EXPORT_VERSION``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import hashlib
 import io
 import json
@@ -158,20 +160,39 @@ def cached_onnx(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
     sha = file_sha256(weights)
     tag = "" if part is GraphPart.DETECTOR else f"-{part.value}"
     path = cache_dir() / "onnx" / f"{sha}-v{EXPORT_VERSION}-torch{torch.__version__}{tag}.onnx"
-    if path.is_file():
+    with _export_lock(path):  # a second process loading the same weights waits for this export
+        if path.is_file():
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                log.warning("cannot read the ONNX cache %s (%s); exporting again", path, exc)
+        data = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha), part)
         try:
-            return path.read_bytes()
-        except OSError as exc:
-            log.warning("cannot read the ONNX cache %s (%s); exporting again", path, exc)
-    data = export_bytes(net, cfg, onnx_metadata(cfg, meta, sha), part)
-    try:
-        from core.formats._io import atomic_write_bytes
+            from core.formats._io import atomic_write_bytes
 
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            log.warning("cannot cache the ONNX model at %s (%s); it is exported at every load", path, exc)
+        return data
+
+
+@contextlib.contextmanager
+def _export_lock(path: Path):
+    """An advisory lock (flock on ``PATH.lock``) held while one process exports ``path``: the
+    file itself is written atomically either way, the lock only spares the others the same export.
+    Without a writable cache folder there is nothing to share and no lock."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        log.warning("cannot cache the ONNX model at %s (%s); it is exported at every load", path, exc)
-    return data
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def drop_cached(weights: Path) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the DenseSIRST folder (skips when absent) and the demo project (built once)."""
+"""Shared fixtures: the DenseSIRST folder (skips when absent) and the demo project (built once);
+the settings that let `make test` run the suite in pytest-xdist workers (ADR 0037)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# tiny random-init nets and a minimal DenseSIRST folder for the backend tests
+pytest_plugins = ["tests._support.tiny_models"]
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set by pytest-xdist in a worker
+if WORKERS > 1:
+    # The workers share the cores: one intra-op thread each (torch reads it when it starts its
+    # pool; the commands the tests start inherit it). A test that wants more sets it itself.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = "1"
 # Tests read the database right after a GUI edit, as write-through allowed: a long save grace
 # (ADR 0022) keeps a save that a loaded machine slows past 0.1 s confirmed before the edit call
 # returns, here and in the apps the tests start (they inherit it). Save-queue tests set their own.
@@ -65,12 +74,22 @@ def demo_project(demo_project_dir: Path):
     project.close()
 
 
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder shared by this run's processes: the xdist workers' common temp root (each
+    worker's basetemp is ``<root>/popen-gwN``), else this session's own temp root."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache(tmp_path_factory: pytest.TempPathFactory):
-    """The ONNX backend caches exported models: keep the tests' cache out of the user's home
-    (one per session, so the shipped model is exported once)."""
+    """The ONNX backend caches exported models: keep the tests' cache out of the user's home.
+    One per run, shared by the workers (writes are atomic, an export is locked: model/onnx_export.py),
+    so the shipped model is exported once per run, by this run's code."""
     old = os.environ.get("SIRST_STUDIO_CACHE")
-    os.environ["SIRST_STUDIO_CACHE"] = str(tmp_path_factory.mktemp("sirst-cache"))
+    cache = run_dir(tmp_path_factory) / "sirst-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["SIRST_STUDIO_CACHE"] = str(cache)
     yield
     if old is None:
         os.environ.pop("SIRST_STUDIO_CACHE", None)
@@ -137,6 +156,14 @@ SLOW_TESTS = (
 )
 
 
+# Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) the tests of one group run in one
+# worker, one after the other: the screen layer (one Xvfb; apps that grab the screen and time
+# their waits should not share the cores with another app). The groups are given to xdist's
+# scheduler by path (below): pytest 9.2 keeps node ids where xdist's `xdist_group` mark cannot
+# append its `@group` suffix, so the mark alone would be ignored.
+XDIST_GROUPS = {"screen": "screen"}
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     tests_dir = Path(__file__).resolve().parent
     for item in items:
@@ -147,3 +174,23 @@ def pytest_collection_modifyitems(config, items) -> None:
         name = f"{rel}::{item.originalname}"
         if rel.split("/")[0] in SLOW_DIRS or rel in SLOW_FILES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown (and unused) without it
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with the groups of ``XDIST_GROUPS`` (a test id under ``tests/<dir>/``
+    belongs to its dir's group); other tests go one by one to whichever worker is free."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    prefixes = {f"tests/{d}/": g for d, g in XDIST_GROUPS.items()}
+
+    class PathGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in prefixes.items():
+                if nodeid.startswith(prefix):
+                    return f"group:{group}"
+            return super()._split_scope(nodeid)
+
+    return PathGroups(config, log)

@@ -118,22 +118,30 @@ def own_server_or_skip() -> PgServer:
         pytest.skip(f"no PostgreSQL server: {e}")
 
 
-def start_server() -> PgServer:
-    """Start a server in a fresh temp dir; raises RuntimeError (with the log) on failure."""
+def start_server(attempts: int = 3) -> PgServer:
+    """Start a server in a fresh temp dir; raises RuntimeError (with the log) on failure.
+    Each test worker (pytest-xdist) starts its own: another process may take the free port
+    between the check and the start, so a failed start is tried again on another port."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL binaries not found (apt-get install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="sirst-pg-"))
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    if os.geteuid() == 0:
-        user = SERVICE_USER
-        pw = pwd.getpwnam(SERVICE_USER)
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-    os.chmod(base, 0o700)
-    server = PgServer(bin_dir, base, _free_port(), user)
-    try:
-        server.start()
-    except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    return server
+    for attempt in range(attempts):
+        base = Path(tempfile.mkdtemp(prefix="sirst-pg-"))
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        if os.geteuid() == 0:
+            user = SERVICE_USER
+            pw = pwd.getpwnam(SERVICE_USER)
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+        os.chmod(base, 0o700)
+        server = PgServer(bin_dir, base, _free_port(), user)
+        try:
+            server.start()
+            return server
+        except RuntimeError:
+            shutil.rmtree(base, ignore_errors=True)
+            if attempt == attempts - 1:
+                raise
+        except BaseException:
+            shutil.rmtree(base, ignore_errors=True)
+            raise
+    raise AssertionError("unreachable")

@@ -17,38 +17,18 @@ import torch
 import torch.nn.functional as F
 
 from model.backends import Backend
-from model.checkpoint import save_weights
-from model.config import preset
 from model.inference import Predictor, default_weights_path
-from model.net import BafeNet
 from model.postprocess import upsample_logit
+from tests._support.tiny_models import scene
 from tests.conftest import DENSESIRST_ROOT
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def fixed_weights(tmp_path_factory) -> Path:
+def fixed_weights(tiny_weights) -> Path:
     """A random-init default-preset net with a fixed exchange (no data-dependent choice)."""
-    torch.manual_seed(3)
-    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4)
-    net = BafeNet(cfg).eval()
-    with torch.no_grad():  # break the init's symmetry so every head map carries signal
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path_factory.mktemp("w") / "fixed.safetensors"
-    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.55)
-    return path
-
-
-def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = rng.normal(60, 8, (h, w)).clip(0, 255)
-    img[h // 2 :] += 60
-    for k in range(6):
-        y, x = int(rng.integers(2, h // 2 - 5)), int(rng.integers(2, w - 5))
-        img[y : y + 3, x : x + 3] = 250 - 10 * k
-    return img.clip(0, 255).astype(np.uint8)
+    return tiny_weights(3, sky_threshold=0.55)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (100, 70), (161, 227)])
@@ -141,18 +121,10 @@ def test_sky_mask_equals_thresholded_probability(fixed_weights):
 
 
 @pytest.fixture(scope="module")
-def sky_pass_weights(tmp_path_factory) -> Path:
+def sky_pass_weights(tiny_weights) -> Path:
     """The fixed-exchange net with the whole-frame sky pass (long side 64) and clean-up turned on."""
-    torch.manual_seed(3)
-    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4, sky_pass_long_side=64,
-                 sky_pass_weight=0.7, sky_smooth=8.0, sky_min_area=0.01)
-    net = BafeNet(cfg).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path_factory.mktemp("w") / "skypass.safetensors"
-    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.5)
-    return path
+    return tiny_weights(3, sky_threshold=0.5, sky_pass_long_side=64, sky_pass_weight=0.7,
+                        sky_smooth=8.0, sky_min_area=0.01)
 
 
 @torch.inference_mode()

@@ -17,10 +17,7 @@ import pytest
 import torch
 
 from model.backends import Backend
-from model.checkpoint import save_weights
-from model.config import preset
 from model.inference import Predictor, default_weights_path
-from model.net import BafeNet
 from model.onnx_export import export_bytes, file_sha256, onnx_metadata
 from model.quantize import (
     INT8_FORMAT,
@@ -34,6 +31,7 @@ from model.quantize import (
     quantize_onnx,
     with_metadata,
 )
+from tests._support.tiny_models import scene
 from tests.conftest import DENSESIRST_ROOT
 
 ort = pytest.importorskip("onnxruntime")
@@ -42,44 +40,18 @@ pytest.importorskip("onnxruntime.quantization")
 ROOT = DENSESIRST_ROOT  # ../shared/datasets/DenseSIRST/SIRSTdevkit or SIRST_DENSESIRST_ROOT
 
 
-def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = rng.normal(60, 8, (h, w)).clip(0, 255)
-    img[h // 2 :] += 60
-    for k in range(6):
-        y, x = int(rng.integers(2, h // 2 - 5)), int(rng.integers(2, w - 5))
-        img[y : y + 3, x : x + 3] = 250 - 10 * k
-    return img.clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
+def tiny(tiny_weights) -> Path:
     """A small random-init net (fixed exchange: no data-dependent choice) in its own folder."""
-    torch.manual_seed(5)
-    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4, sky_pass_long_side=96)
-    net = BafeNet(cfg).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.55)
-    return path
+    return tiny_weights(5, sky_threshold=0.55, sky_pass_long_side=96)
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    """A minimal DenseSIRST root: five train_v2 frames of two sizes."""
-    from core.imageio import encode_png
-
-    root = tmp_path_factory.mktemp("dense")
-    (root / "PNGImages").mkdir()
-    (root / "Splits").mkdir()
-    ids = ["f0", "f1", "f2", "f3", "f4"]
-    for i, image_id in enumerate(ids):
-        h, w = (120, 150) if i % 2 else (64, 64)
-        (root / "PNGImages" / f"{image_id}.png").write_bytes(encode_png(scene(h, w, seed=i)))
-    (root / "Splits" / "train_v2.txt").write_text("\n".join(reversed(ids)) + "\n")
-    return root
+def tiny_root(tiny_densesirst) -> Path:
+    """A minimal DenseSIRST root: five train_v2 frames of two sizes, listed in reverse."""
+    return tiny_densesirst(5, small=(64, 64), reverse=True)
 
 
 def _int8_bytes(weights: Path, root: Path, sha: str | None = None, gate: dict | None = None) -> bytes:

@@ -16,16 +16,14 @@ import pytest
 import torch
 
 from model.backends import Backend
-from model.checkpoint import save_weights
-from model.config import preset
 from model.inference import Predictor, default_weights_path
-from model.net import BafeNet
 from model.quantize import INT8_FORMAT, Recipe, int8_metadata, with_metadata
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime.quantization")
 
 from model.sky_int8 import SKY_GATE, build_sky_int8, gate_sky, sky_int8_path  # noqa: E402
+from tests._support.tiny_models import scene  # noqa: E402
 from tests.conftest import DENSESIRST_ROOT  # noqa: E402
 
 ROOT = DENSESIRST_ROOT  # ../shared/datasets/DenseSIRST/SIRSTdevkit or SIRST_DENSESIRST_ROOT
@@ -33,46 +31,18 @@ if not ROOT.is_dir():  # a worktree sits one level deeper than the main checkout
     ROOT = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "DenseSIRST" / "SIRSTdevkit"
 
 
-def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Bright ground below a darker, noisy sky, with a few small bright targets."""
-    rng = np.random.default_rng(seed)
-    img = rng.normal(60, 8, (h, w)).clip(0, 255)
-    img[h // 2 :] += 60
-    for k in range(6):
-        y, x = int(rng.integers(2, h // 2 - 5)), int(rng.integers(2, w - 5))
-        img[y : y + 3, x : x + 3] = 250 - 10 * k
-    return img.clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
-def tiny_sky(tmp_path_factory) -> Path:
+def tiny_sky(tiny_weights) -> Path:
     """A small random-init net with a whole-frame sky network (mirrored look on) in its own folder."""
-    torch.manual_seed(7)
-    cfg = preset("default", exchange="fixed", fpn_channels=16, gn_groups=4, sky_pass_long_side=96,
-                 sky_net=True, sky_flip=True)
-    net = BafeNet(cfg).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_weights(path, net, cfg, "default", operating_threshold=0.4, sky_threshold=0.5)
-    return path
+    return tiny_weights(7, sky_threshold=0.5, sky_pass_long_side=96, sky_net=True, sky_flip=True)
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
+def tiny_root(tiny_densesirst) -> Path:
     """A minimal DenseSIRST root: four train_v2 frames of two sizes (one no larger than the pass)."""
-    from core.imageio import encode_png
-
-    root = tmp_path_factory.mktemp("dense")
-    (root / "PNGImages").mkdir()
-    (root / "Splits").mkdir()
-    ids = ["f0", "f1", "f2", "f3"]
-    for i, image_id in enumerate(ids):
-        h, w = (120, 150) if i % 2 else (64, 80)
-        (root / "PNGImages" / f"{image_id}.png").write_bytes(encode_png(scene(h, w, seed=i)))
-    (root / "Splits" / "train_v2.txt").write_text("\n".join(ids) + "\n")
-    return root
+    return tiny_densesirst(4, small=(64, 80))
 
 
 @pytest.fixture(scope="module")
