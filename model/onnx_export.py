@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 
