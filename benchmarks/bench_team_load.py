@@ -23,6 +23,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,7 @@ def annotator(target, k: int, n_edits: int, ids: list[int], seed: int, start, ou
                     break
     except Exception as e:  # noqa: BLE001 - any other failure is a finding, reported to the parent
         errors.append(f"annotator {k}: {type(e).__name__}: {e}")
+        start.abort()  # nobody waits at the barrier for an annotator that has failed
     out.put((k, committed, conflicts, errors, lat))
 
 
@@ -135,14 +137,18 @@ def run_load(target: Path | str, procs: int, edits: int, n_images: int = 4, seed
              queued: bool = False) -> LoadResult:  # fmt: skip
     ids = prepare(target, n_images)
     ctx = mp.get_context("spawn")  # no engine or connection inherited from the parent
-    start, out = ctx.Event(), ctx.Queue()
+    # A barrier, not a timed head start: every annotator has opened the store before any edits,
+    # so on a busy machine one cannot finish its edits before the others start (no collisions).
+    start, out = ctx.Barrier(procs + 1), ctx.Queue()
     workers = [ctx.Process(target=annotator, args=(target, k, edits, ids, seed, start, out, queued))
                for k in range(procs)]  # fmt: skip
     for w in workers:
         w.start()
-    time.sleep(0.5)
+    try:
+        start.wait(timeout=600)
+    except threading.BrokenBarrierError:
+        pass  # an annotator failed: its error comes back through ``out``
     t0 = time.perf_counter()
-    start.set()
     res, done = LoadResult(), []
     for _ in workers:
         done.append(out.get(timeout=1800))

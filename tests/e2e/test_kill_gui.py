@@ -53,6 +53,10 @@ def _drive(window, marker: Path) -> None:
     from PySide6.QtTest import QTest
 
     w = window
+    # Window shortcuts (Ctrl+Return below) fire only in the active window; on a busy machine the
+    # window may not be active yet 200 ms after it shows.
+    w.activateWindow()
+    assert QTest.qWaitForWindowActive(w, 20000), "the GUI window never became active"
     # The image with the least sky, so that the sky square below is a real change.
     sky_sizes = {i.id: _sky_size(w.project, i.id) for i in w.project.list_images()}
     image_id = min(sky_sizes, key=sky_sizes.get)
