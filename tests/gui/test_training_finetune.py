@@ -11,17 +11,13 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app import training_panel
 from app.comparison_view import ROWS
 from app.model_versions import SHIPPED_WEIGHTS
 from app.train_process import FINE_TUNE
-from core.domain import ModelVersion, ReviewStatus, Split
-from tests._support.labels import set_split, set_status
-from tests._support.training_commands import capture_commands, flag
+from core.domain import ModelVersion
+from tests._support.training_commands import capture_commands, flag, training_dock
 from tests.gui.test_preannotate_support import (
-    FakeWindow,
     fake_train_builder,
-    make_project,
     write_fake_train_script,
 )
 
@@ -31,17 +27,8 @@ WAIT_MS = 30_000
 
 @pytest.fixture
 def setup(qtbot, tmp_path):
-    project, ids = make_project(tmp_path, 5)
-    for k, image_id in enumerate(ids):
-        set_split(project, image_id, Split.TRAIN if k < 4 else Split.VAL)
-        set_status(project, image_id, ReviewStatus.REVIEWED)
-    window = FakeWindow(project)
-    qtbot.addWidget(window)
-    training_panel.install(window)
-    panel = window.dock_widget(training_panel.DOCK_NAME)
-    yield window, panel, project, tmp_path
-    panel.process.shutdown(2000)
-    project.close()
+    with training_dock(qtbot, tmp_path, images=5, train=4) as (window, panel, project):
+        yield window, panel, project, tmp_path
 
 
 def test_shipped_weights_path_is_the_models():

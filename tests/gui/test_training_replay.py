@@ -13,13 +13,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app import training_panel
 from app.cli import train_replay
-from core.domain import ModelVersion, ReviewStatus, Split
+from core.domain import ModelVersion
 from core.services.training_data import reviewed_since
-from tests._support.labels import set_split, set_status
-from tests._support.training_commands import capture_commands, flag
-from tests.gui.test_preannotate_support import FakeWindow, make_project
+from tests._support.training_commands import capture_commands, flag, training_dock
 
 pytestmark = pytest.mark.timeout(120)
 WAIT_MS = 30_000
@@ -27,17 +24,8 @@ WAIT_MS = 30_000
 
 @pytest.fixture
 def setup(qtbot, tmp_path):
-    project, ids = make_project(tmp_path, 4)
-    for k, image_id in enumerate(ids):
-        set_split(project, image_id, Split.TRAIN if k < 3 else Split.VAL)
-        set_status(project, image_id, ReviewStatus.REVIEWED)
-    window = FakeWindow(project)
-    qtbot.addWidget(window)
-    training_panel.install(window)
-    panel = window.dock_widget(training_panel.DOCK_NAME)
-    yield window, panel, project, tmp_path
-    panel.process.shutdown(2000)
-    project.close()
+    with training_dock(qtbot, tmp_path, images=4, train=3) as (window, panel, project):
+        yield window, panel, project, tmp_path
 
 
 def test_the_docks_fine_tune_marks_the_new_images_and_their_share(qtbot, setup):

@@ -11,12 +11,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app import training_panel
 from app.training_sky import LOSS_NAME
-from core.domain import ReviewStatus, Split
-from tests._support.labels import set_split, set_status
-from tests._support.training_commands import capture_commands, flag
-from tests.gui.test_preannotate_support import FakeWindow, make_project
+from tests._support.training_commands import capture_commands, flag, training_dock
 
 pytestmark = pytest.mark.timeout(120)
 WAIT_MS = 30_000
@@ -24,17 +20,8 @@ WAIT_MS = 30_000
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
-    project, ids = make_project(tmp_path, 3)
-    for image_id in ids:
-        set_split(project, image_id, Split.TRAIN)
-        set_status(project, image_id, ReviewStatus.REVIEWED)
-    window = FakeWindow(project)
-    qtbot.addWidget(window)
-    training_panel.install(window)
-    panel = window.dock_widget(training_panel.DOCK_NAME)
-    yield panel
-    panel.process.shutdown(2000)
-    project.close()
+    with training_dock(qtbot, tmp_path, images=3, train=3) as (_window, panel, _project):
+        yield panel
 
 
 def _run(qtbot, panel, seen) -> list[str]:
