@@ -77,7 +77,7 @@ def test_the_list_filter_is_reset_when_another_project_opens(main_window, app_pr
     w.image_list.set_filters("no image is called this")
     assert w.image_list.visible_ids() == []
     other = tmp_path / "other"
-    shutil.copytree(app_project_dir, other)
+    shutil.copytree(app_project_dir, other, ignore=shutil.ignore_patterns(".cache"))  # thumbnails being written
     assert w.open_project(other)
     assert w.image_list.search.text() == ""
     assert w.image_list.visible_ids() == w.list_model.ids() and len(all_ids) > 1
