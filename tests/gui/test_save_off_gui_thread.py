@@ -178,7 +178,8 @@ def test_a_frozen_peer_never_freezes_the_window_and_no_edit_is_lost(window, loca
         if location.startswith("postgresql"):
             # ...and once the save gave up on the lock (4 s), it is kept, retried, and said.
             qtbot.waitUntil(lambda: window.save_queue.status().busy is not None, timeout=LAND_MS)
-            assert "being saved by bob" in window.saved_label.text()  # who holds it, named
+            # who holds it, named (the label follows the queue's status on the event loop)
+            qtbot.waitUntil(lambda: "being saved by bob" in window.saved_label.text(), timeout=LAND_MS)
             assert window.save_status.discard_button.isVisibleTo(window)
             assert stack.count() == 2 and window.document.targets[0].point == (px + 1, py)
         assert stored(location, iid) == ([], [])
