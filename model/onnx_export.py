@@ -33,7 +33,7 @@ from model.config import BafeConfig
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 2  # bump when the graph's inputs / outputs or the export recipe change
+EXPORT_VERSION = 3  # bump when the graph's inputs / outputs or the export recipe change
 OPSET = 17
 ONNX_FORMAT = "bafenet-onnx-v1"
 MAP_KINDS = ("cls", "ctr", "box", "sky")
