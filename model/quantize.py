@@ -67,7 +67,9 @@ class Recipe:
     method: Calibration = Calibration.MINMAX
     frames: int = 16  # train_v2 frames, evenly spaced over the sorted split (plus their sky-pass frames)
     per_channel: bool = True
-    reduce_range: bool = False  # 7-bit weights: only for CPUs without VNNI (overflow of u8*s8 pairs)
+    # 7-bit weights: exact on every x86 CPU. Without VNNI (AVX2 only), ORT's u8s8 kernels sum pairs of
+    # u8 x s8 products in saturating int16 (vpmaddubsw), which 8-bit weights overflow (ADR 0040).
+    reduce_range: bool = True
     types: QTypes = QTypes.U8S8
     keep_fp32: tuple[str, ...] = ()  # names of KEEP_GROUPS
     percentile: float = 99.999
@@ -344,7 +346,28 @@ def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
         raise Int8Unusable(f"int8 model {path} is stale: made from other weights "
                            f"(sha256 {meta.get('weights_sha256', '?')[:12]}, these {weights_sha256[:12]})")
     read_gate(meta)  # a broken gate record: unusable, like a damaged file
+    problem = saturation_problem(meta)
+    if problem:
+        raise Int8Unusable(f"int8 model {path} {problem}")
     return data, meta
+
+
+def saturation_problem(meta: dict[str, str]) -> str | None:
+    """Why this CPU would compute the file's int8 kernels wrongly (None: it computes them exactly):
+    8-bit u8s8 / s8s8 weights on an x86 CPU without VNNI (model/cpu_int8.py, ADR 0040). A file
+    whose recipe cannot be read is treated as full-range."""
+    from model.cpu_int8 import full_range_int8_exact
+
+    try:
+        recipe = json.loads(meta.get("int8_recipe", "{}"))
+        reduced = bool(recipe.get("reduce_range")) if isinstance(recipe, dict) else False
+        types = recipe.get("types") if isinstance(recipe, dict) else None
+    except ValueError:
+        reduced, types = False, None
+    if reduced or types == QTypes.U8U8.value or full_range_int8_exact():
+        return None
+    return ("has 8-bit weights, which this CPU (x86 without VNNI) sums with saturation and gets wrong; "
+            "make it again with 7-bit weights: main.py export-model --int8 FILE --calib-data DENSESIRST_ROOT")
 
 
 def gate_head(gate: dict, name: str) -> str | None:

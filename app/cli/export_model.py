@@ -71,6 +71,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--types", choices=[t.value for t in QTypes], default=DEFAULT_RECIPE.types.value,
                    help="--int8: activation / weight integer types")
     p.add_argument("--per-tensor", action="store_true", help="--int8: one weight scale per tensor, not per channel")
+    p.add_argument("--full-range-weights", action="store_true",
+                   help="--int8: 8-bit weights instead of 7-bit; exact only on CPUs with VNNI (AVX512-VNNI, "
+                        "AVX-VNNI, AMX), which is where the Predictor will use the file (ADR 0040)")
     p.add_argument("--no-gate", action="store_true", help="--int8: skip the val_v2 accuracy gate (recorded as not run)")
     p.add_argument("--gate-frames", type=int, metavar="N",
                    help="--int8: gate on N evenly spaced val_v2 frames only (a quick check, recorded as partial)")
@@ -116,7 +119,8 @@ def _recipe(args: argparse.Namespace):
     groups = tuple(g for g in args.keep_fp32.split("+") if g)
     try:
         return Recipe(method=Calibration(args.calib_method), frames=args.calib_frames,
-                      per_channel=not args.per_tensor, types=QTypes(args.types), keep_fp32=groups), None
+                      per_channel=not args.per_tensor, reduce_range=not args.full_range_weights,
+                      types=QTypes(args.types), keep_fp32=groups), None
     except ValueError as exc:
         return None, str(exc)
 
