@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from core.errors import CheckpointError
 from core.fileio import atomic_write_via
-from model.config import BafeConfig
+from model.config import RESCORE_LENGTH, BafeConfig
 
 
 def _atomic(path: Path, write) -> None:
@@ -59,6 +59,7 @@ def save_weights(path: Path, model: torch.nn.Module, cfg: BafeConfig, preset: st
         thr = None  # not a number: written as given, and refused by load_weights (check_thresholds)
     if thr is not None:
         cfg = dataclasses.replace(cfg, operating_threshold=thr)
+    cfg = dataclasses.replace(cfg, rescore=())  # fitted to one network's scores (model.rescore_fit)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     info = {"preset": preset, "config": cfg.to_json(), "format": "bafenet-v1"}
     info.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
@@ -107,7 +108,7 @@ def config_problems(data: object) -> list[str]:
     for name in _UNIT_FLOATS:
         if name in data and not (_is_number(data[name]) and 0.0 <= data[name] <= 1.0):
             bad.append(f"{name} = {data[name]!r} (a number in [0, 1])")
-    for name in ("mean", "std", "center_radius", "sky_smooth", "centre_nms_px", "sky_erode"):
+    for name in ("mean", "std", "center_radius", "sky_smooth", "centre_nms_px", "sky_erode", "box_min_side"):
         if name in data and not _is_number(data[name]):
             bad.append(f"{name} = {data[name]!r} (a number)")
     if "std" in data and _is_number(data["std"]) and data["std"] <= 0:
@@ -126,6 +127,9 @@ def config_problems(data: object) -> list[str]:
         isinstance(r, list) and len(r) == 2 and all(_is_number(x) for x in r) for r in ranges
     ):
         bad.append(f"size_ranges = {ranges!r} (a list of [low, high] pairs)")
+    coef = data.get("rescore", [])
+    if not isinstance(coef, list) or not all(_is_number(v) for v in coef) or len(coef) not in (0, RESCORE_LENGTH):
+        bad.append(f"rescore = {str(coef)[:60]} (empty, or {RESCORE_LENGTH} numbers)")
     if "extra" in data and not isinstance(data["extra"], dict):
         bad.append(f"extra = {data['extra']!r} (an object)")
     ch, groups = data.get("fpn_channels", 32), data.get("gn_groups", 8)

@@ -8,10 +8,12 @@ narrow 32-channel FPN/heads, no stride-32 stage, trained on crops (see docs/adr/
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 EXCHANGE_MODES = ("off", "fixed", "random", "dynamic")
 BACKBONES = ("resnet18", "resnet34", "resnet50")
+RESCORE_LENGTH = 14  # len(model.rescore.FEATURES) + a bias (that module checks it; numpy stays out of here)
 
 
 @dataclass
@@ -66,6 +68,13 @@ class BafeConfig:
     # and one box per target (boxes whose centres are closer than this many px; 0: NMS only).
     box_fit: float = 0.0
     centre_nms_px: float = 0.0
+    # A fitted box side shorter than this grows by 1 px at both ends (model.box_fit.widen_thin; the
+    # labels' boxes are 3-5 px wide, 2 px in 3.5 % of them, never 1); 0: off.
+    box_min_side: float = 0.0
+    # A second look at each score (model.rescore, ADR 0041): one weight per model.rescore.FEATURES
+    # and a bias, fitted for these tensors on the validation split (python -m model.rescore_fit);
+    # empty: the detector's scores. save_weights drops it: a new network needs its own fit.
+    rescore: tuple[float, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,6 +98,12 @@ class BafeConfig:
             raise ValueError("sky_erode must be >= 0 and sky_hole_area in [0, 1)")
         if not 0.0 <= self.sky_pass_min_scale <= 1.0 or not 0.0 <= self.box_fit < 1.0 or self.centre_nms_px < 0:
             raise ValueError("sky_pass_min_scale must be in [0, 1], box_fit in [0, 1) and centre_nms_px >= 0")
+        self.rescore = tuple(float(v) for v in self.rescore)
+        if self.rescore and (len(self.rescore) != RESCORE_LENGTH or not all(math.isfinite(v) for v in self.rescore)):
+            raise ValueError(f"rescore needs {RESCORE_LENGTH} finite numbers (a weight per feature and a bias), "
+                             f"not {len(self.rescore)}")
+        if self.box_min_side < 0:
+            raise ValueError(f"box_min_side = {self.box_min_side} must be >= 0")
         if not 0.0 < self.p <= 1.0:
             raise ValueError(f"p = {self.p} must be in (0, 1]")
 

@@ -20,6 +20,7 @@ same test as sigmoid >= threshold without a full-size sigmoid, then applies the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 from collections.abc import Iterator
@@ -31,10 +32,11 @@ import torch
 
 from core.domain import Source, Target, TargetState
 from model.backends import DEFAULT_BACKEND, Backend, HeadMaps, make_runner, make_sky_runner
-from model.box_fit import fit_boxes, suppress_close
+from model.box_fit import fit_boxes, suppress_close, widen_thin
 from model.config import BafeConfig, sky_pass_enabled
 from model.frames import Prepared, _no_pixels, prepare_image  # noqa: F401 (re-exported)
 from model.postprocess import detect, upsample_logit
+from model.rescore import rescored
 from model.sky import clean_proposal
 from model.sky_look import DEFAULT_RULE, valid_cells
 from model.skynet import SKY_NET_STRIDE
@@ -127,13 +129,16 @@ class Prediction:
 
 def fitted_boxes(prepared: Prepared, boxes: np.ndarray, scores: np.ndarray,
                  cfg: BafeConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The config's box fit to the target pixels and one box per target (model.box_fit), best first."""
+    """The config's box fit to the target pixels, one box per target (model.box_fit) and thin sides
+    widened (box_min_side), best first."""
     if cfg.box_fit > 0 and len(boxes):
         h, w = prepared.size
         boxes = fit_boxes(prepared.x[0, 0, :h, :w], boxes, cfg.box_fit)
     if cfg.centre_nms_px > 0 and len(boxes) > 1:
         keep = suppress_close(boxes, scores, cfg.centre_nms_px)
         boxes, scores = boxes[keep], scores[keep]
+    if cfg.box_min_side > 0 and len(boxes):
+        boxes = widen_thin(boxes, cfg.box_min_side, prepared.size)
     return boxes, scores
 
 
@@ -267,9 +272,11 @@ class Predictor:
         """Stage 3 (any thread): detections with score >= score_thr (default the config's 0.05)."""
         cfg = self.cfg
         thr = cfg.score_thr if score_thr is None else score_thr
+        rescoring = bool(cfg.rescore) and self.fit_to_pixels  # it was fitted on fitted, suppressed boxes
         if maps.get("cls"):
+            floor = min(thr, cfg.score_thr) if rescoring else thr  # the rescorer reads every candidate
             with torch.inference_mode(), one_torch_thread():
-                boxes, scores = detect(maps, cfg.strides, prepared.size, thr, cfg.nms_iou,
+                boxes, scores = detect(maps, cfg.strides, prepared.size, floor, cfg.nms_iou,
                                        cfg.max_per_image, cfg.pre_nms_top_k)
         else:  # predict_sky: the detector did not run
             boxes, scores = torch.zeros(0, 4), torch.zeros(0)
@@ -282,6 +289,17 @@ class Predictor:
             small = maps[WHOLE_SKY][0][0, 0].numpy().astype(np.float32)
             stride = SKY_NET_STRIDE if cfg.sky_net else cfg.strides[0]
             whole = upsample_logit(small, stride, prepared.sky_size)
+        pred = self._prediction(prepared, b, s, sky, whole)
+        if rescoring and len(s):
+            h, w = prepared.size
+            b, s = rescored(b, s, prepared.x[0, 0, :h, :w], pred.sky_logit_map(), cfg.rescore)
+            b, s = b[s >= thr], s[s >= thr]
+            pred = dataclasses.replace(pred, boxes=b, scores=s, points=box_points(b))
+        return pred
+
+    def _prediction(self, prepared: Prepared, b: np.ndarray, s: np.ndarray, sky: np.ndarray | None,
+                    whole: np.ndarray | None) -> Prediction:
+        cfg = self.cfg
         return Prediction(b, s, box_points(b), sky, prepared.size,
                           self.operating_threshold, self.sky_threshold, cfg.strides[0],
                           sky_whole_logit=whole, sky_pass_weight=1.0 if cfg.sky_net else cfg.sky_pass_weight,

@@ -183,3 +183,29 @@ def test_median_helper_is_numpys_median():
         assert _median(v) == float(np.median(v))
         v = np.round(v / 16).astype(np.float32)  # many ties
         assert _median(v) == float(np.median(v))
+
+
+def test_widen_thin_by_hand():
+    from model.box_fit import widen_thin
+
+    boxes = np.array([[10, 10, 12, 14],  # 2 px wide: x grows to 9..13, y (4 px) stays
+                      [20, 20, 21, 21],  # 1x1: both grow, to 3x3
+                      [30, 30, 33, 33],  # 3x3: unchanged
+                      [0, 5, 2, 6],  # at the left edge: x0 stays 0 inside a 40x50 image
+                      [48, 38, 50, 40]], np.float32)  # the bottom-right corner: clipped to (50, 40)
+    got = widen_thin(boxes, 3, size=(40, 50))
+    assert got.tolist() == [[9, 10, 13, 14], [19, 19, 22, 22], [30, 30, 33, 33], [0, 4, 3, 7], [47, 37, 50, 40]]
+    assert widen_thin(boxes, 0).tolist() == boxes.tolist()
+    assert widen_thin(np.zeros((0, 4)), 3).shape == (0, 4)
+
+
+def test_box_min_side_in_the_config():
+    import pytest
+
+    from model.checkpoint import config_problems
+    from model.config import BafeConfig
+
+    with pytest.raises(ValueError, match="box_min_side"):
+        BafeConfig(box_min_side=-1)
+    assert config_problems({"box_min_side": "3"})
+    assert not config_problems({"box_min_side": 3})
