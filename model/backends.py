@@ -177,7 +177,7 @@ def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
     missing, truncated or made from other weights. A file whose recorded gate failed (or did not
     run on the whole val split) still runs when asked for, with one warning line saying so: the
     default backend only becomes int8 once the shipped file passes (ADR 0007)."""
-    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8
+    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, refuse_saturating
 
     _need_ort()
     path = int8_path(weights)
@@ -189,6 +189,7 @@ def int8_runner(net: nn.Module, cfg: BafeConfig, meta: dict[str, str], weights: 
             raise Int8Unusable(f"the int8 model {path} does not fit these weights ({exc})") from exc
         except Exception as exc:  # ORT refused a file that parsed (an op it cannot run)
             raise Int8Unusable(f"ONNX Runtime cannot load the int8 model {path} ({type(exc).__name__})") from exc
+        refuse_saturating(path, int8_meta)
         problem = gate_problem(int8_meta)
         if problem:
             log.warning("using the int8 model %s although %s", path, problem)
@@ -288,7 +289,7 @@ def int8_sky_session(weights: Path, threads: int | None):
     """(an ORT session of the sky network's int8 graph beside the weights (model/sky_int8.py),
     the graph's bytes); Int8Unusable when it is missing, damaged, made from other weights or not a
     sky graph. A file whose recorded gate failed still runs, with one warning line (as the detector's)."""
-    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, sky_int8_path
+    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, refuse_saturating, sky_int8_path
 
     path = sky_int8_path(weights)
     if not path.is_file():
@@ -302,6 +303,7 @@ def int8_sky_session(weights: Path, threads: int | None):
         raise Int8Unusable(f"the int8 sky model {path} is not a sky network's graph ({exc})") from exc
     except Exception as exc:  # ORT refused a file that parsed
         raise Int8Unusable(f"ONNX Runtime cannot load the int8 sky model {path} ({type(exc).__name__})") from exc
+    refuse_saturating(path, meta)
     problem = gate_problem(meta)
     if problem:
         log.warning("using the int8 sky model %s although %s", path, problem)

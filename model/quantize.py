@@ -346,10 +346,15 @@ def read_int8(path: Path, weights_sha256: str) -> tuple[bytes, dict[str, str]]:
         raise Int8Unusable(f"int8 model {path} is stale: made from other weights "
                            f"(sha256 {meta.get('weights_sha256', '?')[:12]}, these {weights_sha256[:12]})")
     read_gate(meta)  # a broken gate record: unusable, like a damaged file
+    return data, meta
+
+
+def refuse_saturating(path: Path, meta: dict[str, str]) -> None:
+    """Int8Unusable when this CPU would compute the file's int8 kernels wrongly (``saturation_problem``);
+    the runners call it once the graph is known to fit, so a file of another network says that first."""
     problem = saturation_problem(meta)
     if problem:
         raise Int8Unusable(f"int8 model {path} {problem}")
-    return data, meta
 
 
 def saturation_problem(meta: dict[str, str]) -> str | None:

@@ -16,6 +16,7 @@ and ``sky_large`` are those of the cleaned proposal at that threshold (``evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -132,7 +133,9 @@ def validate(
 
     was_training = net.training
     net.eval()
-    predictor = Predictor.for_network(net, cfg)
+    # as the weights will be saved: without a rescorer (save_weights drops it, ADR 0041), so the
+    # threshold chosen here is one for the network's own scores
+    predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()))
     preds: list[Prediction] = []
     try:
         for s in samples:

@@ -14,7 +14,14 @@ onnx = pytest.importorskip("onnx")
 from model import cpu_int8  # noqa: E402
 from model.inference import default_weights_path  # noqa: E402
 from model.onnx_export import file_sha256  # noqa: E402
-from model.quantize import Int8Unusable, int8_path, read_int8, saturation_problem, sky_int8_path  # noqa: E402
+from model.quantize import (  # noqa: E402
+    Int8Unusable,
+    int8_path,
+    read_int8,
+    refuse_saturating,
+    saturation_problem,
+    sky_int8_path,
+)
 
 K = 64  # long enough for every kernel to take its vector path
 
@@ -82,25 +89,45 @@ def test_shipped_int8_files_hold_7_bit_weights(which):
     ranges = weight_ranges(path)
     assert len(ranges) > 10
     assert all(-64 <= lo and hi <= 64 for _, lo, hi in ranges), [r for r in ranges if r[1] < -64 or r[2] > 64][:3]
-    _data, meta = read_int8(path, file_sha256(default_weights_path()))  # usable on this CPU
+    _data, meta = read_int8(path, file_sha256(default_weights_path()))
+    refuse_saturating(path, meta)  # usable on this CPU, with or without VNNI
     assert json.loads(meta["int8_recipe"])["reduce_range"] is True
 
 
 def test_full_range_file_is_refused_without_vnni(monkeypatch, tmp_path):
-    """A copy of the shipped file whose recipe says 8-bit weights: refused (the Predictor then runs
-    fp32) on a CPU without VNNI, accepted on one with it."""
+    """Copies of the shipped weights and int8 files whose recipes say 8-bit weights: on a CPU
+    without VNNI the Predictor runs ORT fp32 for both graphs, with a warning naming the cause;
+    on one with VNNI it runs them."""
+    import logging
+    import shutil
+
+    from model.backends import Backend
+    from model.inference import Predictor
     from model.quantize import with_metadata
 
-    src = int8_path(default_weights_path())
-    if not src.is_file():
-        pytest.skip("no shipped int8 file")
-    meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
-    recipe = json.loads(meta["int8_recipe"]) | {"reduce_range": False}
-    copy = tmp_path / "full.int8.onnx"
-    copy.write_bytes(with_metadata(src.read_bytes(), {"int8_recipe": json.dumps(recipe)}))
-    sha = file_sha256(default_weights_path())
+    weights = default_weights_path()
+    if not int8_path(weights).is_file() or not sky_int8_path(weights).is_file():
+        pytest.skip("no shipped int8 files")
+    copy = tmp_path / weights.name
+    shutil.copy(weights, copy)
+    for which in (int8_path, sky_int8_path):
+        src = which(weights)
+        meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
+        recipe = json.loads(meta["int8_recipe"]) | {"reduce_range": False}
+        which(copy).write_bytes(with_metadata(src.read_bytes(), {"int8_recipe": json.dumps(recipe)}))
+    monkeypatch.setenv("SIRST_STUDIO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("model.cpu_int8.full_range_int8_exact", lambda: False)
     with pytest.raises(Int8Unusable, match="x86 without VNNI"):
-        read_int8(copy, sha)
+        refuse_saturating(int8_path(copy), read_int8(int8_path(copy), file_sha256(copy))[1])
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("model.backends").addHandler(handler)
+    try:
+        refused = Predictor(copy, threads=1)
+    finally:
+        logging.getLogger("model.backends").removeHandler(handler)
+    assert refused.backend is Backend.ONNX
+    assert sum("without VNNI" in r.getMessage() for r in records) == 2, [r.getMessage() for r in records]
     monkeypatch.setattr("model.cpu_int8.full_range_int8_exact", lambda: True)
-    read_int8(copy, sha)
+    assert Predictor(copy, threads=1).backend is Backend.ONNX_INT8
