@@ -289,7 +289,14 @@ def int8_sky_session(weights: Path, threads: int | None):
     """(an ORT session of the sky network's int8 graph beside the weights (model/sky_int8.py),
     the graph's bytes); Int8Unusable when it is missing, damaged, made from other weights or not a
     sky graph. A file whose recorded gate failed still runs, with one warning line (as the detector's)."""
-    from model.quantize import Int8Unusable, gate_problem, int8_path, read_int8, refuse_saturating, sky_int8_path
+    from model.quantize import (
+        Int8Unusable,
+        gate_problem,
+        int8_path,
+        read_int8,
+        refuse_saturating,
+        sky_int8_path,
+    )
 
     path = sky_int8_path(weights)
     if not path.is_file():
