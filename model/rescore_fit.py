@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.effort import MATCH_PX, least_corrections_threshold, match_targets
+from core.effort import MATCH_PX, image_corrections, least_corrections_threshold
 from core.evaluation import rounded_boxes
 from model import rescore
 
@@ -89,12 +89,10 @@ def collect(weights: Path, root: Path, split: str, threads: int, box_min_side: f
 def corrections(frames: list[Frame], scores: list[np.ndarray], threshold: float) -> dict[str, float]:
     """Target corrections per image (deletes, adds, box fixes, their sum) and the share of frames
     whose targets are right as proposed."""
-    d = a = f = right = 0
-    for fr, s in zip(frames, scores, strict=True):
-        kept = fr.boxes[s >= threshold]
-        found, fixes = match_targets(fr.gt, kept)
-        dd, aa = len(kept) - found, len(fr.gt) - found
-        d, a, f, right = d + dd, a + aa, f + fixes, right + (dd == aa == fixes == 0)
+    rows = [image_corrections(fr.gt, fr.boxes[s >= threshold], None, None)
+            for fr, s in zip(frames, scores, strict=True)]
+    d, a, f = (sum(getattr(r, k) for r in rows) for k in ("deletes", "adds", "box_fixes"))
+    right = sum(r.actions == 0 for r in rows)
     n = max(len(frames), 1)
     return {"deletes": round(d / n, 3), "adds": round(a / n, 3), "box_fixes": round(f / n, 3),
             "targets": round((d + a + f) / n, 3), "targets_right": round(right / n, 3), "threshold": round(threshold, 4)}
