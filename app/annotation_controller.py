@@ -63,6 +63,7 @@ class AnnotationController(QObject):
         canvas.accept_requested.connect(self.accept)
         canvas.reject_requested.connect(self.reject)
         canvas.sky_polygon_requested.connect(self.sky_polygon)
+        canvas.sky_brush_requested.connect(self.sky_brush)
         canvas.sky_ring_edit_requested.connect(self.sky_ring_edit)
         canvas.sky_ring_delete_requested.connect(self.sky_ring_delete)
 
@@ -165,6 +166,21 @@ class AnnotationController(QObject):
             self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
             return
         text = "Add sky polygon" if SkyOp(mode) == SkyOp.ADD else "Subtract sky polygon"
+        self._push(doc.sky_edit(mask, text))
+
+    def sky_brush(self, points: object, radius: float, mode: SkyOp | str) -> None:
+        doc = self._doc()
+        if doc is None:
+            return
+        try:
+            mask = geometry.apply_brush(doc.sky(), points, radius, mode, doc.info.height, doc.info.width)
+        except GeometryError as exc:
+            self.w.show_message(str(exc))
+            return
+        before = doc.sky()
+        if np.array_equal(mask, before if before is not None else np.zeros_like(mask)):
+            return  # erased where there was no sky / painted where all was sky: no undo step
+        text = "Paint sky" if SkyOp(mode) == SkyOp.ADD else "Erase sky"
         self._push(doc.sky_edit(mask, text))
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:

@@ -46,7 +46,7 @@ APP_TITLE = "SIRST Studio"
 PREFETCH_DELAY_MS = 40  # let the new image paint before the background decode competes for CPU
 LAST_IMAGE_DELAY_MS = 500  # "last image" is written once stepping pauses (not labels: may wait)
 MODES = {"mode_edit": CanvasMode.EDIT, "mode_draw_sky": CanvasMode.DRAW_SKY,
-         "mode_edit_sky": CanvasMode.EDIT_SKY}  # fmt: skip
+         "mode_edit_sky": CanvasMode.EDIT_SKY, "mode_paint_sky": CanvasMode.PAINT_SKY}  # fmt: skip
 
 
 class MainWindow(QMainWindow):

@@ -18,7 +18,7 @@ from app.host import PanelHost
 
 # Actions of app/shortcuts.py that act on an open project or image.
 ACTIONS = ("import", "export", "close_project", "delete", "select_all", "accept", "reject",
-           "accept_above", "accept_sky", "mode_edit", "mode_draw_sky", "mode_edit_sky", "fit",
+           "accept_above", "accept_sky", "mode_edit", "mode_draw_sky", "mode_edit_sky", "mode_paint_sky", "fit",
            "next_image", "prev_image", "next_unreviewed", "mark_reviewed", "find",
            "preannotate_current", "preannotate_selected", "preannotate_unreviewed",
            "next_attention", "sort_attention", "rank_attention", "noise_find", "noise_take_model",

@@ -68,6 +68,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("mode_edit", "&Edit targets", ("1",), "Mode"),
     Shortcut("mode_draw_sky", "&Draw sky polygon", ("2",), "Mode"),
     Shortcut("mode_edit_sky", "Edit sky &vertices", ("3",), "Mode"),
+    Shortcut("mode_paint_sky", "&Paint sky with a brush", ("4",), "Mode"),
     Shortcut(
         "sky_close", "Close the sky polygon (adds sky)", ("Enter", "Double-click"), "Mode", True
     ),
@@ -79,6 +80,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "sky_vertex_delete", "Delete the selected sky vertex (edit sky)",
         ("Right-click", "Del"), "Mode", True,
     ),  # fmt: skip
+    Shortcut("sky_brush_erase", "Erase sky with the brush (paint sky)", ("Shift+drag",), "Mode", True),
+    Shortcut("sky_brush_size", "Smaller / larger brush (paint sky)", ("[", "]"), "Mode", True),
     Shortcut("toggle_sky", "Show / hide the &sky", ("H",), "View"),
     Shortcut("toggle_bad_pixels", "Show / hide &bad-pixel markers", ("B",), "View"),
     Shortcut("fit", "&Fit the image", ("F", "Home"), "View", True),
@@ -112,7 +115,7 @@ MENUS: dict[str, list[str | None]] = {
               "close_project", "quit"],
     "&Edit": ["undo", "redo", None, "delete", "select_all", None, "accept", "reject",
               "accept_above", "accept_sky"],
-    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", None, "toggle_sky", "toggle_bad_pixels",
+    "&View": ["mode_edit", "mode_draw_sky", "mode_edit_sky", "mode_paint_sky", None, "toggle_sky", "toggle_bad_pixels",
               "fit", "loupe"],
     "&Navigate": ["next_image", "prev_image", "next_unreviewed", "mark_reviewed", None, "find"],
 }  # fmt: skip
@@ -122,7 +125,8 @@ MENUS: dict[str, list[str | None]] = {
 # length with every edit made the whole toolbar jump sideways.
 TOOLBAR_TEXT = {"undo": "Undo", "redo": "Redo",
                 "accept_above": "Accept above threshold", "accept_sky": "Accept sky",
-                "mode_edit": "Targets", "mode_draw_sky": "Draw sky", "mode_edit_sky": "Edit sky"}  # fmt: skip
+                "mode_edit": "Targets", "mode_draw_sky": "Draw sky", "mode_edit_sky": "Edit sky",
+                "mode_paint_sky": "Paint sky"}  # fmt: skip
 
 
 def key_text(shortcut: Shortcut) -> str:

@@ -39,11 +39,13 @@ class TargetState(StrEnum):
 
 
 class CanvasMode(StrEnum):
-    """What a press on the canvas does: edit targets, draw a sky polygon, edit sky vertices."""
+    """What a press on the canvas does: edit targets, draw a sky polygon, edit sky vertices,
+    paint sky with a brush."""
 
     EDIT = "edit"
     DRAW_SKY = "draw_sky"
     EDIT_SKY = "edit_sky"
+    PAINT_SKY = "paint_sky"
 
 
 class PasteMode(StrEnum):

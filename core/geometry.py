@@ -206,6 +206,68 @@ def apply_polygon(
     return base | region if mode == SkyOp.ADD else base & ~region
 
 
+# ---------------------------------------------------------------------------- sky brush
+BRUSH_MAX_POINTS = 20_000  # a stroke of more points is thinned (a drag across a 4k frame is ~4k)
+
+
+def brush_mask(points: np.ndarray, radius: float, h: int, w: int) -> np.ndarray:
+    """Bool [h, w]: the pixels a round brush of ``radius`` covers when dragged along ``points``
+    (the stroke's centre path, [N, 2] image coordinates; one point is a single dab).
+
+    A pixel is covered when its centre lies within ``radius`` of the path, or when the path
+    crosses the pixel (sampled every quarter pixel), so a brush thinner than a pixel still paints
+    what it touches.
+    """
+    pts = _as_points(points)
+    if len(pts) == 0:
+        raise GeometryError("a brush stroke needs at least one point; press on the image")
+    if not (np.isfinite(radius) and radius >= 0):
+        raise GeometryError(f"a brush radius must be a finite number >= 0, got {radius!r}")
+    if len(pts) > BRUSH_MAX_POINTS:
+        pts = pts[np.linspace(0, len(pts) - 1, BRUSH_MAX_POINTS).round().astype(int)]
+    h, w, r = int(h), int(w), float(radius)
+    out = np.zeros((h, w), dtype=bool)
+    segments = np.concatenate([pts[:-1], pts[1:]], axis=1) if len(pts) > 1 else np.tile(pts, 2)
+    for x0, y0, x1, y1 in segments:
+        c0 = max(int(np.floor(min(x0, x1) - r)), 0)
+        c1 = min(int(np.ceil(max(x0, x1) + r)) + 1, w)
+        r0 = max(int(np.floor(min(y0, y1) - r)), 0)
+        r1 = min(int(np.ceil(max(y0, y1) + r)) + 1, h)
+        if c0 >= c1 or r0 >= r1:
+            continue  # the segment and its brush lie outside the image
+        cx = np.arange(c0, c1, dtype=np.float64)[None, :] + 0.5
+        cy = np.arange(r0, r1, dtype=np.float64)[:, None] + 0.5
+        dx, dy = x1 - x0, y1 - y0
+        length2 = dx * dx + dy * dy
+        t = 0.0 if length2 == 0 else np.clip(((cx - x0) * dx + (cy - y0) * dy) / length2, 0, 1)
+        dist2 = (cx - (x0 + t * dx)) ** 2 + (cy - (y0 + t * dy)) ** 2
+        out[r0:r1, c0:c1] |= dist2 <= r * r
+    # The pixels the path crosses: its points and a walk along each segment.
+    steps = np.maximum(np.ceil(np.abs(segments[:, 2:] - segments[:, :2]).max(axis=1) * 4), 1)
+    walk = np.concatenate([
+        seg[:2] + (seg[2:] - seg[:2]) * (np.arange(n + 1)[:, None] / n) for seg, n in zip(segments, steps.astype(int), strict=True)
+    ])  # fmt: skip
+    cols, rows = np.floor(walk[:, 0]).astype(np.int64), np.floor(walk[:, 1]).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    out[rows[inside], cols[inside]] = True
+    return out
+
+
+def apply_brush(
+    mask: np.ndarray | None, points: np.ndarray, radius: float, mode: SkyOp | str, h: int, w: int
+) -> np.ndarray:
+    """Paint the stroke into the mask (``add``) or erase it (``subtract``); None: an empty mask."""
+    if mode not in MODES:
+        raise GeometryError(f"unknown brush mode {mode!r}; use 'add' or 'subtract'")
+    base = np.zeros((h, w), dtype=bool) if mask is None else _check_mask(mask)
+    if base.shape != (h, w):
+        raise GeometryError(
+            f"mask shape {base.shape} does not match the image size ({h}, {w}); pass the mask of this image"
+        )
+    region = brush_mask(points, radius, h, w)
+    return base | region if mode == SkyOp.ADD else base & ~region
+
+
 def to_gray_float(image: np.ndarray) -> np.ndarray:
     """[H, W] float64 luminance of a gray / RGB / RGBA image (alpha ignored)."""
     img = np.asarray(image)

@@ -13,7 +13,8 @@ left / up shrink the right / bottom edge), Delete / Backspace delete, A accept, 
 double-click a proposal to accept it, Ctrl+A selects all visible. "draw_sky": click vertices,
 Enter or double-click closes (Shift at closing subtracts), Backspace drops the last vertex.
 "edit_sky": drag a vertex, press on an edge and drag to insert one, right-click or Delete removes
-the selected vertex, Delete with a ring (not a vertex) selected removes the ring.
+the selected vertex, Delete with a ring (not a vertex) selected removes the ring. "paint_sky":
+drag paints sky with a round brush, Shift + drag erases, a click paints one dab, [ / ] resize it.
 Each mode is one tool class (widgets/canvas_tools*.py, table ``TOOLS`` in widgets/canvas_input.py).
 """
 
@@ -41,10 +42,11 @@ from widgets.canvas_view import CanvasViewMixin
 from widgets.display_controls import DisplayControls, DisplaySettings, auto_levels, display_gray
 from widgets.loupe import Loupe, loupe_position
 from widgets.overlays import ACCEPTED, PROPOSAL, BoxesItem, TargetsItem
+from widgets.overlays_brush import BrushItem
 from widgets.overlays_pixels import BadPixelsItem
 from widgets.overlays_sky import DraftItem, SkyItem
 
-MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky"
+MODES = tuple(CanvasMode)  # "edit", "draw_sky", "edit_sky", "paint_sky"
 
 
 class CanvasError(SirstError, ValueError):
@@ -117,6 +119,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
     accept_requested = QtCore.Signal(list)
     reject_requested = QtCore.Signal(list)
     sky_polygon_requested = QtCore.Signal(object, str)
+    sky_brush_requested = QtCore.Signal(object, float, str)  # points [N, 2], radius, SkyOp
     sky_ring_edit_requested = QtCore.Signal(object, object)
     sky_ring_delete_requested = QtCore.Signal(object)
     cursor_moved = QtCore.Signal(float, float, object)
@@ -151,6 +154,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
             BoxesItem(),
             DraftItem(),
         )
+        self.brush_item = BrushItem()
         for z, item in enumerate(
             (
                 self.image_item,
@@ -160,6 +164,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
                 self.targets_item,
                 self.highlight_item,  # above targets: it often marks one of their boxes
                 self.draft_item,
+                self.brush_item,
             )
         ):
             item.setZValue(z)

@@ -25,6 +25,7 @@ from widgets.canvas_tools import (
     Pointer,
     Reads,
 )
+from widgets.canvas_tools_brush import PaintSkyTool
 from widgets.canvas_tools_sky import DrawSkyTool, EditSkyTool
 from widgets.canvas_tools_targets import TargetsTool
 
@@ -35,6 +36,7 @@ TOOLS: dict[CanvasMode, type[CanvasTool]] = {
     CanvasMode.EDIT: TargetsTool,
     CanvasMode.DRAW_SKY: DrawSkyTool,
     CanvasMode.EDIT_SKY: EditSkyTool,
+    CanvasMode.PAINT_SKY: PaintSkyTool,
 }
 
 

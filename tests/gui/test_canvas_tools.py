@@ -15,6 +15,7 @@ from core.store.project import Project
 from tests._support.labels import replace_proposals
 from widgets.canvas import IRCanvas
 from widgets.canvas_input import TOOLS
+from widgets.canvas_tools_brush import PaintSkyTool
 from widgets.canvas_tools_sky import DrawSkyTool, EditSkyTool
 from widgets.canvas_tools_targets import TargetsTool
 
@@ -95,8 +96,8 @@ def studio(main_window, qtbot, app_project_dir):
 # ============================================================================ the table
 def test_one_tool_per_mode_and_switching_activates_them(qtbot) -> None:
     assert set(TOOLS) == set(CanvasMode)
-    assert (TOOLS[CanvasMode.EDIT], TOOLS[CanvasMode.DRAW_SKY], TOOLS[CanvasMode.EDIT_SKY]) == (
-        TargetsTool, DrawSkyTool, EditSkyTool)  # fmt: skip
+    assert (TOOLS[CanvasMode.EDIT], TOOLS[CanvasMode.DRAW_SKY], TOOLS[CanvasMode.EDIT_SKY],
+            TOOLS[CanvasMode.PAINT_SKY]) == (TargetsTool, DrawSkyTool, EditSkyTool, PaintSkyTool)  # fmt: skip
     c = IRCanvas()
     qtbot.addWidget(c)
     c.resize(500, 400)
@@ -106,7 +107,7 @@ def test_one_tool_per_mode_and_switching_activates_them(qtbot) -> None:
     c.center_on(30, 30, zoom=5.0)
     d = Driver(qtbot, c)
     expected = {CanvasMode.EDIT: Qt.CursorShape.ArrowCursor, CanvasMode.DRAW_SKY: Qt.CursorShape.CrossCursor,
-                CanvasMode.EDIT_SKY: Qt.CursorShape.CrossCursor}  # fmt: skip
+                CanvasMode.EDIT_SKY: Qt.CursorShape.CrossCursor, CanvasMode.PAINT_SKY: Qt.CursorShape.CrossCursor}  # fmt: skip
     for mode in CanvasMode:
         c.set_mode(mode)
         assert type(c.active_tool()) is TOOLS[mode] and c.active_tool().mode == mode
@@ -240,6 +241,60 @@ def test_edit_sky_tool_inserts_deletes_a_vertex_and_deletes_the_ring(studio) -> 
     d.key(Qt.Key.Key_Delete)
     _, gone = rows_when(d.qtbot, root, image_id, new_sky(back))
     assert np.array_equal(gone, sky0)
+
+
+def capsule(a: tuple[float, float], b: tuple[float, float], r: float, shape) -> tuple[np.ndarray, np.ndarray]:
+    """(surely inside, surely outside) the brush swept from a to b: pixel centres farther than
+    0.15 px from the edge, by shapely's distance (the drag's cursor steps round to screen pixels)."""
+    from shapely import LineString, distance, points
+
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    dist = distance(points(xs.ravel() + 0.5, ys.ravel() + 0.5), LineString([a, b]) if a != b else points(*a))
+    dist = dist.reshape(shape)
+    return dist <= r - 0.15, dist >= r + 0.15
+
+
+def test_paint_sky_tool_paints_erases_resizes_and_undoes(studio) -> None:
+    w, d, image_id, root, (ox, oy) = studio
+    _, sky0 = rows(root, image_id)
+    d.key(Qt.Key.Key_4)
+    tool = w.canvas.active_tool()
+    assert w.canvas.mode() == "paint_sky" and isinstance(tool, PaintSkyTool)
+    w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
+    d.key(Qt.Key.Key_BracketLeft)  # radius 6 -> 4.8
+    r = tool.radius
+    assert r == pytest.approx(4.8) and "4.8" in w.canvas.hint.text()
+    # A left drag paints the capsule the brush swept, in one edit.
+    a = w.canvas.widget_to_image(QPointF(d.pos(ox + 8.3, oy + 18.6)))
+    b = w.canvas.widget_to_image(QPointF(d.pos(ox + 28.7, oy + 18.6)))
+    d.drag(a, b)
+    _, painted = rows_when(d.qtbot, root, image_id, new_sky(sky0))
+    inside, outside = capsule(a, b, r, painted.shape)
+    assert painted[inside].all() and not (painted & ~sky0)[outside].any()
+    assert (painted >= sky0).all() and inside.sum() > 150
+    assert w.canvas.brush_item.points == []  # the stroke's preview is gone
+    # Shift + drag erases a shorter capsule out of it; ] grows the brush first (4.8 -> 6).
+    d.key(Qt.Key.Key_BracketRight)
+    r2 = tool.radius
+    assert r2 == pytest.approx(6.0)
+    c = w.canvas.widget_to_image(QPointF(d.pos(ox + 18.2, oy + 12.4)))
+    e = w.canvas.widget_to_image(QPointF(d.pos(ox + 18.2, oy + 24.4)))
+    d.drag(c, e, mod=SHIFT)
+    _, erased = rows_when(d.qtbot, root, image_id, new_sky(painted))
+    inside2, outside2 = capsule(c, e, r2, erased.shape)
+    assert not erased[inside2].any()
+    assert np.array_equal(erased[outside2], painted[outside2])
+    # A click paints one dab; Ctrl+Z three times gives the stored sky back, step by step.
+    d.click(ox + 30.5, oy + 30.5)
+    _, dabbed = rows_when(d.qtbot, root, image_id, new_sky(erased))
+    dab, _ = capsule(d_pt := w.canvas.widget_to_image(QPointF(d.pos(ox + 30.5, oy + 30.5))), d_pt, r2, dabbed.shape)
+    assert dabbed[dab].all() and (dabbed & ~erased).sum() <= np.pi * (r2 + 0.8) ** 2
+    for expected in (erased, painted, sky0):
+        d.key(Qt.Key.Key_Z, CTRL)
+        _, back = rows_when(d.qtbot, root, image_id, lambda rr, x=expected: np.array_equal(
+            rr[1] if rr[1] is not None else np.zeros_like(painted), x if x is not None else np.zeros_like(painted)))
+        assert np.array_equal(back if back is not None else np.zeros_like(painted),
+                              expected if expected is not None else np.zeros_like(painted))  # fmt: skip
 
 
 # ============================================================================ panning

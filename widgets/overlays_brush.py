@@ -1,0 +1,73 @@
+"""The sky brush's feedback on the canvas: the stroke being painted and the brush outline at the
+cursor (widgets/canvas_tools_brush.py drives it). Image coordinates, like every overlay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from widgets.overlays import SELECTED, shadow, stroke
+
+ERASE = QtGui.QColor("#ff5a5a")
+
+
+class BrushItem(pg.GraphicsObject):
+    """``points``: the stroke's centre path so far (empty: no stroke); ``cursor``: where the
+    brush outline is drawn (None: nowhere); ``radius`` in image pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[tuple[float, float]] = []
+        self.cursor: tuple[float, float] | None = None
+        self.radius = 1.0
+        self.subtract = False
+
+    def set_brush(
+        self, points: list[tuple[float, float]], cursor: tuple[float, float] | None, radius: float, subtract: bool
+    ) -> None:
+        self.prepareGeometryChange()
+        self.points, self.cursor, self.radius, self.subtract = list(points), cursor, float(radius), subtract
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
+        pts = self.points + ([self.cursor] if self.cursor else [])
+        if not pts:
+            return QtCore.QRectF()
+        a = np.asarray(pts)
+        (x0, y0), (x1, y1) = a.min(axis=0), a.max(axis=0)
+        px = self.pixelLength(pg.Point(1, 0)) if self.getViewBox() is not None else 1.0
+        m = self.radius + 4.0 * (px or 1.0)  # the outline's halo reaches a few screen pixels out
+        return QtCore.QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
+        self.prepareGeometryChange()
+
+    def stroke_path(self) -> QtGui.QPainterPath:
+        """The area the stroke covers so far (round caps and joins, 2 x radius wide)."""
+        area = QtGui.QPainterPath()
+        area.setFillRule(QtCore.Qt.FillRule.WindingFill)
+        for x, y in self.points:  # the dabs: a one-point stroke and the caps
+            area.addEllipse(QtCore.QPointF(x, y), self.radius, self.radius)
+        if len(self.points) > 1:
+            line = QtGui.QPainterPath(QtCore.QPointF(*self.points[0]))
+            for x, y in self.points[1:]:
+                line.lineTo(x, y)
+            stroker = QtGui.QPainterPathStroker()
+            stroker.setWidth(2.0 * self.radius)
+            stroker.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+            stroker.setJoinStyle(QtCore.Qt.PenJoinStyle.RoundJoin)
+            area.addPath(stroker.createStroke(line))
+        return area
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:
+        color = ERASE if self.subtract else SELECTED
+        if self.points:
+            fill = QtGui.QColor(color)
+            fill.setAlpha(90)
+            painter.fillPath(self.stroke_path(), fill)
+        if self.cursor is not None:
+            ring = QtGui.QPainterPath()
+            ring.addEllipse(QtCore.QPointF(*self.cursor), self.radius, self.radius)
+            shadow(painter, ring)
+            stroke(painter, ring, color)
