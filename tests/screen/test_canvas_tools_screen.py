@@ -91,3 +91,36 @@ def test_draw_sky_and_edit_sky_on_screen(run_app, blob_project, tmp_path: Path):
                      "the moved vertex")  # fmt: skip
     assert edited[24:98, 24:148].all()  # the rest of the polygon stays sky
     assert edited.shape == (H, W) and not edited[:, 175:].any()
+
+    # Paint sky (brush, radius 6 image px): its outline follows the cursor, a held drag shows
+    # the stroke in a translucent cyan, the release stores the capsule it swept.
+    app.key("4")
+    app.wait_for(lambda s: s["mode"] == "paint_sky", what="paint-sky mode")
+    scale = screen(1, 0)[0] - screen(0, 0)[0]
+    cx, cy, radius = 40.5, 212.5, 6.0
+    sx, sy = screen(cx, cy)
+    app.move(sx, sy)
+    time.sleep(0.5)
+    shot = app.grab()
+    Image.fromarray(shot).save(tmp_path / "paint_sky_cursor.png")
+    ring = radius * scale
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        assert any(colour_near(shot, sx + dx * (ring + e), sy + dy * (ring + e), CYAN, r=0) for e in (-1, 0, 1)), (
+            f"no brush outline at {(dx, dy)}")  # fmt: skip
+    assert not colour_near(shot, sx, sy, CYAN, r=0) and not colour_near(shot, sx + ring / 2, sy, CYAN, r=0)
+    end = screen(cx + 60, cy)
+    app.xdotool("mousedown", 1)
+    for k in range(1, 9):
+        app.move(sx + (end[0] - sx) * k / 8, sy)
+        time.sleep(0.03)
+    time.sleep(0.4)
+    shot = app.grab()
+    Image.fromarray(shot).save(tmp_path / "paint_sky_stroke.png")
+    mid = shot[int(round(sy)) - 2 : int(round(sy)) + 3, int(round(sx + 30 * scale)) - 2 : int(round(sx + 30 * scale)) + 3]
+    tint = mid[..., 2].astype(int) - mid[..., 0].astype(int)  # the frame is gray: blue - red is the fill's
+    assert (tint > 40).all(), f"no stroke preview (blue - red {tint.min()} .. {tint.max()})"
+    assert db.sky()[int(cy)].sum() == 0  # nothing stored before the release
+    app.xdotool("mouseup", 1)
+    painted = wait_db(lambda: (m := db.sky()) is not None and m[int(cy), int(cx) + 30] and m, "the brush stroke")
+    assert painted[int(cy) - 4 : int(cy) + 5, int(cx) : int(cx) + 61].all()
+    assert not painted[int(cy) + 8 :, :].any() and not painted[int(cy) - 8 : int(cy) - 7, :].any()
