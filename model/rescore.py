@@ -116,21 +116,29 @@ def rescored(boxes: np.ndarray, scores: np.ndarray, gray: np.ndarray, sky_logit:
     return np.asarray(boxes)[order], new[order]
 
 
-def fit(feats: np.ndarray, labels: np.ndarray, ridge: float = 1e-3, steps: int = 50) -> tuple[float, ...]:
+def fit(feats: np.ndarray, labels: np.ndarray, ridge: float = 1e-3, steps: int = 50,
+        prior: tuple[float, ...] | list[float] = ()) -> tuple[float, ...]:
     """Logistic-regression coefficients (weights, bias) by Newton's method on standardised
     features, with an L2 penalty of ``ridge`` per sample on the weights; returned on the raw
-    features so ``apply`` needs no scaling."""
+    features so ``apply`` needs no scaling. With ``prior`` (another fit's coefficients) the
+    penalty pulls the weights towards the prior's instead of towards zero: a fine-tuned network's
+    rescorer refitted on a project's few validation frames stays near its parent's."""
     x = np.asarray(feats, np.float64)
     y = np.asarray(labels, np.float64)
     mu, sd = x.mean(0), x.std(0)
     sd[sd < 1e-9] = 1.0
     z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-    beta = np.zeros(z.shape[1])
+    centre = np.zeros(z.shape[1])
+    if len(prior):
+        if len(prior) != z.shape[1]:
+            raise ValueError(f"prior has {len(prior)} coefficients, the features need {z.shape[1]}")
+        centre[:-1] = np.asarray(prior[:-1], np.float64) * sd  # the prior's weights on standardised features
+    beta = centre.copy()
     penalty = np.full(z.shape[1], ridge * len(x))
     penalty[-1] = 0.0
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -40, 40)))
-        grad = z.T @ (p - y) + penalty * beta
+        grad = z.T @ (p - y) + penalty * (beta - centre)
         hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(beta))
         delta = np.linalg.solve(hess, grad)
         beta -= delta

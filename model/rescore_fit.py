@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,66 @@ def two_fold(frames: list[Frame]) -> dict[str, dict[str, float]]:
             "rescored": corrections(test, [rescore.apply(coef, f.feats) for f in test], thr),
         }
     return out
+
+
+class Carry(StrEnum):
+    """What a fine-tune does with its parent's rescorer (ADR 0042)."""
+
+    NONE = "none"  # the network's own scores
+    PARENT = "parent"  # the parent's rescorer as it is
+    REFIT = "refit"  # refitted on the validation frames, pulled towards the parent's
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    kind: Carry
+    rescore: tuple[float, ...]  # () for Carry.NONE
+    threshold: float  # least corrections on every validation frame, of the scores the kind gives
+    two_fold: dict[str, float]  # target corrections per image of each kind, out of fold
+
+
+PRIOR_RIDGE = 0.03  # benchmarks/rescore_prior_study.py: refits towards the parent's, 8-64 frames
+MIN_FRAMES_TO_SPLIT = 4  # fewer validation frames: no two-fold check, the parent's rescorer if any
+
+
+def _scores(coef: tuple[float, ...], frames: list[Frame]) -> list[np.ndarray]:
+    return [rescore.apply(coef, f.feats) if coef else f.scores for f in frames]
+
+
+def _coef(kind: Carry, frames: list[Frame], prior: tuple[float, ...]) -> tuple[float, ...]:
+    if kind == Carry.NONE:
+        return ()
+    if kind == Carry.PARENT:
+        return tuple(prior)
+    labels = np.concatenate([f.labels for f in frames]) if frames else np.zeros(0, bool)
+    if not labels.any() or labels.all():  # nothing to fit: the parent's
+        return tuple(prior)
+    return rescore.fit(np.concatenate([f.feats for f in frames]), labels, ridge=PRIOR_RIDGE, prior=prior)
+
+
+def choose(frames: list[Frame], prior: tuple[float, ...] | list[float]) -> Choice:
+    """A fine-tuned network's rescorer, chosen on its validation frames: its own scores, the
+    parent's rescorer (``prior``) as it is, or one refitted towards it. Each kind is counted two-fold
+    (fitted and thresholded on one half of the frames by the SHA-1 of their id, counted on the
+    other); the fewest target corrections win, ties going to the parent's, then to none. Without
+    a parent's rescorer: none. With fewer than MIN_FRAMES_TO_SPLIT frames: the parent's."""
+    prior = tuple(float(v) for v in prior)
+    kinds = [Carry.PARENT, Carry.REFIT, Carry.NONE] if prior else [Carry.NONE]
+    halves = [[f for f in frames if half_of(f.image_id) == h] for h in (0, 1)]
+    out_of_fold = {k.value: 0.0 for k in kinds}
+    if len(kinds) > 1 and len(frames) >= MIN_FRAMES_TO_SPLIT and all(halves):
+        for h in (0, 1):
+            fit_on, test = halves[1 - h], halves[h]
+            for k in kinds:
+                coef = _coef(k, fit_on, prior)
+                thr = least_corrections_threshold([f.gt for f in fit_on], [(f.boxes, s) for f, s in zip(fit_on, _scores(coef, fit_on), strict=True)])
+                out_of_fold[k.value] += corrections(test, _scores(coef, test), thr)["targets"] * len(test) / len(frames)
+        kind = min(kinds, key=lambda k: (round(out_of_fold[k.value], 6), kinds.index(k)))
+    else:
+        kind = kinds[0]
+    coef = _coef(kind, frames, prior)
+    thr = least_corrections_threshold([f.gt for f in frames], [(f.boxes, s) for f, s in zip(frames, _scores(coef, frames), strict=True)])
+    return Choice(kind, coef, float(thr), {k: round(v, 4) for k, v in out_of_fold.items()})
 
 
 def write(weights: Path, coef: tuple[float, ...], threshold: float, box_min_side: float | None) -> None:
