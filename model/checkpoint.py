@@ -49,17 +49,19 @@ def load_state(path: Path) -> dict:
     return state
 
 
-def save_weights(path: Path, model: torch.nn.Module, cfg: BafeConfig, preset: str, **meta: object) -> None:
+def save_weights(path: Path, model: torch.nn.Module, cfg: BafeConfig, preset: str, *,
+                 rescore: tuple[float, ...] | list[float] | None = None, **meta: object) -> None:
     """Weights as safetensors with metadata (config JSON, preset and any extra JSON-able values).
     An ``operating_threshold`` given here is also written into the config, so the file carries one
-    value (model.card_meta)."""
+    value (model.card_meta). The config's rescorer is dropped (it was fitted to one network's
+    scores, model.rescore_fit) unless ``rescore`` says which one goes with these weights (ADR 0042)."""
     try:
         thr = float(meta["operating_threshold"]) if "operating_threshold" in meta else None
     except (TypeError, ValueError):
         thr = None  # not a number: written as given, and refused by load_weights (check_thresholds)
     if thr is not None:
         cfg = dataclasses.replace(cfg, operating_threshold=thr)
-    cfg = dataclasses.replace(cfg, rescore=())  # fitted to one network's scores (model.rescore_fit)
+    cfg = dataclasses.replace(cfg, rescore=tuple(rescore or ()))
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     info = {"preset": preset, "config": cfg.to_json(), "format": "bafenet-v1"}
     info.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})

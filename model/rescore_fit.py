@@ -146,6 +146,7 @@ class Choice:
     two_fold: dict[str, float]  # target corrections per image of each kind, out of fold
 
 
+RESCORER = "rescorer"  # model.validate's one non-numeric entry: the rescorer it chose (ADR 0042)
 PRIOR_RIDGE = 0.03  # benchmarks/rescore_prior_study.py: refits towards the parent's, 8-64 frames
 MIN_FRAMES_TO_SPLIT = 4  # fewer validation frames: no two-fold check, the parent's rescorer if any
 
@@ -169,10 +170,11 @@ def choose(frames: list[Frame], prior: tuple[float, ...] | list[float]) -> Choic
     """A fine-tuned network's rescorer, chosen on its validation frames: its own scores, the
     parent's rescorer (``prior``) as it is, or one refitted towards it. Each kind is counted two-fold
     (fitted and thresholded on one half of the frames by the SHA-1 of their id, counted on the
-    other); the fewest target corrections win, ties going to the parent's, then to none. Without
+    other); the fewest target corrections win, ties going to the parent's, then to none (a refit
+must do better than both). Without
     a parent's rescorer: none. With fewer than MIN_FRAMES_TO_SPLIT frames: the parent's."""
     prior = tuple(float(v) for v in prior)
-    kinds = [Carry.PARENT, Carry.REFIT, Carry.NONE] if prior else [Carry.NONE]
+    kinds = [Carry.PARENT, Carry.NONE, Carry.REFIT] if prior else [Carry.NONE]  # the order breaks ties
     halves = [[f for f in frames if half_of(f.image_id) == h] for h in (0, 1)]
     out_of_fold = {k.value: 0.0 for k in kinds}
     if len(kinds) > 1 and len(frames) >= MIN_FRAMES_TO_SPLIT and all(halves):

@@ -347,7 +347,9 @@ class SkyTask:
         preset = read_metadata(Path(self.opts.weights)).get("preset", "default")
         self.net.sky_net = module
         try:
-            save_weights(self.best_path, self.net, self.cfg, preset, **meta)
+            # the detector's rescorer and its threshold stay together (ADR 0042; its sky weights are small:
+            # python -m model.rescore_fit refits it for a shipped file)
+            save_weights(self.best_path, self.net, self.cfg, preset, rescore=self.cfg.rescore, **meta)
         finally:
             self.net.sky_net = self.sky
         return self.best_path

@@ -28,6 +28,7 @@ from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
 from model.replay import ParentPull, keep_norm_statistics, mixed_order
+from model.rescore_fit import RESCORER
 
 # How a run scores its epochs: model.validate.validate (the Predictor's path), passed in by the
 # caller, so training stands on the floor below prediction instead of above it (ADR 0029).
@@ -95,6 +96,7 @@ class DetectorTask:
         self.best_path = self.out / "best.safetensors"
         self.validates = bool(val)
         self._parent_sky = {"threshold": 0.5, "keep": False}  # the sky threshold stored when no validation picks one
+        self._rescorer: dict | None = None  # the last validation's choice (model.validate.RESCORER)
         inherited = self._inherited(opts) if resumed is None else {}
         self.cfg: BafeConfig = (BafeConfig.from_json(resumed["config"]) if resumed is not None
                                 else preset(opts.preset, **(inherited | opts.overrides)))
@@ -196,7 +198,10 @@ class DetectorTask:
         return losses, {}
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
-        return self.validate(module, self.cfg, self.val_set, stop)
+        val = self.validate(module, self.cfg, self.val_set, stop)
+        if val is not None:  # the figures stay numbers; the rescorer goes to the weights (export)
+            self._rescorer = val.pop(RESCORER, None)
+        return val
 
     def score(self, val: dict) -> float:
         return float(val.get("mAP07", 0.0))
@@ -205,8 +210,13 @@ class DetectorTask:
         thr = val.get("threshold", self.cfg.operating_threshold)
         sky = self._parent_sky["threshold"] if self._parent_sky["keep"] or "sky_threshold" not in val \
             else val["sky_threshold"]
-        save_weights(self.best_path, module, self.cfg, self.opts.preset, val=val, epoch=epoch,
-                     operating_threshold=str(thr), sky_threshold=str(float(sky)))
+        # The rescorer validation chose with this threshold (ADR 0042); without a validation the
+        # parent's, which goes with the parent's threshold kept above.
+        carried = self._rescorer if val else None
+        rescore = carried["rescore"] if carried else self.cfg.rescore
+        extra = {"rescore_carry": carried} if carried else {}
+        save_weights(self.best_path, module, self.cfg, self.opts.preset, rescore=rescore, val=val, epoch=epoch,
+                     operating_threshold=str(thr), sky_threshold=str(float(sky)), **extra)
         return self.best_path
 
     def start_fields(self) -> dict:

@@ -8,7 +8,8 @@
 runs, so a run's figures are those of the weights it ships: ``predict`` (torch backend) with the
 thresholds chosen here, then ``evaluate``, on the same images give the same numbers.
 
-Chosen here: the operating threshold (best F1, rounded to 4 decimals as it is stored) and the sky
+Chosen here: the operating threshold (fewest corrections, rounded to 4 decimals as it is stored),
+a fine-tune's rescorer (ADR 0042) and the sky
 threshold (best pooled IoU of the uncleaned mask over SKY_THRESHOLDS). ``sky_iou``, ``sky_median``
 and ``sky_large`` are those of the cleaned proposal at that threshold (``evaluate``'s);
 ``sky_iou_raw`` is the best uncleaned IoU.
@@ -26,6 +27,7 @@ import torch
 
 from core import evaluation
 from core.effort import least_corrections_threshold
+from model import rescore, rescore_fit
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 
@@ -127,33 +129,68 @@ def validate(
     net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
 ) -> dict[str, float] | None:
     """mAP07, mAP12, recall (legacy widths), pd, fa_per_image (centre within 3 px), pd_iou,
-    fa_per_image_iou (IoU >= 0.5) at the operating threshold chosen here (``threshold``: best F1),
-    and the sky figures (``sky_figures``); None when ``stop()`` turned true midway."""
+    fa_per_image_iou (IoU >= 0.5) at the operating threshold chosen here (``threshold``: fewest
+    corrections), and the sky figures (``sky_figures``); None when ``stop()`` turned true midway.
+
+    When ``cfg`` has a rescorer (a fine-tune's parent's, ADR 0042), the scores are those of the
+    rescorer ``model.rescore_fit.choose`` picks on these samples (none, the parent's, or one
+    refitted towards it), and ``model.rescore_fit.RESCORER`` holds ``{"rescore": coefficients ([] for none),
+    "carry": the kind, "two_fold": each kind's out-of-fold corrections}`` for the weights file."""
     from model.inference import Predictor
 
     was_training = net.training
     net.eval()
-    # as the weights will be saved: without a rescorer (save_weights drops it, ADR 0041), so the
-    # threshold chosen here is one for the network's own scores
+    # The network's own scores first; the rescorer (cfg.rescore: the parent's, for a fine-tune) is
+    # chosen on them below, as model.rescore_fit does (ADR 0042).
     predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()))
+    carries = bool(cfg.rescore) and predictor.fit_to_pixels  # the Predictor rescoring only fitted boxes
     preds: list[Prediction] = []
+    feats: list[np.ndarray] = []
     try:
         for s in samples:
             if stop is not None and stop():
                 return None
-            preds.append(predictor.predict(sample_pixels(s)))
+            prepared = predictor.prepare(sample_pixels(s))
+            pred = predictor.finish(prepared, predictor.run_network(prepared))
+            preds.append(pred)
+            if carries:
+                h, w = prepared.size
+                feats.append(rescore.features(pred.boxes, pred.scores, prepared.x[0, 0, :h, :w], pred.sky_logit_map()))
     finally:
         net.train(was_training)
     gts = [np.asarray(s.boxes, np.float64).reshape(-1, 4) for s in samples]
+    carry: dict = {}
+    scored = [(p.boxes, p.scores) for p in preds]
+    if carries:
+        choice = rescore_fit.choose(_frames(samples, gts, preds, feats), cfg.rescore)
+        if choice.rescore:
+            scored = [_reordered(p.boxes, rescore.apply(choice.rescore, f)) for p, f in zip(preds, feats, strict=True)]
+        carry = {rescore_fit.RESCORER: {"rescore": list(choice.rescore), "carry": choice.kind.value, "two_fold": choice.two_fold}}
     # the annotator's operating point (fewest corrections), not the best F1; rounded as stored
-    thr = round(least_corrections_threshold(gts, [(p.boxes, p.scores) for p in preds]), 4)
-    dets = [evaluation.as_written(p.boxes, p.scores) for p in preds]
-    kept = [evaluation.kept_boxes(p.boxes, p.scores, thr) for p in preds]
+    thr = round(least_corrections_threshold(gts, scored), 4)
+    dets = [evaluation.as_written(b, sc) for b, sc in scored]
+    kept = [evaluation.kept_boxes(b, sc, thr) for b, sc in scored]
     det = evaluation.score(gts, dets, kept, [])
     labelled = [(p, s.sky == 1) for p, s in zip(preds, samples, strict=True) if has_sky_label(s)]
     sky = sky_figures([p for p, _ in labelled], [g for _, g in labelled])
     keys = ("mAP07", "mAP12", "recall", "pd", "fa_per_image", "pd_iou", "fa_per_image_iou")
-    return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr)}
+    return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr), **carry}
+
+
+def _reordered(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and their new scores, best first (as ``Predictor.finish`` orders rescored ones)."""
+    order = np.argsort(-scores, kind="stable")
+    return np.asarray(boxes)[order], scores[order]
+
+
+def _frames(samples: list[Sample], gts: list[np.ndarray], preds: list[Prediction],
+            feats: list[np.ndarray]) -> list[rescore_fit.Frame]:
+    """The validation frames as model.rescore_fit counts them (boxes rounded as written)."""
+    from core.evaluation import rounded_boxes
+
+    return [rescore_fit.Frame(s.name, gt, np.asarray(rounded_boxes(p.boxes), np.float64).reshape(-1, 4),
+                              p.scores.astype(np.float64), f, rescore_fit.target_labels(gt, p.boxes, p.scores))
+            for s, gt, p, f in zip(samples, gts, preds, feats, strict=True)]
 
 
 def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:

@@ -62,7 +62,9 @@ def evaluated(shipped, frames, validated, tmp_path_factory) -> tuple[dict, Path]
     net, cfg, meta = shipped
     work = tmp_path_factory.mktemp("predict")
     weights = work / "best.safetensors"
-    save_weights(weights, net, cfg, meta.get("preset", "default"), operating_threshold=str(validated["threshold"]),
+    # the shipped file has a rescorer: validation chose what goes with these weights (ADR 0042)
+    save_weights(weights, net, cfg, meta.get("preset", "default"), rescore=validated["rescorer"]["rescore"],
+                 operating_threshold=str(validated["threshold"]),
                  sky_threshold=str(validated["sky_threshold"]))
     images = work / "images"
     images.mkdir()

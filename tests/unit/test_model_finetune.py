@@ -47,3 +47,37 @@ def test_fine_tune_takes_the_parents_config_and_thresholds(tmp_path):
 
     with pytest.raises(CheckpointError, match="fine-tune it with --preset default"):
         _child(tmp_path, samples, parent, val=[], preset="paper-r18")
+
+
+def test_fine_tune_carries_the_parents_rescorer(tmp_path):
+    """ADR 0042: without a validation the child keeps the parent's rescorer with the parent's
+    threshold (they were chosen together); with one, the rescorer validation chose is written
+    with the threshold chosen for its scores, and the choice is on the card."""
+    from model.rescore import FEATURES
+    from model.rescore_fit import write
+
+    samples = synthetic(4)
+    parent_trainer, _ = make_trainer(tmp_path / "parent", samples, epochs=1)
+    parent_trainer.run()
+    parent = tmp_path / "parent" / "best.safetensors"
+    coef = [0.0] * (len(FEATURES) + 1)
+    coef[FEATURES.index("logit")] = 1.0  # the detector's own score: rescoring changes no ranking
+    coef[FEATURES.index("local_contrast")] = 0.25
+    write(parent, tuple(coef), 0.4321, None)
+
+    _child(tmp_path, samples, parent, val=[], name="blind").run()
+    blind = read_metadata(tmp_path / "blind" / "best.safetensors")
+    assert json.loads(blind["config"])["rescore"] == pytest.approx(coef)
+    assert float(blind["operating_threshold"]) == 0.4321 == json.loads(blind["config"])["operating_threshold"]
+
+    _child(tmp_path, samples, parent, val=samples, name="seen").run()
+    seen = read_metadata(tmp_path / "seen" / "best.safetensors")
+    carry = json.loads(seen["rescore_carry"])
+    stored = json.loads(seen["config"])["rescore"]
+    assert carry["carry"] in ("none", "parent", "refit") and set(carry["two_fold"]) == {"none", "parent", "refit"}
+    assert stored == pytest.approx(carry["rescore"])
+    assert (stored == []) == (carry["carry"] == "none")
+    if carry["carry"] == "parent":
+        assert stored == pytest.approx(coef)
+    assert json.loads(seen["val"])["threshold"] == float(seen["operating_threshold"])
+    assert "rescorer" not in json.loads(seen["val"])  # the figures stay numbers
