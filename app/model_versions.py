@@ -53,3 +53,16 @@ def register_run(project, weights: Path | str, val: dict, *, name: str, epochs: 
     mv = ModelVersion(id=None, name=name, path=str(weights),
                       created=datetime.now(UTC).isoformat(timespec="seconds"), metrics=metrics, preset=preset)
     return project.add_model_version(mv)
+
+
+def second_look(project, version: ModelVersion) -> str:
+    """What the version's weights do with the second look at scores (ADR 0042), one sentence; ""
+    when the file says nothing about it or cannot be read."""
+    from model.card_meta import header_metadata, rescorer_note  # json only, no torch
+
+    if project is None:
+        return ""
+    try:
+        return rescorer_note(header_metadata(Path(project.resolve_path(version))))
+    except (OSError, ValueError):
+        return ""

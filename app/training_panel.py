@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.comparison_view import ComparisonView
 from app.docks import Area, DockSpec, Place, Workspace, install_dock
 from app.host import PanelHost
-from app.model_versions import SHIPPED_DEFAULT_NAME, active_parent
+from app.model_versions import SHIPPED_DEFAULT_NAME, active_parent, second_look
 from app.preannotate_panel import MENU, format_eta
 from app.shortcuts import Shortcut, panel_action
 from app.train_process import (
@@ -339,7 +339,7 @@ class TrainingPanel(QWidget):
         self._new_version = mv
         then = ("comparing it with the active model…" if self._opts.compare
                 else "pick it as the active model.")  # fmt: skip
-        self._say(f"Training finished: model version {mv.name!r} added; {then}")
+        self._say(f"Training finished: model version {mv.name!r} added; {then} {second_look(self.window.project, mv)}".rstrip())
         self.version_registered.emit(mv)
 
     def _on_compare_progress(self, ev: dict) -> None:

@@ -85,3 +85,37 @@ def rewrite_metadata(path: Path, metadata: dict[str, str]) -> None:
 def tensor_bytes(path: Path) -> bytes:
     """The data section of a safetensors file (all tensors, as stored): for bit-identity checks."""
     return _split(Path(path).read_bytes(), Path(path))[1]
+
+
+def header_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file from its header alone (no torch, no tensor bytes read)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 <= n <= _MAX_HEADER:
+            raise ValueError(f"{path} is not a safetensors file (header length {n})")
+        header = json.loads(f.read(n))
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def rescorer_note(meta: dict[str, str]) -> str:
+    """One sentence on a weights file's rescorer (ADR 0041 / 0042) for the person who trained it:
+    what the fine-tune did with its parent's, or whether the file has one; "" for a file that
+    cannot be read that way."""
+    try:
+        config = json.loads(meta.get("config", "{}"))
+        carry = json.loads(meta["rescore_carry"]) if "rescore_carry" in meta else None
+    except (ValueError, TypeError):
+        return ""
+    has = bool(config.get("rescore")) if isinstance(config, dict) else False
+    if not isinstance(carry, dict):
+        return "Second look at scores (rescorer): on." if has else ""
+    folds = carry.get("two_fold") or {}
+    figures = ", ".join(f"{k} {v:.2f}" for k, v in sorted(folds.items()) if isinstance(v, int | float))
+    said = {"parent": "the parent's, kept", "refit": "refitted on the validation images",
+            "none": "off (the network's own scores did better on the validation images)"}.get(carry.get("carry"))
+    if said is None:
+        return ""
+    return f"Second look at scores (rescorer): {said}" + (f"; target corrections per image, out of fold: {figures}." if figures and any(folds.values()) else ".")

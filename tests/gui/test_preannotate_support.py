@@ -390,7 +390,11 @@ FAKE_TRAIN_SCRIPT = textwrap.dedent(
              eta_s=0.0)
         emit(event="checkpoint", path=str(run_dir / "best.safetensors"), epoch=epoch, best=True)
     weights = run_dir / "best.safetensors"
-    weights.write_bytes(b"fake weights")
+    # a safetensors header alone (8-byte length, JSON), with what a fine-tune writes of its rescorer
+    carry = {"carry": "refit", "rescore": [0.1] * 14, "two_fold": {"none": 2.5, "parent": 2.0, "refit": 1.5}}
+    head = json.dumps({"__metadata__": {"config": json.dumps({"rescore": [0.1] * 14}),
+                                        "rescore_carry": json.dumps(carry)}}).encode()
+    weights.write_bytes(len(head).to_bytes(8, "little") + head)
     sys.stdout.write(json.dumps({"event": "done", "best_weights": str(weights), "val": val,
                                  "elapsed_s": 0.6}))  # last line without a newline on purpose
     sys.exit(0)

@@ -103,6 +103,8 @@ def test_done_run_plots_and_registers_a_version(qtbot, setup):
     assert mv.metrics["mAP07"] == pytest.approx(0.2) and mv.preset == "default"
     assert panel.run_dir.parent == project.models_dir / "runs"
     assert project.active_model() is None  # the user picks; nothing switches behind their back
+    assert "Second look at scores (rescorer): refitted on the validation images" in panel.status.text()
+    assert "none 2.50, parent 2.00, refit 1.50" in panel.status.text()
     assert panel.versions.count() == 2 and panel.versions.currentIndex() == 0
     assert panel.progress.value() == panel.progress.maximum() == 6
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()

@@ -114,3 +114,28 @@ def test_refresh_command_writes_the_figures_of_the_prediction_folder(weights, tm
     assert "sky_val" not in meta and "main.py evaluate" in meta["val_source"]
     assert json.loads(meta["config"])["operating_threshold"] == 0.4
     assert hashlib.sha256(tensor_bytes(weights)).hexdigest() == before
+
+
+def test_the_rescorer_note_reads_the_header_alone(tmp_path):
+    """``header_metadata`` against the safetensors library's own writer; ``rescorer_note`` for
+    each thing a weights file can say about its rescorer (ADR 0042)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from model.card_meta import header_metadata, rescorer_note
+
+    path = tmp_path / "w.safetensors"
+    carry = {"carry": "parent", "rescore": [0.5] * 14, "two_fold": {"none": 2.25, "parent": 1.75, "refit": 1.8}}
+    meta = {"config": json.dumps({"rescore": [0.5] * 14}), "rescore_carry": json.dumps(carry)}
+    save_file({"w": torch.zeros(3)}, str(path), metadata=meta)
+    assert header_metadata(path) == meta
+    assert rescorer_note(meta) == ("Second look at scores (rescorer): the parent's, kept; target corrections "
+                                   "per image, out of fold: none 2.25, parent 1.75, refit 1.80.")
+    off = {**meta, "rescore_carry": json.dumps({**carry, "carry": "none", "rescore": []})}
+    assert "off (the network's own scores did better" in rescorer_note(off)
+    assert rescorer_note({"config": json.dumps({"rescore": [0.5] * 14})}) == "Second look at scores (rescorer): on."
+    assert rescorer_note({"config": json.dumps({"rescore": []})}) == ""
+    assert rescorer_note({"config": "{", "rescore_carry": "x"}) == ""
+    (tmp_path / "bad").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        header_metadata(tmp_path / "bad")
