@@ -140,6 +140,29 @@ def least_corrections_threshold(gts: list[np.ndarray], dets: list[tuple[np.ndarr
     if not len(scores):
         return 0.5
     grid = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, candidates)))
-    costs = [target_corrections(gts, dets, float(t)) for t in grid]
-    best = min(costs)
-    return float(grid[max(i for i, c in enumerate(costs) if c == best)])
+    costs = sum(_corrections_on_grid(gt, boxes, s, grid) for gt, (boxes, s) in zip(gts, dets, strict=True))
+    best = costs.min()
+    return float(grid[np.nonzero(costs == best)[0].max()])
+
+
+def _corrections_on_grid(gt: np.ndarray, boxes: np.ndarray, scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """int [len(grid)]: one image's deletes + adds + box fixes at each threshold of ``grid``, as
+    ``target_corrections`` counts them. Only the boxes within MATCH_PX of some true target can
+    match (the others are deletes at every threshold), so the matching runs once per distinct set
+    of those boxes, not once per threshold."""
+    gt = np.asarray(gt, np.float64).reshape(-1, 4)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    s = np.asarray(scores).reshape(-1)
+    kept = (s[None, :] >= grid[:, None]).sum(1)
+    if not len(gt) or not len(b):
+        return kept.astype(np.int64) + len(gt)
+    near = (np.linalg.norm(_centres(gt)[:, None] - _centres(b)[None], axis=2) <= MATCH_PX).any(0)
+    nb, ns = b[near], s[near]
+    order = np.argsort(-ns, kind="stable")  # the near boxes kept at t are the first (ns >= t).sum()
+    near_kept = (ns[None, :] >= grid[:, None]).sum(1)
+    out = np.zeros(len(grid), np.int64)
+    for c in np.unique(near_kept):
+        found, fixes = match_targets(gt, nb[np.sort(order[:c])])  # in the boxes' order: it breaks distance ties
+        at = near_kept == c
+        out[at] = kept[at] - found + len(gt) - found + fixes
+    return out

@@ -107,3 +107,31 @@ def test_hand_counted_image():
     assert (c.deletes, c.adds, c.box_fixes, c.sky_edits, c.manual, c.targets) == (1, 1, 1, 1, 4, 3)
     assert c.actions == 4
     assert image_corrections(gt, pred, None, proposed).sky_edits == 0  # no sky label: nothing to fix
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_least_corrections_threshold_counts_as_the_plain_loop_does(seed):
+    """The grid search counts each threshold as ``target_corrections`` does (the plain loop over
+    thresholds, the reference), on frames with ties, boxes at exactly 3 px, empty frames."""
+    from core.effort import _corrections_on_grid, least_corrections_threshold, target_corrections
+
+    rng = np.random.default_rng(seed)
+    gts, dets = [], []
+    for _ in range(12):
+        g = rng.integers(0, 3) if rng.random() < 0.2 else rng.integers(1, 8)
+        xy = rng.uniform(5, 90, (g, 2)).round()
+        gt = np.hstack([xy, xy + rng.integers(2, 6, (g, 2))])
+        n = rng.integers(0, 15)
+        near = gt[rng.integers(0, max(g, 1), n)] if g else np.zeros((n, 4))
+        jitter = rng.choice([0.0, 1.0, 3.0, 2.5, 6.0], (n, 1)) * rng.choice([-1, 1], (n, 2)).repeat(2, 1)
+        boxes = np.where(rng.random((n, 1)) < 0.7, near + jitter, rng.uniform(0, 100, (n, 4)))
+        scores = rng.choice([0.1, 0.3, 0.3, 0.5, 0.7, 0.9], n) if seed % 2 else rng.random(n)
+        gts.append(gt)
+        dets.append((boxes, scores))
+    grid = np.unique(np.concatenate([s for _, s in dets] + [[0.0, 0.3, 0.95]]))
+    plain = np.array([target_corrections(gts, dets, float(t)) for t in grid])
+    fast = sum(_corrections_on_grid(g, b, s, grid) for g, (b, s) in zip(gts, dets, strict=True))
+    assert np.array_equal(fast, plain)
+    thr = least_corrections_threshold(gts, dets)  # searched up to the best score (some box kept)
+    top = max(s.max() for _, s in dets if len(s))
+    assert target_corrections(gts, dets, thr) == plain[grid <= top].min()
