@@ -134,6 +134,8 @@ def fit(feats: np.ndarray, labels: np.ndarray, ridge: float = 1e-3, steps: int =
             raise ValueError(f"prior has {len(prior)} coefficients, the features need {z.shape[1]}")
         centre[:-1] = np.asarray(prior[:-1], np.float64) * sd  # the prior's weights on standardised features
     beta = centre.copy()
+    if len(prior):  # start from the prior's own function (its bias moved to the standardised features);
+        beta[-1] = float(prior[-1]) + float(np.dot(prior[:-1], mu))  # from bias 0 Newton can diverge
     penalty = np.full(z.shape[1], ridge * len(x))
     penalty[-1] = 0.0
     for _ in range(steps):

@@ -147,7 +147,7 @@ class Choice:
 
 
 RESCORER = "rescorer"  # model.validate's one non-numeric entry: the rescorer it chose (ADR 0042)
-PRIOR_RIDGE = 0.03  # benchmarks/rescore_prior_study.py: refits towards the parent's, 8-64 frames
+PRIOR_RIDGE = 0.1  # benchmarks/rescore_prior_study.py: 0.03-0.3 alike from 16 frames on; smaller ones drift
 MIN_FRAMES_TO_SPLIT = 4  # fewer validation frames: no two-fold check, the parent's rescorer if any
 
 
