@@ -8,7 +8,7 @@ SHA-1 of their id. The "parent's rescorer" is fitted on one half; on the other h
 draws of K frames play a project's validation frames and the rest of that half is counted
 (target corrections per image: deletes + adds + box fixes, as ../shared/tools/effort.py counts
 them). Each variant chooses its threshold (and refit) on the K frames only. Also counted: the
-rule ``model.rescore_fit.choose`` applies (two-fold on the K frames).
+rule ``model.rescore_choice.choose`` applies (two-fold on the K frames).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.effort import least_corrections_threshold  # noqa: E402
 from model import rescore  # noqa: E402
-from model.rescore_fit import choose, collect, corrections, half_of  # noqa: E402
+from model.rescore_choice import choose, corrections, half_of  # noqa: E402
+from model.rescore_fit import collect  # noqa: E402
 
 RIDGES = (0.003, 0.01, 0.03, 0.1, 0.3)
 

@@ -28,7 +28,7 @@ from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
 from model.replay import ParentPull, keep_norm_statistics, mixed_order
-from model.rescore_fit import RESCORER
+from model.rescore_choice import RESCORER
 
 # How a run scores its epochs: model.validate.validate (the Predictor's path), passed in by the
 # caller, so training stands on the floor below prediction instead of above it (ADR 0029).

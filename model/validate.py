@@ -27,7 +27,7 @@ import torch
 
 from core import evaluation
 from core.effort import least_corrections_threshold
-from model import rescore, rescore_fit
+from model import rescore, rescore_choice
 from model.config import BafeConfig
 from model.data import SKY_IGNORE, Sample
 
@@ -133,8 +133,8 @@ def validate(
     corrections), and the sky figures (``sky_figures``); None when ``stop()`` turned true midway.
 
     When ``cfg`` has a rescorer (a fine-tune's parent's, ADR 0042), the scores are those of the
-    rescorer ``model.rescore_fit.choose`` picks on these samples (none, the parent's, or one
-    refitted towards it), and ``model.rescore_fit.RESCORER`` holds ``{"rescore": coefficients ([] for none),
+    rescorer ``model.rescore_choice.choose`` picks on these samples (none, the parent's, or one
+    refitted towards it), and ``model.rescore_choice.RESCORER`` holds ``{"rescore": coefficients ([] for none),
     "carry": the kind, "two_fold": each kind's out-of-fold corrections}`` for the weights file."""
     from model.inference import Predictor
 
@@ -162,10 +162,10 @@ def validate(
     carry: dict = {}
     scored = [(p.boxes, p.scores) for p in preds]
     if carries:
-        choice = rescore_fit.choose(_frames(samples, gts, preds, feats), cfg.rescore)
+        choice = rescore_choice.choose(_frames(samples, gts, preds, feats), cfg.rescore)
         if choice.rescore:
             scored = [_reordered(p.boxes, rescore.apply(choice.rescore, f)) for p, f in zip(preds, feats, strict=True)]
-        carry = {rescore_fit.RESCORER: {"rescore": list(choice.rescore), "carry": choice.kind.value, "two_fold": choice.two_fold}}
+        carry = {rescore_choice.RESCORER: {"rescore": list(choice.rescore), "carry": choice.kind.value, "two_fold": choice.two_fold}}
     # the annotator's operating point (fewest corrections), not the best F1; rounded as stored
     thr = round(least_corrections_threshold(gts, scored), 4)
     dets = [evaluation.as_written(b, sc) for b, sc in scored]
@@ -184,12 +184,12 @@ def _reordered(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _frames(samples: list[Sample], gts: list[np.ndarray], preds: list[Prediction],
-            feats: list[np.ndarray]) -> list[rescore_fit.Frame]:
+            feats: list[np.ndarray]) -> list[rescore_choice.Frame]:
     """The validation frames as model.rescore_fit counts them (boxes rounded as written)."""
     from core.evaluation import rounded_boxes
 
-    return [rescore_fit.Frame(s.name, gt, np.asarray(rounded_boxes(p.boxes), np.float64).reshape(-1, 4),
-                              p.scores.astype(np.float64), f, rescore_fit.target_labels(gt, p.boxes, p.scores))
+    return [rescore_choice.Frame(s.name, gt, np.asarray(rounded_boxes(p.boxes), np.float64).reshape(-1, 4),
+                              p.scores.astype(np.float64), f, rescore_choice.target_labels(gt, p.boxes, p.scores))
             for s, gt, p, f in zip(samples, gts, preds, feats, strict=True)]
 
 

@@ -155,6 +155,42 @@ def show_sky_edit(window, app) -> None:
     settle(app)
 
 
+def show_sky_brush(window, app) -> QtPress:
+    """Paint-sky mode on the horizon, a real drag in progress (the stroke's preview shown); returns
+    the press to release after the shot."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from core.geometry import mask_to_rings
+
+    window.set_mode("paint_sky")
+    sky = window.project.sky_mask(window.current_image_id)
+    ring = max(mask_to_rings(sky), key=lambda r: len(r.points))
+    x, y = ring.points[len(ring.points) // 3]
+    window.canvas.center_on(float(x), float(y), 5.0)
+    settle(app, 0.3)
+    viewport = window.canvas.view.viewport()
+    start = window.canvas.image_to_widget(float(x) - 12, float(y) + 4)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for k in range(1, 13):
+        QTest.mouseMove(viewport, window.canvas.image_to_widget(float(x) - 12 + 2 * k, float(y) + 4 + (k % 4) * 0.5))
+    settle(app)
+    return QtPress(viewport, window.canvas.image_to_widget(float(x) + 12, float(y) + 4))
+
+
+class QtPress:
+    """A left button held on ``viewport``; ``release`` lets it go at ``pos``."""
+
+    def __init__(self, viewport, pos) -> None:
+        self.viewport, self.pos = viewport, pos
+
+    def release(self) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        QTest.mouseRelease(self.viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, self.pos)
+
+
 def shoot_preannotation(window, app, out: Path) -> None:
     """The shipped weights' real proposals on the unreviewed demo images."""
     from app.preannotate_panel import DOCK_NAME, PreannotatePanel
@@ -279,6 +315,12 @@ def shoot_shell(window, app, out: Path, tmp: Path) -> int:
 
     show_sky_edit(window, app)
     save(window, out / "sky_edit.png")
+    press = show_sky_brush(window, app)
+    save(window, out / "sky_brush.png")
+    press.release()
+    settle(app)
+    window.undo_stacks.stack(image_id).undo()  # the demo's sky as it was
+    settle(app)
     window.set_mode("edit")
     window.canvas.fit()
 

@@ -1,4 +1,4 @@
-"""model.rescore_fit.choose and rescore.fit's prior (ADR 0042): what a fine-tune does with its
+"""model.rescore_choice.choose and rescore.fit's prior (ADR 0042): what a fine-tune does with its
 parent's rescorer, on frames whose right answer is known by construction."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from model import rescore
 from model.rescore import FEATURES
-from model.rescore_fit import Carry, Frame, choose
+from model.rescore_choice import Carry, Frame, choose
 
 CONTRAST = FEATURES.index("local_contrast")
 
