@@ -3,11 +3,11 @@ cursor (widgets/canvas_tools_brush.py drives it). Image coordinates, like every 
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from widgets.overlays import SELECTED, shadow, stroke
+from widgets.overlays_sky import points_bounds
 
 ERASE = QtGui.QColor("#ff5a5a")
 
@@ -31,14 +31,8 @@ class BrushItem(pg.GraphicsObject):
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
-        pts = self.points + ([self.cursor] if self.cursor else [])
-        if not pts:
-            return QtCore.QRectF()
-        a = np.asarray(pts)
-        (x0, y0), (x1, y1) = a.min(axis=0), a.max(axis=0)
-        px = self.pixelLength(pg.Point(1, 0)) if self.getViewBox() is not None else 1.0
-        m = self.radius + 4.0 * (px or 1.0)  # the outline's halo reaches a few screen pixels out
-        return QtCore.QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+        # the brush reaches its radius out; the outline's halo a few screen pixels more
+        return points_bounds(self, self.points + ([self.cursor] if self.cursor else []), self.radius, 4.0)
 
     def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
         self.prepareGeometryChange()

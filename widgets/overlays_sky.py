@@ -208,6 +208,19 @@ def _blend(ctab: np.ndarray, combo: int, colors: list[QtGui.QColor]) -> np.ndarr
     return np.uint32(0xFF000000) | (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
 
 
+def points_bounds(item: pg.GraphicsObject, pts: list[tuple[float, float]], margin: float,
+                  margin_px: float) -> QtCore.QRectF:
+    """The box around ``pts`` (item coordinates) grown by ``margin`` item units plus ``margin_px``
+    screen pixels (handles and halos keep their screen size); empty without points."""
+    if not pts:
+        return QtCore.QRectF()
+    a = np.asarray(pts)
+    (x0, y0), (x1, y1) = a.min(axis=0), a.max(axis=0)
+    px = item.pixelLength(pg.Point(1, 0)) if item.getViewBox() is not None else 1.0
+    m = margin + margin_px * (px or 1.0)
+    return QtCore.QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+
+
 class DraftItem(pg.GraphicsObject):
     """The sky polygon being drawn: placed vertices, the rubber edge to the cursor, the closing edge."""
 
@@ -225,15 +238,7 @@ class DraftItem(pg.GraphicsObject):
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
-        pts = self.points + ([self.cursor] if self.cursor else [])
-        if not pts:
-            return QtCore.QRectF()
-        a = np.asarray(pts)
-        x0, y0 = a.min(axis=0)
-        x1, y1 = a.max(axis=0)
-        px = self.pixelLength(pg.Point(1, 0)) if self.getViewBox() is not None else 1.0
-        m = 20.0 * (px or 1.0)
-        return QtCore.QRectF(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+        return points_bounds(self, self.points + ([self.cursor] if self.cursor else []), 0.0, 20.0)
 
     def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
         self.prepareGeometryChange()
