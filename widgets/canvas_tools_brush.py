@@ -62,6 +62,7 @@ class PaintSkyTool(CanvasTool):
     """The "paint_sky" mode. ``radius``: the brush's, in image pixels (kept across images)."""
 
     mode = CanvasMode.PAINT_SKY
+    edits_sky = True  # the sky being painted stays shown with the sky hidden (H)
 
     def __init__(self, canvas: Any) -> None:
         super().__init__(canvas)

@@ -113,6 +113,9 @@ def test_one_tool_per_mode_and_switching_activates_them(qtbot) -> None:
         assert type(c.active_tool()) is TOOLS[mode] and c.active_tool().mode == mode
         assert c.view.cursor().shape() == expected[mode]
         assert c.sky_item.editing == (mode == CanvasMode.EDIT_SKY)
+        c.show_sky(False)  # hidden sky: the modes that edit it keep it shown
+        assert c.sky_item.isVisible() == (mode in (CanvasMode.EDIT_SKY, CanvasMode.PAINT_SKY))
+        c.show_sky(True)
     # Leaving "draw_sky" drops the polygon being drawn (nothing left on screen either).
     c.set_mode("draw_sky")
     d.click(10, 10)
