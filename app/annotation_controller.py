@@ -160,28 +160,29 @@ class AnnotationController(QObject):
         doc = self._doc()
         if doc is None:
             return
+        base, proposed = doc.sky_to_edit()  # an image whose sky is only proposed: edit the proposal
         try:
-            mask = geometry.apply_polygon(doc.sky(), ring, mode, doc.info.height, doc.info.width)
+            mask = geometry.apply_polygon(base, ring, mode, doc.info.height, doc.info.width)
         except GeometryError as exc:
             self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
             return
         text = "Add sky polygon" if SkyOp(mode) == SkyOp.ADD else "Subtract sky polygon"
-        self._push(doc.sky_edit(mask, text))
+        self._push(doc.sky_edit(mask, text + (" to the proposed sky" if proposed else ""), from_proposal=proposed))
 
     def sky_brush(self, points: object, radius: float, mode: SkyOp | str) -> None:
         doc = self._doc()
         if doc is None:
             return
+        base, proposed = doc.sky_to_edit()  # an image whose sky is only proposed: paint on the proposal
         try:
-            mask = geometry.apply_brush(doc.sky(), points, radius, mode, doc.info.height, doc.info.width)
+            mask = geometry.apply_brush(base, points, radius, mode, doc.info.height, doc.info.width)
         except GeometryError as exc:
             self.w.show_message(str(exc))
             return
-        before = doc.sky()
-        if np.array_equal(mask, before if before is not None else np.zeros_like(mask)):
+        if np.array_equal(mask, base if base is not None else np.zeros_like(mask)):
             return  # erased where there was no sky / painted where all was sky: no undo step
         text = "Paint sky" if SkyOp(mode) == SkyOp.ADD else "Erase sky"
-        self._push(doc.sky_edit(mask, text))
+        self._push(doc.sky_edit(mask, text + (" on the proposed sky" if proposed else ""), from_proposal=proposed))
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
         doc = self._doc()

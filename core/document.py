@@ -274,8 +274,25 @@ class AnnotationDocument:
         changes += [TargetChange(t, None) for t in dupes]
         return self._edit(text, targets=tuple(changes))
 
-    def sky_edit(self, mask: np.ndarray | None, text: str) -> AnnotationEdit | None:
-        """The accepted sky replaced by ``mask`` (None removes it)."""
+    def sky_to_edit(self) -> tuple[np.ndarray | None, bool]:
+        """The sky an editing stroke starts from, and whether that is the proposal: the accepted
+        sky; when there is none, the proposed sky (what the annotator sees and means to fix)."""
+        accepted = self.sky()
+        if accepted is not None:
+            return accepted, False
+        proposal = self.sky(TargetState.PROPOSAL)
+        return proposal, proposal is not None
+
+    def sky_edit(self, mask: np.ndarray | None, text: str, from_proposal: bool = False) -> AnnotationEdit | None:
+        """The accepted sky replaced by ``mask`` (None removes it). ``from_proposal``: ``mask`` was
+        made from the proposed sky (``sky_to_edit``), which the same edit consumes, as accepting it
+        would (one undo step gives both back)."""
+        if from_proposal:
+            proposal = self.region(TargetState.PROPOSAL)
+            if proposal is not None and self.region(TargetState.ACCEPTED) is None:
+                new = Region.from_mask(mask) if mask is not None else None
+                return self._edit(text, regions=(RegionChange(TargetState.ACCEPTED, None, new),
+                                                  RegionChange(TargetState.PROPOSAL, proposal, None)))
         old = self.region(TargetState.ACCEPTED)
         if mask is None and old is None:
             return None

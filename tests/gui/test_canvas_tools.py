@@ -300,6 +300,42 @@ def test_paint_sky_tool_paints_erases_resizes_and_undoes(studio) -> None:
                               expected if expected is not None else np.zeros_like(painted))  # fmt: skip
 
 
+def test_a_sky_edit_on_a_proposed_sky_starts_from_the_proposal(studio) -> None:
+    """Pre-annotated, sky not yet accepted: a brush stroke edits the proposal the annotator sees
+    (accepted = proposal + stroke, the proposal consumed), and one Ctrl+Z gives both back; a
+    polygon does the same."""
+    from core.domain import TargetState
+    from tests._support.labels import set_sky_mask
+
+    w, d, image_id, root, (ox, oy) = studio
+    proposal = rows(root, image_id)[1]
+    set_sky_mask(w.project, image_id, None)
+    set_sky_mask(w.project, image_id, proposal, state=TargetState.PROPOSAL, source=Source.MODEL)
+    w.reload_current()
+    assert rows(root, image_id)[1] is None
+    d.key(Qt.Key.Key_4)
+    w.canvas.center_on(ox + 18, oy + 18, zoom=8.0)
+    a = w.canvas.widget_to_image(QPointF(d.pos(ox + 8.3, oy + 18.6)))
+    b = w.canvas.widget_to_image(QPointF(d.pos(ox + 28.7, oy + 18.6)))
+    d.drag(a, b)
+    _, painted = rows_when(d.qtbot, root, image_id, lambda r: r[1] is not None)
+    inside, outside = capsule(a, b, w.canvas.active_tool().radius, painted.shape)
+    assert painted[inside].all() and np.array_equal(painted[outside], proposal[outside])
+    assert (painted >= proposal).all()
+    with Project.open(root) as p:
+        assert p.sky_mask(image_id, TargetState.PROPOSAL) is None  # consumed by the edit
+    d.key(Qt.Key.Key_Z, CTRL)
+    rows_when(d.qtbot, root, image_id, lambda r: r[1] is None)
+    with Project.open(root) as p:
+        assert p.sky_mask(image_id) is None and np.array_equal(p.sky_mask(image_id, TargetState.PROPOSAL), proposal)
+    # The polygon tool: a square added to the proposal, in one edit.
+    d.key(Qt.Key.Key_2)
+    sx, sy = draw_square(d, ox, oy)
+    _, squared = rows_when(d.qtbot, root, image_id, lambda r: r[1] is not None)
+    assert squared[sy + 1 : sy + 24, sx + 1 : sx + 24].all()
+    assert (squared >= proposal).all() and squared.sum() > proposal.sum()
+
+
 # ============================================================================ panning
 @pytest.mark.parametrize("mode", list(CanvasMode))
 def test_a_middle_drag_pans_in_every_mode_and_writes_nothing(studio, mode) -> None:
