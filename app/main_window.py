@@ -36,7 +36,7 @@ from app.shortcuts import BY_ID, MENUS, TOOLBAR_TEXT, CheatSheetDialog, Shortcut
 from app.welcome import WelcomeWidget, dropped_folder
 from app.workspaces import WorkspaceLayout, default_size
 from core.document import AnnotationDocument
-from core.domain import CanvasMode, ImageInfo, ReviewStatus
+from core.domain import CanvasMode, ImageInfo, ReviewStatus, TargetState
 from core.edits import AnnotationEdit
 from core.errors import ImageReadError, ProjectError
 from widgets.canvas import IRCanvas
@@ -519,8 +519,15 @@ class MainWindow(QMainWindow):
     def mark_reviewed_and_next(self) -> None:
         if self.current_image_id is None:
             return
+        doc = self.document
+        unaccepted = (doc is not None and doc.image_id == self.current_image_id and doc.sky() is None
+                      and doc.sky_view(TargetState.PROPOSAL) is not None)  # fmt: skip
+        name = doc.info.name if unaccepted else ""
         self.controller.set_field(self.current_image_id, "status", ReviewStatus.REVIEWED)
         self.next_unreviewed()
+        if unaccepted:  # said after the move, so the next image's own messages do not cover it
+            self.show_message(f"{name}: its proposed sky was not accepted, so it has no sky label "
+                              "(go back and press Ctrl+Shift+K to accept it).", 12000)  # fmt: skip
 
     # ---------------------------------------------------------------- misc UI
     def show_cheat_sheet(self) -> None:

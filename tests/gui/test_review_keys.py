@@ -278,3 +278,30 @@ def test_accepting_one_duplicate_rejects_it(qtbot, main_window):
     assert after.count("accepted") == before.count("accepted")  # no second label
     assert after.count("proposal") == before.count("proposal") - 1  # the duplicate is gone
     assert rows(root, "SELECT COUNT(*) FROM targets WHERE id = ?", dup.id) == [(0,)]
+
+
+def test_marking_reviewed_with_the_sky_only_proposed_says_so(review, qtbot):
+    """Ctrl+Enter on an image whose sky is a proposal nobody accepted: the image is reviewed (as
+    asked) and the status bar says it has no sky label and how to accept it; with the sky
+    accepted first (Ctrl+Shift+K), no such line."""
+    import numpy as np
+
+    w = review
+    first = w.current_image_id
+    sky = np.zeros((w.document.info.height, w.document.info.width), bool)
+    sky[:60] = True
+    w.project.propose(first, [proposal(*xys) for xys in PROPOSALS], sky)
+    w.reload_current()
+    key(qtbot, w, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert rows(w.project.root, "SELECT status FROM images WHERE id = ?", first) == [("reviewed",)]
+    said = w.statusBar().currentMessage()
+    assert "proposed sky was not accepted" in said and "Ctrl+Shift+K" in said
+    second = w.current_image_id
+    w.project.propose(second, [], sky)
+    w.reload_current()
+    key(qtbot, w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    w.statusBar().clearMessage()
+    key(qtbot, w, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "proposed sky was not accepted" not in w.statusBar().currentMessage()
+    with Project.open(w.project.root) as p:
+        assert np.array_equal(p.sky_mask(second), sky)  # accepted before the review
