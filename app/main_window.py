@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- construction
     def _build_central(self) -> None:
         self.canvas = IRCanvas(self)
+        self.canvas.set_brush_radius(self.settings.brush_radius(self.canvas.brush_radius()))
         self.canvas.set_score_threshold(self._score_threshold)
         self.message_page = QLabel("", self)
         self.message_page.setObjectName("canvas_message")
@@ -557,6 +558,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.image_panel.commit_note()
         self.settings.save_window(self)
+        self.settings.set_brush_radius(self.canvas.brush_radius())
         self.workspaces.save()
         self.close_project()
         self.list_model.close()

@@ -94,6 +94,17 @@ class AppSettings:
     def set_score_threshold(self, value: float) -> None:
         self._s.setValue("score_threshold", float(value))
 
+    def brush_radius(self, default: float) -> float:
+        """The sky brush's radius in image pixels, as the user left it (``default`` when unset or bad)."""
+        try:
+            value = float(self._s.value("brush_radius", default))
+        except (TypeError, ValueError):
+            return default
+        return value if value > 0 and value < float("inf") else default
+
+    def set_brush_radius(self, value: float) -> None:
+        self._s.setValue("brush_radius", float(value))
+
     def last_dir(self, purpose: str, default: Path | str | None = None) -> str:
         return str(self._s.value(f"last_dir/{purpose}", str(default or Path.home())))
 

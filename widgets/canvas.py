@@ -308,6 +308,16 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
     def mode(self) -> str:
         return self._mode
 
+    def brush_radius(self) -> float:
+        """The sky brush's radius (image pixels; "paint_sky")."""
+        return self._tools[CanvasMode.PAINT_SKY].radius
+
+    def set_brush_radius(self, radius: float) -> None:
+        """Set the sky brush's radius, clamped to what ``[`` / ``]`` reach."""
+        self._tools[CanvasMode.PAINT_SKY].set_radius(radius)
+        if self._mode == CanvasMode.PAINT_SKY:
+            self.hint.setText(self._tool.hint)
+
     def set_sky_mode(self, mode: str) -> None:
         """Default for closing polygons in "draw_sky": "add" or "subtract" (Shift flips it)."""
         if mode not in ("add", "subtract"):

@@ -105,8 +105,11 @@ class PaintSkyTool(CanvasTool):
         """Whether a stroke started now erases: the sky-mode default, flipped by Shift."""
         return (self.canvas._sky_mode == SkyOp.SUBTRACT) != shift
 
+    def set_radius(self, radius: float) -> None:
+        self.radius = float(np.clip(radius, RADIUS_MIN, RADIUS_MAX))
+
     def resize(self, factor: float) -> None:
-        self.radius = float(np.clip(self.radius * factor, RADIUS_MIN, RADIUS_MAX))
+        self.set_radius(self.radius * factor)
         item = self.canvas.brush_item
         self.show(item.points, item.cursor, item.subtract)
         self.canvas.hint.setText(self.hint)

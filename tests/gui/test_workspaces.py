@@ -200,3 +200,24 @@ def test_gallery_rows_show_their_captions_in_the_inspect_workspace(qtbot, app_pr
         assert caption and ("FA" in caption or "Miss" in caption)
     finally:
         w.close()
+
+
+def test_the_brush_size_comes_back_next_time(qtbot, isolated_settings):
+    """The sky brush's radius, changed with ] in paint-sky mode, is the next window's; a stored
+    value that is not a positive number gives the default."""
+    w1 = make_window(qtbot)
+    default = w1.canvas.brush_radius()
+    w1.set_mode("paint_sky")
+    w1.canvas.view.setFocus()
+    for _ in range(3):
+        qtbot.keyClick(w1.canvas.view, Qt.Key.Key_BracketRight)
+    assert w1.canvas.brush_radius() == pytest.approx(default * 1.25**3)
+    w1.close()
+    assert float(QSettings().value("brush_radius")) == pytest.approx(default * 1.25**3)
+    w2 = make_window(qtbot)
+    assert w2.canvas.brush_radius() == pytest.approx(default * 1.25**3)
+    w2.close()
+    QSettings().setValue("brush_radius", "-3")
+    w3 = make_window(qtbot)
+    assert w3.canvas.brush_radius() == default
+    w3.close()
