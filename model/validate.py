@@ -164,7 +164,8 @@ def validate(
     if carries:
         choice = rescore_choice.choose(_frames(samples, gts, preds, feats), cfg.rescore)
         if choice.rescore:
-            scored = [_reordered(p.boxes, rescore.apply(choice.rescore, f)) for p, f in zip(preds, feats, strict=True)]
+            scored = [_reordered(p.boxes, rescore.apply(choice.rescore, f), cfg.score_thr)
+                      for p, f in zip(preds, feats, strict=True)]
         carry = {rescore_choice.RESCORER: {"rescore": list(choice.rescore), "carry": choice.kind.value, "two_fold": choice.two_fold}}
     # the annotator's operating point (fewest corrections), not the best F1; rounded as stored
     thr = round(least_corrections_threshold(gts, scored), 4)
@@ -177,9 +178,11 @@ def validate(
     return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr), **carry}
 
 
-def _reordered(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and their new scores, best first (as ``Predictor.finish`` orders rescored ones)."""
+def _reordered(boxes: np.ndarray, scores: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and their new scores, best first, those under the score floor dropped: what
+    ``Predictor.finish`` returns with a rescorer."""
     order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= floor]
     return np.asarray(boxes)[order], scores[order]
 
 
