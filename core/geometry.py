@@ -208,6 +208,7 @@ def apply_polygon(
 
 # ---------------------------------------------------------------------------- sky brush
 BRUSH_MAX_POINTS = 20_000  # a stroke of more points is thinned (a drag across a 4k frame is ~4k)
+BRUSH_WIDE = 16.0  # from this radius on a distance transform paints (``_wide_brush``): edge within 1 px
 
 
 def brush_mask(points: np.ndarray, radius: float, h: int, w: int) -> np.ndarray:
@@ -216,7 +217,8 @@ def brush_mask(points: np.ndarray, radius: float, h: int, w: int) -> np.ndarray:
 
     A pixel is covered when its centre lies within ``radius`` of the path, or when the path
     crosses the pixel (sampled every quarter pixel), so a brush thinner than a pixel still paints
-    what it touches.
+    what it touches. From BRUSH_WIDE px on, the edge follows that rule within 1 px
+    (``_wide_brush``: the exact rule's cost grows with segments x radius^2).
     """
     pts = _as_points(points)
     if len(pts) == 0:
@@ -226,6 +228,8 @@ def brush_mask(points: np.ndarray, radius: float, h: int, w: int) -> np.ndarray:
     if len(pts) > BRUSH_MAX_POINTS:
         pts = pts[np.linspace(0, len(pts) - 1, BRUSH_MAX_POINTS).round().astype(int)]
     h, w, r = int(h), int(w), float(radius)
+    if r >= BRUSH_WIDE:
+        return _wide_brush(pts, r, h, w)
     out = np.zeros((h, w), dtype=bool)
     segments = np.concatenate([pts[:-1], pts[1:]], axis=1) if len(pts) > 1 else np.tile(pts, 2)
     for x0, y0, x1, y1 in segments:
@@ -250,6 +254,36 @@ def brush_mask(points: np.ndarray, radius: float, h: int, w: int) -> np.ndarray:
     cols, rows = np.floor(walk[:, 0]).astype(np.int64), np.floor(walk[:, 1]).astype(np.int64)
     inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
     out[rows[inside], cols[inside]] = True
+    return out
+
+
+def _wide_brush(pts: np.ndarray, r: float, h: int, w: int) -> np.ndarray:
+    """A wide brush (r >= BRUSH_WIDE): the distance of each pixel centre to the stroke's path
+    drawn as a 1-px line (OpenCV's exact Euclidean distance transform), within r. The drawn line's
+    pixels lie within about 0.7 px of the path, so the edge is within 1 px of ``brush_mask``'s rule, at
+    a cost in the pixels of the stroke's box, not in segments x radius^2 (a 300-point stroke of
+    radius 256 took over a second the exact way: benchmarks/bench_sky_brush.py)."""
+    out = np.zeros((h, w), dtype=bool)
+    x0 = max(int(np.floor(pts[:, 0].min() - r)) - 1, 0)
+    y0 = max(int(np.floor(pts[:, 1].min() - r)) - 1, 0)
+    x1 = min(int(np.ceil(pts[:, 0].max() + r)) + 2, w)
+    y1 = min(int(np.ceil(pts[:, 1].max() + r)) + 2, h)
+    if x0 >= x1 or y0 >= y1:
+        return out
+    # The path in the box's pixel grid (pixel (i, j) is the point (i + 0.5, j + 0.5)), drawn where
+    # it runs, even outside the box (OpenCV clips the drawing, not the distances that follow).
+    pad = int(np.ceil(r)) + 2
+    line = np.full((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), 255, np.uint8)
+    grid = np.round((pts - (x0 - pad, y0 - pad) - 0.5) * _SCALE).astype(np.int64)
+    lim = (1 << 30) // _SCALE * _SCALE
+    grid = np.clip(grid, -lim, lim).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(line, [grid], False, 0, lineType=cv2.LINE_8, shift=_SHIFT)
+    if len(pts) == 1 or (line == 0).sum() == 0:
+        cx, cy = (int(grid[0, 0, 0]) + _SCALE // 2) >> _SHIFT, (int(grid[0, 0, 1]) + _SCALE // 2) >> _SHIFT
+        if 0 <= cy < line.shape[0] and 0 <= cx < line.shape[1]:
+            line[cy, cx] = 0
+    dist = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    out[y0:y1, x0:x1] = dist[pad:pad + y1 - y0, pad:pad + x1 - x0] <= r
     return out
 
 

@@ -66,3 +66,26 @@ def test_apply_brush_adds_and_subtracts_and_refuses_bad_input() -> None:
         brush_mask(np.array([[np.nan, 1.0]]), 1.0, 10, 10)
     with pytest.raises(GeometryError, match="does not match"):
         apply_brush(base, stroke, 1.0, "add", 12, 10)
+
+
+def distances(path: np.ndarray, h: int, w: int) -> np.ndarray:
+    ys, xs = np.mgrid[:h, :w]
+    geom = LineString(path) if len(path) > 1 else points(*path[0])
+    return distance(points(xs.ravel() + 0.5, ys.ravel() + 0.5), geom).reshape(h, w)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_wide_brush_keeps_its_edge_within_1_px_of_the_rule(seed) -> None:
+    """From BRUSH_WIDE on a distance transform paints: every pixel centre within r - 1 of the
+    path is painted, none farther than r + 1 (shapely's distances)."""
+    from core.geometry import BRUSH_WIDE
+
+    rng = np.random.default_rng(seed)
+    h, w = 120, 160
+    n = int(rng.integers(1, 40))
+    path = np.cumsum(rng.normal(0, 4, (n, 2)), axis=0) + rng.uniform(20, 140, 2)  # may leave the frame
+    r = float(rng.uniform(BRUSH_WIDE, 45.0))
+    got = brush_mask(path, r, h, w)
+    d = distances(path, h, w)
+    assert got[d <= r - 1].all() and not got[d > r + 1].any()
+    assert abs(int(got.sum()) - int((d <= r).sum())) <= 0.05 * max(int((d <= r).sum()), 1) + 10
