@@ -5,7 +5,8 @@ on a 1280x1024 frame (the largest DenseSIRST frames).
     python benchmarks/bench_sky_brush.py [--points 60,300] [--radii 2,6,30,120,256] [--repeats 5]
 
 A stroke is a wavy drag across the frame, its positions as dense as mouse events come (a 5 s drag
-gives about 300). Prints the median milliseconds per stroke of ``repeats`` runs.
+gives about 300). Prints the median milliseconds per stroke of ``repeats`` runs, as shipped and
+with the exact rule at every radius (``BRUSH_WIDE`` lifted), side by side in one run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core import geometry  # noqa: E402
 from core.geometry import apply_brush  # noqa: E402
 
 H, W = 1024, 1280
@@ -40,15 +42,21 @@ def main() -> int:
     sky = np.zeros((H, W), bool)
     sky[:400] = True
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"{'points':>6} {'radius':>6} {'ms':>8}")
+    print(f"{'points':>6} {'radius':>6} {'shipped ms':>11} {'exact ms':>9}")
+    wide = geometry.BRUSH_WIDE
     for n in (int(v) for v in args.points.split(",")):
         for r in (float(v) for v in args.radii.split(",")):
-            times = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                apply_brush(sky, stroke(n), r, "add", H, W)
-                times.append((time.perf_counter() - t0) * 1000)
-            print(f"{n:>6} {r:>6g} {statistics.median(times):8.1f}")
+            row = []
+            for limit in (wide, float("inf")):
+                geometry.BRUSH_WIDE = limit
+                times = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    apply_brush(sky, stroke(n), r, "add", H, W)
+                    times.append((time.perf_counter() - t0) * 1000)
+                row.append(statistics.median(times))
+            geometry.BRUSH_WIDE = wide
+            print(f"{n:>6} {r:>6g} {row[0]:11.1f} {row[1]:9.1f}")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
