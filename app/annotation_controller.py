@@ -186,7 +186,7 @@ class AnnotationController(QObject):
 
     def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
         doc = self._doc()
-        current = doc.sky() if doc is not None else None
+        current, proposed = doc.sky_to_edit() if doc is not None else (None, False)
         if current is None:
             return
         try:
@@ -194,16 +194,18 @@ class AnnotationController(QObject):
         except GeometryError as exc:
             self.w.show_message(str(exc))
             return
-        self._push(doc.sky_edit(mask, "Edit sky vertices"))
+        text = "Edit sky vertices" + (" of the proposed sky" if proposed else "")
+        self._push(doc.sky_edit(mask, text, from_proposal=proposed))
 
     def sky_ring_delete(self, ring: object) -> None:
         doc = self._doc()
-        current = doc.sky() if doc is not None else None
+        current, proposed = doc.sky_to_edit() if doc is not None else (None, False)
         if current is None:
             return
         if not isinstance(ring, geometry.Ring):
             ring = geometry.Ring(ring, is_hole=_looks_like_hole(current, ring))
-        self._push(doc.sky_edit(geometry.apply_ring_delete(current, ring), "Delete sky ring"))
+        text = "Delete sky ring" + (" of the proposed sky" if proposed else "")
+        self._push(doc.sky_edit(geometry.apply_ring_delete(current, ring), text, from_proposal=proposed))
 
     def accept_proposed_sky(self) -> bool:
         doc = self._doc()

@@ -134,6 +134,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self._mode = CanvasMode.EDIT
         self._sky_mode = SkyOp.ADD
         self._rings: list[Ring] = []
+        self._proposal_rings: list[Ring] = []
         self._sky_mask: np.ndarray | None = None
         self._sky_proposal: np.ndarray | None = None
         self._sky_visible = True
@@ -268,7 +269,7 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
         self._sky_proposal = None if proposal is None else np.asarray(proposal, dtype=bool)
         if shapes is None:
             shapes = (sky_shapes(self._sky_mask), sky_shapes(self._sky_proposal))
-        self._rings = shapes[0].rings
+        self._rings, self._proposal_rings = shapes[0].rings, shapes[1].rings
         self.sky_item.set_geometry(shapes[0].geometry)
         self.sky_proposal_item.set_geometry(shapes[1].geometry)
         self._update_tints()
@@ -307,6 +308,13 @@ class IRCanvas(CanvasInputMixin, CanvasViewMixin, CanvasDisplayMixin, QtWidgets.
 
     def mode(self) -> str:
         return self._mode
+
+    def edited_sky(self) -> tuple[SkyItem, list[Ring]]:
+        """The sky "edit_sky" works on, its item and rings: the accepted sky; on an image whose sky
+        is only proposed, the proposal (the edit then accepts it with the change, ADR 0043)."""
+        if self._rings or not self._proposal_rings:
+            return self.sky_item, self._rings
+        return self.sky_proposal_item, self._proposal_rings
 
     def brush_radius(self) -> float:
         """The sky brush's radius (image pixels; "paint_sky")."""

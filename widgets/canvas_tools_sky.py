@@ -119,7 +119,7 @@ class RingPress(Gesture):
 
     def click(self) -> None:
         self.tool.anchor = self.press.img if self.ring is not None else None
-        self.canvas.sky_item.set_selection(self.ring, None)
+        self.canvas.edited_sky()[0].set_selection(self.ring, None)
 
 
 class VertexDrag(Gesture):
@@ -137,32 +137,32 @@ class VertexDrag(Gesture):
 
     def click(self) -> None:
         self.tool.anchor = self.press.img
-        self.canvas.sky_item.set_selection(*self.selection())
+        self.canvas.edited_sky()[0].set_selection(*self.selection())
 
     def drag(self) -> Gesture:
-        self.canvas.sky_item.set_selection(*self.selection())
+        self.canvas.edited_sky()[0].set_selection(*self.selection())
         return self
 
     def edited(self, img: tuple[float, float]) -> Ring:
         xy = (np.floor(img[0]) + 0.5, np.floor(img[1]) + 0.5)
-        return ring_move_vertex(self.canvas._rings[self.ring], self.vertex, xy)
+        return ring_move_vertex(self.canvas.edited_sky()[1][self.ring], self.vertex, xy)
 
     def moved_vertex(self) -> int:
         """Index of the dragged vertex in the edited ring."""
         return self.vertex
 
     def move(self, pos: QtCore.QPointF, img: tuple[float, float]) -> None:
-        self.canvas.sky_item.set_preview(self.edited(img).points)
+        self.canvas.edited_sky()[0].set_preview(self.edited(img).points)
 
     def finish(self, img: tuple[float, float]) -> None:
         self.cancel()
-        old, new = self.canvas._rings[self.ring], self.edited(img)
+        old, new = self.canvas.edited_sky()[1][self.ring], self.edited(img)
         self.tool.anchor = tuple(new.points[self.moved_vertex()])
         if new != old:
             self.canvas.sky_ring_edit_requested.emit(old, new)
 
     def cancel(self) -> None:
-        self.canvas.sky_item.set_preview(None)
+        self.canvas.edited_sky()[0].set_preview(None)
 
 
 class EdgeDrag(VertexDrag):
@@ -174,7 +174,7 @@ class EdgeDrag(VertexDrag):
 
     def edited(self, img: tuple[float, float]) -> Ring:
         xy = (np.floor(img[0]) + 0.5, np.floor(img[1]) + 0.5)
-        return ring_insert_vertex(self.canvas._rings[self.ring], self.vertex, xy)
+        return ring_insert_vertex(self.canvas.edited_sky()[1][self.ring], self.vertex, xy)
 
     def moved_vertex(self) -> int:
         return self.vertex + 1
@@ -209,17 +209,23 @@ class EditSkyTool(CanvasTool):
 
     def activate(self) -> None:
         super().activate()
-        self.canvas.sky_item.editing = True
-        self.canvas.sky_item.update()
+        self.show_handles()
 
     def deactivate(self) -> None:
         super().deactivate()
-        self.canvas.sky_item.editing = False
-        self.canvas.sky_item.update()
+        self.show_handles(False)
+
+    def show_handles(self, on: bool = True) -> None:
+        """Vertex handles on the sky being edited (``canvas.edited_sky``), none on the other."""
+        edited = self.canvas.edited_sky()[0]
+        for item in (self.canvas.sky_item, self.canvas.sky_proposal_item):
+            if item.editing != (on and item is edited):
+                item.editing = on and item is edited
+                item.update()
 
     def press(self, pt: Pointer) -> Gesture:
         c, (x, y) = self.canvas, pt.img
-        index, tol = c.sky_item.index, c._tol()
+        index, tol = c.edited_sky()[0].index, c._tol()
         hit = vertex_at(index, x, y, tol)
         if hit:
             return VertexDrag(c, pt, self, *hit)
@@ -229,17 +235,17 @@ class EditSkyTool(CanvasTool):
         return RingPress(c, pt, self, ring_at(index, x, y))
 
     def right_press(self, pt: Pointer) -> Gesture | None:
-        hit = vertex_at(self.canvas.sky_item.index, *pt.img, self.canvas._tol())
+        hit = vertex_at(self.canvas.edited_sky()[0].index, *pt.img, self.canvas._tol())
         return VertexDelete(self.canvas, pt, self, *hit) if hit else None
 
     def hover(self, x: float, y: float) -> None:
-        sky = self.canvas.sky_item
+        sky = self.canvas.edited_sky()[0]
         tol = self.canvas._tol()
         hit = vertex_at(sky.index, x, y, tol) or edge_at(sky.index, x, y, tol)
         sky.set_hover(hit[0] if hit else ring_at(sky.index, x, y))
 
     def leave(self) -> None:
-        self.canvas.sky_item.set_hover(None)
+        self.canvas.edited_sky()[0].set_hover(None)
 
     def key_action(self, key: int, mods: QtCore.Qt.KeyboardModifier) -> KeyAction | None:
         if mods & Mod.ControlModifier:
@@ -247,15 +253,17 @@ class EditSkyTool(CanvasTool):
         return self.delete_selection if key in (Key.Key_Delete, Key.Key_Backspace) else None
 
     def escape(self) -> None:
-        self.canvas.sky_item.set_selection(None, None)
+        self.canvas.edited_sky()[0].set_selection(None, None)
         self.anchor = None
 
     def sky_changed(self) -> None:
-        """Keep the ring the user was working on selected when it survives the edit."""
+        """Keep the ring the user was working on selected when it survives the edit (an edit of
+        a proposed sky moves the handles to the accepted one it became)."""
+        self.show_handles()
         if self.anchor is None:
             return
         x, y = self.anchor
-        sky = self.canvas.sky_item
+        sky = self.canvas.edited_sky()[0]
         tol = max(self.canvas._tol(), 1.0)
         hit = vertex_at(sky.index, x, y, tol)
         if hit:
@@ -266,16 +274,16 @@ class EditSkyTool(CanvasTool):
 
     def delete_vertex(self, ring_i: int, vertex: int) -> None:
         c = self.canvas
-        old = c._rings[ring_i]
+        old = c.edited_sky()[1][ring_i]
         new = ring_delete_vertex(old, vertex)
-        c.sky_item.set_selection(ring_i, None)
+        c.edited_sky()[0].set_selection(ring_i, None)
         if new is None:  # fewer than 3 vertices left: the ring goes
             c.sky_ring_delete_requested.emit(old)
         else:
             c.sky_ring_edit_requested.emit(old, new)
 
     def delete_selection(self) -> None:
-        sky = self.canvas.sky_item
+        sky = self.canvas.edited_sky()[0]
         ring, vertex = sky.selected_ring, sky.selected_vertex
         if ring is None:
             return
@@ -284,4 +292,4 @@ class EditSkyTool(CanvasTool):
         else:
             self.anchor = None
             sky.set_selection(None, None)
-            self.canvas.sky_ring_delete_requested.emit(self.canvas._rings[ring])
+            self.canvas.sky_ring_delete_requested.emit(self.canvas.edited_sky()[1][ring])

@@ -334,6 +334,22 @@ def test_a_sky_edit_on_a_proposed_sky_starts_from_the_proposal(studio) -> None:
     _, squared = rows_when(d.qtbot, root, image_id, lambda r: r[1] is not None)
     assert squared[sy + 1 : sy + 24, sx + 1 : sx + 24].all()
     assert (squared >= proposal).all() and squared.sum() > proposal.sum()
+    d.key(Qt.Key.Key_Z, CTRL)
+    rows_when(d.qtbot, root, image_id, lambda r: r[1] is None)
+    # Edit sky: the proposal's vertices carry the handles; dragging one edits the proposal.
+    d.key(Qt.Key.Key_3)
+    c = w.canvas
+    assert c.sky_proposal_item.editing and not c.sky_item.editing
+    ring = max(mask_to_rings(proposal), key=lambda rg: len(rg.points))
+    vx, vy = ring.points[len(ring.points) // 2]
+    c.center_on(float(vx), float(vy), zoom=8.0)
+    d.drag((vx, vy), (vx, vy + 5))
+    _, moved = rows_when(d.qtbot, root, image_id, lambda r: r[1] is not None)
+    changed_y, changed_x = np.nonzero(moved != proposal)
+    assert len(changed_y) and np.abs(changed_y - vy).max() <= 6
+    with Project.open(root) as p:
+        assert p.sky_mask(image_id, TargetState.PROPOSAL) is None
+    assert c.sky_item.editing and not c.sky_proposal_item.editing  # the handles followed the sky
 
 
 # ============================================================================ panning
