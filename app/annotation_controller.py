@@ -9,6 +9,7 @@ announces the change once; the window redraws from that announcement.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -157,55 +158,45 @@ class AnnotationController(QObject):
 
     # ---------------------------------------------------------------- sky
     def sky_polygon(self, ring: object, mode: SkyOp | str) -> None:
+        add = SkyOp(mode) == SkyOp.ADD
+        self._edit_sky("Add sky polygon" if add else "Subtract sky polygon",
+                       lambda base, h, w: geometry.apply_polygon(base, ring, mode, h, w))  # fmt: skip
+
+    def sky_brush(self, points: object, radius: float, mode: SkyOp | str) -> None:
+        self._edit_sky("Paint sky" if SkyOp(mode) == SkyOp.ADD else "Erase sky",
+                       lambda base, h, w: geometry.apply_brush(base, points, radius, mode, h, w))  # fmt: skip
+
+    def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
+        self._edit_sky("Edit sky vertices", lambda base, h, w: geometry.apply_ring_edit(base, old_ring, new_ring),
+                       needs_sky=True)  # fmt: skip
+
+    def sky_ring_delete(self, ring: object) -> None:
+        def delete(base: np.ndarray, h: int, w: int) -> np.ndarray:
+            shape = ring if isinstance(ring, geometry.Ring) else geometry.Ring(ring, is_hole=_looks_like_hole(base, ring))
+            return geometry.apply_ring_delete(base, shape)
+
+        self._edit_sky("Delete sky ring", delete, needs_sky=True)
+
+    def _edit_sky(self, text: str, edited: Callable[[np.ndarray | None, int, int], np.ndarray],
+                  needs_sky: bool = False) -> None:
+        """One sky edit: ``edited(base, h, w)`` is the new mask from the sky being edited, the
+        accepted one or, on an image whose sky is only proposed, the proposal, which the same
+        undoable edit then accepts (ADR 0043). Bad geometry is said and changes nothing; a mask
+        equal to its base pushes no undo step."""
         doc = self._doc()
         if doc is None:
             return
-        base, proposed = doc.sky_to_edit()  # an image whose sky is only proposed: edit the proposal
+        base, proposed = doc.sky_to_edit()
+        if base is None and needs_sky:
+            return
         try:
-            mask = geometry.apply_polygon(base, ring, mode, doc.info.height, doc.info.width)
+            mask = edited(base, doc.info.height, doc.info.width)
         except GeometryError as exc:
             self.w.show_message(str(exc))  # e.g. fewer than 3 vertices: tell, change nothing
             return
-        text = "Add sky polygon" if SkyOp(mode) == SkyOp.ADD else "Subtract sky polygon"
-        self._push(doc.sky_edit(mask, text + (" to the proposed sky" if proposed else ""), from_proposal=proposed))
-
-    def sky_brush(self, points: object, radius: float, mode: SkyOp | str) -> None:
-        doc = self._doc()
-        if doc is None:
-            return
-        base, proposed = doc.sky_to_edit()  # an image whose sky is only proposed: paint on the proposal
-        try:
-            mask = geometry.apply_brush(base, points, radius, mode, doc.info.height, doc.info.width)
-        except GeometryError as exc:
-            self.w.show_message(str(exc))
-            return
         if np.array_equal(mask, base if base is not None else np.zeros_like(mask)):
-            return  # erased where there was no sky / painted where all was sky: no undo step
-        text = "Paint sky" if SkyOp(mode) == SkyOp.ADD else "Erase sky"
-        self._push(doc.sky_edit(mask, text + (" on the proposed sky" if proposed else ""), from_proposal=proposed))
-
-    def sky_ring_edit(self, old_ring: object, new_ring: object) -> None:
-        doc = self._doc()
-        current, proposed = doc.sky_to_edit() if doc is not None else (None, False)
-        if current is None:
-            return
-        try:
-            mask = geometry.apply_ring_edit(current, old_ring, new_ring)
-        except GeometryError as exc:
-            self.w.show_message(str(exc))
-            return
-        text = "Edit sky vertices" + (" of the proposed sky" if proposed else "")
-        self._push(doc.sky_edit(mask, text, from_proposal=proposed))
-
-    def sky_ring_delete(self, ring: object) -> None:
-        doc = self._doc()
-        current, proposed = doc.sky_to_edit() if doc is not None else (None, False)
-        if current is None:
-            return
-        if not isinstance(ring, geometry.Ring):
-            ring = geometry.Ring(ring, is_hole=_looks_like_hole(current, ring))
-        text = "Delete sky ring" + (" of the proposed sky" if proposed else "")
-        self._push(doc.sky_edit(geometry.apply_ring_delete(current, ring), text, from_proposal=proposed))
+            return  # nothing changed (erased where there was no sky...): no undo step
+        self._push(doc.sky_edit(mask, text + (" (the proposed sky)" if proposed else ""), from_proposal=proposed))
 
     def accept_proposed_sky(self) -> bool:
         doc = self._doc()

@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
         if self.current_image_id is None:
             return
         doc = self.document
-        unaccepted = (doc is not None and doc.image_id == self.current_image_id and doc.sky() is None
+        unaccepted = (doc is not None and doc.image_id == self.current_image_id and doc.sky_view() is None
                       and doc.sky_view(TargetState.PROPOSAL) is not None)  # fmt: skip
         name = doc.info.name if unaccepted else ""
         self.controller.set_field(self.current_image_id, "status", ReviewStatus.REVIEWED)

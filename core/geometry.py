@@ -98,15 +98,20 @@ def _fill(points: np.ndarray, h: int, w: int, outline_only: bool = False) -> np.
     out = np.zeros((h, w), dtype=np.uint8)
     if len(points) == 0 or h <= 0 or w <= 0:
         return out.astype(bool)
-    fixed = np.round((points - 0.5) * _SCALE).astype(np.int64)
-    # OpenCV wants int32; clamp far-off vertices so that huge coordinates cannot overflow.
-    lim = (1 << 30) // _SCALE * _SCALE
-    fixed = np.clip(fixed, -lim, lim).astype(np.int32).reshape(-1, 1, 2)
+    fixed = _fixed_point(points)
     if outline_only:
         cv2.polylines(out, [fixed], True, 1, lineType=cv2.LINE_8, shift=_SHIFT)
     else:
         cv2.fillPoly(out, [fixed], 1, lineType=cv2.LINE_8, shift=_SHIFT)
     return out.astype(bool)
+
+
+def _fixed_point(points: np.ndarray) -> np.ndarray:
+    """Image points as OpenCV's drawing functions take them with ``shift=_SHIFT``: int32 [N, 1, 2]
+    on pixel centres (pixel i's centre is i), clamped so that huge coordinates cannot overflow."""
+    fixed = np.round((np.asarray(points, np.float64) - 0.5) * _SCALE).astype(np.int64)
+    lim = (1 << 30) // _SCALE * _SCALE
+    return np.clip(fixed, -lim, lim).astype(np.int32).reshape(-1, 1, 2)
 
 
 def rasterize_ring(points: np.ndarray | Ring, h: int, w: int) -> np.ndarray:
@@ -191,19 +196,23 @@ def apply_polygon(
     mask: np.ndarray | None, ring: Ring | np.ndarray, mode: SkyOp | str, h: int, w: int
 ) -> np.ndarray:
     """Add the polygon to the mask (OR) or subtract it (AND NOT); None counts as an empty mask."""
-    if mode not in MODES:
-        raise GeometryError(f"unknown polygon mode {mode!r}; use 'add' or 'subtract'")
-    if mask is None:
-        base = np.zeros((h, w), dtype=bool)
-    else:
-        base = _check_mask(mask)
-        if base.shape != (h, w):
-            raise GeometryError(
-                f"mask shape {base.shape} does not match the image size ({h}, {w}); "
-                "pass the mask of this image"
-            )
+    base = _edit_base(mask, mode, h, w, "polygon")
     region = polygon_mask(ring, h, w)
     return base | region if mode == SkyOp.ADD else base & ~region
+
+
+def _edit_base(mask: np.ndarray | None, mode: SkyOp | str, h: int, w: int, what: str) -> np.ndarray:
+    """The mask an add / subtract edit starts from (None: an empty one), with the mode checked."""
+    if mode not in MODES:
+        raise GeometryError(f"unknown {what} mode {mode!r}; use 'add' or 'subtract'")
+    if mask is None:
+        return np.zeros((h, w), dtype=bool)
+    base = _check_mask(mask)
+    if base.shape != (h, w):
+        raise GeometryError(
+            f"mask shape {base.shape} does not match the image size ({h}, {w}); pass the mask of this image"
+        )
+    return base
 
 
 # ---------------------------------------------------------------------------- sky brush
@@ -274,14 +283,11 @@ def _wide_brush(pts: np.ndarray, r: float, h: int, w: int) -> np.ndarray:
     # it runs, even outside the box (OpenCV clips the drawing, not the distances that follow).
     pad = int(np.ceil(r)) + 2
     line = np.full((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), 255, np.uint8)
-    grid = np.round((pts - (x0 - pad, y0 - pad) - 0.5) * _SCALE).astype(np.int64)
-    lim = (1 << 30) // _SCALE * _SCALE
-    grid = np.clip(grid, -lim, lim).astype(np.int32).reshape(-1, 1, 2)
+    grid = _fixed_point(pts - (x0 - pad, y0 - pad))
     cv2.polylines(line, [grid], False, 0, lineType=cv2.LINE_8, shift=_SHIFT)
-    if len(pts) == 1 or (line == 0).sum() == 0:
-        cx, cy = (int(grid[0, 0, 0]) + _SCALE // 2) >> _SHIFT, (int(grid[0, 0, 1]) + _SCALE // 2) >> _SHIFT
-        if 0 <= cy < line.shape[0] and 0 <= cx < line.shape[1]:
-            line[cy, cx] = 0
+    cx, cy = (int(grid[0, 0, 0]) + _SCALE // 2) >> _SHIFT, (int(grid[0, 0, 1]) + _SCALE // 2) >> _SHIFT
+    if 0 <= cy < line.shape[0] and 0 <= cx < line.shape[1]:
+        line[cy, cx] = 0  # the first point's pixel: a one-point stroke (a dab) draws no line
     dist = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     out[y0:y1, x0:x1] = dist[pad:pad + y1 - y0, pad:pad + x1 - x0] <= r
     return out
@@ -291,13 +297,7 @@ def apply_brush(
     mask: np.ndarray | None, points: np.ndarray, radius: float, mode: SkyOp | str, h: int, w: int
 ) -> np.ndarray:
     """Paint the stroke into the mask (``add``) or erase it (``subtract``); None: an empty mask."""
-    if mode not in MODES:
-        raise GeometryError(f"unknown brush mode {mode!r}; use 'add' or 'subtract'")
-    base = np.zeros((h, w), dtype=bool) if mask is None else _check_mask(mask)
-    if base.shape != (h, w):
-        raise GeometryError(
-            f"mask shape {base.shape} does not match the image size ({h}, {w}); pass the mask of this image"
-        )
+    base = _edit_base(mask, mode, h, w, "brush")
     region = brush_mask(points, radius, h, w)
     return base | region if mode == SkyOp.ADD else base & ~region
 

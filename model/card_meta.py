@@ -92,10 +92,8 @@ def header_metadata(path: Path) -> dict[str, str]:
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 0 <= n <= _MAX_HEADER:
-            raise ValueError(f"{path} is not a safetensors file (header length {n})")
-        header = json.loads(f.read(n))
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        header, _ = _split(head + f.read(min(n, _MAX_HEADER)), path)
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}
 

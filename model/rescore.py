@@ -111,9 +111,13 @@ def rescored(boxes: np.ndarray, scores: np.ndarray, gray: np.ndarray, sky_logit:
     """(boxes, new scores), best first; the inputs unchanged when ``coefficients`` is empty."""
     if not len(coefficients) or not len(scores):
         return boxes, scores
-    new = apply(coefficients, features(boxes, scores, gray, sky_logit))
-    order = np.argsort(-new, kind="stable")
-    return np.asarray(boxes)[order], new[order]
+    return best_first(boxes, apply(coefficients, features(boxes, scores, gray, sky_logit)))
+
+
+def best_first(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and their scores sorted by score, best first (ties keep their order)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    return np.asarray(boxes)[order], np.asarray(scores)[order]
 
 
 def fit(feats: np.ndarray, labels: np.ndarray, ridge: float = 1e-3, steps: int = 50,

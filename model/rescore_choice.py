@@ -101,8 +101,8 @@ def choose(frames: list[Frame], prior: tuple[float, ...] | list[float]) -> Choic
     parent's rescorer (``prior``) as it is, or one refitted towards it. Each kind is counted two-fold
     (fitted and thresholded on one half of the frames by the SHA-1 of their id, counted on the
     other); the fewest target corrections win, ties going to the parent's, then to none (a refit
-must do better than both). Without
-    a parent's rescorer: none. With fewer than MIN_FRAMES_TO_SPLIT frames: the parent's."""
+    must do better than both). Without a parent's rescorer: none. With fewer than
+    MIN_FRAMES_TO_SPLIT frames: the parent's."""
     prior = tuple(float(v) for v in prior)
     kinds = [Carry.PARENT, Carry.NONE, Carry.REFIT] if prior else [Carry.NONE]  # the order breaks ties
     halves = [[f for f in frames if half_of(f.image_id) == h] for h in (0, 1)]

@@ -164,8 +164,9 @@ def validate(
     if carries:
         choice = rescore_choice.choose(_frames(samples, gts, preds, feats), cfg.rescore)
         if choice.rescore:
-            scored = [_reordered(p.boxes, rescore.apply(choice.rescore, f), cfg.score_thr)
-                      for p, f in zip(preds, feats, strict=True)]
+            # as Predictor.finish rescores: best first, the score floor applied to the new scores
+            scored = [rescore.best_first(p.boxes, rescore.apply(choice.rescore, f)) for p, f in zip(preds, feats, strict=True)]
+            scored = [(b[s >= cfg.score_thr], s[s >= cfg.score_thr]) for b, s in scored]
         carry = {rescore_choice.RESCORER: {"rescore": list(choice.rescore), "carry": choice.kind.value, "two_fold": choice.two_fold}}
     # the annotator's operating point (fewest corrections), not the best F1; rounded as stored
     thr = round(least_corrections_threshold(gts, scored), 4)
@@ -176,14 +177,6 @@ def validate(
     sky = sky_figures([p for p, _ in labelled], [g for _, g in labelled])
     keys = ("mAP07", "mAP12", "recall", "pd", "fa_per_image", "pd_iou", "fa_per_image_iou")
     return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr), **carry}
-
-
-def _reordered(boxes: np.ndarray, scores: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and their new scores, best first, those under the score floor dropped: what
-    ``Predictor.finish`` returns with a rescorer."""
-    order = np.argsort(-scores, kind="stable")
-    order = order[scores[order] >= floor]
-    return np.asarray(boxes)[order], scores[order]
 
 
 def _frames(samples: list[Sample], gts: list[np.ndarray], preds: list[Prediction],

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from PySide6 import QtCore
 
-from core.domain import CanvasMode
+from core.domain import CanvasMode, SkyOp
 from widgets.canvas_hit import TargetArrays
 
 Qt = QtCore.Qt
@@ -171,6 +171,11 @@ class CanvasTool:
         """The add / subtract default for closing sky polygons changed."""
 
     # -- helpers -------------------------------------------------------------------------------
+    def subtracts(self, shift: bool) -> bool:
+        """Whether a sky polygon closed / a brush stroke started now takes sky away: the canvas's
+        add / subtract default, flipped by Shift."""
+        return (self.canvas._sky_mode == SkyOp.SUBTRACT) != shift
+
     def targets(self) -> TargetArrays:
         return target_arrays(self.canvas)
 

@@ -101,10 +101,6 @@ class PaintSkyTool(CanvasTool):
         self.show(item.points, item.cursor, self.subtracts(False))
 
     # -----------------------------------------------------------------------------------------
-    def subtracts(self, shift: bool) -> bool:
-        """Whether a stroke started now erases: the sky-mode default, flipped by Shift."""
-        return (self.canvas._sky_mode == SkyOp.SUBTRACT) != shift
-
     def set_radius(self, radius: float) -> None:
         self.radius = float(np.clip(radius, RADIUS_MIN, RADIUS_MAX))
 

@@ -85,10 +85,6 @@ class DrawSkyTool(CanvasTool):
             self.draft.pop()
             self.show_draft()
 
-    def subtracts(self, shift: bool) -> bool:
-        """Whether closing now subtracts: the sky-mode default, flipped by Shift."""
-        return (self.canvas._sky_mode == SkyOp.SUBTRACT) != shift
-
     def show_draft(self, cursor: tuple[float, float] | None = None) -> None:
         """Draw the polygon so far, the rubber edge to ``cursor``, in the add / subtract colour
         the Shift key held now would give."""

@@ -19,6 +19,7 @@ from core.domain import Box, Target, TargetState
 ACCEPTED = QtGui.QColor("#39ff6a")
 PROPOSAL = QtGui.QColor("#ffb020")
 SELECTED = QtGui.QColor("#00e5ff")
+SUBTRACT = QtGui.QColor("#ff5a5a")  # sky being taken away: a subtracting polygon, the eraser
 PREVIEW = QtGui.QColor("#ffffff")
 HIGHLIGHT = QtGui.QColor("#ff4df0")
 SKY = QtGui.QColor("#6fb1ff")

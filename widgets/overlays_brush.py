@@ -6,10 +6,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from widgets.overlays import SELECTED, shadow, stroke
+from widgets.overlays import SELECTED, SUBTRACT, shadow, stroke
 from widgets.overlays_sky import points_bounds
-
-ERASE = QtGui.QColor("#ff5a5a")
 
 
 class BrushItem(pg.GraphicsObject):
@@ -22,12 +20,14 @@ class BrushItem(pg.GraphicsObject):
         self.cursor: tuple[float, float] | None = None
         self.radius = 1.0
         self.subtract = False
+        self.area = QtGui.QPainterPath()  # the swept area, built once per change (not per paint)
 
     def set_brush(
         self, points: list[tuple[float, float]], cursor: tuple[float, float] | None, radius: float, subtract: bool
     ) -> None:
         self.prepareGeometryChange()
         self.points, self.cursor, self.radius, self.subtract = list(points), cursor, float(radius), subtract
+        self.area = self.stroke_path()
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt override)
@@ -41,9 +41,9 @@ class BrushItem(pg.GraphicsObject):
         """The area the stroke covers so far (round caps and joins, 2 x radius wide)."""
         area = QtGui.QPainterPath()
         area.setFillRule(QtCore.Qt.FillRule.WindingFill)
-        for x, y in self.points:  # the dabs: a one-point stroke and the caps
-            area.addEllipse(QtCore.QPointF(x, y), self.radius, self.radius)
-        if len(self.points) > 1:
+        if len(self.points) == 1:  # a dab
+            area.addEllipse(QtCore.QPointF(*self.points[0]), self.radius, self.radius)
+        elif self.points:
             line = QtGui.QPainterPath(QtCore.QPointF(*self.points[0]))
             for x, y in self.points[1:]:
                 line.lineTo(x, y)
@@ -55,11 +55,11 @@ class BrushItem(pg.GraphicsObject):
         return area
 
     def paint(self, painter: QtGui.QPainter, *args) -> None:
-        color = ERASE if self.subtract else SELECTED
+        color = SUBTRACT if self.subtract else SELECTED
         if self.points:
             fill = QtGui.QColor(color)
             fill.setAlpha(90)
-            painter.fillPath(self.stroke_path(), fill)
+            painter.fillPath(self.area, fill)
         if self.cursor is not None:
             ring = QtGui.QPainterPath()
             ring.addEllipse(QtCore.QPointF(*self.cursor), self.radius, self.radius)

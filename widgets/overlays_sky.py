@@ -20,6 +20,7 @@ from widgets.overlays import (
     SELECTED,
     SKY,
     SKY_PROPOSAL,
+    SUBTRACT,
     handles,
     painted_rect,
     rings_path,
@@ -246,7 +247,7 @@ class DraftItem(pg.GraphicsObject):
     def paint(self, painter: QtGui.QPainter, *args) -> None:
         if not self.points:
             return
-        color = QtGui.QColor("#ff5a5a") if self.subtract else SELECTED
+        color = SUBTRACT if self.subtract else SELECTED
         pts = self.points + ([self.cursor] if self.cursor else [])
         line = QtGui.QPainterPath()
         line.addPolygon(QtGui.QPolygonF([QtCore.QPointF(x, y) for x, y in pts]))
