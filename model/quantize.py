@@ -197,8 +197,11 @@ class _Reader:
 
 
 def quantize_onnx(fp32_bytes: bytes, calibration_inputs: list[np.ndarray], recipe: Recipe,
-                  calibration_cache: Path | None = None) -> bytes:
+                  calibration_cache: Path | None = None, exclude: tuple[str, ...] = ()) -> bytes:
     """The int8 QDQ model of an fp32 ONNX graph; its metadata_props are kept.
+
+    ``exclude``: names of nodes kept in float besides the recipe's groups (the sky graph's mirror
+    tail: model.sky_look.tail_nodes).
 
     ``calibration_cache``: a file where the activation ranges are stored / reused (ranges depend
     only on the method and the frames, so exploring exclusions or types reuses them).
@@ -227,7 +230,7 @@ def quantize_onnx(fp32_bytes: bytes, calibration_inputs: list[np.ndarray], recip
     root_log.setLevel(logging.ERROR)  # ORT's quantizer warns on the root logger about every GroupNorm bias
     try:
         out = _quantize_static(fp32_bytes, Reader(name, calibration_inputs), model, recipe, extra, act, wt,
-                               methods, calibration_cache)
+                               methods, calibration_cache, exclude)
     finally:
         root_log.setLevel(level)
     # quantize_static keeps the graph's metadata_props; doc_string says what the file is.
@@ -235,7 +238,7 @@ def quantize_onnx(fp32_bytes: bytes, calibration_inputs: list[np.ndarray], recip
     return out.SerializeToString()
 
 
-def _quantize_static(fp32_bytes, reader, model, recipe, extra, act, wt, methods, calibration_cache):
+def _quantize_static(fp32_bytes, reader, model, recipe, extra, act, wt, methods, calibration_cache, exclude):
     import onnx
     from onnxruntime.quantization import QuantFormat, quantize_static
 
@@ -245,7 +248,7 @@ def _quantize_static(fp32_bytes, reader, model, recipe, extra, act, wt, methods,
         quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
                         per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
                         activation_type=act, weight_type=wt,
-                        nodes_to_exclude=nodes_matching(model, recipe.keep_fp32),
+                        nodes_to_exclude=nodes_matching(model, recipe.keep_fp32) + list(exclude),
                         calibrate_method=methods[recipe.method], extra_options=extra,
                         calibration_cache_path=str(calibration_cache) if calibration_cache else None)
         return onnx.load(str(dst))

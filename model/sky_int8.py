@@ -103,7 +103,7 @@ def build_sky_int8(weights: Path, calib_root: Path, recipe: Recipe, samples: lis
     (bytes, gate dict). ValueError for weights without a sky network."""
     from model.inference import Predictor
     from model.onnx_export import GraphPart, cached_onnx
-    from model.sky_look import ALWAYS
+    from model.sky_look import ALWAYS, tail_nodes
 
     say = progress or (lambda _msg: None)
     fp32 = Predictor(weights, threads=threads, backend="onnx")
@@ -113,8 +113,8 @@ def build_sky_int8(weights: Path, calib_root: Path, recipe: Recipe, samples: lis
     recipe = sky_recipe(recipe)
     calib = calibration_inputs(fp32.cfg, calib_root, recipe.frames, full=False, sky_always=True)
     say(f"sky network: calibrating on {len(calib.ids)} train_v2 frames ({len(calib.inputs)} inputs), {recipe.label()}")
-    data = quantize_onnx(cached_onnx(fp32.net, fp32.cfg, fp32.metadata, fp32.weights, GraphPart.SKY),
-                         calib.inputs, recipe)
+    fp32_graph = cached_onnx(fp32.net, fp32.cfg, fp32.metadata, fp32.weights, GraphPart.SKY)
+    data = quantize_onnx(fp32_graph, calib.inputs, recipe, exclude=tail_nodes(fp32_graph))
     gate = None
     if samples is not None:
         say(f"sky gate: ORT fp32 and int8 on {len(samples)} {split} frames")

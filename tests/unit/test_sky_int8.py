@@ -85,6 +85,45 @@ def test_int8_sky_runs_beside_its_weights_and_agrees_with_torch(tiny_sky, tiny_s
         assert np.sqrt(np.mean((a - b) ** 2)) <= 0.45 * b.std()
 
 
+def _float_mean_truth(session_one, x: np.ndarray) -> np.ndarray:
+    """The mean of the plain look and the mirrored look turned back, computed here in float64."""
+    name = session_one.get_inputs()[0].name
+    plain = session_one.run(None, {name: x})[0].astype(np.float64)
+    mirrored = session_one.run(None, {name: np.ascontiguousarray(x[..., ::-1])})[0].astype(np.float64)
+    return 0.5 * (plain + mirrored[..., ::-1])
+
+
+def test_int8_sky_graph_averages_its_two_looks_in_float(tiny_sky, tiny_sky_int8):
+    """ADR 0044: the network is int8, the mirror-and-average tail is not. The whole int8 graph's
+    output equals the float mean of its own two looks (numpy, float64), while each look is still
+    on its int8 output grid; a tail rounded back to int8 misses that mean by up to half a step."""
+    import onnx
+
+    from model.backends import make_session
+    from model.sky_look import LOGIT, split_graph, tail_nodes
+
+    model = onnx.load_from_string(tiny_sky_int8)
+    qdq = {"QuantizeLinear", "DequantizeLinear"}
+    tail = [n for n in model.graph.node if n.name in set(tail_nodes(tiny_sky_int8)) and n.op_type not in qdq]
+    assert {n.op_type for n in tail} == {"Slice", "Add", "Mul"}
+    quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    produced_by_tail = {o for n in tail for o in n.output}
+    assert not quantized & produced_by_tail  # nothing the tail computes is rounded to int8
+    assert LOGIT in quantized  # the network's own logit still is (the last conv is int8)
+
+    whole = make_session(tiny_sky_int8, 1)
+    one = make_session(split_graph(tiny_sky_int8)[0], 1)
+    for seed, (h, w) in enumerate([(96, 128), (64, 96)]):
+        x = np.ascontiguousarray(scene(h, w, seed=20 + seed)[None, None].astype(np.float32) / 255.0)
+        out = whole.run(None, {"image": x})[0]
+        truth = _float_mean_truth(one, x)
+        np.testing.assert_allclose(out, truth, atol=1e-5)
+        step = float(onnx.numpy_helper.to_array(next(
+            i for i in model.graph.initializer if i.name == LOGIT + "_scale")))
+        off_grid = np.abs(truth / step - np.round(truth / step))
+        assert off_grid.max() > 0.25  # the truth is not on the int8 grid: the check above can fail
+
+
 def _sky_fallback(weights: Path, caplog) -> tuple[Predictor, list[logging.LogRecord]]:
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="model.backends"):
