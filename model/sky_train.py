@@ -18,6 +18,7 @@ long side of 448 the plain weights' median IoU swings by +-0.005 from one epoch 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable
@@ -98,6 +99,7 @@ class SkyTrainOptions:
     min_scale: float = 0.0  # a frame keeps at least this share of its long side (cfg.sky_pass_min_scale's rule)
     augment: SkyAugment = dataclasses.field(default_factory=lambda: SkyAugment())
     boundary_weight: float = 0.0  # extra BCE weight on labelled pixels within BOUNDARY_PX of the true outline
+    distill_mirror: float = 0.0  # weight of the pull toward the starting network's two looks (mirror_teacher)
     # A fine-tune without forgetting (model/replay.py, ADR 0034): indices into the training samples
     # of the newly corrected images, their share of each batch, the pull toward the starting sky network.
     new: tuple[int, ...] = ()
@@ -191,6 +193,27 @@ def sky_net_loss(logits: torch.Tensor, sky: torch.Tensor, weights: torch.Tensor 
     return (per_image * w).sum() / w.sum(), per_image.detach()
 
 
+def mirror_teacher(sky: SkyNet) -> SkyNet:
+    """A frozen copy of ``sky`` in eval mode that always takes both looks (frame and mirror averaged):
+    the target of --distill-mirror, so one look of the trained network learns what two gave."""
+    teacher = copy.deepcopy(sky).eval()
+    teacher.flip = True
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def distill_loss(logits: torch.Tensor, target_logits: torch.Tensor, sky: torch.Tensor) -> torch.Tensor:
+    """Mean BCE of the logits (upsampled to the label's size) against the teacher's probabilities,
+    on the frame's pixels (the label's padding, SKY_IGNORE, excluded)."""
+    size = sky.shape[-2:]
+    up = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[:, 0]
+    soft = torch.sigmoid(F.interpolate(target_logits, size=size, mode="bilinear", align_corners=False)[:, 0])
+    valid = (sky != SKY_IGNORE).float()
+    bce = F.binary_cross_entropy_with_logits(up, soft, reduction="none") * valid
+    return bce.sum() / valid.sum().clamp_min(1.0)
+
+
 def selection_score(val: dict[str, float]) -> float:
     """What picks the best epoch: the mean of the three sky figures the issue-12 bars are set on
     (pooled IoU, per-image median, pooled over the 1280x1024 frames when there are any), so an epoch
@@ -258,6 +281,7 @@ class SkyTask:
         wanted = set(opts.new)
         self.new_items = [i for i, k in enumerate(self.train_set.source) if k in wanted]
         self.pull = ParentPull(self.sky, opts.l2sp) if opts.l2sp > 0 else None  # the starting sky network
+        self.teacher = mirror_teacher(self.sky) if opts.distill_mirror > 0 else None
         self.frame_loss = [1.0] * len(self.train_set)
         self.order: list[int] = []
 
@@ -321,9 +345,16 @@ class SkyTask:
         with ctx.autocast():
             logits = model(x.to(ctx.device))
         loss, per_image = sky_net_loss(logits.float(), sky.to(ctx.device), w.to(ctx.device), opts.boundary_weight)
+        extra = {"long_side": side}
+        if self.teacher is not None:
+            with torch.no_grad():
+                self.teacher.to(ctx.device)
+                target = self.teacher(x.to(ctx.device)).float()
+            distill = distill_loss(logits.float(), target, sky.to(ctx.device))
+            loss = loss + opts.distill_mirror * distill
+            extra["distill"] = float(distill.detach())
         for i, v in zip(idx, per_image.tolist(), strict=True):
             self.frame_loss[i] = v
-        extra = {"long_side": side}
         if self.pull is not None:
             pull = self.pull(self.sky)
             loss = loss + pull

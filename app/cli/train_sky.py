@@ -55,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "levels of 255) to this share of frames")
     p.add_argument("--boundary-weight", type=float, default=0.0, metavar="W", help="the BCE of pixels within "
                    "4 px of the true sky outline counts 1 + W times (0: plain)")
+    p.add_argument("--distill-mirror", type=float, default=0.0, metavar="W", help="also pull the network's "
+                   "single look toward the starting network's two looks (frame and mirror averaged), with "
+                   "weight W: a single look that does what two did (ADR 0044; 0: off)")
     p.add_argument("--keep-epochs", action="store_true", help="also write RUN/epoch_NNN.pt after every epoch")
     p.add_argument("--epochs", type=int, default=20, help="0: only validate and export (with --sky-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -103,6 +106,8 @@ def _problem(args: argparse.Namespace) -> str | None:
         return f"--min-scale {args.min_scale} must be in [0, 1]"
     if args.boundary_weight < 0:
         return f"--boundary-weight {args.boundary_weight} must be 0 or more"
+    if args.distill_mirror < 0:
+        return f"--distill-mirror {args.distill_mirror} must be 0 or more"
     if not 0 <= args.ema < 1:
         return f"--ema {args.ema} must be in [0, 1)"
     if not 0 < args.lr < 1:
@@ -204,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                                sky_average=tuple(args.sky_average), keep_epochs=args.keep_epochs,
                                device=DeviceChoice(args.device), min_scale=args.min_scale,
                                augment=SkyAugment(vflip=args.vflip, blur=args.blur, noise=args.noise),
-                               boundary_weight=args.boundary_weight)
+                               boundary_weight=args.boundary_weight, distill_mirror=args.distill_mirror)
         overrides = {k: CLEANUP_FIELDS[k](json.loads(v)) for k, _, v in (item.partition("=") for item in args.set)}
         loop = sky_loop(opts, train, val, events, lambda: stop["flag"], overrides, validate=validate_sky)
         result = loop.run()

@@ -138,6 +138,7 @@ def test_bad_inputs_exit_2_with_a_message(dataset, detector, trained, tmp_path) 
         "vflip share": ["--weights", detector, "--out", tmp_path / "r6", "--vflip", "1.5"],
         "min scale": ["--weights", detector, "--out", tmp_path / "r7", "--min-scale", "2"],
         "boundary weight": ["--weights", detector, "--out", tmp_path / "r8", "--boundary-weight", "-1"],
+        "distill weight": ["--weights", detector, "--out", tmp_path / "r9", "--distill-mirror", "-0.5"],
     }
     for name, extra in cases.items():
         res = cli_here("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "val", "--threads", "1", *extra)
@@ -242,15 +243,18 @@ def test_resume_continues_the_run_at_its_own_long_side(dataset, detector, tmp_pa
 
 
 def test_robustness_options_train_the_sky_network_only(dataset, detector, tmp_path) -> None:
-    """--min-scale, --vflip, --blur, --noise and --boundary-weight (ADR 0030) train the sky network
-    (its tensors move) and carry the detector over bit for bit."""
+    """--min-scale, --vflip, --blur, --noise and --boundary-weight (ADR 0030) and --distill-mirror
+    (ADR 0044) train the sky network (its tensors move) and carry the detector over bit for bit."""
     out = tmp_path / "robust.safetensors"
     res = cli("train-sky", "--data", dataset, "--train-split", "train", "--val-split", "none", "--weights", detector,
               "--out", tmp_path / "rob", "--epochs", "1", "--batch", "2", "--long-side", "64", "--threads", "1",
               "--min-scale", "0.5", "--vflip", "1", "--blur", "1", "--noise", "1", "--boundary-weight", "2",
-              "--export-weights", out, timeout=300)
+              "--distill-mirror", "1", "--export-weights", out, timeout=300)
     assert res.returncode == 0, res.stderr
     assert_clean(res)
+    steps = [json.loads(line) for line in (tmp_path / "rob" / "events.jsonl").read_text().splitlines()]
+    distill = [e["distill"] for e in steps if e["event"] == "step"]
+    assert distill and all(0 < d < 1 for d in distill)  # a BCE against the teacher's soft sky
     got, det = load_file(str(out)), load_file(str(detector))
     for k, v in det.items():
         assert torch.equal(got[k], v), k

@@ -87,3 +87,44 @@ def test_boundary_weight_counts_the_outline_bce_more() -> None:
     # BCE = log 2 * (256 + 2 * band) / 256, the soft-IoU term unchanged
     assert float(heavy - plain) == pytest.approx(float(np.log(2.0)) * 2 * band / 256, rel=1e-5)
     assert F.binary_cross_entropy_with_logits(torch.zeros(1), torch.ones(1)).item() == pytest.approx(np.log(2.0))
+
+
+def test_distill_loss_is_the_bce_against_the_teachers_probabilities_on_the_frame_only() -> None:
+    """--distill-mirror (ADR 0044): hand-derived values. Logits equal to the teacher's give the
+    entropy of its probabilities; padding (SKY_IGNORE) counts for nothing."""
+    from model.sky_train import distill_loss
+
+    rng = np.random.default_rng(3)
+    teacher = torch.from_numpy(rng.normal(0, 2, (1, 1, 8, 8)).astype(np.float32))
+    sky = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    sky[0, :, 6:] = SKY_IGNORE  # two padded columns
+    p = 1 / (1 + np.exp(-teacher.numpy()[0, 0, :, :6].astype(np.float64)))
+    entropy = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
+    assert float(distill_loss(teacher.clone(), teacher, sky)) == pytest.approx(entropy, rel=1e-5)
+    student = teacher.clone()
+    student[..., 6:] = 50.0  # nonsense on the padding: no effect
+    assert float(distill_loss(student, teacher, sky)) == pytest.approx(entropy, rel=1e-5)
+    zeros = torch.zeros_like(teacher)  # p = 0.5: BCE log 2 whatever the target
+    assert float(distill_loss(zeros, teacher, sky)) == pytest.approx(float(np.log(2.0)), rel=1e-5)
+
+
+def test_mirror_teacher_is_a_frozen_two_look_copy() -> None:
+    from model.config import BafeConfig
+    from model.sky_train import mirror_teacher
+    from model.skynet import SkyNet
+
+    torch.manual_seed(0)
+    student = SkyNet(BafeConfig(fpn_channels=16, gn_groups=4, sky_flip=False)).train()
+    teacher = mirror_teacher(student)
+    assert student.training and not student.flip  # the student is left as it was
+    assert not teacher.training and teacher.flip
+    assert not any(p.requires_grad for p in teacher.parameters())
+    x = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        single = teacher.single
+        want = 0.5 * (single(x) + single(x.flip(-1)).flip(-1))
+        np.testing.assert_allclose(teacher(x).numpy(), want.numpy(), atol=1e-6)
+        assert (teacher(x) - single(x)).abs().max() > 1e-4  # the mirror does change the logit
+    with torch.no_grad():
+        next(student.parameters()).add_(1.0)  # training the student leaves the teacher as it was
+    assert not torch.equal(next(student.parameters()), next(teacher.parameters()))
