@@ -6,8 +6,9 @@ model.sky_look's one-look graph) of the frame shrunk as ``predict`` shrinks it f
 Every run then rebuilds the full-resolution logit of each look as the Predictor does (stride-4
 upsample, crop, resize to the frame), averages the looks a variant names
 ("448p+448m" = the shipped two looks; "448p+320m" = the plain look and a mirrored one at 320;
-"448p+448m@1.5,0.01": the looks after the first only where MirrorRule(1.5, 0.01) asks for them),
-thresholds and cleans it up with the file's configuration and counts sky edits as
+"448p+448m@1.5,0.01": the looks after the first only where MirrorRule(1.5, 0.01) asks for them;
+"448p~0.35:5:0.005:0.03:2": sky threshold, smoothing, smallest island, hole area and pull-back
+instead of the file's), thresholds and cleans it up and counts sky edits as
 ``../shared/tools/effort.py`` does. The CPU column is the variant's looks' share of two 448 looks.
 Halves by the sha1 of the id (A: even, B: odd): choose on A, confirm on B.
 
@@ -17,7 +18,6 @@ Halves by the sha1 of the id (A: even, B: odd): choose on A, confirm on B.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sky_post_study import DATA, TOOL, load_tool  # noqa: E402
+from sky_post_study import DATA, TOOL, half, load_tool  # noqa: E402
 
 
 def float_logit_graph(data: bytes) -> bytes:
@@ -101,10 +101,6 @@ def full_logit(z: dict, look: str) -> np.ndarray:
     return small if (sh, sw) == (h, w) else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def half(image_id: str) -> str:
-    return "A" if int(hashlib.sha1(image_id.encode()).hexdigest(), 16) % 2 == 0 else "B"
-
-
 def main() -> int:
     from model.sky import clean_proposal
     from model.sky_look import MirrorRule, needs_mirror, valid_cells
@@ -131,9 +127,13 @@ def main() -> int:
     truth = {i: cv2.imread(str(args.data / "SkySeg" / "BinaryMask" / f"{i}_pixels0.png"), cv2.IMREAD_GRAYSCALE) > 127
              for i in ids}
     base_cpu = sum(2 * float(z["448cpu"]) for z in zs.values()) if all("448cpu" in z for z in zs.values()) else None
-    t = np.float32(math.log(args.threshold / (1.0 - args.threshold)))
     for variant in args.variants:
-        spec, _, rule = variant.partition("@")
+        variant_looks, _, cleanup = variant.partition("~")
+        thr, *clean = (float(v) for v in cleanup.split(":")) if cleanup else (args.threshold,)
+        if not clean:
+            clean = [cfg.sky_smooth, cfg.sky_min_area, cfg.sky_hole_area, cfg.sky_erode]
+        t = np.float32(math.log(thr / (1.0 - thr)))
+        spec, _, rule = variant_looks.partition("@")
         parts = spec.split("+")
         rule = MirrorRule(*(float(v) for v in rule.split(","))) if rule else None
         acc = {k: [0, 0, 0, 0, 0] for k in ("all", "A", "B", "large")}
@@ -144,10 +144,10 @@ def main() -> int:
             if rule is not None:
                 first = np.asarray(z[parts[0]], np.float32)
                 valid = valid_cells(tuple(int(v) for v in z[f"{parts[0][:-1]}size"]), SKY_NET_STRIDE)
-                used = parts if needs_mirror(first, valid, args.threshold, rule) else parts[:1]
+                used = parts if needs_mirror(first, valid, thr, rule) else parts[:1]
             logit = sum(full_logit(z, look) for look in used) / len(used)
             cpu += sum(float(z[f"{look[:-1]}cpu"]) for look in used)
-            m = clean_proposal(logit >= t, cfg.sky_smooth, cfg.sky_min_area, cfg.sky_hole_area, cfg.sky_erode)
+            m = clean_proposal(logit >= t, *clean)
             gt = truth[i]
             e = tool.regions(gt ^ m, max(16, int(0.0005 * gt.size)))
             for key in ("all", half(i)) + (("large",) if gt.shape[0] > 700 else ()):
