@@ -95,9 +95,10 @@ def _float_mean_truth(session_one, x: np.ndarray) -> np.ndarray:
 
 def test_int8_sky_graph_averages_its_two_looks_in_float(tiny_sky, tiny_sky_int8):
     """ADR 0044: the network is int8, the mirror-and-average tail is not. The whole int8 graph's
-    output equals the float mean of its own two looks (numpy, float64), while each look is still
-    on its int8 output grid; a tail rounded back to int8 misses that mean by up to half a step."""
+    output equals the float mean of its own two looks (numpy, float64), while the network's own
+    logit is still quantised; a tail rounded back to int8 misses that mean by up to half a step."""
     import onnx
+    from onnx import numpy_helper
 
     from model.backends import make_session
     from model.sky_look import LOGIT, split_graph, tail_nodes
@@ -118,7 +119,7 @@ def test_int8_sky_graph_averages_its_two_looks_in_float(tiny_sky, tiny_sky_int8)
         out = whole.run(None, {"image": x})[0]
         truth = _float_mean_truth(one, x)
         np.testing.assert_allclose(out, truth, atol=1e-5)
-        step = float(onnx.numpy_helper.to_array(next(
+        step = float(numpy_helper.to_array(next(
             i for i in model.graph.initializer if i.name == LOGIT + "_scale")))
         off_grid = np.abs(truth / step - np.round(truth / step))
         assert off_grid.max() > 0.25  # the truth is not on the int8 grid: the check above can fail
