@@ -17,15 +17,20 @@ _STAGE_CHANNELS = {
 
 
 class Backbone(nn.Module):
-    """ResNet (weights=None, 1-channel stem) truncated after the deepest stage the FPN needs."""
+    """ResNet (weights=None, 1-channel stem) truncated after the deepest stage the FPN needs;
+    ``blocks``: the residual blocks kept in each of those layers (the first ones; empty: all)."""
 
-    def __init__(self, name: str, stages: tuple[int, ...]) -> None:
+    def __init__(self, name: str, stages: tuple[int, ...], blocks: tuple[int, ...] = ()) -> None:
         super().__init__()
         net = getattr(torchvision.models, name)(weights=None)
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.stages = stages
         layers = [net.layer1, net.layer2, net.layer3, net.layer4][: max(stages) - 1]
+        for i, keep in enumerate(blocks):
+            if keep > len(layers[i]):
+                raise ValueError(f"{name} layer{i + 1} has {len(layers[i])} blocks, not {keep}")
+            layers[i] = layers[i][:keep]
         self.layers = nn.ModuleList(layers)
         self.out_channels = [_STAGE_CHANNELS[name][s] for s in stages]
 

@@ -22,6 +22,10 @@ class BafeConfig:
 
     backbone: str = "resnet18"
     stages: tuple[int, ...] = (2, 3, 4)  # ResNet stages fed to the FPN (C2 = stride 4 ... C5 = 32)
+    # Residual blocks the detector keeps in each ResNet layer it runs (layer1 first; empty: all of
+    # them). A lighter detector drops the last block of a layer and keeps the others' names, so a
+    # fine-tune starts from the full network's tensors (MODEL.md "A lighter detector").
+    detector_blocks: tuple[int, ...] = ()
     fpn_channels: int = 32
     tower_convs: int = 2
     gn_groups: int = 8
@@ -85,6 +89,11 @@ class BafeConfig:
         self.stages = tuple(int(s) for s in self.stages)
         if not self.stages or any(s not in (2, 3, 4, 5) for s in self.stages):
             raise ValueError(f"stages {self.stages} must be a non-empty subset of 2..5")
+        self.detector_blocks = tuple(int(n) for n in self.detector_blocks)
+        if self.detector_blocks and (len(self.detector_blocks) != max(self.stages) - 1
+                                     or any(n < 1 for n in self.detector_blocks)):
+            raise ValueError(f"detector_blocks {self.detector_blocks}: one count >= 1 per ResNet layer "
+                             f"the detector runs ({max(self.stages) - 1} for stages {self.stages})")
         self.size_ranges = tuple((float(a), float(b)) for a, b in self.size_ranges)
         if len(self.size_ranges) != len(self.stages):
             raise ValueError("size_ranges needs one (low, high) pair per FPN level")

@@ -85,7 +85,7 @@ class BafeNet(nn.Module):
     def __init__(self, cfg: BafeConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone = Backbone(cfg.backbone, cfg.stages)
+        self.backbone = Backbone(cfg.backbone, cfg.stages, cfg.detector_blocks)
         self.fpn = FeaturePyramidNetwork(self.backbone.out_channels, cfg.fpn_channels)
         self.head = BafeHead(cfg)
         # The whole-frame sky network (model.skynet): run by the sky pass only, never by forward().

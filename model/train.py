@@ -24,6 +24,7 @@ from model.checkpoint import load_state, save_weights
 from model.config import BafeConfig, preset
 from model.data import CropSampler, Sample, whole_frame_batch
 from model.device import DeviceChoice, Precision, pick_device, seed_everything
+from model.distill import distill_loss
 from model.loop import Loop, LoopOptions, LoopResult, StepContext, resume_state
 from model.losses import compute_losses, sky_loss
 from model.net import BafeNet
@@ -69,6 +70,9 @@ class TrainOptions:
     new_share: float = 0.0
     l2sp: float = 0.0
     keep_bn_stats: bool = False  # BatchNorm layers normalise with the parent's statistics (not updated)
+    # A lighter detector taught by its parent (model/distill.py): the weight of the soft-target loss
+    # of the init weights' detector, frozen (0: labels only).
+    distill: float = 0.0
 
 
 class CropsAndFrames(torch.nn.Module):
@@ -112,6 +116,9 @@ class DetectorTask:
         self.module = self.net
         self.forward_module = CropsAndFrames(self.net)
         self.pull = ParentPull(self.net, opts.l2sp) if opts.l2sp > 0 else None  # the parent's weights, as loaded
+        self.teacher = self._teacher(opts) if opts.distill > 0 else None
+        if self.teacher is not None:
+            self.loss_keys = (*LOSS_KEYS[:-1], "distill", LOSS_KEYS[-1])
 
     def _inherited(self, opts: TrainOptions) -> dict:
         """The whole config of the weights a fine-tune starts from (``--set`` still overrides): the
@@ -138,6 +145,17 @@ class DetectorTask:
         # choice on a few val images would only be noise).
         self._parent_sky = {"threshold": float(meta.get("sky_threshold", 0.5)), "keep": bool(parent.sky_net)}
         return fields
+
+    @staticmethod
+    def _teacher(opts: TrainOptions) -> BafeNet:
+        """The init weights' detector, frozen and in eval mode (on a resume too: the run's teacher)."""
+        if opts.init_weights is None or Path(opts.init_weights).suffix != ".safetensors":
+            raise CheckpointError("--distill needs --init-weights WEIGHTS.safetensors: the detector that teaches")
+        from model.net import build_from_weights
+
+        teacher, _cfg, _meta = build_from_weights(Path(opts.init_weights))
+        teacher.sky_net = None  # crops never reach the sky network
+        return teacher.requires_grad_(False)
 
     def _init_from(self, path: Path) -> None:
         """Copy every tensor of a weights file (safetensors or last.pt) whose name and shape fit.
@@ -188,6 +206,11 @@ class DetectorTask:
             out, whole_out = model(images.contiguous(memory_format=fmt), wx)
         out = {k: [t.float() for t in v] for k, v in out.items()}
         losses = compute_losses(out, [b.to(dev) for b in boxes], sky.to(dev), self.cfg)
+        if self.teacher is not None:
+            with torch.no_grad():
+                taught = self.teacher.to(dev)(images)
+            losses["distill"] = opts.distill * distill_loss(out, {k: [t.float() for t in v] for k, v in taught.items()})
+            losses["total"] = losses["total"] + losses["distill"]
         if whole_out is not None and whole_out["sky"]:
             losses["sky_whole"] = sky_loss([t.float() for t in whole_out["sky"]], whole[1].to(dev))
             losses["total"] = losses["total"] + losses["sky_whole"]

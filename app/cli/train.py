@@ -56,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--init-weights", type=Path,
                    help="fine-tune: start from these weights (.safetensors or a run's last.pt)")
+    p.add_argument("--distill", type=float, default=0.0, metavar="W",
+                   help="with --init-weights: that detector, frozen, teaches the trained one (its scores and "
+                        "boxes as soft targets, weight W): how a lighter detector (--set detector_blocks=...) "
+                        "learns from the full one (0: labels only)")
     p.add_argument("--time-budget-min", type=float, help="train for at most this many minutes in total (resumes included); "
                    "the learning rate anneals to reach its end by then")
     p.add_argument("--whole-frames", type=int, default=0,
@@ -146,7 +150,7 @@ _RANGES = {
     "epochs": (1, 100_000), "batch": (1, 4096), "crop": (32, 2048), "repeats": (1, 10_000),
     "target_bias": (0.0, 1.0), "bagcp_prob": (0.0, 1.0), "lr": (1e-12, 10.0), "threads": (1, 1024),
     "time_budget_min": (1e-3, None), "warmup_steps": (0, 10_000_000), "whole_frames": (0, 1024),
-    "whole_long_side": (32, 8192), "nproc": (1, 1024),
+    "whole_long_side": (32, 8192), "nproc": (1, 1024), "distill": (0.0, 1000.0),
 }  # fmt: skip
 # --set fields that are counts or sizes: (minimum, maximum)
 _SET_RANGES = {
@@ -188,6 +192,13 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return msg
     if args.resume:
         return _resume_problem(args.out / "last.pt")
+    return None
+
+
+def _distill_problem(args: argparse.Namespace) -> str | None:
+    """--distill needs a teacher: weights to start from (after --from-active resolved them)."""
+    if args.distill > 0 and not args.resume and (args.init_weights is None or args.init_weights.suffix != ".safetensors"):
+        return "--distill needs --init-weights WEIGHTS.safetensors (or --from-active): the detector that teaches"
     return None
 
 
@@ -304,8 +315,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot tell this process's rank: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # before the run folder is touched; fine_tune_problem resolves --from-active into --init-weights
-    problem = (check_arguments(args) or fine_tune_problem(args) or train_sky_stage.problem(args)
-               or train_replay.problem(args))
+    problem = (check_arguments(args) or fine_tune_problem(args) or _distill_problem(args)
+               or train_sky_stage.problem(args) or train_replay.problem(args))
     if (code := launch_args.start(args, problem, args.out)) is not None:  # this command starts the ranks
         return code
     if problem is not None:
@@ -374,7 +385,7 @@ def _train(args: argparse.Namespace, events: _Events, here) -> int:
                         channels_last=args.channels_last, whole_frames=args.whole_frames,
                         whole_long_side=args.whole_long_side, device=DeviceChoice(args.device),
                         keep_epochs=args.keep_epochs, new=new, new_share=args.new_share, l2sp=args.l2sp,
-                        keep_bn_stats=args.keep_bn_stats)
+                        keep_bn_stats=args.keep_bn_stats, distill=args.distill)
     from model import distributed, run_folder
     from model.train import detector_loop
     from model.validate import validate
