@@ -221,7 +221,9 @@ class DetectorTask:
         return losses, {}
 
     def evaluate(self, module: torch.nn.Module, stop: Callable[[], bool]) -> dict | None:
-        val = self.validate(module, self.cfg, self.val_set, stop)
+        # a kept sky threshold is the one the weights carry: the sky runs at it (model.validate.validate)
+        kept = {"sky_threshold": self._parent_sky["threshold"]} if self._parent_sky["keep"] else {}
+        val = self.validate(module, self.cfg, self.val_set, stop, **kept)
         if val is not None:  # the figures stay numbers; the rescorer goes to the weights (export)
             self._rescorer = val.pop(RESCORER, None)
         return val

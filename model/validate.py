@@ -101,22 +101,25 @@ def has_sky_label(s: Sample) -> bool:
     return bool((s.sky != SKY_IGNORE).all())
 
 
-def sky_figures(preds: list[Prediction], gts: list[np.ndarray]) -> dict[str, float]:
-    """Sky threshold (best pooled IoU of the uncleaned mask, ``sky_iou_raw``), then the figures of
-    the cleaned proposal at that threshold exactly as ``predict`` writes it (``Prediction.sky_mask``):
-    sky_iou, sky_median, sky_large, sky_large_mean, rings and vertices per image. Without sky
-    labels: sky_iou 0 at threshold 0.5."""
+def sky_figures(preds: list[Prediction], gts: list[np.ndarray], threshold: float | None = None) -> dict[str, float]:
+    """Sky threshold (best pooled IoU of the uncleaned mask, ``sky_iou_raw``; ``threshold``: that
+    one, kept), then the figures of the cleaned proposal at that threshold exactly as ``predict``
+    writes it (``Prediction.sky_mask``): sky_iou, sky_median, sky_large, sky_large_mean, rings and
+    vertices per image. Without sky labels: sky_iou 0 at threshold 0.5 (or ``threshold``)."""
     from core.geometry import ring_stats
 
     if not preds:
-        return {"sky_iou": 0.0, "sky_threshold": 0.5}
-    counts = np.zeros((len(SKY_THRESHOLDS), 2), np.int64)
+        return {"sky_iou": 0.0, "sky_threshold": 0.5 if threshold is None else float(threshold)}
+    grid = (SKY_THRESHOLDS, SKY_LOGIT_THRESHOLDS) if threshold is None else \
+        (np.array([threshold]), np.array([np.float32(math.log(threshold / (1.0 - threshold)))], np.float32))
+    counts = np.zeros((len(grid[0]), 2), np.int64)
     for p, gt in zip(preds, gts, strict=True):
         logit = p.sky_logit_map()
         if logit is None:  # no sky head: nothing is sky at any threshold
             logit = np.full(gt.shape, -np.inf, np.float32)
-        counts += sky_iou_counts(logit, gt, SKY_LOGIT_THRESHOLDS)
-    best = best_sky_threshold(counts)
+        counts += sky_iou_counts(logit, gt, grid[1])
+    best = best_sky_threshold(counts) if threshold is None else \
+        {"sky_threshold": float(threshold), "sky_iou": float(counts[0, 0] / max(counts[0, 1], 1))}
     scores = SkyScores()
     for p, gt in zip(preds, gts, strict=True):
         mask = p.sky_mask(best["sky_threshold"])
@@ -126,7 +129,8 @@ def sky_figures(preds: list[Prediction], gts: list[np.ndarray]) -> dict[str, flo
 
 
 def validate(
-    net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None
+    net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample], stop: Callable[[], bool] | None = None,
+    sky_threshold: float | None = None,
 ) -> dict[str, float] | None:
     """mAP07, mAP12, recall (legacy widths), pd, fa_per_image (centre within 3 px), pd_iou,
     fa_per_image_iou (IoU >= 0.5) at the operating threshold chosen here (``threshold``: fewest
@@ -135,14 +139,20 @@ def validate(
     When ``cfg`` has a rescorer (a fine-tune's parent's, ADR 0042), the scores are those of the
     rescorer ``model.rescore_choice.choose`` picks on these samples (none, the parent's, or one
     refitted towards it), and ``model.rescore_choice.RESCORER`` holds ``{"rescore": coefficients ([] for none),
-    "carry": the kind, "two_fold": each kind's out-of-fold corrections}`` for the weights file."""
+    "carry": the kind, "two_fold": each kind's out-of-fold corrections}`` for the weights file.
+
+    ``sky_threshold``: the one the weights will carry (crop training keeps its parent's): the sky
+    runs at it, as ``predict`` will (the mirrored look is taken where the sky is uncertain around
+    the threshold, ADR 0036, and the rescorer reads that sky), and its figures are reported at it.
+    None: the sky runs at 0.5 and the threshold with the best pooled IoU is chosen."""
     from model.inference import Predictor
 
     was_training = net.training
     net.eval()
     # The network's own scores first; the rescorer (cfg.rescore: the parent's, for a fine-tune) is
     # chosen on them below, as model.rescore_fit does (ADR 0042).
-    predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()))
+    kept = {} if sky_threshold is None else {"sky_threshold": str(float(sky_threshold))}
+    predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()), metadata=kept)
     carries = bool(cfg.rescore) and predictor.fit_to_pixels  # the Predictor rescoring only fitted boxes
     preds: list[Prediction] = []
     feats: list[np.ndarray] = []
@@ -174,7 +184,7 @@ def validate(
     kept = [evaluation.kept_boxes(b, sc, thr) for b, sc in scored]
     det = evaluation.score(gts, dets, kept, [])
     labelled = [(p, s.sky == 1) for p, s in zip(preds, samples, strict=True) if has_sky_label(s)]
-    sky = sky_figures([p for p, _ in labelled], [g for _, g in labelled])
+    sky = sky_figures([p for p, _ in labelled], [g for _, g in labelled], sky_threshold)
     keys = ("mAP07", "mAP12", "recall", "pd", "fa_per_image", "pd_iou", "fa_per_image_iou")
     return {**{k: det[k] for k in keys}, **sky, "threshold": float(thr), **carry}
 
@@ -189,10 +199,11 @@ def _frames(samples: list[Sample], gts: list[np.ndarray], preds: list[Prediction
             for s, gt, p, f in zip(samples, gts, preds, feats, strict=True)]
 
 
-def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample]) -> dict[str, float]:
+def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample],
+                 sky_threshold: float | None = None) -> dict[str, float]:
     """``sky_figures`` of a whole-frame sky network (model.skynet) alone, through the Predictor's
     ``predict_sky`` (the detector does not run: its sky comes from this network only), on the
-    samples with a sky label."""
+    samples with a sky label; ``sky_threshold`` as in ``validate`` (None: chosen)."""
     from model.inference import Predictor
 
     holder = torch.nn.Module()  # the Predictor finds the sky network as ``net.sky_net``
@@ -200,12 +211,13 @@ def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample
     was_training = sky_net.training
     sky_net.eval()
     try:
-        predictor = Predictor.for_network(holder, cfg)
+        kept = {} if sky_threshold is None else {"sky_threshold": str(float(sky_threshold))}
+        predictor = Predictor.for_network(holder, cfg, metadata=kept)
         labelled = [s for s in samples if has_sky_label(s)]
         preds = [predictor.predict_sky(sample_pixels(s)) for s in labelled]
     finally:
         sky_net.train(was_training)
-    return sky_figures(preds, [s.sky == 1 for s in labelled])
+    return sky_figures(preds, [s.sky == 1 for s in labelled], sky_threshold)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,11 +44,13 @@ def validated(shipped, frames) -> dict:
     from model.data import load_densesirst
     from model.validate import validate
 
-    net, cfg, _ = shipped
+    net, cfg, meta = shipped
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `predict --threads 1`: the same arithmetic order in the convolutions
     try:
-        return validate(net, cfg, load_densesirst(frames, SPLIT))
+        # crop training keeps the parent's sky threshold (its sky network does not move): validation
+        # runs the sky at it, as training's validation does (model.train.DetectorTask.evaluate)
+        return validate(net, cfg, load_densesirst(frames, SPLIT), sky_threshold=float(meta["sky_threshold"]))
     finally:
         torch.set_num_threads(threads)
 
@@ -87,7 +89,8 @@ def test_training_validation_gives_the_figures_of_predict_and_evaluate(validated
 
 
 def test_sky_network_validation_gives_the_sky_of_predict_and_evaluate(shipped, frames, validated, evaluated):
-    """train-sky validates the sky network alone (predict_sky): the same sky, threshold and figures."""
+    """train-sky validates the sky network alone (predict_sky): at the threshold the weights carry,
+    the same sky and figures."""
     from model.data import load_densesirst
     from model.validate import validate_sky
 
@@ -97,7 +100,7 @@ def test_sky_network_validation_gives_the_sky_of_predict_and_evaluate(shipped, f
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        sky = validate_sky(net.sky_net, cfg, load_densesirst(frames, SPLIT))
+        sky = validate_sky(net.sky_net, cfg, load_densesirst(frames, SPLIT), sky_threshold=validated["sky_threshold"])
     finally:
         torch.set_num_threads(threads)
     assert sky["sky_threshold"] == validated["sky_threshold"]
