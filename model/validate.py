@@ -36,7 +36,16 @@ if TYPE_CHECKING:
 
 SKY_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 # The same thresholds as logits, computed as Prediction.sky_mask compares them (logit >= logit(t)).
-SKY_LOGIT_THRESHOLDS = np.array([np.float32(math.log(t / (1.0 - t))) for t in SKY_THRESHOLDS.tolist()], np.float32)
+def _logits(thresholds: list[float]) -> np.ndarray:
+    return np.array([np.float32(math.log(t / (1.0 - t))) for t in thresholds], np.float32)
+
+
+SKY_LOGIT_THRESHOLDS = _logits(SKY_THRESHOLDS.tolist())
+
+
+def _carried(sky_threshold: float | None) -> dict[str, str]:
+    """The Predictor metadata that runs the sky at the threshold the weights will carry (none: 0.5)."""
+    return {} if sky_threshold is None else {"sky_threshold": str(float(sky_threshold))}
 
 
 def sky_iou_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray = SKY_THRESHOLDS) -> np.ndarray:
@@ -111,7 +120,7 @@ def sky_figures(preds: list[Prediction], gts: list[np.ndarray], threshold: float
     if not preds:
         return {"sky_iou": 0.0, "sky_threshold": 0.5 if threshold is None else float(threshold)}
     grid = (SKY_THRESHOLDS, SKY_LOGIT_THRESHOLDS) if threshold is None else \
-        (np.array([threshold]), np.array([np.float32(math.log(threshold / (1.0 - threshold)))], np.float32))
+        (np.array([threshold]), _logits([threshold]))
     counts = np.zeros((len(grid[0]), 2), np.int64)
     for p, gt in zip(preds, gts, strict=True):
         logit = p.sky_logit_map()
@@ -151,8 +160,7 @@ def validate(
     net.eval()
     # The network's own scores first; the rescorer (cfg.rescore: the parent's, for a fine-tune) is
     # chosen on them below, as model.rescore_fit does (ADR 0042).
-    kept = {} if sky_threshold is None else {"sky_threshold": str(float(sky_threshold))}
-    predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()), metadata=kept)
+    predictor = Predictor.for_network(net, dataclasses.replace(cfg, rescore=()), metadata=_carried(sky_threshold))
     carries = bool(cfg.rescore) and predictor.fit_to_pixels  # the Predictor rescoring only fitted boxes
     preds: list[Prediction] = []
     feats: list[np.ndarray] = []
@@ -211,8 +219,7 @@ def validate_sky(sky_net: torch.nn.Module, cfg: BafeConfig, samples: list[Sample
     was_training = sky_net.training
     sky_net.eval()
     try:
-        kept = {} if sky_threshold is None else {"sky_threshold": str(float(sky_threshold))}
-        predictor = Predictor.for_network(holder, cfg, metadata=kept)
+        predictor = Predictor.for_network(holder, cfg, metadata=_carried(sky_threshold))
         labelled = [s for s in samples if has_sky_label(s)]
         preds = [predictor.predict_sky(sample_pixels(s)) for s in labelled]
     finally:
